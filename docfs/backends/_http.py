@@ -1,0 +1,486 @@
+"""The HTTP layer every backend talks through.
+
+One place for: HTTP status → ``DocfsError`` mapping; retries with exponential backoff and jitter
+that honour ``Retry-After``; a token-bucket rate limiter and a concurrency cap per remote; the
+session hook (log in, attach credentials, re-login once when the server says the session
+expired); request accounting per endpoint; log lines without secrets.
+
+Bodies are given as ``bytes`` or a ``Path`` (streamed from disk and re-opened on every attempt),
+so a retry or a re-login never needs the whole upload in memory.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import trio
+
+from docfs import errors
+from docfs.redact import Redactor, redact_url
+
+log = logging.getLogger("docfs.http")
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: statuses worth another try; 429/503 also for non-idempotent requests (not processed)
+RETRY_ALWAYS = frozenset({429, 503})
+RETRY_IDEMPOTENT = frozenset({500, 502, 504})
+
+StatusMap = Mapping[int, type[errors.DocfsError]]
+
+#: the default status → error table; backends override single entries per call
+DEFAULT_STATUS_MAP: dict[int, type[errors.DocfsError]] = {
+    400: errors.InvalidArgument,
+    401: errors.PermissionDenied,
+    403: errors.PermissionDenied,
+    404: errors.NotFound,
+    405: errors.NotSupported,
+    409: errors.AlreadyExists,
+    410: errors.NotFound,
+    412: errors.Conflict,
+    413: errors.TooLarge,
+    415: errors.ProtocolError,
+    422: errors.InvalidArgument,
+    423: errors.PermissionDenied,
+    429: errors.RateLimited,
+    507: errors.QuotaExceeded,
+}
+
+
+def error_for_status(
+    status: int, message: str, overrides: StatusMap | None = None
+) -> errors.DocfsError:
+    """Map an HTTP status to the matching error (the single place where this happens)."""
+    if overrides and status in overrides:
+        return overrides[status](message, status=status)
+    cls = DEFAULT_STATUS_MAP.get(status)
+    if cls is None:
+        cls = errors.RemoteUnavailable if status >= 500 else errors.ProtocolError
+    return cls(message, status=status)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    base: float = 0.2
+    cap: float = 10.0
+    #: a Retry-After longer than this is not waited for: the error goes to the caller
+    max_retry_after: float = 60.0
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        # full jitter: spreads retries of many clients over the window
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+class TokenBucket:
+    """Client-side rate limit: ``rate`` requests per second with bursts of ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp: float | None = None
+        self._lock = trio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = trio.current_time()
+                if self._stamp is not None:
+                    self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                await trio.sleep((1 - self._tokens) / self.rate)
+
+
+@dataclass
+class EndpointStats:
+    requests: int = 0
+    retries: int = 0
+    errors: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+@dataclass
+class Limits:
+    """Per-remote limits; ``None`` rate means unlimited."""
+
+    requests_per_second: float | None = None
+    burst: int = 10
+    concurrency: int = 8
+    timeout: float = 30.0
+
+
+class Session(Protocol):
+    """A backend's login state, attached to each request (cookie, bearer token, API key…)."""
+
+    def apply(self, request: httpx.Request) -> None: ...
+
+    def needs_login(self) -> bool: ...
+
+    async def login(self, http: HttpClient) -> None: ...
+
+    def expired(self, response: httpx.Response) -> bool:
+        """True if ``response`` says the session is gone and one re-login may help."""
+        ...
+
+    def secrets(self) -> Iterable[str]: ...
+
+
+Body = bytes | Path | None
+
+
+@dataclass
+class _Attempt:
+    relogged: bool = False
+    tries: int = 0
+    last_error: errors.DocfsError | None = field(default=None)
+
+
+class HttpClient:
+    """An httpx.AsyncClient with docfs's retry, rate, session and accounting rules."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        limits: Limits | None = None,
+        retry: RetryPolicy | None = None,
+        redactor: Redactor | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.limits = limits or Limits()
+        self.retry = retry or RetryPolicy()
+        self.redactor = redactor or Redactor()
+        self.session: Session | None = None
+        self.stats: dict[str, EndpointStats] = {}
+        self._bucket = (
+            TokenBucket(self.limits.requests_per_second, self.limits.burst)
+            if self.limits.requests_per_second
+            else None
+        )
+        self._slots = trio.CapacityLimiter(self.limits.concurrency)
+        self._login_lock = trio.Lock()
+        self.base_url = base_url.rstrip("/")
+        self.client = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(self.limits.timeout, connect=min(10.0, self.limits.timeout)),
+            headers=dict(headers or {}),
+            follow_redirects=True,
+            # the session object owns credentials; a cookie jar would resend stale ones
+            cookies=None,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _stat(self, endpoint: str) -> EndpointStats:
+        return self.stats.setdefault(endpoint, EndpointStats())
+
+    def total_requests(self) -> int:
+        return sum(s.requests for s in self.stats.values())
+
+    async def ensure_session(self) -> None:
+        session = self.session
+        if session is None or not session.needs_login():
+            return
+        async with self._login_lock:
+            if session.needs_login():
+                await session.login(self)
+                self.redactor.add(*session.secrets())
+
+    async def _relogin(self, stale: Session) -> None:
+        async with self._login_lock:
+            await stale.login(self)
+            self.redactor.add(*stale.secrets())
+
+    def _build(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+        json: Any,
+        data: Mapping[str, str] | None,
+        body: Body,
+    ) -> tuple[httpx.Request, Any]:
+        handle = None
+        content: Any = None
+        if isinstance(body, Path):
+            handle = body.open("rb")
+            content = _file_chunks(handle)
+        elif body is not None:
+            content = body
+        request = self.client.build_request(
+            method, url, params=params, headers=headers, json=json, data=data, content=content
+        )
+        if isinstance(body, Path):
+            request.headers["Content-Length"] = str(body.stat().st_size)
+            request.headers.pop("Transfer-Encoding", None)
+        return request, handle
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        body: Body = None,
+        idempotent: bool | None = None,
+        status_map: StatusMap | None = None,
+        auth: bool = True,
+    ) -> AsyncIterator[httpx.Response]:
+        """Send one request with retries; yield the response with its body unread.
+
+        Non-2xx answers become ``DocfsError`` after the retries. Failures after the headers
+        arrived (a reset mid-body) are the caller's to retry: see ``download``.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT
+        stat = self._stat(endpoint)
+        state = _Attempt()
+        while True:
+            if auth:
+                await self.ensure_session()
+            session = self.session if auth else None
+            request, handle = self._build(method, url, params, headers, json, data, body)
+            if session is not None:
+                session.apply(request)
+            wait: float | None = None
+            try:
+                if self._bucket is not None:
+                    await self._bucket.acquire()
+                async with self._slots:
+                    stat.requests += 1
+                    if isinstance(body, bytes):
+                        stat.bytes_sent += len(body)
+                    elif isinstance(body, Path):
+                        stat.bytes_sent += body.stat().st_size
+                    started = trio.current_time()
+                    try:
+                        response = await self.client.send(request, stream=True)
+                    except httpx.TransportError as exc:
+                        stat.errors += 1
+                        state.last_error = errors.RemoteUnavailable(
+                            f"{method} {redact_url(str(request.url))}: {type(exc).__name__}"
+                        )
+                        if not idempotent and not isinstance(exc, httpx.ConnectError):
+                            # the server may have processed it: only the caller can tell
+                            raise state.last_error from None
+                        wait = self.retry.backoff(state.tries, None)
+                    else:
+                        try:
+                            status = response.status_code
+                            if (
+                                session is not None
+                                and not state.relogged
+                                and session.expired(response)
+                            ):
+                                await response.aclose()
+                                state.relogged = True
+                                log.info("session expired (HTTP %d); logging in again", status)
+                                await self._relogin(session)
+                                continue
+                            if status < 400:
+                                log.debug(
+                                    "%s %s -> %d (%.0f ms)",
+                                    method,
+                                    redact_url(str(request.url)),
+                                    status,
+                                    (trio.current_time() - started) * 1000,
+                                )
+                                yield response
+                                return
+                            await response.aread()
+                            stat.bytes_received += len(response.content)
+                            stat.errors += 1
+                            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                            state.last_error = error_for_status(
+                                status,
+                                f"{method} {redact_url(str(request.url))}: HTTP {status}",
+                                status_map,
+                            )
+                            if isinstance(state.last_error, errors.RateLimited):
+                                state.last_error.retry_after = retry_after
+                            retryable = status in RETRY_ALWAYS or (
+                                idempotent and status in RETRY_IDEMPOTENT
+                            )
+                            if not retryable or (
+                                retry_after is not None and retry_after > self.retry.max_retry_after
+                            ):
+                                raise state.last_error
+                            wait = self.retry.backoff(state.tries, retry_after)
+                        finally:
+                            await response.aclose()
+            finally:
+                if handle is not None:
+                    handle.close()
+            state.tries += 1
+            if state.tries >= self.retry.attempts:
+                assert state.last_error is not None
+                log.warning("giving up after %d attempts: %s", state.tries, state.last_error)
+                raise state.last_error
+            stat.retries += 1
+            log.info("retrying in %.2f s after: %s", wait, state.last_error)
+            await trio.sleep(wait or 0)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        body: Body = None,
+        idempotent: bool | None = None,
+        status_map: StatusMap | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """Send one request with retries and return the response with its body read.
+
+        A connection lost while reading the body of an idempotent request is retried too.
+        """
+        if idempotent is None:
+            idempotent = method.upper() in IDEMPOTENT
+        for attempt in range(self.retry.attempts):
+            try:
+                async with self.stream(
+                    method,
+                    url,
+                    endpoint=endpoint,
+                    params=params,
+                    headers=headers,
+                    json=json,
+                    data=data,
+                    body=body,
+                    idempotent=idempotent,
+                    status_map=status_map,
+                    auth=auth,
+                ) as response:
+                    await response.aread()
+                    self._stat(endpoint).bytes_received += len(response.content)
+                    return response
+            except httpx.TransportError as exc:
+                if not idempotent or attempt + 1 >= self.retry.attempts:
+                    raise errors.RemoteUnavailable(
+                        f"{method} {redact_url(url)}: connection lost reading the answer"
+                    ) from exc
+                self._stat(endpoint).retries += 1
+                await trio.sleep(self.retry.backoff(attempt, None))
+        raise AssertionError("unreachable")
+
+    async def download(
+        self,
+        url: str,
+        sink: Callable[[bytes], Any],
+        *,
+        endpoint: str,
+        start: int = 0,
+        end: int | None = None,
+        ranges: bool = False,
+        params: Mapping[str, Any] | None = None,
+        status_map: StatusMap | None = None,
+    ) -> int:
+        """Stream bytes [start, end) of ``url`` into ``sink``; resume after a lost connection.
+
+        With ``ranges`` a resume asks for the missing bytes only; without, the body is fetched
+        again from byte 0 and the part already delivered is skipped. Returns bytes delivered.
+        """
+        delivered = 0
+        for attempt in range(self.retry.attempts):
+            headers: dict[str, str] = {}
+            skip = 0
+            if ranges and (start + delivered > 0 or end is not None):
+                last = "" if end is None else str(end - 1)
+                headers["Range"] = f"bytes={start + delivered}-{last}"
+            else:
+                skip = start + delivered
+            try:
+                async with self.stream(
+                    "GET",
+                    url,
+                    endpoint=endpoint,
+                    params=params,
+                    headers=headers,
+                    status_map=status_map,
+                ) as response:
+                    if ranges and headers and response.status_code == 200:
+                        skip = start + delivered  # server ignored Range
+                    async for chunk in response.aiter_bytes():
+                        self._stat(endpoint).bytes_received += len(chunk)
+                        if skip:
+                            if len(chunk) <= skip:
+                                skip -= len(chunk)
+                                continue
+                            chunk = chunk[skip:]
+                            skip = 0
+                        if end is not None:
+                            room = end - start - delivered
+                            if room <= 0:
+                                break
+                            chunk = chunk[:room]
+                        delivered += len(chunk)
+                        result = sink(chunk)
+                        if result is not None:
+                            await result
+                    return delivered
+            except httpx.TransportError as exc:
+                if attempt + 1 >= self.retry.attempts:
+                    raise errors.RemoteUnavailable(
+                        f"GET {redact_url(url)}: connection lost after {delivered} bytes"
+                    ) from exc
+                self._stat(endpoint).retries += 1
+                log.info(
+                    "download of %s interrupted after %d bytes; resuming",
+                    redact_url(url),
+                    delivered,
+                )
+                await trio.sleep(self.retry.backoff(attempt, None))
+        raise AssertionError("unreachable")
+
+
+async def _file_chunks(handle: Any, size: int = 1 << 20) -> AsyncIterator[bytes]:
+    while True:
+        chunk = await trio.to_thread.run_sync(handle.read, size)
+        if not chunk:
+            return
+        yield chunk

@@ -1,0 +1,144 @@
+"""The backend protocol: what every repository module implements, ID-based and cache-free.
+
+A backend turns one repository's REST API into directories and files (``Entry``). It never
+caches, never knows about inodes or FUSE, and declares which write operations exist where
+(``Capabilities`` for the backend as a whole, ``Entry.ops`` for each object), so the vfs can
+refuse an unsupported operation locally, without a request.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
+
+from docfs.errors import NotSupported
+
+if TYPE_CHECKING:
+    from docfs.backends._http import HttpClient
+
+#: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
+Sink = Callable[[bytes], Awaitable[None]]
+
+
+class Kind(enum.Enum):
+    DIR = "dir"
+    FILE = "file"
+
+
+class Op(enum.Enum):
+    """Write operations. On a directory entry CREATE_FILE/MKDIR mean "inside this directory"."""
+
+    CREATE_FILE = "create_file"
+    REPLACE = "replace_file"
+    MKDIR = "mkdir"
+    REMOVE = "remove"
+    RENAME = "rename"
+    SET_META = "set_meta"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One remote object as the filesystem sees it."""
+
+    id: str
+    name: str
+    kind: Kind
+    size: int | None
+    mtime: float | None
+    version: str
+    meta: Mapping[str, str] = field(default_factory=dict)
+    read_only: bool = False
+    #: operations the repository allows on (or, for directories, inside) this entry
+    ops: frozenset[Op] = frozenset()
+    #: backend-private details needed for later calls (object type, parent id, description…)
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def is_dir(self) -> bool:
+        return self.kind is Kind.DIR
+
+    def allows(self, op: Op) -> bool:
+        return not self.read_only and op in self.ops
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do at all; ``Entry.ops`` says where."""
+
+    ops: frozenset[Op] = frozenset()
+    #: download() honours start/end with real byte ranges (else it streams from byte 0)
+    ranges: bool = False
+    #: rename() can move between directories (else a move is EXDEV)
+    move: bool = False
+    #: extended attributes are ``user.<meta_namespace>.<key>``
+    meta_namespace: str = "docfs"
+    #: the server may hold two children with the same name in one directory
+    duplicate_names: bool = True
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets for one remote. ``repr`` never shows them."""
+
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.token) if s]
+
+
+class Backend(ABC):
+    """One repository API. Read methods are required; write methods raise NotSupported."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[Capabilities]
+
+    def __init__(self, http: HttpClient, credentials: Credentials) -> None:
+        self.http = http
+        self.credentials = credentials
+
+    async def connect(self) -> None:  # noqa: B027 - optional hook
+        """Log in (if credentials were given) and check the server answers."""
+
+    @abstractmethod
+    async def root(self) -> Entry: ...
+
+    @abstractmethod
+    def list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
+        """Stream the children of ``directory``, page by page."""
+
+    @abstractmethod
+    async def stat(self, entry: Entry) -> Entry:
+        """Fetch the current state of ``entry`` (NotFound if it is gone)."""
+
+    @abstractmethod
+    async def download(
+        self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
+    ) -> None:
+        """Send bytes [start, end) of the file to ``sink`` (whole file from 0 without ranges)."""
+
+    async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        raise NotSupported(f"{self.name}: cannot create files")
+
+    async def replace_file(self, entry: Entry, src: Path) -> Entry:
+        raise NotSupported(f"{self.name}: cannot replace file content")
+
+    async def mkdir(self, parent: Entry, name: str) -> Entry:
+        raise NotSupported(f"{self.name}: cannot create directories")
+
+    async def remove(self, entry: Entry) -> None:
+        raise NotSupported(f"{self.name}: cannot remove")
+
+    async def rename(self, entry: Entry, new_parent: Entry, new_name: str) -> Entry:
+        raise NotSupported(f"{self.name}: cannot rename")
+
+    async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
+        raise NotSupported(f"{self.name}: cannot set metadata")
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,103 @@
+"""The one error hierarchy of docfs; every class carries the errno the kernel should see.
+
+Backends and the HTTP layer raise these; fuse_ops maps them to ``pyfuse3.FUSEError`` in one
+place. Messages must never contain secrets: they end up in logs.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+
+
+class DocfsError(Exception):
+    """Base of every expected failure. ``errno`` is what a system call returns."""
+
+    errno: int = _errno.EIO
+
+    def __init__(self, message: str = "", *, status: int | None = None) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.status = status
+
+
+class NotFound(DocfsError):
+    errno = _errno.ENOENT
+
+
+class PermissionDenied(DocfsError):
+    errno = _errno.EACCES
+
+
+class AuthenticationFailed(PermissionDenied):
+    """Login refused (bad credentials): permanent, never retried."""
+
+
+class NotSupported(DocfsError):
+    """The repository has no such operation here (e.g. mkdir where the mapping has no object)."""
+
+    errno = _errno.EPERM
+
+
+class ReadOnly(NotSupported):
+    """The mount (or this entry) is read-only."""
+
+    errno = _errno.EROFS
+
+
+class AlreadyExists(DocfsError):
+    errno = _errno.EEXIST
+
+
+class NotEmpty(DocfsError):
+    errno = _errno.ENOTEMPTY
+
+
+class CrossDevice(DocfsError):
+    """A move the API cannot do; EXDEV makes ``mv`` fall back to copy + delete."""
+
+    errno = _errno.EXDEV
+
+
+class InvalidArgument(DocfsError):
+    errno = _errno.EINVAL
+
+
+class Conflict(DocfsError):
+    """The remote object changed under us (version mismatch)."""
+
+    errno = _errno.ESTALE
+
+
+class TooLarge(DocfsError):
+    errno = _errno.EFBIG
+
+
+class QuotaExceeded(DocfsError):
+    errno = _errno.ENOSPC
+
+
+class RemoteUnavailable(DocfsError):
+    """Server down, timing out, or answering 5xx after all retries."""
+
+    errno = _errno.EIO
+
+
+class RateLimited(RemoteUnavailable):
+    """429 (or 503 with Retry-After) still answered after all retries."""
+
+    def __init__(
+        self, message: str = "", *, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after = retry_after
+
+
+class ProtocolError(DocfsError):
+    """The server answered something we cannot understand (bad JSON, missing field)."""
+
+    errno = _errno.EIO
+
+
+class NoAttribute(DocfsError):
+    """An extended attribute that does not exist."""
+
+    errno = _errno.ENODATA

@@ -1,0 +1,62 @@
+"""The list of repository types: name → backend class and emulator class.
+
+Adding a repository is one line here plus its backend and emulator modules. Classes are named
+as import strings so that mounting never imports the emulator stack (Starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from docfs.backends.base import Backend
+    from docfs.emulators.base import Emulator
+
+
+@dataclass(frozen=True)
+class RemoteType:
+    name: str
+    backend: str
+    emulator: str
+    #: path of the API below the server's root, as served by the emulator
+    api_path: str
+    description: str
+
+
+REMOTE_TYPES: dict[str, RemoteType] = {
+    t.name: t
+    for t in (
+        RemoteType(
+            "dspace6",
+            "docfs.backends.dspace6:DSpace6Backend",
+            "docfs.emulators.dspace6:DSpace6Emulator",
+            "/rest",
+            "DSpace 6.x legacy REST API",
+        ),
+    )
+}
+
+
+def _load(spec: str) -> object:
+    module, _, attr = spec.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def remote_type(name: str) -> RemoteType:
+    try:
+        return REMOTE_TYPES[name]
+    except KeyError:
+        known = ", ".join(sorted(REMOTE_TYPES))
+        raise KeyError(f"unknown repository type {name!r} (known: {known})") from None
+
+
+def backend_class(name: str) -> type[Backend]:
+    cls = _load(remote_type(name).backend)
+    return cls  # type: ignore[return-value]
+
+
+def emulator_class(name: str) -> type[Emulator]:
+    cls = _load(remote_type(name).emulator)
+    return cls  # type: ignore[return-value]
