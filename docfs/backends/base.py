@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from docfs.backends._http import Limits
 from docfs.errors import NotSupported
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ class Backend(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
+    #: the server's documented limits (rate, concurrency), used unless the user sets others
+    default_limits: ClassVar[Limits] = Limits()
 
     def __init__(self, http: HttpClient, credentials: Credentials) -> None:
         self.http = http
