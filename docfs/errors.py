@@ -101,3 +101,15 @@ class NoAttribute(DocfsError):
     """An extended attribute that does not exist."""
 
     errno = _errno.ENODATA
+
+
+class NotADirectory(DocfsError):
+    errno = _errno.ENOTDIR
+
+
+class IsADirectory(DocfsError):
+    errno = _errno.EISDIR
+
+
+class BadHandle(DocfsError):
+    errno = _errno.EBADF

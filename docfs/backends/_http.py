@@ -282,83 +282,103 @@ class HttpClient:
             request, handle = self._build(method, url, params, headers, json, data, body)
             if session is not None:
                 session.apply(request)
-            wait: float | None = None
+            verdict: float | bool | None = None
             try:
                 if self._bucket is not None:
                     await self._bucket.acquire()
                 async with self._slots:
-                    stat.requests += 1
-                    if isinstance(body, bytes):
-                        stat.bytes_sent += len(body)
-                    elif isinstance(body, Path):
-                        stat.bytes_sent += body.stat().st_size
-                    started = trio.current_time()
-                    try:
-                        response = await self.client.send(request, stream=True)
-                    except httpx.TransportError as exc:
-                        stat.errors += 1
-                        state.last_error = errors.RemoteUnavailable(
-                            f"{method} {redact_url(str(request.url))}: {type(exc).__name__}"
-                        )
-                        if not idempotent and not isinstance(exc, httpx.ConnectError):
-                            # the server may have processed it: only the caller can tell
-                            raise state.last_error from None
-                        wait = self.retry.backoff(state.tries, None)
+                    response = await self._send(request, stat, state, idempotent, body)
+                    if response is None:
+                        verdict = self.retry.backoff(state.tries, None)
                     else:
                         try:
-                            status = response.status_code
-                            if (
-                                session is not None
-                                and not state.relogged
-                                and session.expired(response)
-                            ):
-                                await response.aclose()
-                                state.relogged = True
-                                log.info("session expired (HTTP %d); logging in again", status)
-                                await self._relogin(session)
-                                continue
-                            if status < 400:
-                                log.debug(
-                                    "%s %s -> %d (%.0f ms)",
-                                    method,
-                                    redact_url(str(request.url)),
-                                    status,
-                                    (trio.current_time() - started) * 1000,
-                                )
+                            verdict = await self._judge(
+                                response, session, state, idempotent, status_map, stat
+                            )
+                            if verdict is True:
                                 yield response
                                 return
-                            await response.aread()
-                            stat.bytes_received += len(response.content)
-                            stat.errors += 1
-                            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                            state.last_error = error_for_status(
-                                status,
-                                f"{method} {redact_url(str(request.url))}: HTTP {status}",
-                                status_map,
-                            )
-                            if isinstance(state.last_error, errors.RateLimited):
-                                state.last_error.retry_after = retry_after
-                            retryable = status in RETRY_ALWAYS or (
-                                idempotent and status in RETRY_IDEMPOTENT
-                            )
-                            if not retryable or (
-                                retry_after is not None and retry_after > self.retry.max_retry_after
-                            ):
-                                raise state.last_error
-                            wait = self.retry.backoff(state.tries, retry_after)
                         finally:
                             await response.aclose()
             finally:
                 if handle is not None:
                     handle.close()
+            if verdict is False:
+                # log in again outside the concurrency slot: the login needs a slot too
+                assert session is not None
+                await self._relogin(session)
+                continue
             state.tries += 1
             if state.tries >= self.retry.attempts:
                 assert state.last_error is not None
                 log.warning("giving up after %d attempts: %s", state.tries, state.last_error)
                 raise state.last_error
             stat.retries += 1
-            log.info("retrying in %.2f s after: %s", wait, state.last_error)
-            await trio.sleep(wait or 0)
+            log.info("retrying in %.2f s after: %s", verdict or 0, state.last_error)
+            await trio.sleep(verdict or 0)
+
+    async def _send(
+        self,
+        request: httpx.Request,
+        stat: EndpointStats,
+        state: _Attempt,
+        idempotent: bool,
+        body: Body,
+    ) -> httpx.Response | None:
+        """Send once; ``None`` means a transport failure worth another try."""
+        stat.requests += 1
+        if isinstance(body, bytes):
+            stat.bytes_sent += len(body)
+        elif isinstance(body, Path):
+            stat.bytes_sent += body.stat().st_size
+        try:
+            return await self.client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            stat.errors += 1
+            state.last_error = errors.RemoteUnavailable(
+                f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
+            )
+            if not idempotent and not isinstance(exc, httpx.ConnectError):
+                # the server may have processed it: only the caller can tell
+                raise state.last_error from None
+            return None
+
+    async def _judge(
+        self,
+        response: httpx.Response,
+        session: Session | None,
+        state: _Attempt,
+        idempotent: bool,
+        status_map: StatusMap | None,
+        stat: EndpointStats,
+    ) -> float | bool:
+        """True: success; False: log in again; a number: retry after that many seconds.
+
+        Raises the mapped error when the answer is final.
+        """
+        status = response.status_code
+        request = response.request
+        if session is not None and not state.relogged and session.expired(response):
+            state.relogged = True
+            log.info("session expired (HTTP %d); logging in again", status)
+            return False
+        if status < 400:
+            log.debug("%s %s -> %d", request.method, redact_url(str(request.url)), status)
+            return True
+        await response.aread()
+        stat.bytes_received += len(response.content)
+        stat.errors += 1
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        error = error_for_status(
+            status, f"{request.method} {redact_url(str(request.url))}: HTTP {status}", status_map
+        )
+        if isinstance(error, errors.RateLimited):
+            error.retry_after = retry_after
+        state.last_error = error
+        retryable = status in RETRY_ALWAYS or (idempotent and status in RETRY_IDEMPOTENT)
+        if not retryable or (retry_after is not None and retry_after > self.retry.max_retry_after):
+            raise error
+        return self.retry.backoff(state.tries, retry_after)
 
     async def request(
         self,

@@ -1,0 +1,484 @@
+"""DSpace 6.x legacy REST API (``/rest``) as directories and files.
+
+The remote URL is the REST webapp itself, e.g. ``https://repo.example.org/rest``.
+
+Mapping (see ``shared/reference/dspace6.md`` §14):
+
+- root: the site; its children are the top-level communities (``GET /hierarchy``, one call);
+- community: sub-communities and collections (``GET /communities/{id}?expand=…``, one call);
+- collection: its archived items, paged by 100 until ``offset >= numberItems`` (short pages are
+  not the end: READ filtering happens after paging), deduplicated by uuid;
+- item: its ORIGINAL bitstreams (``GET /items/{id}?expand=bitstreams``: all bundles, unpaged —
+  the paged endpoint is buggy); other bundles (thumbnails, extracted text, licences) are the
+  server's derived files and are not shown;
+- bitstream: a file; ``size`` = ``sizeBytes``, ``version`` = MD5, ``mtime`` = the item's
+  ``lastModified`` (bitstreams have no date of their own).
+
+Authentication is a ``JSESSIONID`` cookie from a form-encoded ``POST /login``; DSpace 6 answers
+401 both for "not logged in" and "not allowed", so one re-login is tried before a 401 is
+final. Anonymous mounts send no cookie at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from docfs import errors
+from docfs.backends._http import HttpClient, Limits
+from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+
+log = logging.getLogger("docfs.backends.dspace6")
+
+PAGE = 100
+JSON = {"Accept": "application/json"}
+SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
+#: fields ``DELETE /items/{id}/metadata`` keeps (first value each)
+SYSTEM_FIELDS = frozenset(
+    {"dc.date.accessioned", "dc.date.available", "dc.identifier.uri", "dc.description.provenance"}
+)
+#: the editable text fields of communities and collections (PUT overwrites all of them)
+CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
+
+SITE = "site"
+
+
+class CookieSession:
+    """``JSESSIONID`` from ``POST /login``; anonymous when no credentials are given."""
+
+    def __init__(self, credentials: Credentials) -> None:
+        self._email = credentials.user
+        self._password = credentials.password
+        self._cookie: str | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        return not (self._email and self._password)
+
+    def needs_login(self) -> bool:
+        return not self.anonymous and self._cookie is None
+
+    def apply(self, request: httpx.Request) -> None:
+        if self._cookie is not None:
+            request.headers["Cookie"] = f"JSESSIONID={self._cookie}"
+
+    def expired(self, response: httpx.Response) -> bool:
+        return response.status_code == 401 and not self.anonymous
+
+    def secrets(self) -> Iterable[str]:
+        return [s for s in (self._password, self._cookie) if s]
+
+    async def login(self, http: HttpClient) -> None:
+        assert self._email and self._password
+        self._cookie = None
+        response = await http.request(
+            "POST",
+            "/login",
+            endpoint="login",
+            data={"email": self._email, "password": self._password},
+            headers=JSON,
+            auth=False,
+            # a refused login is final: never retried, never re-logged
+            status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
+        )
+        cookie = response.cookies.get("JSESSIONID")
+        if not cookie:
+            raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")
+        self._cookie = cookie
+        log.info("logged in to DSpace as %s", self._email)
+
+
+def parse_last_modified(value: object) -> float | None:
+    """``lastModified`` in either of DSpace 6's forms; the server's zone is unknown: UTC."""
+    if not isinstance(value, str) or not value:
+        return None
+    for fmt in ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            pass
+    # ``Date.toString()``: "Thu Mar 23 11:15:28 CET 2017"; the zone name is dropped
+    parts = value.split()
+    if len(parts) == 6:
+        try:
+            stamp = datetime.strptime(" ".join(parts[:4] + parts[5:]), "%a %b %d %H:%M:%S %Y")
+            return stamp.replace(tzinfo=UTC).timestamp()
+        except ValueError:
+            pass
+    return None
+
+
+def _meta_of(metadata: object) -> dict[str, str]:
+    """Item metadata as xattr values: repeated fields joined by newlines, in server order."""
+    values: dict[str, list[str]] = {}
+    if isinstance(metadata, list):
+        for m in metadata:
+            if isinstance(m, dict) and isinstance(m.get("key"), str):
+                values.setdefault(m["key"], []).append(str(m.get("value") or ""))
+    return {k: "\n".join(v) for k, v in values.items()}
+
+
+class DSpace6Backend(Backend):
+    name: ClassVar[str] = "dspace6"
+    capabilities: ClassVar[Capabilities] = Capabilities(
+        ops=frozenset(Op),
+        ranges=False,
+        move=False,
+        meta_namespace="dspace",
+        duplicate_names=True,
+    )
+    # DSpace 6 documents no rate limit; a modest concurrency cap spares Tomcat's thread pool
+    default_limits: ClassVar[Limits] = Limits(concurrency=8)
+
+    def __init__(self, http: HttpClient, credentials: Credentials) -> None:
+        super().__init__(http, credentials)
+        self.session = CookieSession(credentials)
+        http.session = self.session
+        http.redactor.add(*credentials.secrets())
+
+    # ---- helpers ---------------------------------------------------------------------------
+
+    async def _json(self, path: str, endpoint: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = await self.http.request(
+            "GET", path, endpoint=endpoint, params=params, headers=JSON
+        )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise errors.ProtocolError(f"GET {path}: answer is not JSON") from exc
+
+    def _container(self, obj: Mapping[str, Any], kind: str) -> Entry:
+        ops = {Op.MKDIR, Op.REMOVE, Op.RENAME}
+        meta = {"handle": str(obj.get("handle") or ""), "uuid": str(obj["uuid"])}
+        for key in ("shortDescription", "introductoryText"):
+            if obj.get(key):
+                meta[key] = str(obj[key])
+        if kind == "collection" and obj.get("numberItems") is not None:
+            meta["numberItems"] = str(obj["numberItems"])
+        return Entry(
+            id=str(obj["uuid"]),
+            name=str(obj.get("name") or obj.get("handle") or obj["uuid"]),
+            kind=Kind.DIR,
+            size=None,
+            mtime=None,
+            version="",
+            meta=meta,
+            ops=frozenset(ops),
+            extra={"type": kind},
+        )
+
+    def _item(self, obj: Mapping[str, Any], collection: str | None) -> Entry:
+        meta = _meta_of(obj.get("metadata"))
+        meta["handle"] = str(obj.get("handle") or "")
+        meta["uuid"] = str(obj["uuid"])
+        mtime = parse_last_modified(obj.get("lastModified"))
+        return Entry(
+            id=str(obj["uuid"]),
+            name=str(obj.get("name") or obj.get("handle") or obj["uuid"]),
+            kind=Kind.DIR,
+            size=None,
+            mtime=mtime,
+            version=str(obj.get("lastModified") or ""),
+            meta=meta,
+            ops=frozenset({Op.CREATE_FILE, Op.REMOVE, Op.RENAME, Op.SET_META}),
+            extra={"type": "item", "collection": collection or "", "mtime": str(mtime or "")},
+        )
+
+    def _bitstream(self, obj: Mapping[str, Any], item: str, mtime: float | None) -> Entry:
+        checksum = obj.get("checkSum") or {}
+        md5 = str(checksum.get("value") or "") if isinstance(checksum, dict) else ""
+        name = obj.get("name")
+        if not name:
+            # unnamed uploads exist (``name`` is optional on upload): give them a stable name
+            name = f"bitstream-{str(obj['uuid'])[:8]}"
+        meta = {
+            "uuid": str(obj["uuid"]),
+            "mimeType": str(obj.get("mimeType") or ""),
+            "format": str(obj.get("format") or ""),
+            "bundleName": str(obj.get("bundleName") or ""),
+            "checksum.md5": md5,
+            "sequenceId": str(obj.get("sequenceId")),
+        }
+        if obj.get("description"):
+            meta["description"] = str(obj["description"])
+        return Entry(
+            id=str(obj["uuid"]),
+            name=str(name),
+            kind=Kind.FILE,
+            size=int(obj.get("sizeBytes") or 0),
+            mtime=mtime,
+            version=md5 or str(obj.get("sizeBytes")),
+            meta=meta,
+            ops=frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME}),
+            extra={
+                "type": "bitstream",
+                "item": item,
+                "description": str(obj.get("description") or ""),
+            },
+        )
+
+    @staticmethod
+    def _type(entry: Entry) -> str:
+        return entry.extra.get("type", "") if entry.id != SITE else SITE
+
+    # ---- read ------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        await self.http.ensure_session()
+        status = await self._json("/status", "status")
+        if not self.session.anonymous and not status.get("authenticated"):
+            raise errors.AuthenticationFailed("DSpace accepted the login but /status disagrees")
+
+    async def root(self) -> Entry:
+        return Entry(
+            id=SITE,
+            name="",
+            kind=Kind.DIR,
+            size=None,
+            mtime=None,
+            version="",
+            ops=frozenset({Op.MKDIR}),
+            extra={"type": SITE},
+        )
+
+    async def list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
+        kind = self._type(directory)
+        if kind == SITE:
+            tree = await self._json("/hierarchy", "hierarchy")
+            for node in tree.get("community") or []:
+                yield self._container({"uuid": node["id"], **node}, "community")
+        elif kind == "community":
+            obj = await self._json(
+                f"/communities/{directory.id}",
+                "community",
+                {"expand": "subCommunities,collections"},
+            )
+            for sub in obj.get("subcommunities") or []:
+                yield self._container(sub, "community")
+            for col in obj.get("collections") or []:
+                yield self._container(col, "collection")
+        elif kind == "collection":
+            async for item in self._collection_items(directory.id):
+                yield item
+        elif kind == "item":
+            obj = await self._json(f"/items/{directory.id}", "item", {"expand": "bitstreams"})
+            mtime = parse_last_modified(obj.get("lastModified"))
+            for bs in obj.get("bitstreams") or []:
+                if bs.get("bundleName") == "ORIGINAL":
+                    yield self._bitstream(bs, directory.id, mtime)
+        else:
+            raise errors.NotSupported(f"not a directory: {directory.id}")
+
+    async def _collection_items(self, collection: str) -> AsyncIterator[Entry]:
+        info = await self._json(f"/collections/{collection}", "collection")
+        total = int(info.get("numberItems") or 0)
+        seen: set[str] = set()
+        offset = 0
+        while True:
+            page = await self._json(
+                f"/collections/{collection}/items",
+                "collection.items",
+                {"limit": PAGE, "offset": offset, "expand": "metadata"},
+            )
+            if not isinstance(page, list):
+                raise errors.ProtocolError("collection items: answer is not a list")
+            for obj in page:
+                if obj.get("uuid") not in seen:
+                    seen.add(obj["uuid"])
+                    yield self._item(obj, collection)
+            offset += PAGE
+            # a short page is not the end (READ filtering happens after paging), but an
+            # empty one is: nothing further can be listed for us
+            if offset >= total or not page:
+                break
+
+    async def stat(self, entry: Entry) -> Entry:
+        kind = self._type(entry)
+        if kind == SITE:
+            return await self.root()
+        if kind == "community":
+            return self._container(await self._json(f"/communities/{entry.id}", kind), kind)
+        if kind == "collection":
+            return self._container(await self._json(f"/collections/{entry.id}", kind), kind)
+        if kind == "item":
+            obj = await self._json(f"/items/{entry.id}", "item", {"expand": "metadata"})
+            return self._item(obj, entry.extra.get("collection"))
+        obj = await self._json(f"/bitstreams/{entry.id}", "bitstream")
+        return self._bitstream(obj, entry.extra.get("item", ""), entry.mtime)
+
+    async def download(
+        self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
+    ) -> None:
+        await self.http.download(
+            f"/bitstreams/{entry.id}/retrieve",
+            sink,
+            endpoint="bitstream.retrieve",
+            start=start,
+            end=end,
+            ranges=False,
+        )
+
+    # ---- write -----------------------------------------------------------------------------
+
+    async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        if self._type(parent) != "item":
+            raise errors.NotSupported("DSpace 6: files can only be created inside an item")
+        response = await self.http.request(
+            "POST",
+            f"/items/{parent.id}/bitstreams",
+            endpoint="bitstream.upload",
+            params={"name": name},
+            headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
+            body=src,
+        )
+        return self._bitstream(response.json(), parent.id, time.time())
+
+    async def replace_file(self, entry: Entry, src: Path) -> Entry:
+        await self.http.request(
+            "PUT",
+            f"/bitstreams/{entry.id}/data",
+            endpoint="bitstream.data",
+            headers={"Content-Type": "application/octet-stream"},
+            body=src,
+        )
+        # PUT answers an empty body; the new MD5 is what the server computes from our bytes
+        md5 = hashlib.md5(usedforsecurity=False)
+        with src.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                md5.update(block)
+        digest = md5.hexdigest()
+        meta = dict(entry.meta)
+        meta["checksum.md5"] = digest
+        return replace(entry, size=src.stat().st_size, mtime=time.time(), version=digest, meta=meta)
+
+    async def mkdir(self, parent: Entry, name: str) -> Entry:
+        kind = self._type(parent)
+        if kind == "collection":
+            response = await self.http.request(
+                "POST",
+                f"/collections/{parent.id}/items",
+                endpoint="item.create",
+                headers=SEND_JSON,
+                json={"metadata": [{"key": "dc.title", "value": name, "language": None}]},
+            )
+            obj = response.json()
+            if obj.get("archived") == "false":
+                log.warning(
+                    "item %r went into the collection's review workflow; it will not be "
+                    "listed until it is approved",
+                    name,
+                )
+            entry = self._item(obj, parent.id)
+            if not entry.meta.get("dc.title"):
+                entry = replace(entry, meta={**entry.meta, "dc.title": name})
+            return entry
+        if kind == "community":
+            response = await self.http.request(
+                "POST",
+                f"/communities/{parent.id}/collections",
+                endpoint="collection.create",
+                headers=SEND_JSON,
+                json={"name": name},
+            )
+            return self._container(response.json(), "collection")
+        if kind == SITE:
+            response = await self.http.request(
+                "POST",
+                "/communities",
+                endpoint="community.create",
+                headers=SEND_JSON,
+                json={"name": name},
+            )
+            return self._container(response.json(), "community")
+        raise errors.NotSupported("DSpace 6: an item cannot hold directories")
+
+    async def remove(self, entry: Entry) -> None:
+        paths = {
+            "bitstream": f"/bitstreams/{entry.id}",
+            "item": f"/items/{entry.id}",
+            "collection": f"/collections/{entry.id}",
+            "community": f"/communities/{entry.id}",
+        }
+        path = paths.get(self._type(entry))
+        if path is None:
+            raise errors.NotSupported("DSpace 6: the site cannot be removed")
+        try:
+            await self.http.request("DELETE", path, endpoint=f"{self._type(entry)}.delete")
+        except errors.NotFound:
+            # already gone (e.g. the answer to an earlier attempt was lost): the goal is met
+            log.info("%s was already deleted on the server", path)
+
+    async def rename(self, entry: Entry, new_parent: Entry, new_name: str) -> Entry:
+        kind = self._type(entry)
+        if kind == "bitstream":
+            if new_parent.id != entry.extra.get("item"):
+                raise errors.CrossDevice("DSpace 6 cannot move a bitstream to another item")
+            await self.http.request(
+                "PUT",
+                f"/bitstreams/{entry.id}",
+                endpoint="bitstream.update",
+                headers=SEND_JSON,
+                # the description is overwritten by this call: send the current one back
+                json={"name": new_name, "description": entry.extra.get("description") or None},
+            )
+            return replace(entry, name=new_name)
+        if kind == "item":
+            if new_parent.id != entry.extra.get("collection"):
+                raise errors.CrossDevice("DSpace 6 cannot move an item to another collection")
+            return await self.set_meta(entry, "dc.title", new_name)
+        if kind in ("collection", "community"):
+            plural = "collections" if kind == "collection" else "communities"
+            current = await self._json(f"/{plural}/{entry.id}", kind)
+            body = {f: current.get(f) for f in CONTAINER_FIELDS}
+            if kind == "collection":
+                body["license"] = current.get("license")
+            body["name"] = new_name
+            await self.http.request(
+                "PUT",
+                f"/{plural}/{entry.id}",
+                endpoint=f"{kind}.update",
+                headers=SEND_JSON,
+                json=body,
+            )
+            return replace(entry, name=new_name)
+        raise errors.NotSupported("DSpace 6: the site cannot be renamed")
+
+    async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
+        if self._type(entry) != "item":
+            raise errors.NotSupported("DSpace 6: metadata can only be set on items")
+        if key.count(".") not in (1, 2):
+            raise errors.InvalidArgument(f"not a DSpace metadata key: {key!r}")
+        path = f"/items/{entry.id}/metadata"
+        if value is not None:
+            # PUT replaces every value of the keys it names and leaves the others alone
+            body = [{"key": key, "value": v, "language": None} for v in value.split("\n")]
+            await self.http.request(
+                "PUT", path, endpoint="item.metadata", headers=SEND_JSON, json=body
+            )
+        else:
+            # no call removes one field: clear everything, then put the others back
+            current = await self._json(path, "item.metadata")
+            keep = [
+                {"key": m["key"], "value": m["value"], "language": m.get("language")}
+                for m in current
+                if m.get("key") != key and m.get("key") not in SYSTEM_FIELDS
+            ]
+            await self.http.request("DELETE", path, endpoint="item.metadata")
+            if keep:
+                await self.http.request(
+                    "POST",
+                    path,
+                    endpoint="item.metadata",
+                    headers=SEND_JSON,
+                    json=keep,
+                    idempotent=True,
+                )
+        return await self.stat(entry)

@@ -1,0 +1,163 @@
+"""The pyfuse3 adapter: kernel requests → vfs calls, errors → errno in exactly one place.
+
+Each handler converts bytes names to ``str`` and vfs values to pyfuse3 types and does nothing
+else. ``_guard`` is the only place where errors become ``FUSEError``: a ``DocfsError`` gives its
+errno with one log line; anything else is a bug, logged with its traceback and answered EIO,
+and the daemon keeps running.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, ParamSpec, TypeVar
+
+import pyfuse3
+import trio
+
+from docfs import errors
+from docfs.vfs.filesystem import Attr, Filesystem
+
+log = logging.getLogger("docfs.fuse")
+
+#: kernel entry/attribute cache time: short, so changes seen by the vfs show up quickly,
+#: but never 0, which would send a lookup to us for every path component of every call
+KERNEL_TIMEOUT = 1.0
+
+#: errors that are ordinary answers, not failures worth a warning
+_QUIET = {errno.ENOENT, errno.ENODATA, errno.EEXIST, errno.ENOTEMPTY, errno.EXDEV}
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except pyfuse3.FUSEError:
+            raise
+        except errors.DocfsError as exc:
+            level = logging.DEBUG if exc.errno in _QUIET else logging.WARNING
+            log.log(level, "%s: %s (%s)", fn.__name__, exc, errno.errorcode.get(exc.errno, "?"))
+            raise pyfuse3.FUSEError(exc.errno) from None
+        except OSError as exc:
+            log.warning("%s: %s", fn.__name__, exc)
+            raise pyfuse3.FUSEError(exc.errno or errno.EIO) from None
+        except trio.Cancelled:
+            raise
+        except Exception:
+            log.exception("%s: internal error (answered EIO)", fn.__name__)
+            raise pyfuse3.FUSEError(errno.EIO) from None
+
+    return wrapper
+
+
+def entry_attributes(attr: Attr) -> pyfuse3.EntryAttributes:
+    result = pyfuse3.EntryAttributes()
+    result.st_ino = attr.ino
+    result.generation = 0
+    result.entry_timeout = KERNEL_TIMEOUT
+    result.attr_timeout = KERNEL_TIMEOUT
+    result.st_mode = attr.mode
+    result.st_nlink = attr.nlink
+    result.st_uid = attr.uid
+    result.st_gid = attr.gid
+    result.st_rdev = 0
+    result.st_size = attr.size
+    result.st_blksize = 128 * 1024
+    result.st_blocks = (attr.size + 511) // 512
+    mtime_ns = int(attr.mtime * 1e9)
+    result.st_atime_ns = mtime_ns
+    result.st_mtime_ns = mtime_ns
+    result.st_ctime_ns = int(attr.ctime * 1e9)
+    return result
+
+
+def _name(raw: bytes) -> str:
+    return os.fsdecode(raw)
+
+
+class FuseOperations(pyfuse3.Operations):
+    supports_dot_lookup = False
+    enable_writeback_cache = False
+    enable_acl = False
+
+    def __init__(self, fs: Filesystem) -> None:
+        super().__init__()
+        self.fs = fs
+
+    @_guard
+    async def lookup(
+        self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        return entry_attributes(await self.fs.lookup(parent_inode, _name(name)))
+
+    async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
+        # must never raise: the kernel cannot receive an error here
+        for ino, count in inode_list:
+            try:
+                self.fs.forget(ino, count)
+            except Exception:
+                log.exception("forget(%d) failed", ino)
+
+    @_guard
+    async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        return entry_attributes(await self.fs.getattr(inode))
+
+    @_guard
+    async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
+        return await self.fs.opendir(inode)
+
+    @_guard
+    async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
+        for index, (name, attr) in enumerate(self.fs.readdir(fh, start_id), start_id + 1):
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), entry_attributes(attr), index):
+                break
+            # readdirplus: the kernel now holds a reference to this inode
+            self.fs.remember(attr.ino)
+
+    @_guard
+    async def releasedir(self, fh: int) -> None:
+        self.fs.releasedir(fh)
+
+    @_guard
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+        write = flags & os.O_ACCMODE != os.O_RDONLY or bool(flags & os.O_TRUNC)
+        fh, keep = await self.fs.open(inode, write)
+        return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
+
+    @_guard
+    async def read(self, fh: int, off: int, size: int) -> bytes:
+        return await self.fs.read(fh, off, size)
+
+    @_guard
+    async def release(self, fh: int) -> None:
+        await self.fs.release(fh)
+
+    @_guard
+    async def getxattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> bytes:
+        return await self.fs.getxattr(inode, _name(name))
+
+    @_guard
+    async def listxattr(self, inode: int, ctx: pyfuse3.RequestContext) -> list[bytes]:
+        return [os.fsencode(n) for n in await self.fs.listxattr(inode)]
+
+    @_guard
+    async def statfs(self, ctx: pyfuse3.RequestContext) -> pyfuse3.StatvfsData:
+        info = self.fs.statfs()
+        result = pyfuse3.StatvfsData()
+        result.f_bsize = info.block_size
+        result.f_frsize = info.block_size
+        result.f_blocks = info.blocks
+        result.f_bfree = info.free_blocks
+        result.f_bavail = info.free_blocks
+        result.f_files = info.files
+        result.f_ffree = info.free_files
+        result.f_favail = info.free_files
+        result.f_namemax = info.name_max
+        return result

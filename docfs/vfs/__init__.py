@@ -1,0 +1,1 @@
+"""The filesystem without the kernel: inodes, names, caches, write staging and uploads."""

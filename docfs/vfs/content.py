@@ -1,0 +1,252 @@
+"""The on-disk content cache: LRU by bytes, keyed by (remote, entry id, version).
+
+Files live under ``<cache>/content/`` named by a hash of their key, so a changed file (new
+version) can never be served from an old copy. A download streams into ``<name>.part``; readers
+are served from that file as soon as the bytes they asked for have arrived, and every reader of
+the same key shares the one download. When the download completes and its size (and MD5, where
+the repository gives one) match, the file is renamed to its final name; a ``.part`` file is
+never served after a restart. Use order is kept in the files' mtimes, so the LRU survives
+restarts. Files that are open are pinned and never evicted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Entry, Sink
+
+log = logging.getLogger("docfs.cache")
+
+Fetch = Callable[[Sink], Awaitable[None]]
+
+#: readers are woken at most this often during a download (bytes between notifications)
+NOTIFY_EVERY = 128 * 1024
+
+
+@dataclass
+class Download:
+    key: str
+    path: Path
+    expected: int | None
+    received: int = 0
+    done: bool = False
+    error: BaseException | None = None
+    _progress: trio.Event = field(default_factory=trio.Event)
+    _notified_at: int = 0
+
+    def notify(self, force: bool = False) -> None:
+        if force or self.received - self._notified_at >= NOTIFY_EVERY:
+            self._notified_at = self.received
+            event, self._progress = self._progress, trio.Event()
+            event.set()
+
+    async def wait_for(self, upto: int) -> None:
+        """Until ``upto`` bytes are there, the download ended, or it failed."""
+        while self.received < upto and not self.done and self.error is None:
+            await self._progress.wait()
+        if self.error is not None and self.received < upto:
+            if isinstance(self.error, errors.DocfsError):
+                raise self.error
+            raise errors.RemoteUnavailable(f"download failed: {self.error}")
+
+
+@dataclass
+class Handle:
+    """An open cached file: a file descriptor plus the download still filling it, if any."""
+
+    key: str
+    fd: int
+    size: int | None
+    download: Download | None
+
+
+class ContentCache:
+    def __init__(self, root: Path, limit: int, namespace: str) -> None:
+        self.dir = root / "content"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.limit = limit
+        self.namespace = namespace
+        self._files: OrderedDict[str, int] = OrderedDict()  # key → size, least recent first
+        self._pins: dict[str, int] = {}
+        self._downloads: dict[str, Download] = {}
+        self._scan()
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+
+    def _scan(self) -> None:
+        found: list[tuple[float, str, int]] = []
+        for path in self.dir.iterdir():
+            if path.suffix == ".part":
+                # left by a crash or kill: its content is unverified, never serve it
+                path.unlink(missing_ok=True)
+                continue
+            st = path.stat()
+            found.append((st.st_mtime, path.name, st.st_size))
+        for _, name, size in sorted(found):
+            self._files[name] = size
+        self._evict()
+
+    def key(self, entry: Entry) -> str:
+        raw = f"{self.namespace}\0{entry.id}\0{entry.version}".encode()
+        return hashlib.sha256(raw).hexdigest()[:40]
+
+    def path(self, key: str) -> Path:
+        return self.dir / key
+
+    @property
+    def used(self) -> int:
+        return sum(self._files.values()) + sum(d.received for d in self._downloads.values())
+
+    def contains(self, entry: Entry) -> bool:
+        return self.key(entry) in self._files
+
+    def _touch(self, key: str) -> None:
+        self._files.move_to_end(key)
+        with contextlib.suppress(OSError):
+            os.utime(self.path(key))
+
+    def _evict(self, room: int = 0) -> None:
+        """Drop least recently used, unpinned files until ``room`` more bytes fit."""
+        excess = self.used + room - self.limit
+        if excess <= 0:
+            return
+        for key in list(self._files):
+            if excess <= 0:
+                break
+            if self._pins.get(key):
+                continue
+            size = self._files.pop(key)
+            self.path(key).unlink(missing_ok=True)
+            excess -= size
+            log.debug("evicted %s (%d bytes)", key, size)
+
+    def _pin(self, key: str) -> None:
+        self._pins[key] = self._pins.get(key, 0) + 1
+
+    def _unpin(self, key: str) -> None:
+        left = self._pins.get(key, 1) - 1
+        if left <= 0:
+            self._pins.pop(key, None)
+        else:
+            self._pins[key] = left
+
+    # ---- open / read / release -------------------------------------------------------------
+
+    def open(self, entry: Entry, fetch: Fetch, nursery: trio.Nursery) -> Handle:
+        """A handle on the content of ``entry``; starts (or joins) the download if needed."""
+        key = self.key(entry)
+        self._pin(key)
+        try:
+            if key in self._files:
+                self._touch(key)
+                fd = os.open(self.path(key), os.O_RDONLY)
+                return Handle(key, fd, self._files[key], None)
+            download = self._downloads.get(key)
+            if download is None:
+                download = self._start(key, entry, fetch, nursery)
+            fd = os.open(download.path, os.O_RDONLY)
+            return Handle(key, fd, entry.size, download)
+        except BaseException:
+            self._unpin(key)
+            raise
+
+    def _start(self, key: str, entry: Entry, fetch: Fetch, nursery: trio.Nursery) -> Download:
+        self._evict(entry.size or 0)
+        download = Download(key, self.dir / f"{key}.part", entry.size)
+        # create the file now so readers can open it before the first byte arrives
+        download.path.write_bytes(b"")
+        self._downloads[key] = download
+        self._pin(key)  # held by the download itself until it ends
+        nursery.start_soon(self._run, download, entry, fetch)
+        return download
+
+    async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
+        md5 = hashlib.md5(usedforsecurity=False)
+        expected_md5 = entry.meta.get("checksum.md5")
+        fd = os.open(download.path, os.O_WRONLY)
+        try:
+
+            async def sink(chunk: bytes) -> None:
+                view = memoryview(chunk)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                md5.update(chunk)
+                download.received += len(chunk)
+                download.notify()
+
+            await fetch(sink)
+            if download.expected is not None and download.received != download.expected:
+                raise errors.ProtocolError(
+                    f"download of {entry.name!r}: got {download.received} bytes, "
+                    f"the repository says {download.expected}"
+                )
+            if expected_md5 and md5.hexdigest() != expected_md5.lower():
+                raise errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
+            os.rename(download.path, self.path(download.key))
+            self._files[download.key] = download.received
+            download.done = True
+        except BaseException as exc:
+            download.error = exc
+            download.path.unlink(missing_ok=True)
+            if isinstance(exc, errors.DocfsError):
+                log.warning("download of %r failed: %s", entry.name, exc)
+            elif isinstance(exc, Exception):
+                log.exception("download of %r failed", entry.name)
+            else:
+                raise
+        finally:
+            os.close(fd)
+            del self._downloads[download.key]
+            download.notify(force=True)
+            self._unpin(download.key)
+            self._evict()
+
+    async def read(self, handle: Handle, offset: int, size: int) -> bytes:
+        download = handle.download
+        if download is not None and not download.done:
+            upto = offset + size
+            if handle.size is not None:
+                upto = min(upto, handle.size)
+            await download.wait_for(upto)
+        return os.pread(handle.fd, size, offset)
+
+    def release(self, handle: Handle) -> None:
+        os.close(handle.fd)
+        self._unpin(handle.key)
+        self._evict()
+
+    def drop(self, entry: Entry) -> None:
+        """Forget the cached copy of ``entry`` (e.g. after it was removed)."""
+        key = self.key(entry)
+        if key in self._files and not self._pins.get(key):
+            del self._files[key]
+            self.path(key).unlink(missing_ok=True)
+
+    def adopt(self, entry: Entry, src: Path) -> None:
+        """Take a file we just uploaded as the cached copy of its new version (no download)."""
+        key = self.key(entry)
+        if key in self._files:
+            return
+        size = src.stat().st_size
+        if size > self.limit:
+            return
+        self._evict(size)
+        tmp = self.dir / f"{key}.part"
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.rename(tmp, self.path(key))
+        self._files[key] = size

@@ -1,0 +1,322 @@
+"""The filesystem semantics, independent of the kernel: what fuse_ops calls.
+
+Every method takes and returns plain values (inodes, ``str`` names, ``Attr``) and raises
+``DocfsError``; fuse_ops turns those into pyfuse3 types and errno. Directory listings are
+fetched whole on first use and kept for the TTL; file content goes through the
+``ContentCache``; writes go through the staging area (see ``writes.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Backend, Entry, Sink
+from docfs.vfs.content import ContentCache, Fetch, Handle
+from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
+from docfs.vfs.metadata import Freshness
+from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
+
+log = logging.getLogger("docfs.vfs")
+
+BLOCK = 4096
+
+
+@dataclass
+class Options:
+    read_only: bool = False
+    dir_cache_time: float = 60.0
+    local_only: tuple[str, ...] = DEFAULT_LOCAL_ONLY
+    uid: int = field(default_factory=os.getuid)
+    gid: int = field(default_factory=os.getgid)
+
+
+@dataclass
+class Attr:
+    ino: int
+    mode: int
+    nlink: int
+    uid: int
+    gid: int
+    size: int
+    mtime: float
+    ctime: float
+
+
+@dataclass
+class StatFs:
+    block_size: int
+    blocks: int
+    free_blocks: int
+    files: int
+    free_files: int
+    name_max: int = 255
+
+
+@dataclass
+class OpenFile:
+    node: Node
+    cached: Handle | None
+
+
+class Filesystem:
+    def __init__(
+        self,
+        backend: Backend,
+        root: Entry,
+        content: ContentCache,
+        options: Options | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.options = options or Options()
+        self.content = content
+        self.inodes = InodeTable(root)
+        self.fresh = Freshness(self.options.dir_cache_time, clock)
+        self.names = LocalNames(self.options.local_only)
+        self.mounted_at = time.time()
+        self._nursery: trio.Nursery | None = None
+        self._list_locks: dict[int, trio.Lock] = {}
+        self._dir_handles: dict[int, list[tuple[str, int]]] = {}
+        self._files: dict[int, OpenFile] = {}
+        self._next_fh = 1
+        self._stale_warned: set[int] = set()
+
+    def start(self, nursery: trio.Nursery) -> None:
+        """Give the filesystem the daemon's nursery for downloads and uploads."""
+        self._nursery = nursery
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("Filesystem.start() was not called")
+        return self._nursery
+
+    def _fh(self) -> int:
+        fh, self._next_fh = self._next_fh, self._next_fh + 1
+        return fh
+
+    # ---- attributes ------------------------------------------------------------------------
+
+    def attr(self, node: Node) -> Attr:
+        entry = node.entry
+        mtime = entry.mtime
+        if mtime is None:
+            parent = self.inodes.find(node.parent)
+            mtime = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
+        writable = not (self.options.read_only or entry.read_only)
+        if node.is_dir:
+            mode = stat.S_IFDIR | (0o755 if writable else 0o555)
+            nlink, size = 2, BLOCK
+        else:
+            mode = stat.S_IFREG | (0o644 if writable else 0o444)
+            nlink, size = 1, entry.size or 0
+        return Attr(node.ino, mode, nlink, self.options.uid, self.options.gid, size, mtime, mtime)
+
+    async def getattr(self, ino: int) -> Attr:
+        node = self.inodes.get(ino)
+        await self._refresh_parent(node)
+        return self.attr(node)
+
+    async def _refresh_parent(self, node: Node) -> None:
+        """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
+        if node.ino == ROOT_INODE or node.detached:
+            return
+        parent = self.inodes.find(node.parent)
+        if parent is not None and parent.children is not None:
+            await self._ensure_listed(parent)
+
+    # ---- listings --------------------------------------------------------------------------
+
+    async def _ensure_listed(self, node: Node) -> dict[str, int]:
+        if not node.is_dir:
+            raise errors.NotADirectory(self.path(node))
+        if self.fresh.fresh(node.listed_at):
+            return node.child_names()
+        lock = self._list_locks.setdefault(node.ino, trio.Lock())
+        async with lock:
+            # another task may have listed it while we waited for the lock
+            if not self.fresh.fresh(node.listed_at):
+                try:
+                    await self._list(node)
+                except errors.RemoteUnavailable:
+                    if node.children is None:
+                        raise
+                    if node.ino not in self._stale_warned:
+                        self._stale_warned.add(node.ino)
+                        log.warning(
+                            "server unavailable: serving the cached listing of %r",
+                            self.path(node),
+                        )
+                except errors.NotFound:
+                    self._vanished(node)
+                    raise
+        return node.child_names()
+
+    async def _list(self, node: Node) -> None:
+        entries = [e async for e in self.backend.list_dir(node.entry)]
+        named = assign_names(entries, ((e.name, e.id) for e in entries))
+        children: dict[str, int] = {}
+        for name, entry in named.items():
+            if name in node.local:
+                continue  # a local file of that name shadows the remote one until it is uploaded
+            child = self.inodes.place(entry, node.ino, name)
+            children[name] = child.ino
+        kept = set(children.values())
+        for name, ino in (node.children or {}).items():
+            old = self.inodes.find(ino)
+            if ino in kept or old is None or old.parent != node.ino or old.name != name:
+                continue
+            # gone from the server (not moved elsewhere in our tree)
+            if self.inodes.by_id(old.entry.id) is old:
+                self.inodes.detach(old)
+        node.children = children
+        node.listed_at = self.fresh.now()
+        self._stale_warned.discard(node.ino)
+
+    def _vanished(self, node: Node) -> None:
+        """``node`` answered 404: drop it and make its parent re-list."""
+        parent = self.inodes.find(node.parent)
+        if parent is not None and node.ino != ROOT_INODE:
+            parent.listed_at = None
+            self.inodes.detach(node)
+
+    def invalidate(self, ino: int) -> None:
+        """Make the next access to directory ``ino`` re-list it."""
+        node = self.inodes.find(ino)
+        if node is not None:
+            node.listed_at = None
+
+    def path(self, node: Node) -> str:
+        parts: list[str] = []
+        while node.ino != ROOT_INODE:
+            parts.append(node.name)
+            parent = self.inodes.find(node.parent)
+            if parent is None:
+                break
+            node = parent
+        return "/" + "/".join(reversed(parts))
+
+    async def lookup(self, parent_ino: int, name: str) -> Attr:
+        """The child ``name`` of ``parent_ino``; counts one kernel lookup."""
+        parent = self.inodes.get(parent_ino)
+        if not parent.is_dir:
+            raise errors.NotADirectory(self.path(parent))
+        if name in parent.local:
+            node = self.inodes.get(parent.local[name])
+        else:
+            if self.names.is_local_only(name) and self.fresh.fresh(parent.listed_at):
+                raise errors.NotFound(name)
+            children = await self._ensure_listed(parent)
+            ino = children.get(name)
+            if ino is None:
+                raise errors.NotFound(name)
+            node = self.inodes.get(ino)
+        node.lookups += 1
+        return self.attr(node)
+
+    def remember(self, ino: int) -> None:
+        """The kernel took a reference through readdirplus."""
+        self.inodes.remember(ino)
+
+    def forget(self, ino: int, count: int) -> None:
+        self.inodes.forget(ino, count)
+
+    async def opendir(self, ino: int) -> int:
+        node = self.inodes.get(ino)
+        children = await self._ensure_listed(node)
+        dh = self._fh()
+        # a snapshot: offsets stay valid while the listing changes underneath
+        self._dir_handles[dh] = sorted(children.items())
+        return dh
+
+    def readdir(self, dh: int, start: int) -> list[tuple[str, Attr]]:
+        items = self._dir_handles.get(dh, [])[start:]
+        result = []
+        for name, ino in items:
+            node = self.inodes.find(ino)
+            if node is not None:
+                result.append((name, self.attr(node)))
+        return result
+
+    def releasedir(self, dh: int) -> None:
+        self._dir_handles.pop(dh, None)
+
+    # ---- reading ---------------------------------------------------------------------------
+
+    async def open(self, ino: int, write: bool) -> tuple[int, bool]:
+        """Open a file; returns the handle and whether the kernel may keep its page cache."""
+        node = self.inodes.get(ino)
+        if node.is_dir:
+            raise errors.IsADirectory(self.path(node))
+        if write:
+            raise errors.ReadOnly("writing is not supported yet")
+        await self._refresh_parent(node)
+        entry = node.entry
+        fetch = self._fetcher(entry)
+        cached = self.content.open(entry, fetch, self.nursery)
+        node.opened += 1
+        keep = node.kernel_version == entry.version
+        node.kernel_version = entry.version
+        fh = self._fh()
+        self._files[fh] = OpenFile(node, cached)
+        return fh, keep
+
+    def _fetcher(self, entry: Entry) -> Fetch:
+        async def fetch(sink: Sink) -> None:
+            await self.backend.download(entry, sink)
+
+        return fetch
+
+    async def read(self, fh: int, offset: int, size: int) -> bytes:
+        handle = self._file(fh)
+        if handle.cached is None:
+            return b""
+        return await self.content.read(handle.cached, offset, size)
+
+    def _file(self, fh: int) -> OpenFile:
+        try:
+            return self._files[fh]
+        except KeyError:
+            raise errors.BadHandle(f"file handle {fh}") from None
+
+    async def release(self, fh: int) -> None:
+        handle = self._files.pop(fh, None)
+        if handle is None:
+            return
+        if handle.cached is not None:
+            self.content.release(handle.cached)
+        handle.node.opened -= 1
+
+    # ---- extended attributes ---------------------------------------------------------------
+
+    def _xattrs(self, node: Node) -> dict[str, str]:
+        ns = self.backend.capabilities.meta_namespace
+        values = {f"user.{ns}.{k}": v for k, v in node.entry.meta.items()}
+        values["user.docfs.id"] = node.entry.id
+        if node.entry.version:
+            values["user.docfs.version"] = node.entry.version
+        return values
+
+    async def getxattr(self, ino: int, name: str) -> bytes:
+        node = self.inodes.get(ino)
+        value = self._xattrs(node).get(name)
+        if value is None:
+            raise errors.NoAttribute(name)
+        return value.encode("utf-8")
+
+    async def listxattr(self, ino: int) -> list[str]:
+        return sorted(self._xattrs(self.inodes.get(ino)))
+
+    def statfs(self) -> StatFs:
+        # repositories have no meaningful capacity: report plenty so copies are not refused
+        total = 1 << 40
+        return StatFs(BLOCK, total // BLOCK, total // BLOCK, 1 << 30, 1 << 30)

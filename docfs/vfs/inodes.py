@@ -1,0 +1,113 @@
+"""The inode table: one stable inode per remote object for the life of a mount.
+
+A ``Node`` holds the latest ``Entry`` of its object, where it sits (parent inode and local
+name), the kernel's lookup count, and for directories the last listing. Inode numbers are
+never reused while the mount lives, so a kernel that still remembers an old inode can never
+reach a different object through it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from docfs.backends.base import Entry
+from docfs.errors import NotFound
+
+ROOT_INODE = 1  # what the kernel calls the mount point (pyfuse3.ROOT_INODE)
+
+
+@dataclass
+class Node:
+    ino: int
+    entry: Entry
+    parent: int
+    name: str
+    lookups: int = 0
+    #: local name → inode, from the last listing (None: never listed)
+    children: dict[str, int] | None = None
+    listed_at: float | None = None
+    #: names that exist only here (staged new files, local-only names): name → inode
+    local: dict[str, int] = field(default_factory=dict)
+    #: open file handles on this node; an open node is never dropped
+    opened: int = 0
+    #: version last handed to the kernel on open (for keep_cache)
+    kernel_version: str | None = None
+    #: the object is gone from the server (or was removed here)
+    detached: bool = False
+
+    @property
+    def is_dir(self) -> bool:
+        return self.entry.is_dir
+
+    def child_names(self) -> dict[str, int]:
+        merged = dict(self.children or {})
+        merged.update(self.local)
+        return merged
+
+
+class InodeTable:
+    def __init__(self, root: Entry) -> None:
+        self._next = itertools.count(ROOT_INODE + 1)
+        self._nodes: dict[int, Node] = {}
+        self._by_id: dict[str, int] = {}
+        node = Node(ROOT_INODE, root, ROOT_INODE, "")
+        node.lookups = 1  # the kernel holds the root for the whole mount
+        self._nodes[ROOT_INODE] = node
+        self._by_id[root.id] = ROOT_INODE
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def get(self, ino: int) -> Node:
+        try:
+            return self._nodes[ino]
+        except KeyError:
+            raise NotFound(f"inode {ino} is not known") from None
+
+    def find(self, ino: int) -> Node | None:
+        return self._nodes.get(ino)
+
+    def by_id(self, entry_id: str) -> Node | None:
+        ino = self._by_id.get(entry_id)
+        return None if ino is None else self._nodes.get(ino)
+
+    def place(self, entry: Entry, parent: int, name: str) -> Node:
+        """The node of ``entry`` (same inode as before if the object is known), updated."""
+        ino = self._by_id.get(entry.id)
+        node = self._nodes.get(ino) if ino is not None else None
+        if node is None:
+            node = Node(next(self._next), entry, parent, name)
+            self._nodes[node.ino] = node
+            self._by_id[entry.id] = node.ino
+        else:
+            node.entry, node.parent, node.name, node.detached = entry, parent, name, False
+        return node
+
+    def rekey(self, node: Node, entry: Entry) -> None:
+        """Give ``node`` a new entry whose id may differ (a local file got its remote id)."""
+        if self._by_id.get(node.entry.id) == node.ino:
+            del self._by_id[node.entry.id]
+        node.entry = entry
+        self._by_id[entry.id] = node.ino
+
+    def detach(self, node: Node) -> None:
+        """The object is gone: forget its id; drop the node once the kernel forgets it too."""
+        node.detached = True
+        if self._by_id.get(node.entry.id) == node.ino:
+            del self._by_id[node.entry.id]
+        self._maybe_drop(node)
+
+    def remember(self, ino: int, count: int = 1) -> None:
+        self.get(ino).lookups += count
+
+    def forget(self, ino: int, count: int) -> None:
+        node = self._nodes.get(ino)
+        if node is None:
+            return
+        node.lookups = max(0, node.lookups - count)
+        self._maybe_drop(node)
+
+    def _maybe_drop(self, node: Node) -> None:
+        if node.ino != ROOT_INODE and node.detached and node.lookups == 0 and node.opened == 0:
+            del self._nodes[node.ino]

@@ -1,0 +1,279 @@
+"""The HTTP layer against a small real server on loopback: retries, limits, sessions, logs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import trio
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from docfs import errors
+from docfs.backends._http import (
+    HttpClient,
+    Limits,
+    RetryPolicy,
+    error_for_status,
+    parse_retry_after,
+)
+from docfs.emulators.base import Emulator, EmulatorServer
+
+BIG = bytes(range(256)) * 4096  # 1 MiB
+SECRET = "s3cr3t-pa55word"
+TOKEN = "tok-0123456789abcdef"
+
+
+class Echo(Emulator):
+    """A tiny server: plain answers, a streamed 1 MiB body, a login that issues a token."""
+
+    name = "echo"
+
+    def __init__(self) -> None:
+        self.logins = 0
+        self.valid_token: str | None = None
+        self.concurrent = 0
+        self.max_concurrent = 0
+        super().__init__()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/ok", self.ok, methods=["GET", "POST", "PUT"]),
+            Route("/big", self.big),
+            Route("/slow", self.slow),
+            Route("/login", self.login, methods=["POST"]),
+            Route("/private", self.private),
+            Route("/status/{code:int}", self.status),
+        ]
+
+    async def ok(self, request: Request) -> Response:
+        body = await request.body()
+        return PlainTextResponse(f"ok {len(body)}")
+
+    async def big(self, request: Request) -> Response:
+        async def chunks() -> Iterator[bytes]:  # type: ignore[misc]
+            for i in range(0, len(BIG), 65536):
+                yield BIG[i : i + 65536]
+
+        return StreamingResponse(chunks(), headers={"Content-Length": str(len(BIG))})
+
+    async def slow(self, request: Request) -> Response:
+        import anyio
+
+        self.concurrent += 1
+        self.max_concurrent = max(self.max_concurrent, self.concurrent)
+        await anyio.sleep(0.1)
+        self.concurrent -= 1
+        return PlainTextResponse("slow")
+
+    async def login(self, request: Request) -> Response:
+        form = await request.form()
+        if form.get("password") != SECRET:
+            return PlainTextResponse("no", status_code=401)
+        self.logins += 1
+        self.valid_token = f"{TOKEN}{self.logins}"
+        return PlainTextResponse(self.valid_token)
+
+    async def private(self, request: Request) -> Response:
+        if request.headers.get("authorization") != f"Bearer {self.valid_token}":
+            return PlainTextResponse("expired", status_code=401)
+        return PlainTextResponse("secret data")
+
+    async def status(self, request: Request) -> Response:
+        return PlainTextResponse("x", status_code=request.path_params["code"])
+
+
+class TokenSession:
+    def __init__(self, password: str) -> None:
+        self.password = password
+        self.token: str | None = None
+
+    def apply(self, request: httpx.Request) -> None:
+        if self.token:
+            request.headers["Authorization"] = f"Bearer {self.token}"
+
+    def needs_login(self) -> bool:
+        return self.token is None
+
+    async def login(self, http: HttpClient) -> None:
+        response = await http.request(
+            "POST",
+            "/login",
+            endpoint="login",
+            data={"password": self.password},
+            auth=False,
+            status_map={401: errors.AuthenticationFailed},
+        )
+        self.token = response.text
+
+    def expired(self, response: httpx.Response) -> bool:
+        return response.status_code == 401
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.password, self.token) if s]
+
+
+@pytest.fixture
+def server() -> Iterator[EmulatorServer]:
+    with EmulatorServer(Echo()) as srv:
+        yield srv
+
+
+def client(server: EmulatorServer, **limits: object) -> HttpClient:
+    return HttpClient(
+        server.url,
+        limits=Limits(**limits),  # type: ignore[arg-type]
+        retry=RetryPolicy(attempts=4, base=0.01, cap=0.05),
+    )
+
+
+def test_status_map_defaults_and_overrides() -> None:
+    assert isinstance(error_for_status(404, "x"), errors.NotFound)
+    assert isinstance(error_for_status(403, "x"), errors.PermissionDenied)
+    assert isinstance(error_for_status(413, "x"), errors.TooLarge)
+    assert isinstance(error_for_status(507, "x"), errors.QuotaExceeded)
+    assert isinstance(error_for_status(502, "x"), errors.RemoteUnavailable)
+    assert isinstance(error_for_status(500, "x", {500: errors.NotFound}), errors.NotFound)
+    assert error_for_status(404, "x").errno == 2
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("garbage") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+
+
+async def test_two_503_with_retry_after_then_success(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(path="^/ok$", status=503, retry_after="1", times=2)
+    http = client(server)
+    started = trio.current_time()
+    response = await http.request("GET", "/ok", endpoint="ok")
+    assert response.text == "ok 0"
+    assert trio.current_time() - started >= 1.9  # Retry-After was honoured twice
+    assert [r.status for r in server.emulator.requests(path="^/ok$")] == [503, 503, 200]
+    assert http.stats["ok"].retries == 2
+    await http.aclose()
+
+
+async def test_429_is_retried_even_for_post(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(method="POST", path="^/ok$", status=429, retry_after="0")
+    http = client(server)
+    response = await http.request("POST", "/ok", endpoint="ok", body=b"abc")
+    assert response.text == "ok 3"
+    assert len(server.emulator.requests("POST", "^/ok$")) == 2
+    await http.aclose()
+
+
+async def test_500_is_retried_for_get_but_not_for_post(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(path="^/ok$", status=500, times=1)
+    http = client(server)
+    assert (await http.request("GET", "/ok", endpoint="ok")).status_code == 200
+    server.emulator.plan_fault(method="POST", path="^/ok$", status=500, times=1)
+    with pytest.raises(errors.RemoteUnavailable):
+        await http.request("POST", "/ok", endpoint="ok", body=b"x")
+    assert len(server.emulator.requests("POST")) == 1
+    await http.aclose()
+
+
+async def test_permanent_errors_are_not_retried(server: EmulatorServer) -> None:
+    http = client(server)
+    with pytest.raises(errors.NotFound):
+        await http.request("GET", "/status/404", endpoint="s")
+    with pytest.raises(errors.PermissionDenied):
+        await http.request("GET", "/status/403", endpoint="s")
+    assert len(server.emulator.requests(path="^/status")) == 2
+    await http.aclose()
+
+
+async def test_gives_up_after_the_attempts(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(path="^/ok$", status=503, times=None)
+    http = client(server)
+    with pytest.raises(errors.RemoteUnavailable):
+        await http.request("GET", "/ok", endpoint="ok")
+    assert len(server.emulator.requests(path="^/ok$")) == 4
+    await http.aclose()
+
+
+async def test_download_resumes_after_a_reset_mid_body(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(path="^/big$", reset_after=300_000)
+    http = client(server)
+    received = bytearray()
+
+    async def sink(chunk: bytes) -> None:
+        received.extend(chunk)
+
+    n = await http.download("/big", sink, endpoint="big")
+    assert n == len(BIG)
+    assert bytes(received) == BIG
+    assert len(server.emulator.requests(path="^/big$")) == 2
+    await http.aclose()
+
+
+async def test_download_of_a_byte_window_without_ranges(server: EmulatorServer) -> None:
+    http = client(server)
+    received = bytearray()
+
+    async def sink(chunk: bytes) -> None:
+        received.extend(chunk)
+
+    await http.download("/big", sink, endpoint="big", start=100_000, end=100_100)
+    assert bytes(received) == BIG[100_000:100_100]
+    await http.aclose()
+
+
+async def test_concurrency_cap(server: EmulatorServer) -> None:
+    http = client(server, concurrency=2)
+    async with trio.open_nursery() as nursery:
+        for _ in range(6):
+            nursery.start_soon(functools.partial(http.request, "GET", "/slow", endpoint="slow"))
+    assert server.emulator.max_concurrent == 2  # type: ignore[attr-defined]
+    await http.aclose()
+
+
+async def test_token_bucket_rate_limit(server: EmulatorServer) -> None:
+    http = client(server, requests_per_second=20.0, burst=1)
+    started = trio.current_time()
+    for _ in range(6):
+        await http.request("GET", "/ok", endpoint="ok")
+    # 1 immediately, then 5 more at 20/s
+    assert trio.current_time() - started >= 0.24
+    await http.aclose()
+
+
+async def test_session_login_and_relogin_once_on_expiry(
+    server: EmulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    http = client(server)
+    session = TokenSession(SECRET)
+    http.session = session
+    assert (await http.request("GET", "/private", endpoint="p")).text == "secret data"
+    emulator: Echo = server.emulator  # type: ignore[assignment]
+    emulator.valid_token = "something else"  # the server forgot our session
+    assert (await http.request("GET", "/private", endpoint="p")).text == "secret data"
+    assert emulator.logins == 2
+    # no secret value reaches any log record
+    assert SECRET not in caplog.text
+    assert TOKEN not in caplog.text
+    await http.aclose()
+
+
+async def test_bad_credentials_are_final(server: EmulatorServer) -> None:
+    http = client(server)
+    http.session = TokenSession("wrong")
+    with pytest.raises(errors.AuthenticationFailed):
+        await http.request("GET", "/private", endpoint="p")
+    assert len(server.emulator.requests(path="^/login$")) == 1
+    await http.aclose()
+
+
+async def test_connection_refused_is_remote_unavailable() -> None:
+    http = HttpClient("http://127.0.0.1:9", retry=RetryPolicy(attempts=2, base=0.01, cap=0.01))
+    with pytest.raises(errors.RemoteUnavailable):
+        await http.request("GET", "/x", endpoint="x")
+    await http.aclose()
