@@ -30,9 +30,6 @@ log = logging.getLogger("docfs.cache")
 
 Fetch = Callable[[Sink], Awaitable[None]]
 
-#: readers are woken at most this often during a download (bytes between notifications)
-NOTIFY_EVERY = 128 * 1024
-
 
 @dataclass
 class Download:
@@ -43,13 +40,11 @@ class Download:
     done: bool = False
     error: BaseException | None = None
     _progress: trio.Event = field(default_factory=trio.Event)
-    _notified_at: int = 0
 
-    def notify(self, force: bool = False) -> None:
-        if force or self.received - self._notified_at >= NOTIFY_EVERY:
-            self._notified_at = self.received
-            event, self._progress = self._progress, trio.Event()
-            event.set()
+    def notify(self) -> None:
+        """Wake every waiting reader (each chunk: an Event per chunk is cheap)."""
+        event, self._progress = self._progress, trio.Event()
+        event.set()
 
     async def wait_for(self, upto: int) -> None:
         """Until ``upto`` bytes are there, the download ended, or it failed."""
@@ -209,7 +204,7 @@ class ContentCache:
         finally:
             os.close(fd)
             del self._downloads[download.key]
-            download.notify(force=True)
+            download.notify()
             self._unpin(download.key)
             self._evict()
 

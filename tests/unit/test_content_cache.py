@@ -1,0 +1,148 @@
+"""The content cache: LRU bound, shared downloads, early reads, restarts, verification."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import trio
+
+from docfs import errors
+from docfs.backends.base import Entry, Kind, Sink
+from docfs.vfs.content import ContentCache
+
+
+def entry(eid: str, data: bytes, version: str = "v1", md5: bool = False) -> Entry:
+    meta = {"checksum.md5": hashlib.md5(data).hexdigest()} if md5 else {}
+    return Entry(eid, eid, Kind.FILE, len(data), None, version, meta=meta)
+
+
+class Source:
+    """Serves byte strings in chunks, counting downloads; can be paused between chunks."""
+
+    def __init__(self) -> None:
+        self.downloads = 0
+        self.gate: trio.Event | None = None
+
+    def fetch(self, data: bytes, chunk: int = 65536):  # type: ignore[no-untyped-def]
+        async def run(sink: Sink) -> None:
+            self.downloads += 1
+            for i in range(0, len(data), chunk):
+                await sink(data[i : i + chunk])
+                if self.gate is not None and i == 0:
+                    await self.gate.wait()
+                await trio.sleep(0)
+
+        return run
+
+
+async def read_all(cache: ContentCache, e: Entry, fetch, nursery) -> bytes:  # type: ignore[no-untyped-def]
+    handle = cache.open(e, fetch, nursery)
+    try:
+        return await cache.read(handle, 0, (e.size or 0) + 1)
+    finally:
+        cache.release(handle)
+
+
+async def test_second_read_is_served_from_disk(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = Source()
+    data = b"x" * 300_000
+    e = entry("a", data)
+    async with trio.open_nursery() as nursery:
+        assert await read_all(cache, e, src.fetch(data), nursery) == data
+        assert await read_all(cache, e, src.fetch(data), nursery) == data
+    assert src.downloads == 1
+    # a new cache over the same directory (a restart) still has it
+    again = ContentCache(tmp_path, 10 << 20, "t")
+    assert again.contains(e)
+
+
+async def test_new_version_is_a_new_key(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = Source()
+    async with trio.open_nursery() as nursery:
+        assert await read_all(cache, entry("a", b"old", "v1"), src.fetch(b"old"), nursery) == b"old"
+        assert await read_all(cache, entry("a", b"new!", "v2"), src.fetch(b"new!"), nursery) == (
+            b"new!"
+        )
+    assert src.downloads == 2
+
+
+async def test_concurrent_readers_share_one_download_and_read_early(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = Source()
+    src.gate = trio.Event()
+    data = bytes(range(256)) * 2048  # 512 KiB
+    e = entry("a", data)
+    async with trio.open_nursery() as nursery:
+        h1 = cache.open(e, src.fetch(data), nursery)
+        h2 = cache.open(e, src.fetch(data), nursery)
+        # the first chunk has arrived, the rest is held back: a read of it answers now
+        with trio.fail_after(5):
+            assert await cache.read(h1, 0, 1000) == data[:1000]
+        src.gate.set()
+        assert await cache.read(h2, 400_000, 1000) == data[400_000:401_000]
+        cache.release(h1)
+        cache.release(h2)
+    assert src.downloads == 1
+
+
+async def test_cache_stays_within_its_bound(tmp_path: Path) -> None:
+    limit = 1 << 20
+    cache = ContentCache(tmp_path, limit, "t")
+    src = Source()
+    async with trio.open_nursery() as nursery:
+        for i in range(12):  # 3 MiB in all, 256 KiB each
+            data = bytes([i]) * (256 << 10)
+            assert await read_all(cache, entry(f"f{i}", data), src.fetch(data), nursery) == data
+            on_disk = sum(p.stat().st_size for p in (tmp_path / "content").iterdir())
+            assert on_disk <= limit
+    # the most recent files are the ones kept
+    assert cache.contains(entry("f11", bytes([11]) * (256 << 10)))
+    assert not cache.contains(entry("f0", bytes([0]) * (256 << 10)))
+
+
+async def test_open_files_are_not_evicted(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 600_000, "t")
+    src = Source()
+    big = b"a" * 500_000
+    async with trio.open_nursery() as nursery:
+        pinned = cache.open(entry("pinned", big), src.fetch(big), nursery)
+        await cache.read(pinned, 0, len(big))
+        other = b"b" * 500_000
+        assert await read_all(cache, entry("other", other), src.fetch(other), nursery) == other
+        assert await cache.read(pinned, 0, 10) == b"a" * 10
+        cache.release(pinned)
+
+
+async def test_truncated_download_is_an_error_and_not_cached(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = Source()
+    e = entry("a", b"0123456789")
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.fetch(b"01234"), nursery)
+        with pytest.raises(errors.DocfsError):
+            await cache.read(handle, 0, 10)
+        cache.release(handle)
+    assert not cache.contains(e)
+    assert not list((tmp_path / "content").glob("*.part"))
+
+
+async def test_checksum_mismatch_is_not_cached(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = Source()
+    e = entry("a", b"right bytes", md5=True)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.fetch(b"wrong bytes"), nursery)
+        await cache.read(handle, 0, 5)  # bytes arrive; the verdict comes at the end
+        cache.release(handle)
+    assert not cache.contains(e)
+
+
+def test_part_files_left_by_a_crash_are_removed(tmp_path: Path) -> None:
+    (tmp_path / "content").mkdir()
+    (tmp_path / "content" / "abc.part").write_bytes(b"half")
+    ContentCache(tmp_path, 1 << 20, "t")
+    assert not (tmp_path / "content" / "abc.part").exists()
