@@ -239,8 +239,10 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
     kind = "dspace6"
     mountpoint = Path(args.mountpoint or default_demo_mountpoint())
     mountpoint.mkdir(parents=True, exist_ok=True)
+    # the demo logs in as the demo repository's administrator so that writes work too
+    user, password = "demo@example.org", "demo"
     server = _start_emulator(
-        kind, demo=True, latency_ms=args.latency_ms, port=0, user=None, password=None
+        kind, demo=True, latency_ms=args.latency_ms, port=0, user=user, password=password
     )
     url = f"{server.url}{remote_type(kind).api_path}"
     cache = Path(tempfile.mkdtemp(prefix="docfs-demo-cache-"))
@@ -248,6 +250,7 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
         remote_type=kind,
         url=url,
         mountpoint=mountpoint.resolve(),
+        credentials=Credentials(user, password),
         cache_dir=cache,
         cache_size=256 << 20,
         options=Options(dir_cache_time=60),
@@ -261,6 +264,7 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
             f"  find {mountpoint} | head -30\n"
             f"  getfattr -d -R {mountpoint} | head -30\n"
             f"  cat \"$(find {mountpoint} -name '*.csv' | head -1)\"\n"
+            f'  cp /etc/hostname "$(dirname "$(find {mountpoint} -name \'*.csv\' | head -1)")"/\n'
             f"Press Ctrl-C here to unmount and stop.\n",
             flush=True,
         )

@@ -113,3 +113,9 @@ class IsADirectory(DocfsError):
 
 class BadHandle(DocfsError):
     errno = _errno.EBADF
+
+
+class AttributeNotSupported(DocfsError):
+    """An extended attribute namespace we do not store (``cp -a`` ignores this errno)."""
+
+    errno = _errno.ENOTSUP

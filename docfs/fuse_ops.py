@@ -127,9 +127,86 @@ class FuseOperations(pyfuse3.Operations):
 
     @_guard
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
-        write = flags & os.O_ACCMODE != os.O_RDONLY or bool(flags & os.O_TRUNC)
-        fh, keep = await self.fs.open(inode, write)
+        write = flags & os.O_ACCMODE != os.O_RDONLY
+        fh, keep = await self.fs.open(inode, write, truncate=bool(flags & os.O_TRUNC))
         return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
+
+    @_guard
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+        fh, attr = await self.fs.writes.create(parent_inode, _name(name), mode)
+        return pyfuse3.FileInfo(fh=fh), entry_attributes(attr)
+
+    @_guard
+    async def write(self, fh: int, off: int, buf: bytes) -> int:
+        return await self.fs.writes.write(fh, off, buf)
+
+    @_guard
+    async def flush(self, fh: int) -> None:
+        await self.fs.writes.flush(fh)
+
+    @_guard
+    async def fsync(self, fh: int, datasync: bool) -> None:
+        await self.fs.writes.fsync(fh)
+
+    @_guard
+    async def setattr(
+        self,
+        inode: int,
+        attr: pyfuse3.EntryAttributes,
+        fields: pyfuse3.SetattrFields,
+        fh: int | None,
+        ctx: pyfuse3.RequestContext,
+    ) -> pyfuse3.EntryAttributes:
+        result = await self.fs.writes.setattr(
+            inode,
+            size=attr.st_size if fields.update_size else None,
+            mode=attr.st_mode if fields.update_mode else None,
+            mtime=attr.st_mtime_ns / 1e9 if fields.update_mtime else None,
+            uid=attr.st_uid if fields.update_uid else None,
+            gid=attr.st_gid if fields.update_gid else None,
+            fh=fh,
+        )
+        return entry_attributes(result)
+
+    @_guard
+    async def mkdir(
+        self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
+        return entry_attributes(await self.fs.writes.mkdir(parent_inode, _name(name), mode))
+
+    @_guard
+    async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        await self.fs.writes.rmdir(parent_inode, _name(name))
+
+    @_guard
+    async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        await self.fs.writes.unlink(parent_inode, _name(name))
+
+    @_guard
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: pyfuse3.RequestContext,
+    ) -> None:
+        await self.fs.writes.rename(
+            parent_inode_old, _name(name_old), parent_inode_new, _name(name_new), flags
+        )
+
+    @_guard
+    async def setxattr(
+        self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext
+    ) -> None:
+        await self.fs.writes.setxattr(inode, _name(name), value)
+
+    @_guard
+    async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        await self.fs.writes.removexattr(inode, _name(name))
 
     @_guard
     async def read(self, fh: int, off: int, size: int) -> bytes:

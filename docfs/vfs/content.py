@@ -217,6 +217,15 @@ class ContentCache:
             await download.wait_for(upto)
         return os.pread(handle.fd, size, offset)
 
+    async def complete(self, handle: Handle) -> Path:
+        """Wait for the whole file; returns the path of the cached copy."""
+        download = handle.download
+        if download is not None and not download.done:
+            await download.wait_for(handle.size if handle.size is not None else 1 << 62)
+            if not download.done:
+                raise errors.RemoteUnavailable("download ended early")
+        return self.path(handle.key)
+
     def release(self, handle: Handle) -> None:
         os.close(handle.fd)
         self._unpin(handle.key)

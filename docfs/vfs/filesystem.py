@@ -23,6 +23,8 @@ from docfs.vfs.content import ContentCache, Fetch, Handle
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
+from docfs.vfs.staging import AttrStore, LostFound, Staging
+from docfs.vfs.writes import Writes
 
 log = logging.getLogger("docfs.vfs")
 
@@ -64,6 +66,7 @@ class StatFs:
 class OpenFile:
     node: Node
     cached: Handle | None
+    writer: bool = False
 
 
 class Filesystem:
@@ -86,9 +89,14 @@ class Filesystem:
         self._nursery: trio.Nursery | None = None
         self._list_locks: dict[int, trio.Lock] = {}
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
-        self._files: dict[int, OpenFile] = {}
+        self.files: dict[int, OpenFile] = {}
         self._next_fh = 1
         self._stale_warned: set[int] = set()
+        cache_root = content.dir.parent
+        self.staging = Staging(cache_root)
+        self.lost_found = LostFound(cache_root)
+        self.attrs = AttrStore(cache_root)
+        self.writes = Writes(self)
 
     def start(self, nursery: trio.Nursery) -> None:
         """Give the filesystem the daemon's nursery for downloads and uploads."""
@@ -100,7 +108,7 @@ class Filesystem:
             raise RuntimeError("Filesystem.start() was not called")
         return self._nursery
 
-    def _fh(self) -> int:
+    def new_handle(self) -> int:
         fh, self._next_fh = self._next_fh, self._next_fh + 1
         return fh
 
@@ -108,7 +116,7 @@ class Filesystem:
 
     def attr(self, node: Node) -> Attr:
         entry = node.entry
-        mtime = entry.mtime
+        mtime = node.mtime_override or entry.mtime
         if mtime is None:
             parent = self.inodes.find(node.parent)
             mtime = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
@@ -118,25 +126,28 @@ class Filesystem:
             nlink, size = 2, BLOCK
         else:
             mode = stat.S_IFREG | (0o644 if writable else 0o444)
-            nlink, size = 1, entry.size or 0
+            nlink = 1
+            size = node.staged.size if node.staged is not None else entry.size or 0
+        if node.mode_override is not None:
+            mode = stat.S_IFMT(mode) | (node.mode_override & 0o7777)
         return Attr(node.ino, mode, nlink, self.options.uid, self.options.gid, size, mtime, mtime)
 
     async def getattr(self, ino: int) -> Attr:
         node = self.inodes.get(ino)
-        await self._refresh_parent(node)
+        await self.refresh_parent(node)
         return self.attr(node)
 
-    async def _refresh_parent(self, node: Node) -> None:
+    async def refresh_parent(self, node: Node) -> None:
         """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
         if node.ino == ROOT_INODE or node.detached:
             return
         parent = self.inodes.find(node.parent)
         if parent is not None and parent.children is not None:
-            await self._ensure_listed(parent)
+            await self.ensure_listed(parent)
 
     # ---- listings --------------------------------------------------------------------------
 
-    async def _ensure_listed(self, node: Node) -> dict[str, int]:
+    async def ensure_listed(self, node: Node) -> dict[str, int]:
         if not node.is_dir:
             raise errors.NotADirectory(self.path(node))
         if self.fresh.fresh(node.listed_at):
@@ -166,9 +177,11 @@ class Filesystem:
         named = assign_names(entries, ((e.name, e.id) for e in entries))
         children: dict[str, int] = {}
         for name, entry in named.items():
-            if name in node.local:
+            if name in node.local_children:
                 continue  # a local file of that name shadows the remote one until it is uploaded
             child = self.inodes.place(entry, node.ino, name)
+            if child.staged is None:
+                child.mtime_override, child.mode_override = self.attrs.get(entry.id, entry.version)
             children[name] = child.ino
         kept = set(children.values())
         for name, ino in (node.children or {}).items():
@@ -210,12 +223,12 @@ class Filesystem:
         parent = self.inodes.get(parent_ino)
         if not parent.is_dir:
             raise errors.NotADirectory(self.path(parent))
-        if name in parent.local:
-            node = self.inodes.get(parent.local[name])
+        if name in parent.local_children:
+            node = self.inodes.get(parent.local_children[name])
         else:
             if self.names.is_local_only(name) and self.fresh.fresh(parent.listed_at):
                 raise errors.NotFound(name)
-            children = await self._ensure_listed(parent)
+            children = await self.ensure_listed(parent)
             ino = children.get(name)
             if ino is None:
                 raise errors.NotFound(name)
@@ -232,8 +245,8 @@ class Filesystem:
 
     async def opendir(self, ino: int) -> int:
         node = self.inodes.get(ino)
-        children = await self._ensure_listed(node)
-        dh = self._fh()
+        children = await self.ensure_listed(node)
+        dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath
         self._dir_handles[dh] = sorted(children.items())
         return dh
@@ -252,49 +265,56 @@ class Filesystem:
 
     # ---- reading ---------------------------------------------------------------------------
 
-    async def open(self, ino: int, write: bool) -> tuple[int, bool]:
+    async def open(self, ino: int, write: bool, truncate: bool = False) -> tuple[int, bool]:
         """Open a file; returns the handle and whether the kernel may keep its page cache."""
         node = self.inodes.get(ino)
         if node.is_dir:
             raise errors.IsADirectory(self.path(node))
-        if write:
-            raise errors.ReadOnly("writing is not supported yet")
-        await self._refresh_parent(node)
-        entry = node.entry
-        fetch = self._fetcher(entry)
-        cached = self.content.open(entry, fetch, self.nursery)
+        if write or truncate:
+            return await self.writes.open_for_write(node, truncate), False
+        cached = None
+        if node.staged is None:
+            await self.refresh_parent(node)
+            cached = self.content.open(node.entry, self.fetcher(node.entry), self.nursery)
         node.opened += 1
-        keep = node.kernel_version == entry.version
-        node.kernel_version = entry.version
-        fh = self._fh()
-        self._files[fh] = OpenFile(node, cached)
+        version = node.entry.version if node.staged is None else None
+        keep = version is not None and node.kernel_version == version
+        node.kernel_version = version
+        fh = self.new_handle()
+        self.files[fh] = OpenFile(node, cached)
         return fh, keep
 
-    def _fetcher(self, entry: Entry) -> Fetch:
+    def fetcher(self, entry: Entry) -> Fetch:
         async def fetch(sink: Sink) -> None:
             await self.backend.download(entry, sink)
 
         return fetch
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
-        handle = self._file(fh)
+        handle = self.handle_of(fh)
+        staged = handle.node.staged
+        if staged is not None:
+            # a file being written reads as its staged bytes, for every reader
+            return os.pread(staged.fd, size, offset)
         if handle.cached is None:
             return b""
         return await self.content.read(handle.cached, offset, size)
 
-    def _file(self, fh: int) -> OpenFile:
+    def handle_of(self, fh: int) -> OpenFile:
         try:
-            return self._files[fh]
+            return self.files[fh]
         except KeyError:
             raise errors.BadHandle(f"file handle {fh}") from None
 
     async def release(self, fh: int) -> None:
-        handle = self._files.pop(fh, None)
+        handle = self.files.pop(fh, None)
         if handle is None:
             return
         if handle.cached is not None:
             self.content.release(handle.cached)
-        handle.node.opened -= 1
+        if handle.writer:
+            await self.writes.release_writer(handle.node)
+        self.inodes.release(handle.node)
 
     # ---- extended attributes ---------------------------------------------------------------
 

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from docfs.backends.base import Entry
 from docfs.errors import NotFound
+
+if TYPE_CHECKING:
+    from docfs.vfs.staging import Staged
 
 ROOT_INODE = 1  # what the kernel calls the mount point (pyfuse3.ROOT_INODE)
 
@@ -28,13 +32,22 @@ class Node:
     children: dict[str, int] | None = None
     listed_at: float | None = None
     #: names that exist only here (staged new files, local-only names): name → inode
-    local: dict[str, int] = field(default_factory=dict)
+    local_children: dict[str, int] = field(default_factory=dict)
     #: open file handles on this node; an open node is never dropped
     opened: int = 0
     #: version last handed to the kernel on open (for keep_cache)
     kernel_version: str | None = None
     #: the object is gone from the server (or was removed here)
     detached: bool = False
+    #: the local copy while the file is written (reads see it too)
+    staged: Staged | None = None
+    #: not on the server (yet): a new file before its upload, or a local-only name
+    local: bool = False
+    #: never uploaded (editor swap files, desktop droppings, rsync temp names)
+    local_only: bool = False
+    #: mtime and mode set by utimens/chmod (the repository has no place for them)
+    mtime_override: float | None = None
+    mode_override: int | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -42,7 +55,7 @@ class Node:
 
     def child_names(self) -> dict[str, int]:
         merged = dict(self.children or {})
-        merged.update(self.local)
+        merged.update(self.local_children)
         return merged
 
 
@@ -88,7 +101,7 @@ class InodeTable:
         """Give ``node`` a new entry whose id may differ (a local file got its remote id)."""
         if self._by_id.get(node.entry.id) == node.ino:
             del self._by_id[node.entry.id]
-        node.entry = entry
+        node.entry, node.local, node.detached = entry, False, False
         self._by_id[entry.id] = node.ino
 
     def detach(self, node: Node) -> None:
@@ -97,6 +110,12 @@ class InodeTable:
         if self._by_id.get(node.entry.id) == node.ino:
             del self._by_id[node.entry.id]
         self._maybe_drop(node)
+
+    def add_local(self, entry: Entry, parent: int, name: str) -> Node:
+        """A node for something that exists only here (no remote id yet)."""
+        node = Node(next(self._next), entry, parent, name, local=True)
+        self._nodes[node.ino] = node
+        return node
 
     def remember(self, ino: int, count: int = 1) -> None:
         self.get(ino).lookups += count
@@ -110,4 +129,9 @@ class InodeTable:
 
     def _maybe_drop(self, node: Node) -> None:
         if node.ino != ROOT_INODE and node.detached and node.lookups == 0 and node.opened == 0:
-            del self._nodes[node.ino]
+            self._nodes.pop(node.ino, None)
+
+    def release(self, node: Node) -> None:
+        """A file handle on ``node`` was closed."""
+        node.opened -= 1
+        self._maybe_drop(node)

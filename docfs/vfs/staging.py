@@ -1,0 +1,109 @@
+"""Local state of the write path: staged files, lost+found, and remembered attributes.
+
+- ``Staging`` holds the local copy of every file open for writing (and of files that never
+  leave this machine: editor swap files, desktop droppings, rsync temp files before their
+  rename), under ``<cache>/staging/``.
+- ``LostFound`` keeps the bytes of an upload that failed, with a JSON sidecar saying where they
+  were going and why they did not get there, so written data is never silently dropped.
+- ``AttrStore`` remembers the mtime and mode that ``cp -p``/``rsync -a`` set, per (entry id,
+  version), in a small SQLite file: repositories have no place for them, and without them a
+  second ``rsync -a`` would copy everything again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import logging
+import os
+import shutil
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger("docfs.staging")
+
+
+@dataclass
+class Staged:
+    """A local file standing in for a remote one while it is written."""
+
+    path: Path
+    fd: int
+    dirty: bool = False
+    writers: int = 0
+
+    @property
+    def size(self) -> int:
+        return os.fstat(self.fd).st_size
+
+
+class Staging:
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "staging"
+        # staged files of a previous run belonged to handles that no longer exist: what was
+        # not uploaded then went to lost+found (or the write-back queue keeps its own copies)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self._names = itertools.count(1)
+
+    def new(self, source: Path | None = None) -> Staged:
+        path = self.dir / f"{next(self._names)}"
+        if source is not None:
+            shutil.copyfile(source, path)
+        else:
+            path.touch()
+        return Staged(path, os.open(path, os.O_RDWR))
+
+    def discard(self, staged: Staged) -> None:
+        with contextlib.suppress(OSError):
+            os.close(staged.fd)
+        staged.path.unlink(missing_ok=True)
+
+
+class LostFound:
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "lost+found"
+
+    def keep(self, staged: Staged, remote_path: str, error: str) -> Path:
+        """Copy the staged bytes here with a sidecar; returns the data file's path."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = os.path.basename(remote_path) or "unnamed"
+        target = self.dir / f"{stamp}-{base}"
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.dir / f"{stamp}-{n}-{base}"
+        shutil.copyfile(staged.path, target)
+        sidecar = {"remote_path": remote_path, "time": time.time(), "error": error}
+        target.with_name(target.name + ".json").write_text(json.dumps(sidecar, indent=2))
+        return target
+
+
+class AttrStore:
+    def __init__(self, root: Path) -> None:
+        self._db = sqlite3.connect(root / "attrs.sqlite", isolation_level=None)
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS attrs (id TEXT, version TEXT, mtime REAL, mode INTEGER,"
+            " PRIMARY KEY (id, version))"
+        )
+
+    def get(self, entry_id: str, version: str) -> tuple[float | None, int | None]:
+        row = self._db.execute(
+            "SELECT mtime, mode FROM attrs WHERE id = ? AND version = ?", (entry_id, version)
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def put(self, entry_id: str, version: str, mtime: float | None, mode: int | None) -> None:
+        if mtime is None and mode is None:
+            self._db.execute("DELETE FROM attrs WHERE id = ? AND version = ?", (entry_id, version))
+            return
+        self._db.execute(
+            "INSERT OR REPLACE INTO attrs VALUES (?, ?, ?, ?)", (entry_id, version, mtime, mode)
+        )
+
+    def close(self) -> None:
+        self._db.close()
