@@ -55,9 +55,9 @@ def setup_logging(level: str, redactor: Redactor, stream: object = None) -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    if level.upper() != "DEBUG":
-        # httpx logs every request at INFO; ours are enough
-        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # httpx logs every request at INFO and httpcore traces every header at DEBUG; ours are enough
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
     redactor.install(root)
 
 

@@ -52,23 +52,35 @@ SITE = "site"
 
 
 class CookieSession:
-    """``JSESSIONID`` from ``POST /login``; anonymous when no credentials are given."""
+    """``JSESSIONID`` from ``POST /login``; anonymous when no credentials are given.
 
-    def __init__(self, credentials: Credentials) -> None:
+    A DSpace 6 session that timed out does not fail requests: the server silently treats the
+    old cookie as anonymous, and listings just lose their private entries. So besides the
+    one re-login on 401, a session idle for longer than ``idle_timeout`` (below Tomcat's
+    default of 30 minutes) is renewed before the next request.
+    """
+
+    def __init__(self, credentials: Credentials, idle_timeout: float = 25 * 60) -> None:
         self._email = credentials.user
         self._password = credentials.password
         self._cookie: str | None = None
+        self.idle_timeout = idle_timeout
+        self._last_used = 0.0
 
     @property
     def anonymous(self) -> bool:
         return not (self._email and self._password)
 
     def needs_login(self) -> bool:
-        return not self.anonymous and self._cookie is None
+        if self.anonymous:
+            return False
+        idle = time.monotonic() - self._last_used
+        return self._cookie is None or idle > self.idle_timeout
 
     def apply(self, request: httpx.Request) -> None:
         if self._cookie is not None:
             request.headers["Cookie"] = f"JSESSIONID={self._cookie}"
+            self._last_used = time.monotonic()
 
     def expired(self, response: httpx.Response) -> bool:
         return response.status_code == 401 and not self.anonymous
@@ -93,6 +105,7 @@ class CookieSession:
         if not cookie:
             raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")
         self._cookie = cookie
+        self._last_used = time.monotonic()
         log.info("logged in to DSpace as %s", self._email)
 
 
