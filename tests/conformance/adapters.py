@@ -1,0 +1,84 @@
+"""How the conformance suite drives each repository's emulator.
+
+The suite is written once against ``Adapter``; each repository type joins with one adapter
+class and one line in ``ADAPTERS``. An adapter seeds the same small tree in its emulator —
+``<container>/<dir>/{hello.txt, data.bin}`` — and says where, and which request paths are
+content downloads and listings, so request counts can be asserted from the emulator's log.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from docfs.backends._http import HttpClient, Limits
+from docfs.backends.base import Backend, Credentials
+from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.emulators.dspace6 import DSpace6Emulator
+from tests.conftest import ADMIN, FAST_RETRY, dspace6_backend
+
+HELLO = b"hello, repository\n"
+DATA = os.urandom(700_000)
+
+
+@dataclass
+class Seeded:
+    """Where the standard tree lives, as local path components from the mount root."""
+
+    file_dir: tuple[str, ...]  # a directory holding files (files can be created here)
+    dir_parent: tuple[str, ...]  # a directory where mkdir works
+    change: Callable[[bytes], None]  # replace hello.txt's content behind the mount's back
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+class Adapter:
+    name: str
+    download_path: str  # regex of content download requests
+    list_path: str  # regex of listing requests
+
+    def emulator(self) -> Emulator:
+        raise NotImplementedError
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        raise NotImplementedError
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        raise NotImplementedError
+
+    def deny_writes(self, emulator: Emulator) -> None:
+        """Make the next upload fail with a permission error."""
+        emulator.plan_fault(method="POST", status=403)
+
+
+class DSpace6Adapter(Adapter):
+    name = "dspace6"
+    download_path = r"/retrieve$"
+    list_path = r"^/rest/(hierarchy|communities/[^/]+|collections/[^/]+/items|items/[^/]+)$"
+
+    def emulator(self) -> Emulator:
+        emulator = DSpace6Emulator()
+        emulator.add_user(*ADMIN, admin=True)
+        return emulator
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        assert isinstance(emulator, DSpace6Emulator)
+        com = emulator.add_community("Lab")
+        col = emulator.add_collection("Datasets", com)
+        item = emulator.add_item(col, "Run 1")
+        hello = emulator.add_bitstream(item, "hello.txt", HELLO)
+        emulator.add_bitstream(item, "data.bin", DATA)
+        return Seeded(
+            file_dir=("Lab", "Datasets", "Run 1"),
+            dir_parent=("Lab", "Datasets"),
+            change=lambda data: emulator.set_bitstream_data(hello, data),
+            ids={"item": item, "collection": col},
+        )
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        return dspace6_backend(server, Credentials(*ADMIN))
+
+
+ADAPTERS: list[Adapter] = [DSpace6Adapter()]
+
+__all__ = ["ADAPTERS", "DATA", "FAST_RETRY", "HELLO", "HttpClient", "Limits", "Seeded"]
