@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what docfs needs on Debian/Ubuntu: the FUSE 3 packages (pyfuse3 compiles against
+# libfuse3), rsync and attr (used by the mount tests), and a virtual environment in .venv with
+# docfs and the extras named in $1 (e.g. "test"). Safe to run again: it only adds what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+extras="${1:-emulators}"
+packages=(fuse3 libfuse3-dev pkg-config rsync attr python3-venv)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[${extras}]"
