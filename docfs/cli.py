@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import re
@@ -24,7 +25,7 @@ import trio
 
 from docfs import __version__, errors
 from docfs.backends.base import Credentials
-from docfs.daemon import MountConfig, default_cache_dir, serve
+from docfs.daemon import MountConfig, default_cache_dir, serve, state_file
 from docfs.redact import Redactor
 from docfs.registry import REMOTE_TYPES, remote_type
 from docfs.vfs.filesystem import Options
@@ -110,7 +111,12 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         credentials=read_credentials(args.credentials_file),
         cache_dir=args.cache_dir,
         cache_size=args.cache_size,
-        options=Options(read_only=args.read_only, dir_cache_time=args.dir_cache_time),
+        options=Options(
+            read_only=args.read_only,
+            dir_cache_time=args.dir_cache_time,
+            write_back=args.write_back,
+            transfers=args.transfers,
+        ),
         timeout=args.timeout,
     )
 
@@ -171,14 +177,45 @@ def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
-    mountpoint = str(Path(args.mountpoint).resolve())
+    mountpoint = Path(args.mountpoint).resolve()
+    state_path = state_file(mountpoint)
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, ValueError):
+        state = {}
     result = subprocess.run(
-        ["fusermount3", "-u", mountpoint], capture_output=True, text=True, check=False
+        ["fusermount3", "-u", str(mountpoint)], capture_output=True, text=True, check=False
     )
     if result.returncode != 0:
         print(f"docfs: cannot unmount {mountpoint}: {result.stderr.strip()}", file=sys.stderr)
         return 1
+    pid = state.get("pid")
+    if args.no_wait or not isinstance(pid, int):
+        return 0
+    # the daemon uploads what its write-back queue holds before it exits: wait for that
+    queue = Path(state["queue"]) if state.get("queue") else None
+    shown = -1
+    while _alive(pid):
+        left = len(list(queue.glob("*.json"))) if queue is not None and queue.is_dir() else 0
+        if left and left != shown:
+            print(f"docfs: waiting for {left} queued uploads…", file=sys.stderr, flush=True)
+            shown = left
+        time.sleep(0.2)
     return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by its parent) counts as gone
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def seed_demo(kind: str, emulator: Any) -> None:
@@ -309,6 +346,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mount.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
     mount.add_argument(
+        "--write-back",
+        type=float,
+        metavar="SECONDS",
+        help="close() returns at once; a durable queue uploads after SECONDS",
+    )
+    mount.add_argument(
+        "--transfers", type=int, default=4, help="parallel uploads in write-back mode"
+    )
+    mount.add_argument(
         "--credentials-file",
         type=Path,
         help="file with 'user = …', 'password = …' or 'token = …' lines "
@@ -324,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     unmount = sub.add_parser("unmount", help="unmount a docfs mount")
     unmount.add_argument("mountpoint")
+    unmount.add_argument(
+        "--no-wait", action="store_true", help="do not wait for queued uploads to finish"
+    )
     unmount.set_defaults(func=cmd_unmount)
 
     demo = sub.add_parser("demo", help="serve the demo repository and mount it")

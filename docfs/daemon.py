@@ -8,6 +8,7 @@ external ``fusermount3 -u``, then unmounts and closes the HTTP client.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import signal
@@ -85,13 +86,56 @@ def notify_systemd(message: str) -> None:
             log.warning("could not notify systemd: %s", exc)
 
 
-async def _watch_signals(done: trio.CancelScope) -> None:
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-        async for signum in signals:
-            log.info("got %s: unmounting", signal.Signals(signum).name)
-            pyfuse3.terminate()
-            done.cancel()
-            return
+def runtime_dir() -> Path:
+    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/docfs-{os.getuid()}"
+    path = Path(base) / "docfs"
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return path
+
+
+def state_file(mountpoint: Path) -> Path:
+    """Where a running daemon says who it is (read by ``docfs unmount``)."""
+    digest = hashlib.sha256(str(mountpoint).encode()).hexdigest()[:16]
+    return runtime_dir() / f"mount-{digest}.json"
+
+
+class Stopper:
+    """SIGINT/SIGTERM: the first unmounts; one during the final upload drain abandons it
+    (the queue stays on disk and resumes at the next mount)."""
+
+    def __init__(self) -> None:
+        self.unmounting = False
+        self.drain = trio.CancelScope()
+
+    async def watch(self) -> None:
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            async for signum in signals:
+                name = signal.Signals(signum).name
+                if not self.unmounting:
+                    log.info("got %s: unmounting", name)
+                    self.unmounting = True
+                    pyfuse3.terminate()
+                else:
+                    log.warning("got %s: leaving the remaining uploads queued for next time", name)
+                    self.drain.cancel()
+
+
+async def _drain(fs: Filesystem, stopper: Stopper) -> None:
+    """Upload what the write-back queue still holds before exiting."""
+    wb = fs.writeback
+    if wb is None or not wb.pending():
+        return
+    log.info("waiting for %d queued uploads (Ctrl-C again to leave them queued)", wb.pending())
+
+    def progress(left: int) -> None:
+        log.info("uploads left: %d", left)
+
+    with stopper.drain:
+        await wb.drain(progress)
+    if wb.pending():
+        log.warning("%d uploads stay queued in %s", wb.pending(), wb.dir)
+    else:
+        log.info("all queued uploads are done")
 
 
 async def serve(
@@ -116,24 +160,40 @@ async def serve(
         except RuntimeError as exc:
             raise errors.DocfsError(f"cannot mount on {config.mountpoint}: {exc}") from None
         log.info("mounted %s at %s", config.remote_type, config.mountpoint)
+        state = state_file(config.mountpoint)
+        state.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "mountpoint": str(config.mountpoint),
+                    "remote": f"{config.remote_type}:{config.url}",
+                    "cache": str(cache_root),
+                    "queue": str(fs.writeback.dir) if fs.writeback else None,
+                }
+            )
+        )
+        mounted = True
         try:
             async with trio.open_nursery() as nursery:
                 fs.start(nursery)
-                watcher = trio.CancelScope()
-
-                async def watch() -> None:
-                    with watcher:
-                        await _watch_signals(watcher)
-
-                nursery.start_soon(watch)
+                stopper = Stopper()
+                nursery.start_soon(stopper.watch)
                 if ready is not None:
                     ready()
                 notify_systemd("READY=1")
                 await pyfuse3.main(min_tasks=4, max_tasks=64)
                 notify_systemd("STOPPING=1")
+                stopper.unmounting = True
+                pyfuse3.close(unmount=True)
+                mounted = False
+                log.info("unmounted %s", config.mountpoint)
+                await _drain(fs, stopper)
                 nursery.cancel_scope.cancel()
         finally:
-            pyfuse3.close(unmount=True)
-            log.info("unmounted %s", config.mountpoint)
+            if mounted:
+                pyfuse3.close(unmount=True)
+                log.info("unmounted %s", config.mountpoint)
+            state.unlink(missing_ok=True)
+            fs.attrs.close()
     finally:
         await backend.aclose()

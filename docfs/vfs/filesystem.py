@@ -24,6 +24,7 @@ from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
 from docfs.vfs.staging import AttrStore, LostFound, Staging
+from docfs.vfs.writeback import WriteBack
 from docfs.vfs.writes import Writes
 
 log = logging.getLogger("docfs.vfs")
@@ -36,6 +37,9 @@ class Options:
     read_only: bool = False
     dir_cache_time: float = 60.0
     local_only: tuple[str, ...] = DEFAULT_LOCAL_ONLY
+    #: seconds before a closed file is uploaded from the queue; None = upload at close
+    write_back: float | None = None
+    transfers: int = 4
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 
@@ -97,10 +101,26 @@ class Filesystem:
         self.lost_found = LostFound(cache_root)
         self.attrs = AttrStore(cache_root)
         self.writes = Writes(self)
+        self.writeback: WriteBack | None = None
+        #: write-back job id → inode of the node it uploads
+        self.job_nodes: dict[str, int] = {}
+        leftovers = any((cache_root / "queue").glob("*.json"))
+        if self.options.write_back is not None or leftovers:
+            # a queue left by an earlier run is uploaded even if this mount writes synchronously
+            self.writeback = WriteBack(
+                cache_root,
+                backend,
+                self.lost_found,
+                delay=self.options.write_back or 0.0,
+                transfers=self.options.transfers,
+            )
+            self.writeback.on_done = self.writes.upload_done
 
     def start(self, nursery: trio.Nursery) -> None:
         """Give the filesystem the daemon's nursery for downloads and uploads."""
         self._nursery = nursery
+        if self.writeback is not None:
+            nursery.start_soon(self.writeback.run)
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -205,6 +225,12 @@ class Filesystem:
     def invalidate(self, ino: int) -> None:
         """Make the next access to directory ``ino`` re-list it."""
         node = self.inodes.find(ino)
+        if node is not None:
+            node.listed_at = None
+
+    def invalidate_by_id(self, entry_id: str) -> None:
+        """Make the next access to the directory of remote object ``entry_id`` re-list it."""
+        node = self.inodes.by_id(entry_id)
         if node is not None:
             node.listed_at = None
 

@@ -48,6 +48,8 @@ class Node:
     #: mtime and mode set by utimens/chmod (the repository has no place for them)
     mtime_override: float | None = None
     mode_override: int | None = None
+    #: the write-back job that will upload this node's content
+    pending_job: str | None = None
 
     @property
     def is_dir(self) -> bool:

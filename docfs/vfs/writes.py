@@ -25,6 +25,7 @@ from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
 from docfs.vfs.inodes import Node
 from docfs.vfs.names import restore
+from docfs.vfs.writeback import Job
 
 if TYPE_CHECKING:
     from docfs.vfs.filesystem import Attr, Filesystem
@@ -94,6 +95,7 @@ class Writes:
         return node
 
     def _unlink_local(self, node: Node) -> None:
+        self._drop_job(node)
         parent = self.fs.inodes.find(node.parent)
         if parent is not None and parent.local_children.get(node.name) == node.ino:
             del parent.local_children[node.name]
@@ -202,7 +204,7 @@ class Writes:
             # flush did not run (or failed and was retried): try once more, in the background
             self.fs.nursery.start_soon(self._commit_quietly, node)
             return
-        if not node.local and not staged.dirty:
+        if not node.local and not staged.dirty and node.pending_job is None:
             self.fs.staging.discard(staged)
             node.staged = None
 
@@ -223,6 +225,9 @@ class Writes:
         parent = self.fs.inodes.get(node.parent)
         remote_name = restore(node.name)
         path = self.fs.path(node)
+        if self.fs.options.write_back is not None:
+            await self._enqueue(node, parent, remote_name, path)
+            return
         try:
             if node.local:
                 entry = await self._create_remote(parent, remote_name, staged)
@@ -242,6 +247,80 @@ class Writes:
         node.kernel_version = None
         self.fs.attrs.put(entry.id, entry.version, node.mtime_override, node.mode_override)
         log.info("uploaded %s (%d bytes)", path, entry.size or 0)
+
+    async def _enqueue(self, node: Node, parent: Node, remote_name: str, path: str) -> None:
+        """Write-back: hand the staged bytes to the durable queue; close returns at once."""
+        wb = self.fs.writeback
+        staged = node.staged
+        assert wb is not None and staged is not None
+        if node.pending_job is not None and not wb.cancel(node.pending_job):
+            # its previous version is being uploaded right now: let that finish first, so a
+            # new file is not created twice
+            await wb.wait_for(node.pending_job)
+        target = None if node.local else node.entry
+        job = wb.enqueue(
+            staged,
+            parent.entry,
+            remote_name,
+            target,
+            path,
+            node.mtime_override,
+            node.mode_override,
+        )
+        node.pending_job = job.id
+        self.fs.job_nodes[job.id] = node.ino
+        staged.dirty = False
+
+    def upload_done(self, job: Job, entry: Entry) -> None:
+        """A write-back upload finished: the node (if still there) now is ``entry``."""
+        ino = self.fs.job_nodes.pop(job.id, None)
+        if ino is None:
+            # queued by an earlier run: no node of ours stands for it
+            self.fs.attrs.put(entry.id, entry.version, job.mtime, job.mode)
+            self.fs.invalidate_by_id(job.parent["id"])
+            return
+        node = self.fs.inodes.find(ino)
+        mtime, mode = job.mtime, job.mode
+        if node is not None and node.pending_job == job.id:
+            mtime, mode = node.mtime_override, node.mode_override
+        self.fs.attrs.put(entry.id, entry.version, mtime, mode)
+        if node is None or node.detached:
+            if job.target is None:
+                # removed while its upload was running: remove it from the server too
+                log.info("%s was deleted while uploading; removing it", job.path)
+                self.fs.nursery.start_soon(self._remove_quietly, entry)
+            return
+        if node.pending_job != job.id:
+            return  # a newer version is queued
+        node.pending_job = None
+        if node.local:
+            self._attach_remote(node, entry)
+        else:
+            node.entry = entry
+        node.kernel_version = None
+        staged = node.staged
+        if staged is not None and not staged.dirty:
+            self.fs.content.adopt(entry, staged.path)
+            if staged.writers == 0:
+                self.fs.staging.discard(staged)
+                node.staged = None
+
+    async def _remove_quietly(self, entry: Entry) -> None:
+        with contextlib.suppress(errors.DocfsError):
+            await self.fs.backend.remove(entry)
+
+    def _drop_job(self, node: Node) -> None:
+        """Forget the queued upload of a node being removed.
+
+        An upload already in flight cannot be stopped: ``upload_done`` finds the node gone
+        and removes the new object again.
+        """
+        wb = self.fs.writeback
+        if node.pending_job is None or wb is None:
+            return
+        if wb.cancel(node.pending_job):
+            self.fs.job_nodes.pop(node.pending_job, None)
+        node.pending_job = None
 
     async def _create_remote(self, parent: Node, name: str, staged: Any) -> Entry:
         """``create_file``; after a lost answer, look before sending it again (no duplicates)."""
@@ -315,6 +394,7 @@ class Writes:
             self._unlink_local(node)
             return
         self._refuse(node, Op.REMOVE, "unlink")
+        self._drop_job(node)
         await self.fs.backend.remove(node.entry)
         self.fs.content.drop(node.entry)
         self.fs.attrs.put(node.entry.id, node.entry.version, None, None)
@@ -373,7 +453,12 @@ class Writes:
         src.parent, src.name = dst_dir.ino, new_name
         dst_dir.local_children[new_name] = src.ino
         src.local_only = self._stays_local(dst_dir, new_name)
-        if final and src.staged is not None and not src.is_dir:
+        if src.pending_job is not None and self.fs.writeback is not None:
+            # queued already: the queue uploads it under its new name
+            self.fs.writeback.rename(
+                src.pending_job, dst_dir.entry, restore(new_name), self.fs.path(src)
+            )
+        elif final and src.staged is not None and not src.is_dir:
             src.staged.dirty = True
             if src.staged.writers == 0:
                 await self.commit(src)
@@ -397,7 +482,7 @@ class Writes:
             try:
                 await self.commit(dst)
             finally:
-                if not staged.dirty:
+                if not staged.dirty and dst.pending_job is None:
                     self.fs.staging.discard(staged)
                     dst.staged = None
 
@@ -420,8 +505,9 @@ class Writes:
             dst.staged = staged
             staged.dirty = True
             await self.commit(dst)
-            self.fs.staging.discard(staged)
-            dst.staged = None
+            if dst.pending_job is None:
+                self.fs.staging.discard(staged)
+                dst.staged = None
             await self.fs.backend.remove(src.entry)
             self._forget_child(old_dir, src)
             return
@@ -486,8 +572,9 @@ class Writes:
             try:
                 await self.commit(node)
             finally:
-                if not node.local and node.staged is not None and not node.staged.dirty:
-                    self.fs.staging.discard(node.staged)
+                staged = node.staged
+                if not node.local and staged and not staged.dirty and node.pending_job is None:
+                    self.fs.staging.discard(staged)
                     node.staged = None
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:

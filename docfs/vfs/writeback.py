@@ -1,0 +1,322 @@
+"""Write-back mode: a durable on-disk upload queue with parallel workers.
+
+``close()`` puts a copy of the file and a JSON job into ``<cache>/queue/`` (fsynced, renamed into
+place) and returns; after the delay, ``transfers`` workers upload due jobs through the backend
+(and so through its rate limiter). A job lives on disk until its upload is confirmed, so a crash
+or restart resumes where it stopped. A job that may have been sent before a crash is checked
+against the server first (same name and size, and MD5 where the repository gives one), so a
+resumed queue uploads every file exactly once. Transient failures are retried with backoff;
+permanent ones move the bytes to lost+found.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Backend, Entry, Kind, Op
+from docfs.vfs.staging import LostFound, Staged
+
+log = logging.getLogger("docfs.writeback")
+
+
+def entry_to_json(entry: Entry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "kind": entry.kind.value,
+        "size": entry.size,
+        "mtime": entry.mtime,
+        "version": entry.version,
+        "meta": dict(entry.meta),
+        "read_only": entry.read_only,
+        "ops": sorted(op.value for op in entry.ops),
+        "extra": dict(entry.extra),
+    }
+
+
+def entry_from_json(data: dict[str, Any]) -> Entry:
+    return Entry(
+        id=data["id"],
+        name=data["name"],
+        kind=Kind(data["kind"]),
+        size=data["size"],
+        mtime=data["mtime"],
+        version=data["version"],
+        meta=data["meta"],
+        read_only=data["read_only"],
+        ops=frozenset(Op(v) for v in data["ops"]),
+        extra=data["extra"],
+    )
+
+
+@dataclass
+class Job:
+    id: str
+    name: str
+    parent: dict[str, Any]
+    target: dict[str, Any] | None
+    size: int
+    md5: str
+    due: float
+    path: str
+    attempts: int = 0
+    #: the upload was sent at least once: check the server before sending it again
+    sent: bool = False
+    mtime: float | None = None
+    mode: int | None = None
+    inflight: bool = field(default=False, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("inflight")
+        return data
+
+
+Done = Callable[[Job, Entry], None]
+
+
+class WriteBack:
+    def __init__(
+        self,
+        root: Path,
+        backend: Backend,
+        lost_found: LostFound,
+        *,
+        delay: float,
+        transfers: int = 4,
+    ) -> None:
+        self.dir = root / "queue"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.backend = backend
+        self.lost_found = lost_found
+        self.delay = delay
+        self.transfers = max(1, transfers)
+        self.jobs: dict[str, Job] = {}
+        self.on_done: Done | None = None
+        self.uploaded = 0
+        self._wake = trio.Event()
+        self._changed = trio.Event()
+        self._load()
+
+    # ---- persistence -----------------------------------------------------------------------
+
+    def _load(self) -> None:
+        now = time.time()
+        for meta in sorted(self.dir.glob("*.json")):
+            try:
+                data = json.loads(meta.read_text())
+                job = Job(**data)
+            except (ValueError, TypeError) as exc:
+                log.error("unreadable queue entry %s (%s): moved aside", meta, exc)
+                meta.rename(meta.with_suffix(".broken"))
+                continue
+            if not self._data(job.id).exists():
+                log.error("queue entry %s has no data; dropped", meta)
+                meta.unlink()
+                continue
+            # nothing holds these files open any more: no reason to wait for the delay
+            job.due = now
+            self.jobs[job.id] = job
+        for tmp in self.dir.glob("*.tmp"):
+            tmp.unlink()
+        for data in self.dir.glob("*.data"):
+            if data.stem not in self.jobs:
+                data.unlink()
+        if self.jobs:
+            log.info("write-back queue: %d uploads left from the last run", len(self.jobs))
+
+    def _data(self, job_id: str) -> Path:
+        return self.dir / f"{job_id}.data"
+
+    def _save(self, job: Job) -> None:
+        tmp = self.dir / f"{job.id}.json.tmp"
+        with open(tmp, "w") as fh:
+            json.dump(job.to_json(), fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.rename(tmp, self.dir / f"{job.id}.json")
+
+    def _remove(self, job: Job) -> None:
+        self.jobs.pop(job.id, None)
+        (self.dir / f"{job.id}.json").unlink(missing_ok=True)
+        self._data(job.id).unlink(missing_ok=True)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    # ---- what the vfs calls ----------------------------------------------------------------
+
+    def enqueue(
+        self,
+        staged: Staged,
+        parent: Entry,
+        name: str,
+        target: Entry | None,
+        local_path: str,
+        mtime: float | None,
+        mode: int | None,
+    ) -> Job:
+        job_id = uuid.uuid4().hex
+        data = self._data(job_id)
+        md5 = hashlib.md5(usedforsecurity=False)
+        with open(staged.path, "rb") as src, open(data, "wb") as dst:
+            for block in iter(lambda: src.read(1 << 20), b""):
+                md5.update(block)
+                dst.write(block)
+            dst.flush()
+            os.fsync(dst.fileno())
+        job = Job(
+            id=job_id,
+            name=name,
+            parent=entry_to_json(parent),
+            target=entry_to_json(target) if target is not None else None,
+            size=data.stat().st_size,
+            md5=md5.hexdigest(),
+            due=time.time() + self.delay,
+            path=local_path,
+            mtime=mtime,
+            mode=mode,
+        )
+        self._save(job)
+        # the directory entry of the new files must be durable too
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.jobs[job.id] = job
+        self._wake.set()
+        return job
+
+    def rename(self, job_id: str, parent: Entry, name: str, local_path: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            job.parent, job.name, job.path = entry_to_json(parent), name, local_path
+            self._save(job)
+
+    def cancel(self, job_id: str) -> bool:
+        """Drop a job that has not started; False if it is being uploaded right now."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return True
+        if job.inflight:
+            return False
+        self._remove(job)
+        return True
+
+    def pending(self) -> int:
+        return len(self.jobs)
+
+    async def wait_for(self, job_id: str) -> None:
+        while job_id in self.jobs:
+            await self._changed.wait()
+
+    async def drain(self, progress: Callable[[int], None] | None = None) -> None:
+        for job in self.jobs.values():
+            job.due = min(job.due, time.time())
+        self._wake.set()
+        while self.jobs:
+            if progress is not None:
+                progress(len(self.jobs))
+            with trio.move_on_after(1):
+                await self._changed.wait()
+
+    # ---- workers ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        send, receive = trio.open_memory_channel[Job](0)
+        async with trio.open_nursery() as nursery:
+            for _ in range(self.transfers):
+                nursery.start_soon(self._worker, receive.clone())
+            while True:
+                now = time.time()
+                due = [j for j in self.jobs.values() if not j.inflight and j.due <= now]
+                for job in sorted(due, key=lambda j: j.due):
+                    job.inflight = True
+                    await send.send(job)
+                pending = [j.due for j in self.jobs.values() if not j.inflight]
+                wait = max(0.0, min(pending) - time.time()) if pending else 3600.0
+                with trio.move_on_after(wait):
+                    await self._wake.wait()
+                self._wake = trio.Event()
+
+    async def _worker(self, receive: trio.MemoryReceiveChannel[Job]) -> None:
+        async for job in receive:
+            try:
+                await self._upload(job)
+            finally:
+                job.inflight = False
+
+    async def _upload(self, job: Job) -> None:
+        parent = entry_from_json(job.parent)
+        target = entry_from_json(job.target) if job.target else None
+        try:
+            entry = await self._already_there(job, parent, target) if job.sent else None
+            if entry is None:
+                job.sent = True
+                self._save(job)
+                data = self._data(job.id)
+                if target is not None:
+                    entry = await self.backend.replace_file(target, data)
+                else:
+                    entry = await self.backend.create_file(parent, job.name, data)
+        except (errors.RemoteUnavailable, trio.TooSlowError) as exc:
+            job.attempts += 1
+            job.due = time.time() + min(300.0, 2.0**job.attempts)
+            self._save(job)
+            log.warning(
+                "upload of %s failed (%s); retry %d in %.0f s",
+                job.path,
+                exc,
+                job.attempts,
+                job.due - time.time(),
+            )
+            self._wake.set()
+            return
+        except errors.DocfsError as exc:
+            staged = Staged(self._data(job.id), -1)
+            kept = self.lost_found.keep(staged, job.path, str(exc))
+            log.error("upload of %s failed: %s; the data is kept in %s", job.path, exc, kept)
+            self._remove(job)
+            return
+        self.uploaded += 1
+        if self.on_done is not None:
+            try:
+                self.on_done(job, entry)
+            except Exception:
+                log.exception("after the upload of %s", job.path)
+        self._remove(job)
+        log.info("uploaded %s (%d bytes, write-back)", job.path, job.size)
+
+    async def _already_there(self, job: Job, parent: Entry, target: Entry | None) -> Entry | None:
+        """After a crash or a lost answer: did the upload arrive?"""
+        if target is not None:
+            with contextlib.suppress(errors.NotFound):
+                current = await self.backend.stat(target)
+                if _same_content(current, job):
+                    return current
+            return None
+        async for entry in self.backend.list_dir(parent):
+            if entry.name == job.name and _same_content(entry, job):
+                log.info("%s had arrived before the restart; not sending it again", job.path)
+                return entry
+        return None
+
+
+def _same_content(entry: Entry, job: Job) -> bool:
+    if entry.size != job.size:
+        return False
+    md5 = entry.meta.get("checksum.md5")
+    return md5 is None or md5.lower() == job.md5
