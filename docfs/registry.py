@@ -35,6 +35,20 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "/rest",
             "DSpace 6.x legacy REST API",
         ),
+        RemoteType(
+            "rspace",
+            "docfs.backends.rspace:RSpaceBackend",
+            "docfs.emulators.rspace:RSpaceEmulator",
+            "",
+            "RSpace ELN API v1",
+        ),
+        RemoteType(
+            "opus2",
+            "docfs.backends.opus2:Opus2Backend",
+            "docfs.emulators.opus2:Opus2Emulator",
+            "",
+            "Opus 2 Platform v8 inbound Documents API",
+        ),
     )
 }
 

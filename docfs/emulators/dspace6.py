@@ -92,16 +92,10 @@ _JAVA_INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _ACTIONS = frozenset({"READ", "WRITE", "DELETE", "ADD", "REMOVE", "ADMIN"})
 _HIDDEN_FIELDS = frozenset({("dc", "description", "provenance")})
 
-_COMMUNITY_EXPAND = ("parentCommunity", "collections", "subCommunities", "logo")
-_COLLECTION_EXPAND = ("parentCommunityList", "parentCommunity", "items", "license", "logo")
-_ITEM_EXPAND = (
-    "metadata",
-    "parentCollection",
-    "parentCollectionList",
-    "parentCommunityList",
-    "bitstreams",
-)
-_BITSTREAM_EXPAND = ("parent", "policies")
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
 
 _TEXT_FIELDS = ("copyrightText", "introductoryText", "shortDescription", "sidebarText")
 _DSO_FIELDS = frozenset({"uuid", "name", "handle", "type", "link", "expand"})
@@ -109,62 +103,23 @@ _DSO_FIELDS = frozenset({"uuid", "name", "handle", "type", "link", "expand"})
 #: schema/element/qualifier, Collection.logo) are missing on purpose and rejected with 400
 _BODY_FIELDS: dict[str, frozenset[str]] = {
     "Community": _DSO_FIELDS
-    | {
-        "logo",
-        "parentCommunity",
-        "countItems",
-        "subcommunities",
-        "collections",
-        *_TEXT_FIELDS,
-    },
+    | {"logo", "parentCommunity", "countItems", "subcommunities", "collections", *_TEXT_FIELDS},
     "Collection": _DSO_FIELDS
-    | {
-        "parentCommunity",
-        "parentCommunityList",
-        "items",
-        "license",
-        "numberItems",
-        *_TEXT_FIELDS,
-    },
+    | {"parentCommunity", "parentCommunityList", "items", "license", "numberItems", *_TEXT_FIELDS},
     "Item": _DSO_FIELDS
-    | {
-        "lastModified",
-        "archived",
-        "withdrawn",
-        "parentCollection",
-        "parentCollectionList",
-        "parentCommunityList",
-        "metadata",
-        "bitstreams",
-    },
+    | _words(
+        "lastModified archived withdrawn parentCollection parentCollectionList "
+        "parentCommunityList metadata bitstreams"
+    ),
     "Bitstream": _DSO_FIELDS
-    | {
-        "bundleName",
-        "description",
-        "format",
-        "mimeType",
-        "sizeBytes",
-        "parentObject",
-        "retrieveLink",
-        "checkSum",
-        "sequenceId",
-        "policies",
-    },
+    | _words(
+        "bundleName description format mimeType sizeBytes parentObject retrieveLink checkSum "
+        "sequenceId policies"
+    ),
     "MetadataEntry": frozenset({"key", "value", "language"}),
-    "ResourcePolicy": frozenset(
-        {
-            "id",
-            "action",
-            "epersonId",
-            "groupId",
-            "resourceId",
-            "resourceType",
-            "rpDescription",
-            "rpName",
-            "rpType",
-            "startDate",
-            "endDate",
-        }
+    "ResourcePolicy": _words(
+        "id action epersonId groupId resourceId resourceType rpDescription rpName rpType "
+        "startDate endDate"
     ),
 }
 
@@ -174,77 +129,21 @@ _DEFAULT_LICENSE = (
 )
 
 #: The Dublin Core fields of DSpace's default metadata registry (dublin-core-types.xml).
-_DC_FIELDS = (
-    "contributor",
-    "contributor.advisor",
-    "contributor.author",
-    "contributor.editor",
-    "contributor.illustrator",
-    "contributor.other",
-    "coverage.spatial",
-    "coverage.temporal",
-    "creator",
-    "date",
-    "date.accessioned",
-    "date.available",
-    "date.copyright",
-    "date.created",
-    "date.issued",
-    "date.submitted",
-    "date.updated",
-    "description",
-    "description.abstract",
-    "description.provenance",
-    "description.sponsorship",
-    "description.statementofresponsibility",
-    "description.tableofcontents",
-    "description.uri",
-    "format",
-    "format.extent",
-    "format.medium",
-    "format.mimetype",
-    "identifier",
-    "identifier.citation",
-    "identifier.govdoc",
-    "identifier.isbn",
-    "identifier.ismn",
-    "identifier.issn",
-    "identifier.other",
-    "identifier.sici",
-    "identifier.uri",
-    "language",
-    "language.iso",
-    "publisher",
-    "relation",
-    "relation.haspart",
-    "relation.hasversion",
-    "relation.isbasedon",
-    "relation.isformatof",
-    "relation.ispartof",
-    "relation.ispartofseries",
-    "relation.isreferencedby",
-    "relation.isreplacedby",
-    "relation.isversionof",
-    "relation.replaces",
-    "relation.requires",
-    "relation.uri",
-    "rights",
-    "rights.holder",
-    "rights.license",
-    "rights.uri",
-    "source",
-    "source.uri",
-    "subject",
-    "subject.classification",
-    "subject.ddc",
-    "subject.lcc",
-    "subject.lcsh",
-    "subject.mesh",
-    "subject.other",
-    "title",
-    "title.alternative",
-    "type",
-)
+_DC_FIELDS = _words("""
+    contributor contributor.advisor contributor.author contributor.editor
+    contributor.illustrator contributor.other coverage.spatial coverage.temporal creator date
+    date.accessioned date.available date.copyright date.created date.issued date.submitted
+    date.updated description description.abstract description.provenance
+    description.sponsorship description.statementofresponsibility description.tableofcontents
+    description.uri format format.extent format.medium format.mimetype identifier
+    identifier.citation identifier.govdoc identifier.isbn identifier.ismn identifier.issn
+    identifier.other identifier.sici identifier.uri language language.iso publisher relation
+    relation.haspart relation.hasversion relation.isbasedon relation.isformatof
+    relation.ispartof relation.ispartofseries relation.isreferencedby relation.isreplacedby
+    relation.isversionof relation.replaces relation.requires relation.uri rights rights.holder
+    rights.license rights.uri source source.uri subject subject.classification subject.ddc
+    subject.lcc subject.lcsh subject.mesh subject.other title title.alternative type
+""")
 
 
 def _field_key(key: str) -> tuple[str, str, str | None]:
