@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Backend, Credentials
+from docfs.backends.opus2 import Opus2Backend
 from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.opus2 import Opus2Emulator
 from tests.conftest import ADMIN, FAST_RETRY, dspace6_backend
 
 HELLO = b"hello, repository\n"
@@ -79,6 +81,32 @@ class DSpace6Adapter(Adapter):
         return dspace6_backend(server, Credentials(*ADMIN))
 
 
-ADAPTERS: list[Adapter] = [DSpace6Adapter()]
+class Opus2Adapter(Adapter):
+    name = "opus2"
+    download_path = r"/(content|download)$"
+    list_path = r"^/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
 
-__all__ = ["ADAPTERS", "DATA", "FAST_RETRY", "HELLO", "HttpClient", "Limits", "Seeded"]
+    def emulator(self) -> Emulator:
+        return Opus2Emulator(rate_limit=None)
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        assert isinstance(emulator, Opus2Emulator)
+        project = emulator.add_project("Lab")
+        datasets = emulator.add_folder(project, "Datasets")
+        run = emulator.add_folder(project, "Run 1", datasets)
+        hello = emulator.add_document(project, "hello.txt", HELLO, folder_id=run)
+        emulator.add_document(project, "data.bin", DATA, folder_id=run)
+        self.token = emulator.default_token
+        return Seeded(
+            file_dir=("Lab", "Datasets", "Run 1"),
+            dir_parent=("Lab", "Datasets"),
+            change=lambda data: emulator.replace_document(hello, data),
+            ids={"project": project},
+        )
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return Opus2Backend(http, Credentials(token=self.token))
+
+
+ADAPTERS: list[Adapter] = [DSpace6Adapter(), Opus2Adapter()]
