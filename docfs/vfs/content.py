@@ -7,6 +7,11 @@ the same key shares the one download. When the download completes and its size (
 the repository gives one) match, the file is renamed to its final name; a ``.part`` file is
 never served after a restart. Use order is kept in the files' mtimes, so the LRU survives
 restarts. Files that are open are pinned and never evicted.
+
+For backends with byte ranges a file is filled in blocks instead (``BlockDownload``): a read
+fetches only the blocks it touches, several blocks are fetched in parallel, and a sequential
+reader makes the cache read ahead of it. The file becomes a complete cache entry once every
+block is there and verified, exactly like a streamed one.
 """
 
 from __future__ import annotations
@@ -56,6 +61,92 @@ class Download:
             raise errors.RemoteUnavailable(f"download failed: {self.error}")
 
 
+#: block size of ranged downloads, and how many blocks a sequential reader gets ahead
+BLOCK_SIZE = 4 << 20
+READ_AHEAD = 4
+#: parallel block requests per file
+BLOCK_FETCHERS = 4
+
+#: fetches bytes [start, end) of the file
+RangeFetch = Callable[[Sink, int, int], Awaitable[None]]
+
+
+class BlockDownload:
+    """A file being filled block by block with range requests, in any order."""
+
+    def __init__(self, key: str, path: Path, size: int, fetch: RangeFetch) -> None:
+        self.key, self.path, self.size, self.fetch = key, path, size, fetch
+        self.count = max(1, -(-size // BLOCK_SIZE))
+        self.present = bytearray(self.count)
+        self.pending: dict[int, trio.Event] = {}
+        self.error: BaseException | None = None
+        self.done = False
+        self.received = 0
+        self.slots = trio.Semaphore(BLOCK_FETCHERS)
+        self.fd = os.open(path, os.O_WRONLY)
+        os.ftruncate(self.fd, size)  # sparse: blocks land at their offsets
+
+    def block_range(self, offset: int, size: int) -> range:
+        last = min(offset + max(size, 1), self.size) - 1
+        return range(offset // BLOCK_SIZE, max(last, offset) // BLOCK_SIZE + 1)
+
+    def missing(self) -> list[int]:
+        return [b for b in range(self.count) if not self.present[b]]
+
+    def start(self, block: int, nursery: trio.Nursery, on_block: Callable[[], None]) -> None:
+        if block >= self.count or self.present[block] or block in self.pending:
+            return
+        self.pending[block] = trio.Event()
+        nursery.start_soon(self._fetch, block, on_block)
+
+    async def _fetch(self, block: int, on_block: Callable[[], None]) -> None:
+        start = block * BLOCK_SIZE
+        end = min(self.size, start + BLOCK_SIZE)
+        position = start
+
+        async def sink(chunk: bytes) -> None:
+            nonlocal position
+            view = memoryview(chunk)
+            while view:
+                written = os.pwrite(self.fd, view, position)
+                position += written
+                view = view[written:]
+
+        try:
+            async with self.slots:
+                await self.fetch(sink, start, end)
+            if position != end:
+                raise errors.ProtocolError(
+                    f"range {start}-{end}: got {position - start} bytes, expected {end - start}"
+                )
+            self.present[block] = 1
+            self.received += end - start
+        except BaseException as exc:
+            if self.error is None:
+                self.error = exc
+            if not isinstance(exc, Exception):
+                raise
+            if isinstance(exc, errors.DocfsError):
+                log.warning("block %d of %s failed: %s", block, self.key, exc)
+            else:
+                log.exception("block %d of %s failed", block, self.key)
+        finally:
+            self.pending.pop(block).set()
+            on_block()
+
+    async def wait(self, blocks: range) -> None:
+        for block in blocks:
+            while not self.present[block]:
+                event = self.pending.get(block)
+                if self.error is not None:
+                    if isinstance(self.error, errors.DocfsError):
+                        raise self.error
+                    raise errors.RemoteUnavailable(f"download failed: {self.error}")
+                if event is None:
+                    raise errors.RemoteUnavailable("block was not requested")
+                await event.wait()
+
+
 @dataclass
 class Handle:
     """An open cached file: a file descriptor plus the download still filling it, if any."""
@@ -64,6 +155,9 @@ class Handle:
     fd: int
     size: int | None
     download: Download | None
+    blocks: BlockDownload | None = None
+    #: where the last read of this handle ended (sequential readers get read-ahead)
+    next_offset: int = 0
 
 
 class ContentCache:
@@ -75,6 +169,8 @@ class ContentCache:
         self._files: OrderedDict[str, int] = OrderedDict()  # key → size, least recent first
         self._pins: dict[str, int] = {}
         self._downloads: dict[str, Download] = {}
+        self._blocks: dict[str, BlockDownload] = {}
+        self._block_entries: dict[str, Entry] = {}
         self._scan()
 
     # ---- bookkeeping -----------------------------------------------------------------------
@@ -101,7 +197,9 @@ class ContentCache:
 
     @property
     def used(self) -> int:
-        return sum(self._files.values()) + sum(d.received for d in self._downloads.values())
+        in_flight = sum(d.received for d in self._downloads.values())
+        in_blocks = sum(b.received for b in self._blocks.values())
+        return sum(self._files.values()) + in_flight + in_blocks
 
     def contains(self, entry: Entry) -> bool:
         return self.key(entry) in self._files
@@ -138,8 +236,17 @@ class ContentCache:
 
     # ---- open / read / release -------------------------------------------------------------
 
-    def open(self, entry: Entry, fetch: Fetch, nursery: trio.Nursery) -> Handle:
-        """A handle on the content of ``entry``; starts (or joins) the download if needed."""
+    def open(
+        self,
+        entry: Entry,
+        fetch: Fetch,
+        nursery: trio.Nursery,
+        ranged: RangeFetch | None = None,
+    ) -> Handle:
+        """A handle on the content of ``entry``; starts (or joins) the download if needed.
+
+        With ``ranged`` (and a known size) the file is filled block by block on demand.
+        """
         key = self.key(entry)
         self._pin(key)
         try:
@@ -147,6 +254,12 @@ class ContentCache:
                 self._touch(key)
                 fd = os.open(self.path(key), os.O_RDONLY)
                 return Handle(key, fd, self._files[key], None)
+            if ranged is not None and entry.size:
+                blocks = self._blocks.get(key)
+                if blocks is None:
+                    blocks = self._start_blocks(key, entry, ranged)
+                fd = os.open(blocks.path, os.O_RDONLY)
+                return Handle(key, fd, entry.size, None, blocks)
             download = self._downloads.get(key)
             if download is None:
                 download = self._start(key, entry, fetch, nursery)
@@ -165,6 +278,67 @@ class ContentCache:
         self._pin(key)  # held by the download itself until it ends
         nursery.start_soon(self._run, download, entry, fetch)
         return download
+
+    def _start_blocks(self, key: str, entry: Entry, fetch: RangeFetch) -> BlockDownload:
+        assert entry.size is not None
+        self._evict(entry.size)
+        path = self.dir / f"{key}.part"
+        path.write_bytes(b"")
+        blocks = BlockDownload(key, path, entry.size, fetch)
+        self._blocks[key] = blocks
+        self._pin(key)  # held until every block is there (or it failed)
+        self._block_entries[key] = entry
+        return blocks
+
+    def _block_arrived(self, blocks: BlockDownload) -> None:
+        """After each block: finish the file when complete, give up when failed."""
+        if blocks.done or self._blocks.get(blocks.key) is not blocks:
+            return  # finished or given up already
+        if blocks.error is not None:
+            if not blocks.pending:
+                self._end_blocks(blocks, complete=False)
+            return
+        if blocks.pending or blocks.missing():
+            return
+        entry = self._block_entries[blocks.key]
+        expected_md5 = entry.meta.get("checksum.md5")
+        if expected_md5:
+            md5 = hashlib.md5(usedforsecurity=False)
+            with open(blocks.path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    md5.update(chunk)
+            if md5.hexdigest() != expected_md5.lower():
+                blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
+                self._end_blocks(blocks, complete=False)
+                return
+        self._end_blocks(blocks, complete=True)
+
+    def _end_blocks(self, blocks: BlockDownload, complete: bool) -> None:
+        os.close(blocks.fd)
+        del self._blocks[blocks.key]
+        del self._block_entries[blocks.key]
+        if complete:
+            os.rename(blocks.path, self.path(blocks.key))
+            self._files[blocks.key] = blocks.size
+            blocks.done = True
+        else:
+            blocks.path.unlink(missing_ok=True)
+        self._unpin(blocks.key)
+        self._evict()
+
+    def _request_blocks(
+        self, handle: Handle, offset: int, size: int, nursery: trio.Nursery
+    ) -> range:
+        blocks = handle.blocks
+        assert blocks is not None
+        needed = blocks.block_range(offset, size)
+        wanted = list(needed)
+        if offset == handle.next_offset and offset > 0:
+            # a sequential reader: keep READ_AHEAD blocks in flight ahead of it
+            wanted.extend(range(needed.stop, needed.stop + READ_AHEAD))
+        for block in wanted:
+            blocks.start(block, nursery, lambda: self._block_arrived(blocks))
+        return needed
 
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
         md5 = hashlib.md5(usedforsecurity=False)
@@ -208,7 +382,17 @@ class ContentCache:
             self._unpin(download.key)
             self._evict()
 
-    async def read(self, handle: Handle, offset: int, size: int) -> bytes:
+    async def read(
+        self, handle: Handle, offset: int, size: int, nursery: trio.Nursery | None = None
+    ) -> bytes:
+        blocks = handle.blocks
+        if blocks is not None and not blocks.done and offset < blocks.size:
+            assert nursery is not None, "ranged reads need the nursery to fetch blocks"
+            needed = self._request_blocks(handle, offset, size, nursery)
+            await blocks.wait(needed)
+            handle.next_offset = offset + size
+            return os.pread(handle.fd, size, offset)
+        handle.next_offset = offset + size
         download = handle.download
         if download is not None and not download.done:
             upto = offset + size
@@ -217,12 +401,23 @@ class ContentCache:
             await download.wait_for(upto)
         return os.pread(handle.fd, size, offset)
 
-    async def complete(self, handle: Handle) -> Path:
+    async def complete(self, handle: Handle, nursery: trio.Nursery | None = None) -> Path:
         """Wait for the whole file; returns the path of the cached copy."""
         download = handle.download
         if download is not None:
             # every byte may have arrived while the verification and rename are still to come
             await download.wait_for(1 << 62)
+        blocks = handle.blocks
+        if blocks is not None and not blocks.done:
+            assert nursery is not None
+            every = range(blocks.count)
+            for block in every:
+                blocks.start(block, nursery, lambda: self._block_arrived(blocks))
+            await blocks.wait(every)
+            if not blocks.done:
+                self._block_arrived(blocks)
+            if not blocks.done:
+                raise errors.RemoteUnavailable(f"could not complete {handle.key}")
         return self.path(handle.key)
 
     def release(self, handle: Handle) -> None:

@@ -19,7 +19,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry, Sink
-from docfs.vfs.content import ContentCache, Fetch, Handle
+from docfs.vfs.content import ContentCache, Fetch, Handle, RangeFetch
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
@@ -301,7 +301,9 @@ class Filesystem:
         cached = None
         if node.staged is None:
             await self.refresh_parent(node)
-            cached = self.content.open(node.entry, self.fetcher(node.entry), self.nursery)
+            cached = self.content.open(
+                node.entry, self.fetcher(node.entry), self.nursery, self.range_fetcher(node.entry)
+            )
         node.opened += 1
         version = node.entry.version if node.staged is None else None
         keep = version is not None and node.kernel_version == version
@@ -316,6 +318,16 @@ class Filesystem:
 
         return fetch
 
+    def range_fetcher(self, entry: Entry) -> RangeFetch | None:
+        """Block fetches for backends with byte ranges (None: stream the whole file)."""
+        if not self.backend.capabilities.ranges:
+            return None
+
+        async def fetch(sink: Sink, start: int, end: int) -> None:
+            await self.backend.download(entry, sink, start, end)
+
+        return fetch
+
     async def read(self, fh: int, offset: int, size: int) -> bytes:
         handle = self.handle_of(fh)
         staged = handle.node.staged
@@ -324,7 +336,7 @@ class Filesystem:
             return os.pread(staged.fd, size, offset)
         if handle.cached is None:
             return b""
-        return await self.content.read(handle.cached, offset, size)
+        return await self.content.read(handle.cached, offset, size, self.nursery)
 
     def handle_of(self, fh: int) -> OpenFile:
         try:

@@ -150,9 +150,16 @@ class Writes:
             node.staged = self.fs.staging.new()
             return
         await self.fs.refresh_parent(node)
-        handle = self.fs.content.open(node.entry, self.fs.fetcher(node.entry), self.fs.nursery)
+        handle = self.fs.content.open(
+            node.entry,
+            self.fs.fetcher(node.entry),
+            self.fs.nursery,
+            self.fs.range_fetcher(node.entry),
+        )
         try:
-            node.staged = self.fs.staging.new(await self.fs.content.complete(handle))
+            node.staged = self.fs.staging.new(
+                await self.fs.content.complete(handle, self.fs.nursery)
+            )
         finally:
             self.fs.content.release(handle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,82 @@ def test_part_files_left_by_a_crash_are_removed(tmp_path: Path) -> None:
     (tmp_path / "content" / "abc.part").write_bytes(b"half")
     ContentCache(tmp_path, 1 << 20, "t")
     assert not (tmp_path / "content" / "abc.part").exists()
+
+
+class RangeSource:
+    """Serves byte ranges of one byte string, recording every range asked for."""
+
+    def __init__(self, data: bytes, fail_at: int | None = None) -> None:
+        self.data = data
+        self.ranges: list[tuple[int, int]] = []
+        self.fail_at = fail_at
+
+    async def fetch(self, sink: Sink, start: int, end: int) -> None:
+        self.ranges.append((start, end))
+        if self.fail_at is not None and start <= self.fail_at < end:
+            raise errors.RemoteUnavailable("planned failure")
+        for i in range(start, end, 65536):
+            await sink(self.data[i : min(end, i + 65536)])
+            await trio.sleep(0)
+
+    async def whole(self, sink: Sink) -> None:
+        raise AssertionError("a ranged file must not be streamed whole")
+
+
+async def test_ranged_read_fetches_only_the_blocks_it_touches(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE
+
+    data = os.urandom(BLOCK_SIZE * 5 + 123)
+    src = RangeSource(data)
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("big", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        middle = BLOCK_SIZE * 3 + 10
+        assert await cache.read(handle, middle, 1000, nursery) == data[middle : middle + 1000]
+        assert src.ranges == [(BLOCK_SIZE * 3, BLOCK_SIZE * 4)]
+        cache.release(handle)
+    assert not cache.contains(e)  # incomplete: not a cache entry
+
+
+async def test_sequential_ranged_reader_gets_read_ahead_and_a_complete_file(
+    tmp_path: Path,
+) -> None:
+    from docfs.vfs.content import BLOCK_SIZE
+
+    data = os.urandom(BLOCK_SIZE * 6 + 7)
+    src = RangeSource(data)
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("seq", data, md5=True)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        out = bytearray()
+        step = 1 << 20
+        while len(out) < len(data):
+            chunk = await cache.read(handle, len(out), step, nursery)
+            if len(out) == BLOCK_SIZE:
+                # the sequential reader had block 1 requested before it asked for it
+                await trio.sleep(0.01)
+                assert (BLOCK_SIZE, 2 * BLOCK_SIZE) in src.ranges
+            out.extend(chunk)
+        assert bytes(out) == data
+        cache.release(handle)
+    assert len(src.ranges) == 7 and len(set(src.ranges)) == 7  # each block exactly once
+    assert cache.contains(e)  # verified against its MD5 and kept
+
+
+async def test_failed_block_is_an_error_and_not_cached(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE
+
+    data = os.urandom(BLOCK_SIZE * 2)
+    src = RangeSource(data, fail_at=BLOCK_SIZE + 5)
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("bad", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, 0, 10, nursery) == data[:10]
+        with pytest.raises(errors.RemoteUnavailable):
+            await cache.read(handle, BLOCK_SIZE, 10, nursery)
+        cache.release(handle)
+    assert not cache.contains(e)
+    assert not list((tmp_path / "content").glob("*.part"))
