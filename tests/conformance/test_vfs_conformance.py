@@ -247,3 +247,18 @@ async def test_read_only_mount_refuses_writes(world: World) -> None:
         await world.fs.writes.create(folder, "x.txt", 0o644)
     assert info.value.errno == errno.EROFS
     assert world.requests() == before
+
+
+async def test_lost_answer_to_an_upload_creates_no_duplicate(world: World) -> None:
+    if Op.CREATE_FILE not in world.backend.capabilities.ops:
+        pytest.skip(f"{world.adapter.name} cannot create files")
+    await world.warm()
+    # the server stores the upload, then the connection drops before the answer arrives
+    world.emulator.plan_fault(method="POST", reset_after=0)
+    await world.write_file((*world.seeded.file_dir, "once.csv"), b"exactly once\n")
+    world.clock.now += 61
+    folder = await world.ino(*world.seeded.file_dir)
+    names = [name for name, _ in world.fs.readdir(await world.fs.opendir(folder), 0)]
+    assert names.count("once.csv") == 1
+    assert not [n for n in names if n.startswith("once [")]  # no suffixed twin either
+    assert await world.read(*world.seeded.file_dir, "once.csv") == b"exactly once\n"

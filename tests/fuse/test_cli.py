@@ -1,0 +1,193 @@
+"""The docfs command as a user runs it: mount --daemon, credentials, demo, emulate, unmount."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from docfs.emulators.base import EmulatorServer
+from docfs.emulators.dspace6 import DSpace6Emulator
+from tests.conftest import ADMIN
+
+DOCFS = [sys.executable, "-m", "docfs"]
+
+
+def env_without_secrets() -> dict[str, str]:
+    env = dict(os.environ)
+    for key in ("DOCFS_USER", "DOCFS_PASSWORD", "DOCFS_TOKEN"):
+        env.pop(key, None)
+    return env
+
+
+def wait_for(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def seeded(server: EmulatorServer) -> DSpace6Emulator:
+    e = server.emulator
+    assert isinstance(e, DSpace6Emulator)
+    com = e.add_community("Private", public=False)
+    col = e.add_collection("Inside", com, public=False)
+    item = e.add_item(col, "Secret item", public=False)
+    e.add_bitstream(item, "note.txt", b"for members only\n", public=False)
+    return e
+
+
+def test_daemon_mode_with_a_credentials_file(
+    dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    seeded(dspace6_server)
+    creds = tmp_path / "creds"
+    creds.write_text(f"# docfs credentials\nuser = {ADMIN[0]}\npassword = {ADMIN[1]}\n")
+    creds.chmod(0o600)
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    result = subprocess.run(
+        [
+            *DOCFS,
+            "mount",
+            f"dspace6:{dspace6_server.url}/rest",
+            str(mnt),
+            "--daemon",
+            "--credentials-file",
+            str(creds),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env_without_secrets(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "mounted at" in result.stdout
+    assert os.path.ismount(mnt)  # ready when the command returned
+    assert (mnt / "Private" / "Inside" / "Secret item" / "note.txt").read_text() == (
+        "for members only\n"
+    )
+    pid = int(result.stdout.split("pid ")[1].split(",")[0])
+    assert ADMIN[1].encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    unmount = subprocess.run([*DOCFS, "unmount", str(mnt)], capture_output=True, text=True)
+    assert unmount.returncode == 0, unmount.stderr
+    wait_for(lambda: not Path(f"/proc/{pid}").exists() or _zombie(pid))
+    assert not os.path.ismount(mnt)
+    log_text = "".join(p.read_text() for p in (tmp_path / "cache").glob("*.log"))
+    assert ADMIN[1] not in log_text
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def test_wrong_password_fails_at_start_with_a_clear_message(
+    dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    env = env_without_secrets()
+    env["DOCFS_USER"], env["DOCFS_PASSWORD"] = ADMIN[0], "not-the-password"
+    result = subprocess.run(
+        [
+            *DOCFS,
+            "mount",
+            f"dspace6:{dspace6_server.url}/rest",
+            str(mnt),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert "HTTP 401" in result.stderr and "Traceback" not in result.stderr
+    assert "not-the-password" not in result.stderr
+    assert not os.path.ismount(mnt)
+
+
+def test_bad_remote_and_mountpoint_are_usage_errors(tmp_path: Path) -> None:
+    bad_type = subprocess.run(
+        [*DOCFS, "mount", "nosuch:http://x", str(tmp_path)], capture_output=True, text=True
+    )
+    assert bad_type.returncode == 2 and "unknown repository type" in bad_type.stderr
+    no_dir = subprocess.run(
+        [*DOCFS, "mount", "dspace6:http://127.0.0.1:1/rest", str(tmp_path / "missing")],
+        capture_output=True,
+        text=True,
+    )
+    assert no_dir.returncode == 2 and "is not a directory" in no_dir.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_emulate_serves_the_demo_with_an_admin_account() -> None:
+    port = free_port()
+    env = env_without_secrets()
+    env["DOCFS_PASSWORD"] = "emulated-admin-pw"
+    proc = subprocess.Popen(
+        [*DOCFS, "emulate", "dspace6", "--port", str(port), "--demo", "--user", "a@example.org"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/rest" in line
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/rest") as client:
+            assert client.get("/test").text == "REST api is running."
+            login = client.post(
+                "/login", data={"email": "a@example.org", "password": "emulated-admin-pw"}
+            )
+            assert login.status_code == 200 and "JSESSIONID" in login.cookies
+            hierarchy = client.get("/hierarchy", headers={"Accept": "application/json"}).json()
+            assert len(hierarchy["community"]) >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
+
+
+def test_demo_mounts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
+    mnt = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [*DOCFS, "demo", str(mnt)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_without_secrets(),
+    )
+    try:
+        wait_for(lambda: os.path.ismount(mnt) or proc.poll() is not None)
+        assert proc.poll() is None
+        assert "Faculty of Science" in os.listdir(mnt)
+        csv = next(mnt.rglob("*.csv"))
+        assert "," in csv.read_text().splitlines()[0]  # a real CSV header came through
+        # the demo logs in as its administrator: writing works
+        (csv.parent / "hello.txt").write_text("hello from the demo\n")
+        assert (csv.parent / "hello.txt").read_text() == "hello from the demo\n"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Try, in another terminal" in out
+    assert not os.path.ismount(mnt)
