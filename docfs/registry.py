@@ -49,6 +49,13 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "",
             "Opus 2 Platform v8 inbound Documents API",
         ),
+        RemoteType(
+            "docspace",
+            "docfs.backends.docspace:DocSpaceBackend",
+            "docfs.emulators.docspace:DocSpaceEmulator",
+            "",
+            "ONLYOFFICE DocSpace API 2.0",
+        ),
     )
 }
 

@@ -1,0 +1,3112 @@
+"""ONLYOFFICE DocSpace emulator: ``/api/2.0``, ``filehandler.ashx`` and ``ChunkedUploader.ashx``.
+
+Follows ``shared/reference/docspace.md`` (server 3.7.2; older behaviour through ``server_version``):
+
+* the success envelope (``response``, ``count``, ``links``, ``status``, ``statusCode``), the
+  error envelope, and validation errors that come back *success-shaped* with ``status: 1`` (§2);
+* login tokens sent raw, as ``Bearer`` or as the ``asc_auth_key`` cookie (the cookie wins), API keys
+  ``sk-…`` only as ``Bearer`` (server ≥ 3.1.0), brute-force lockout (403), 2FA answers, 401 with an
+  empty body on protected routes and 403 "Access denied" on anonymous-allowed ones (§1);
+* ``@my``, ``@root``, ``@trash``, ``rooms``; folder listings with ``count`` ≤ 100 and
+  ``startIndex``, folders before files, ``total`` inside ``response``, converting files hidden (§4);
+* ``FileDto`` with a display-string ``contentLength``, ``pureContentLength`` absent for empty
+  files, dates with the portal's offset (§3, §4.5);
+* downloads with one byte range, the leading-space ``Content-Range`` and 400 on suffix ranges, and
+  an optional 302 mode to a "storage" URL (§5);
+* uploads: multipart ``/upload`` (same title → new version, ``createNewIfExist``), ``/insert``,
+  chunked sessions whose chunks must be exactly ``chunkUploadSize`` (``.ashx`` errors are HTTP 200
+  with ``success:false``), the 3.7 REST ``/session`` routes, ``edit_session``, ``saveediting``,
+  empty files through ``/file``, auto-conversion of ``/upload`` behind a switch (§6, §7);
+* rename with the extension kept, delete/move/copy as asynchronous file operations whose finished
+  records are reported once (§8), rooms (§9);
+* the rate limiter: 1500 requests/min per user, 50 concurrent GETs, 15 concurrent writes and
+  10 000 POST/PUT a day → 429 with ``X-RateLimit-*`` and ``Retry-After``; or the older platform's
+  "500 per 10 s → 503 + Retry-After" rule (``RateLimitConfig.workspace()``) (§10).
+
+Emulator choices where the reference leaves a question open are the ones of its Appendix B. The
+default listing order is by title (``AZ``), folders first. Conversion keeps the bytes (only the
+name and version change): there is no document server here.
+
+State is in memory and guarded by one re-entrant lock: tests call the backdoor from their own
+thread while uvicorn serves requests in another. Nothing here contacts another host.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import json
+import math
+import mimetypes
+import random
+import re
+import secrets
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from docfs.emulators.base import Emulator, LoggedRequest, Receive, Scope, Send
+
+KiB = 1 << 10
+MiB = 1 << 20
+DAY = 86400.0
+
+#: what the server answers as ``chunkUploadSize`` (files:uploader:chunk-size)
+CHUNK_UPLOAD_SIZE = 10 * MiB
+#: web:available-file-size, the cap of non-chunked uploads
+MAX_UPLOAD_SIZE = 100 * MiB
+#: how a download body is cut into ASGI messages (so planned resets can land mid-body)
+STREAM_CHUNK = 64 * KiB
+TITLE_MAX_REQUEST = 165
+TITLE_MAX_STORED = 170
+SESSION_TTL = 12 * 3600.0
+
+# FolderType (srv:…/Folder.cs)
+FT_DEFAULT, FT_TRASH, FT_USER, FT_VIRTUAL_ROOMS, FT_ARCHIVE = 0, 3, 5, 14, 20
+#: RoomType → the FolderType of a room of that type
+ROOM_FOLDER_TYPE = {1: 15, 2: 16, 5: 19, 6: 22, 8: 29, 9: 31}
+ROOM_TYPE_NAMES = {
+    "fillingformsroom": 1,
+    "editingroom": 2,
+    "customroom": 5,
+    "publicroom": 6,
+    "virtualdataroom": 8,
+    "airoom": 9,
+}
+CONFLICT_NAMES = {"skip": 0, "overwrite": 1, "duplicate": 2}
+# FileOperationType and DistributedTaskStatus
+OP_MOVE, OP_COPY, OP_DELETE = 0, 1, 2
+ST_RUNNING, ST_COMPLETED, ST_FAILED = 1, 2, 4
+
+# internal access levels (what a user may do somewhere), mapped to FileShare ints for the DTOs
+NONE, READ, EDIT, CREATE, FULL = 0, 1, 2, 3, 4
+ACCESS_NAMES = {"read": READ, "editor": EDIT, "content_creator": CREATE, "manager": FULL}
+ROOM_FILESHARE = {READ: 2, EDIT: 10, CREATE: 11, FULL: 9}
+
+INVALID_TITLE_CHARS = re.compile(r"[\t*+:\"<>?|\\/]|[\ud800-\udfff]")
+
+FILE_TYPES: dict[int, tuple[str, ...]] = {
+    1: (".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2"),
+    2: (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"),
+    3: (".mp3", ".wav", ".ogg", ".flac", ".m4a", ".aac"),
+    4: (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".svg", ".webp", ".tif", ".tiff"),
+    5: (".xlsx", ".xls", ".ods", ".csv", ".xlsb", ".xlt", ".ots", ".fods"),
+    6: (".pptx", ".ppt", ".odp", ".pps", ".pot", ".otp", ".fodp"),
+    7: (".docx", ".doc", ".odt", ".rtf", ".txt", ".md", ".htm", ".html", ".epub", ".fb2", ".ott"),
+    10: (".pdf",),
+    11: (".vsdx",),
+}
+#: extensions /upload converts to OOXML (ONLYOFFICE's format registry, "auto-convert")
+MUST_CONVERT: dict[str, str] = {
+    **dict.fromkeys(
+        (".doc", ".dot", ".odt", ".ott", ".rtf", ".epub", ".fb2", ".htm", ".html", ".mht"),
+        ".docx",
+    ),
+    **dict.fromkeys((".mhtml", ".xml", ".wps", ".wpt", ".stw", ".sxw", ".fodt"), ".docx"),
+    **dict.fromkeys((".xls", ".xlt", ".xlsb", ".ods", ".ots", ".fods", ".et", ".ett"), ".xlsx"),
+    **dict.fromkeys((".sxc",), ".xlsx"),
+    **dict.fromkeys((".ppt", ".pot", ".pps", ".odp", ".otp", ".fodp", ".dps", ".dpt"), ".pptx"),
+}
+#: what ``POST …/file`` accepts without ``enableExternalExt`` (other titles get ``.docx``)
+CREATABLE = (".docx", ".xlsx", ".pptx", ".pdf")
+#: the bytes a new document gets from its "template": an empty ZIP archive
+TEMPLATE_BODY = b"PK\x05\x06" + bytes(18)
+
+FILE_SECURITY_KEYS = (
+    "Read",
+    "Comment",
+    "FillForms",
+    "Review",
+    "Edit",
+    "Delete",
+    "CustomFilter",
+    "Rename",
+    "ReadHistory",
+    "Lock",
+    "EditHistory",
+    "Copy",
+    "Move",
+    "Duplicate",
+    "Download",
+    "Convert",
+    "CopyLink",
+    "Embed",
+)
+FOLDER_SECURITY_KEYS = (
+    "Read",
+    "Create",
+    "CreateFrom",
+    "Delete",
+    "EditRoom",
+    "Rename",
+    "ReadHistory",
+    "CopyTo",
+    "Copy",
+    "MoveTo",
+    "Move",
+    "Pin",
+    "Mute",
+    "EditAccess",
+    "Duplicate",
+    "Download",
+    "CopySharedLink",
+)
+
+
+# ---- content ------------------------------------------------------------------------------
+
+
+class Content:
+    """The bytes of one file version; large test files are generated instead of stored."""
+
+    size: int
+
+    def read(self, start: int, end: int) -> bytes:
+        """Bytes [start, end)."""
+        raise NotImplementedError
+
+    def all(self) -> bytes:
+        return self.read(0, self.size)
+
+
+class BytesContent(Content):
+    """Content held as bytes (uploads, small seeded files)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.size = len(data)
+
+    def read(self, start: int, end: int) -> bytes:
+        return self.data[start:end]
+
+
+class PatternContent(Content):
+    """``size`` deterministic pseudo-random bytes that are never held in memory at once."""
+
+    BLOCK = 1 * MiB
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size = size
+        self.seed = seed
+        self._block = random.Random(seed).randbytes(self.BLOCK)
+
+    def read(self, start: int, end: int) -> bytes:
+        end = min(end, self.size)
+        parts = []
+        pos = start
+        while pos < end:
+            block_no, offset = divmod(pos, self.BLOCK)
+            take = min(end - pos, self.BLOCK - offset)
+            chunk = self._block[offset : offset + take]
+            if offset == 0:
+                # the block number in each block's first byte tells equal blocks apart
+                chunk = bytes([chunk[0] ^ (block_no & 0xFF)]) + chunk[1:]
+            parts.append(chunk)
+            pos += take
+        return b"".join(parts)
+
+
+# ---- model --------------------------------------------------------------------------------
+
+
+@dataclass
+class User:
+    """A portal account with its My documents (optional) and Trash sections."""
+
+    id: str
+    email: str
+    password: str = field(repr=False)
+    display_name: str
+    admin: bool = True
+    has_my: bool = True
+    two_factor: str | None = None  # None, "app" or "sms"
+    disabled: bool = False
+    store_original: bool = False
+    my_id: int = 0
+    trash_id: int = 0
+
+
+@dataclass
+class ApiKey:
+    """An ``sk-…`` key with its scopes (``*`` = everything)."""
+
+    id: str
+    key: str = field(repr=False)
+    user_id: str
+    name: str
+    scopes: tuple[str, ...]
+    created: float
+    expires: float | None
+
+
+@dataclass
+class Token:
+    """A login token's owner and expiry (portal clock)."""
+
+    user_id: str
+    expires: float
+
+
+@dataclass
+class Version:
+    """One content version of a file."""
+
+    number: int
+    group: int
+    content: Content
+    created: float
+    author: str
+    comment: str
+
+
+@dataclass
+class FileObj:
+    """A file: its versions (the last is current), lock and conversion state."""
+
+    id: int
+    title: str
+    folder_id: int
+    created: float
+    created_by: str
+    versions: list[Version]
+    modified: float
+    modified_by: str
+    locked_by: str | None = None
+    editing: bool = False
+    converting_until: float | None = None
+    origin_folder_id: int | None = None
+
+    @property
+    def current(self) -> Version:
+        return self.versions[-1]
+
+    @property
+    def ext(self) -> str:
+        return extension(self.title)
+
+
+@dataclass
+class FolderObj:
+    """A folder, a room (``room_type`` set) or a section root (no parent)."""
+
+    id: int
+    title: str
+    parent_id: int | None
+    folder_type: int
+    created: float
+    created_by: str
+    modified: float
+    modified_by: str
+    room_type: int | None = None
+    deny_download: bool = False
+    #: room members: user id → access level
+    members: dict[str, int] = field(default_factory=dict)
+    #: the user a My documents or Trash section belongs to
+    owner: str | None = None
+    origin_folder_id: int | None = None
+
+
+@dataclass
+class UploadSession:
+    """A chunked upload: chunk slots by number, committed when complete."""
+
+    id: str
+    user_id: str
+    folder_id: int
+    title: str
+    total: int
+    created: float
+    touched: float
+    create_new: bool
+    use_chunks: bool
+    file_id: int | None = None  # set for edit_session: commit = new version of this file
+    keep_version: bool = False
+    chunks: dict[int, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Operation:
+    """An asynchronous file operation; ``apply`` runs when it is due."""
+
+    id: str
+    user_id: str
+    kind: int
+    due: float
+    hold: bool
+    apply: Callable[[], None] = field(repr=False)
+    status: int = ST_RUNNING
+    error: str = ""
+    files: list[int] = field(default_factory=list)
+    folders: list[int] = field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.status > ST_RUNNING
+
+
+class ApiError(Exception):
+    """An exception the server's handler turns into the error envelope (§2.2)."""
+
+    def __init__(
+        self, status: int, message: str, kind: str = "System.Exception", detailed: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+        #: auth, brute-force, CustomHttpException and NotSupported errors carry no type/stack
+        self.detailed = detailed
+
+
+def not_found(what: str = "The item could not be found") -> ApiError:
+    return ApiError(404, what, "ASC.Files.Core.ItemNotFoundException")
+
+
+def access_denied() -> ApiError:
+    return ApiError(403, "Access denied", "System.Security.SecurityException")
+
+
+def invalid_operation(message: str) -> ApiError:
+    return ApiError(403, message, "System.InvalidOperationException")
+
+
+def argument_error(message: str) -> ApiError:
+    return ApiError(400, message, "System.ArgumentException")
+
+
+def quota_error(message: str) -> ApiError:
+    return ApiError(402, message, "ASC.Core.Tenants.TenantQuotaException")
+
+
+class ValidationFailed(Exception):
+    """Model validation: HTTP 400 with a success-shaped envelope and ProblemDetails (§2.3)."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("validation")
+        self.errors = errors
+
+
+class ChunkError(Exception):
+    """A ChunkedUploader.ashx failure: HTTP 200 with ``success: false`` (§6.4)."""
+
+
+# ---- small helpers ------------------------------------------------------------------------
+
+
+def extension(title: str) -> str:
+    """``.ext`` lower-cased, like FileUtility.GetFileExtension; ``""`` without a dot."""
+    dot = title.rfind(".")
+    return title[dot:].lower() if dot >= 0 else ""
+
+
+def file_type(title: str) -> int:
+    ext = extension(title)
+    for kind, exts in FILE_TYPES.items():
+        if ext in exts:
+            return kind
+    return 0
+
+
+def size_string(size: int) -> str:
+    """FilesSizeToString: ``"{size:#,0.##} {unit}"`` with 1024-based units."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    value = float(size)
+    unit = 0
+    while value >= 1024 and unit < len(units) - 1:
+        value /= 1024
+        unit += 1
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{text} {units[unit]}"
+
+
+def sanitize_title(title: str) -> str:
+    """Global.ReplaceInvalidCharsAndTruncate: trim, replace bad characters, cut at 170."""
+    title = INVALID_TITLE_CHARS.sub("_", title.strip())
+    if len(title) > TITLE_MAX_STORED:
+        ext = extension(title)
+        if ext and len(ext) <= 20:
+            title = title[: TITLE_MAX_STORED - len(ext)] + title[-len(ext) :]
+        else:
+            title = title[:TITLE_MAX_STORED]
+    return title
+
+
+def available_title(title: str, taken: set[str], is_folder: bool = False) -> str:
+    """``name (1).ext``, ``name (2).ext`` … (folders get the suffix at the end)."""
+    ext = "" if is_folder else extension(title)
+    stem = title[: len(title) - len(ext)] if ext else title
+    for n in itertools.count(1):
+        candidate = f"{stem} ({n}){title[len(stem) :]}"
+        if candidate.lower() not in taken:
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def format_date(stamp: float, offset_minutes: int) -> str:
+    """ApiDateTime.ToRoundTripString: seven fraction digits and ``±hh:mm`` (or ``Z``)."""
+    tz = UTC if offset_minutes == 0 else timezone(timedelta(minutes=offset_minutes))
+    moment = datetime.fromtimestamp(stamp, tz)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond:06d}0"
+    if offset_minutes == 0:
+        return text + "Z"
+    sign = "+" if offset_minutes > 0 else "-"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return f"{text}{sign}{hours:02d}:{minutes:02d}"
+
+
+def lookup(body: dict[str, Any], name: str, default: Any = None) -> Any:
+    """Case-insensitive JSON binding, as ASP.NET Core does it."""
+    lowered = name.lower()
+    for key, value in body.items():
+        if key.lower() == lowered:
+            return value
+    return default
+
+
+def as_bool(value: Any, default: bool = False) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def as_int(value: Any, name: str) -> int:
+    """Numbers may come as JSON numbers or strings (AllowReadingFromString)."""
+    if isinstance(value, bool):
+        raise ValidationFailed({name: [f"The value is not valid for {name}."]})
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    raise ValidationFailed({name: [f"The value '{value}' is not valid for {name}."]})
+
+
+def enum_value(value: Any, names: dict[str, int], name: str) -> int:
+    """JsonStringEnumConverter: a name (any case) or a number."""
+    if isinstance(value, str) and value.strip().lower() in names:
+        return names[value.strip().lower()]
+    number = as_int(value, name)
+    if number not in names.values():
+        raise ValidationFailed({name: [f"The value '{value}' is not valid for {name}."]})
+    return number
+
+
+@dataclass
+class Part:
+    """One part of a multipart/form-data body."""
+
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[Part]:
+    """A small multipart/form-data reader (the emulator holds whole bodies in memory anyway)."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not match:
+        return []
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    parts: list[Part] = []
+    for raw in body.split(delimiter)[1:]:
+        if raw.startswith(b"--"):
+            break
+        raw = raw.removeprefix(b"\r\n")
+        head, sep, data = raw.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        data = data.removesuffix(b"\r\n")
+        headers: dict[str, str] = {}
+        for line in head.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        starred = re.search(r"filename\*=UTF-8''([^;]+)", disposition, re.IGNORECASE)
+        fname = urllib.parse.unquote(starred.group(1)) if starred else None
+        if fname is None and filename:
+            fname = filename.group(1)
+        parts.append(
+            Part(
+                name=name.group(1) if name else "",
+                filename=fname,
+                content_type=headers.get("content-type", "application/octet-stream"),
+                data=data,
+            )
+        )
+    return parts
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """FileHandler.ProcessRangeHeader: first range only, no suffix form; END clamped.
+
+    Returns (start, end inclusive); raises ValueError for what the server answers 400.
+    """
+    spec = header.strip()
+    if not spec.lower().startswith("bytes="):
+        return None
+    first = spec[6:].split(",")[0].strip()
+    start_text, dash, end_text = first.partition("-")
+    if not dash or not start_text.strip().isdigit():
+        raise ValueError("suffix or malformed range")
+    start = int(start_text)
+    end = int(end_text) if end_text.strip().isdigit() else size - 1
+    end = min(end, size - 1)
+    if start > end:
+        raise ValueError("start beyond end")
+    return start, end
+
+
+#: uvicorn's h11 writer rejects a header value with leading whitespace; httptools writes it
+LEADING_SPACE_SUPPORTED = importlib.util.find_spec("httptools") is not None
+
+
+# ---- rate limiting ------------------------------------------------------------------------
+
+
+@dataclass
+class RateLimitConfig:
+    """The global limiter of §10.1 (DocSpace) or the older platform's rule of §10.2."""
+
+    per_window: int = 1500
+    window_seconds: float = 60.0
+    concurrent_get: int | None = 50
+    concurrent_write: int | None = 15
+    daily_writes: int | None = 10_000
+    #: 429 (DocSpace) or 503 (ONLYOFFICE Workspace)
+    status: int = 429
+    #: Retry-After sent when a concurrency limit rejects (the limiter has no lease time)
+    concurrency_retry_after: int = 1
+
+    @classmethod
+    def workspace(cls, per_window: int = 500, window_seconds: float = 10.0) -> RateLimitConfig:
+        """ "500 requests per 10 s from one IP with one account → 503 + Retry-After"."""
+        return cls(
+            per_window=per_window,
+            window_seconds=window_seconds,
+            concurrent_get=None,
+            concurrent_write=None,
+            daily_writes=None,
+            status=503,
+        )
+
+
+class RateLimiter:
+    """Sliding window + concurrency + daily write limits per user (or client IP)."""
+
+    def __init__(self, config: RateLimitConfig) -> None:
+        self.config = config
+        self._lock = threading.Lock()
+        self._stamps: dict[str, deque[float]] = {}
+        self._in_flight: dict[tuple[str, bool], int] = {}
+        self._daily: dict[tuple[str, int], int] = {}
+
+    def acquire(self, key: str, method: str, now: float) -> dict[str, str] | None:
+        """Take a slot, or return the rejection headers."""
+        cfg = self.config
+        is_get = method in ("GET", "HEAD", "OPTIONS")
+        with self._lock:
+            stamps = self._stamps.setdefault(key, deque())
+            while stamps and stamps[0] <= now - cfg.window_seconds:
+                stamps.popleft()
+            if len(stamps) >= cfg.per_window:
+                reset = stamps[0] + cfg.window_seconds - now
+                return _limit_headers(cfg.per_window, reset)
+            cap = cfg.concurrent_get if is_get else cfg.concurrent_write
+            if cap is not None and self._in_flight.get((key, is_get), 0) >= cap:
+                return _limit_headers(cap, cfg.concurrency_retry_after)
+            day = int(now // DAY)
+            counts_daily = method in ("POST", "PUT") and cfg.daily_writes is not None
+            if counts_daily and self._daily.get((key, day), 0) >= (cfg.daily_writes or 0):
+                return _limit_headers(cfg.daily_writes or 0, (day + 1) * DAY - now)
+            stamps.append(now)
+            self._in_flight[(key, is_get)] = self._in_flight.get((key, is_get), 0) + 1
+            if counts_daily:
+                self._daily[(key, day)] = self._daily.get((key, day), 0) + 1
+            return None
+
+    def release(self, key: str, method: str) -> None:
+        is_get = method in ("GET", "HEAD", "OPTIONS")
+        with self._lock:
+            self._in_flight[(key, is_get)] -= 1
+
+
+def _limit_headers(limit: int, reset: float) -> dict[str, str]:
+    seconds = str(max(1, math.ceil(reset)))
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": seconds,
+        "Retry-After": seconds,
+    }
+
+
+# ---- request context ----------------------------------------------------------------------
+
+
+@dataclass
+class Principal:
+    """Who a request is from: a user, with API-key scopes if a key was used."""
+
+    user: User
+    #: API-key scopes; None for login tokens and Basic auth (full access)
+    scopes: tuple[str, ...] | None = None
+
+
+@dataclass
+class Ctx:
+    """What a handler knows about its request."""
+
+    request: Request
+    principal: Principal | None
+    base: str
+
+    @property
+    def user(self) -> User | None:
+        return self.principal.user if self.principal else None
+
+    def need_user(self) -> User:
+        if self.principal is None:
+            raise access_denied()
+        return self.principal.user
+
+
+Handler = Callable[[Ctx], Awaitable[Any]]
+
+
+class Void:
+    """Marker for actions that return nothing: the envelope then has no ``response``."""
+
+
+VOID = Void()
+
+
+# ---- the emulator -------------------------------------------------------------------------
+
+
+class DocSpaceEmulator(Emulator):
+    """An ONLYOFFICE DocSpace portal in memory (see the module docstring for what it covers)."""
+
+    name = "docspace"
+
+    def __init__(
+        self,
+        *,
+        latency_ms: float = 0.0,
+        seed: int | None = None,
+        user: str | None = None,
+        password: str | None = None,
+        api_key: str | None = None,
+        server_version: str = "3.7.2",
+        rate_limits: RateLimitConfig | None = None,
+        rate_limiting: bool = True,
+        chunk_upload_size: int = CHUNK_UPLOAD_SIZE,
+        max_upload_size: int = MAX_UPLOAD_SIZE,
+        token_lifetime: float | None = 365 * DAY,
+        tz_offset_minutes: int = 180,
+        operation_delay: float = 0.05,
+        conversion: bool = True,
+        conversion_delay: float = 0.2,
+        download_redirect: bool = False,
+        login_attempts: int = 5,
+        login_window: float = 60.0,
+        login_block: float = 60.0,
+        session_ttl: float = SESSION_TTL,
+        content_range_leading_space: bool | None = None,
+        rejected_extensions: Iterable[str] = (),
+    ) -> None:
+        """Build an empty portal; ``user``/``password`` (and ``api_key``) seed its owner.
+
+        ``rate_limits`` defaults to the cloud values of §10.1 (``rate_limiting=False`` turns the
+        limiter off); ``server_version`` below 3.7 hides the REST ``/session`` routes and below
+        3.1 the API keys. ``token_lifetime=None`` gives tokens without expiry (the tenant's
+        "session lifetime 0"). ``content_range_leading_space=None`` writes the quirk whenever the
+        serving HTTP stack can carry it (see ``LEADING_SPACE_SUPPORTED``).
+        ``rejected_extensions`` are refused by the upload filter (415), none by default.
+        """
+        self._state = threading.RLock()
+        self.server_version = tuple(int(p) for p in server_version.split(".")[:3])
+        self.chunk_upload_size = chunk_upload_size
+        self.max_upload_size = max_upload_size
+        self.token_lifetime = token_lifetime
+        self.tz_offset_minutes = tz_offset_minutes
+        self.operation_delay = operation_delay
+        self.conversion = conversion
+        self.conversion_delay = conversion_delay
+        self.download_redirect = download_redirect
+        self.storage_base: str | None = None
+        self.login_attempts = login_attempts
+        self.login_window = login_window
+        self.login_block = login_block
+        self.session_ttl = session_ttl
+        self.leading_space = (
+            LEADING_SPACE_SUPPORTED
+            if content_range_leading_space is None
+            else content_range_leading_space
+        )
+        self.update_if_exist = False
+        self.rejected_extensions = frozenset(e.lower() for e in rejected_extensions)
+        self._limiter = RateLimiter(rate_limits or RateLimitConfig()) if rate_limiting else None
+        self._clock_offset = 0.0
+        self._folder_ids = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self.users: dict[str, User] = {}
+        self.folders: dict[int, FolderObj] = {}
+        self.files: dict[int, FileObj] = {}
+        self._tokens: dict[str, Token] = {}
+        self._keys: dict[str, ApiKey] = {}
+        self._sessions: dict[str, UploadSession] = {}
+        self._operations: list[Operation] = []
+        self._login_failures: dict[tuple[str, str], list[float]] = {}
+        self._login_blocked: dict[tuple[str, str], float] = {}
+        self._storage_links: dict[str, tuple[int, int, float]] = {}
+        #: (path, whether an Authorization header or auth cookie came along) per storage GET
+        self.storage_requests: list[tuple[str, bool]] = []
+        self.rooms_root_id = self._new_system_folder("Rooms", FT_VIRTUAL_ROOMS)
+        self.archive_root_id = self._new_system_folder("Archive", FT_ARCHIVE)
+        super().__init__(latency_ms=latency_ms, seed=seed)
+        if user is not None:
+            self.add_user(user, password or "")
+            if api_key is not None:
+                self.add_api_key(user, key=api_key)
+
+    # ---- clock ----------------------------------------------------------------------------
+
+    def now(self) -> float:
+        """The portal's clock (wall time plus what ``advance_clock`` added)."""
+        return time.time() + self._clock_offset
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move the portal's clock forward: tokens, upload sessions and limits age with it."""
+        with self._state:
+            self._clock_offset += seconds
+
+    # ---- backdoor: users and credentials --------------------------------------------------
+
+    def add_user(
+        self,
+        email: str,
+        password: str,
+        *,
+        display_name: str | None = None,
+        admin: bool = True,
+        has_my_documents: bool = True,
+        two_factor: str | None = None,
+        disabled: bool = False,
+    ) -> str:
+        """Create a user with a My documents section and a Trash; returns the user id."""
+        with self._state:
+            uid = str(uuid.UUID(int=self._random.getrandbits(128), version=4))
+            user = User(
+                id=uid,
+                email=email,
+                password=password,
+                display_name=display_name or email.split("@")[0].replace(".", " ").title(),
+                admin=admin,
+                has_my=has_my_documents,
+                two_factor=two_factor,
+                disabled=disabled,
+            )
+            if has_my_documents:
+                user.my_id = self._new_system_folder("My documents", FT_USER, owner=uid)
+            user.trash_id = self._new_system_folder("Trash", FT_TRASH, owner=uid)
+            self.users[uid] = user
+            return uid
+
+    def add_api_key(
+        self,
+        email: str,
+        *,
+        scopes: Iterable[str] = ("*",),
+        name: str = "docfs",
+        key: str | None = None,
+        expires_in_days: int | None = None,
+    ) -> str:
+        """Issue an API key (``sk-`` + 64 hex) for ``email``; returns the key string."""
+        with self._state:
+            user = self._user_by_email(email)
+            key = key or "sk-" + secrets.token_hex(32)
+            now = self.now()
+            self._keys[key] = ApiKey(
+                id=str(uuid.uuid4()),
+                key=key,
+                user_id=user.id,
+                name=name,
+                scopes=tuple(scopes),
+                created=now,
+                expires=now + expires_in_days * DAY if expires_in_days else None,
+            )
+            return key
+
+    def expire_tokens(self, email: str | None = None) -> int:
+        """Invalidate the login tokens of ``email`` (all users if None); returns how many."""
+        with self._state:
+            doomed = [
+                t
+                for t, tok in self._tokens.items()
+                if email is None or tok.user_id == self._user_by_email(email).id
+            ]
+            for t in doomed:
+                del self._tokens[t]
+            return len(doomed)
+
+    def revoke_api_key(self, key: str) -> None:
+        """Delete an API key: requests with it are then anonymous."""
+        with self._state:
+            self._keys.pop(key, None)
+
+    def user_id(self, email: str) -> str:
+        """The user id (a GUID) of ``email``."""
+        with self._state:
+            return self._user_by_email(email).id
+
+    def my_documents_id(self, email: str) -> int:
+        """The folder id of the user's My documents (0 if they have none)."""
+        with self._state:
+            return self._user_by_email(email).my_id
+
+    def trash_id(self, email: str) -> int:
+        """The folder id of the user's Trash."""
+        with self._state:
+            return self._user_by_email(email).trash_id
+
+    # ---- backdoor: tree -------------------------------------------------------------------
+
+    def add_room(
+        self,
+        title: str,
+        *,
+        owner: str | None = None,
+        room_type: int = 5,
+        deny_download: bool = False,
+    ) -> int:
+        """Create a room (default CustomRoom) managed by ``owner`` (an email)."""
+        with self._state:
+            uid = self._owner_id(owner)
+            room = self._new_folder(
+                title, self.rooms_root_id, ROOM_FOLDER_TYPE[room_type], uid, room_type=room_type
+            )
+            room.deny_download = deny_download
+            room.members[uid] = FULL
+            return room.id
+
+    def share_room(self, room_id: int, email: str, access: str = "read") -> None:
+        """Give ``email`` ``read``, ``editor``, ``content_creator`` or ``manager`` rights."""
+        with self._state:
+            self.folders[room_id].members[self._user_by_email(email).id] = ACCESS_NAMES[access]
+
+    def set_deny_download(self, room_id: int, deny: bool = True) -> None:
+        """Switch the room's ``denyDownload`` (downloads then 403 for non-managers)."""
+        with self._state:
+            self.folders[room_id].deny_download = deny
+
+    def archive_room(self, room_id: int) -> None:
+        """Move a room to the Archive section (its content becomes read-only)."""
+        with self._state:
+            self.folders[room_id].parent_id = self.archive_root_id
+
+    def add_folder(self, parent_id: int, title: str, *, owner: str | None = None) -> int:
+        """Create a folder (the title is stored as given); returns its id."""
+        with self._state:
+            return self._new_folder(title, parent_id, FT_DEFAULT, self._owner_id(owner)).id
+
+    def add_file(
+        self,
+        folder_id: int,
+        title: str,
+        data: bytes | None = None,
+        *,
+        size: int | None = None,
+        owner: str | None = None,
+        comment: str = "Uploaded",
+    ) -> int:
+        """Store a file: ``data``, or ``size`` generated bytes (for large test files)."""
+        content: Content = (
+            BytesContent(data)
+            if data is not None
+            else PatternContent(size or 0, seed=self._random.getrandbits(32))
+        )
+        with self._state:
+            return self._new_file(title, folder_id, content, self._owner_id(owner), comment).id
+
+    def add_version(
+        self, file_id: int, data: bytes, *, comment: str = "Edited", by: str | None = None
+    ) -> int:
+        """A new version behind the client's back; returns the new version number."""
+        with self._state:
+            file = self.files[file_id]
+            self._push_version(file, BytesContent(data), self._owner_id(by), comment)
+            return file.current.number
+
+    def rename_file(self, file_id: int, title: str) -> None:
+        """Rename behind the client's back (no sanitation, no extension rule)."""
+        with self._state:
+            self.files[file_id].title = title
+            self.files[file_id].modified = self.now()
+
+    def rename_folder(self, folder_id: int, title: str) -> None:
+        """Rename a folder or room behind the client's back."""
+        with self._state:
+            self.folders[folder_id].title = title
+            self.folders[folder_id].modified = self.now()
+
+    def move_file(self, file_id: int, folder_id: int) -> None:
+        """Move a file to another folder (or a Trash) behind the client's back."""
+        with self._state:
+            self.files[file_id].folder_id = folder_id
+
+    def remove_file(self, file_id: int) -> None:
+        """Delete permanently, behind the client's back."""
+        with self._state:
+            self.files.pop(file_id, None)
+
+    def remove_folder(self, folder_id: int) -> None:
+        """Delete a folder and its content permanently, behind the client's back."""
+        with self._state:
+            self._destroy_folder(folder_id)
+
+    def lock_file(self, file_id: int, email: str | None) -> None:
+        """Lock for ``email`` (others cannot write or rename); None unlocks."""
+        with self._state:
+            self.files[file_id].locked_by = None if email is None else self.user_id(email)
+
+    def set_editing(self, file_id: int, editing: bool = True) -> None:
+        """Mark a file as open in an editor (uploads then add a second file, §6.2)."""
+        with self._state:
+            self.files[file_id].editing = editing
+
+    def set_store_original(self, email: str, store: bool) -> None:
+        """The user's "store original files" setting (conversion adds a second file)."""
+        with self._state:
+            self._user_by_email(email).store_original = store
+
+    def set_download_redirect(self, enabled: bool, storage_base: str | None = None) -> None:
+        """302 mode: downloads redirect to ``storage_base`` (default: this server)."""
+        with self._state:
+            self.download_redirect = enabled
+            self.storage_base = storage_base.rstrip("/") if storage_base else None
+
+    def set_rate_limits(self, config: RateLimitConfig | None) -> None:
+        """Replace the limiter (None turns it off); counters start afresh."""
+        with self._state:
+            self._limiter = RateLimiter(config) if config is not None else None
+
+    # ---- backdoor: inspection -------------------------------------------------------------
+
+    def file_content(self, file_id: int, version: int | None = None) -> bytes:
+        """The bytes of the current (or a given) version."""
+        with self._state:
+            file = self.files[file_id]
+            chosen = file.current if version is None else self._version(file, version)
+            return chosen.content.all()
+
+    def file_info(self, file_id: int) -> dict[str, Any]:
+        """A plain snapshot: title, folder_id, version, version_group, size, comment…"""
+        with self._state:
+            file = self.files[file_id]
+            return {
+                "id": file.id,
+                "title": file.title,
+                "folder_id": file.folder_id,
+                "version": file.current.number,
+                "version_group": file.current.group,
+                "versions": len(file.versions),
+                "size": file.current.content.size,
+                "comment": file.current.comment,
+                "in_trash": self._root_of(file.folder_id).folder_type == FT_TRASH,
+            }
+
+    def folder_info(self, folder_id: int) -> dict[str, Any]:
+        """A plain snapshot: title, parent_id, room_type, in_trash."""
+        with self._state:
+            folder = self.folders[folder_id]
+            return {
+                "id": folder.id,
+                "title": folder.title,
+                "parent_id": folder.parent_id,
+                "room_type": folder.room_type,
+                "in_trash": self._root_of(folder.id).folder_type == FT_TRASH,
+            }
+
+    def children(self, folder_id: int) -> list[tuple[str, int, str]]:
+        """``("folder"|"file", id, title)`` of the direct children, converting files included."""
+        with self._state:
+            subs = [("folder", f.id, f.title) for f in self._subfolders(folder_id)]
+            return subs + [("file", f.id, f.title) for f in self._files_in(folder_id, True)]
+
+    def find(self, folder_id: int, title: str) -> list[int]:
+        """Ids of the files and folders titled ``title`` in ``folder_id``."""
+        return [i for _, i, t in self.children(folder_id) if t == title]
+
+    def upload_sessions(self) -> list[dict[str, Any]]:
+        """Open upload sessions with the size of each received chunk slot."""
+        with self._state:
+            return [
+                {
+                    "id": s.id,
+                    "title": s.title,
+                    "total": s.total,
+                    "chunks": {n: len(c) for n, c in sorted(s.chunks.items())},
+                }
+                for s in self._sessions.values()
+            ]
+
+    def pending_operations(self) -> int:
+        """File operations still queued (running, or finished and not yet reported)."""
+        with self._state:
+            return len(self._operations)
+
+    # ---- internals: users and auth --------------------------------------------------------
+
+    def _user_by_email(self, email: str) -> User:
+        for user in self.users.values():
+            if user.email.lower() == email.lower():
+                return user
+        raise KeyError(f"no user {email!r}")
+
+    def _owner_id(self, email: str | None) -> str:
+        if email is not None:
+            return self._user_by_email(email).id
+        if not self.users:
+            raise KeyError("add a user first")
+        return next(iter(self.users.values())).id
+
+    def _issue_token(self, user: User) -> Token:
+        lifetime = self.token_lifetime
+        expires = self.now() + lifetime if lifetime is not None else float("inf")
+        token = Token(user.id, expires)
+        self._tokens[secrets.token_urlsafe(48)] = token
+        return token
+
+    def _token_value(self, token: Token) -> str:
+        return next(k for k, v in self._tokens.items() if v is token)
+
+    def _authenticate(self, headers: dict[str, str], cookies: dict[str, str]) -> Principal | None:
+        """The ForwardDefaultSelector of §1.2: Basic, ``Bearer sk-…``, else cookie then header."""
+        auth = headers.get("authorization", "").strip()
+        if auth.lower().startswith("basic "):
+            return self._basic(auth[6:].strip())
+        if auth.lower().startswith("bearer sk-") and self.server_version >= (3, 1, 0):
+            return self._api_key(auth[7:].strip())
+        raw = cookies.get("asc_auth_key") or auth
+        if raw.lower().startswith("bearer "):
+            raw = raw[7:].strip()
+        token = self._tokens.get(raw) if raw else None
+        if token is None or token.expires <= self.now():
+            return None
+        user = self.users.get(token.user_id)
+        return Principal(user) if user is not None and not user.disabled else None
+
+    def _basic(self, encoded: str) -> Principal | None:
+        import base64
+        import binascii
+
+        try:
+            email, _, password = base64.b64decode(encoded).decode().partition(":")
+            user = self._user_by_email(email)
+        except (binascii.Error, UnicodeDecodeError, KeyError):
+            return None
+        ok = secrets.compare_digest(user.password, password) and not user.disabled
+        return Principal(user) if ok else None
+
+    def _api_key(self, key: str) -> Principal | None:
+        found = self._keys.get(key)
+        if found is None or (found.expires is not None and found.expires <= self.now()):
+            return None
+        user = self.users.get(found.user_id)
+        return Principal(user, found.scopes) if user is not None else None
+
+    @staticmethod
+    def _scope_allows(scopes: tuple[str, ...] | None, path: str, method: str) -> bool:
+        """AuthorizationExtension.ScopesMap: read routes take read or write, others write."""
+        if scopes is None or not scopes or "*" in scopes:
+            return True
+        if path.startswith("/api/2.0/files/rooms"):
+            area = "rooms"
+        elif path.startswith("/api/2.0/people") or path.startswith("/api/2.0/keys"):
+            area = "accounts"
+        else:
+            area = "files"
+        wanted = {f"{area}:write", f"{area}:*"}
+        if method in ("GET", "HEAD"):
+            wanted.add(f"{area}:read")
+        return bool(wanted & set(scopes))
+
+    def _limiter_key(self, scope: Scope) -> str:
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cookies: dict[str, str] = {}
+        for part in headers.get("cookie", "").split(";"):
+            key, _, value = part.strip().partition("=")
+            if key:
+                cookies[key] = value
+        with self._state:
+            principal = self._authenticate(headers, cookies)
+        if principal is not None:
+            return "user:" + principal.user.id
+        client = scope.get("client") or ("?", 0)
+        return f"ip:{client[0]}"
+
+    # ---- internals: tree ------------------------------------------------------------------
+
+    def _new_system_folder(self, title: str, folder_type: int, owner: str | None = None) -> int:
+        now = self.now()
+        folder = FolderObj(
+            id=next(self._folder_ids),
+            title=title,
+            parent_id=None,
+            folder_type=folder_type,
+            created=now,
+            created_by=owner or "",
+            modified=now,
+            modified_by=owner or "",
+            owner=owner,
+        )
+        self.folders[folder.id] = folder
+        return folder.id
+
+    def _new_folder(
+        self, title: str, parent_id: int, folder_type: int, uid: str, room_type: int | None = None
+    ) -> FolderObj:
+        if parent_id not in self.folders:
+            raise not_found("The folder could not be found")
+        now = self.now()
+        folder = FolderObj(
+            id=next(self._folder_ids),
+            title=title,
+            parent_id=parent_id,
+            folder_type=folder_type,
+            created=now,
+            created_by=uid,
+            modified=now,
+            modified_by=uid,
+            room_type=room_type,
+        )
+        self.folders[folder.id] = folder
+        return folder
+
+    def _new_file(
+        self, title: str, folder_id: int, content: Content, uid: str, comment: str
+    ) -> FileObj:
+        if folder_id not in self.folders:
+            raise not_found("The folder could not be found")
+        now = self.now()
+        file = FileObj(
+            id=next(self._file_ids),
+            title=title,
+            folder_id=folder_id,
+            created=now,
+            created_by=uid,
+            versions=[Version(1, 1, content, now, uid, comment)],
+            modified=now,
+            modified_by=uid,
+        )
+        self.files[file.id] = file
+        return file
+
+    def _push_version(
+        self, file: FileObj, content: Content, uid: str, comment: str, keep_group: bool = False
+    ) -> None:
+        now = self.now()
+        last = file.current
+        group = last.group if keep_group else last.group + 1
+        file.versions.append(Version(last.number + 1, group, content, now, uid, comment))
+        file.modified, file.modified_by = now, uid
+
+    @staticmethod
+    def _version(file: FileObj, number: int) -> Version:
+        for version in file.versions:
+            if version.number == number:
+                return version
+        raise not_found("The file version could not be found")
+
+    def _chain(self, folder_id: int) -> list[FolderObj]:
+        """The folders from the section root down to ``folder_id``."""
+        chain = []
+        current: int | None = folder_id
+        while current is not None:
+            folder = self.folders[current]
+            chain.append(folder)
+            current = folder.parent_id
+        return chain[::-1]
+
+    def _root_of(self, folder_id: int) -> FolderObj:
+        return self._chain(folder_id)[0]
+
+    def _subfolders(self, folder_id: int) -> list[FolderObj]:
+        return [f for f in self.folders.values() if f.parent_id == folder_id]
+
+    def _files_in(self, folder_id: int, converting: bool = False) -> list[FileObj]:
+        """Files of a folder; files under conversion are hidden unless asked for (§4.2)."""
+        return [
+            f
+            for f in self.files.values()
+            if f.folder_id == folder_id and (converting or f.converting_until is None)
+        ]
+
+    def _descendants(self, folder_id: int) -> Iterator[FolderObj]:
+        for sub in self._subfolders(folder_id):
+            yield sub
+            yield from self._descendants(sub.id)
+
+    def _destroy_folder(self, folder_id: int) -> None:
+        for sub in self._subfolders(folder_id):
+            self._destroy_folder(sub.id)
+        for file in self._files_in(folder_id, True):
+            del self.files[file.id]
+        self.folders.pop(folder_id, None)
+
+    def _is_live(self, folder_id: int) -> bool:
+        """Inside My documents or an active room (not Trash, not Archive)."""
+        return self._root_of(folder_id).folder_type in (FT_USER, FT_VIRTUAL_ROOMS)
+
+    def _room_of(self, folder_id: int) -> FolderObj | None:
+        chain = self._chain(folder_id)
+        if chain[0].folder_type in (FT_VIRTUAL_ROOMS, FT_ARCHIVE) and len(chain) > 1:
+            return chain[1]
+        return None
+
+    # ---- internals: permissions -----------------------------------------------------------
+
+    def _level(self, user: User | None, folder_id: int) -> int:
+        """What ``user`` may do inside ``folder_id`` (NONE … FULL)."""
+        if user is None:
+            return NONE
+        chain = self._chain(folder_id)
+        root = chain[0]
+        if root.folder_type in (FT_USER, FT_TRASH):
+            return FULL if root.owner == user.id else NONE
+        if root.folder_type in (FT_VIRTUAL_ROOMS, FT_ARCHIVE):
+            if len(chain) == 1:
+                return READ
+            return FULL if user.admin else chain[1].members.get(user.id, NONE)
+        return NONE
+
+    def _require_read(self, user: User | None, folder_id: int) -> None:
+        if self._level(user, folder_id) < READ:
+            raise access_denied()
+
+    def _may_modify(self, user: User, folder_id: int, created_by: str) -> bool:
+        """Delete/rename/move rights on an item stored in ``folder_id``."""
+        level = self._level(user, folder_id)
+        return level == FULL or (level == CREATE and created_by == user.id)
+
+    def _edit_refusal(self, user: User, file: FileObj) -> ApiError | None:
+        """Why ``user`` cannot write a new version of ``file`` (None if they can)."""
+        if not self._is_live(file.folder_id):
+            return invalid_operation("The file is in the trash or in an archived room")
+        if self._level(user, file.folder_id) < EDIT:
+            return access_denied()
+        if file.locked_by not in (None, user.id):
+            return invalid_operation("The file is locked")
+        if file.editing:
+            return invalid_operation("The file is currently being edited")
+        return None
+
+    def _check_create_in(self, user: User, folder: FolderObj) -> None:
+        if folder.id in (self.rooms_root_id, self.archive_root_id):
+            raise invalid_operation("Cannot create items directly in this section")
+        if not self._is_live(folder.id):
+            raise invalid_operation("Cannot create items in the trash or an archived room")
+        if self._level(user, folder.id) < CREATE:
+            raise access_denied()
+
+    def _deny_download(self, user: User | None, folder_id: int) -> bool:
+        room = self._room_of(folder_id)
+        return room is not None and room.deny_download and self._level(user, folder_id) != FULL
+
+    def _file_security(self, user: User | None, file: FileObj) -> dict[str, bool]:
+        level = self._level(user, file.folder_id)
+        live = self._is_live(file.folder_id)
+        in_trash = self._root_of(file.folder_id).folder_type == FT_TRASH
+        readable = level >= READ
+        edit = user is not None and self._edit_refusal(user, file) is None
+        modify = (
+            user is not None
+            and live
+            and self._may_modify(user, file.folder_id, file.created_by)
+            and file.locked_by in (None, user.id)
+        )
+        download = readable and not self._deny_download(user, file.folder_id)
+        security = dict.fromkeys(FILE_SECURITY_KEYS, False)
+        security.update(
+            Read=readable,
+            Comment=edit,
+            Review=edit,
+            FillForms=edit,
+            Edit=edit,
+            Lock=edit,
+            EditHistory=edit,
+            Convert=edit,
+            ReadHistory=readable,
+            Download=download,
+            Copy=download,
+            CopyLink=readable,
+            Embed=readable,
+            Delete=modify or (in_trash and level == FULL),
+            Rename=modify,
+            Move=modify,
+            Duplicate=modify,
+        )
+        return security
+
+    def _folder_security(self, user: User | None, folder: FolderObj) -> dict[str, bool]:
+        level = self._level(user, folder.id)
+        live = self._is_live(folder.id)
+        in_trash = self._root_of(folder.id).folder_type == FT_TRASH
+        section = folder.parent_id is None
+        is_room = folder.room_type is not None
+        if folder.id == self.rooms_root_id:
+            create = user is not None and user.admin
+        else:
+            create = (live and level >= CREATE and not section) or (
+                section and folder.folder_type == FT_USER and level == FULL
+            )
+        modify = (
+            user is not None
+            and live
+            and not section
+            and (level == FULL if is_room else self._may_modify(user, folder.id, folder.created_by))
+        )
+        security = dict.fromkeys(FOLDER_SECURITY_KEYS, False)
+        security.update(
+            Read=level >= READ,
+            Create=create,
+            CreateFrom=create,
+            CopyTo=create,
+            MoveTo=create,
+            Delete=modify or (in_trash and not section and level == FULL),
+            Rename=modify,
+            Move=modify and not is_room,
+            Copy=level >= READ and not section,
+            Duplicate=modify,
+            EditRoom=is_room and modify,
+            EditAccess=is_room and modify,
+            Pin=is_room,
+            Mute=is_room,
+            ReadHistory=level >= READ,
+            Download=level >= READ and not self._deny_download(user, folder.id),
+        )
+        return security
+
+    def _fileshare(self, user: User | None, folder_id: int) -> int:
+        """The ``access`` field: FileShare of the user on items in ``folder_id``."""
+        level = self._level(user, folder_id)
+        if self._room_of(folder_id) is None:
+            return 0 if level == FULL else 2
+        return ROOM_FILESHARE.get(level, 0)
+
+    # ---- internals: DTOs ------------------------------------------------------------------
+
+    def _date(self, stamp: float) -> str:
+        return format_date(stamp, self.tz_offset_minutes)
+
+    def _employee(self, uid: str, base: str) -> dict[str, Any]:
+        user = self.users.get(uid)
+        name = user.display_name if user else "Administrator"
+        avatar = "/static/images/default_user_photo_size_82-82.png"
+        return {
+            "id": uid or "00000000-0000-0000-0000-000000000000",
+            "displayName": name,
+            "avatar": avatar,
+            "avatarOriginal": avatar,
+            "avatarMax": avatar,
+            "avatarMedium": avatar,
+            "avatarSmall": avatar,
+            "profileUrl": f"{base}/accounts/people/filter?search={urllib.parse.quote(name)}",
+            "hasAvatar": False,
+            "isAnonim": False,
+        }
+
+    def _common(
+        self, user: User | None, base: str, folder_id: int, created: float, modified: float
+    ) -> dict[str, Any]:
+        root = self._root_of(folder_id)
+        return {
+            "access": self._fileshare(user, folder_id),
+            "shared": False,
+            "sharedForUser": False,
+            "parentShared": False,
+            "created": self._date(created),
+            # the getter clamps: updated is never earlier than created
+            "updated": self._date(max(created, modified)),
+            "rootFolderType": root.folder_type,
+            "rootFolderId": root.id,
+            "isFavorite": False,
+            "canShare": False,
+        }
+
+    def _file_dto(self, ctx: Ctx, file: FileObj, version: Version | None = None) -> dict[str, Any]:
+        chosen = version or file.current
+        size = chosen.content.size
+        view_url = f"{ctx.base}/filehandler.ashx?action=download&fileid={file.id}"
+        if version is not None and version is not file.current:
+            view_url += f"&version={version.number}"
+        kind = file_type(file.title)
+        dto: dict[str, Any] = {
+            "folderId": file.folder_id,
+            "version": chosen.number,
+            "versionGroup": chosen.group,
+            "contentLength": size_string(size),
+            "fileStatus": 4 if file.converting_until is not None else (1 if file.editing else 0),
+            "mute": False,
+            "viewUrl": view_url,
+            "webUrl": (
+                f"{ctx.base}/doceditor?fileid={file.id}&version={chosen.number}"
+                if kind in (5, 6, 7, 10)
+                else view_url
+            ),
+            "fileType": kind,
+            "fileExst": file.ext,
+            "comment": chosen.comment,
+            "thumbnailStatus": 3,
+            "encrypted": False,
+            "id": file.id,
+            "title": file.title,
+            "security": self._file_security(ctx.user, file),
+            "createdBy": self._employee(file.created_by, ctx.base),
+            "updatedBy": self._employee(chosen.author, ctx.base),
+            "fileEntryType": 2,
+        }
+        if size:
+            # NullIfDefault: a 0-byte file has no pureContentLength at all
+            dto["pureContentLength"] = size
+        if file.locked_by is not None:
+            dto["locked"] = True
+            dto["lockedBy"] = self._employee(file.locked_by, ctx.base)["displayName"]
+        common = self._common(ctx.user, ctx.base, file.folder_id, file.created, chosen.created)
+        if version is None:
+            common["updated"] = self._date(max(file.created, file.modified))
+        dto.update(common)
+        self._add_origin(dto, file.folder_id, file.origin_folder_id)
+        return dto
+
+    def _add_origin(self, dto: dict[str, Any], folder_id: int, origin: int | None) -> None:
+        """Trash context: where a deleted item came from."""
+        if origin is None or self._root_of(folder_id).folder_type != FT_TRASH:
+            return
+        source = self.folders.get(origin)
+        if source is not None:
+            dto["originId"] = source.id
+            dto["originTitle"] = source.title
+            room = self._room_of(source.id)
+            if room is not None:
+                dto["originRoomId"] = room.id
+                dto["originRoomTitle"] = room.title
+
+    def _folder_dto(self, ctx: Ctx, folder: FolderObj) -> dict[str, Any]:
+        user = ctx.user
+        subfolders = [s for s in self._subfolders(folder.id) if self._level(user, s.id) >= READ]
+        dto: dict[str, Any] = {
+            "parentId": folder.parent_id or 0,
+            "filesCount": len(self._files_in(folder.id)),
+            "foldersCount": len(subfolders),
+            "isShareable": folder.room_type is not None,
+            "new": 0,
+            "mute": False,
+            "pinned": False,
+            "private": False,
+            "indexing": False,
+            "denyDownload": folder.deny_download,
+            "type": folder.folder_type,
+            "inRoom": self._room_of(folder.id) is not None,
+            "id": folder.id,
+            "title": folder.title,
+            "security": self._folder_security(user, folder),
+            "createdBy": self._employee(folder.created_by, ctx.base),
+            "updatedBy": self._employee(folder.modified_by, ctx.base),
+            "fileEntryType": 1,
+        }
+        if folder.room_type is not None:
+            dto["roomType"] = folder.room_type
+            dto["tags"] = []
+            dto["usedSpace"] = sum(
+                f.current.content.size
+                for sub in [folder, *self._descendants(folder.id)]
+                for f in self._files_in(sub.id, True)
+            )
+        dto.update(self._common(user, ctx.base, folder.id, folder.created, folder.modified))
+        self._add_origin(dto, folder.id, folder.origin_folder_id)
+        return dto
+
+    def _path_parts(self, folder: FolderObj) -> list[dict[str, Any]]:
+        parts = []
+        for item in self._chain(folder.id):
+            part: dict[str, Any] = {"id": item.id, "title": item.title}
+            if item.room_type is not None:
+                part["roomType"] = item.room_type
+            part["folderType"] = item.folder_type
+            parts.append(part)
+        return parts
+
+    def _content_dto(
+        self,
+        ctx: Ctx,
+        folder: FolderObj,
+        folders: list[FolderObj],
+        files: list[FileObj],
+        start: int,
+        count: int,
+    ) -> dict[str, Any]:
+        """FolderContentDto: one page of ``folders + files`` (folders first, §4.3)."""
+        entries: list[FolderObj | FileObj] = [*folders, *files]
+        page = entries[start : start + count]
+        return {
+            "files": [self._file_dto(ctx, e) for e in page if isinstance(e, FileObj)],
+            "folders": [self._folder_dto(ctx, e) for e in page if isinstance(e, FolderObj)],
+            "current": self._folder_dto(ctx, folder),
+            "pathParts": self._path_parts(folder),
+            "startIndex": start,
+            "count": len(page),
+            "total": len(entries),
+            "new": 0,
+        }
+
+    def _session_data(self, ctx: Ctx, session: UploadSession) -> dict[str, Any]:
+        return {
+            "id": session.id,
+            "path": [f.id for f in self._chain(session.folder_id)],
+            "created": self._date(session.created),
+            "expired": self._date(session.touched + self.session_ttl),
+            "location": f"{ctx.base}/ChunkedUploader.ashx?uid={session.id}",
+            "bytes_total": session.total,
+        }
+
+    def _op_dto(self, op: Operation) -> dict[str, Any]:
+        if op.finished:
+            progress = 100
+        else:
+            elapsed = self.now() - (op.due - self.operation_delay)
+            progress = min(99, int(100 * elapsed / self.operation_delay))
+        return {
+            "id": op.id,
+            "Operation": op.kind,
+            "progress": max(0, progress),
+            "error": op.error,
+            "processed": str(len(op.files) + len(op.folders) if op.finished else 0),
+            "finished": op.finished,
+            "status": op.status,
+        }
+
+    # ---- internals: time-driven work ------------------------------------------------------
+
+    def _advance(self) -> None:
+        """Finish due operations and conversions, drop idle upload sessions."""
+        now = self.now()
+        for op in [o for o in self._operations if not o.finished and o.due <= now]:
+            try:
+                op.apply()
+                op.status = ST_COMPLETED
+            except ApiError as exc:
+                op.status, op.error = ST_FAILED, exc.message
+        for file in list(self.files.values()):
+            if file.converting_until is not None and file.converting_until <= now:
+                self._finish_conversion(file)
+        for sid, session in list(self._sessions.items()):
+            if session.touched + self.session_ttl <= now:
+                del self._sessions[sid]
+
+    def _finish_conversion(self, file: FileObj) -> None:
+        """§6.6: the same entry becomes a new OOXML version, or a second file is added."""
+        file.converting_until = None
+        ext = file.ext
+        target = file.title[: len(file.title) - len(ext)] + MUST_CONVERT[ext]
+        owner = self.users.get(file.created_by)
+        if owner is not None and owner.store_original:
+            self._new_file(
+                target, file.folder_id, file.current.content, file.created_by, "Converted"
+            )
+        else:
+            file.title = target
+            self._push_version(file, file.current.content, file.created_by, "Converted")
+
+    def _start_operation(
+        self,
+        user: User,
+        kind: int,
+        hold: bool,
+        apply: Callable[[], None],
+        files: list[int],
+        folders: list[int],
+    ) -> Operation:
+        op = Operation(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            kind=kind,
+            due=self.now() + self.operation_delay,
+            hold=hold,
+            apply=apply,
+            files=files,
+            folders=folders,
+        )
+        self._operations.append(op)
+        return op
+
+    def _operation_results(self, user: User, only: str | None = None) -> list[dict[str, Any]]:
+        """FileOperationsManager.GetOperationResults: finished tasks are dequeued (§8.4)."""
+        self._advance()
+        out = []
+        for op in list(self._operations):
+            if op.user_id != user.id:
+                continue
+            if op.finished:
+                self._operations.remove(op)
+                if not op.hold:
+                    continue
+            if only is None or op.id == only:
+                out.append(self._op_dto(op))
+        return out
+
+    # ---- internals: delete, move, copy ----------------------------------------------------
+
+    def _delete_file(self, user: User, file_id: int, immediately: bool) -> None:
+        file = self.files.get(file_id)
+        if file is None:
+            raise not_found("The file could not be found")
+        in_trash = self._root_of(file.folder_id).folder_type == FT_TRASH
+        if not self._file_security(user, file)["Delete"]:
+            raise access_denied()
+        if file.editing:
+            raise invalid_operation("The file is currently being edited")
+        if immediately or in_trash:
+            del self.files[file_id]
+        else:
+            file.origin_folder_id, file.folder_id = file.folder_id, user.trash_id
+
+    def _delete_folder(self, user: User, folder_id: int, immediately: bool) -> None:
+        folder = self.folders.get(folder_id)
+        if folder is None:
+            raise not_found("The folder could not be found")
+        if not self._folder_security(user, folder)["Delete"]:
+            raise access_denied()
+        in_trash = self._root_of(folder_id).folder_type == FT_TRASH
+        if immediately or in_trash or folder.room_type is not None:
+            self._destroy_folder(folder_id)
+        else:
+            folder.origin_folder_id, folder.parent_id = folder.parent_id, user.trash_id
+
+    def _transfer(
+        self,
+        user: User,
+        file_ids: list[int],
+        folder_ids: list[int],
+        dest_id: int,
+        resolve: int,
+        copy: bool,
+    ) -> None:
+        dest = self.folders.get(dest_id)
+        if dest is None:
+            raise not_found("The destination folder could not be found")
+        self._check_create_in(user, dest)
+        for folder_id in folder_ids:
+            folder = self.folders.get(folder_id)
+            if folder is None:
+                raise not_found("The folder could not be found")
+            self._transfer_folder(user, folder, dest, resolve, copy)
+        for file_id in file_ids:
+            file = self.files.get(file_id)
+            if file is None:
+                raise not_found("The file could not be found")
+            self._transfer_file(user, file, dest, resolve, copy)
+
+    def _transfer_file(
+        self, user: User, file: FileObj, dest: FolderObj, resolve: int, copy: bool
+    ) -> None:
+        """FileMoveCopyOperation for one file (§8.5)."""
+        if self._level(user, file.folder_id) < READ:
+            raise access_denied()
+        if not copy and not self._file_security(user, file)["Move"]:
+            raise access_denied()
+        if not copy and file.folder_id == dest.id:
+            return
+        title = file.title
+        siblings = [f for f in self._files_in(dest.id) if f.id != file.id]
+        clash = next((f for f in siblings if f.title.lower() == title.lower()), None)
+        if clash is not None:
+            if resolve == 0:
+                return
+            if resolve == 1:
+                self._push_version(clash, file.current.content, user.id, "Overwritten")
+                if not copy:
+                    del self.files[file.id]
+                return
+            title = available_title(title, {f.title.lower() for f in siblings})
+        if copy:
+            self._new_file(title, dest.id, file.current.content, user.id, "Copied")
+        else:
+            file.folder_id, file.title = dest.id, title
+
+    def _transfer_folder(
+        self, user: User, folder: FolderObj, dest: FolderObj, resolve: int, copy: bool
+    ) -> None:
+        if folder.parent_id is None or folder.room_type is not None:
+            raise invalid_operation("Sections and rooms cannot be moved or copied this way")
+        if dest.id == folder.id or any(d.id == folder.id for d in self._chain(dest.id)):
+            raise invalid_operation("A folder cannot be moved into itself")
+        if not copy and not self._folder_security(user, folder)["Move"]:
+            raise access_denied()
+        if not copy and folder.parent_id == dest.id:
+            return
+        siblings = [f for f in self._subfolders(dest.id) if f.id != folder.id]
+        clash = next((f for f in siblings if f.title.lower() == folder.title.lower()), None)
+        if clash is not None and resolve != 2:
+            # Skip and Overwrite merge into the same-named folder
+            for sub in self._subfolders(folder.id):
+                self._transfer_folder(user, sub, clash, resolve, copy)
+            for file in self._files_in(folder.id, True):
+                self._transfer_file(user, file, clash, resolve, copy)
+            if not copy and not self._subfolders(folder.id) and not self._files_in(folder.id, True):
+                del self.folders[folder.id]
+            return
+        title = folder.title
+        if clash is not None:
+            title = available_title(title, {f.title.lower() for f in siblings}, is_folder=True)
+        if copy:
+            twin = self._new_folder(title, dest.id, FT_DEFAULT, user.id)
+            for sub in self._subfolders(folder.id):
+                self._transfer_folder(user, sub, twin, resolve, True)
+            for file in self._files_in(folder.id):
+                self._transfer_file(user, file, twin, resolve, True)
+        else:
+            folder.parent_id, folder.title = dest.id, title
+
+    # ---- internals: uploads ---------------------------------------------------------------
+
+    def _upload_target(self, user: User, folder: FolderObj) -> FolderObj:
+        """FileUploader.GetFolderIdAsync: no uploads into Rooms/Archive roots or Trash."""
+        self._check_create_in(user, folder)
+        return folder
+
+    def _check_extension(self, title: str) -> None:
+        """The upload filter: NotSupportedException → 415, without type or stack."""
+        if extension(title) in self.rejected_extensions:
+            raise ApiError(415, "The file type is not supported", detailed=False)
+
+    def _store_upload(
+        self,
+        user: User,
+        folder: FolderObj,
+        title: str,
+        content: Content,
+        create_new: bool,
+        convert: bool,
+    ) -> FileObj:
+        """§6.2: same title → new version when editable; ``createNewIfExist`` → ``name (1)``."""
+        title = sanitize_title(title)
+        self._check_extension(title)
+        siblings = self._files_in(folder.id)
+        same = [f for f in siblings if f.title.lower() == title.lower()]
+        result: FileObj | None = None
+        if same and not create_new:
+            target = same[0]
+            if self._edit_refusal(user, target) is None:
+                self._push_version(target, content, user.id, "Uploaded")
+                result = target
+        elif same:
+            title = available_title(title, {f.title.lower() for f in siblings})
+        if result is None:
+            result = self._new_file(title, folder.id, content, user.id, "Uploaded")
+        if convert and self.conversion and result.ext in MUST_CONVERT:
+            result.converting_until = self.now() + self.conversion_delay
+        return result
+
+    def _new_session(
+        self,
+        user: User,
+        folder: FolderObj,
+        title: str,
+        total: int,
+        create_new: bool,
+        file_id: int | None = None,
+    ) -> UploadSession:
+        if total < 0:
+            raise argument_error("fileSize must not be negative")
+        self._check_extension(title)
+        now = self.now()
+        session = UploadSession(
+            id=str(uuid.UUID(int=self._random.getrandbits(128), version=4)),
+            user_id=user.id,
+            folder_id=folder.id,
+            title=sanitize_title(title),
+            total=total,
+            created=now,
+            touched=now,
+            create_new=create_new,
+            # InitAsync: below one chunk the whole body comes in a single request
+            use_chunks=total >= self.chunk_upload_size,
+            file_id=file_id,
+        )
+        self._sessions[session.id] = session
+        return session
+
+    def _session_of(self, user: User | None, sid: str) -> UploadSession:
+        session = self._sessions.get(sid)
+        if session is None or user is None or session.user_id != user.id:
+            raise ChunkError("Not authorized or session with specified upload id already expired")
+        return session
+
+    def _expected_chunks(self, session: UploadSession) -> int:
+        return max(1, math.ceil(session.total / self.chunk_upload_size))
+
+    def _put_chunk(self, session: UploadSession, number: int | None, data: bytes) -> FileObj | None:
+        """Store one chunk; returns the file when this chunk completed the upload."""
+        if len(data) > self.chunk_upload_size:
+            raise quota_error("The chunk is larger than the allowed chunk size")
+        session.touched = self.now()
+        if not session.use_chunks:
+            session.chunks[1] = data
+            return self._commit(session)
+        sequential = number is None
+        slot = len(session.chunks) + 1 if number is None else number
+        if slot < 1:
+            raise argument_error("chunkNumber must be positive")
+        session.chunks[slot] = data
+        if sequential and len(session.chunks) >= self._expected_chunks(session):
+            return self._commit(session)
+        return None
+
+    def _commit(self, session: UploadSession) -> FileObj:
+        """CommonChunkedUploadSessionHolder: sum the slots 1..n; must equal the total."""
+        slots = range(1, self._expected_chunks(session) + 1)
+        uploaded = sum(len(session.chunks.get(i, b"")) for i in slots)
+        if uploaded != session.total:
+            raise argument_error("uploadSize != bytesTotal")
+        data = b"".join(session.chunks.get(i, b"") for i in slots)
+        del self._sessions[session.id]
+        user = self.users[session.user_id]
+        if session.file_id is not None:
+            file = self.files.get(session.file_id)
+            if file is None:
+                raise not_found("The file could not be found")
+            refusal = self._edit_refusal(user, file)
+            if refusal is not None:
+                raise refusal
+            self._push_version(file, BytesContent(data), user.id, "Edited", session.keep_version)
+            return file
+        folder = self.folders.get(session.folder_id)
+        if folder is None:
+            raise not_found("The folder could not be found")
+        # the session path never converts (§6.6)
+        return self._store_upload(
+            user, folder, session.title, BytesContent(data), session.create_new, convert=False
+        )
+
+    def _upload_result(self, ctx: Ctx, file: FileObj, snake: bool) -> dict[str, Any]:
+        """The completion object: ``provider_key`` on .ashx, ``providerKey`` on REST."""
+        return {
+            "id": file.id,
+            "folderId": file.folder_id,
+            "version": file.current.number,
+            "title": file.title,
+            "provider_key" if snake else "providerKey": "",
+            "uploaded": True,
+            "file": self._file_dto(ctx, file),
+        }
+
+    # ---- HTTP: dispatch and envelopes -----------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The global rate limiter sits in front of everything, like ASP.NET's middleware."""
+        limiter = self._limiter
+        if scope["type"] != "http" or limiter is None:
+            await super().__call__(scope, receive, send)
+            return
+        key = self._limiter_key(scope)
+        method = scope["method"]
+        rejection = limiter.acquire(key, method, self.now())
+        if rejection is not None:
+            await self._reject(scope, send, limiter.config.status, rejection)
+            return
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            limiter.release(key, method)
+
+    async def _reject(self, scope: Scope, send: Send, status: int, headers: dict[str, str]) -> None:
+        stamp = time.monotonic()
+        entry = LoggedRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query=scope.get("query_string", b"").decode("latin-1"),
+            status=status,
+            start=stamp,
+            end=stamp,
+            fault="rate-limited",
+        )
+        with self._lock:
+            self.log.append(entry)
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        raw.append((b"content-length", b"0"))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": b""})
+
+    def _route(
+        self, path: str, handler: Handler, methods: list[str], anonymous: bool = False
+    ) -> Route:
+        async def endpoint(request: Request) -> Response:
+            return await self._dispatch(request, handler, anonymous)
+
+        return Route(path, endpoint, methods=methods)
+
+    async def _dispatch(self, request: Request, handler: Handler, anonymous: bool) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._state:
+            self._advance()
+            principal = self._authenticate(headers, dict(request.cookies))
+        if principal is None and not anonymous:
+            # the ASP.NET challenge: 401 with an empty body (§1.4)
+            return Response(status_code=401)
+        if principal is not None and not self._scope_allows(
+            principal.scopes, request.url.path, request.method
+        ):
+            return Response(status_code=403)
+        ctx = Ctx(request, principal, str(request.base_url).rstrip("/"))
+        try:
+            result = await handler(ctx)
+        except ValidationFailed as exc:
+            return self._validation_response(request, exc.errors)
+        except ApiError as exc:
+            return self._error_response(exc)
+        except Unauthorized:
+            return Response(status_code=401)
+        status = 200
+        if isinstance(result, Created):
+            result, status = result.payload, 201
+        fields = request.query_params.get("fields")
+        if fields and not isinstance(result, Void):
+            result = trim_fields(result, fields)
+        return self._envelope(request, result, status)
+
+    @staticmethod
+    def _json(body: Any, status: int, headers: dict[str, str] | None = None) -> Response:
+        data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        return Response(data, status, headers, media_type="application/json; charset=utf-8")
+
+    def _envelope(self, request: Request, payload: Any, status: int = 200) -> Response:
+        """SuccessApiResponse (§2.1)."""
+        body: dict[str, Any] = {}
+        if isinstance(payload, Void) or payload is None:
+            count = 0
+        else:
+            body["response"] = payload
+            count = len(payload) if isinstance(payload, list) else 1
+        body["count"] = count
+        body["links"] = [{"href": str(request.url), "action": request.method}]
+        body["status"] = 0
+        body["statusCode"] = status
+        return self._json(body, status)
+
+    def _error_response(self, exc: ApiError) -> Response:
+        """CustomExceptionHandler (§2.2)."""
+        error: dict[str, Any] = {"message": exc.message}
+        if exc.detailed:
+            error["type"] = exc.kind
+            error["stack"] = f"   at {exc.kind}..ctor()\n   at ASC.Api.Core.Emulated()"
+            error["hresult"] = -2146233088
+        return self._json({"error": error, "status": 1, "statusCode": exc.status}, exc.status)
+
+    def _validation_response(self, request: Request, errors: dict[str, list[str]]) -> Response:
+        """CustomResponseFilterAttribute: HTTP 400, success-shaped, ``status: 1`` (§2.3)."""
+        problem = {
+            "type": "https://tools.ietf.org/html/rfc9110#section-15.5.1",
+            "title": "One or more validation errors occurred.",
+            "status": 400,
+            "errors": errors,
+            "traceId": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00",
+        }
+        body = {
+            "response": problem,
+            "count": 1,
+            "links": [{"href": str(request.url), "action": request.method}],
+            "status": 1,
+            "statusCode": 400,
+        }
+        return self._json(body, 400)
+
+    @staticmethod
+    async def _body(ctx: Ctx, required: bool = True) -> dict[str, Any]:
+        raw = await ctx.request.body()
+        if not raw.strip():
+            if required:
+                raise ValidationFailed({"": ["A non-empty request body is required."]})
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise ValidationFailed({"$": ["The JSON value could not be converted."]}) from None
+        if not isinstance(body, dict):
+            raise ValidationFailed({"$": ["The JSON value could not be converted."]})
+        return body
+
+    @staticmethod
+    def _title(body: dict[str, Any], name: str = "title") -> str:
+        """A request DTO title: required, at most 165 characters."""
+        title = lookup(body, name)
+        if not isinstance(title, str) or not title.strip():
+            raise ValidationFailed({name: [f"The {name} field is required."]})
+        if len(title) > TITLE_MAX_REQUEST:
+            raise ValidationFailed(
+                {name: [f"The field {name} must be a string with a maximum length of 165."]}
+            )
+        return title
+
+    def _folder_ref(self, ctx: Ctx, ref: str) -> FolderObj:
+        user = ctx.user
+        if ref in ("@my", "@trash"):
+            if user is None:
+                raise Unauthorized()
+            folder_id = user.my_id if ref == "@my" else user.trash_id
+            if not folder_id:
+                raise not_found("My documents is not available for this user")
+        elif ref.isdigit():
+            folder_id = int(ref)
+        else:
+            raise not_found("The folder could not be found")
+        folder = self.folders.get(folder_id)
+        if folder is None:
+            raise not_found("The folder could not be found")
+        return folder
+
+    def _file_ref(self, ctx: Ctx) -> FileObj:
+        ref = ctx.request.path_params["fileId"]
+        file = self.files.get(int(ref)) if ref.isdigit() else None
+        if file is None:
+            raise not_found("The file could not be found")
+        if self._level(ctx.user, file.folder_id) < READ:
+            raise access_denied()
+        return file
+
+    # ---- HTTP: routes ---------------------------------------------------------------------
+
+    def routes(self) -> list[BaseRoute]:
+        """Literal paths come before ``{folderId}``: Starlette takes the first match."""
+        r = self._route
+        api = "/api/2.0"
+        files = f"{api}/files"
+        routes = [
+            r(f"{api}/authentication", self._h_login, ["POST"], anonymous=True),
+            r(f"{api}/authentication.json", self._h_login, ["POST"], anonymous=True),
+            r(f"{api}/authentication", self._h_is_authenticated, ["GET"], anonymous=True),
+            r(f"{api}/authentication/logout", self._h_logout, ["POST"], anonymous=True),
+            r(f"{api}/people/@self", self._h_self, ["GET"]),
+            r(f"{api}/keys", self._h_create_key, ["POST"]),
+            r(f"{api}/keys", self._h_list_keys, ["GET"]),
+            r(f"{files}/settings", self._h_settings, ["GET"]),
+            r(f"{files}/updateifexist", self._h_update_if_exist, ["PUT"]),
+            r(f"{files}/@root", self._h_root, ["GET"]),
+            r(f"{files}/rooms", self._h_rooms, ["GET"]),
+            r(f"{files}/rooms", self._h_create_room, ["POST"]),
+            r(f"{files}/rooms/{{roomId}}", self._h_room_info, ["GET"]),
+            r(f"{files}/rooms/{{roomId}}", self._h_update_room, ["PUT"]),
+            r(f"{files}/rooms/{{roomId}}", self._h_delete_room, ["DELETE"]),
+            r(f"{files}/fileops", self._h_operations, ["GET"]),
+            r(f"{files}/fileops/delete", self._h_ops_delete, ["PUT"]),
+            r(f"{files}/fileops/move", self._h_ops_move, ["PUT"]),
+            r(f"{files}/fileops/copy", self._h_ops_copy, ["PUT"]),
+            r(f"{files}/fileops/emptytrash", self._h_ops_empty_trash, ["PUT"]),
+            r(f"{files}/file/{{fileId}}", self._h_file_info, ["GET"], anonymous=True),
+            r(f"{files}/file/{{fileId}}", self._h_update_file, ["PUT"], anonymous=True),
+            r(f"{files}/file/{{fileId}}", self._h_delete_file, ["DELETE"]),
+            r(f"{files}/file/{{fileId}}/history", self._h_history, ["GET"], anonymous=True),
+            r(f"{files}/file/{{fileId}}/edit_session", self._h_edit_session, ["POST"]),
+            r(f"{files}/file/{{fileId}}/saveediting", self._h_save_editing, ["PUT"]),
+            r(f"{files}/file/{{fileId}}/comment", self._h_comment, ["PUT"]),
+            r(f"{files}/file/{{fileId}}/lock", self._h_lock, ["PUT"]),
+            r(f"{files}/folder/{{folderId}}", self._h_folder_info, ["GET"], anonymous=True),
+            r(f"{files}/folder/{{folderId}}", self._h_create_folder, ["POST"]),
+            r(f"{files}/folder/{{folderId}}", self._h_rename_folder, ["PUT"]),
+            r(f"{files}/folder/{{folderId}}", self._h_delete_folder, ["DELETE"]),
+            r(f"{files}/folder/{{folderId}}/path", self._h_path, ["GET"], anonymous=True),
+            r(f"{files}/{{folderId}}/upload", self._h_upload, ["POST"]),
+            r(f"{files}/{{folderId}}/insert", self._h_insert, ["POST"]),
+            r(f"{files}/{{folderId}}/file", self._h_create_file, ["POST"]),
+            r(f"{files}/{{folderId}}/upload/create_session", self._h_create_session, ["POST"]),
+            r(f"{files}/{{folderId}}/session", self._h_rest_session, ["POST"]),
+            r(f"{files}/{{folderId}}/session/{{sid}}", self._h_rest_chunk, ["POST"]),
+            r(f"{files}/{{folderId}}/session/{{sid}}/upload", self._h_rest_numbered, ["POST"]),
+            r(f"{files}/{{folderId}}/session/{{sid}}/finalize", self._h_rest_finalize, ["PUT"]),
+            r(f"{files}/{{folderId}}/session/{{sid}}", self._h_rest_abort, ["DELETE"]),
+            r(f"{files}/{{folderId}}", self._h_list, ["GET"], anonymous=True),
+        ]
+        routes += [
+            Route("/filehandler.ashx", self._h_download, methods=["GET"]),
+            Route("/ChunkedUploader.ashx", self._h_chunk, methods=["POST"]),
+            Route("/storage/{key}", self._h_storage, methods=["GET"]),
+        ]
+        return list(routes)
+
+    # ---- handlers: authentication and people ----------------------------------------------
+
+    async def _h_login(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        login = str(lookup(body, "userName") or "")
+        password = str(lookup(body, "password") or "")
+        client = ctx.request.client
+        key = (login.lower(), client.host if client else "?")
+        with self._state:
+            now = self.now()
+            if self._login_blocked.get(key, 0.0) > now:
+                raise ApiError(
+                    403,
+                    "Too many login attempts. Please try again later.",
+                    "ASC.Web.Core.BruteForceCredentialException",
+                    detailed=False,
+                )
+            user = next((u for u in self.users.values() if u.email.lower() == key[0]), None)
+            if user is None or not secrets.compare_digest(user.password, password):
+                self._login_failed(key, now)
+                raise ApiError(401, "User authentication failed", detailed=False)
+            self._login_failures.pop(key, None)
+            if user.disabled:
+                raise invalid_operation("The user is disabled")
+            if user.two_factor is not None:
+                return self._two_factor_answer(ctx, user)
+            token = self._issue_token(user)
+            answer: dict[str, Any] = {"token": self._token_value(token)}
+            if not as_bool(lookup(body, "session")) and token.expires != float("inf"):
+                answer["expires"] = self._date(token.expires)
+            return answer
+
+    def _login_failed(self, key: tuple[str, str], now: float) -> None:
+        """BruteForceLoginManager: N failures within the period block the pair."""
+        failures = [t for t in self._login_failures.get(key, []) if t > now - self.login_window]
+        failures.append(now)
+        self._login_failures[key] = failures
+        if len(failures) >= self.login_attempts:
+            self._login_blocked[key] = now + self.login_block
+            self._login_failures.pop(key, None)
+
+    def _two_factor_answer(self, ctx: Ctx, user: User) -> dict[str, Any]:
+        confirm = f"{ctx.base}/wizard?type=TfaActivation&email={urllib.parse.quote(user.email)}"
+        if user.two_factor == "sms":
+            return {"sms": True, "phoneNoise": "+1 *** *** 42", "confirmUrl": confirm}
+        return {"tfa": True, "tfaKey": "", "confirmUrl": confirm}
+
+    async def _h_is_authenticated(self, ctx: Ctx) -> Any:
+        return ctx.principal is not None
+
+    async def _h_logout(self, ctx: Ctx) -> Any:
+        auth = ctx.request.headers.get("authorization", "")
+        raw = ctx.request.cookies.get("asc_auth_key") or auth.removeprefix("Bearer ").strip()
+        with self._state:
+            self._tokens.pop(raw, None)
+        return VOID
+
+    async def _h_self(self, ctx: Ctx) -> Any:
+        user = ctx.need_user()
+        with self._state:
+            dto = self._employee(user.id, ctx.base)
+        dto.update(
+            email=user.email,
+            userName=user.email.split("@")[0],
+            isAdmin=user.admin,
+            isOwner=False,
+            isVisitor=False,
+            status=1,
+            activationStatus=1,
+        )
+        return dto
+
+    async def _h_create_key(self, ctx: Ctx) -> Any:
+        if self.server_version < (3, 1, 0):
+            raise not_found("Not found")
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        permissions = lookup(body, "permissions") or ["*"]
+        days = lookup(body, "expiresInDays")
+        key = self.add_api_key(
+            user.email,
+            scopes=[str(p) for p in permissions],
+            name=str(lookup(body, "name") or "key"),
+            expires_in_days=as_int(days, "expiresInDays") if days is not None else None,
+        )
+        with self._state:
+            return self._key_dto(self._keys[key], with_key=True)
+
+    async def _h_list_keys(self, ctx: Ctx) -> Any:
+        if self.server_version < (3, 1, 0):
+            raise not_found("Not found")
+        user = ctx.need_user()
+        with self._state:
+            return [self._key_dto(k, False) for k in self._keys.values() if k.user_id == user.id]
+
+    def _key_dto(self, key: ApiKey, with_key: bool) -> dict[str, Any]:
+        dto: dict[str, Any] = {
+            "id": key.id,
+            "name": key.name,
+            "permissions": list(key.scopes),
+            "createOn": self._date(key.created),
+            "isActive": True,
+        }
+        if key.expires is not None:
+            dto["expiresAt"] = self._date(key.expires)
+        if with_key:
+            # the key string is shown only once, in the create answer
+            dto["key"] = key.key
+        else:
+            dto["key"] = key.key[:6] + "****"
+        return dto
+
+    async def _h_settings(self, ctx: Ctx) -> Any:
+        exts_convert = sorted(MUST_CONVERT) if self.conversion else []
+        every = sorted({e for exts in FILE_TYPES.values() for e in exts})
+        return {
+            "chunkUploadSize": self.chunk_upload_size,
+            "maxUploadThreadCount": 15,
+            "maxUploadFilesCount": 5,
+            "extsUploadable": every,
+            "extsMustConvert": exts_convert,
+            "extsConvertible": {e: [MUST_CONVERT[e]] for e in exts_convert},
+            "storeOriginalFiles": bool(ctx.user and ctx.user.store_original),
+            "updateIfExist": self.update_if_exist,
+            "fileDownloadUrlString": f"{ctx.base}/filehandler.ashx?action=download&fileid={{0}}",
+            "fileWebViewerUrlString": f"{ctx.base}/doceditor?fileid={{0}}",
+        }
+
+    async def _h_update_if_exist(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        with self._state:
+            # stored, not consulted by uploads (Appendix B)
+            self.update_if_exist = as_bool(lookup(body, "set"))
+            return self.update_if_exist
+
+    # ---- handlers: listing and info -------------------------------------------------------
+
+    @staticmethod
+    def _paging(ctx: Ctx) -> tuple[int, int]:
+        """``count`` is [Range(1, 100)], default 100; ``startIndex`` from 0 (§4.2)."""
+        q = ctx.request.query_params
+        count = as_int(q.get("count", "100"), "count")
+        if not 1 <= count <= 100:
+            raise ValidationFailed({"count": ["The field count must be between 1 and 100."]})
+        start = as_int(q.get("startIndex", "0"), "startIndex")
+        return count, max(0, start)
+
+    async def _h_list(self, ctx: Ctx) -> Any:
+        count, start = self._paging(ctx)
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(ctx.user, folder.id)
+            folders, files = self._content(ctx.user, folder, ctx)
+            return self._content_dto(ctx, folder, folders, files, start, count)
+
+    def _content(
+        self, user: User | None, folder: FolderObj, ctx: Ctx
+    ) -> tuple[list[FolderObj], list[FileObj]]:
+        """Children after filters and sorting; recursive in the cases of the §4.2 gotcha."""
+        q = ctx.request.query_params
+        filter_type = as_int(q.get("filterType", "0"), "filterType")
+        search = (q.get("filterValue") or "").lower()
+        wanted_ext = (q.get("extension") or "").lower()
+        trash = self._root_of(folder.id).folder_type == FT_TRASH
+        recursive = (
+            as_bool(q.get("withSubFolders"), True)
+            and bool(filter_type or search or wanted_ext)
+            and not trash
+        )
+        scope = [folder, *self._descendants(folder.id)] if recursive else [folder]
+        readable = [s for s in scope if self._level(user, s.id) >= READ]
+        folders = [
+            sub
+            for s in readable
+            for sub in self._subfolders(s.id)
+            if self._level(user, sub.id) >= READ
+        ]
+        files = [f for s in readable for f in self._files_in(s.id)]
+        folders, files = self._filter(folders, files, filter_type, search, wanted_ext)
+        return self._sort(folders, files, q.get("sortBy"), q.get("sortOrder"))
+
+    @staticmethod
+    def _filter(
+        folders: list[FolderObj],
+        files: list[FileObj],
+        filter_type: int,
+        search: str,
+        wanted_ext: str,
+    ) -> tuple[list[FolderObj], list[FileObj]]:
+        by_type = {3: (7,), 4: (6,), 5: (5,), 7: (4,), 10: (1,), 12: (2, 3), 22: (10,), 25: (11,)}
+        if filter_type in (1, 11) or filter_type in by_type:
+            folders = []
+        if filter_type == 2:
+            files = []
+        if filter_type in by_type:
+            files = [f for f in files if file_type(f.title) in by_type[filter_type]]
+        if wanted_ext:
+            files = [f for f in files if f.ext == "." + wanted_ext.lstrip(".")]
+        if search:
+            folders = [f for f in folders if search in f.title.lower()]
+            files = [f for f in files if search in f.title.lower()]
+        return folders, files
+
+    @staticmethod
+    def _sort(
+        folders: list[FolderObj], files: list[FileObj], sort_by: str | None, order: str | None
+    ) -> tuple[list[FolderObj], list[FileObj]]:
+        key = (sort_by or "AZ").lower()
+        descending = (order or "").lower() in ("descending", "1")
+
+        def folder_key(f: FolderObj) -> Any:
+            if key == "dateandtime":
+                return (f.modified, f.id)
+            if key == "dateandtimecreation":
+                return (f.created, f.id)
+            return (f.title.lower(), f.id)
+
+        def file_key(f: FileObj) -> Any:
+            if key == "dateandtime":
+                return (f.modified, f.id)
+            if key == "dateandtimecreation":
+                return (f.created, f.id)
+            if key == "size":
+                return (f.current.content.size, f.id)
+            if key == "type":
+                return (f.ext, f.title.lower(), f.id)
+            return (f.title.lower(), f.id)
+
+        return (
+            sorted(folders, key=folder_key, reverse=descending),
+            sorted(files, key=file_key, reverse=descending),
+        )
+
+    async def _h_root(self, ctx: Ctx) -> Any:
+        count, start = self._paging(ctx)
+        user = ctx.need_user()
+        without_trash = as_bool(ctx.request.query_params.get("withoutTrash"))
+        with self._state:
+            sections = [user.my_id, self.rooms_root_id, self.archive_root_id]
+            if not without_trash:
+                sections.append(user.trash_id)
+            out = []
+            for folder_id in sections:
+                if not folder_id:
+                    continue  # no My documents for this user
+                folder = self.folders[folder_id]
+                folders, files = self._content(user, folder, ctx)
+                out.append(self._content_dto(ctx, folder, folders, files, start, count))
+            return out
+
+    async def _h_rooms(self, ctx: Ctx) -> Any:
+        count, start = self._paging(ctx)
+        user = ctx.need_user()
+        area = (ctx.request.query_params.get("searchArea") or "active").lower()
+        with self._state:
+            root_id = self.archive_root_id if area in ("archive", "1") else self.rooms_root_id
+            folder = self.folders[root_id]
+            rooms, _ = self._content(user, folder, ctx)
+            wanted = ctx.request.query_params.getlist("type")
+            if wanted:
+                types = {enum_value(t, ROOM_TYPE_NAMES, "type") for t in wanted}
+                rooms = [room for room in rooms if room.room_type in types]
+            return self._content_dto(ctx, folder, rooms, [], start, count)
+
+    async def _h_file_info(self, ctx: Ctx) -> Any:
+        version = ctx.request.query_params.get("version")
+        with self._state:
+            file = self._file_ref(ctx)
+            if version is not None and as_int(version, "version") > 0:
+                return self._file_dto(ctx, file, self._version(file, int(version)))
+            return self._file_dto(ctx, file)
+
+    async def _h_history(self, ctx: Ctx) -> Any:
+        with self._state:
+            file = self._file_ref(ctx)
+            return [self._file_dto(ctx, file, v) for v in reversed(file.versions)]
+
+    async def _h_folder_info(self, ctx: Ctx) -> Any:
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(ctx.user, folder.id)
+            return self._folder_dto(ctx, folder)
+
+    async def _h_path(self, ctx: Ctx) -> Any:
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(ctx.user, folder.id)
+            return [self._folder_dto(ctx, f) for f in self._chain(folder.id)]
+
+    # ---- handlers: create, rename, lock, comment ------------------------------------------
+
+    async def _h_create_folder(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        title = self._title(body)
+        user = ctx.need_user()
+        with self._state:
+            parent = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, parent.id)
+            self._check_create_in(user, parent)
+            # no duplicate check: two folders may share a title (§8.1)
+            folder = self._new_folder(sanitize_title(title), parent.id, FT_DEFAULT, user.id)
+            return self._folder_dto(ctx, folder)
+
+    async def _h_rename_folder(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        title = self._title(body)
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            if not self._is_live(folder.id):
+                raise invalid_operation("The folder is in the trash or an archived room")
+            if not self._folder_security(user, folder)["Rename"]:
+                raise access_denied()
+            folder.title = sanitize_title(title)
+            folder.modified, folder.modified_by = self.now(), user.id
+            return self._folder_dto(ctx, folder)
+
+    async def _h_update_file(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        last_version = as_int(lookup(body, "lastVersion", 0) or 0, "lastVersion")
+        title = self._title(body) if lookup(body, "title") is not None else None
+        with self._state:
+            file = self._file_ref(ctx)
+            user = ctx.need_user()
+            if last_version > 0:
+                self._restore_version(user, file, last_version)
+            if title is not None:
+                self._rename_file(user, file, title)
+            return self._file_dto(ctx, file)
+
+    def _rename_file(self, user: User, file: FileObj, title: str) -> None:
+        """EntryManager.FileRenameAsync: the extension cannot change; no clash check (§8.1)."""
+        if not self._is_live(file.folder_id):
+            raise invalid_operation("The file is in the trash or an archived room")
+        if file.locked_by not in (None, user.id):
+            raise invalid_operation("The file is locked")
+        if not self._file_security(user, file)["Rename"]:
+            raise access_denied()
+        new_title = sanitize_title(title)
+        old_ext = file.ext
+        if extension(new_title) != old_ext:
+            new_title += file.title[len(file.title) - len(old_ext) :]
+        if new_title != file.title:
+            file.title = new_title
+            file.modified, file.modified_by = self.now(), user.id
+
+    def _restore_version(self, user: User, file: FileObj, number: int) -> None:
+        refusal = self._edit_refusal(user, file)
+        if refusal is not None:
+            raise refusal
+        old = self._version(file, number)
+        self._push_version(file, old.content, user.id, f"Restored from version {number}")
+
+    async def _h_comment(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        comment = str(lookup(body, "comment") or "")
+        with self._state:
+            file = self._file_ref(ctx)
+            refusal = self._edit_refusal(user, file)
+            if refusal is not None:
+                raise refusal
+            number = as_int(lookup(body, "version", file.current.number), "version")
+            self._version(file, number).comment = comment
+            return comment
+
+    async def _h_lock(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        with self._state:
+            file = self._file_ref(ctx)
+            if file.locked_by not in (None, user.id):
+                raise invalid_operation("The file is locked")
+            if self._level(user, file.folder_id) < EDIT:
+                raise access_denied()
+            file.locked_by = user.id if as_bool(lookup(body, "lockFile")) else None
+            return self._file_dto(ctx, file)
+
+    async def _h_create_file(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        title = self._title(body)
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            self._check_create_in(user, folder)
+            title = sanitize_title(title)
+            content = BytesContent(TEMPLATE_BODY)
+            if as_bool(lookup(body, "enableExternalExt")):
+                content = BytesContent(b"")
+            elif extension(title) not in CREATABLE:
+                title += ".docx"
+            siblings = {f.title.lower() for f in self._files_in(folder.id)}
+            if title.lower() in siblings:
+                title = available_title(title, siblings)
+            file = self._new_file(title, folder.id, content, user.id, "Created")
+            return self._file_dto(ctx, file)
+
+    # ---- handlers: rooms ------------------------------------------------------------------
+
+    def _room_ref(self, ctx: Ctx) -> FolderObj:
+        ref = ctx.request.path_params["roomId"]
+        room = self.folders.get(int(ref)) if ref.isdigit() else None
+        if room is None or room.room_type is None:
+            raise not_found("The room could not be found")
+        self._require_read(ctx.user, room.id)
+        return room
+
+    async def _h_create_room(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        title = self._title(body)
+        if lookup(body, "roomType") is None:
+            raise ValidationFailed({"roomType": ["The roomType field is required."]})
+        room_type = enum_value(lookup(body, "roomType"), ROOM_TYPE_NAMES, "roomType")
+        user = ctx.need_user()
+        with self._state:
+            if not user.admin:
+                raise access_denied()
+            room = self._new_folder(
+                sanitize_title(title),
+                self.rooms_root_id,
+                ROOM_FOLDER_TYPE[room_type],
+                user.id,
+                room_type=room_type,
+            )
+            room.members[user.id] = FULL
+            room.deny_download = as_bool(lookup(body, "denyDownload"))
+            return self._folder_dto(ctx, room)
+
+    async def _h_room_info(self, ctx: Ctx) -> Any:
+        with self._state:
+            return self._folder_dto(ctx, self._room_ref(ctx))
+
+    async def _h_update_room(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        with self._state:
+            room = self._room_ref(ctx)
+            if not self._folder_security(user, room)["EditRoom"]:
+                raise access_denied()
+            if lookup(body, "title") is not None:
+                room.title = sanitize_title(self._title(body))
+            if lookup(body, "denyDownload") is not None:
+                room.deny_download = as_bool(lookup(body, "denyDownload"))
+            room.modified, room.modified_by = self.now(), user.id
+            return self._folder_dto(ctx, room)
+
+    async def _h_delete_room(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx, required=False)
+        user = ctx.need_user()
+        with self._state:
+            room = self._room_ref(ctx)
+            room_id = room.id
+            op = self._start_operation(
+                user,
+                OP_DELETE,
+                not as_bool(lookup(body, "deleteAfter")),
+                lambda: self._delete_folder(user, room_id, True),
+                [],
+                [room_id],
+            )
+            results = self._operation_results(user)
+            mine = [o for o in results if o["id"] == op.id]
+            return mine[0] if mine else self._op_dto(op)
+
+    # ---- handlers: delete, move, copy, operations -----------------------------------------
+
+    async def _h_delete_file(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        with self._state:
+            file = self._file_ref(ctx)
+            return self._queue_delete(ctx, user, body, [file.id], [])
+
+    async def _h_delete_folder(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            if folder.parent_id is None:
+                raise access_denied()
+            return self._queue_delete(ctx, user, body, [], [folder.id])
+
+    def _queue_delete(
+        self, ctx: Ctx, user: User, body: dict[str, Any], files: list[int], folders: list[int]
+    ) -> Any:
+        immediately = as_bool(lookup(body, "immediately"))
+
+        def apply() -> None:
+            for folder_id in folders:
+                self._delete_folder(user, folder_id, immediately)
+            for file_id in files:
+                self._delete_file(user, file_id, immediately)
+
+        op = self._start_operation(
+            user, OP_DELETE, not as_bool(lookup(body, "deleteAfter")), apply, files, folders
+        )
+        return self._operations_answer(ctx, user, body, op)
+
+    def _operations_answer(self, ctx: Ctx, user: User, body: dict[str, Any], op: Operation) -> Any:
+        """The operation list, or only ``op`` with ``returnSingleOperation`` (query or body).
+
+        Either way every finished task of the user is dequeued (§8.4).
+        """
+        results = self._operation_results(user)
+        single = ctx.request.query_params.get("ReturnSingleOperation") or lookup(
+            body, "returnSingleOperation"
+        )
+        if as_bool(single):
+            return next((o for o in results if o["id"] == op.id), self._op_dto(op))
+        return results
+
+    @staticmethod
+    def _ids(body: dict[str, Any], name: str) -> list[int]:
+        values = lookup(body, name) or []
+        if not isinstance(values, list):
+            raise ValidationFailed({name: [f"The JSON value could not be converted for {name}."]})
+        return [as_int(v, name) for v in values]
+
+    async def _h_ops_delete(self, ctx: Ctx) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        with self._state:
+            return self._queue_delete(
+                ctx, user, body, self._ids(body, "fileIds"), self._ids(body, "folderIds")
+            )
+
+    async def _h_ops_move(self, ctx: Ctx) -> Any:
+        return await self._queue_transfer(ctx, copy=False)
+
+    async def _h_ops_copy(self, ctx: Ctx) -> Any:
+        return await self._queue_transfer(ctx, copy=True)
+
+    async def _queue_transfer(self, ctx: Ctx, copy: bool) -> Any:
+        body = await self._body(ctx)
+        user = ctx.need_user()
+        files, folders = self._ids(body, "fileIds"), self._ids(body, "folderIds")
+        if lookup(body, "destFolderId") is None:
+            raise ValidationFailed({"destFolderId": ["The destFolderId field is required."]})
+        dest = as_int(lookup(body, "destFolderId"), "destFolderId")
+        resolve = enum_value(
+            lookup(body, "conflictResolveType", 0), CONFLICT_NAMES, "conflictResolveType"
+        )
+        with self._state:
+            op = self._start_operation(
+                user,
+                OP_COPY if copy else OP_MOVE,
+                not as_bool(lookup(body, "deleteAfter")),
+                lambda: self._transfer(user, files, folders, dest, resolve, copy),
+                files,
+                folders,
+            )
+            return self._operations_answer(ctx, user, body, op)
+
+    async def _h_ops_empty_trash(self, ctx: Ctx) -> Any:
+        user = ctx.need_user()
+        with self._state:
+            trash = user.trash_id
+            files = [f.id for f in self._files_in(trash, True)]
+            folders = [f.id for f in self._subfolders(trash)]
+            return self._queue_delete(ctx, user, {"immediately": True}, files, folders)
+
+    async def _h_operations(self, ctx: Ctx) -> Any:
+        user = ctx.need_user()
+        with self._state:
+            return self._operation_results(user, ctx.request.query_params.get("id"))
+
+    # ---- handlers: uploads ----------------------------------------------------------------
+
+    async def _multipart(self, ctx: Ctx) -> list[Part]:
+        length = int(ctx.request.headers.get("content-length") or 0)
+        if length > self.max_upload_size + 64 * KiB:
+            # the body is refused before it is read: over the non-chunked cap (§6.1)
+            raise quota_error("The file exceeds the maximum upload size")
+        body = await ctx.request.body()
+        return parse_multipart(body, ctx.request.headers.get("content-type", ""))
+
+    @staticmethod
+    def _file_part(parts: list[Part], *names: str) -> Part | None:
+        """The binder takes the named part if present, else the first part with a file name."""
+        for part in parts:
+            if part.name.lower() in names and part.filename is not None:
+                return part
+        return next((p for p in parts if p.filename is not None), None)
+
+    async def _h_upload(self, ctx: Ctx) -> Any:
+        parts = await self._multipart(ctx)
+        part = self._file_part(parts, "file")
+        if part is None:
+            raise argument_error("No file was sent")
+        if not part.data:
+            raise argument_error("Empty file")  # Appendix B: a 0-byte part is refused
+        if len(part.data) > self.max_upload_size:
+            raise quota_error("The file exceeds the maximum upload size")
+        create_new = as_bool(ctx.request.query_params.get("createNewIfExist"))
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            self._upload_target(user, folder)
+            title = part.filename or "file"
+            file = self._store_upload(
+                user, folder, title, BytesContent(part.data), create_new, convert=True
+            )
+            return [self._file_dto(ctx, file)]
+
+    async def _h_insert(self, ctx: Ctx) -> Any:
+        content_type = ctx.request.headers.get("content-type", "")
+        q = ctx.request.query_params
+        title = q.get("title")
+        create_new = as_bool(q.get("createNewIfExist"))
+        if content_type.startswith("multipart/"):
+            parts = await self._multipart(ctx)
+            fields = {p.name.lower(): p.data.decode("utf-8", "replace") for p in parts}
+            part = self._file_part(parts, "file", "stream")
+            if part is None:
+                raise argument_error("No file was sent")
+            data = part.data
+            title = fields.get("title") or title or part.filename
+            create_new = as_bool(fields.get("createnewifexist"), create_new)
+        else:
+            data = await ctx.request.body()
+        if not title:
+            raise ValidationFailed({"title": ["The title field is required."]})
+        if len(data) > self.max_upload_size:
+            raise quota_error("The file exceeds the maximum upload size")
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            self._upload_target(user, folder)
+            file = self._store_upload(
+                user, folder, title, BytesContent(data), create_new, convert=True
+            )
+            return self._file_dto(ctx, file)
+
+    async def _session_request(self, ctx: Ctx) -> tuple[User, FolderObj, str, int, bool]:
+        body = await self._body(ctx)
+        name = lookup(body, "fileName")
+        if not isinstance(name, str) or not name.strip():
+            raise ValidationFailed({"fileName": ["The fileName field is required."]})
+        size = as_int(lookup(body, "fileSize", 0), "fileSize")
+        user = ctx.need_user()
+        with self._state:
+            folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+            self._require_read(user, folder.id)
+            self._upload_target(user, folder)
+        return user, folder, name, size, as_bool(lookup(body, "createNewIfExist"))
+
+    async def _h_create_session(self, ctx: Ctx) -> Any:
+        user, folder, name, size, create_new = await self._session_request(ctx)
+        with self._state:
+            session = self._new_session(user, folder, name, size, create_new)
+            # double wrapped: response.success/data (§6.4a)
+            return {"success": True, "data": self._session_data(ctx, session)}
+
+    async def _h_edit_session(self, ctx: Ctx) -> Any:
+        size_text = ctx.request.query_params.get("fileSize")
+        if size_text is None:
+            raise ValidationFailed({"fileSize": ["The fileSize field is required."]})
+        size = as_int(size_text, "fileSize")
+        keep = as_bool(ctx.request.query_params.get("keepVersion"))
+        user = ctx.need_user()
+        with self._state:
+            file = self._file_ref(ctx)
+            refusal = self._edit_refusal(user, file)
+            if refusal is not None:
+                raise refusal
+            folder = self.folders[file.folder_id]
+            session = self._new_session(user, folder, file.title, size, False, file_id=file.id)
+            session.keep_version = keep
+            return {"success": True, "data": self._session_data(ctx, session)}
+
+    async def _h_save_editing(self, ctx: Ctx) -> Any:
+        parts = await self._multipart(ctx)
+        fields = {p.name.lower(): p.data.decode("utf-8", "replace") for p in parts}
+        part = self._file_part(parts, "file")
+        if part is None:
+            raise argument_error("No file was sent")
+        user = ctx.need_user()
+        with self._state:
+            file = self._file_ref(ctx)
+            refusal = self._edit_refusal(user, file)
+            if refusal is not None and not (file.editing and as_bool(fields.get("forcesave"))):
+                raise refusal
+            self._push_version(file, BytesContent(part.data), user.id, "Edited")
+            return self._file_dto(ctx, file)
+
+    def _rest_guard(self) -> None:
+        """The REST session routes exist from server 3.7.0 on (§6.4b)."""
+        if self.server_version < (3, 7, 0):
+            raise not_found("Not found")
+
+    async def _h_rest_session(self, ctx: Ctx) -> Any:
+        self._rest_guard()
+        user, folder, name, size, create_new = await self._session_request(ctx)
+        with self._state:
+            return self._session_data(ctx, self._new_session(user, folder, name, size, create_new))
+
+    def _rest_session_of(self, ctx: Ctx) -> UploadSession:
+        folder = self._folder_ref(ctx, ctx.request.path_params["folderId"])
+        try:
+            session = self._session_of(ctx.user, ctx.request.path_params["sid"])
+        except ChunkError:
+            raise not_found("The upload session could not be found or has expired") from None
+        if session.folder_id != folder.id:
+            raise not_found("The upload session could not be found or has expired")
+        return session
+
+    async def _rest_chunk(self, ctx: Ctx, numbered: bool) -> Any:
+        self._rest_guard()
+        parts = await self._multipart(ctx)
+        part = self._file_part(parts, "file")
+        if part is None:
+            raise argument_error("No file was sent")
+        number = None
+        if numbered:
+            number = as_int(ctx.request.query_params.get("chunkNumber", ""), "chunkNumber")
+        with self._state:
+            session = self._rest_session_of(ctx)
+            file = self._put_chunk(session, number, part.data)
+            if file is None:
+                return self._session_data(ctx, session)
+            return Created(self._upload_result(ctx, file, snake=False))
+
+    async def _h_rest_chunk(self, ctx: Ctx) -> Any:
+        return await self._rest_chunk(ctx, numbered=False)
+
+    async def _h_rest_numbered(self, ctx: Ctx) -> Any:
+        return await self._rest_chunk(ctx, numbered=True)
+
+    async def _h_rest_finalize(self, ctx: Ctx) -> Any:
+        self._rest_guard()
+        with self._state:
+            session = self._rest_session_of(ctx)
+            return Created(self._upload_result(ctx, self._commit(session), snake=False))
+
+    async def _h_rest_abort(self, ctx: Ctx) -> Any:
+        self._rest_guard()
+        with self._state:
+            session = self._rest_session_of(ctx)
+            del self._sessions[session.id]
+            return VOID
+
+    # ---- ChunkedUploader.ashx -------------------------------------------------------------
+
+    async def _h_chunk(self, request: Request) -> Response:
+        """Not in the envelope; errors are HTTP 200 with ``success: false`` (§6.4a)."""
+        q = request.query_params
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        body = await request.body()
+        with self._state:
+            self._advance()
+            principal = self._authenticate(headers, dict(request.cookies))
+            ctx = Ctx(request, principal, str(request.base_url).rstrip("/"))
+            try:
+                session = self._session_of(ctx.user, q.get("uid", ""))
+                if as_bool(q.get("abort")):
+                    del self._sessions[session.id]
+                    return self._chunk_answer(True, {})
+                if as_bool(q.get("finalize")):
+                    file: FileObj | None = self._commit(session)
+                else:
+                    parts = parse_multipart(body, headers.get("content-type", ""))
+                    part = self._file_part(parts, "file")
+                    if part is None:
+                        raise ChunkError("No file was sent")
+                    number = None
+                    if as_bool(q.get("upload")) and q.get("chunkNumber"):
+                        number = as_int(q.get("chunkNumber"), "chunkNumber")
+                    file = self._put_chunk(session, number, part.data)
+            except (ChunkError, ApiError) as exc:
+                return self._chunk_answer(False, None, str(exc))
+            except ValidationFailed:
+                return self._chunk_answer(False, None, "Invalid chunk number")
+            if file is None:
+                return self._chunk_answer(True, self._session_data(ctx, session))
+            return self._chunk_answer(True, self._upload_result(ctx, file, snake=True), status=201)
+
+    def _chunk_answer(
+        self, success: bool, data: Any, message: str = "", status: int = 200
+    ) -> Response:
+        body: dict[str, Any] = {"success": success}
+        if data is not None:
+            body["data"] = data
+        body["message"] = message
+        return self._json(body, status)
+
+    # ---- filehandler.ashx and storage -----------------------------------------------------
+
+    async def _h_download(self, request: Request) -> Response:
+        """FileHandler.DownloadFile: one byte range, the leading-space Content-Range (§5)."""
+        q = request.query_params
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        if q.get("action") not in ("download", "stream"):
+            return _html(400, "Invalid action")
+        with self._state:
+            self._advance()
+            principal = self._authenticate(headers, dict(request.cookies))
+            user = principal.user if principal else None
+            fileid = q.get("fileid", "")
+            file = self.files.get(int(fileid)) if fileid.isdigit() else None
+            if file is None:
+                return _html(404, "The file could not be found")
+            if self._level(user, file.folder_id) < READ or self._deny_download(
+                user, file.folder_id
+            ):
+                return _html(403, "Access denied")
+            version = file.current
+            if q.get("version", "").isdigit() and int(q["version"]) > 0:
+                try:
+                    version = self._version(file, int(q["version"]))
+                except ApiError:
+                    return _html(404, "The file version could not be found")
+            title = file.title
+            if self.download_redirect:
+                return self._redirect_to_storage(request, file.id, version.number)
+        return self._send_content(version.content, title, headers.get("range"), self.leading_space)
+
+    def _redirect_to_storage(self, request: Request, file_id: int, version: int) -> Response:
+        key = secrets.token_urlsafe(24)
+        self._storage_links[key] = (file_id, version, self.now() + 3600)
+        base = self.storage_base or str(request.base_url).rstrip("/")
+        return Response(status_code=302, headers={"Location": f"{base}/storage/{key}"})
+
+    async def _h_storage(self, request: Request) -> Response:
+        """The "S3" behind redirect mode: signed URL, standard Range semantics, no auth."""
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        with self._state:
+            self.storage_requests.append(
+                (request.url.path, "authorization" in headers or "cookie" in headers)
+            )
+            link = self._storage_links.get(request.path_params["key"])
+            file = self.files.get(link[0]) if link else None
+            if link is None or file is None or link[2] < self.now():
+                return _html(403, "Request has expired")
+            content = self._version(file, link[1]).content
+            title = file.title
+        return self._send_content(content, title, headers.get("range"), False, storage=True)
+
+    @staticmethod
+    def _send_content(
+        content: Content,
+        title: str,
+        range_header: str | None,
+        leading_space: bool,
+        storage: bool = False,
+    ) -> Response:
+        size = content.size
+        media = mimetypes.guess_type(title)[0] or "application/octet-stream"
+        ascii_name = title.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+        headers = {
+            "Accept-Ranges": "bytes",
+            "Content-Disposition": (
+                f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''"
+                + urllib.parse.quote(title)
+            ),
+        }
+        start, end, status = 0, size - 1, 200
+        if range_header:
+            try:
+                parsed = (
+                    _storage_range(range_header, size)
+                    if storage
+                    else parse_range(range_header, size)
+                )
+            except ValueError:
+                return _html(400 if not storage else 416, "Invalid range")
+            if parsed is not None:
+                start, end = parsed
+                status = 206
+                prefix = " " if leading_space else ""
+                headers["Content-Range"] = f"{prefix}bytes {start}-{end}/{size}"
+        headers["Content-Length"] = str(end - start + 1)
+        return StreamingResponse(
+            _stream(content, start, end + 1), status, headers=headers, media_type=media
+        )
+
+
+# ---- module helpers used by the emulator ----------------------------------------------------
+
+
+@dataclass
+class Created:
+    """A handler result sent with HTTP 201 inside the envelope."""
+
+    payload: Any
+
+
+class Unauthorized(Exception):
+    """Raised where the server would challenge: 401 with an empty body."""
+
+
+#: keys a ``fields=`` trimmed FolderContentDto keeps so that paging still works (our choice)
+_ALWAYS_KEPT = frozenset({"startindex", "count", "total"})
+
+
+def trim_fields(payload: Any, fields: str) -> Any:
+    """DynamicIgnoreConverter: ``fields=files.id,files.title,folders.id`` (one nesting level)."""
+    top: set[str] = set()
+    nested: dict[str, set[str]] = {}
+    for item in fields.split(","):
+        head, _, rest = item.strip().partition(".")
+        if not head:
+            continue
+        if rest:
+            nested.setdefault(head.lower(), set()).add(rest.lower())
+        else:
+            top.add(head.lower())
+
+    def keep(obj: Any, wanted: set[str]) -> Any:
+        if isinstance(obj, list):
+            return [keep(o, wanted) for o in obj]
+        if isinstance(obj, dict) and wanted:
+            return {k: v for k, v in obj.items() if k.lower() in wanted}
+        return obj
+
+    if isinstance(payload, list):
+        return keep(payload, top)
+    if not isinstance(payload, dict):
+        return payload
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        low = key.lower()
+        if low in nested:
+            out[key] = keep(value, nested[low])
+        elif low in top or low in _ALWAYS_KEPT:
+            out[key] = value
+    return out
+
+
+def _html(status: int, message: str) -> Response:
+    body = f"<html><body><h1>{status}</h1><p>{message}</p></body></html>"
+    return Response(body, status, media_type="text/html; charset=utf-8")
+
+
+def _storage_range(header: str, size: int) -> tuple[int, int] | None:
+    """RFC 9110 single-range semantics, suffix ranges included (what S3 does)."""
+    spec = header.strip()
+    if not spec.lower().startswith("bytes="):
+        return None
+    first = spec[6:].split(",")[0].strip()
+    start_text, _, end_text = first.partition("-")
+    if not start_text:
+        length = int(end_text)
+        return max(0, size - length), size - 1
+    start = int(start_text)
+    end = min(int(end_text), size - 1) if end_text else size - 1
+    if start > end:
+        raise ValueError("unsatisfiable")
+    return start, end
+
+
+async def _stream(content: Content, start: int, end: int) -> AsyncIterator[bytes]:
+    """The body in 64 KiB messages, so a planned reset can cut it mid-way."""
+    pos = start
+    while pos < end:
+        nxt = min(end, pos + STREAM_CHUNK)
+        yield content.read(pos, nxt)
+        pos = nxt
