@@ -56,6 +56,13 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "",
             "ONLYOFFICE DocSpace API 2.0",
         ),
+        RemoteType(
+            "dspace7",
+            "docfs.backends.dspace7:DSpace7Backend",
+            "docfs.emulators.dspace7:DSpace7Emulator",
+            "/server/api",
+            "DSpace 7 and later: Server REST API",
+        ),
     )
 }
 

@@ -241,7 +241,8 @@ class Writes:
                 self._attach_remote(node, entry)
             else:
                 entry = await self.fs.backend.replace_file(node.entry, staged.path)
-                node.entry = entry
+                # some repositories give new content a new id (DSpace 7): follow it
+                self.fs.inodes.rekey(node, entry)
         except errors.DocfsError as exc:
             kept = self.fs.lost_found.keep(staged, path, str(exc))
             log.error("upload of %s failed: %s; the data is kept in %s", path, exc, kept)
@@ -303,7 +304,7 @@ class Writes:
         if node.local:
             self._attach_remote(node, entry)
         else:
-            node.entry = entry
+            self.fs.inodes.rekey(node, entry)
         node.kernel_version = None
         staged = node.staged
         if staged is not None and not staged.dirty:

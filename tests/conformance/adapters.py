@@ -14,9 +14,13 @@ from dataclasses import dataclass, field
 
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Backend, Credentials
+from docfs.backends.docspace import DocSpaceBackend
+from docfs.backends.dspace7 import DSpace7Backend
 from docfs.backends.opus2 import Opus2Backend
 from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
 from tests.conftest import ADMIN, FAST_RETRY, dspace6_backend
 
@@ -38,6 +42,7 @@ class Adapter:
     name: str
     download_path: str  # regex of content download requests
     list_path: str  # regex of listing requests
+    upload_path: str  # regex of the request that carries a new file's bytes
 
     def emulator(self) -> Emulator:
         raise NotImplementedError
@@ -56,6 +61,7 @@ class Adapter:
 class DSpace6Adapter(Adapter):
     name = "dspace6"
     download_path = r"/retrieve$"
+    upload_path = r"/items/[^/]+/bitstreams$"
     list_path = r"^/rest/(hierarchy|communities/[^/]+|collections/[^/]+/items|items/[^/]+)$"
 
     def emulator(self) -> Emulator:
@@ -84,6 +90,7 @@ class DSpace6Adapter(Adapter):
 class Opus2Adapter(Adapter):
     name = "opus2"
     download_path = r"/(content|download)$"
+    upload_path = r"/projects/[^/]+/documents$"
     list_path = r"^/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
 
     def emulator(self) -> Emulator:
@@ -109,4 +116,64 @@ class Opus2Adapter(Adapter):
         return Opus2Backend(http, Credentials(token=self.token))
 
 
-ADAPTERS: list[Adapter] = [DSpace6Adapter(), Opus2Adapter()]
+class DocSpaceAdapter(Adapter):
+    name = "docspace"
+    download_path = r"/filehandler\.ashx$"
+    list_path = r"^/api/2\.0/files/(\d+|rooms|@root)$"
+    upload_path = r"ChunkedUploader\.ashx$|^/api/2\.0/files/\d+/(upload|file)$"
+    user = ("owner@docspace.example", "docspace-password-1")
+
+    def emulator(self) -> Emulator:
+        return DocSpaceEmulator(user=self.user[0], password=self.user[1])
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        assert isinstance(emulator, DocSpaceEmulator)
+        owner = self.user[0]
+        my = emulator.my_documents_id(owner)
+        lab = emulator.add_folder(my, "Lab", owner=owner)
+        datasets = emulator.add_folder(lab, "Datasets", owner=owner)
+        run = emulator.add_folder(datasets, "Run 1", owner=owner)
+        hello = emulator.add_file(run, "hello.txt", HELLO, owner=owner)
+        emulator.add_file(run, "data.bin", DATA, owner=owner)
+        return Seeded(
+            file_dir=("My documents", "Lab", "Datasets", "Run 1"),
+            dir_parent=("My documents", "Lab", "Datasets"),
+            change=lambda data: emulator.add_version(hello, data),
+        )
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return DocSpaceBackend(http, Credentials(*self.user))
+
+
+class DSpace7Adapter(Adapter):
+    name = "dspace7"
+    download_path = r"/content$"
+    list_path = (
+        r"/server/api/(core/communities/search/top|core/communities/[^/]+/"
+        r"(subcommunities|collections)|discover/search/objects|core/items/[^/]+)$"
+    )
+    upload_path = r"/core/bundles/[^/]+/bitstreams$"
+
+    def emulator(self) -> Emulator:
+        return DSpace7Emulator(user=ADMIN[0], password=ADMIN[1])
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        assert isinstance(emulator, DSpace7Emulator)
+        com = emulator.add_community("Lab")
+        col = emulator.add_collection("Datasets", com)
+        item = emulator.add_item(col, "Run 1")
+        hello = emulator.add_bitstream(item, "hello.txt", HELLO)
+        emulator.add_bitstream(item, "data.bin", DATA)
+        return Seeded(
+            file_dir=("Lab", "Datasets", "Run 1"),
+            dir_parent=("Lab", "Datasets"),
+            change=lambda data: emulator.set_content(hello, data),
+        )
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return DSpace7Backend(http, Credentials(*ADMIN))
+
+
+ADAPTERS: list[Adapter] = [DSpace6Adapter(), DSpace7Adapter(), Opus2Adapter(), DocSpaceAdapter()]

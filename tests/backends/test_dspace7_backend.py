@@ -1,0 +1,793 @@
+"""The DSpace 7+ backend against the DSpace 7+ emulator, over real loopback HTTP.
+
+Request counts come from the emulator's request log, so the tests pin down not only what the
+backend shows but also what it costs the server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+import trio
+
+from docfs import errors
+from docfs.backends._http import HttpClient, RetryPolicy
+from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.dspace7 import DSpace7Backend, api_prefix, jwt_expiry, probe
+from docfs.emulators.base import EmulatorServer
+from docfs.emulators.dspace7 import DSpace7Emulator
+
+ADMIN = ("admin@example.org", "admin-password-123")
+USER = ("user@example.org", "user-password-456")
+FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
+API = "/server/api"
+
+Serve = Callable[..., tuple[DSpace7Emulator, EmulatorServer]]
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Start an emulator (built with the given options) on loopback; stopped after the test."""
+    servers: list[EmulatorServer] = []
+
+    def start(**options: Any) -> tuple[DSpace7Emulator, EmulatorServer]:
+        emulator = DSpace7Emulator(seed=7, user=ADMIN[0], password=ADMIN[1], **options)
+        emulator.add_user(*USER)
+        server = EmulatorServer(emulator)
+        server.start()
+        servers.append(server)
+        return emulator, server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+class Connect(Protocol):
+    async def __call__(
+        self,
+        server: EmulatorServer,
+        credentials: Credentials | None = None,
+        url: str | None = None,
+        **options: bool,
+    ) -> DSpace7Backend: ...
+
+
+@pytest.fixture
+async def connect() -> AsyncIterator[Connect]:
+    """Connect backends to an emulator; they are closed after the test."""
+    opened: list[DSpace7Backend] = []
+
+    async def open_backend(
+        server: EmulatorServer,
+        credentials: Credentials | None = None,
+        url: str | None = None,
+        **options: bool,
+    ) -> DSpace7Backend:
+        http = HttpClient(url or server.url, retry=FAST_RETRY)
+        backend = DSpace7Backend(http, credentials or Credentials(*ADMIN), **options)
+        opened.append(backend)
+        await backend.connect()
+        return backend
+
+    yield open_backend
+    for backend in opened:
+        await backend.aclose()
+
+
+async def listing(backend: DSpace7Backend, entry: Entry) -> list[Entry]:
+    return [child async for child in backend.list_dir(entry)]
+
+
+async def child(backend: DSpace7Backend, parent: Entry, name: str) -> Entry:
+    for entry in await listing(backend, parent):
+        if entry.name == name:
+            return entry
+    raise AssertionError(f"{name!r} not in {parent.name!r}")
+
+
+async def walk(backend: DSpace7Backend, *names: str) -> Entry:
+    entry = await backend.root()
+    for name in names:
+        entry = await child(backend, entry, name)
+    return entry
+
+
+async def fetch(
+    backend: DSpace7Backend, entry: Entry, start: int = 0, end: int | None = None
+) -> bytes:
+    data = bytearray()
+
+    async def sink(chunk: bytes) -> None:
+        data.extend(chunk)
+
+    await backend.download(entry, sink, start, end)
+    return bytes(data)
+
+
+def seed_item(emulator: DSpace7Emulator, files: dict[str, bytes] | None = None) -> tuple[str, str]:
+    """Community "C" / collection "Coll" / item "Item" with ``files``; returns (coll, item)."""
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Coll", community)
+    item = emulator.add_item(collection, "Item")
+    for name, content in (files or {}).items():
+        emulator.add_bitstream(item, name, content)
+    return collection, item
+
+
+def write(tmp_path: Path, name: str, content: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(content)
+    return path
+
+
+# ---- URL handling and detection ---------------------------------------------------------
+
+
+def test_api_prefix_follows_the_url_the_user_gives() -> None:
+    assert api_prefix("https://repo.example.org") == "/server/api"
+    assert api_prefix("https://repo.example.org/") == "/server/api"
+    assert api_prefix("https://repo.example.org/server") == "/api"
+    assert api_prefix("https://repo.example.org/server/api/") == ""
+
+
+async def test_connect_works_with_each_url_form_and_probe_detects_dspace7(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    seed_item(emulator)
+    for url in (server.url, f"{server.url}/server", f"{server.url}{API}"):
+        backend = await connect(server, url=url)
+        assert [e.name for e in await listing(backend, await backend.root())] == ["C"]
+        assert backend.version == "DSpace 9.1"
+        await backend.aclose()
+    http = HttpClient(server.url, retry=FAST_RETRY)
+    assert await probe(http) == "DSpace 9.1"
+    await http.aclose()
+    elsewhere = HttpClient(f"{server.url}/rest", retry=FAST_RETRY)
+    assert await probe(elsewhere) is None
+    await elsewhere.aclose()
+
+
+# ---- listing ------------------------------------------------------------------------------
+
+
+async def test_listing_pages_through_communities_collections_and_discovery(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("Big")
+    emulator.add_community("Sub", parent=community)
+    for n in range(150):
+        emulator.add_collection(f"Coll {n:03d}", community)
+    target = emulator.find("Coll 007")[0]
+    for n in range(250):
+        emulator.add_item(target, f"Item {n:03d}")
+    backend = await connect(server)
+    emulator.clear_log()
+
+    big = await child(backend, await backend.root(), "Big")
+    children = await listing(backend, big)
+    assert [e.name for e in children[:2]] == ["Sub", "Coll 000"]
+    assert len(children) == 151
+    assert children[0].extra["type"] == "community"
+    assert {e.extra["type"] for e in children[1:]} == {"collection"}
+    assert len(emulator.requests("GET", "/subcommunities$")) == 1
+    assert len(emulator.requests("GET", "/collections$")) == 2  # 100 + 50
+
+    collection = next(e for e in children if e.name == "Coll 007")
+    items = await listing(backend, collection)
+    assert sorted(e.name for e in items) == [f"Item {n:03d}" for n in range(250)]
+    assert len({e.id for e in items}) == 250
+    searches = emulator.requests("GET", "/discover/search/objects$")
+    assert len(searches) == 3  # 100 + 100 + 50, no request per item
+    assert all("size=100" in r.query for r in searches)
+    assert all(e.kind is Kind.DIR and e.mtime is not None for e in items)
+
+
+async def test_item_listing_is_one_request_with_original_files_only(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"paper.pdf": b"%PDF-1.4 tiny", "data.csv": b"a,b\n1,2\n"})
+    emulator.add_bitstream(item, "license.txt", b"license", bundle="LICENSE")
+    emulator.set_metadata(emulator.bitstreams(item)[0][0], "dc.description", ["main text"])
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    emulator.clear_log()
+
+    files = await listing(backend, entry)
+    assert len(emulator.requests()) == 1
+    assert [f.name for f in files] == ["paper.pdf", "data.csv"]
+    paper = files[0]
+    assert paper.kind is Kind.FILE
+    assert paper.size == len(b"%PDF-1.4 tiny")
+    assert paper.version == hashlib.md5(b"%PDF-1.4 tiny").hexdigest()
+    assert paper.mtime == entry.mtime  # the item's lastModified
+    assert paper.meta["dc.description"] == "main text"
+    assert paper.meta["md5"] == paper.version
+    assert paper.meta["bundle"] == "ORIGINAL"
+    assert paper.ops == frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME, Op.SET_META})
+    assert Op.CREATE_FILE in entry.ops
+
+    with_bundles = await connect(server, other_bundles=True)
+    entries = await listing(with_bundles, await walk(with_bundles, "C", "Coll", "Item"))
+    assert [e.name for e in entries] == ["paper.pdf", "data.csv", "LICENSE"]
+    assert entries[2].is_dir
+    assert [e.name for e in await listing(with_bundles, entries[2])] == ["license.txt"]
+
+
+async def test_item_with_many_files_pages_after_the_embedded_page(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {f"f{n:03d}.txt": str(n).encode() for n in range(130)})
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    emulator.clear_log()
+    files = await listing(backend, entry)
+    assert [f.name for f in files] == [f"f{n:03d}.txt" for n in range(130)]
+    assert len(emulator.requests("GET", f"/core/items/{item}$")) == 1
+    assert len(emulator.requests("GET", "/core/bundles/.*/bitstreams$")) == 1
+
+
+async def test_anonymous_mount_lists_public_objects_and_offers_no_writes(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    seed_item(emulator, {"a.txt": b"A"})
+    hidden = emulator.add_community("Hidden")
+    emulator.restrict(hidden, [])
+    backend = await connect(server, Credentials())
+    root = await backend.root()
+    assert [e.name for e in await listing(backend, root)] == ["C"]
+    assert root.ops == frozenset()
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert files[0].ops == frozenset()
+    assert await fetch(backend, files[0]) == b"A"
+    assert not emulator.requests("POST", "/authn/login")
+
+
+# ---- stat ---------------------------------------------------------------------------------
+
+
+async def test_stat_refreshes_files_and_directories(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"old"})
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    (file,) = await listing(backend, entry)
+    stream = emulator.bitstreams(item)[0][0]
+
+    emulator.set_content(stream, b"new content")
+    emulator.clear_log()
+    fresh = await backend.stat(file)
+    assert len(emulator.requests()) == 1
+    assert fresh.size == len(b"new content")
+    assert fresh.version != file.version
+    assert fresh.mtime is not None and fresh.mtime >= (file.mtime or 0)
+
+    emulator.set_name(item, "Renamed")
+    assert (await backend.stat(entry)).name == "Renamed"
+    emulator.delete(stream)
+    with pytest.raises(errors.NotFound):
+        await backend.stat(file)
+
+
+# ---- download -----------------------------------------------------------------------------
+
+
+async def test_download_is_byte_identical_and_ranges_use_206(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    content = os.urandom(3 * 1024 * 1024 + 17)
+    seed_item(emulator, {"big.bin": content})
+    backend = await connect(server)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.clear_log()
+
+    assert await fetch(backend, file) == content
+    assert await fetch(backend, file, 1_000_000, 1_000_000 + 4096) == content[1_000_000:1_004_096]
+    assert await fetch(backend, file, len(content) - 10) == content[-10:]
+    statuses = [r.status for r in emulator.requests("GET", "/content$")]
+    assert statuses == [200, 206, 206]
+    ranged = emulator.requests("GET", "/content$")[1]
+    assert ranged.bytes_out == 4096  # only the asked-for block crossed the wire
+
+
+async def test_download_resumes_with_a_range_after_a_reset_mid_body(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    content = os.urandom(20 * 1024 * 1024)
+    seed_item(emulator, {"huge.bin": content})
+    backend = await connect(server)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.plan_fault(method="GET", path="/content$", reset_after=5 * 1024 * 1024)
+    emulator.clear_log()
+
+    data = await fetch(backend, file)
+    assert hashlib.sha256(data).digest() == hashlib.sha256(content).digest()
+    attempts = emulator.requests("GET", "/content$")
+    assert [r.status for r in attempts] == [200, 206]
+    assert attempts[0].fault is not None
+    assert attempts[0].bytes_out + attempts[1].bytes_out == len(content)
+
+
+async def test_restricted_content_maps_to_permission_denied(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"secret.pdf": b"classified"})
+    emulator.restrict(emulator.bitstreams(item)[0][0], [ADMIN[0]])
+    for credentials in (Credentials(*USER), Credentials()):
+        backend = await connect(server, credentials)
+        (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+        with pytest.raises(errors.PermissionDenied):
+            await fetch(backend, file)
+    statuses = [r.status for r in emulator.requests("GET", "/content$")]
+    assert 403 in statuses and 401 in statuses
+    admin = await connect(server)
+    (file,) = await listing(admin, await walk(admin, "C", "Coll", "Item"))
+    assert await fetch(admin, file) == b"classified"
+
+
+async def test_missing_asset_file_is_an_io_error(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"lost.pdf": b"gone"})
+    emulator.lose_asset(emulator.bitstreams(item)[0][0])
+    backend = await connect(server)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.clear_log()
+    with pytest.raises(errors.RemoteUnavailable):
+        await fetch(backend, file)
+    assert [r.status for r in emulator.requests()] == [500] * FAST_RETRY.attempts
+
+
+# ---- uploads ------------------------------------------------------------------------------
+
+
+async def test_create_file_makes_the_original_bundle_then_reuses_it(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator)
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    emulator.clear_log()
+
+    created = await backend.create_file(entry, "résumé.pdf", write(tmp_path, "a", b"%PDF-1 x"))
+    assert created.name == "résumé.pdf"
+    assert created.size == 8
+    assert created.version == hashlib.md5(b"%PDF-1 x").hexdigest()
+    assert emulator.bundle_names(item) == ["ORIGINAL"]
+    (uuid, name) = emulator.bitstreams(item)[0]
+    assert (name, emulator.content(uuid)) == ("résumé.pdf", b"%PDF-1 x")
+    assert len(emulator.requests("POST", "/core/items/.*/bundles$")) == 1
+
+    emulator.clear_log()
+    await backend.create_file(entry, "second.txt", write(tmp_path, "b", b"2"))
+    # the bundle is known now: one request for the second file
+    assert [(r.method, r.status) for r in emulator.requests()] == [("POST", 201)]
+    assert [n for _, n in emulator.bitstreams(item)] == ["résumé.pdf", "second.txt"]
+    assert [f.name for f in await listing(backend, entry)] == ["résumé.pdf", "second.txt"]
+
+
+async def test_lost_upload_answer_is_not_retried_blindly(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    seed_item(emulator, {"existing.txt": b"e"})
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", reset_after=0)
+    emulator.clear_log()
+
+    with pytest.raises(errors.RemoteUnavailable):
+        await backend.create_file(entry, "new.txt", write(tmp_path, "n", b"payload"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 1
+    # the server did store it; a listing (what the vfs checks) shows it exactly once
+    names = [f.name for f in await listing(backend, entry)]
+    assert names.count("new.txt") == 1
+
+
+async def test_overwrite_keeps_name_position_and_metadata(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    old_uuid = emulator.bitstreams(item)[1][0]
+    emulator.set_metadata(old_uuid, "dc.description", ["the B file"])
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.clear_log()
+
+    new = await backend.replace_file(files[1], write(tmp_path, "b2", b"B, version 2"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    new_uuid = emulator.bitstreams(item)[1][0]
+    assert new_uuid != old_uuid and not emulator.exists(old_uuid)
+    assert emulator.content(new_uuid) == b"B, version 2"
+    assert emulator.metadata_of(new_uuid)["dc.description"] == ["the B file"]
+    assert (new.name, new.size, new.extra["uuid"]) == ("b.txt", 12, new_uuid)
+    assert new.version != files[1].version
+    methods = [r.method for r in emulator.requests()]
+    assert methods == ["GET", "POST", "DELETE", "PATCH"]
+
+    # the last file needs no reordering
+    emulator.clear_log()
+    await backend.replace_file(files[2], write(tmp_path, "c2", b"C2"))
+    assert [r.method for r in emulator.requests()] == ["GET", "POST", "DELETE"]
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+
+
+async def test_overwrite_on_10_uses_put_content_where_enabled(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.clear_log()
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert [(r.method, r.status) for r in emulator.requests()] == [("PUT", 201)]
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+
+    disabled, server2 = serve(version="10.0")
+    seed_item(disabled, {"a.txt": b"A"})
+    backend2 = await connect(server2)
+    (file,) = await listing(backend2, await walk(backend2, "C", "Coll", "Item"))
+    replaced = await backend2.replace_file(file, write(tmp_path, "a3", b"A3"))
+    again = await backend2.replace_file(replaced, write(tmp_path, "a4", b"A4"))
+    # 405 once, then the upload-and-delete path without asking again
+    assert len(disabled.requests("PUT", "/content$")) == 1
+    assert disabled.content(again.extra["uuid"]) == b"A4"
+
+
+async def test_upload_over_the_server_limit_is_too_large(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve(max_upload_bytes=1024)
+    seed_item(emulator)
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    with pytest.raises(errors.TooLarge):
+        await backend.create_file(entry, "big.bin", write(tmp_path, "big", b"x" * 4096))
+
+
+# ---- directories --------------------------------------------------------------------------
+
+
+async def test_mkdir_makes_communities_collections_and_items_as_admin(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    backend = await connect(server)
+    community = await backend.mkdir(await backend.root(), "New community")
+    collection = await backend.mkdir(community, "New collection")
+    item = await backend.mkdir(collection, "New item")
+    assert (community.extra["type"], collection.extra["type"]) == ("community", "collection")
+    assert emulator.object_type(item.extra["uuid"]) == "item"
+    assert emulator.item_state(item.extra["uuid"])["in_archive"]
+    assert len(emulator.requests("POST", f"{API}/core/items$")) == 1
+    assert [e.name for e in await listing(backend, collection)] == ["New item"]
+    assert Op.CREATE_FILE in item.ops
+
+
+async def test_mkdir_item_as_non_admin_goes_through_the_submission(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Coll", community)
+    emulator.grant_write(collection, USER[0])
+    backend = await connect(server, Credentials(*USER))
+    parent = await walk(backend, "C", "Coll")
+
+    first = await backend.mkdir(parent, "Mine")
+    second = await backend.mkdir(parent, "Mine too")
+    assert emulator.item_state(first.extra["uuid"])["in_archive"]
+    assert emulator.metadata_of(first.extra["uuid"])["dc.title"] == ["Mine"]
+    # the admin-only call is tried once; the 403 is remembered
+    assert [r.status for r in emulator.requests("POST", f"{API}/core/items$")] == [403]
+    assert len(emulator.requests("POST", "/workflow/workflowitems$")) == 2
+    assert sorted(e.name for e in await listing(backend, parent)) == ["Mine", "Mine too"]
+    assert second.name == "Mine too"
+
+
+async def test_failed_deposit_leaves_no_submission_behind(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Coll", community)
+    emulator.grant_write(collection, USER[0])
+    backend = await connect(server, Credentials(*USER))
+    parent = await walk(backend, "C", "Coll")
+    emulator.plan_fault(method="POST", path="/workflow/workflowitems$", status=422)
+    with pytest.raises(errors.InvalidArgument):
+        await backend.mkdir(parent, "Refused")
+    assert [r.status for r in emulator.requests("DELETE", "/submission/")] == [204]
+    assert emulator.find("Refused") == []
+
+
+async def test_item_in_review_is_created_but_not_listed(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Reviewed", community, workflow=True)
+    emulator.grant_write(collection, USER[0])
+    backend = await connect(server, Credentials(*USER))
+    parent = await walk(backend, "C", "Reviewed")
+    entry = await backend.mkdir(parent, "Waiting")
+    assert emulator.item_state(entry.extra["uuid"])["in_workflow"]
+    assert await listing(backend, parent) == []
+    emulator.approve_workflow(entry.extra["uuid"])
+    assert [e.name for e in await listing(backend, parent)] == ["Waiting"]
+
+
+async def test_new_item_stays_visible_until_the_index_has_it(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve(index_delay=3600)
+    community = emulator.add_community("C")
+    emulator.add_collection("Coll", community)
+    backend = await connect(server)
+    parent = await walk(backend, "C", "Coll")
+    created = await backend.mkdir(parent, "Fresh")
+    emulator.clear_log()
+    assert [e.name for e in await listing(backend, parent)] == ["Fresh"]
+    assert len(emulator.requests("GET", "/core/items/")) == 1  # the one re-check
+    emulator.reindex()
+    emulator.clear_log()
+    assert [e.id for e in await listing(backend, parent)] == [created.id]
+    assert not emulator.requests("GET", "/core/items/")  # indexed now: no re-check
+    emulator.delete(created.extra["uuid"])
+    assert await listing(backend, parent) == []
+
+
+# ---- rename, remove, metadata -------------------------------------------------------------
+
+
+async def test_rename_patches_the_title_and_moves_only_within_an_item(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    collection, item = seed_item(emulator, {"a.txt": b"A"})
+    other = emulator.add_item(collection, "Other item")
+    backend = await connect(server, other_bundles=True)
+    entry = await walk(backend, "C", "Coll", "Item")
+    (file,) = [e for e in await listing(backend, entry) if not e.is_dir]
+
+    renamed = await backend.rename(file, entry, "b.txt")
+    assert renamed.name == "b.txt" and renamed.id == file.id
+    assert emulator.bitstreams(item) == [(file.extra["uuid"], "b.txt")]
+    assert len(emulator.requests("PATCH", "/core/bitstreams/")) == 1
+
+    item_entry = await backend.rename(entry, await walk(backend, "C", "Coll"), "Item 2")
+    assert emulator.name_of(item) == "Item 2"
+    assert item_entry.name == "Item 2"
+
+    target = await walk(backend, "C", "Coll", "Other item")
+    with pytest.raises(errors.CrossDevice):
+        await backend.rename(renamed, target, "b.txt")
+    assert emulator.bitstreams(other) == []
+
+    emulator.add_bundle(item, "EXTRA")
+    extra = await child(backend, item_entry, "EXTRA")
+    moved = await backend.rename(renamed, extra, "c.txt")
+    assert emulator.bitstreams(item, "EXTRA") == [(file.extra["uuid"], "c.txt")]
+    assert emulator.bitstreams(item) == []
+    assert moved.extra["bundle_name"] == "EXTRA"
+
+
+async def test_remove_files_and_empty_directories_only(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    collection, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await connect(server)
+    coll_entry = await walk(backend, "C", "Coll")
+    item_entry = await child(backend, coll_entry, "Item")
+    (file,) = await listing(backend, item_entry)
+
+    with pytest.raises(errors.NotEmpty):
+        await backend.remove(item_entry)
+    with pytest.raises(errors.NotEmpty):
+        await backend.remove(coll_entry)
+    assert emulator.exists(item)
+    await backend.remove(file)
+    assert emulator.bitstreams(item) == []
+    await backend.remove(file)  # already gone: the wanted state holds
+    await backend.remove(item_entry)
+    assert not emulator.exists(item)
+    await backend.remove(coll_entry)
+    assert not emulator.exists(collection)
+
+
+async def test_set_meta_adds_replaces_and_removes_fields(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await connect(server)
+    item_entry = await walk(backend, "C", "Coll", "Item")
+    (file,) = await listing(backend, item_entry)
+    uuid = file.extra["uuid"]
+
+    file = await backend.set_meta(file, "dc.description", "first")
+    assert emulator.metadata_of(uuid)["dc.description"] == ["first"]
+    file = await backend.set_meta(file, "dc.description", "one\ntwo")
+    assert emulator.metadata_of(uuid)["dc.description"] == ["one", "two"]
+    assert file.meta["dc.description"] == "one\ntwo"
+    file = await backend.set_meta(file, "dc.description", None)
+    assert "dc.description" not in emulator.metadata_of(uuid)
+    with pytest.raises(errors.NoAttribute):
+        await backend.set_meta(file, "dc.description", None)
+    with pytest.raises(errors.NotSupported):
+        await backend.set_meta(file, "md5", "0" * 32)
+    with pytest.raises(errors.InvalidArgument):
+        await backend.set_meta(file, "not a field", "x")
+
+    item_entry = await backend.set_meta(item_entry, "dc.subject", "physics")
+    assert emulator.metadata_of(item)["dc.subject"] == ["physics"]
+    assert item_entry.meta["dc.subject"] == "physics"
+
+
+# ---- authentication, CSRF, permissions, rate limits ----------------------------------------
+
+
+async def test_bad_credentials_fail_to_connect(serve: Serve, connect: Connect) -> None:
+    _, server = serve()
+    with pytest.raises(errors.AuthenticationFailed):
+        await connect(server, Credentials(ADMIN[0], "wrong password"))
+
+
+async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
+    serve: Serve,
+    connect: Connect,
+) -> None:
+    emulator, server = serve(jwt_lifetime=2)
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    emulator.restrict(item, [])  # administrators only
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    first = backend.session._jwt
+    assert first is not None
+    expires = jwt_expiry(first)
+    assert expires is not None
+    emulator.clear_log()
+
+    # inside the refresh margin (a quarter of the 1-2 s left, so > 0.25 s), not yet expired
+    await trio.sleep(max(0.0, expires - time.time() - 0.2))
+    assert (await backend.stat(entry)).name == "Item"
+    logins = emulator.requests("POST", "/authn/login$")
+    assert len(logins) == 1 and logins[0].status == 200
+    refreshed = backend.session._jwt != first
+    assert refreshed
+    assert logins[0].bytes_in == 0  # a refresh carries no password, only the token
+
+    # every token revoked: a revoked token counts as anonymous, so the restricted item
+    # answers 401 and the backend logs in again with the password
+    emulator.expire_sessions()
+    emulator.clear_log()
+    assert (await backend.stat(entry)).name == "Item"
+    statuses = [(r.method, r.status) for r in emulator.requests()]
+    assert statuses == [("GET", 401), ("POST", 200), ("GET", 200)]
+    assert emulator.requests("POST")[0].bytes_in > 0  # this time with the password
+
+
+async def test_token_revoked_before_an_upload_is_renewed_without_an_error(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await connect(server)
+    entry = await walk(backend, "C", "Coll", "Item")
+    await listing(backend, entry)
+    emulator.expire_sessions()
+    emulator.clear_log()
+    await backend.create_file(entry, "b.txt", write(tmp_path, "b", b"B"))
+    # a 401 means the server did not take the upload: sending it again is safe
+    assert [r.status for r in emulator.requests("POST", "/bitstreams$")] == [401, 201]
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+
+
+async def test_csrf_token_is_obtained_from_a_403_on_7x(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve(version="7.6.5", lazy_csrf=True)
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await connect(server)
+    assert [(r.method, r.status) for r in emulator.requests()] == [
+        ("GET", 200),
+        ("POST", 403),
+        ("POST", 200),
+    ]
+    entry = await walk(backend, "C", "Coll", "Item")
+    await listing(backend, entry)
+    # the token is lost (cookie jar cleared): the 403 brings a new one, the upload is repeated
+    backend.http.client.cookies.clear()
+    backend.session._csrf = None
+    emulator.clear_log()
+    await backend.create_file(entry, "b.txt", write(tmp_path, "b", b"B"))
+    posts = [r.status for r in emulator.requests("POST", "/bitstreams$")]
+    assert posts == [403, 201]
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+
+
+async def test_8x_uses_the_csrf_endpoint_before_logging_in(serve: Serve, connect: Connect) -> None:
+    emulator, server = serve(version="8.2", lazy_csrf=True)
+    await connect(server)
+    assert [(r.method, r.path) for r in emulator.requests()][:3] == [
+        ("GET", f"{API}/"),
+        ("GET", f"{API}/security/csrf"),
+        ("POST", f"{API}/authn/login"),
+    ]
+    assert [r.status for r in emulator.requests("POST", "/authn/login$")] == [200]
+
+
+async def test_missing_rights_map_to_permission_denied(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    user = await connect(server, Credentials(*USER))
+    entry = await walk(user, "C", "Coll", "Item")
+    (file,) = await listing(user, entry)
+    with pytest.raises(errors.PermissionDenied) as denied:
+        await user.create_file(entry, "b.txt", write(tmp_path, "b", b"B"))
+    assert denied.value.status == 403
+    with pytest.raises(errors.PermissionDenied):
+        await user.remove(file)
+    with pytest.raises(errors.PermissionDenied):
+        await user.mkdir(await user.root(), "Mine")
+    assert emulator.bitstreams(item) == [(file.extra["uuid"], "a.txt")]
+
+
+async def test_rate_limited_requests_are_retried_after_retry_after(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    seed_item(emulator)
+    backend = await connect(server)
+    collection = await walk(backend, "C", "Coll")
+    emulator.plan_fault(method="GET", path="/discover/", status=429, retry_after="0.1", times=2)
+    emulator.clear_log()
+    started = trio.current_time()
+    assert [e.name for e in await listing(backend, collection)] == ["Item"]
+    assert [r.status for r in emulator.requests("GET", "/discover/")] == [429, 429, 200]
+    assert trio.current_time() - started >= 0.2
+
+    # the emulator's own front-proxy limit: 2 requests per 0.3 s
+    limited, server2 = serve(rate_limit=(2, 0.3), rate_limit_retry_after=0.3)
+    seed_item(limited)
+    backend2 = await connect(server2)  # root document and login
+    assert [e.name for e in await listing(backend2, await backend2.root())] == ["C"]
+    assert [r.status for r in limited.requests()] == [200, 200, 429, 200]
+
+
+async def test_secrets_never_reach_the_log(
+    serve: Serve, connect: Connect, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    emulator.restrict(item, [])
+    # docfs's own loggers (httpcore's DEBUG trace prints raw response headers; keeping it
+    # quiet is the daemon's logging setup, not the backend's)
+    caplog.set_level(logging.DEBUG, logger="docfs")
+    backend = await connect(server)
+    tokens = [backend.session._jwt]
+    entry = await walk(backend, "C", "Coll", "Item")
+    await backend.create_file(entry, "b.txt", write(tmp_path, "b", b"B"))
+    emulator.expire_sessions()
+    await listing(backend, entry)  # 401, login again
+    tokens.append(backend.session._jwt)
+    with pytest.raises(errors.AuthenticationFailed) as failed:
+        await connect(server, Credentials(ADMIN[0], "another-secret-pw"))
+    # booleans and counts only: a failing assert must not print a secret either
+    renewed = None not in tokens and tokens[0] != tokens[1]
+    assert renewed
+    text = caplog.text + str(failed.value)
+    assert "logged in" in text  # the log was captured at all
+    secrets = [ADMIN[1], "another-secret-pw", *(t for t in tokens if t)]
+    assert sum(secret in text for secret in secrets) == 0
