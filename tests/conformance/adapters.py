@@ -17,11 +17,14 @@ from docfs.backends.base import Backend, Credentials
 from docfs.backends.docspace import DocSpaceBackend
 from docfs.backends.dspace7 import DSpace7Backend
 from docfs.backends.opus2 import Opus2Backend
+from docfs.backends.rspace import RSpaceBackend
 from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
+from docfs.emulators.rspace import DEFAULT_API_KEY as RSPACE_KEY
+from docfs.emulators.rspace import RSpaceEmulator
 from tests.conftest import ADMIN, FAST_RETRY, dspace6_backend
 
 HELLO = b"hello, repository\n"
@@ -176,4 +179,41 @@ class DSpace7Adapter(Adapter):
         return DSpace7Backend(http, Credentials(*ADMIN))
 
 
-ADAPTERS: list[Adapter] = [DSpace6Adapter(), DSpace7Adapter(), Opus2Adapter(), DocSpaceAdapter()]
+class RSpaceAdapter(Adapter):
+    """Files live in a document's directory (Gallery files linked from its fields)."""
+
+    name = "rspace"
+    download_path = r"/files/\d+/file$"
+    list_path = r"^/api/v1/(folders/tree(/\d+)?|files|documents/\d+)$"
+    upload_path = r"^/api/v1/files$"
+
+    def emulator(self) -> Emulator:
+        return RSpaceEmulator()  # throttling is off by default
+
+    def seed(self, emulator: Emulator) -> Seeded:
+        assert isinstance(emulator, RSpaceEmulator)
+        lab = emulator.add_folder(emulator.home_id(), "Lab")
+        datasets = emulator.add_folder(lab, "Datasets")
+        run = emulator.add_document(datasets, "Run 1")
+        hello = emulator.add_file(None, "hello.txt", HELLO)
+        data = emulator.add_file(None, "data.bin", DATA)
+        emulator.link_file(run, hello)
+        emulator.link_file(run, data)
+        return Seeded(
+            file_dir=("Lab", "Datasets", "Run 1"),
+            dir_parent=("Lab", "Datasets"),
+            change=lambda new: emulator.replace_file_data(hello, new),
+        )
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return RSpaceBackend(http, Credentials(token=RSPACE_KEY))
+
+
+ADAPTERS: list[Adapter] = [
+    DSpace6Adapter(),
+    DSpace7Adapter(),
+    Opus2Adapter(),
+    DocSpaceAdapter(),
+    RSpaceAdapter(),
+]
