@@ -56,6 +56,14 @@ class Adapter:
     def backend(self, server: EmulatorServer) -> Backend:
         raise NotImplementedError
 
+    def remote_url(self, server: EmulatorServer) -> str:
+        """The URL a user gives ``docfs mount TYPE:URL``."""
+        return server.url
+
+    def credentials(self) -> Credentials:
+        """What the mount test puts in DOCFS_USER / DOCFS_PASSWORD / DOCFS_TOKEN."""
+        return Credentials(*ADMIN)
+
     def deny_writes(self, emulator: Emulator) -> None:
         """Make the next upload fail with a permission error."""
         emulator.plan_fault(method="POST", status=403)
@@ -85,6 +93,9 @@ class DSpace6Adapter(Adapter):
             change=lambda data: emulator.set_bitstream_data(hello, data),
             ids={"item": item, "collection": col},
         )
+
+    def remote_url(self, server: EmulatorServer) -> str:
+        return f"{server.url}/rest"
 
     def backend(self, server: EmulatorServer) -> Backend:
         return dspace6_backend(server, Credentials(*ADMIN))
@@ -116,7 +127,10 @@ class Opus2Adapter(Adapter):
 
     def backend(self, server: EmulatorServer) -> Backend:
         http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
-        return Opus2Backend(http, Credentials(token=self.token))
+        return Opus2Backend(http, self.credentials())
+
+    def credentials(self) -> Credentials:
+        return Credentials(token=self.token)
 
 
 class DocSpaceAdapter(Adapter):
@@ -146,7 +160,10 @@ class DocSpaceAdapter(Adapter):
 
     def backend(self, server: EmulatorServer) -> Backend:
         http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
-        return DocSpaceBackend(http, Credentials(*self.user))
+        return DocSpaceBackend(http, self.credentials())
+
+    def credentials(self) -> Credentials:
+        return Credentials(*self.user)
 
 
 class DSpace7Adapter(Adapter):
@@ -207,7 +224,10 @@ class RSpaceAdapter(Adapter):
 
     def backend(self, server: EmulatorServer) -> Backend:
         http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
-        return RSpaceBackend(http, Credentials(token=RSPACE_KEY))
+        return RSpaceBackend(http, self.credentials())
+
+    def credentials(self) -> Credentials:
+        return Credentials(token=RSPACE_KEY)
 
 
 ADAPTERS: list[Adapter] = [

@@ -47,12 +47,22 @@ class Mount:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = cache.parent / f"daemon-{path.name}.log"
 
-    def start(self, *more: str, credentials: tuple[str, str] | None = ADMIN) -> Mount:
+    #: the repository type in ``TYPE:URL``
+    kind = "dspace6"
+
+    def start(
+        self,
+        *more: str,
+        credentials: tuple[str, str] | None = ADMIN,
+        token: str | None = None,
+    ) -> Mount:
         self.path.mkdir(parents=True, exist_ok=True)
         env = dict(os.environ)
-        env.pop("DOCFS_USER", None)
-        env.pop("DOCFS_PASSWORD", None)
-        if credentials:
+        for key in ("DOCFS_USER", "DOCFS_PASSWORD", "DOCFS_TOKEN"):
+            env.pop(key, None)
+        if token:
+            env["DOCFS_TOKEN"] = token
+        elif credentials:
             env["DOCFS_USER"], env["DOCFS_PASSWORD"] = credentials
         args = [
             sys.executable,
@@ -61,7 +71,7 @@ class Mount:
             "--log-level",
             "debug",
             "mount",
-            f"dspace6:{self.url}",
+            f"{self.kind}:{self.url}",
             str(self.path),
             "--cache-dir",
             str(self.cache),
