@@ -8,10 +8,9 @@ dates, which the emulator assigns).
 from __future__ import annotations
 
 import random
-import struct
-import zlib
 
 from docfs.emulators.dspace7 import DSpace7Emulator
+from docfs.emulators.samples import minimal_pdf, png_image
 
 LICENSE_TEXT = (
     "NOTICE: PLACE YOUR OWN LICENSE HERE\n"
@@ -19,66 +18,6 @@ LICENSE_TEXT = (
     "By signing and submitting this license, you (the author(s) or copyright owner) grant to\n"
     "the repository the non-exclusive right to reproduce and distribute your submission.\n"
 )
-
-
-def tiny_pdf(title: str, lines: list[str]) -> bytes:
-    """A one-page PDF with ``title`` and ``lines`` in Helvetica, with a correct xref table."""
-
-    def escape(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    text = ["BT", "/F1 18 Tf", "72 760 Td", f"({escape(title)}) Tj", "/F1 11 Tf"]
-    for line in lines:
-        text += ["0 -18 Td", f"({escape(line)}) Tj"]
-    text.append("ET")
-    stream = "\n".join(text).encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def tiny_png(width: int, height: int, seed: int) -> bytes:
-    """An RGB PNG with a smooth gradient whose colours depend on ``seed``."""
-    rng = random.Random(seed)
-    base = [rng.randrange(256) for _ in range(3)]
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)  # filter type "None" for every scanline
-        for x in range(width):
-            rows += bytes(
-                ((base[0] + 3 * x) % 256, (base[1] + 3 * y) % 256, (base[2] + x + y) % 256)
-            )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
-        + chunk(b"IEND", b"")
-    )
 
 
 def measurements_csv(seed: int, rows: int) -> bytes:
@@ -126,7 +65,7 @@ def seed_demo(emu: DSpace7Emulator) -> None:
     datasets = emu.add_collection("Research Data", physics)
     library = emu.add_community("University Library")
     articles = emu.add_collection("Open Access Articles", library)
-    emu.set_logo(library, tiny_png(32, 32, seed=99), "library-logo.png")
+    emu.set_logo(library, png_image(32, 32, seed=99), "library-logo.png")
 
     _item(
         emu,
@@ -138,12 +77,12 @@ def seed_demo(emu: DSpace7Emulator) -> None:
         [
             (
                 "thesis.pdf",
-                tiny_pdf(
+                minimal_pdf(
                     "Thermal Transport in Layered Materials",
                     ["A. Okafor", "Doctoral thesis, 2023", "Chapter 1: Introduction"],
                 ),
             ),
-            ("figure-1.png", tiny_png(64, 48, seed=1)),
+            ("figure-1.png", png_image(64, 48, seed=1)),
         ],
     )
     _item(
@@ -156,7 +95,7 @@ def seed_demo(emu: DSpace7Emulator) -> None:
         [
             (
                 "thesis.pdf",
-                tiny_pdf("Spin Waves in Thin Magnetic Films", ["C. Moreau", "Master thesis"]),
+                minimal_pdf("Spin Waves in Thin Magnetic Films", ["C. Moreau", "Master thesis"]),
             ),
             ("README.txt", b"Supplementary material is available on request.\n"),
         ],
@@ -187,7 +126,7 @@ def seed_demo(emu: DSpace7Emulator) -> None:
         [
             (
                 "article.pdf",
-                tiny_pdf("Open Peer Review: A Field Study", ["S. Ahmed, J. Kowalski, L. Brown"]),
+                minimal_pdf("Open Peer Review: A Field Study", ["S. Ahmed, J. Kowalski, L. Brown"]),
             ),
             ("data.csv", measurements_csv(seed=7, rows=12)),
         ],

@@ -8,10 +8,8 @@ and is the same on every run.
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 from docfs.emulators.opus2 import READ, READ_WRITE, Opus2Emulator
+from docfs.emulators.samples import minimal_pdf, png_image
 
 
 def seed_demo(emu: Opus2Emulator) -> None:
@@ -47,21 +45,21 @@ def _smith_v_jones(emu: Opus2Emulator, me: str, colleague: str) -> None:
     emu.add_document(
         project,
         "Claim form.pdf",
-        _pdf("Claim form - Smith v Jones", "Particulars of claim follow."),
+        minimal_pdf("Claim form - Smith v Jones", ["Particulars of claim follow."]),
         folder_id=pleadings,
         fields={"Author": "R. Smith", "Document Date": "2024-02-01", "Bates Number": 1},
     )
     emu.add_document(
         project,
         "Defence.pdf",
-        _pdf("Defence - Smith v Jones", "The defendant denies each allegation."),
+        minimal_pdf("Defence - Smith v Jones", ["The defendant denies each allegation."]),
         folder_id=pleadings,
         fields={"Author": "T. Jones", "Document Date": "2024-03-15", "Bates Number": 12},
     )
     emu.add_document(
         project,
         "Exhibit A - site photo.png",
-        _png(48, 32),
+        png_image(48, 32),
         folder_id=exhibits,
         fields={"Privilege": "Not privileged", "Bates Number": 31},
     )
@@ -92,7 +90,7 @@ def _acme_arbitration(emu: Opus2Emulator, me: str) -> None:
     emu.add_document(
         project,
         "Procedural order 1.pdf",
-        _pdf("Procedural Order No. 1", "The tribunal fixes the timetable in Annex A."),
+        minimal_pdf("Procedural Order No. 1", ["The tribunal fixes the timetable in Annex A."]),
         folder_id=awards,
         fields={"Document Date": "2025-01-10"},
     )
@@ -113,63 +111,3 @@ def _csv() -> bytes:
         ("INV-1003", "2024-01-05", "2210.75"),
     ]
     return "".join(",".join(r) + "\r\n" for r in rows).encode()
-
-
-def _pdf(title: str, line: str) -> bytes:
-    """A valid one-page PDF 1.4 with two lines of Helvetica and a correct xref table."""
-
-    def escape(text: str) -> str:
-        return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-    stream = (
-        f"BT /F1 18 Tf 72 720 Td ({escape(title)}) Tj ET\n"
-        f"BT /F1 12 Tf 72 690 Td ({escape(line)}) Tj ET\n"
-    ).encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1,
-        xref,
-    )
-    return bytes(out)
-
-
-def _png(width: int, height: int) -> bytes:
-    """An RGB PNG: a sky-to-ground gradient with a dark horizon line."""
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)  # filter type: none
-        for x in range(width):
-            if y == height // 2:
-                rows += bytes((40, 40, 40))
-            elif y < height // 2:
-                rows += bytes((90 + x, 150 + y, 230))
-            else:
-                rows += bytes((70 + y, 120 + x // 2, 50))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
-        + chunk(b"IEND", b"")
-    )

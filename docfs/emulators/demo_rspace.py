@@ -9,58 +9,8 @@ page of files), a second user in a lab group, and one shared document.
 
 from __future__ import annotations
 
-import struct
-import zlib
-
 from docfs.emulators.rspace import RSpaceEmulator
-
-
-def tiny_png(width: int = 16, height: int = 16, seed: int = 0) -> bytes:
-    """A valid RGB PNG with a gradient; ``seed`` shifts the colours so files differ."""
-    rows = bytearray()
-    for y in range(height):
-        rows.append(0)  # filter type "None" for each scanline
-        for x in range(width):
-            rows.extend(((x * 16 + seed) % 256, (y * 16) % 256, (seed * 37) % 256))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
-        + chunk(b"IEND", b"")
-    )
-
-
-def tiny_pdf(text: str) -> bytes:
-    """A one-page PDF showing ``text`` in Helvetica, with a correct xref table."""
-    safe = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-    stream = f"BT /F1 18 Tf 72 720 Td ({safe}) Tj ET".encode("latin-1", "replace")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    for offset in offsets:
-        out += f"{offset:010d} 00000 n \n".encode()
-    out += (
-        f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    )
-    return bytes(out)
+from docfs.emulators.samples import minimal_pdf, png_image
 
 
 def kinetics_csv(run: int, points: int = 12) -> bytes:
@@ -83,10 +33,10 @@ def seed_demo(emu: RSpaceEmulator) -> None:
     images = emu.folder_id("Images")
     documents = emu.folder_id("Documents")
     chemistry = emu.folder_id("Chemistry")
-    gel = emu.add_file(images, "gel-2026-03-02.png", tiny_png(seed=3), caption="Agarose gel")
-    plot = emu.add_file(images, "kinetics-plot.png", tiny_png(24, 12, seed=9))
+    gel = emu.add_file(images, "gel-2026-03-02.png", png_image(seed=3), caption="Agarose gel")
+    plot = emu.add_file(images, "kinetics-plot.png", png_image(24, 12, seed=9))
     protocol = emu.add_file(
-        documents, "PCR protocol.pdf", tiny_pdf("PCR protocol v3"), caption="Lab protocol"
+        documents, "PCR protocol.pdf", minimal_pdf("PCR protocol v3"), caption="Lab protocol"
     )
     raw = emu.add_file(documents, "kinetics-run1.csv", kinetics_csv(1))
     emu.add_file(documents, "README.txt", b"Raw data from the plate reader, one CSV per run.\n")

@@ -24,13 +24,13 @@ from docfs.backends._http import HttpClient, Limits, RetryPolicy
 from docfs.backends.base import Credentials, Entry, Kind, Op
 from docfs.backends.rspace import RSpaceBackend
 from docfs.emulators.base import EmulatorServer
-from docfs.emulators.demo_rspace import tiny_png
 from docfs.emulators.rspace import (
     DEFAULT_API_KEY,
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     RSpaceEmulator,
 )
+from docfs.emulators.samples import png_image
 
 FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
 CLIENT = ("docfs-app", "s3cr3t-client-secret")
@@ -186,7 +186,7 @@ async def test_document_directory_costs_one_request(serve: Serve) -> None:
     form = emu.add_form(
         "Experiment", [("Objective", "text"), ("Method", "text"), ("Yield", "number")]
     )
-    png = tiny_png(seed=4)
+    png = png_image(seed=4)
     image = emu.add_file(emu.folder_id("Images"), "gel.png", png)
     pdf = emu.add_file(emu.folder_id("Documents"), "protocol.pdf", b"%PDF-1.4 tiny")
     doc = emu.add_document(
@@ -261,7 +261,7 @@ async def test_upload_into_gallery_folder_and_section_check(
 
     emu.clear_log()
     with caplog.at_level(logging.WARNING), pytest.raises(errors.InvalidArgument):
-        await backend.create_file(folder, "photo.png", write(tmp_path, "b", tiny_png()))
+        await backend.create_file(folder, "photo.png", write(tmp_path, "b", png_image()))
     assert emu.requests() == []  # refused locally
     assert "Images" in caplog.text
 
@@ -308,7 +308,7 @@ async def test_new_file_in_document_is_uploaded_and_linked(serve: Serve, tmp_pat
     doc = emu.add_document(emu.home_id(), "Experiment", fields=["<p>Intro</p>"])
     backend = await connected(server)
     directory = await walk(backend, "Experiment")
-    png = tiny_png(seed=8)
+    png = png_image(seed=8)
     emu.clear_log()
     entry = await backend.create_file(directory, "plot.png", write(tmp_path, "p", png))
     assert entry.name == "plot.png" and entry.size == len(png)
@@ -452,7 +452,7 @@ async def test_rename_and_move(serve: Serve) -> None:
 async def test_metadata_as_xattrs(serve: Serve) -> None:
     emu, server = serve()
     doc = emu.add_document(emu.home_id(), "Tagged", tags="alpha,beta")
-    emu.add_file(emu.folder_id("Images"), "cap.png", tiny_png(), caption="A caption")
+    emu.add_file(emu.folder_id("Images"), "cap.png", png_image(), caption="A caption")
     backend = await connected(server)
     listed = await walk(backend, "Tagged")
     full = await backend.stat(listed)

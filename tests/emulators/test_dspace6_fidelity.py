@@ -23,8 +23,9 @@ import httpx
 import pytest
 
 from docfs.emulators.base import EmulatorServer
-from docfs.emulators.demo_data import large_blob, minimal_pdf, png_image, seed_dspace6
+from docfs.emulators.demo_data import seed_dspace6
 from docfs.emulators.dspace6 import ANONYMOUS, DSpace6Emulator
+from docfs.emulators.samples import large_blob, minimal_pdf, png_image
 
 ADMIN, ADMIN_PW = "admin@example.org", "admin-pw"
 USER, USER_PW = "user@example.org", "user-pw"

@@ -21,8 +21,9 @@ import httpx
 import pytest
 
 from docfs.emulators.base import EmulatorServer
-from docfs.emulators.demo_rspace import seed_demo, tiny_pdf, tiny_png
+from docfs.emulators.demo_rspace import seed_demo
 from docfs.emulators.rspace import DEFAULT_API_KEY, RSpaceEmulator
+from docfs.emulators.samples import minimal_pdf, png_image
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 ERROR_KEYS = [
@@ -493,7 +494,7 @@ def test_28_document_targets(api: Api) -> None:
 
 
 def test_29_html_normalisation_and_links(api: Api) -> None:
-    pdf = upload(api, "p.pdf", tiny_pdf("x")).json()["id"]
+    pdf = upload(api, "p.pdf", minimal_pdf("x")).json()["id"]
     audio = upload(api, "a.mp3", b"ID3").json()["id"]
     doc = api.post(
         "/documents",
@@ -611,7 +612,7 @@ def test_36_37_sections_by_extension_and_api_inbox(api: Api) -> None:
         "file": "Miscellaneous",
     }
     for name, section in expected.items():
-        data = tiny_png() if name.endswith("png") else b"x"
+        data = png_image() if name.endswith("png") else b"x"
         response = upload(api, name, data)
         assert response.status_code == 201, response.text
         parent = api.get(f"/folders/{response.json()['parentFolderId']}").json()
@@ -634,7 +635,7 @@ def test_38_folder_in_the_wrong_section(api: Api) -> None:
 def test_39_40_41_image_sniffing_content_type_and_shape(api: Api) -> None:
     fake = assert_error(upload(api, "fake.png", b"not an image"), 422, 42201)
     assert fake["messageCode"] == "errors.upload.imageContentMismatch"
-    real = upload(api, "real.png", tiny_png()).json()
+    real = upload(api, "real.png", png_image()).json()
     assert real["contentType"] == "image/x-png" and real["caption"] == ""
     assert list(real) == [
         "id",
@@ -692,7 +693,7 @@ def test_44_download_headers_and_range_ignored(api: Api) -> None:
 
 
 def test_45_file_listing_media_types(api: Api) -> None:
-    upload(api, "a.png", tiny_png())
+    upload(api, "a.png", png_image())
     upload(api, "b.txt", b"b")
     upload(api, "c.mp3", b"c")
     everything = api.get("/files").json()
@@ -891,7 +892,7 @@ def test_official_client_against_the_emulator(api: Api, tmp_path: Path) -> None:
     with source.open("rb") as fh:
         assert client.update_file(fh, uploaded["id"])["version"] == 2
     image = tmp_path / "gel.png"
-    image.write_bytes(tiny_png())
+    image.write_bytes(png_image())
     with image.open("rb") as fh:
         client.upload_file(fh)
     images = client.get_files()  # the client defaults to mediaType=image
@@ -959,4 +960,4 @@ def test_official_gallery_filesystem_reads_the_demo(api: Api) -> None:
     gel = next(
         i for i in items if fs.getinfo(f"/{images}/{i}").raw["rspace"]["name"].startswith("gel")
     )
-    assert fs.readbytes(f"/{images}/{gel}") == tiny_png(seed=3)
+    assert fs.readbytes(f"/{images}/{gel}") == png_image(seed=3)
