@@ -39,6 +39,9 @@ class Op(enum.Enum):
     REMOVE = "remove"
     RENAME = "rename"
     SET_META = "set_meta"
+    #: the entry cannot be removed alone, only with its directory (e.g. the fields of an RSpace
+    #: document): unlinking it hides it locally, and removing the directory removes it for real
+    REMOVE_WITH_DIR = "remove_with_dir"
 
 
 @dataclass(frozen=True)

@@ -724,7 +724,8 @@ class RSpaceBackend(Backend):
                     mtime=_ts(fld.get("lastModified")),
                     version=_digest(content),
                     meta={"globalId": f"FD{fld['id']}", "type": str(fld.get("type", ""))},
-                    ops=frozenset({Op.REPLACE}),
+                    # a field goes only with its document (``rm -r`` of the document works)
+                    ops=frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR}),
                     extra={"type": FIELD, "id": str(fld["id"]), "doc": str(doc["id"])},
                 )
             )
@@ -746,7 +747,7 @@ class RSpaceBackend(Backend):
             mtime=_ts(f.get("created")),
             version=str(f.get("version")),
             meta={"globalId": f"GL{f['id']}", "caption": str(f.get("caption") or "")},
-            ops=frozenset({Op.REPLACE}),
+            ops=frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR}),
             extra={"type": LINKED, "id": str(f["id"]), "doc": str(doc["id"])},
         )
 

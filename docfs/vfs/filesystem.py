@@ -213,6 +213,7 @@ class Filesystem:
                 self.inodes.detach(old)
         node.children = children
         node.listed_at = self.fresh.now()
+        node.hidden.clear()
         self._stale_warned.discard(node.ino)
 
     def _vanished(self, node: Node) -> None:

@@ -33,6 +33,9 @@ class Node:
     listed_at: float | None = None
     #: names that exist only here (staged new files, local-only names): name → inode
     local_children: dict[str, int] = field(default_factory=dict)
+    #: children unlinked here that only go with this directory (Op.REMOVE_WITH_DIR): hidden
+    #: until the directory is removed, or until the next listing shows they are still there
+    hidden: set[str] = field(default_factory=set)
     #: open file handles on this node; an open node is never dropped
     opened: int = 0
     #: version last handed to the kernel on open (for keep_cache)
@@ -57,6 +60,8 @@ class Node:
 
     def child_names(self) -> dict[str, int]:
         merged = dict(self.children or {})
+        for name in self.hidden:
+            merged.pop(name, None)
         merged.update(self.local_children)
         return merged
 

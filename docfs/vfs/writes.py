@@ -19,6 +19,7 @@ import itertools
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from docfs import errors
@@ -332,20 +333,41 @@ class Writes:
 
     async def _create_remote(self, parent: Node, name: str, staged: Any) -> Entry:
         """``create_file``; after a lost answer, look before sending it again (no duplicates)."""
-        known = {self.fs.inodes.get(i).entry.id for i in (parent.children or {}).values()}
         size = staged.size
+
+        async def send() -> Entry:
+            return await self.fs.backend.create_file(parent.entry, name, staged.path)
+
+        return await self._create_once(
+            parent, name, send, lambda e: not e.is_dir and e.size == size, "upload"
+        )
+
+    async def _create_once(
+        self,
+        parent: Node,
+        name: str,
+        send: Callable[[], Awaitable[Entry]],
+        same: Callable[[Entry], bool],
+        what: str,
+    ) -> Entry:
+        """Create ``name`` in ``parent`` with ``send``: a POST, so not blindly repeatable.
+
+        When its answer is lost (connection cut, 5xx) the server may or may not have acted;
+        a fresh listing tells which, so a retry never makes a duplicate. ``mkdir`` needs this
+        as much as uploads do: a lost answer to "create item" must not fail ``cp -r``.
+        """
+        known = {self.fs.inodes.get(i).entry.id for i in (parent.children or {}).values()}
         for attempt in range(3):
             try:
-                entry: Entry = await self.fs.backend.create_file(parent.entry, name, staged.path)
-                return entry
+                return await send()
             except errors.RemoteUnavailable:
                 if attempt == 2:
                     raise
                 async for found in self.fs.backend.list_dir(parent.entry):
-                    if found.name == name and found.size == size and found.id not in known:
-                        log.info("upload of %s had arrived; its answer was lost", name)
+                    if found.name == name and same(found) and found.id not in known:
+                        log.info("%s of %s had arrived; its answer was lost", what, name)
                         return found
-                log.info("upload of %s did not arrive; sending it again", name)
+                log.info("%s of %s did not arrive; sending it again", what, name)
         raise AssertionError("unreachable")
 
     # ---- namespace -------------------------------------------------------------------------
@@ -360,7 +382,12 @@ class Writes:
             node = self._new_local(parent, name, Kind.DIR)
         else:
             self._refuse(parent, Op.MKDIR, "mkdir")
-            entry = await self.fs.backend.mkdir(parent.entry, restore(name))
+            remote_name = restore(name)
+
+            async def send() -> Entry:
+                return await self.fs.backend.mkdir(parent.entry, remote_name)
+
+            entry = await self._create_once(parent, remote_name, send, lambda e: e.is_dir, "mkdir")
             node = self.fs.inodes.place(entry, parent.ino, name)
             node.children, node.listed_at = {}, self.fs.fresh.now()
             if parent.children is not None:
@@ -400,6 +427,12 @@ class Writes:
             raise errors.IsADirectory(name)
         if node.local:
             self._unlink_local(node)
+            return
+        if node.entry.allows(Op.REMOVE_WITH_DIR) and not node.entry.allows(Op.REMOVE):
+            if self.fs.options.read_only:
+                raise errors.ReadOnly("unlink: read-only mount")
+            # goes with its directory: hide it now; rmdir of the directory removes it
+            parent.hidden.add(name)
             return
         self._refuse(node, Op.REMOVE, "unlink")
         self._drop_job(node)

@@ -267,3 +267,23 @@ async def test_lost_answer_to_an_upload_creates_no_duplicate(world: World) -> No
     assert names.count("once.csv") == 1
     assert not [n for n in names if n.startswith("once [")]  # no suffixed twin either
     assert await world.read(*world.seeded.file_dir, "once.csv") == b"exactly once\n"
+
+
+async def test_rm_r_of_the_file_directory(world: World) -> None:
+    folder = await world.warm()
+    parent = await world.ino(*world.seeded.dir_parent)
+    children = dict(world.fs.readdir(await world.fs.opendir(folder), 0))
+    nodes = {name: world.fs.inodes.get(attr.ino) for name, attr in children.items()}
+    removable = (Op.REMOVE, Op.REMOVE_WITH_DIR)
+    folder_node = world.fs.inodes.get(folder)
+    if not folder_node.entry.allows(Op.REMOVE) or not all(
+        any(n.entry.allows(op) for op in removable) for n in nodes.values()
+    ):
+        pytest.skip(f"{world.adapter.name}: these files cannot be removed")
+    for name in nodes:  # what rm -r does: the files, then the directory
+        await world.fs.writes.unlink(folder, name)
+    assert world.fs.readdir(await world.fs.opendir(folder), 0) == []
+    await world.fs.writes.rmdir(parent, world.seeded.file_dir[-1])
+    world.clock.now += 61
+    with pytest.raises(errors.NotFound):
+        await world.ino(*world.seeded.file_dir)
