@@ -60,6 +60,9 @@ class Entry:
     ops: frozenset[Op] = frozenset()
     #: backend-private details needed for later calls (object type, parent id, description…)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False)
+    #: ``Backend.changes`` can report what changed anywhere below this directory (e.g. an
+    #: Opus 2 project): stale listings below it are refreshed with one request, not relisted
+    change_scope: bool = False
 
     @property
     def is_dir(self) -> bool:
@@ -82,6 +85,8 @@ class Capabilities:
     meta_namespace: str = "docfs"
     #: the server may hold two children with the same name in one directory
     duplicate_names: bool = True
+    #: ``changes()`` is implemented for entries with ``change_scope``
+    changes: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,12 @@ class Backend(ABC):
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
     ) -> None:
         """Send bytes [start, end) of the file to ``sink`` (whole file from 0 without ranges)."""
+
+    def changes(self, scope: Entry, since: float) -> AsyncIterator[tuple[str, Entry]]:
+        """``(parent directory id, entry)`` for what changed below ``scope`` after ``since``
+        (epoch seconds). Deletions need not be reported: full listings still happen now and
+        then. Only for backends whose capabilities say ``changes``."""
+        raise NotSupported(f"{self.name}: no change feed")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")

@@ -30,6 +30,8 @@ from docfs.vfs.writes import Writes
 log = logging.getLogger("docfs.vfs")
 
 BLOCK = 4096
+#: with a change feed, directories are still listed in full once every this many TTLs
+FULL_LISTING_EVERY = 10
 
 
 @dataclass
@@ -177,7 +179,8 @@ class Filesystem:
             # another task may have listed it while we waited for the lock
             if not self.fresh.fresh(node.listed_at):
                 try:
-                    await self._list(node)
+                    if not await self._refresh_from_changes(node):
+                        await self._list(node)
                 except errors.RemoteUnavailable:
                     if node.children is None:
                         raise
@@ -192,7 +195,61 @@ class Filesystem:
                     raise
         return node.child_names()
 
+    def _scope_of(self, node: Node) -> Node | None:
+        """The nearest change scope at or above ``node`` (None without a change feed)."""
+        if not self.backend.capabilities.changes:
+            return None
+        current: Node | None = node
+        while current is not None:
+            if current.entry.change_scope:
+                return current
+            if current.ino == ROOT_INODE:
+                return None
+            current = self.inodes.find(current.parent)
+        return None
+
+    async def _refresh_from_changes(self, node: Node) -> bool:
+        """Refresh a stale listing through its scope's change feed; False: list it instead.
+
+        A change feed reports new and changed entries, not deletions, so every directory is
+        still listed in full once every ``FULL_LISTING_EVERY`` TTLs.
+        """
+        scope = self._scope_of(node)
+        if (
+            scope is None
+            or node.children is None
+            or scope.scope_synced is None
+            or not self.fresh.fresh_for(node.full_listed_at, FULL_LISTING_EVERY)
+        ):
+            return False
+        if not self.fresh.fresh(scope.scope_checked):
+            started = time.time()
+            async for parent_id, entry in self.backend.changes(scope.entry, scope.scope_synced):
+                self._apply_change(parent_id, entry)
+            scope.scope_synced, scope.scope_checked = started, self.fresh.now()
+        if node.children is None or node.listed_at is None:
+            return False  # the feed showed something new here: list it
+        node.listed_at = scope.scope_checked
+        return True
+
+    def _apply_change(self, parent_id: str, entry: Entry) -> None:
+        known = self.inodes.by_id(entry.id)
+        holder = self.inodes.find(known.parent) if known is not None else None
+        if (
+            known is not None
+            and known.entry.name == entry.name
+            and (holder is not None and holder.entry.id == parent_id)
+        ):
+            if known.staged is None and known.pending_job is None:
+                known.entry = entry  # new size/version: the next open gets the new content
+            return
+        # new, or renamed: its directory (if we hold a listing of it) must be listed again
+        parent = self.inodes.by_id(parent_id)
+        if parent is not None:
+            parent.listed_at = None
+
     async def _list(self, node: Node) -> None:
+        started = time.time()
         entries = [e async for e in self.backend.list_dir(node.entry)]
         named = assign_names(entries, ((e.name, e.id) for e in entries))
         children: dict[str, int] = {}
@@ -212,8 +269,10 @@ class Filesystem:
             if self.inodes.by_id(old.entry.id) is old:
                 self.inodes.detach(old)
         node.children = children
-        node.listed_at = self.fresh.now()
+        node.listed_at = node.full_listed_at = self.fresh.now()
         node.hidden.clear()
+        if node.entry.change_scope and node.scope_synced is None:
+            node.scope_synced, node.scope_checked = started, node.listed_at
         self._stale_warned.discard(node.ino)
 
     def _vanished(self, node: Node) -> None:

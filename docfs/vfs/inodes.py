@@ -53,6 +53,12 @@ class Node:
     mode_override: int | None = None
     #: the write-back job that will upload this node's content
     pending_job: str | None = None
+    #: change scopes (Entry.change_scope): wall time the change feed was last read from, and
+    #: when (monotonic) it was read
+    scope_synced: float | None = None
+    scope_checked: float | None = None
+    #: last full listing (monotonic); change-feed refreshes do not count
+    full_listed_at: float | None = None
 
     @property
     def is_dir(self) -> bool:

@@ -24,3 +24,7 @@ class Freshness:
 
     def fresh(self, stamp: float | None) -> bool:
         return stamp is not None and self.clock() - stamp < self.ttl
+
+    def fresh_for(self, stamp: float | None, ttls: float) -> bool:
+        """Younger than ``ttls`` times the TTL."""
+        return stamp is not None and self.clock() - stamp < self.ttl * ttls
