@@ -508,14 +508,18 @@ async def test_remove_empty_room(serve: Serve) -> None:
 async def test_operation_result_swallowed_by_another_client(serve: Serve) -> None:
     emu, url = serve(operation_delay=0.2)
     file_id = emu.add_file(emu.my_documents_id(OWNER), "contested.txt", b"c", owner=OWNER)
-    async with opened(url, poll_interval=0.6) as backend:
+    # a long poll interval and the emulator's clock (not sleeps) fix the order of events, so a
+    # loaded machine cannot reorder them: the other client always reads the result first
+    async with opened(url, poll_interval=3.0) as backend:
         entry = (await children(backend, await walk(backend, "My documents")))["contested.txt"]
         token = httpx.post(
             f"{url}/api/2.0/authentication", json={"userName": OWNER, "password": OWNER_PW}
         ).json()["response"]["token"]
 
         async def other_client() -> None:
-            await trio.sleep(0.35)
+            while emu.pending_operations() == 0:
+                await trio.sleep(0.01)
+            emu.advance_clock(1.0)  # the operation is due: finished at the next look
             async with httpx.AsyncClient(headers={"Authorization": token}) as client:
                 seen = (await client.get(f"{url}/api/2.0/files/fileops")).json()["response"]
             assert [op["finished"] for op in seen] == [True]  # it took our record
