@@ -1,8 +1,13 @@
-"""The ``docfs`` command: mount, unmount, demo, emulate.
+"""The ``docfs`` command: mount, unmount, status, sync, refresh, remotes, demo, emulate.
 
 Secrets never come from the command line (argv is visible to every user via ``ps``): they come
-from ``DOCFS_USER`` / ``DOCFS_PASSWORD`` / ``DOCFS_TOKEN`` or a ``--credentials-file``. Every
-expected failure ends as one clear line on stderr and a non-zero exit status, not a traceback.
+from the configuration's secret sources, ``DOCFS_USER`` / ``DOCFS_PASSWORD`` / ``DOCFS_TOKEN``
+or a ``--credentials-file``. Every expected failure ends as one clear line on stderr and a
+non-zero exit status, not a traceback.
+
+``docfs SOURCE MOUNTPOINT -o OPTIONS`` (no command word) is the call form of ``mount.fuse3``,
+which ``mount -t fuse.docfs`` and ``/etc/fstab`` lines use: it mounts like ``docfs mount`` and
+detaches once the mount is ready (like sshfs), unless ``-f`` is given.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import argparse
 import importlib
 import json
 import logging
+import logging.handlers
 import os
 import re
 import shutil
@@ -18,14 +24,25 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from docfs import __version__, errors
+from docfs import __version__, config, control, errors
 from docfs.backends.base import Credentials
-from docfs.daemon import MountConfig, default_cache_dir, serve, state_file
+from docfs.daemon import (
+    MountConfig,
+    build_backend,
+    control_socket,
+    default_cache_dir,
+    fuse_problem,
+    resolve_root,
+    runtime_dir,
+    serve,
+    state_file,
+)
 from docfs.redact import Redactor
 from docfs.registry import REMOTE_TYPES, remote_type
 from docfs.vfs.filesystem import Options
@@ -36,6 +53,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("docfs")
 
 READY_FD_ENV = "DOCFS_READY_FD"
+LEVELS = ["debug", "info", "warning", "error"]
+COMMANDS = config.COMMAND_WORDS
+DEFAULT_CACHE_SIZE = "10G"
+DEFAULT_DIR_CACHE_TIME = 60.0
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_TRANSFERS = 4
 
 
 class UsageError(Exception):
@@ -43,31 +66,95 @@ class UsageError(Exception):
 
 
 def parse_size(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*", text, re.IGNORECASE)
-    if not match:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 512M, 10G)")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * 1024 ** " kmgt".index(unit or " "))
+    try:
+        return config.parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def setup_logging(level: str, redactor: Redactor, stream: object = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+# ---- logging -------------------------------------------------------------------------------
+
+#: syslog priorities, which journald reads from a ``<N>`` prefix on each line
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3}
+
+
+class JournalFormatter(logging.Formatter):
+    """``<6>docfs.vfs: message``: journald adds the time and turns ``<N>`` into the priority."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _PRIORITY.get(record.levelno, 2 if record.levelno > logging.ERROR else 6)
+        text = super().format(record)
+        # a traceback spans lines; each becomes its own journal entry of the same priority
+        return "\n".join(f"<{priority}>{line}" for line in text.splitlines())
+
+
+def under_journal(env: Mapping[str, str], stream: Any) -> bool:
+    """True if ``stream`` goes to journald (which stamps each line itself).
+
+    ``JOURNAL_STREAM`` names the device and inode of the journal socket; it is inherited by
+    children whose stderr went elsewhere, so it counts only if it is really our stream. Without
+    it, ``INVOCATION_ID`` says systemd started us, whose default for output is the journal.
+    """
+    journal = env.get("JOURNAL_STREAM")
+    if journal:
+        try:
+            device, inode = (int(x) for x in journal.split(":"))
+            info = os.fstat(stream.fileno())
+        except (ValueError, OSError, AttributeError):
+            return False
+        return (info.st_dev, info.st_ino) == (device, inode)
+    return bool(env.get("INVOCATION_ID"))
+
+
+def logger_name(module: str) -> str:
+    """``-v http`` → ``docfs.http``; full names (``docfs.vfs``, ``httpx``) stay as they are."""
+    if module in ("httpx", "httpcore") or module.startswith(("docfs", "httpx.", "httpcore.")):
+        return module
+    return f"docfs.{module}"
+
+
+def setup_logging(
+    level: str,
+    redactor: Redactor,
+    stream: IO[str] | None = None,
+    *,
+    log_file: Path | None = None,
+    verbose: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+) -> None:
+    env = os.environ if env is None else env
+    handler: logging.Handler
+    stamped = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        # WatchedFileHandler reopens the file after logrotate moved it away
+        handler = logging.handlers.WatchedFileHandler(log_file)
+        handler.setFormatter(stamped)
+    else:
+        out = stream or sys.stderr
+        handler = logging.StreamHandler(out)
+        journal = under_journal(env, out)
+        handler.setFormatter(JournalFormatter("%(name)s: %(message)s") if journal else stamped)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # httpx logs every request at INFO and httpcore traces every header at DEBUG; ours are enough
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    for module in verbose:
+        logging.getLogger(logger_name(module)).setLevel(logging.DEBUG)
     redactor.install(root)
 
 
-def read_credentials(path: Path | None) -> Credentials:
+# ---- what to mount -------------------------------------------------------------------------
+
+
+def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
     """Credentials from ``path`` (``key = value`` lines) or the environment."""
     values = {
-        "user": os.environ.get("DOCFS_USER"),
-        "password": os.environ.get("DOCFS_PASSWORD"),
-        "token": os.environ.get("DOCFS_TOKEN"),
+        "user": os.environ.get("DOCFS_USER") if use_env else None,
+        "password": os.environ.get("DOCFS_PASSWORD") if use_env else None,
+        "token": os.environ.get("DOCFS_TOKEN") if use_env else None,
     }
     if path is not None:
         try:
@@ -88,6 +175,14 @@ def read_credentials(path: Path | None) -> Credentials:
     return Credentials(values["user"], values["password"], values["token"])
 
 
+_INLINE = re.compile(r"[A-Za-z0-9_]+:https?://")
+
+
+def is_inline(source: str) -> bool:
+    """``TYPE:URL`` (as opposed to ``NAME[:/sub/path]`` of a configured remote)."""
+    return _INLINE.match(source) is not None
+
+
 def parse_remote(text: str) -> tuple[str, str]:
     kind, sep, url = text.partition(":")
     if not sep or not url.startswith(("http://", "https://")):
@@ -99,29 +194,169 @@ def parse_remote(text: str) -> tuple[str, str]:
     return kind, url
 
 
+def _pick(*values: Any) -> Any:
+    """The first value that is set: command line, then configuration, then built-in default."""
+    return next((v for v in values if v is not None), None)
+
+
+def _backend_options(remote: config.Remote) -> dict[str, Any]:
+    if remote.type != "opus2":
+        return {}
+    from docfs.backends.opus2 import load_profile
+
+    options: dict[str, Any] = {}
+    if remote.profile is not None:
+        try:
+            options["profile"] = load_profile(remote.profile)
+        except (OSError, ValueError, TypeError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise config.ConfigError(
+                f"cannot use the wire profile: {detail}",
+                path=remote.source,
+                key=f"remotes.{remote.name}.profile",
+            ) from None
+    token_file = config.token_file(remote)
+    if token_file is not None:
+        # a regenerated token is picked up from the file after a 401, without a restart
+        options["token_file"] = token_file
+    return options
+
+
 def mount_config(args: argparse.Namespace) -> MountConfig:
-    kind, url = parse_remote(args.remote)
+    source: str = args.remote
+    remote: config.Remote | None = None
+    sub_path: str | None = None
+    if is_inline(source):
+        kind, url = parse_remote(source)
+        credentials = read_credentials(args.credentials_file)
+    else:
+        name, sub_path = config.split_source(source)
+        remote = config.load(args.config, explicit=args.config is not None).remote(name)
+        kind, url = remote.type, remote.url
+        # a named remote never takes DOCFS_* from the environment: they may belong to another
+        credentials = (
+            read_credentials(args.credentials_file, use_env=False)
+            if args.credentials_file
+            else config.credentials(remote)
+        )
+        if credentials.user is None and remote.user is not None:
+            credentials = Credentials(remote.user, credentials.password, credentials.token)
     mountpoint = Path(args.mountpoint).resolve()
     if not mountpoint.is_dir():
         raise UsageError(f"mount point {mountpoint} is not a directory")
+    r = remote or config.Remote(name="", type=kind, url=url)
+    rpm = r.requests_per_minute
     return MountConfig(
         remote_type=kind,
         url=url,
         mountpoint=mountpoint,
-        credentials=read_credentials(args.credentials_file),
-        cache_dir=args.cache_dir,
-        cache_size=args.cache_size,
+        credentials=credentials,
+        cache_dir=_pick(args.cache_dir, r.cache_dir, default_cache_dir()),
+        cache_size=_pick(args.cache_size, r.cache_size, config.parse_size(DEFAULT_CACHE_SIZE)),
         options=Options(
-            read_only=args.read_only,
-            dir_cache_time=args.dir_cache_time,
-            write_back=args.write_back,
-            transfers=args.transfers,
+            read_only=bool(_pick(args.read_only, r.read_only, False)),
+            dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
+            write_back=_pick(args.write_back, r.write_back),
+            transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),
+            uid=_pick(args.uid, os.getuid()),
+            gid=_pick(args.gid, os.getgid()),
         ),
-        timeout=args.timeout,
+        timeout=_pick(args.timeout, r.timeout, DEFAULT_TIMEOUT),
+        concurrency=r.concurrency,
+        requests_per_second=rpm / 60 if rpm else None,
+        sub_path=sub_path,
+        name=remote.name if remote is not None else None,
+        allow_other=bool(args.allow_other),
+        fuse_options=frozenset(args.kernel_option or ()),
+        backend_options=_backend_options(remote) if remote is not None else {},
     )
 
 
-def run_foreground(config: MountConfig, redactor: Redactor) -> int:
+# ---- the mount.fuse3 call form -------------------------------------------------------------
+
+#: ``-o`` options that map to a docfs flag or option
+_HELPER_FLAGS = {"ro": "--read-only", "allow_other": "--allow-other"}
+_HELPER_VALUES = {
+    "cache_size": "--cache-size",
+    "cache_dir": "--cache-dir",
+    "dir_cache_time": "--dir-cache-time",
+    "write_back": "--write-back",
+    "transfers": "--transfers",
+    "timeout": "--timeout",
+    "config": "--config",
+    "credentials_file": "--credentials-file",
+    "log_file": "--log-file",
+    "log_level": "--log-level",
+    "verbose": "-v",
+    "uid": "--uid",
+    "gid": "--gid",
+}
+#: kernel mount flags passed on to the FUSE mount
+_HELPER_KERNEL = {"noexec", "nosuid", "nodev"}
+#: options for mount(8), systemd or the kernel defaults that docfs accepts and leaves alone
+_HELPER_IGNORED = {
+    "rw", "defaults", "_netdev", "nofail", "auto", "noauto", "user", "users", "nouser", "owner",
+    "group", "dev", "suid", "exec", "atime", "noatime", "relatime", "strictatime", "nodiratime",
+    "diratime", "async", "lazytime", "silent", "loud",
+}  # fmt: skip
+_HELPER_IGNORED_PREFIXES = ("x-", "comment=")
+
+
+def is_helper_call(argv: Sequence[str]) -> bool:
+    """``docfs SOURCE MOUNTPOINT …``: the first word is neither a command nor an option."""
+    return bool(argv) and not argv[0].startswith("-") and argv[0] not in COMMANDS
+
+
+def helper_argv(argv: Sequence[str]) -> list[str]:
+    """Translate ``SOURCE MOUNTPOINT -o a,b=c [-f]`` into ``mount SOURCE MOUNTPOINT …``."""
+    positional: list[str] = []
+    options: list[str] = []
+    foreground = False
+    words = iter(argv)
+    for word in words:
+        if word == "-o":
+            value = next(words, None)
+            if value is None:
+                raise UsageError("-o needs a list of options")
+            options.append(value)
+        elif word.startswith("-o"):
+            options.append(word[2:])
+        elif word == "-f":
+            foreground = True
+        elif word in ("-n", "-s", "-v"):
+            continue  # mount(8) helper flags: no mtab, sloppy, verbose
+        elif word.startswith("-"):
+            raise UsageError(
+                f"unknown flag {word!r} (usage: docfs SOURCE MOUNTPOINT [-o OPTIONS] [-f])"
+            )
+        else:
+            positional.append(word)
+    if len(positional) != 2:
+        raise UsageError("usage: docfs SOURCE MOUNTPOINT [-o OPTIONS] [-f]")
+    result = ["mount", *positional]
+    for option in (o.strip() for group in options for o in group.split(",")):
+        result += _helper_option(option)
+    if not foreground:
+        # mount(8) helpers say nothing on success
+        result += ["--daemon", "--quiet"]
+    return result
+
+
+def _helper_option(option: str) -> list[str]:
+    key, sep, value = option.partition("=")
+    if not option or option in _HELPER_IGNORED or option.startswith(_HELPER_IGNORED_PREFIXES):
+        return []
+    if not sep and key in _HELPER_FLAGS:
+        return [_HELPER_FLAGS[key]]
+    if not sep and key in _HELPER_KERNEL:
+        return ["--kernel-option", key]
+    if sep and key in _HELPER_VALUES:
+        return [_HELPER_VALUES[key], value]
+    known = sorted([*_HELPER_FLAGS, *(f"{k}=" for k in _HELPER_VALUES), *_HELPER_KERNEL])
+    raise UsageError(f"unknown mount option {option!r} (docfs knows: {', '.join(known)})")
+
+
+def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
     ready_fd = os.environ.pop(READY_FD_ENV, None)
 
     def ready() -> None:
@@ -130,20 +365,23 @@ def run_foreground(config: MountConfig, redactor: Redactor) -> int:
             os.close(int(ready_fd))
 
     try:
-        trio.run(serve, config, redactor, ready)
+        trio.run(serve, mount, redactor, ready)
     except errors.DocfsError as exc:
         log.error("%s", exc)
         return 1
     return 0
 
 
-def run_daemon(args: argparse.Namespace, config: MountConfig) -> int:
+def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     """Start a detached copy of this command and return once its mount is ready."""
     read_end, write_end = os.pipe()
-    log_path = config.cache_dir / f"{config.namespace}.log"
+    log_path = args.log_file or mount.cache_dir / f"{mount.namespace}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    argv = [a for a in sys.argv[1:] if a not in ("--daemon", "-d")]
+    argv = [a for a in args.argv if a not in ("--daemon", "-d")]
     env = dict(os.environ, **{READY_FD_ENV: str(write_end)})
+    # the child writes to a file, not to our journal stream: it must stamp its own lines
+    for key in ("JOURNAL_STREAM", "INVOCATION_ID"):
+        env.pop(key, None)
     with open(log_path, "ab") as log_file:
         child = subprocess.Popen(
             [sys.executable, "-m", "docfs", *argv],
@@ -158,7 +396,8 @@ def run_daemon(args: argparse.Namespace, config: MountConfig) -> int:
     with os.fdopen(read_end, "rb") as pipe:
         answer = pipe.read()
     if answer.startswith(b"ready"):
-        print(f"docfs: mounted at {config.mountpoint} (pid {child.pid}, log {log_path})")
+        if not args.quiet:
+            print(f"docfs: mounted at {mount.mountpoint} (pid {child.pid}, log {log_path})")
         return 0
     child.wait(timeout=30)
     tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
@@ -169,20 +408,20 @@ def run_daemon(args: argparse.Namespace, config: MountConfig) -> int:
 
 
 def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
-    config = mount_config(args)
-    redactor.add(*config.credentials.secrets())
+    mount = mount_config(args)
+    redactor.add(*mount.credentials.secrets())
+    problem = fuse_problem()
+    if problem is not None:
+        print(f"docfs: cannot mount: {problem}", file=sys.stderr)
+        return 1
     if args.daemon:
-        return run_daemon(args, config)
-    return run_foreground(config, redactor)
+        return run_daemon(args, mount)
+    return run_foreground(mount, redactor)
 
 
 def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
     mountpoint = Path(args.mountpoint).resolve()
-    state_path = state_file(mountpoint)
-    try:
-        state = json.loads(state_path.read_text())
-    except (OSError, ValueError):
-        state = {}
+    state = read_state(state_file(mountpoint)) or {}
     result = subprocess.run(
         ["fusermount3", "-u", str(mountpoint)], capture_output=True, text=True, check=False
     )
@@ -202,6 +441,255 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
             shown = left
         time.sleep(0.2)
     return 0
+
+
+# ---- status, sync, refresh -----------------------------------------------------------------
+
+
+def read_state(path: Path) -> dict[str, Any] | None:
+    try:
+        state = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def running_mounts() -> list[dict[str, Any]]:
+    """The state of every live docfs mount of this user."""
+    found = []
+    for path in sorted(runtime_dir().glob("mount-*.json")):
+        state = read_state(path)
+        if state is not None and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+            found.append(state)
+    return found
+
+
+def _mount_state(mountpoint: str) -> dict[str, Any]:
+    path = Path(mountpoint).resolve()
+    state = read_state(state_file(path))
+    if state is None or not isinstance(state.get("pid"), int) or not _alive(state["pid"]):
+        raise UsageError(f"no docfs mount at {path}")
+    return state
+
+
+def _socket(state: dict[str, Any]) -> Path:
+    return Path(state.get("control") or control_socket(Path(state["mountpoint"])))
+
+
+def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
+    states = [_mount_state(args.mountpoint)] if args.mountpoint else running_mounts()
+    reports: list[dict[str, Any]] = []
+    failed = False
+    for state in states:
+        try:
+            reports.append(control.call(_socket(state), {"op": "status"})["status"])
+        except control.ControlError as exc:
+            failed = True
+            reports.append({"mountpoint": state.get("mountpoint"), "error": str(exc)})
+    if args.json:
+        print(json.dumps(reports if not args.mountpoint else reports[0], indent=2))
+    elif not reports:
+        print("docfs: no mounts")
+    else:
+        print("\n".join(format_status(r) for r in reports), end="")
+    return 1 if failed else 0
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_time(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress_bar(done: int, total: int, width: int = 20) -> str:
+    filled = width if total <= 0 else min(width, done * width // total)
+    return "[" + "#" * filled + "-" * (width - filled) + "]"
+
+
+def format_status(report: dict[str, Any]) -> str:
+    """The human form of one mount's status (``docfs status``)."""
+    if "error" in report:
+        return f"{report.get('mountpoint')}\n  not answering: {report['error']}\n"
+    name = report.get("name") or ""
+    if name and report.get("sub_path"):
+        name += f":{report['sub_path']}"
+    mode = ", read-only" if report.get("read_only") else ""
+    if report.get("write_back") is not None:
+        mode += f", write-back {report['write_back']:g} s"
+    cache, requests, rate, uploads = (
+        report["cache"],
+        report["requests"],
+        report["rate_limit"],
+        report["uploads"],
+    )
+    share = cache["used"] * 100 // cache["limit"] if cache["limit"] else 0
+    lines = [
+        f"{report['mountpoint']}: {name + ' ' if name else ''}({report['remote']}){mode}",
+        f"  pid {report['pid']}, up {human_time(report['uptime'])}",
+        f"  cache     {human_size(cache['used'])} of {human_size(cache['limit'])} ({share}%)",
+        f"  requests  {requests['total']}, errors {requests['errors']}, "
+        f"retries {requests['retries']}; rate-limit waits {rate['waits']} "
+        f"({rate['seconds']:.1f} s)",
+    ]
+    for endpoint, e in requests["endpoints"].items():
+        lines.append(
+            f"    {endpoint:<28} {e['requests']:>7}  errors {e['errors']:<4} "
+            f"retries {e['retries']:<4} sent {human_size(e['bytes_sent'])}, "
+            f"received {human_size(e['bytes_received'])}"
+        )
+    lines.append(format_uploads(uploads))
+    if report.get("lost_found"):
+        lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
+    return "\n".join(lines) + "\n"
+
+
+def format_uploads(uploads: dict[str, Any]) -> str:
+    if not uploads["pending"]:
+        return f"  uploads   none pending ({uploads['uploaded']} done)"
+    rate = f", {human_size(uploads['rate'])}/s" if uploads.get("rate") else ""
+    lines = [
+        f"  uploads   {uploads['pending']} pending, {human_size(uploads['bytes_left'])} left"
+        f"{rate}, ETA {human_time(uploads['eta'])}"
+    ]
+    for f in uploads["files"]:
+        if f["state"] == "uploading":
+            share = f["sent"] * 100 // f["size"] if f["size"] else 100
+            detail = f"{share:3d}%  ETA {human_time(f['eta'])}"
+        elif f["state"] == "retrying":
+            detail = f"retry {f['attempts']} in {human_time(f['due_in'])}"
+        else:
+            detail = f"queued, starts in {human_time(f['due_in'])}"
+        lines.append(
+            f"    {progress_bar(f['sent'], f['size'])} {human_size(f['size']):>10}  "
+            f"{detail}  {f['path']}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_sync(args: argparse.Namespace, redactor: Redactor) -> int:
+    state = _mount_state(args.mountpoint)
+    shown = [-1]
+
+    def progress(report: dict[str, Any]) -> None:
+        if report["pending"] != shown[0]:
+            shown[0] = report["pending"]
+            print(
+                f"docfs: {report['pending']} uploads left "
+                f"({human_size(report['bytes_left'])}, ETA {human_time(report['eta'])})",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    request: dict[str, Any] = {"op": "sync", "timeout": args.timeout}
+    try:
+        answer = control.call(_socket(state), request, progress=progress, timeout=60.0)
+    except control.ControlError as exc:
+        print(f"docfs: sync failed: {exc}", file=sys.stderr)
+        return 1
+    if answer.get("ok"):
+        print(f"docfs: all uploads done ({answer['uploaded']} uploaded)")
+        return 0
+    print(f"docfs: {answer.get('error')}", file=sys.stderr)
+    for failure in answer.get("failed", []):
+        print(f"  failed: {failure['path']}: {failure['error']}", file=sys.stderr)
+    for path in answer.get("pending", []):
+        print(f"  still queued: {path}", file=sys.stderr)
+    return 1
+
+
+def find_mount(path: Path) -> tuple[dict[str, Any], str]:
+    """The mount holding ``path`` and the path inside it (``/a/b``)."""
+    for candidate in (Path(os.path.abspath(path)), path.resolve()):
+        for base in (candidate, *candidate.parents):
+            state = read_state(state_file(base))
+            if state is not None and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+                inside = candidate.relative_to(base).as_posix()
+                return state, "/" if inside == "." else f"/{inside}"
+    raise UsageError(f"{path} is not inside a docfs mount")
+
+
+def cmd_refresh(args: argparse.Namespace, redactor: Redactor) -> int:
+    state, inside = find_mount(Path(args.path))
+    try:
+        answer = control.call(_socket(state), {"op": "refresh", "path": inside})
+    except control.ControlError as exc:
+        print(f"docfs: refresh failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"docfs: {answer['dropped']} cached listings dropped under {args.path}")
+    return 0
+
+
+# ---- remotes -------------------------------------------------------------------------------
+
+
+def cmd_remotes(args: argparse.Namespace, redactor: Redactor) -> int:
+    cfg = config.load(args.config, explicit=args.config is not None)
+    if args.action == "check":
+        return check_remote(cfg, args.name, args.timeout, redactor)
+    if not cfg.exists:
+        print(f"docfs: no configuration file at {cfg.path}")
+        return 0
+    if not cfg.remotes:
+        print(f"docfs: {cfg.path} configures no remotes")
+        return 0
+    width = max(len(n) for n in cfg.remotes)
+    for remote in cfg.remotes.values():
+        user = f" as {remote.user}" if remote.user else ""
+        print(
+            f"{remote.name:<{width}}  {remote.type:<8} {remote.url}{user} "
+            f"({remote.secret_summary()})"
+        )
+    return 0
+
+
+def check_remote(cfg: config.Config, source: str, timeout: float | None, redactor: Redactor) -> int:
+    """Log in and list the root (or sub-path); print what was found or a precise error."""
+    name, sub_path = config.split_source(source)
+    remote = cfg.remote(name)
+    credentials = config.credentials(remote)
+    redactor.add(*credentials.secrets())
+    mount = MountConfig(
+        remote_type=remote.type,
+        url=remote.url,
+        mountpoint=Path("/"),
+        credentials=credentials,
+        timeout=_pick(timeout, remote.timeout, DEFAULT_TIMEOUT),
+        sub_path=sub_path,
+        backend_options=_backend_options(remote),
+    )
+    who = f"as {credentials.user}" if credentials.user else "anonymously"
+    try:
+        names = trio.run(_list_root, mount, redactor)
+    except errors.DocfsError as exc:
+        print(f"{name}: FAILED ({remote.type} {remote.url} {who}): {exc}", file=sys.stderr)
+        return 1
+    print(f"{name}: ok: {remote.type} {remote.url}, logged in {who}")
+    shown = ", ".join(names[:20]) + (f", … ({len(names) - 20} more)" if len(names) > 20 else "")
+    print(f"{sub_path or '/'} holds {len(names)} entries{': ' + shown if names else ''}")
+    return 0
+
+
+async def _list_root(mount: MountConfig, redactor: Redactor) -> list[str]:
+    backend = build_backend(mount, redactor)
+    try:
+        await backend.connect()
+        root = await resolve_root(backend, mount.sub_path)
+        return sorted([e.name + ("/" if e.is_dir else "") async for e in backend.list_dir(root)])
+    finally:
+        await backend.aclose()
 
 
 def _alive(pid: int) -> bool:
@@ -324,27 +812,54 @@ def default_demo_mountpoint() -> Path:
     return Path(tempfile.gettempdir()) / "docfs-demo"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="docfs", description="Mount document repositories as a filesystem."
-    )
-    parser.add_argument("--version", action="version", version=f"docfs {__version__}")
+def _logging_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """``--log-level``, ``--log-file``, ``-v``, ``--config``: before or after the command word."""
+    # after the command word the defaults are suppressed, so they do not override a value
+    # given before it
+    default: Any = None if top else argparse.SUPPRESS
+    parser.add_argument("--log-level", choices=LEVELS, default="info" if top else argparse.SUPPRESS)
+    parser.add_argument("--log-file", type=Path, default=default, help="log here instead of stderr")
     parser.add_argument(
-        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+        "-v",
+        "--verbose",
+        action="append",
+        metavar="MODULE",
+        default=[] if top else argparse.SUPPRESS,
+        help="debug messages of one module: http, vfs, writeback, backends.dspace6, httpx…",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=default,
+        help="configuration file (default: $XDG_CONFIG_HOME/docfs/config.toml)",
+    )
 
-    mount = sub.add_parser("mount", help="mount a repository")
-    mount.add_argument("remote", help="TYPE:URL, e.g. dspace6:https://repo.example.org/rest")
+
+def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    mount = sub.add_parser(
+        "mount",
+        parents=[common],
+        help="mount a repository",
+        description="Mount a configured remote (NAME or NAME:/sub/path) or TYPE:URL. Options "
+        "left out come from the remote's configuration, then from the defaults shown.",
+    )
+    mount.add_argument(
+        "remote", help="NAME[:/sub/path] from the configuration, or TYPE:URL (dspace6:https://…)"
+    )
     mount.add_argument("mountpoint")
     mount.add_argument("-d", "--daemon", action="store_true", help="detach once mounted")
-    mount.add_argument("--read-only", action="store_true")
-    mount.add_argument("--cache-dir", type=Path, default=default_cache_dir())
-    mount.add_argument("--cache-size", type=parse_size, default=parse_size("10G"))
+    mount.add_argument("--read-only", action="store_true", default=None)
+    mount.add_argument("--allow-other", action="store_true", help="let other users in")
+    mount.add_argument("--cache-dir", type=Path, help="default: $XDG_CACHE_HOME/docfs")
+    mount.add_argument("--cache-size", type=parse_size, help=f"default: {DEFAULT_CACHE_SIZE}")
     mount.add_argument(
-        "--dir-cache-time", type=float, default=60.0, help="seconds listings are kept"
+        "--dir-cache-time",
+        type=float,
+        help=f"seconds listings are kept (default: {DEFAULT_DIR_CACHE_TIME:g})",
     )
-    mount.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    mount.add_argument(
+        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+    )
     mount.add_argument(
         "--write-back",
         type=float,
@@ -352,35 +867,81 @@ def build_parser() -> argparse.ArgumentParser:
         help="close() returns at once; a durable queue uploads after SECONDS",
     )
     mount.add_argument(
-        "--transfers", type=int, default=4, help="parallel uploads in write-back mode"
+        "--transfers",
+        type=int,
+        help=f"parallel uploads in write-back mode (default: {DEFAULT_TRANSFERS})",
     )
+    mount.add_argument("--uid", type=int, help="owner shown for every file (default: yours)")
+    mount.add_argument("--gid", type=int, help="group shown for every file (default: yours)")
     mount.add_argument(
         "--credentials-file",
         type=Path,
         help="file with 'user = …', 'password = …' or 'token = …' lines "
-        "(default: DOCFS_USER, DOCFS_PASSWORD, DOCFS_TOKEN)",
+        "(default: the remote's configuration; for TYPE:URL DOCFS_USER, DOCFS_PASSWORD, "
+        "DOCFS_TOKEN)",
     )
-    mount.add_argument(
-        "--log-level",
-        dest="log_level_sub",
-        default=None,
-        choices=["debug", "info", "warning", "error"],
-    )
+    mount.add_argument("--kernel-option", action="append", help=argparse.SUPPRESS)
+    mount.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     mount.set_defaults(func=cmd_mount)
 
-    unmount = sub.add_parser("unmount", help="unmount a docfs mount")
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docfs",
+        description="Mount document repositories as a filesystem. "
+        "'docfs SOURCE MOUNTPOINT -o OPTIONS' is the form mount.fuse3 uses (fstab).",
+    )
+    parser.add_argument("--version", action="version", version=f"docfs {__version__}")
+    _logging_options(parser, top=True)
+    common = argparse.ArgumentParser(add_help=False)
+    _logging_options(common, top=False)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _mount_parser(sub, common)
+
+    unmount = sub.add_parser("unmount", parents=[common], help="unmount a docfs mount")
     unmount.add_argument("mountpoint")
     unmount.add_argument(
         "--no-wait", action="store_true", help="do not wait for queued uploads to finish"
     )
     unmount.set_defaults(func=cmd_unmount)
 
-    demo = sub.add_parser("demo", help="serve the demo repository and mount it")
+    status = sub.add_parser(
+        "status", parents=[common], help="show mounts, cache, requests, uploads"
+    )
+    status.add_argument("mountpoint", nargs="?", help="default: every mount of yours")
+    status.add_argument("--json", action="store_true", help="machine-readable")
+    status.set_defaults(func=cmd_status)
+
+    sync = sub.add_parser("sync", parents=[common], help="wait until every queued upload is done")
+    sync.add_argument("mountpoint")
+    sync.add_argument("--timeout", type=float, help="give up after this many seconds")
+    sync.set_defaults(func=cmd_sync)
+
+    refresh = sub.add_parser(
+        "refresh", parents=[common], help="forget cached listings at and below PATH"
+    )
+    refresh.add_argument("path")
+    refresh.set_defaults(func=cmd_refresh)
+
+    remotes = sub.add_parser("remotes", parents=[common], help="list or check configured remotes")
+    remotes.set_defaults(func=cmd_remotes, action=None)
+    actions = remotes.add_subparsers(dest="action")
+    check = actions.add_parser(
+        "check", parents=[common], help="log in and list the root of NAME[:/sub/path]"
+    )
+    check.add_argument("name")
+    check.add_argument(
+        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+    )
+
+    demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")
     demo.add_argument("mountpoint", nargs="?")
     demo.add_argument("--latency-ms", type=float, default=0.0)
     demo.set_defaults(func=cmd_demo)
 
-    emulate = sub.add_parser("emulate", help="serve a repository emulator on 127.0.0.1")
+    emulate = sub.add_parser(
+        "emulate", parents=[common], help="serve a repository emulator on 127.0.0.1"
+    )
     emulate.add_argument("type", choices=sorted(REMOTE_TYPES))
     emulate.add_argument("--port", type=int, default=8080)
     emulate.add_argument("--demo", action="store_true", help="seed the demo data")
@@ -393,17 +954,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    redactor = Redactor()
-    level = getattr(args, "log_level_sub", None) or args.log_level
-    setup_logging(level, redactor)
+def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        result: int = args.func(args, redactor)
-        return result
+        if is_helper_call(words):
+            words = helper_argv(words)
     except UsageError as exc:
         print(f"docfs: {exc}", file=sys.stderr)
         return 2
+    args = build_parser().parse_args(words)
+    args.argv = words
+    redactor = Redactor()
+    try:
+        setup_logging(args.log_level, redactor, log_file=args.log_file, verbose=args.verbose)
+        result: int = args.func(args, redactor)
+        return result
+    except (UsageError, config.ConfigError) as exc:
+        print(f"docfs: {exc}", file=sys.stderr)
+        return 2
+    except errors.DocfsError as exc:
+        print(f"docfs: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -1,8 +1,12 @@
 """The mount daemon: builds backend, caches and vfs, owns the one trio nursery, and shuts down.
 
-``serve`` logs in, mounts, reports readiness (to a parent waiting on a pipe for ``--daemon``,
-and to systemd through ``NOTIFY_SOCKET``), serves kernel requests until SIGINT/SIGTERM or an
-external ``fusermount3 -u``, then unmounts and closes the HTTP client.
+``serve`` logs in, finds the root (a sub-path of the remote if asked), mounts, opens the control
+socket (``docfs status``, ``sync``, ``refresh``), and reports readiness once the mount answers a
+``stat`` (to a parent waiting on a pipe for ``--daemon``, and to systemd with ``READY=1`` through
+``NOTIFY_SOCKET``). It serves kernel requests until SIGINT/SIGTERM or an external
+``fusermount3 -u``, then tells systemd ``STOPPING=1``, unmounts, uploads what the write-back
+queue still holds (extending systemd's stop timeout while it makes progress) and closes the
+HTTP client.
 """
 
 from __future__ import annotations
@@ -11,23 +15,28 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyfuse3
 import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
-from docfs.backends.base import Backend, Credentials
+from docfs.backends.base import Backend, Credentials, Entry
+from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
 from docfs.redact import Redactor
 from docfs.registry import backend_class
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
+from docfs.vfs.names import assign_names
 
 log = logging.getLogger("docfs.daemon")
 
@@ -44,13 +53,34 @@ class MountConfig:
     timeout: float = 30.0
     concurrency: int | None = None
     requests_per_second: float | None = None
+    #: mount this directory of the remote (``/Community/Collection``) instead of its root
+    sub_path: str | None = None
+    #: the configured remote's name, shown by ``docfs status``
+    name: str | None = None
+    #: other users may use the mount (the kernel still checks the modes: default_permissions)
+    allow_other: bool = False
+    #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
+    fuse_options: frozenset[str] = frozenset()
+    #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def namespace(self) -> str:
-        """Cache sub-directory of this remote: type, host and a hash of URL and user."""
-        digest = hashlib.sha256(f"{self.url}\0{self.credentials.user or ''}".encode())
+        """Cache sub-directory of this remote: type, host and a hash of URL, user (and sub-path).
+
+        A sub-path mount gets its own namespace: two daemons must never share one write-back
+        queue, and a mount of the whole remote may run next to it.
+        """
+        key = f"{self.url}\0{self.credentials.user or ''}"
+        if self.sub_path:
+            key += f"\0{self.sub_path}"
+        digest = hashlib.sha256(key.encode())
         host = self.url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
         return f"{self.remote_type}-{host}-{digest.hexdigest()[:10]}"
+
+    @property
+    def remote(self) -> str:
+        return f"{self.remote_type}:{self.url}"
 
 
 def default_cache_dir() -> Path:
@@ -61,6 +91,10 @@ def default_cache_dir() -> Path:
 def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
     cls = backend_class(config.remote_type)
     defaults = cls.default_limits
+    profile_limits = getattr(config.backend_options.get("profile"), "limits", None)
+    if callable(profile_limits):
+        # an Opus 2 wire profile knows its tenant's rate limit better than the class default
+        defaults = profile_limits()
     limits = Limits(
         requests_per_second=config.requests_per_second or defaults.requests_per_second,
         burst=defaults.burst,
@@ -68,7 +102,44 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
         timeout=config.timeout,
     )
     http = HttpClient(config.url, limits=limits, redactor=redactor)
-    return cls(http, config.credentials)
+    return cls(http, config.credentials, **config.backend_options)
+
+
+async def resolve_root(backend: Backend, sub_path: str | None) -> Entry:
+    """The entry a mount shows as its root: the remote's root, or the directory at ``sub_path``.
+
+    Each step lists one directory and matches the names the mount would show (sanitised and
+    de-duplicated exactly as the filesystem names them), so a path copied from a full mount of
+    the same remote works here.
+    """
+    entry = await backend.root()
+    walked = ""
+    for part in (p for p in (sub_path or "").split("/") if p):
+        children = [e async for e in backend.list_dir(entry)]
+        named = assign_names(children, ((e.name, e.id) for e in children))
+        child = named.get(part)
+        if child is None:
+            near = ", ".join(sorted(named)[:10]) or "nothing"
+            raise errors.NotFound(f"{walked or '/'} has no {part!r} (it holds: {near})")
+        walked += "/" + part
+        if not child.is_dir:
+            raise errors.NotADirectory(f"{walked} is a file, not a directory")
+        entry = child
+    return entry
+
+
+def fuse_problem(
+    device: Path = Path("/dev/fuse"), which: Callable[[str], str | None] = shutil.which
+) -> str | None:
+    """Why this system cannot mount FUSE filesystems, or None. Checked before connecting."""
+    if not device.exists():
+        return (
+            f"{device} is missing: load the kernel module (modprobe fuse), or in a container "
+            "pass the device in (docker run --device /dev/fuse --cap-add SYS_ADMIN)"
+        )
+    if which("fusermount3") is None:
+        return "fusermount3 is missing: install FUSE 3 (apt-get install fuse3, dnf install fuse3)"
+    return None
 
 
 def notify_systemd(message: str) -> None:
@@ -86,17 +157,51 @@ def notify_systemd(message: str) -> None:
             log.warning("could not notify systemd: %s", exc)
 
 
+RUNTIME_ENV = "DOCFS_RUNTIME_DIR"
+
+
 def runtime_dir() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or f"/tmp/docfs-{os.getuid()}"
-    path = Path(base) / "docfs"
+    """Where state files and control sockets live.
+
+    ``DOCFS_RUNTIME_DIR`` if set; for root always ``/run/docfs``, so that a mount started from
+    fstab at boot (no ``XDG_RUNTIME_DIR``) and ``docfs status`` in a login shell (with one) meet
+    in the same place; else ``$XDG_RUNTIME_DIR/docfs``; else a private directory in /tmp, which
+    must be ours and closed to others (anyone can create a name in /tmp first).
+    """
+    explicit = os.environ.get(RUNTIME_ENV)
+    if explicit:
+        path = Path(explicit)
+    elif os.getuid() == 0 and os.access("/run", os.W_OK):
+        path = Path("/run/docfs")
+    elif os.environ.get("XDG_RUNTIME_DIR"):
+        path = Path(os.environ["XDG_RUNTIME_DIR"]) / "docfs"
+    else:
+        base = Path(f"/tmp/docfs-{os.getuid()}")
+        base.mkdir(mode=0o700, exist_ok=True)
+        _check_private(base)
+        path = base / "docfs"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    _check_private(path)
     return path
 
 
+def _check_private(path: Path) -> None:
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise errors.DocfsError(f"{path} is not a directory of ours: refusing to use it")
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+
+
 def state_file(mountpoint: Path) -> Path:
-    """Where a running daemon says who it is (read by ``docfs unmount``)."""
+    """Where a running daemon says who it is (read by ``docfs unmount`` and ``docfs status``)."""
     digest = hashlib.sha256(str(mountpoint).encode()).hexdigest()[:16]
     return runtime_dir() / f"mount-{digest}.json"
+
+
+def control_socket(mountpoint: Path) -> Path:
+    """The control socket of the mount at ``mountpoint`` (see ``docfs.control``)."""
+    return state_file(mountpoint).with_suffix(".sock")
 
 
 class Stopper:
@@ -120,15 +225,28 @@ class Stopper:
                     self.drain.cancel()
 
 
+#: how much longer systemd should wait for the stop, granted again while uploads progress
+STOP_EXTENSION_USEC = 90_000_000
+
+
 async def _drain(fs: Filesystem, stopper: Stopper) -> None:
     """Upload what the write-back queue still holds before exiting."""
     wb = fs.writeback
     if wb is None or not wb.pending():
         return
     log.info("waiting for %d queued uploads (Ctrl-C again to leave them queued)", wb.pending())
+    last = -1
 
     def progress(left: int) -> None:
-        log.info("uploads left: %d", left)
+        nonlocal last
+        if left != last:
+            log.info("uploads left: %d", left)
+            # systemd would kill a stop that outlives TimeoutStopSec: ask for more time, but
+            # only while the queue is shrinking, so a stuck upload still ends in a kill
+            notify_systemd(
+                f"STATUS=uploading: {left} left\nEXTEND_TIMEOUT_USEC={STOP_EXTENSION_USEC}"
+            )
+            last = left
 
     with stopper.drain:
         await wb.drain(progress)
@@ -138,6 +256,40 @@ async def _drain(fs: Filesystem, stopper: Stopper) -> None:
         log.info("all queued uploads are done")
 
 
+def fuse_options(config: MountConfig) -> set[str]:
+    options = set(pyfuse3.default_options)  # default_permissions: the kernel checks modes
+    # a repository holds documents, never devices or set-uid programs, whoever mounts it
+    options |= {f"fsname=docfs-{config.remote_type}", "subtype=docfs", "noatime"}
+    options |= {"nosuid", "nodev"}
+    if config.options.read_only:
+        options.add("ro")
+    if config.allow_other:
+        options.add("allow_other")
+    return options | set(config.fuse_options)
+
+
+def _identity(config: MountConfig, cache_root: Path) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "mountpoint": str(config.mountpoint),
+        "remote": config.remote,
+        "name": config.name,
+        "sub_path": config.sub_path,
+        "cache_dir": str(cache_root),
+    }
+
+
+async def _announce(mountpoint: Path, ready: Callable[[], None] | None) -> None:
+    """Say "ready" once the mount answers: a ``stat`` of its root has made the round trip."""
+    # the stat blocks until the kernel's FUSE_INIT and GETATTR are served by pyfuse3.main in
+    # this very process, so it runs in a thread; abandoned if the mount ends first
+    await trio.to_thread.run_sync(os.stat, mountpoint, abandon_on_cancel=True)
+    log.info("mount at %s answers", mountpoint)
+    if ready is not None:
+        ready()
+    notify_systemd("READY=1")
+
+
 async def serve(
     config: MountConfig, redactor: Redactor, ready: Callable[[], None] | None = None
 ) -> None:
@@ -145,42 +297,30 @@ async def serve(
     backend = build_backend(config, redactor)
     try:
         await backend.connect()
-        root = await backend.root()
+        root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
         ops = FuseOperations(fs)
-        fuse_options = set(pyfuse3.default_options)
-        fuse_options |= {f"fsname=docfs-{config.remote_type}", "subtype=docfs", "noatime"}
-        if config.options.read_only:
-            fuse_options.add("ro")
         try:
-            pyfuse3.init(ops, str(config.mountpoint), fuse_options)
+            pyfuse3.init(ops, str(config.mountpoint), fuse_options(config))
         except RuntimeError as exc:
             raise errors.DocfsError(f"cannot mount on {config.mountpoint}: {exc}") from None
-        log.info("mounted %s at %s", config.remote_type, config.mountpoint)
+        log.info("mounted %s%s at %s", config.remote, config.sub_path or "", config.mountpoint)
         state = state_file(config.mountpoint)
-        state.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "mountpoint": str(config.mountpoint),
-                    "remote": f"{config.remote_type}:{config.url}",
-                    "cache": str(cache_root),
-                    "queue": str(fs.writeback.dir) if fs.writeback else None,
-                }
-            )
-        )
         mounted = True
         try:
+            identity = _identity(config, cache_root)
+            control = ControlServer(fs, control_socket(config.mountpoint), identity)
+            queue = str(fs.writeback.dir) if fs.writeback else None
+            state.write_text(json.dumps({**identity, "queue": queue, "control": str(control.path)}))
             async with trio.open_nursery() as nursery:
                 fs.start(nursery)
                 stopper = Stopper()
                 nursery.start_soon(stopper.watch)
-                if ready is not None:
-                    ready()
-                notify_systemd("READY=1")
+                await nursery.start(control.serve)
+                nursery.start_soon(_announce, config.mountpoint, ready)
                 await pyfuse3.main(min_tasks=4, max_tasks=64)
                 notify_systemd("STOPPING=1")
                 stopper.unmounting = True

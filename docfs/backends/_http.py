@@ -14,6 +14,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -33,6 +34,14 @@ IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 #: statuses worth another try; 429/503 also for non-idempotent requests (not processed)
 RETRY_ALWAYS = frozenset({429, 503})
 RETRY_IDEMPOTENT = frozenset({500, 502, 504})
+#: after a request found the server unreachable through all its retries, later requests make
+#: one try each for this long: browsing cached data during an outage stays quick, and each
+#: request still probes, so the end of the outage is noticed at once
+DOWN_HOLD = 10.0
+#: headers that carry credentials in some API; never sent to another origin
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "apikey", "x-api-key", "x-api-token"}
+)
 
 StatusMap = Mapping[int, type[errors.DocfsError]]
 
@@ -99,7 +108,11 @@ class RetryPolicy:
 
 
 class TokenBucket:
-    """Client-side rate limit: ``rate`` requests per second with bursts of ``burst``."""
+    """Client-side rate limit: ``rate`` requests per second with bursts of ``burst``.
+
+    ``waits`` and ``waited`` count the requests that had to wait for a token (also behind
+    another waiter) and the seconds they spent, for ``docfs status``.
+    """
 
     def __init__(self, rate: float, burst: int) -> None:
         self.rate = rate
@@ -107,8 +120,13 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp: float | None = None
         self._lock = trio.Lock()
+        self.waits = 0
+        self.waited = 0.0
 
     async def acquire(self) -> None:
+        started = trio.current_time()
+        # a request queued behind a sleeping one waits for the rate limit too
+        delayed = self._lock.locked()
         async with self._lock:
             while True:
                 now = trio.current_time()
@@ -117,7 +135,11 @@ class TokenBucket:
                 self._stamp = now
                 if self._tokens >= 1:
                     self._tokens -= 1
+                    if delayed:
+                        self.waits += 1
+                        self.waited += now - started
                     return
+                delayed = True
                 await trio.sleep((1 - self._tokens) / self.rate)
 
 
@@ -164,6 +186,36 @@ class _Attempt:
     relogged: bool = False
     tries: int = 0
     last_error: errors.DocfsError | None = field(default=None)
+    #: ``HttpClient.logins`` when the request was sent: a 401 to it needs a new login only if
+    #: no other request logged in again meanwhile
+    login_epoch: int = 0
+    #: tries that got no answer at all (connection refused, reset, timeout)
+    unanswered: int = 0
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, port
+
+
+def _certificate_problem(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure behind a connect error, if that is what it is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def tls_context(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:
+    """What httpx's ``verify`` gets: the system's CAs, plus ``ca_bundle``'s; or no checks."""
+    if not verify:
+        return False
+    context = ssl.create_default_context()
+    if ca_bundle is not None:
+        context.load_verify_locations(cafile=str(ca_bundle))
+    return context
 
 
 class HttpClient:
@@ -178,6 +230,8 @@ class HttpClient:
         redactor: Redactor | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: Mapping[str, str] | None = None,
+        verify: bool = True,
+        ca_bundle: Path | None = None,
     ) -> None:
         self.limits = limits or Limits()
         self.retry = retry or RetryPolicy()
@@ -191,7 +245,23 @@ class HttpClient:
         )
         self._slots = trio.CapacityLimiter(self.limits.concurrency)
         self._login_lock = trio.Lock()
+        #: logins done so far (see ``_Attempt.login_epoch``)
+        self.logins = 0
+        #: trio time until which the server counts as unreachable (see ``DOWN_HOLD``)
+        self._down_until: float | None = None
+        #: called when the server answers again after it was unreachable (the write-back
+        #: queue retries at once instead of at the end of its backoff)
+        self.on_recovery: list[Callable[[], None]] = []
+        #: follow a redirect to another origin (without credentials); a backend whose API never
+        #: redirects elsewhere turns this off, and such a redirect is then a protocol error
+        self.foreign_redirects = True
         self.base_url = base_url.rstrip("/")
+        if not verify:
+            log.warning(
+                "TLS certificate verification is OFF for %s: anyone on the way can read and "
+                "change the traffic, credentials included",
+                redact_url(self.base_url),
+            )
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
             transport=transport,
@@ -200,7 +270,27 @@ class HttpClient:
             follow_redirects=True,
             # the session object owns credentials; a cookie jar would resend stale ones
             cookies=None,
+            verify=tls_context(verify, ca_bundle),
+            # runs for every request of a redirect chain too: credentials stay at home
+            event_hooks={"request": [self._check_origin]},
         )
+        self._origin = _origin(self.client.base_url)
+
+    async def _check_origin(self, request: httpx.Request) -> None:
+        """Strip credentials from a request that a redirect sends to another origin.
+
+        httpx drops ``Authorization`` and the manual ``Cookie`` header on such redirects, but
+        not API-key headers, and its cookie jar adds cookies by host (not port) again.
+        """
+        if _origin(request.url) == self._origin:
+            return
+        where = f"{request.method} {redact_url(str(request.url))}"
+        if not self.foreign_redirects:
+            raise errors.ProtocolError(f"{where}: the server redirected to another host; refused")
+        for name, value in list(request.headers.items()):
+            if name.lower() in CREDENTIAL_HEADERS or self.redactor.redact(value) != value:
+                del request.headers[name]
+        log.debug("following a redirect to another host without credentials: %s", where)
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -211,6 +301,12 @@ class HttpClient:
     def total_requests(self) -> int:
         return sum(s.requests for s in self.stats.values())
 
+    def rate_limit_waits(self) -> tuple[int, float]:
+        """Requests that waited for the client-side rate limit, and the seconds they waited."""
+        if self._bucket is None:
+            return 0, 0.0
+        return self._bucket.waits, self._bucket.waited
+
     async def ensure_session(self) -> None:
         session = self.session
         if session is None or not session.needs_login():
@@ -218,11 +314,16 @@ class HttpClient:
         async with self._login_lock:
             if session.needs_login():
                 await session.login(self)
+                self.logins += 1
                 self.redactor.add(*session.secrets())
 
-    async def _relogin(self, stale: Session) -> None:
+    async def _relogin(self, stale: Session, epoch: int) -> None:
         async with self._login_lock:
+            if self.logins != epoch:
+                # several requests saw the session expire at once: the first one renewed it
+                return
             await stale.login(self)
+            self.logins += 1
             self.redactor.add(*stale.secrets())
 
     def _build(
@@ -281,6 +382,7 @@ class HttpClient:
             session = self.session if auth else None
             request, handle = self._build(method, url, params, headers, json, data, body)
             if session is not None:
+                state.login_epoch = self.logins
                 session.apply(request)
             verdict: float | bool | None = None
             try:
@@ -306,11 +408,13 @@ class HttpClient:
             if verdict is False:
                 # log in again outside the concurrency slot: the login needs a slot too
                 assert session is not None
-                await self._relogin(session)
+                await self._relogin(session, state.login_epoch)
                 continue
             state.tries += 1
-            if state.tries >= self.retry.attempts:
+            if state.tries >= self._attempts():
                 assert state.last_error is not None
+                if state.unanswered == state.tries:
+                    self._went_down()
                 log.warning("giving up after %d attempts: %s", state.tries, state.last_error)
                 raise state.last_error
             stat.retries += 1
@@ -332,16 +436,60 @@ class HttpClient:
         elif isinstance(body, Path):
             stat.bytes_sent += body.stat().st_size
         try:
-            return await self.client.send(request, stream=True)
-        except httpx.TransportError as exc:
+            response = await self.client.send(request, stream=True)
+            self._answered()
+            return response
+        except httpx.ConnectError as exc:
+            problem = _certificate_problem(exc)
+            if problem is None:
+                self._transport_failed(request, exc, stat, state, idempotent)
+                return None
             stat.errors += 1
-            state.last_error = errors.RemoteUnavailable(
-                f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
-            )
-            if not idempotent and not isinstance(exc, httpx.ConnectError):
-                # the server may have processed it: only the caller can tell
-                raise state.last_error from None
+            # not a network hiccup: every retry would fail the same way, so say so at once
+            raise errors.RemoteUnavailable(
+                f"{request.method} {redact_url(str(request.url))}: the server's TLS certificate "
+                f"is not trusted ({problem.verify_message}); a private CA can be added with a "
+                "CA bundle"
+            ) from None
+        except httpx.TransportError as exc:
+            self._transport_failed(request, exc, stat, state, idempotent)
             return None
+
+    def _attempts(self) -> int:
+        down = self._down_until is not None and trio.current_time() < self._down_until
+        return 1 if down else self.retry.attempts
+
+    def _went_down(self) -> None:
+        if self._down_until is None:
+            log.warning("the server is unreachable; until it answers, requests are not retried")
+        self._down_until = trio.current_time() + DOWN_HOLD
+
+    def _answered(self) -> None:
+        """Any answer (even an error status) proves the server is reachable."""
+        if self._down_until is None:
+            return
+        self._down_until = None
+        log.info("the server answers again")
+        for callback in self.on_recovery:
+            callback()
+
+    def _transport_failed(
+        self,
+        request: httpx.Request,
+        exc: httpx.TransportError,
+        stat: EndpointStats,
+        state: _Attempt,
+        idempotent: bool,
+    ) -> None:
+        """Record a failed send; raise unless another try is safe."""
+        state.unanswered += 1
+        stat.errors += 1
+        state.last_error = errors.RemoteUnavailable(
+            f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
+        )
+        if not idempotent and not isinstance(exc, httpx.ConnectError):
+            # the server may have processed it: only the caller can tell
+            raise state.last_error from None
 
     async def _judge(
         self,

@@ -1,0 +1,460 @@
+"""The control channel of a running mount: ``docfs status``, ``docfs sync``, ``docfs refresh``.
+
+Each mount daemon listens on a Unix socket next to its state file in the runtime directory
+(``mount-<hash>.sock``, mode 0600 in a 0700 directory, so only its owner can talk to it). We
+chose a socket over an extended attribute on the root because ``sync`` must stream progress and
+wait for minutes, and because status must work even when the mount itself hangs.
+
+The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
+``{"op": "sync", "timeout": 600}`` or ``{"op": "refresh", "path": "/a/b"}``; the server answers
+with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+if TYPE_CHECKING:
+    from docfs.vfs.filesystem import Filesystem
+    from docfs.vfs.inodes import Node
+    from docfs.vfs.writeback import Job, WriteBack
+
+log = logging.getLogger("docfs.control")
+
+#: the longest request line a server reads; requests are a few dozen bytes
+MAX_REQUEST = 64 * 1024
+#: how often ``sync`` reports progress, and the upload meter samples
+TICK = 0.5
+#: the window over which the upload rate (for the ETA) is measured
+RATE_WINDOW = 20.0
+
+Json = dict[str, Any]
+
+
+class ControlError(Exception):
+    """The mount did not answer, or answered with an error."""
+
+
+# ---- upload progress -----------------------------------------------------------------------
+
+
+def read_positions(paths: set[str], proc: Path = Path("/proc/self")) -> dict[str, int]:
+    """The file offset of every open descriptor on ``paths``: how far an upload has read.
+
+    An upload streams its queue file from disk as the socket accepts bytes, so the read offset
+    is a close measure of the bytes sent; the HTTP layer needs no hook for it. The figure runs
+    ahead of the network by at most one chunk (1 MiB) and the socket buffers.
+    """
+    found: dict[str, int] = {}
+    if not paths:
+        return found
+    try:
+        fds = os.listdir(proc / "fd")
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(proc / "fd" / fd)
+            if target not in paths:
+                continue
+            info = (proc / "fdinfo" / fd).read_text()
+        except OSError:
+            continue  # closed while we looked
+        for line in info.splitlines():
+            if line.startswith("pos:"):
+                found[target] = max(found.get(target, 0), int(line.split()[1]))
+                break
+    return found
+
+
+@dataclass
+class _Seen:
+    size: int
+    started: float | None = None
+
+
+@dataclass
+class UploadMeter:
+    """Progress per queued upload and the recent upload rate of the whole queue."""
+
+    clock: Callable[[], float] = time.monotonic
+    proc: Path = Path("/proc/self")
+    #: (time, bytes done in total) samples of the last RATE_WINDOW seconds
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+    seen: dict[str, _Seen] = field(default_factory=dict)
+    finished_bytes: int = 0
+
+    def positions(self, wb: WriteBack) -> dict[str, int]:
+        paths = {str(wb.dir / f"{job.id}.data"): job.id for job in wb.jobs.values()}
+        offsets = read_positions({p for p, j in paths.items() if wb.jobs[j].inflight}, self.proc)
+        return {paths[p]: offset for p, offset in offsets.items()}
+
+    def sample(self, wb: WriteBack) -> dict[str, int]:
+        """Record where every upload stands; returns bytes sent per job id."""
+        now = self.clock()
+        sent = self.positions(wb)
+        for job_id in list(self.seen):
+            if job_id not in wb.jobs:
+                # gone from the queue: uploaded (a failure is rare and moves its bytes aside)
+                self.finished_bytes += self.seen.pop(job_id).size
+        for job in wb.jobs.values():
+            seen = self.seen.setdefault(job.id, _Seen(job.size))
+            if job.inflight and seen.started is None:
+                seen.started = now
+            elif not job.inflight:
+                seen.started = None  # waiting for a retry: its rate starts again
+        done = self.finished_bytes + sum(min(v, wb.jobs[k].size) for k, v in sent.items())
+        self.samples.append((now, done))
+        while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW:
+            self.samples.popleft()
+        return sent
+
+    def rate(self) -> float | None:
+        """Bytes per second over the recent window, None until there is something to measure."""
+        if len(self.samples) < 2:
+            return None
+        (t0, b0), (t1, b1) = self.samples[0], self.samples[-1]
+        if t1 <= t0 or b1 <= b0:
+            return None
+        return (b1 - b0) / (t1 - t0)
+
+    def report(self, wb: WriteBack) -> Json:
+        """Pending uploads with their progress; paths are as seen below the mount point."""
+        sent = self.sample(wb)
+        now_wall, now = time.time(), self.clock()
+        files = [self._file(job, sent.get(job.id, 0), now, now_wall) for job in wb.jobs.values()]
+        files.sort(key=lambda f: (f["state"] != "uploading", f["path"]))
+        remaining = sum(f["size"] - f["sent"] for f in files)
+        rate = self.rate()
+        return {
+            "pending": len(files),
+            "bytes_total": sum(f["size"] for f in files),
+            "bytes_left": remaining,
+            "rate": rate,
+            "eta": remaining / rate if rate and remaining else (0.0 if not files else None),
+            "uploaded": wb.uploaded,
+            "files": files,
+        }
+
+    def _file(self, job: Job, sent: int, now: float, now_wall: float) -> Json:
+        sent = min(sent, job.size)
+        seen = self.seen.get(job.id)
+        eta: float | None = None
+        if job.inflight and seen is not None and seen.started is not None and sent > 0:
+            elapsed = now - seen.started
+            if elapsed > 0:
+                eta = (job.size - sent) / (sent / elapsed)
+        state = "uploading" if job.inflight else "retrying" if job.attempts else "queued"
+        return {
+            "path": job.path,
+            "size": job.size,
+            "sent": sent,
+            "state": state,
+            "attempts": job.attempts,
+            "due_in": max(0.0, job.due - now_wall) if not job.inflight else 0.0,
+            "eta": eta,
+        }
+
+
+# ---- the server ----------------------------------------------------------------------------
+
+
+class ControlServer:
+    """Serves status, sync and refresh for one mounted ``Filesystem``."""
+
+    def __init__(self, fs: Filesystem, path: Path, identity: Json) -> None:
+        self.fs = fs
+        self.path = path
+        #: what does not change while the mount lives: remote, mount point, pid…
+        self.identity = identity
+        self.started = time.monotonic()
+        self.meter = UploadMeter()
+
+    async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # a socket left by a daemon that crashed is stale: its mount point is ours now
+        self.path.unlink(missing_ok=True)
+        sock = trio.socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            await sock.bind(str(self.path))
+            os.chmod(self.path, 0o600)
+            sock.listen(16)
+            listener = trio.SocketListener(sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._sample)
+                await nursery.start(trio.serve_listeners, self._handle, [listener])
+                task_status.started()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+    async def _sample(self) -> None:
+        """Keep the upload rate current even when nobody asks for status."""
+        while True:
+            wb = self.fs.writeback
+            if wb is not None and (wb.jobs or self.meter.seen):
+                self.meter.sample(wb)
+            await trio.sleep(TICK)
+
+    async def _handle(self, stream: trio.SocketStream) -> None:
+        async with stream:
+            try:
+                request = await _read_request(stream)
+                await self.dispatch(request, lambda line: _send(stream, line))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away (Ctrl-C on docfs sync)
+            except ControlError as exc:
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await _send(stream, _refusal(str(exc)))
+            except Exception:
+                log.exception("control request failed")
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await _send(stream, _refusal("internal error (see the mount's log)"))
+
+    async def dispatch(self, request: Json, send: Callable[[Json], Any]) -> None:
+        op = request.get("op")
+        if op == "status":
+            await send({"ok": True, "status": self.status()})
+        elif op == "sync":
+            timeout = request.get("timeout")
+            await send(await self.sync(send, float(timeout) if timeout is not None else None))
+        elif op == "refresh":
+            path = request.get("path")
+            if not isinstance(path, str):
+                raise ControlError("refresh needs a path")
+            await send({"ok": True, **self.refresh(path)})
+        else:
+            raise ControlError(f"unknown request {op!r}")
+
+    # ---- status ----------------------------------------------------------------------------
+
+    def status(self) -> Json:
+        fs = self.fs
+        http = fs.backend.http
+        endpoints = {
+            name: {
+                "requests": s.requests,
+                "errors": s.errors,
+                "retries": s.retries,
+                "bytes_sent": s.bytes_sent,
+                "bytes_received": s.bytes_received,
+            }
+            for name, s in sorted(http.stats.items())
+        }
+        waits, waited = http.rate_limit_waits()
+        wb = fs.writeback
+        return {
+            **self.identity,
+            "uptime": time.monotonic() - self.started,
+            "read_only": fs.options.read_only,
+            "write_back": fs.options.write_back,
+            "cache": {"used": fs.content.used, "limit": fs.content.limit},
+            "requests": {
+                "total": sum(e["requests"] for e in endpoints.values()),
+                "errors": sum(e["errors"] for e in endpoints.values()),
+                "retries": sum(e["retries"] for e in endpoints.values()),
+                "endpoints": endpoints,
+            },
+            "rate_limit": {"waits": waits, "seconds": waited},
+            "uploads": self.meter.report(wb) if wb is not None else _no_queue(),
+            "lost_found": _lost_found_count(fs.lost_found.dir),
+        }
+
+    # ---- sync ------------------------------------------------------------------------------
+
+    async def sync(self, send: Callable[[Json], Any], timeout: float | None) -> Json:
+        """Upload everything queued now; wait until the queue is empty (or ``timeout``)."""
+        wb = self.fs.writeback
+        if wb is None or not wb.jobs:
+            return {"ok": True, "uploaded": 0, "failed": [], "pending": []}
+        since = time.time()
+        watched: dict[str, str] = {}
+        drained = trio.Event()
+
+        async def drain() -> None:
+            await wb.drain()
+            drained.set()
+
+        with trio.move_on_after(timeout if timeout is not None else float("inf")):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(drain)
+                while not drained.is_set():
+                    watched.update({j.id: j.path for j in wb.jobs.values()})
+                    await send({"progress": self.meter.report(wb)})
+                    with trio.move_on_after(TICK):
+                        await drained.wait()
+                nursery.cancel_scope.cancel()
+        watched.update({j.id: j.path for j in wb.jobs.values()})
+        failures = _failures_since(self.fs.lost_found.dir, since)
+        failed = [
+            {"path": path, "error": failures[path]}
+            for job_id, path in sorted(watched.items(), key=lambda kv: kv[1])
+            if job_id not in wb.jobs and path in failures
+        ]
+        pending = sorted(j.path for j in wb.jobs.values())
+        uploaded = sum(1 for j in watched if j not in wb.jobs) - len(failed)
+        return {
+            "ok": not failed and not pending,
+            "uploaded": uploaded,
+            "failed": failed,
+            "pending": pending,
+            "error": _sync_error(failed, pending),
+        }
+
+    # ---- refresh ---------------------------------------------------------------------------
+
+    def refresh(self, path: str) -> Json:
+        """Forget cached listings at and below ``path`` (a path inside the mount)."""
+        node = self._cached_node(path)
+        if node is None:
+            return {"dropped": 0}
+        if not node.is_dir:
+            parent = self.fs.inodes.find(node.parent)
+            if parent is None:
+                return {"dropped": 0}
+            node = parent
+        dropped = 0
+        todo = [node]
+        while todo:
+            current = todo.pop()
+            if current.listed_at is not None:
+                current.listed_at = None
+                dropped += 1
+            for ino in current.child_names().values():
+                child = self.fs.inodes.find(ino)
+                if child is not None and child.is_dir and child.parent == current.ino:
+                    todo.append(child)
+        log.info("refresh %s: %d cached listings dropped", path, dropped)
+        return {"dropped": dropped}
+
+    def _cached_node(self, path: str) -> Node | None:
+        """The node of ``path`` if the mount knows it; never asks the server."""
+        from docfs.vfs.inodes import ROOT_INODE
+
+        node = self.fs.inodes.find(ROOT_INODE)
+        for part in (p for p in path.split("/") if p):
+            if node is None or not node.is_dir:
+                return None
+            ino = node.child_names().get(part)
+            node = self.fs.inodes.find(ino) if ino is not None else None
+        return node
+
+
+def _refusal(message: str) -> Json:
+    """The answer to a request the server could not carry out (as opposed to a failed sync)."""
+    return {"ok": False, "error": message, "refused": True}
+
+
+def _no_queue() -> Json:
+    return {
+        "pending": 0,
+        "bytes_total": 0,
+        "bytes_left": 0,
+        "rate": None,
+        "eta": 0.0,
+        "uploaded": 0,
+        "files": [],
+    }
+
+
+def _lost_found_count(directory: Path) -> int:
+    try:
+        return sum(1 for _ in directory.glob("*.json"))
+    except OSError:
+        return 0
+
+
+def _failures_since(directory: Path, since: float) -> dict[str, str]:
+    """remote path → error of the uploads that ended in lost+found since ``since``."""
+    found: dict[str, str] = {}
+    for sidecar in sorted(directory.glob("*.json")) if directory.is_dir() else []:
+        try:
+            note = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            continue
+        if note.get("time", 0) >= since - 1:
+            found[str(note.get("remote_path"))] = str(note.get("error"))
+    return found
+
+
+def _sync_error(failed: list[Json], pending: list[str]) -> str | None:
+    if failed:
+        return f"{len(failed)} uploads failed (their data is in lost+found)"
+    if pending:
+        return f"timed out with {len(pending)} uploads still queued"
+    return None
+
+
+async def _read_request(stream: trio.SocketStream) -> Json:
+    data = b""
+    while b"\n" not in data:
+        chunk = await stream.receive_some(4096)
+        if not chunk:
+            break
+        data += chunk
+        if len(data) > MAX_REQUEST:
+            raise ControlError("request too long")
+    try:
+        request = json.loads(data.split(b"\n", 1)[0])
+    except ValueError:
+        raise ControlError("request is not JSON") from None
+    if not isinstance(request, dict):
+        raise ControlError("request is not a JSON object")
+    return request
+
+
+async def _send(stream: trio.SocketStream, message: Json) -> None:
+    await stream.send_all(json.dumps(message).encode() + b"\n")
+
+
+# ---- the client ----------------------------------------------------------------------------
+
+
+def call(
+    socket_path: Path,
+    request: Json,
+    *,
+    progress: Callable[[Json], None] | None = None,
+    timeout: float | None = 30.0,
+) -> Json:
+    """Send ``request`` to the mount listening at ``socket_path``; return its final answer.
+
+    ``timeout`` bounds the wait for each line, so a long ``sync`` that keeps reporting progress
+    is never cut short. Raises ``ControlError`` when nobody answers.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        try:
+            sock.connect(str(socket_path))
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            reader = sock.makefile("rb")
+            for raw in reader:
+                message = json.loads(raw)
+                if "progress" in message:
+                    if progress is not None:
+                        progress(message["progress"])
+                    continue
+                if message.get("refused"):
+                    raise ControlError(str(message["error"]))
+                return dict(message)
+        except (FileNotFoundError, ConnectionRefusedError):
+            raise ControlError(f"the mount does not answer at {socket_path}") from None
+        except TimeoutError:
+            raise ControlError(f"the mount did not answer within {timeout:g} s") from None
+        except ValueError:
+            raise ControlError("the mount sent an answer that is not JSON") from None
+    raise ControlError("the mount closed the connection without an answer")
