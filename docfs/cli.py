@@ -13,7 +13,6 @@ detaches once the mount is ready (like sshfs), unless ``-f`` is given.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import logging.handlers
@@ -49,6 +48,7 @@ from docfs.vfs.filesystem import Options
 
 if TYPE_CHECKING:
     from docfs.emulators.base import EmulatorServer
+    from docfs.emulators.launch import Account
 
 log = logging.getLogger("docfs")
 
@@ -706,47 +706,33 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def seed_demo(kind: str, emulator: Any) -> None:
-    """Fill ``emulator`` with its demo data set (``demo_<type>.seed_demo`` or ``seed_<type>``)."""
-    for module, attr in (
-        (f"docfs.emulators.demo_{kind}", "seed_demo"),
-        ("docfs.emulators.demo_data", f"seed_{kind}"),
-    ):
-        try:
-            seed = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            continue
-        seed(emulator)
-        return
-    raise UsageError(f"no demo data for {kind}")
-
-
 def _start_emulator(
-    kind: str, *, demo: bool, latency_ms: float, port: int, user: str | None, password: str | None
-) -> EmulatorServer:
-    """Build and serve an emulator; returns the running EmulatorServer."""
+    kind: str, account: Account, *, demo: bool, latency_ms: float, port: int
+) -> tuple[EmulatorServer, Any]:
+    """Build and serve an emulator; returns the running server and the emulator."""
     from docfs.emulators.base import EmulatorServer
-    from docfs.registry import emulator_class
+    from docfs.emulators.launch import UnknownDemo, build
 
-    emulator: Any = emulator_class(kind)(latency_ms=latency_ms)
-    if demo:
-        seed_demo(kind, emulator)
-    if user and password:
-        emulator.add_user(user, password, admin=True)
+    try:
+        emulator = build(kind, account, demo=demo, latency_ms=latency_ms)
+    except UnknownDemo as exc:
+        raise UsageError(str(exc)) from None
     server = EmulatorServer(emulator, port=port)
     server.start()
-    return server
+    return server, emulator
 
 
 def cmd_emulate(args: argparse.Namespace, redactor: Redactor) -> int:
-    password = args.password or os.environ.get("DOCFS_PASSWORD")
-    server = _start_emulator(
-        args.type,
-        demo=args.demo,
-        latency_ms=args.latency_ms,
-        port=args.port,
+    from docfs.emulators.launch import Account
+
+    account = Account(
         user=args.user,
-        password=password,
+        password=args.password or os.environ.get("DOCFS_PASSWORD"),
+        key=args.api_key or os.environ.get("DOCFS_TOKEN"),
+        rate_limit=args.rate_limit,
+    )
+    server, _ = _start_emulator(
+        args.type, account, demo=args.demo, latency_ms=args.latency_ms, port=args.port
     )
     url = f"{server.url}{remote_type(args.type).api_path}"
     print(f"docfs: {args.type} emulator serving at {url} (Ctrl-C to stop)", flush=True)
@@ -761,21 +747,21 @@ def cmd_emulate(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
-    kind = "dspace6"
+    from docfs.emulators.launch import Account, demo_credentials
+
+    kind = args.type
     mountpoint = Path(args.mountpoint or default_demo_mountpoint())
     mountpoint.mkdir(parents=True, exist_ok=True)
     # the demo logs in as the demo repository's administrator so that writes work too
-    user, password = "demo@example.org", "demo"
-    server = _start_emulator(
-        kind, demo=True, latency_ms=args.latency_ms, port=0, user=user, password=password
-    )
+    account = Account(user="demo@example.org", password="demo-password")
+    server, emulator = _start_emulator(kind, account, demo=True, latency_ms=args.latency_ms, port=0)
     url = f"{server.url}{remote_type(kind).api_path}"
     cache = Path(tempfile.mkdtemp(prefix="docfs-demo-cache-"))
     config = MountConfig(
         remote_type=kind,
         url=url,
         mountpoint=mountpoint.resolve(),
-        credentials=Credentials(user, password),
+        credentials=demo_credentials(kind, emulator, account),
         cache_dir=cache,
         cache_size=256 << 20,
         options=Options(dir_cache_time=60),
@@ -783,7 +769,8 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
 
     def ready() -> None:
         print(
-            f"\ndocfs demo: the demo DSpace 6 repository ({url}) is mounted at {mountpoint}\n"
+            f"\ndocfs demo: the demo {remote_type(kind).description} repository ({url}) "
+            f"is mounted at {mountpoint}\n"
             f"Try, in another terminal:\n"
             f"  ls -l {mountpoint}\n"
             f"  find {mountpoint} | head -30\n"
@@ -937,6 +924,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")
     demo.add_argument("mountpoint", nargs="?")
     demo.add_argument("--latency-ms", type=float, default=0.0)
+    demo.add_argument(
+        "--type", default="dspace6", choices=sorted(REMOTE_TYPES), help="which repository"
+    )
     demo.set_defaults(func=cmd_demo)
 
     emulate = sub.add_parser(
@@ -949,6 +939,16 @@ def build_parser() -> argparse.ArgumentParser:
     emulate.add_argument("--user", help="create an administrator with this login")
     emulate.add_argument(
         "--password", help="its password (or DOCFS_PASSWORD; this is a test server)"
+    )
+    emulate.add_argument(
+        "--api-key",
+        "--token",
+        dest="api_key",
+        help="an API key (RSpace, DocSpace sk-…) or token (Opus 2) accepted for the seeded "
+        "user (or DOCFS_TOKEN)",
+    )
+    emulate.add_argument(
+        "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
     )
     emulate.set_defaults(func=cmd_emulate)
     return parser

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
@@ -191,3 +192,50 @@ def test_demo_mounts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     assert proc.returncode == 0, err
     assert "Try, in another terminal" in out
     assert not os.path.ismount(mnt)
+
+
+@pytest.mark.parametrize("kind", ["dspace7", "rspace", "opus2", "docspace"])
+def test_demo_of_every_repository_type(tmp_path: Path, kind: str) -> None:
+    mnt = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [*DOCFS, "demo", "--type", kind, str(mnt)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_without_secrets(),
+    )
+    try:
+        wait_for(lambda: os.path.ismount(mnt) or proc.poll() is not None)
+        assert proc.poll() is None, proc.communicate()[1]
+        assert os.listdir(mnt)
+        files = [p for p in mnt.rglob("*") if p.is_file()]
+        assert files and files[0].read_bytes() is not None
+        assert sum(p.stat().st_size for p in files[:5]) > 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert not os.path.ismount(mnt)
+
+
+def test_emulate_takes_an_api_key_for_the_seeded_user() -> None:
+    port = free_port()
+    env = env_without_secrets()
+    env["DOCFS_TOKEN"] = "cliGivenRspaceKey123"
+    proc = subprocess.Popen(
+        [*DOCFS, "emulate", "rspace", "--port", str(port), "--demo"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1") as client:
+            ok = client.get("/folders/tree", headers={"apiKey": "cliGivenRspaceKey123"})
+            assert ok.status_code == 200
+            assert client.get("/folders/tree", headers={"apiKey": "wrong"}).status_code == 401
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(15)
