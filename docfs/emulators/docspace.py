@@ -354,6 +354,30 @@ class Operation:
         return self.status > ST_RUNNING
 
 
+@dataclass(frozen=True)
+class DownloadRecord:
+    """One content answer (``filehandler.ashx`` or storage): which bytes of what were sent."""
+
+    file_id: int
+    version: int
+    #: the ``Range`` header as received (None: the whole file was asked for)
+    range: str | None
+    #: the bytes sent, [start, end); nothing for a refused range
+    start: int
+    end: int
+    status: int
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """One chunk received by ``ChunkedUploader.ashx`` (sessions are gone once committed)."""
+
+    session_id: str
+    #: ``chunkNumber`` for numbered chunks; None for sequential ones and "no chunks" bodies
+    number: int | None
+    size: int
+
+
 class ApiError(Exception):
     """An exception the server's handler turns into the error envelope (§2.2)."""
 
@@ -776,6 +800,9 @@ class DocSpaceEmulator(Emulator):
         self._storage_links: dict[str, tuple[int, int, float]] = {}
         #: (path, whether an Authorization header or auth cookie came along) per storage GET
         self.storage_requests: list[tuple[str, bool]] = []
+        #: every content answer and every chunk, for tests (cleared with the request log)
+        self._downloads: list[DownloadRecord] = []
+        self._chunks: list[ChunkRecord] = []
         self.rooms_root_id = self._new_system_folder("Rooms", FT_VIRTUAL_ROOMS)
         self.archive_root_id = self._new_system_folder("Archive", FT_ARCHIVE)
         super().__init__(latency_ms=latency_ms, seed=seed)
@@ -1014,6 +1041,13 @@ class DocSpaceEmulator(Emulator):
             chosen = file.current if version is None else self._version(file, version)
             return chosen.content.all()
 
+    def file_bytes(self, file_id: int, start: int, end: int, version: int | None = None) -> bytes:
+        """Bytes [start, end) of the current (or a given) version; large files stay unbuilt."""
+        with self._state:
+            file = self.files[file_id]
+            chosen = file.current if version is None else self._version(file, version)
+            return chosen.content.read(start, end)
+
     def file_info(self, file_id: int) -> dict[str, Any]:
         """A plain snapshot: title, folder_id, version, version_group, size, comment…"""
         with self._state:
@@ -1064,6 +1098,23 @@ class DocSpaceEmulator(Emulator):
                 }
                 for s in self._sessions.values()
             ]
+
+    def download_log(self) -> list[DownloadRecord]:
+        """The content answers since the last ``clear_log``: file, version, Range, bytes sent."""
+        with self._state:
+            return list(self._downloads)
+
+    def chunk_log(self) -> list[ChunkRecord]:
+        """The upload chunks received since the last ``clear_log``, in arrival order."""
+        with self._state:
+            return list(self._chunks)
+
+    def clear_log(self) -> None:
+        """Forget the request log and the download and chunk records."""
+        super().clear_log()
+        with self._state:
+            self._downloads.clear()
+            self._chunks.clear()
 
     def pending_operations(self) -> int:
         """File operations still queued (running, or finished and not yet reported)."""
@@ -2920,6 +2971,7 @@ class DocSpaceEmulator(Emulator):
                     number = None
                     if as_bool(q.get("upload")) and q.get("chunkNumber"):
                         number = as_int(q.get("chunkNumber"), "chunkNumber")
+                    self._chunks.append(ChunkRecord(session.id, number, len(part.data)))
                     file = self._put_chunk(session, number, part.data)
             except (ChunkError, ApiError) as exc:
                 return self._chunk_answer(False, None, str(exc))
@@ -2967,7 +3019,10 @@ class DocSpaceEmulator(Emulator):
             title = file.title
             if self.download_redirect:
                 return self._redirect_to_storage(request, file.id, version.number)
-        return self._send_content(version.content, title, headers.get("range"), self.leading_space)
+            source = (file.id, version.number)
+        return self._send_content(
+            version.content, title, headers.get("range"), self.leading_space, source
+        )
 
     def _redirect_to_storage(self, request: Request, file_id: int, version: int) -> Response:
         key = secrets.token_urlsafe(24)
@@ -2988,14 +3043,17 @@ class DocSpaceEmulator(Emulator):
                 return _html(403, "Request has expired")
             content = self._version(file, link[1]).content
             title = file.title
-        return self._send_content(content, title, headers.get("range"), False, storage=True)
+        return self._send_content(
+            content, title, headers.get("range"), False, (link[0], link[1]), storage=True
+        )
 
-    @staticmethod
     def _send_content(
+        self,
         content: Content,
         title: str,
         range_header: str | None,
         leading_space: bool,
+        source: tuple[int, int],
         storage: bool = False,
     ) -> Response:
         size = content.size
@@ -3017,16 +3075,26 @@ class DocSpaceEmulator(Emulator):
                     else parse_range(range_header, size)
                 )
             except ValueError:
-                return _html(400 if not storage else 416, "Invalid range")
+                refused = 400 if not storage else 416
+                self._record_download(source, range_header, 0, 0, refused)
+                return _html(refused, "Invalid range")
             if parsed is not None:
                 start, end = parsed
                 status = 206
                 prefix = " " if leading_space else ""
                 headers["Content-Range"] = f"{prefix}bytes {start}-{end}/{size}"
+        self._record_download(source, range_header, start, end + 1, status)
         headers["Content-Length"] = str(end - start + 1)
         return StreamingResponse(
             _stream(content, start, end + 1), status, headers=headers, media_type=media
         )
+
+    def _record_download(
+        self, source: tuple[int, int], range_header: str | None, start: int, end: int, status: int
+    ) -> None:
+        record = DownloadRecord(source[0], source[1], range_header, start, max(start, end), status)
+        with self._state:
+            self._downloads.append(record)
 
 
 # ---- module helpers used by the emulator ----------------------------------------------------
