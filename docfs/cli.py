@@ -268,14 +268,33 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         name=remote.name if remote is not None else None,
         allow_other=bool(args.allow_other),
         fuse_options=frozenset(args.kernel_option or ()),
-        backend_options=_backend_options(remote) if remote is not None else {},
+        backend_options=_docspace_options(
+            args, kind, _backend_options(remote) if remote is not None else {}
+        ),
     )
+
+
+def _docspace_options(
+    args: argparse.Namespace, kind: str, options: dict[str, Any]
+) -> dict[str, Any]:
+    """``--permanent-delete`` and ``--hide-trash``: DocSpace's Trash behaviour."""
+    wanted = {"permanent_delete": args.permanent_delete, "show_trash": not args.hide_trash}
+    if not args.permanent_delete and not args.hide_trash:
+        return options
+    if kind != "docspace":
+        raise UsageError("--permanent-delete and --hide-trash are options of DocSpace remotes")
+    return {**options, **wanted}
 
 
 # ---- the mount.fuse3 call form -------------------------------------------------------------
 
 #: ``-o`` options that map to a docfs flag or option
-_HELPER_FLAGS = {"ro": "--read-only", "allow_other": "--allow-other"}
+_HELPER_FLAGS = {
+    "ro": "--read-only",
+    "allow_other": "--allow-other",
+    "permanent_delete": "--permanent-delete",
+    "hide_trash": "--hide-trash",
+}
 _HELPER_VALUES = {
     "cache_size": "--cache-size",
     "cache_dir": "--cache-dir",
@@ -852,6 +871,14 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="close() returns at once; a durable queue uploads after SECONDS",
+    )
+    mount.add_argument(
+        "--permanent-delete",
+        action="store_true",
+        help="DocSpace: rm deletes at once instead of moving to the Trash",
+    )
+    mount.add_argument(
+        "--hide-trash", action="store_true", help="DocSpace: do not show the Trash directory"
     )
     mount.add_argument(
         "--transfers",

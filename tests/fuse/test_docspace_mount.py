@@ -593,3 +593,20 @@ def test_an_expired_login_token_is_renewed_once(portal: Portal) -> None:
     assert len(e.requests("POST", r"^/api/2\.0/authentication$")) == 1
     leaked = OWNER[1] in m.log_text()
     assert not leaked, "the password is in the daemon's log"
+
+
+def test_permanent_delete_and_hidden_trash_options(tmp_path: Path) -> None:
+    emu = DocSpaceEmulator(user=OWNER[0], password=OWNER[1])
+    my = emu.my_documents_id(OWNER[0])
+    doomed = emu.add_file(my, "doomed.txt", b"bye", owner=OWNER[0])
+    with EmulatorServer(emu) as server:
+        m = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
+        m.kind = "docspace"
+        m.start("--permanent-delete", "--hide-trash", credentials=OWNER)
+        try:
+            assert sorted(os.listdir(m.path)) == ["My documents", "Rooms"]
+            (m.path / "My documents" / "doomed.txt").unlink()
+            with pytest.raises(KeyError):  # gone for good, not in the Trash
+                emu.file_info(doomed)
+        finally:
+            m.stop()
