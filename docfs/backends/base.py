@@ -133,6 +133,12 @@ class Backend(ABC):
     ) -> None:
         """Send bytes [start, end) of the file to ``sink`` (whole file from 0 without ranges)."""
 
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:  # noqa: B027
+        """Raise ``InvalidArgument`` for a name the repository would refuse or store changed.
+
+        Called before a new name is used (create, mkdir, rename), so the error comes at once,
+        with EINVAL, and not at close time from a failed upload."""
+
     def changes(self, scope: Entry, since: float) -> AsyncIterator[tuple[str, Entry]]:
         """``(parent directory id, entry)`` for what changed below ``scope`` after ``since``
         (epoch seconds). Deletions need not be reported: full listings still happen now and

@@ -264,6 +264,9 @@ class DocSpaceBackend(Backend):
     )
     WRITE_CONCURRENCY = 15
 
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
+        check_name(name)
+
     def __init__(
         self,
         http: HttpClient,
