@@ -796,7 +796,7 @@ class Opus2Backend(Backend):
             raise _refused("rename", entry, "a folder rename/move endpoint")
         pid = entry.extra["project"]
         if new_parent.extra.get("project") != pid:
-            raise errors.CrossDevice("opus2: documents move only between folders of one project")
+            raise self._unmovable(entry, "to another project")
         target = (
             new_parent.extra.get("folder", "") if new_parent.extra.get("type") == _T_FOLDER else ""
         )
@@ -804,7 +804,7 @@ class Opus2Backend(Backend):
         renaming = new_name != entry.name
         if moving and not target:
             # the move route needs a folder id; the project root has none
-            raise errors.CrossDevice("opus2: no API call moves a document to the project root")
+            raise self._unmovable(entry, "to the top level of a project")
         if renaming and not self.profile.document_rename:
             # refuse before any request, so a move is never half done
             raise _refused("rename", entry, "PATCH projects/{p}/documents/{d}")
@@ -829,6 +829,15 @@ class Opus2Backend(Backend):
             )
             result = self._document_entry(_as_object(self._json(response)), pid, writable)
         return result
+
+    def _unmovable(self, entry: Entry, where: str) -> errors.DocfsError:
+        """A move no API call makes. EXDEV makes ``mv`` copy and then delete the source; that
+        only works where the profile can delete documents, else it would leave a second copy
+        behind and fail, so the move is refused up front (EPERM, a log line, no request)."""
+        if self.profile.document_delete:
+            return errors.CrossDevice(f"opus2: no API call moves a document {where}")
+        log.info("opus2: cannot move %r %s: the API has no such move", entry.name, where)
+        return errors.NotSupported(f"opus2: the API cannot move {entry.name!r} {where}")
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         self._require_document(entry, "set fields of")
