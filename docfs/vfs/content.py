@@ -308,6 +308,7 @@ class ContentCache:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     md5.update(chunk)
             if md5.hexdigest() != expected_md5.lower():
+                log.warning("download of %r: MD5 mismatch; not cached", entry.name)
                 blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
                 self._end_blocks(blocks, complete=False)
                 return

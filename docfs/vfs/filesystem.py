@@ -365,7 +365,10 @@ class Filesystem:
                 node.entry, self.fetcher(node.entry), self.nursery, self.range_fetcher(node.entry)
             )
         node.opened += 1
-        version = node.entry.version if node.staged is None else None
+        # the kernel may keep its pages only of content that was complete and verified when
+        # it was read: bytes of a download that later failed its checksum must not linger
+        complete = cached is not None and cached.download is None and cached.blocks is None
+        version = node.entry.version if complete else None
         keep = version is not None and node.kernel_version == version
         node.kernel_version = version
         fh = self.new_handle()
