@@ -43,6 +43,11 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
             raise
         except errors.DocfsError as exc:
             level = logging.DEBUG if exc.errno in _QUIET else logging.WARNING
+            ops = args[0] if args and isinstance(args[0], FuseOperations) else None
+            if ops is not None and level == logging.WARNING and ops.repeated(fn.__name__, exc):
+                # the kernel asks again for each page of a file whose download failed: one
+                # line says it, the same line a hundred times would bury everything else
+                level = logging.DEBUG
             log.log(level, "%s: %s (%s)", fn.__name__, exc, errno.errorcode.get(exc.errno, "?"))
             raise pyfuse3.FUSEError(exc.errno) from None
         except OSError as exc:
@@ -90,6 +95,16 @@ class FuseOperations(pyfuse3.Operations):
     def __init__(self, fs: Filesystem) -> None:
         super().__init__()
         self.fs = fs
+        #: the last error message warned about, per operation
+        self._last_warning: dict[str, str] = {}
+
+    def repeated(self, operation: str, exc: errors.DocfsError) -> bool:
+        """True if ``exc`` is what ``operation`` failed with last time (then it was logged)."""
+        message = str(exc)
+        if self._last_warning.get(operation) == message:
+            return True
+        self._last_warning[operation] = message
+        return False
 
     @_guard
     async def lookup(

@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-emulators}"
-packages=(fuse3 libfuse3-dev pkg-config rsync attr python3-venv)
+# openssl makes test certificates; systemd brings systemd-analyze for the unit checks
+packages=(fuse3 libfuse3-dev pkg-config rsync attr python3-venv openssl systemd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -91,16 +91,27 @@ class CookieSession:
     async def login(self, http: HttpClient) -> None:
         assert self._email and self._password
         self._cookie = None
-        response = await http.request(
-            "POST",
-            "/login",
-            endpoint="login",
-            data={"email": self._email, "password": self._password},
-            headers=JSON,
-            auth=False,
-            # a refused login is final: never retried, never re-logged
-            status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
-        )
+        try:
+            response = await http.request(
+                "POST",
+                "/login",
+                endpoint="login",
+                data={"email": self._email, "password": self._password},
+                headers=JSON,
+                auth=False,
+                # a login only makes a new session: repeating it after a lost answer is
+                # harmless, and a flaky server must not turn a session renewal into a failure
+                idempotent=True,
+                # a refused login is final: never retried, never re-logged
+                status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
+            )
+        except errors.AuthenticationFailed as exc:
+            # the user must see what to fix, not an HTTP status of an URL
+            raise errors.AuthenticationFailed(
+                f"DSpace refused the login of {self._email}: wrong e-mail or password "
+                f"(HTTP {exc.status})",
+                status=exc.status,
+            ) from None
         cookie = response.cookies.get("JSESSIONID")
         if not cookie:
             raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")
@@ -127,6 +138,52 @@ def parse_last_modified(value: object) -> float | None:
         except ValueError:
             pass
     return None
+
+
+def _parsed(response: httpx.Response, what: str) -> Any:
+    """The JSON body of ``response``; anything else (HTML, a cut body) is a protocol error."""
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise errors.ProtocolError(f"{what}: the answer is not JSON") from exc
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else the answer is malformed (EIO, not a crash)."""
+    if not isinstance(value, dict):
+        raise errors.ProtocolError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _objects(value: object, what: str) -> list[dict[str, Any]]:
+    """A JSON list of objects (``null`` or missing: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise errors.ProtocolError(f"{what}: expected a list of JSON objects")
+    return value
+
+
+def _uuid(obj: Mapping[str, Any], what: str, key: str = "uuid") -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise errors.ProtocolError(f"{what}: an object without a {key!r}")
+    return value
+
+
+def _count(value: object, what: str) -> int:
+    """A size or count: a non-negative integer (``null``: 0)."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise errors.ProtocolError(f"{what}: not a number: {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise errors.ProtocolError(f"{what}: not a number: {value!r}") from None
+    if number < 0:
+        raise errors.ProtocolError(f"{what}: negative: {number}")
+    return number
 
 
 def _meta_of(metadata: object) -> dict[str, str]:
@@ -156,6 +213,9 @@ class DSpace6Backend(Backend):
         self.session = CookieSession(credentials)
         http.session = self.session
         http.redactor.add(*credentials.secrets())
+        # the DSpace 6 REST API never redirects to another host: such an answer is not DSpace
+        # speaking (a captive portal, a hijack), so it is refused instead of followed
+        http.foreign_redirects = False
 
     # ---- helpers ---------------------------------------------------------------------------
 
@@ -163,22 +223,27 @@ class DSpace6Backend(Backend):
         response = await self.http.request(
             "GET", path, endpoint=endpoint, params=params, headers=JSON
         )
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise errors.ProtocolError(f"GET {path}: answer is not JSON") from exc
+        return _parsed(response, f"GET {path}")
+
+    async def _json_object(
+        self, path: str, endpoint: str, params: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return _object(await self._json(path, endpoint, params), f"GET {path}")
 
     def _container(self, obj: Mapping[str, Any], kind: str) -> Entry:
+        # a malformed answer (wrong types, missing fields) is EIO with one log line: check the
+        # shape before use instead of crashing on it
+        uuid = _uuid(_object(obj, kind), kind)
         ops = {Op.MKDIR, Op.REMOVE, Op.RENAME}
-        meta = {"handle": str(obj.get("handle") or ""), "uuid": str(obj["uuid"])}
+        meta = {"handle": str(obj.get("handle") or ""), "uuid": uuid}
         for key in ("shortDescription", "introductoryText"):
             if obj.get(key):
                 meta[key] = str(obj[key])
         if kind == "collection" and obj.get("numberItems") is not None:
             meta["numberItems"] = str(obj["numberItems"])
         return Entry(
-            id=str(obj["uuid"]),
-            name=str(obj.get("name") or obj.get("handle") or obj["uuid"]),
+            id=uuid,
+            name=str(obj.get("name") or obj.get("handle") or uuid),
             kind=Kind.DIR,
             size=None,
             mtime=None,
@@ -189,13 +254,14 @@ class DSpace6Backend(Backend):
         )
 
     def _item(self, obj: Mapping[str, Any], collection: str | None) -> Entry:
+        uuid = _uuid(_object(obj, "item"), "item")
         meta = _meta_of(obj.get("metadata"))
         meta["handle"] = str(obj.get("handle") or "")
-        meta["uuid"] = str(obj["uuid"])
+        meta["uuid"] = uuid
         mtime = parse_last_modified(obj.get("lastModified"))
         return Entry(
-            id=str(obj["uuid"]),
-            name=str(obj.get("name") or obj.get("handle") or obj["uuid"]),
+            id=uuid,
+            name=str(obj.get("name") or obj.get("handle") or uuid),
             kind=Kind.DIR,
             size=None,
             mtime=mtime,
@@ -206,14 +272,16 @@ class DSpace6Backend(Backend):
         )
 
     def _bitstream(self, obj: Mapping[str, Any], item: str, mtime: float | None) -> Entry:
+        uuid = _uuid(_object(obj, "bitstream"), "bitstream")
+        size = _count(obj.get("sizeBytes"), "bitstream sizeBytes")
         checksum = obj.get("checkSum") or {}
         md5 = str(checksum.get("value") or "") if isinstance(checksum, dict) else ""
         name = obj.get("name")
         if not name:
             # unnamed uploads exist (``name`` is optional on upload): give them a stable name
-            name = f"bitstream-{str(obj['uuid'])[:8]}"
+            name = f"bitstream-{uuid[:8]}"
         meta = {
-            "uuid": str(obj["uuid"]),
+            "uuid": uuid,
             "mimeType": str(obj.get("mimeType") or ""),
             "format": str(obj.get("format") or ""),
             "bundleName": str(obj.get("bundleName") or ""),
@@ -223,12 +291,12 @@ class DSpace6Backend(Backend):
         if obj.get("description"):
             meta["description"] = str(obj["description"])
         return Entry(
-            id=str(obj["uuid"]),
+            id=uuid,
             name=str(name),
             kind=Kind.FILE,
-            size=int(obj.get("sizeBytes") or 0),
+            size=size,
             mtime=mtime,
-            version=md5 or str(obj.get("sizeBytes")),
+            version=md5 or str(size),
             meta=meta,
             ops=frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME}),
             extra={
@@ -246,7 +314,7 @@ class DSpace6Backend(Backend):
 
     async def connect(self) -> None:
         await self.http.ensure_session()
-        status = await self._json("/status", "status")
+        status = await self._json_object("/status", "status")
         if not self.session.anonymous and not status.get("authenticated"):
             raise errors.AuthenticationFailed("DSpace accepted the login but /status disagrees")
 
@@ -265,34 +333,36 @@ class DSpace6Backend(Backend):
     async def list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
         kind = self._type(directory)
         if kind == SITE:
-            tree = await self._json("/hierarchy", "hierarchy")
-            for node in tree.get("community") or []:
-                yield self._container({"uuid": node["id"], **node}, "community")
+            tree = await self._json_object("/hierarchy", "hierarchy")
+            for node in _objects(tree.get("community"), "hierarchy"):
+                yield self._container({**node, "uuid": _uuid(node, "hierarchy", "id")}, "community")
         elif kind == "community":
-            obj = await self._json(
+            obj = await self._json_object(
                 f"/communities/{directory.id}",
                 "community",
                 {"expand": "subCommunities,collections"},
             )
-            for sub in obj.get("subcommunities") or []:
+            for sub in _objects(obj.get("subcommunities"), "subcommunities"):
                 yield self._container(sub, "community")
-            for col in obj.get("collections") or []:
+            for col in _objects(obj.get("collections"), "collections"):
                 yield self._container(col, "collection")
         elif kind == "collection":
             async for item in self._collection_items(directory.id):
                 yield item
         elif kind == "item":
-            obj = await self._json(f"/items/{directory.id}", "item", {"expand": "bitstreams"})
+            obj = await self._json_object(
+                f"/items/{directory.id}", "item", {"expand": "bitstreams"}
+            )
             mtime = parse_last_modified(obj.get("lastModified"))
-            for bs in obj.get("bitstreams") or []:
+            for bs in _objects(obj.get("bitstreams"), "bitstreams"):
                 if bs.get("bundleName") == "ORIGINAL":
                     yield self._bitstream(bs, directory.id, mtime)
         else:
             raise errors.NotSupported(f"not a directory: {directory.id}")
 
     async def _collection_items(self, collection: str) -> AsyncIterator[Entry]:
-        info = await self._json(f"/collections/{collection}", "collection")
-        total = int(info.get("numberItems") or 0)
+        info = await self._json_object(f"/collections/{collection}", "collection")
+        total = _count(info.get("numberItems"), "numberItems")
         seen: set[str] = set()
         offset = 0
         while True:
@@ -303,9 +373,10 @@ class DSpace6Backend(Backend):
             )
             if not isinstance(page, list):
                 raise errors.ProtocolError("collection items: answer is not a list")
-            for obj in page:
-                if obj.get("uuid") not in seen:
-                    seen.add(obj["uuid"])
+            for obj in _objects(page, "collection items"):
+                uuid = _uuid(obj, "collection items")
+                if uuid not in seen:
+                    seen.add(uuid)
                     yield self._item(obj, collection)
             offset += PAGE
             # a short page is not the end (READ filtering happens after paging), but an
@@ -352,7 +423,7 @@ class DSpace6Backend(Backend):
             headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
             body=src,
         )
-        return self._bitstream(response.json(), parent.id, time.time())
+        return self._bitstream(_parsed(response, "upload"), parent.id, time.time())
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         await self.http.request(
@@ -382,7 +453,7 @@ class DSpace6Backend(Backend):
                 headers=SEND_JSON,
                 json={"metadata": [{"key": "dc.title", "value": name, "language": None}]},
             )
-            obj = response.json()
+            obj = _object(_parsed(response, "new item"), "new item")
             if obj.get("archived") == "false":
                 log.warning(
                     "item %r went into the collection's review workflow; it will not be "
@@ -401,7 +472,7 @@ class DSpace6Backend(Backend):
                 headers=SEND_JSON,
                 json={"name": name},
             )
-            return self._container(response.json(), "collection")
+            return self._container(_parsed(response, "new collection"), "collection")
         if kind == SITE:
             response = await self.http.request(
                 "POST",
@@ -410,7 +481,7 @@ class DSpace6Backend(Backend):
                 headers=SEND_JSON,
                 json={"name": name},
             )
-            return self._container(response.json(), "community")
+            return self._container(_parsed(response, "new community"), "community")
         raise errors.NotSupported("DSpace 6: an item cannot hold directories")
 
     async def remove(self, entry: Entry) -> None:
@@ -449,7 +520,7 @@ class DSpace6Backend(Backend):
             return await self.set_meta(entry, "dc.title", new_name)
         if kind in ("collection", "community"):
             plural = "collections" if kind == "collection" else "communities"
-            current = await self._json(f"/{plural}/{entry.id}", kind)
+            current = await self._json_object(f"/{plural}/{entry.id}", kind)
             body = {f: current.get(f) for f in CONTAINER_FIELDS}
             if kind == "collection":
                 body["license"] = current.get("license")
@@ -478,11 +549,13 @@ class DSpace6Backend(Backend):
             )
         else:
             # no call removes one field: clear everything, then put the others back
-            current = await self._json(path, "item.metadata")
+            current = _objects(await self._json(path, "item.metadata"), "item metadata")
             keep = [
-                {"key": m["key"], "value": m["value"], "language": m.get("language")}
+                {"key": m["key"], "value": m.get("value"), "language": m.get("language")}
                 for m in current
-                if m.get("key") != key and m.get("key") not in SYSTEM_FIELDS
+                if isinstance(m.get("key"), str)
+                and m["key"] != key
+                and m["key"] not in SYSTEM_FIELDS
             ]
             await self.http.request("DELETE", path, endpoint="item.metadata")
             if keep:

@@ -3,9 +3,11 @@
 An emulator subclasses ``Emulator`` and provides ``routes()``; ``Emulator.app`` wraps them in an
 ASGI middleware that records each request (method, path, query, status, bytes, start and end
 time), applies the configured latency, and carries out planned faults: an error status with
-optional ``Retry-After``, a stall, or a connection cut after N bytes of the body. Tests drive all
-of that through the Python "backdoor" methods; ``EmulatorServer`` serves the app with uvicorn on
-127.0.0.1 in a background thread, so clients talk real HTTP over loopback.
+optional ``Retry-After``, a stall, a connection cut after N bytes of the body, a made-up answer
+body (invalid JSON, wrong types, missing fields), a ``Content-Length`` that lies, or a redirect
+to another host. Tests drive all of that through the Python "backdoor" methods;
+``EmulatorServer`` serves the app with uvicorn on 127.0.0.1 in a background thread, so clients
+talk real HTTP over loopback.
 """
 
 from __future__ import annotations
@@ -57,14 +59,34 @@ class Fault:
     delay: float = 0.0
     #: cut the connection after this many body bytes (0 = right after the headers)
     reset_after: int | None = None
+    #: a slow body: wait this long before each chunk of it (a download still running when a
+    #: test kills the client)
+    chunk_delay: float = 0.0
     #: how many matching requests it hits; None = every one
     times: int | None = 1
     probability: float = 1.0
+    #: answer this body instead of the real one (with ``status``, 200 by default): malformed
+    #: answers such as invalid JSON, wrong types or missing fields
+    body: bytes | None = None
+    content_type: str = "application/json"
+    #: send the real answer under this ``Content-Length``: shorter than the body, the answer
+    #: looks complete but is cut; longer, the connection closes before the promised end
+    content_length: int | None = None
+    #: answer 302 to this origin (``http://host:port``), keeping the path and query
+    redirect: str | None = None
+    #: a flaky server, not a dead one: never hit the same request (method, path and query)
+    #: more than this many times in a row
+    max_streak: int | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method:
             return False
         return not (self.path and not re.search(self.path, path))
+
+    @property
+    def answers_itself(self) -> bool:
+        """True if the fault replaces the answer (the app never sees the request)."""
+        return self.status is not None or self.body is not None or self.redirect is not None
 
 
 class ConnectionCut(Exception):
@@ -81,6 +103,8 @@ class Emulator:
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.faults_injected = 0
+        #: (method, path, query) → faults in a row, for ``Fault.max_streak``
+        self._streaks: dict[tuple[str, str, str], int] = {}
         self._lock = threading.Lock()
         self._random = random.Random(seed)
         self._app = Starlette(routes=self.routes())
@@ -117,9 +141,13 @@ class Emulator:
 
     # ---- ASGI -----------------------------------------------------------------------------
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
+    def _take_fault(self, method: str, path: str, query: str) -> Fault | None:
+        key = (method, path, query)
         with self._lock:
+            streak = self._streaks.pop(key, 0)
             for fault in self.faults:
+                if fault.max_streak is not None and streak >= fault.max_streak:
+                    continue
                 if fault.matches(method, path) and (
                     fault.probability >= 1 or self._random.random() < fault.probability
                 ):
@@ -128,6 +156,7 @@ class Emulator:
                         if fault.times <= 0:
                             self.faults.remove(fault)
                     self.faults_injected += 1
+                    self._streaks[key] = streak + 1
                     return fault
         return None
 
@@ -145,7 +174,7 @@ class Emulator:
             self.log.append(entry)
         if self.latency_ms:
             await anyio.sleep(self.latency_ms / 1000)
-        fault = self._take_fault(entry.method, entry.path)
+        fault = self._take_fault(entry.method, entry.path, entry.query)
 
         async def counting_receive() -> Message:
             message = await receive()
@@ -158,9 +187,9 @@ class Emulator:
                 entry.fault = _describe(fault)
                 if fault.delay:
                     await anyio.sleep(fault.delay)
-                if fault.status is not None:
+                if fault.answers_itself:
                     await _drain(counting_receive)
-                    await self._send_fault(fault, entry, send)
+                    await self._send_fault(fault, entry, send, scope)
                     return
             await self._app(scope, counting_receive, self._wrap_send(send, entry, fault))
         except ConnectionCut:
@@ -171,6 +200,9 @@ class Emulator:
 
     def _wrap_send(self, send: Send, entry: LoggedRequest, fault: Fault | None) -> Send:
         budget = fault.reset_after if fault is not None else None
+        pause = fault.chunk_delay if fault is not None else 0.0
+        if fault is not None and fault.content_length is not None:
+            return _lying_send(send, entry, fault.content_length)
 
         async def wrapped(message: Message) -> None:
             nonlocal budget
@@ -180,6 +212,8 @@ class Emulator:
                 if budget == 0:
                     raise ConnectionCut("planned reset after the headers")
                 return
+            if message["type"] == "http.response.body" and pause:
+                await anyio.sleep(pause)
             if message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if budget is not None and len(body) >= budget:
@@ -195,19 +229,78 @@ class Emulator:
 
         return wrapped
 
-    async def _send_fault(self, fault: Fault, entry: LoggedRequest, send: Send) -> None:
-        assert fault.status is not None
-        body = f"<html><body><h1>HTTP Status {fault.status}</h1></body></html>".encode()
-        headers = [(b"content-type", b"text/html;charset=utf-8")]
+    async def _send_fault(
+        self, fault: Fault, entry: LoggedRequest, send: Send, scope: Scope
+    ) -> None:
+        headers: list[tuple[bytes, bytes]] = []
+        if fault.redirect is not None:
+            status = fault.status or 302
+            body = b""
+            target = fault.redirect.rstrip("/") + scope["path"]
+            if scope.get("query_string"):
+                target += "?" + scope["query_string"].decode("latin-1")
+            headers.append((b"location", target.encode("latin-1")))
+        elif fault.body is not None:
+            status = fault.status or 200
+            body = fault.body
+            headers.append((b"content-type", fault.content_type.encode("latin-1")))
+        else:
+            assert fault.status is not None
+            status = fault.status
+            body = f"<html><body><h1>HTTP Status {status}</h1></body></html>".encode()
+            headers.append((b"content-type", b"text/html;charset=utf-8"))
         headers.append((b"content-length", str(len(body)).encode()))
         if fault.retry_after is not None:
             headers.append((b"retry-after", fault.retry_after.encode()))
         for k, v in fault.headers.items():
             headers.append((k.lower().encode(), v.encode()))
-        entry.status = fault.status
+        entry.status = status
         entry.bytes_out = len(body)
-        await send({"type": "http.response.start", "status": fault.status, "headers": headers})
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _lying_send(send: Send, entry: LoggedRequest, length: int) -> Send:
+    """Send the app's answer under ``Content-Length: length`` whatever its real size.
+
+    A shorter length ends the body there, so the client sees a complete but cut answer; a
+    longer one sends the whole body and then drops the connection (the server cannot keep
+    the promise).
+    """
+    left = length
+
+    async def wrapped(message: Message) -> None:
+        nonlocal left
+        if message["type"] == "http.response.start":
+            entry.status = message["status"]
+            headers = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if k.lower() not in (b"content-length", b"transfer-encoding")
+            ]
+            headers.append((b"content-length", str(length).encode()))
+            await send({**message, "headers": headers})
+            return
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        if left < 0:
+            return  # the answer is complete for the client: the rest is swallowed
+        body = message.get("body", b"")[:left]
+        more = bool(message.get("more_body"))
+        left -= len(body)
+        entry.bytes_out += len(body)
+        if left == 0:
+            # the promised length is reached: that is the end of the answer for the client
+            left = -1
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        elif not more:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            raise ConnectionCut("planned reset: the body is shorter than its Content-Length")
+        else:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+
+    return wrapped
 
 
 def _describe(fault: Fault) -> str:
@@ -218,6 +311,14 @@ def _describe(fault: Fault) -> str:
         parts.append(f"delay={fault.delay}")
     if fault.reset_after is not None:
         parts.append(f"reset_after={fault.reset_after}")
+    if fault.chunk_delay:
+        parts.append(f"chunk_delay={fault.chunk_delay}")
+    if fault.body is not None:
+        parts.append(f"body={len(fault.body)}B")
+    if fault.content_length is not None:
+        parts.append(f"content_length={fault.content_length}")
+    if fault.redirect is not None:
+        parts.append("redirect")
     return ",".join(parts) or "fault"
 
 
@@ -231,9 +332,19 @@ async def _drain(receive: Receive) -> None:
 class EmulatorServer:
     """Serve an emulator with uvicorn on 127.0.0.1 in a background thread."""
 
-    def __init__(self, emulator: Emulator, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        emulator: Emulator,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+    ) -> None:
+        """``certfile``/``keyfile`` (PEM) serve HTTPS, for tests of certificate checks."""
         self.emulator = emulator
         self.host = host
+        self.certfile, self.keyfile = certfile, keyfile
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # asyncio leaves Nagle on for sockets it did not create: ~40 ms per small response
@@ -245,7 +356,8 @@ class EmulatorServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        scheme = "https" if self.certfile else "http"
+        return f"{scheme}://{self.host}:{self.port}"
 
     def start(self) -> str:
         config = uvicorn.Config(
@@ -254,6 +366,8 @@ class EmulatorServer:
             lifespan="off",
             access_log=False,
             timeout_keep_alive=30,
+            ssl_certfile=self.certfile,
+            ssl_keyfile=self.keyfile,
         )
         self._server = uvicorn.Server(config)
         server = self._server

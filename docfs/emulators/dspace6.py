@@ -504,6 +504,15 @@ def _java_str(value: str | None) -> str:
     return "null" if value is None else value
 
 
+def _header_text(value: str) -> str:
+    """A header value as Tomcat writes it: ISO-8859-1, with control characters and anything
+    above U+00FF turned into spaces (it cannot encode them). Without this, a bitstream whose
+    name holds a NUL or a character such as U+2215 crashed the emulator's ``/retrieve``."""
+    return "".join(
+        " " if (ord(c) < 32 and c != "\t") or ord(c) == 127 or ord(c) > 255 else c for c in value
+    )
+
+
 def _java_mime(name: str) -> str | None:
     """``URLConnection.guessContentTypeFromName`` with Java 8's MIME table."""
     dot = name.rfind(".")
@@ -597,6 +606,8 @@ class DSpace6Emulator(Emulator):
         self._ids = random.Random(self._seed)
         self._users: dict[str, _User] = {}
         self._sessions: dict[str, str] = {}
+        #: every session cookie ever handed out (expired ones too), for leak scans in tests
+        self._issued: list[str] = []
         self._objects: dict[str, _Node] = {}
         self._legacy: dict[tuple[str, int], _Node] = {}
         self._handles: dict[str, _Node] = {}
@@ -796,6 +807,7 @@ class DSpace6Emulator(Emulator):
                 raise _HttpError(401, "Authentication Failed: Login failed")
             token = secrets.token_hex(16).upper()
             self._sessions[token] = user.email
+            self._issued.append(token)
         response = _empty()
         response.headers["set-cookie"] = f"JSESSIONID={token}; Path=/rest/; HttpOnly"
         return response
@@ -1934,7 +1946,7 @@ class DSpace6Emulator(Emulator):
         headers = {
             "content-type": b.fmt.mime,
             # raw name, no escaping: that is what DSpace sends
-            "content-disposition": f'attachment; filename="{_java_str(b.name)}"',
+            "content-disposition": _header_text(f'attachment; filename="{_java_str(b.name)}"'),
         }
         if len(b.data) <= _BUFFER_LIMIT:
             return Response(b.data, headers=headers)
@@ -2218,6 +2230,12 @@ class DSpace6Emulator(Emulator):
         """Forget every login: old cookies act as anonymous, clients must log in again."""
         with self._state:
             self._sessions.clear()
+
+    def issued_sessions(self) -> list[str]:
+        """Every ``JSESSIONID`` value handed out so far, expired ones included (secrets that
+        must never show up in a client's logs)."""
+        with self._state:
+            return list(self._issued)
 
     def bitstream_data(self, uuid: str) -> bytes:
         with self._state:

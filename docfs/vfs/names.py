@@ -116,13 +116,22 @@ def assign_names(entries: Sequence[E], name_of: Iterable[tuple[str, str]]) -> di
     Siblings whose sanitised names collide all get a suffix from their own id, so no entry's
     name depends on which of its namesakes the server listed first.
     """
-    pairs = list(name_of)
+    pairs: list[tuple[str, str]] = []
+    kept: list[E] = []
+    seen: set[str] = set()
+    for (name, eid), entry in zip(name_of, entries, strict=True):
+        # one object listed twice (pages that shift while they are read) is still one entry:
+        # giving it two names would show it twice
+        if eid not in seen:
+            seen.add(eid)
+            pairs.append((name, eid))
+            kept.append(entry)
     local = [sanitize(name, eid) for name, eid in pairs]
     counts: dict[str, int] = {}
     for n in local:
         counts[n] = counts.get(n, 0) + 1
     result: dict[str, E] = {}
-    for (_, eid), base, entry in zip(pairs, local, entries, strict=True):
+    for (_, eid), base, entry in zip(pairs, local, kept, strict=True):
         name = base
         if counts[base] > 1:
             length = 4

@@ -109,6 +109,8 @@ class WriteBack:
         self.uploaded = 0
         self._wake = trio.Event()
         self._changed = trio.Event()
+        # after an outage, upload at once rather than at the end of each job's backoff
+        backend.http.on_recovery.append(self.nudge)
         self._load()
 
     # ---- persistence -----------------------------------------------------------------------
@@ -218,6 +220,13 @@ class WriteBack:
 
     def pending(self) -> int:
         return len(self.jobs)
+
+    def nudge(self) -> None:
+        """Make every waiting job due now (the server is reachable again)."""
+        now = time.time()
+        for job in self.jobs.values():
+            job.due = min(job.due, now)
+        self._wake.set()
 
     async def wait_for(self, job_id: str) -> None:
         while job_id in self.jobs:
