@@ -346,7 +346,12 @@ class Opus2Backend(Backend):
     name = "opus2"
     # class-level: everything some profile can do; instances narrow it to their profile
     capabilities = Capabilities(
-        ops=frozenset(Op), ranges=True, move=True, meta_namespace="opus2", duplicate_names=True
+        ops=frozenset(Op),
+        ranges=True,
+        move=True,
+        meta_namespace="opus2",
+        duplicate_names=True,
+        changes=True,  # afterDate: one request refreshes a whole project
     )
     default_limits = DEFAULT_PROFILE.limits()
 
@@ -465,6 +470,7 @@ class Opus2Backend(Backend):
             read_only=not writable,
             ops=_DIR_OPS if writable else frozenset(),
             extra={"type": _T_PROJECT, "project": pid, "writable": _flag(writable)},
+            change_scope=True,
         )
 
     def _folder_entry(
@@ -643,6 +649,13 @@ class Opus2Backend(Backend):
         writable = self._writable(directory)
         async for item in self._pages(path, endpoint="changes", params=params):
             yield self._document_entry(item, pid, writable)
+
+    async def changes(self, scope: Entry, since: float) -> AsyncIterator[tuple[str, Entry]]:
+        """Documents of a project changed after ``since``, with the id of their directory."""
+        pid = scope.extra["project"]
+        async for entry in self.changed_since(scope, since):
+            folder = entry.extra.get("folder", "")
+            yield (f"f:{pid}:{folder}" if folder else f"p:{pid}"), entry
 
     async def stat(self, entry: Entry) -> Entry:
         kind = entry.extra.get("type")

@@ -46,6 +46,9 @@ class Adapter:
     download_path: str  # regex of content download requests
     list_path: str  # regex of listing requests
     upload_path: str  # regex of the request that carries a new file's bytes
+    #: backends with a change feed: what marks a feed request, and the listings it replaces
+    changes_query: str = ""
+    scope_list_path: str = ""
 
     def emulator(self) -> Emulator:
         raise NotImplementedError
@@ -105,6 +108,8 @@ class Opus2Adapter(Adapter):
     name = "opus2"
     download_path = r"/(content|download)$"
     upload_path = r"/projects/[^/]+/documents$"
+    changes_query = "afterDate"
+    scope_list_path = r"^/projects/[^/]+/(folders|documents/folder/[^/]+)$"
     list_path = r"^/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
 
     def emulator(self) -> Emulator:

@@ -7,6 +7,7 @@ gated on what the backend declares. Request counts come from the emulator's requ
 from __future__ import annotations
 
 import errno
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,14 +187,16 @@ async def test_rename_over_existing_file_makes_a_new_version(world: World) -> No
     if Op.REPLACE not in world.backend.capabilities.ops:
         pytest.skip(f"{world.adapter.name} cannot replace content")
     folder = await world.ino(*world.seeded.file_dir)
-    inode = await world.ino(*world.seeded.file_dir, "hello.txt")
     await world.write_file((*world.seeded.file_dir, ".hello.txt.XyZ123"), b"version 2\n")
+    moved = await world.ino(*world.seeded.file_dir, ".hello.txt.XyZ123")
     world.emulator.clear_log()
     await world.fs.writes.rename(folder, ".hello.txt.XyZ123", folder, "hello.txt")
     assert world.uploads() <= 1  # a new version, not a second file
+    # as rename(2) says: the name now leads to the source's inode, which reads the new bytes
+    assert await world.ino(*world.seeded.file_dir, "hello.txt") == moved
+    assert await world.read(*world.seeded.file_dir, "hello.txt") == b"version 2\n"
     world.clock.now += 61
-    # the same file (same inode; most repositories keep the object id too) with new content
-    assert await world.ino(*world.seeded.file_dir, "hello.txt") == inode
+    assert await world.ino(*world.seeded.file_dir, "hello.txt") == moved
     assert await world.read(*world.seeded.file_dir, "hello.txt") == b"version 2\n"
     names = [n for n, _ in world.fs.readdir(await world.fs.opendir(folder), 0)]
     assert names.count("hello.txt") == 1 and not [n for n in names if n.startswith("hello [")]
@@ -287,3 +290,17 @@ async def test_rm_r_of_the_file_directory(world: World) -> None:
     world.clock.now += 61
     with pytest.raises(errors.NotFound):
         await world.ino(*world.seeded.file_dir)
+
+
+async def test_change_feed_refreshes_a_scope_with_one_request(world: World) -> None:
+    if not world.backend.capabilities.changes:
+        pytest.skip(f"{world.adapter.name} has no change feed")
+    assert await world.read(*world.seeded.file_dir, "hello.txt") == HELLO
+    world.seeded.change(b"changed behind the mount\n")
+    world.clock.now += 61
+    world.emulator.clear_log()
+    assert await world.read(*world.seeded.file_dir, "hello.txt") == b"changed behind the mount\n"
+    log = world.emulator.requests()
+    feed = [r for r in log if world.adapter.changes_query in r.query]
+    relisted = [r for r in log if re.search(world.adapter.scope_list_path, r.path)]
+    assert len(feed) == 1 and relisted == []

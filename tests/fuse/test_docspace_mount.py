@@ -610,3 +610,23 @@ def test_permanent_delete_and_hidden_trash_options(tmp_path: Path) -> None:
                 emu.file_info(doomed)
         finally:
             m.stop()
+
+
+def test_names_docspace_would_rewrite_are_refused_at_once(tmp_path: Path) -> None:
+    emu = DocSpaceEmulator(user=OWNER[0], password=OWNER[1])
+    with EmulatorServer(emu) as server:
+        m = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
+        m.kind = "docspace"
+        m.start(credentials=OWNER)
+        try:
+            folder = m.path / "My documents"
+            m.run("ls", str(folder))
+            emu.clear_log()
+            touched = m.run("touch", str(folder / "a:b.txt"), check=False)
+            assert touched.returncode != 0 and "Invalid argument" in touched.stderr
+            made = m.run("mkdir", str(folder / "what?"), check=False)
+            assert made.returncode != 0 and "Invalid argument" in made.stderr
+            assert [r for r in emu.requests() if r.method != "GET"] == []
+            assert not list((tmp_path / "cache").rglob("lost+found/*"))
+        finally:
+            m.stop()
