@@ -20,16 +20,20 @@ Names are the objects' ``dc.title`` (duplicates are allowed: the vfs disambiguat
 ``size`` is ``sizeBytes``, its ``version`` the MD5 ``checkSum`` and its ``mtime`` the item's
 ``lastModified`` (DSpace has no per-bitstream date in JSON; the item's date changes whenever a
 file is added or removed). Metadata fields appear in ``Entry.meta`` as ``dc.title`` etc.
-(several values one per line) plus the read-only ``uuid``, ``handle``, ``md5`` and ``bundle``.
+(several values one per line) plus the read-only ``uuid``, ``handle``, ``checksum.md5`` (the
+name DSpace 6 uses too; the content cache verifies downloads against it) and ``bundle``.
 
 **Writes.** New files are multipart uploads into the item's ORIGINAL bundle (created when
 missing). DSpace 7-9 cannot replace content: an overwrite uploads the new file under the same
 name and metadata, deletes the old one and moves the new one to the old position in the bundle
-(its uuid changes). On 10.0 ``PUT …/content`` is used where the server enables it. Renames are
-``dc.title`` patches; a move between items is ``EXDEV``. A new item is made with the admin-only
-``POST /core/items`` and, for everybody else, through a workspace item that is deposited at
-once; an item still in review or not yet in the search index is kept visible from local
-knowledge for a few minutes (Discovery is index-based and lags behind).
+(its uuid changes; when the upload's answer is lost, the bundle is searched for the new copy
+before giving up, so the server never keeps both). On 10.0 ``PUT …/content`` is used where the
+server enables it (it gives a new uuid too). Renames are ``dc.title`` patches; a move between
+items is ``EXDEV``. A new item is made with the admin-only ``POST /core/items`` and, for
+everybody else, through a workspace item that is deposited at once. A new archived item that
+the search index does not list yet is kept visible from local knowledge for up to
+``PENDING_GRACE`` (Discovery is index-based and lags behind); an item that goes into a
+collection's review workflow is not listed until it is approved (a log line says so).
 
 **Auth.** ``POST /authn/login`` with the CSRF token dance handled transparently (the token is
 the ``DSPACE-XSRF-COOKIE`` cookie echoed in ``X-XSRF-TOKEN``; a CSRF 403 fetches a new one and
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -75,7 +80,7 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAGE_SIZE = 100
 ORIGINAL = "ORIGINAL"
 #: keys of Entry.meta that are not metadata fields and cannot be set
-SYNTHETIC_META = frozenset({"uuid", "handle", "md5", "bundle", "entityType"})
+SYNTHETIC_META = frozenset({"uuid", "handle", "checksum.md5", "bundle", "entityType"})
 METADATA_FIELD = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
 #: a token with less than this share of its lifetime left is refreshed before an upload
 UPLOAD_FRESHNESS = 0.5
@@ -143,7 +148,7 @@ def flatten_meta(obj: Mapping[str, Any]) -> dict[str, str]:
         meta["entityType"] = str(obj["entityType"])
     checksum = obj.get("checkSum") or {}
     if checksum.get("value"):
-        meta["md5"] = str(checksum["value"])
+        meta["checksum.md5"] = str(checksum["value"])
     if obj.get("bundleName"):
         meta["bundle"] = str(obj["bundleName"])
     return meta
@@ -874,13 +879,22 @@ class DSpace7Backend(Backend):
             raise errors.NotFound(f"{entry.name}: gone from the server")
         old = order[position]
         metadata = {k: v for k, v in (old.get("metadata") or {}).items() if k != "dc.title"}
-        response = await self._upload(
-            f"core/bundles/{bundle}/bitstreams",
-            src,
-            str(old.get("name") or entry.name),
-            {"metadata": metadata},
-        )
-        new = self._decode(response)
+        name = str(old.get("name") or entry.name)
+        try:
+            response = await self._upload(
+                f"core/bundles/{bundle}/bitstreams", src, name, {"metadata": metadata}
+            )
+        except errors.RemoteUnavailable:
+            # the answer was lost, perhaps not the upload: look before failing, so that the
+            # server does not keep the new copy beside the old one under the same name
+            known = {str(o.get("uuid")) for o in order}
+            arrived = await self._arrived(bundle, name, src, known)
+            if arrived is None:
+                raise
+            log.info("the upload of %s had arrived; its answer was lost", name)
+            new, stamp = arrived, time.time()
+        else:
+            new, stamp = self._decode(response), _server_time(response)
         try:
             await self._delete(f"core/bitstreams/{uuid}", "bitstreams")
         except errors.DocfsError:
@@ -906,8 +920,22 @@ class DSpace7Backend(Backend):
             item=item,
             bundle=bundle,
             bundle_name=entry.extra.get("bundle_name", ORIGINAL),
-            mtime=_server_time(response),
+            mtime=stamp,
         )
+
+    async def _arrived(self, bundle: str, name: str, src: Path, known: set[str]) -> JSON | None:
+        """A bitstream of ``bundle`` named ``name`` with ``src``'s bytes that is not one of
+        ``known``: an upload whose answer was lost."""
+        md5 = await trio.to_thread.run_sync(_md5_of, src)
+        listing = self._pages(
+            f"core/bundles/{bundle}/bitstreams", "bitstreams", endpoint="bundles/bitstreams"
+        )
+        async with aclosing(listing):
+            async for obj in listing:
+                checksum = (obj.get("checkSum") or {}).get("value")
+                if obj.get("uuid") not in known and obj.get("name") == name and checksum == md5:
+                    return obj
+        return None
 
     async def _delete(self, path: str, endpoint: str) -> None:
         try:
@@ -1169,6 +1197,14 @@ def _server_time(response: httpx.Response) -> float:
         except (TypeError, ValueError):
             pass
     return time.time()
+
+
+def _md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _unlink(path: Path) -> None:

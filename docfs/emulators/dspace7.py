@@ -641,6 +641,11 @@ class DSpace7Emulator(Emulator):
                 for k, values in self._get(uuid).metadata.items()
             }
 
+    def last_modified(self, uuid: str) -> float:
+        """An object's last-modified time (what an item's ``lastModified`` shows)."""
+        with self._state:
+            return self._get(uuid).last_modified
+
     def content(self, bitstream: str) -> bytes:
         """The stored bytes of a file."""
         with self._state:

@@ -212,7 +212,7 @@ async def test_item_listing_is_one_request_with_original_files_only(
     assert paper.version == hashlib.md5(b"%PDF-1.4 tiny").hexdigest()
     assert paper.mtime == entry.mtime  # the item's lastModified
     assert paper.meta["dc.description"] == "main text"
-    assert paper.meta["md5"] == paper.version
+    assert paper.meta["checksum.md5"] == paper.version
     assert paper.meta["bundle"] == "ORIGINAL"
     assert paper.ops == frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME, Op.SET_META})
     assert Op.CREATE_FILE in entry.ops
@@ -426,6 +426,32 @@ async def test_overwrite_keeps_name_position_and_metadata(
     assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
 
 
+async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    old_uuid = emulator.bitstreams(item)[1][0]
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    # the server stores the upload, then the connection drops before the answer
+    emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", reset_after=0)
+    emulator.clear_log()
+
+    new = await backend.replace_file(files[1], write(tmp_path, "b2", b"B, version 2"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 1  # not sent twice
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    new_uuid = emulator.bitstreams(item)[1][0]
+    assert not emulator.exists(old_uuid) and new.extra["uuid"] == new_uuid
+    assert emulator.content(new_uuid) == b"B, version 2"
+
+    # a gateway error (the server never saw it): the overwrite fails, the old content stays
+    emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", status=502)
+    with pytest.raises(errors.RemoteUnavailable):
+        await backend.replace_file(new, write(tmp_path, "b3", b"B, version 3"))
+    assert emulator.bitstreams(item)[1] == (new_uuid, "b.txt")
+
+
 async def test_overwrite_on_10_uses_put_content_where_enabled(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:
@@ -624,7 +650,7 @@ async def test_set_meta_adds_replaces_and_removes_fields(serve: Serve, connect: 
     with pytest.raises(errors.NoAttribute):
         await backend.set_meta(file, "dc.description", None)
     with pytest.raises(errors.NotSupported):
-        await backend.set_meta(file, "md5", "0" * 32)
+        await backend.set_meta(file, "checksum.md5", "0" * 32)
     with pytest.raises(errors.InvalidArgument):
         await backend.set_meta(file, "not a field", "x")
 
@@ -758,8 +784,9 @@ async def test_rate_limited_requests_are_retried_after_retry_after(
     assert [r.status for r in emulator.requests("GET", "/discover/")] == [429, 429, 200]
     assert trio.current_time() - started >= 0.2
 
-    # the emulator's own front-proxy limit: 2 requests per 0.3 s
-    limited, server2 = serve(rate_limit=(2, 0.3), rate_limit_retry_after=0.3)
+    # the emulator's own front-proxy limit: 2 requests per second (a shorter window made
+    # the listing miss the limit on a loaded machine, where connecting can take 0.3 s)
+    limited, server2 = serve(rate_limit=(2, 1.0), rate_limit_retry_after=1.0)
     seed_item(limited)
     backend2 = await connect(server2)  # root document and login
     assert [e.name for e in await listing(backend2, await backend2.root())] == ["C"]
