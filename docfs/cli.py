@@ -13,6 +13,7 @@ detaches once the mount is ready (like sshfs), unless ``-f`` is given.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import logging.handlers
@@ -159,6 +160,7 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
     if path is not None:
         try:
             text = path.read_text()
+            mode = path.stat().st_mode
         except OSError as exc:
             raise UsageError(f"cannot read credentials file {path}: {exc.strerror}") from None
         for number, line in enumerate(text.splitlines(), 1):
@@ -172,6 +174,9 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
                     f"{path}:{number}: expected 'user = …', 'password = …' or 'token = …'"
                 )
             values[key] = value.strip()
+            if key != "user" and mode & 0o077:
+                # a secret others can read is no secret: refuse before it is ever used
+                raise UsageError(f"{path} is readable by group or others; chmod 600 {path}")
     return Credentials(values["user"], values["password"], values["token"])
 
 
@@ -222,6 +227,21 @@ def _backend_options(remote: config.Remote) -> dict[str, Any]:
     return options
 
 
+def clear_stale_mount(mountpoint: Path) -> Path:
+    """A mount point left by a killed daemon answers ENOTCONN: unmount it and go on."""
+    try:
+        # statfs always reaches the filesystem; stat may be answered from the kernel's cache
+        os.statvfs(mountpoint)
+    except OSError as exc:
+        if exc.errno != errno.ENOTCONN:
+            return mountpoint.resolve()
+        log.warning("%s is a stale mount left by a stopped daemon: unmounting it", mountpoint)
+        subprocess.run(
+            ["fusermount3", "-u", "-z", str(mountpoint)], capture_output=True, check=False
+        )
+    return mountpoint.resolve()
+
+
 def mount_config(args: argparse.Namespace) -> MountConfig:
     source: str = args.remote
     remote: config.Remote | None = None
@@ -241,7 +261,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         )
         if credentials.user is None and remote.user is not None:
             credentials = Credentials(remote.user, credentials.password, credentials.token)
-    mountpoint = Path(args.mountpoint).resolve()
+    mountpoint = clear_stale_mount(Path(args.mountpoint).absolute())
     if not mountpoint.is_dir():
         raise UsageError(f"mount point {mountpoint} is not a directory")
     r = remote or config.Remote(name="", type=kind, url=url)
@@ -267,6 +287,8 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         sub_path=sub_path,
         name=remote.name if remote is not None else None,
         allow_other=bool(args.allow_other),
+        verify_tls=not args.insecure,
+        ca_bundle=args.ca_bundle,
         fuse_options=frozenset(args.kernel_option or ()),
         backend_options=_docspace_options(
             args, kind, _backend_options(remote) if remote is not None else {}
@@ -294,8 +316,10 @@ _HELPER_FLAGS = {
     "allow_other": "--allow-other",
     "permanent_delete": "--permanent-delete",
     "hide_trash": "--hide-trash",
+    "insecure": "--insecure",
 }
 _HELPER_VALUES = {
+    "ca_bundle": "--ca-bundle",
     "cache_size": "--cache-size",
     "cache_dir": "--cache-dir",
     "dir_cache_time": "--dir-cache-time",
@@ -871,6 +895,14 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="close() returns at once; a durable queue uploads after SECONDS",
+    )
+    mount.add_argument(
+        "--ca-bundle", type=Path, help="also trust the CA certificates in this PEM file"
+    )
+    mount.add_argument(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server's TLS certificate (a warning is logged)",
     )
     mount.add_argument(
         "--permanent-delete",

@@ -59,6 +59,9 @@ class MountConfig:
     name: str | None = None
     #: other users may use the mount (the kernel still checks the modes: default_permissions)
     allow_other: bool = False
+    #: verify the server's TLS certificate (against the system's CAs plus ``ca_bundle``)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
     #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
     fuse_options: frozenset[str] = frozenset()
     #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
@@ -101,7 +104,13 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
         concurrency=config.concurrency or defaults.concurrency,
         timeout=config.timeout,
     )
-    http = HttpClient(config.url, limits=limits, redactor=redactor)
+    http = HttpClient(
+        config.url,
+        limits=limits,
+        redactor=redactor,
+        verify=config.verify_tls,
+        ca_bundle=config.ca_bundle,
+    )
     return cls(http, config.credentials, **config.backend_options)
 
 

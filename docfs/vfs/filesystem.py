@@ -312,8 +312,6 @@ class Filesystem:
         if name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
         else:
-            if self.names.is_local_only(name) and self.fresh.fresh(parent.listed_at):
-                raise errors.NotFound(name)
             children = await self.ensure_listed(parent)
             ino = children.get(name)
             if ino is None:
@@ -399,7 +397,11 @@ class Filesystem:
             return os.pread(staged.fd, size, offset)
         if handle.cached is None:
             return b""
-        return await self.content.read(handle.cached, offset, size, self.nursery)
+        try:
+            return await self.content.read(handle.cached, offset, size, self.nursery)
+        except errors.NotFound:
+            self._vanished(handle.node)  # gone from the server: the listing must say so too
+            raise
 
     def handle_of(self, fh: int) -> OpenFile:
         try:

@@ -97,7 +97,8 @@ class Daemon:
     def mounted(self) -> bool:
         """Served by a live daemon (a dead daemon's mount point answers ENOTCONN)."""
         try:
-            os.stat(self.path)
+            # statfs reaches the daemon; stat may be answered from the kernel's attribute cache
+            os.statvfs(self.path)
         except OSError:
             return False
         return os.path.ismount(self.path)
