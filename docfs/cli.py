@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from docfs import __version__, config, control, errors
+from docfs import __version__, config, control, errors, sharing
 from docfs.backends.base import Credentials
 from docfs.daemon import (
     MountConfig,
@@ -1010,6 +1010,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
     )
     emulate.set_defaults(func=cmd_emulate)
+    sharing.register(sub, parents=[common])
     return parser
 
 

@@ -48,7 +48,20 @@ SECRET_KEYS = ("password", "token")
 #: the shape of a remote name: nothing that reads as a path, a URL or an option
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 #: docfs's command words: ``docfs NAME MOUNTPOINT -o …`` (fstab) must not read as a command
-COMMAND_WORDS = ("mount", "unmount", "status", "sync", "refresh", "remotes", "demo", "emulate")
+COMMAND_WORDS = (
+    "mount",
+    "unmount",
+    "status",
+    "sync",
+    "refresh",
+    "remotes",
+    "demo",
+    "emulate",
+    "share",
+    "unshare",
+    "shares",
+    "mkdir",
+)
 
 
 class ConfigError(Exception):

@@ -63,6 +63,12 @@ class Entry:
     #: ``Backend.changes`` can report what changed anywhere below this directory (e.g. an
     #: Opus 2 project): stale listings below it are refreshed with one request, not relisted
     change_scope: bool = False
+    #: ``meta`` is incomplete (a listing did not carry everything): the vfs asks ``stat`` for
+    #: the full set before it answers an extended-attribute request
+    partial_meta: bool = False
+    #: a directory just created that already has children (e.g. an RSpace document's fields):
+    #: the vfs lists it instead of assuming it is empty
+    prefilled: bool = False
 
     @property
     def is_dir(self) -> bool:

@@ -17,18 +17,19 @@ Mapping (see ``shared/reference/rspace.md`` §10):
   tree ``lastModified`` is newer than the moment they were indexed: ``ls -l`` of a Gallery folder
   costs its tree pages plus, at most, a few ``/files`` pages, never one request per file.
 
-Writes: a new file in a Gallery folder → ``POST /files`` (refused locally, EINVAL, when the
-extension belongs to another section: the log names the right one); overwriting a Gallery
-file → ``POST /files/{id}/file`` (a new version under the same name); a new file in a document
-directory → upload to the Gallery (the section's ``Api Inbox``) and a ``<fileId=N>`` link
-appended to the document's first text field; writing a field file → ``PUT /documents/{id}``;
+Writes: a new file in a Gallery folder → ``POST /files`` (refused at create, EINVAL, by
+``check_name`` when the extension belongs to another section: the log names the right one);
+overwriting a Gallery file → ``POST /files/{id}/file`` (a new version under the same name); a
+new file in a document directory → upload to the Gallery (the section's ``Api Inbox``) and a
+``<fileId=N>`` link appended to the document's first text field; writing a field file →
+``PUT /documents/{id}``;
 mkdir → ``POST /folders`` (in a notebook: ``POST /documents``, a new entry;
 ``mkdir_notebook`` makes notebooks); rmdir → ``DELETE /folders/{id}`` after checking emptiness;
 removing a document directory → ``DELETE /documents/{id}``; renaming a document → ``PUT``;
 moving a document, folder or notebook → ``POST /documents/move``. The API cannot rename a folder,
-nor delete, rename or move a Gallery file: those fail locally (EPERM, or EXDEV for a move so that
-``mv`` can copy) with a log line and no request. Plain files in Workspace folders are refused
-(EPERM) with a log line that says where files go.
+nor delete, rename or move a Gallery file, nor move anything into the Gallery: those fail locally
+with EPERM, a log line and no request (not EXDEV: ``mv``'s copy-and-delete would leave the
+undeletable original behind). Workspace folders take no plain files (EPERM).
 
 Metadata (``user.rspace.*``): ``globalId`` and ``owner`` everywhere, ``caption`` on Gallery
 files; documents also ``tags`` (writable), ``form`` and ``shares`` (JSON) — those three only on
@@ -636,6 +637,8 @@ class RSpaceBackend(Backend):
                 "owned": "1" if owned else "",
                 "meta": "full" if full else "partial",
             },
+            partial_meta=not full,
+            prefilled=bool(doc.get("fields")),
         )
 
     def _media_entry(
@@ -882,11 +885,7 @@ class RSpaceBackend(Backend):
                 section=entry.extra.get("section", ""),
             )
         if kind == DOCUMENT:
-            doc = await self._get(f"/documents/{_num(entry)}", endpoint="documents.get")
-            shares = (
-                await self._item_shares(int(doc["id"])) if self._owned(doc.get("owner")) else []
-            )
-            return self._document_entry(doc, entry.extra.get("parent", ""), shares)
+            return await self._full_document(_num(entry), entry.extra.get("parent", ""))
         if kind == MEDIA:
             response = await self._call(
                 "GET", f"/files/{_num(entry)}", endpoint="files.get", headers=JSON_ACCEPT
@@ -910,6 +909,79 @@ class RSpaceBackend(Backend):
                     return child
             raise errors.NotFound(f"{entry.name!r} is no longer part of the document")
         raise errors.NotFound(f"unknown RSpace entry {entry.id!r}")
+
+    async def _full_document(self, doc_id: int, parent: str) -> Entry:
+        """A document with tags, form and (for its owner: one more request) its shares."""
+        doc = await self._get(f"/documents/{doc_id}", endpoint="documents.get")
+        shares = await self._item_shares(int(doc["id"])) if self._owned(doc.get("owner")) else []
+        return self._document_entry(doc, parent, shares)
+
+    async def entry_by_id(self, global_id: str) -> Entry:
+        """The entry of a global id (``SD12``, ``NB3``, ``FL4``, ``GF5``, ``GL6``).
+
+        For callers that know an object by the id the mount shows (``user.docfs.id``) rather
+        than by a listing, such as ``docfs share``. A field or a linked file
+        (``SD12/FD34``) is not an object of its own here.
+        """
+        match = re.fullmatch(r"([A-Za-z]{2})(\d+)", global_id)
+        if match is None:
+            raise errors.InvalidArgument(f"not an RSpace global id: {global_id!r}")
+        prefix, num = match.group(1).upper(), int(match.group(2))
+        home = await self._home_id()
+        if prefix == "SD":
+            # parentFolderId is set only for the owner's own documents
+            doc = await self._get(f"/documents/{num}", endpoint="documents.get")
+            parent = doc.get("parentFolderId")
+            return await self._full_document(num, "" if parent is None else str(parent))
+        if prefix in ("FL", "NB", "GF"):
+            info = await self._get(
+                f"/folders/{num}", endpoint="folders.get", status_map=_FOLDER_STAT_MAP
+            )
+            return self._folder_from_api(info, home)
+        if prefix == "GL":
+            response = await self._call(
+                "GET", f"/files/{num}", endpoint="files.get", headers=JSON_ACCEPT
+            )
+            data = _json(response)
+            media = self._remember(data, _server_time(response))
+            return self._media_entry(
+                num,
+                str(data["name"]),
+                str(data.get("parentFolderId") or ""),
+                media,
+                _ts(data.get("created")),
+                section=section_for(str(data["name"])),
+            )
+        raise errors.NotSupported(f"{global_id}: not a folder, notebook, document or file")
+
+    def _folder_from_api(self, info: Mapping[str, Any], home: int) -> Entry:
+        """An entry from an ``ApiFolder``, which has no owner: ``parentFolderId`` tells."""
+        gid, name = str(info["globalId"]), str(info["name"])
+        media_type = info.get("mediaType")
+        system = bool(info.get("systemFolder"))
+        if int(info["id"]) == home:
+            kind = HOME
+        elif info.get("notebook"):
+            kind = NOTEBOOK
+        elif not gid.startswith("GF"):
+            kind = FOLDER
+        elif not media_type:
+            kind = GALLERY  # the Gallery root is the only GF folder without a section
+        else:
+            kind = SECTION if system and name == media_type else GFOLDER
+        parent = info.get("parentFolderId")
+        # the server fills parentFolderId only for the caller's own folders
+        owned = kind == HOME or parent is not None
+        return self._dir_entry(
+            gid=gid,
+            name=name,
+            kind=kind,
+            parent="" if parent is None else str(parent),
+            modified=str(info["lastModified"]),
+            owner={"homeFolderId": home if owned else None},
+            system=system,
+            section=str(media_type or ""),
+        )
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
@@ -970,7 +1042,25 @@ class RSpaceBackend(Backend):
         log.warning("RSpace: files cannot be created in %r", parent.name)
         raise errors.NotSupported(f"cannot create files in {parent.name!r}")
 
-    async def _upload_to_gallery(self, parent: Entry, name: str, src: Path) -> Entry:
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
+        """Refuse at once (EINVAL, no request) what the server would refuse or store changed.
+
+        Folders and documents: RSpace trims names, replaces newlines and allows 255
+        characters. Files: the extension alone picks the Gallery section, so a file can never
+        be stored in another section's folder; audio and video cannot be linked into a
+        document. The same checks run again before each upload.
+        """
+        if kind is Kind.DIR:
+            _check_name(name)
+            return
+        ptype = parent.extra.get("type")
+        if ptype in (SECTION, GFOLDER):
+            self._check_section(parent, name)
+        elif ptype == DOCUMENT:
+            self._check_attachable(name)
+
+    @staticmethod
+    def _check_section(parent: Entry, name: str) -> str:
         section, wanted = parent.extra.get("section", ""), section_for(name)
         if section != wanted:
             log.warning(
@@ -980,6 +1070,18 @@ class RSpaceBackend(Backend):
                 section,
             )
             raise errors.InvalidArgument(f"{name!r} belongs in Gallery/{wanted}")
+        return section
+
+    @staticmethod
+    def _check_attachable(name: str) -> str:
+        section = section_for(name)
+        if section in ("Audios", "Videos"):
+            log.warning("RSpace cannot link audio or video files into documents: %r", name)
+            raise errors.InvalidArgument("audio and video files cannot be linked into documents")
+        return section
+
+    async def _upload_to_gallery(self, parent: Entry, name: str, src: Path) -> Entry:
+        section = self._check_section(parent, name)
         info = await self._multipart(
             "/files",
             endpoint="files.upload",
@@ -1000,10 +1102,7 @@ class RSpaceBackend(Backend):
         )
 
     async def _attach(self, doc_entry: Entry, name: str, src: Path) -> Entry:
-        section = section_for(name)
-        if section in ("Audios", "Videos"):
-            log.warning("RSpace cannot link audio or video files into documents: %r", name)
-            raise errors.InvalidArgument("audio and video files cannot be linked into documents")
+        section = self._check_attachable(name)
         doc = await self._get(f"/documents/{_num(doc_entry)}", endpoint="documents.get")
         text = next((f for f in doc.get("fields") or [] if f.get("type") == "text"), None)
         if text is None:
@@ -1192,23 +1291,34 @@ class RSpaceBackend(Backend):
             if not moving:
                 return entry
             if new_parent.extra.get("type") in GALLERY_DIRS:
-                raise errors.CrossDevice("the Gallery is a different tree")
+                raise self._unmovable(entry, "into the Gallery")
             if new_parent.extra.get("type") not in (HOME, FOLDER):
                 raise errors.InvalidArgument("folders and notebooks cannot go into a notebook")
             await self._move(entry, new_parent)
             return self._moved(entry, new_parent)
         if kind == MEDIA and moving:
-            log.warning("RSpace cannot move Gallery files (%r); copy it instead", entry.name)
-            raise errors.CrossDevice("RSpace cannot move Gallery files")
+            raise self._unmovable(entry, "to another Gallery folder")
         log.warning("RSpace cannot rename %r", entry.name)
         raise errors.NotSupported(f"RSpace cannot rename {entry.name!r}")
+
+    @staticmethod
+    def _unmovable(entry: Entry, where: str) -> errors.DocfsError:
+        """A move no API call makes: EPERM, not EXDEV.
+
+        EXDEV makes ``mv`` copy and then delete the source. A Gallery file cannot be deleted,
+        so that would leave a second copy behind and fail; a document or folder copied into
+        the Gallery would turn into a folder of ``.html`` files and stop half way at the first
+        file that belongs to another section. So the move is refused up front.
+        """
+        log.warning("RSpace cannot move %r %s (copy it with cp instead)", entry.name, where)
+        return errors.NotSupported(f"RSpace cannot move {entry.name!r} {where}")
 
     async def _rename_document(
         self, entry: Entry, new_parent: Entry, new_name: str, moving: bool
     ) -> Entry:
         target = new_parent.extra.get("type")
         if moving and target in GALLERY_DIRS:
-            raise errors.CrossDevice("documents cannot go into the Gallery")
+            raise self._unmovable(entry, "into the Gallery")
         if moving and target not in WORKSPACE_DIRS:
             raise errors.NotSupported(f"a document cannot go into {new_parent.name!r}")
         if new_name != entry.name:
@@ -1294,7 +1404,8 @@ class RSpaceBackend(Backend):
         ]
 
     @staticmethod
-    def _pick_group(groups: Sequence[Group], spec: str) -> Group:
+    def pick_group(groups: Sequence[Group], spec: str) -> Group:
+        """The one group ``spec`` names: display name, unique name, ``GP`` id or number."""
         ident = spec[2:] if spec.upper().startswith("GP") and spec[2:].isdigit() else spec
         matches = [
             g
@@ -1331,7 +1442,7 @@ class RSpaceBackend(Backend):
         known = await self.groups()
         group_specs = []
         for spec in groups:
-            group = self._pick_group(known, spec)
+            group = self.pick_group(known, spec)
             body: dict[str, Any] = {"id": group.id, "permission": perm}
             if folder is not None:
                 body["sharedFolderId"] = _num(folder)
@@ -1342,13 +1453,20 @@ class RSpaceBackend(Backend):
             if len(ids) != 1:
                 raise errors.InvalidArgument(f"{username!r} is not a member of your groups")
             user_specs.append({"id": ids.pop(), "permission": perm})
-        response = await self._send_json(
-            "POST",
-            "/share",
-            {"itemsToShare": [item], "groups": group_specs, "users": user_specs},
-            endpoint="share.create",
-            status_map={401: errors.PermissionDenied, 422: errors.InvalidArgument},
-        )
+        try:
+            response = await self._send_json(
+                "POST",
+                "/share",
+                {"itemsToShare": [item], "groups": group_specs, "users": user_specs},
+                endpoint="share.create",
+                status_map={401: errors.PermissionDenied, 422: errors.InvalidArgument},
+            )
+        except errors.PermissionDenied:
+            # the server answers 401 when not one of the shares could be made
+            raise errors.PermissionDenied(
+                f"RSpace shared {entry.name!r} with none of them: already shared with them, "
+                "or not yours to share"
+            ) from None
         data = _json(response)
         # the server says failedShares; older documentation says failedShareIds
         failed = data.get("failedShares", data.get("failedShareIds")) or []
@@ -1384,17 +1502,20 @@ class RSpaceBackend(Backend):
 
     async def unshare(
         self, entry: Entry, *, groups: Sequence[str] = (), users: Sequence[str] = ()
-    ) -> list[int]:
-        """Remove the shares of ``entry`` (only those with these groups/users if given)."""
+    ) -> list[ShareInfo]:
+        """Remove the shares of ``entry`` (only those with these groups/users if given).
+
+        Returns the shares removed: ``DELETE /share/{id}`` takes share ids, found by listing.
+        """
         item = self._shareable(entry)
         targets: set[tuple[str, int]] = set()
         if groups or users:
             known = await self.groups()
-            targets |= {("GROUP", self._pick_group(known, g).id) for g in groups}
+            targets |= {("GROUP", self.pick_group(known, g).id) for g in groups}
             for username in users:
                 ids = {uid for g in known for uid, name, _ in g.members if name == username}
                 targets |= {("USER", uid) for uid in ids}
-        removed = []
+        removed: list[ShareInfo] = []
         for share in await self._item_shares(item):
             if targets and (share.target_type, share.target_id) not in targets:
                 continue
@@ -1404,5 +1525,5 @@ class RSpaceBackend(Backend):
                 endpoint="share.delete",
                 status_map={404: errors.NotFound},
             )
-            removed.append(share.id)
+            removed.append(share)
         return removed

@@ -429,15 +429,24 @@ class Filesystem:
             values["user.docfs.version"] = node.entry.version
         return values
 
+    async def _complete_meta(self, node: Node) -> None:
+        """Fetch the full metadata of an entry whose listing carried only part of it."""
+        if node.entry.partial_meta and node.staged is None and not node.local:
+            node.entry = await self.backend.stat(node.entry)
+
     async def getxattr(self, ino: int, name: str) -> bytes:
         node = self.inodes.get(ino)
+        if name.startswith(f"user.{self.backend.capabilities.meta_namespace}."):
+            await self._complete_meta(node)
         value = self._xattrs(node).get(name)
         if value is None:
             raise errors.NoAttribute(name)
         return value.encode("utf-8")
 
     async def listxattr(self, ino: int) -> list[str]:
-        return sorted(self._xattrs(self.inodes.get(ino)))
+        node = self.inodes.get(ino)
+        await self._complete_meta(node)
+        return sorted(self._xattrs(node))
 
     def statfs(self) -> StatFs:
         # repositories have no meaningful capacity: report plenty so copies are not refused

@@ -403,7 +403,8 @@ class Writes:
 
             entry = await self._create_once(parent, remote_name, send, lambda e: e.is_dir, "mkdir")
             node = self.fs.inodes.place(entry, parent.ino, name)
-            node.children, node.listed_at = {}, self.fs.fresh.now()
+            if not entry.prefilled:
+                node.children, node.listed_at = {}, self.fs.fresh.now()
             if parent.children is not None:
                 parent.children[name] = node.ino
         node.lookups += 1

@@ -440,12 +440,14 @@ async def test_rename_and_move(serve: Serve) -> None:
     emu.clear_log()
     with pytest.raises(errors.NotSupported):
         await backend.rename(folder, top["dst"], "renamed folder")
-    with pytest.raises(errors.CrossDevice):
-        await backend.rename(gfile, images, "a.txt")
+    # moves no API call makes are EPERM, not EXDEV: mv's copy + delete cannot delete the
+    # original Gallery file, and a document copied into the Gallery would stop half way
+    for entry, target in ((gfile, images), (moved, images), (folder, documents)):
+        with pytest.raises(errors.NotSupported) as refused:
+            await backend.rename(entry, target, entry.name)
+        assert not isinstance(refused.value, errors.CrossDevice)
     with pytest.raises(errors.NotSupported):
         await backend.rename(gfile, documents, "b.txt")
-    with pytest.raises(errors.CrossDevice):
-        await backend.rename(moved, images, "final v2")
     assert emu.requests() == []
 
 
@@ -595,7 +597,7 @@ async def test_share_list_and_unshare(serve: Serve) -> None:
     assert len([s async for s in backend.shares()]) == 2
 
     removed = await backend.unshare(entry, groups=["Kinetics Lab"])
-    assert removed == [share.id]
+    assert [(s.id, s.target_type, s.target_id) for s in removed] == [(share.id, "GROUP", group)]
     assert [s["targetType"] for s in emu.shares()] == ["USER"]
     assert len(await backend.unshare(entry)) == 1 and emu.shares() == []
 
@@ -604,3 +606,83 @@ async def test_share_list_and_unshare(serve: Serve) -> None:
         await backend.share(folder, groups=["Kinetics Lab"])
     with pytest.raises(errors.InvalidArgument):
         await backend.share(entry, groups=["No Such Lab"])
+
+
+async def test_entry_by_id_for_every_kind_of_object(serve: Serve) -> None:
+    """The entries ``docfs share`` and ``mkdir --notebook`` build from ``user.docfs.id``."""
+    emu, server = serve()
+    emu.add_user("colleague", api_key="colleagueApiKey00001")
+    group = emu.add_group("Kinetics Lab", [DEFAULT_USERNAME, "colleague"])
+    home = emu.home_id()
+    folder = emu.add_folder(home, "Projects")
+    notebook = emu.add_folder(folder, "Notebook", notebook=True)
+    doc = emu.add_document(folder, "Doc", tags="a,b")
+    sub = emu.add_folder(emu.folder_id("Images"), "gels")
+    png = emu.add_file(sub, "gel.png", png_image())
+    theirs = emu.add_document(emu.home_id("colleague"), "Theirs")
+    emu.add_share(theirs, group=group)
+    backend = await connected(server)
+
+    async def kind_of(gid: str) -> tuple[str, str, bool]:
+        entry = await backend.entry_by_id(gid)
+        return entry.extra["type"], entry.name, entry.extra["owned"] == "1"
+
+    assert await kind_of(f"FL{home}") == ("HOME", DEFAULT_USERNAME, True)
+    assert await kind_of(f"FL{folder}") == ("FOLDER", "Projects", True)
+    assert await kind_of(f"NB{notebook}") == ("NOTEBOOK", "Notebook", True)
+    assert await kind_of(f"GF{emu.gallery_id()}") == ("GALLERY", "Gallery", True)
+    assert await kind_of(f"GF{emu.folder_id('Images')}") == ("SECTION", "Images", True)
+    assert await kind_of(f"GF{sub}") == ("GFOLDER", "gels", True)
+    # a document comes complete (tags, form, shares) and carries its parent for later moves
+    entry = await backend.entry_by_id(f"sd{doc}")
+    assert (entry.extra["type"], entry.extra["parent"]) == ("DOCUMENT", str(folder))
+    assert entry.meta["tags"] == "a,b" and json.loads(entry.meta["shares"]) == []
+    assert entry.allows(Op.REMOVE)
+    # someone else's document shared with us: no parent, not ours to remove
+    other = await backend.entry_by_id(f"SD{theirs}")
+    assert other.extra["parent"] == "" and not other.allows(Op.REMOVE)
+    media = await backend.entry_by_id(f"GL{png}")
+    assert media.kind is Kind.FILE and media.size == len(png_image())
+    assert media.extra["section"] == "Images"
+    # the new notebook goes where the entry says
+    made = await backend.mkdir_notebook(await backend.entry_by_id(f"FL{folder}"), "NB 2")
+    assert emu.record(int(made.extra["id"]))["parent"] == folder
+    emu.clear_log()
+    for bad in ("SD", "12", "SD12/FD3", "XX12x"):
+        with pytest.raises(errors.InvalidArgument):
+            await backend.entry_by_id(bad)
+    with pytest.raises(errors.NotSupported):
+        await backend.entry_by_id(f"FM{doc}")
+    assert emu.requests() == []
+    with pytest.raises(errors.NotFound):
+        await backend.entry_by_id("SD999999")
+
+
+async def test_check_name_refuses_what_the_server_would_refuse_without_a_request(
+    serve: Serve,
+) -> None:
+    emu, server = serve()
+    nb = emu.add_folder(emu.home_id(), "Notebook", notebook=True)
+    emu.add_document(nb, "Entry")
+    backend = await connected(server)
+    root = await backend.root()
+    images = await walk(backend, "Gallery", "Images")
+    documents = await walk(backend, "Gallery", "Documents")
+    entry = await walk(backend, "Notebook", "Entry")
+    emu.clear_log()
+    # the extension picks the section: the log names the right one
+    backend.check_name(images, "gel.png", Kind.FILE)
+    backend.check_name(documents, "data.CSV", Kind.FILE)
+    for parent, name in ((images, "data.csv"), (documents, "gel.png"), (documents, "raw.dat")):
+        with pytest.raises(errors.InvalidArgument, match="belongs in Gallery/"):
+            backend.check_name(parent, name, Kind.FILE)
+    # a document links any file but audio and video
+    backend.check_name(entry, "protocol.pdf", Kind.FILE)
+    with pytest.raises(errors.InvalidArgument):
+        backend.check_name(entry, "talk.mp4", Kind.FILE)
+    # folder and document names the server would trim or cut
+    backend.check_name(root, "Exp 1", Kind.DIR)
+    for bad in (" padded", "two\nlines", "x" * 256, ""):
+        with pytest.raises(errors.InvalidArgument):
+            backend.check_name(root, bad, Kind.DIR)
+    assert emu.requests() == []
