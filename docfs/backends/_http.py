@@ -45,6 +45,9 @@ CREDENTIAL_HEADERS = frozenset(
 
 StatusMap = Mapping[int, type[errors.DocfsError]]
 
+#: a rate-limit wait at least this long (seconds) gets a log line
+LONG_WAIT = 5.0
+
 #: the default status → error table; backends override single entries per call
 DEFAULT_STATUS_MAP: dict[int, type[errors.DocfsError]] = {
     400: errors.InvalidArgument,
@@ -138,6 +141,12 @@ class TokenBucket:
                     if delayed:
                         self.waits += 1
                         self.waited += now - started
+                        if now - started >= LONG_WAIT:
+                            # visible, so a slow copy is not mistaken for a hang
+                            log.info(
+                                "request budget: waited %.1f s for the server's rate limit",
+                                now - started,
+                            )
                     return
                 delayed = True
                 await trio.sleep((1 - self._tokens) / self.rate)
@@ -491,6 +500,25 @@ class HttpClient:
             # the server may have processed it: only the caller can tell
             raise state.last_error from None
 
+    def _server_message(self, response: httpx.Response) -> str:
+        """The server's own words for an error (a JSON ``message``/``detail``/``error``), cut
+        short and without secrets, so EINVAL and friends say what the server objected to."""
+        if "json" not in response.headers.get("content-type", ""):
+            return ""
+        try:
+            body = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(body, dict):
+            return ""
+        for key in ("message", "detail", "error", "error_description"):
+            value = body.get(key)
+            if isinstance(value, str) and value.strip():
+                return f" ({self.redactor.redact(value.strip())[:200]})"
+            if isinstance(value, dict) and isinstance(value.get("message"), str):
+                return f" ({self.redactor.redact(value['message'].strip())[:200]})"
+        return ""
+
     async def _judge(
         self,
         response: httpx.Response,
@@ -517,8 +545,11 @@ class HttpClient:
         stat.bytes_received += len(response.content)
         stat.errors += 1
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        detail = self._server_message(response)
         error = error_for_status(
-            status, f"{request.method} {redact_url(str(request.url))}: HTTP {status}", status_map
+            status,
+            f"{request.method} {redact_url(str(request.url))}: HTTP {status}{detail}",
+            status_map,
         )
         if isinstance(error, errors.RateLimited):
             error.retry_after = retry_after

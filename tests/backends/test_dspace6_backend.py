@@ -293,6 +293,8 @@ async def test_no_secret_in_any_log_record(
     dspace6: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # httpcore's debug trace prints every header
+    # (an earlier test may have run docfs's log setup, which quiets httpcore)
+    caplog.set_level(logging.DEBUG, logger="httpcore")
     small_tree(emu(dspace6))
     backend = dspace6_backend(dspace6)
     # installed on the handlers as the daemon's log setup does
