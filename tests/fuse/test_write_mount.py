@@ -254,3 +254,26 @@ def test_local_only_files_never_leave(
     assert (base / name).read_bytes() == b"scratch"
     (base / name).unlink()
     assert e.requests("POST") == [] and e.requests("PUT") == [] and e.requests("DELETE") == []
+
+
+def test_shell_redirections_make_one_new_version(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer
+) -> None:
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item = item_with_files(e, col, "Shell", out_txt=b"old content\n", gone_txt=b"to be emptied")
+    ids = {x["name"]: x["uuid"] for x in e.bitstreams_of(item)}
+    m = mount_factory().start()
+    base = m.path / "Lab" / "Incoming" / "Shell"
+    m.run("ls", str(base))
+    e.clear_log()
+    # dash opens with O_TRUNC, dup2s and closes the original descriptor before writing
+    subprocess.run(["sh", "-c", f"echo new content > '{base / 'out.txt'}'"], check=True)
+    assert e.bitstream_data(ids["out.txt"]) == b"new content\n"
+    assert len(e.requests("PUT", r"/data$")) == 1  # no empty version in between
+    # truncating to empty without writing still reaches the server (at the release)
+    subprocess.run(["sh", "-c", f": > '{base / 'gone.txt'}'"], check=True)
+    deadline = time.monotonic() + 10
+    while e.bitstream_data(ids["gone.txt"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert e.bitstream_data(ids["gone.txt"]) == b""
