@@ -16,7 +16,7 @@ from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Backend, Credentials
 from docfs.backends.docspace import DocSpaceBackend
 from docfs.backends.dspace7 import DSpace7Backend
-from docfs.backends.opus2 import Opus2Backend
+from docfs.backends.opus2 import ALTERNATIVE_PROFILE, Opus2Backend
 from docfs.backends.rspace import RSpaceBackend
 from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.emulators.docspace import DocSpaceEmulator
@@ -138,6 +138,23 @@ class Opus2Adapter(Adapter):
         return Credentials(token=self.token)
 
 
+class Opus2AlternativeAdapter(Opus2Adapter):
+    """The same tenant under the alternative wire profile: proof that a profile adapts docfs."""
+
+    name = "opus2-alt"
+    download_path = r"/(content|download)$"
+    list_path = r"^/api/v8/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
+    upload_path = r"^/api/v8/projects/[^/]+/documents$"
+    scope_list_path = r"^/api/v8/projects/[^/]+/(folders|documents/folder/[^/]+)$"
+
+    def emulator(self) -> Emulator:
+        return Opus2Emulator(rate_limit=None, profile=ALTERNATIVE_PROFILE)
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return Opus2Backend(http, self.credentials(), profile=ALTERNATIVE_PROFILE)
+
+
 class DocSpaceAdapter(Adapter):
     name = "docspace"
     download_path = r"/filehandler\.ashx$"
@@ -239,6 +256,7 @@ ADAPTERS: list[Adapter] = [
     DSpace6Adapter(),
     DSpace7Adapter(),
     Opus2Adapter(),
+    Opus2AlternativeAdapter(),
     DocSpaceAdapter(),
     RSpaceAdapter(),
 ]
