@@ -145,6 +145,10 @@ class Backend(ABC):
         Called before a new name is used (create, mkdir, rename), so the error comes at once,
         with EINVAL, and not at close time from a failed upload."""
 
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        """A sentence for the log when ``op`` is refused on ``entry``: what to do instead."""
+        return None
+
     def changes(self, scope: Entry, since: float) -> AsyncIterator[tuple[str, Entry]]:
         """``(parent directory id, entry)`` for what changed below ``scope`` after ``since``
         (epoch seconds). Deletions need not be reported: full listings still happen now and

@@ -1239,6 +1239,14 @@ class RSpaceBackend(Backend):
             section=parent.extra.get("section", "") if gallery else "",
         )
 
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        if op is Op.CREATE_FILE and entry.extra.get("type") in (HOME, FOLDER, NOTEBOOK):
+            return (
+                "RSpace keeps files in the Gallery: copy it into Gallery/<section>, "
+                "or into a document's directory to attach it to the document"
+            )
+        return None
+
     async def remove(self, entry: Entry) -> None:
         kind = entry.extra.get("type")
         if kind == DOCUMENT:

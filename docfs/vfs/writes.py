@@ -54,11 +54,13 @@ class Writes:
         if node.local_only:
             return
         if not node.entry.allows(op):
+            hint = self.fs.backend.refusal_hint(node.entry, op)
             log.warning(
-                "%s %s: %s has no such operation here",
+                "%s %s: %s has no such operation here%s",
                 what,
                 self.fs.path(node),
                 self.fs.backend.name,
+                f"; {hint}" if hint else "",
             )
             raise errors.NotSupported(f"{what}: not supported by {self.fs.backend.name} here")
 

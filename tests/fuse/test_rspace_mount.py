@@ -303,6 +303,7 @@ def test_refused_operations_return_their_errno_without_a_request(lab: Lab) -> No
     assert lab.writes() == []
     log = m.log_text()
     assert "RSpace puts 'gel.png' in the Gallery section Images, not Documents" in log
+    assert "RSpace keeps files in the Gallery" in log  # says where plain files go
     # the same through the shell's programs: mv of a Gallery file leaves no copy behind
     for cmd in (
         ["rm", str(readme)],
