@@ -93,6 +93,8 @@ class Capabilities:
     duplicate_names: bool = True
     #: ``changes()`` is implemented for entries with ``change_scope``
     changes: bool = False
+    #: ``list_tree()`` lists a whole change scope at once (cheaper than directory by directory)
+    tree: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,11 @@ class Backend(ABC):
 
         Called before a new name is used (create, mkdir, rename), so the error comes at once,
         with EINVAL, and not at close time from a failed upload."""
+
+    def list_tree(self, scope: Entry) -> AsyncIterator[tuple[str, Entry]]:
+        """``(parent directory id, entry)`` for everything below ``scope``, parents first.
+        Only for backends whose capabilities say ``tree``."""
+        raise NotSupported(f"{self.name}: no tree listing")
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         """A sentence for the log when ``op`` is refused on ``entry``: what to do instead."""

@@ -352,6 +352,7 @@ class Opus2Backend(Backend):
         meta_namespace="opus2",
         duplicate_names=True,
         changes=True,  # afterDate: one request refreshes a whole project
+        tree=True,  # one flat folders listing (and the documents list) fills a project
     )
     default_limits = DEFAULT_PROFILE.limits()
 
@@ -649,6 +650,9 @@ class Opus2Backend(Backend):
         writable = self._writable(directory)
         async for item in self._pages(path, endpoint="changes", params=params):
             yield self._document_entry(item, pid, writable)
+
+    def list_tree(self, scope: Entry) -> AsyncIterator[tuple[str, Entry]]:
+        return self.walk_project(scope)
 
     async def changes(self, scope: Entry, since: float) -> AsyncIterator[tuple[str, Entry]]:
         """Documents of a project changed after ``since``, with the id of their directory."""

@@ -252,7 +252,29 @@ class Filesystem:
 
     async def _list(self, node: Node) -> None:
         started = time.time()
-        entries = [e async for e in self.backend.list_dir(node.entry)]
+        if node.entry.change_scope and self.backend.capabilities.tree:
+            await self._list_tree(node)
+        else:
+            self._apply_listing(node, [e async for e in self.backend.list_dir(node.entry)])
+        if node.entry.change_scope and node.scope_synced is None:
+            node.scope_synced, node.scope_checked = started, node.listed_at
+
+    async def _list_tree(self, scope: Node) -> None:
+        """List a whole change scope with one tree listing: every directory below it at once."""
+        groups: dict[str, list[Entry]] = {}
+        async for parent_id, entry in self.backend.list_tree(scope.entry):
+            groups.setdefault(parent_id, []).append(entry)
+        pending, seen = [scope], {scope.ino}
+        while pending:
+            current = pending.pop()
+            self._apply_listing(current, groups.get(current.entry.id, []))
+            for ino in (current.children or {}).values():
+                child = self.inodes.find(ino)
+                if child is not None and child.is_dir and ino not in seen:
+                    seen.add(ino)
+                    pending.append(child)
+
+    def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         named = assign_names(entries, ((e.name, e.id) for e in entries))
         children: dict[str, int] = {}
         for name, entry in named.items():
@@ -273,8 +295,6 @@ class Filesystem:
         node.children = children
         node.listed_at = node.full_listed_at = self.fresh.now()
         node.hidden.clear()
-        if node.entry.change_scope and node.scope_synced is None:
-            node.scope_synced, node.scope_checked = started, node.listed_at
         self._stale_warned.discard(node.ino)
 
     def _vanished(self, node: Node) -> None:

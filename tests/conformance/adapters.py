@@ -49,6 +49,8 @@ class Adapter:
     #: backends with a change feed: what marks a feed request, and the listings it replaces
     changes_query: str = ""
     scope_list_path: str = ""
+    #: backends with tree listings: the request that lists a whole scope's folders
+    tree_list_path: str = ""
 
     def emulator(self) -> Emulator:
         raise NotImplementedError
@@ -110,6 +112,7 @@ class Opus2Adapter(Adapter):
     upload_path = r"/projects/[^/]+/documents$"
     changes_query = "afterDate"
     scope_list_path = r"^/projects/[^/]+/(folders|documents/folder/[^/]+)$"
+    tree_list_path = r"^/projects/[^/]+/folders$"
     list_path = r"^/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
 
     def emulator(self) -> Emulator:
@@ -146,6 +149,7 @@ class Opus2AlternativeAdapter(Opus2Adapter):
     list_path = r"^/api/v8/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
     upload_path = r"^/api/v8/projects/[^/]+/documents$"
     scope_list_path = r"^/api/v8/projects/[^/]+/(folders|documents/folder/[^/]+)$"
+    tree_list_path = r"^/api/v8/projects/[^/]+/folders$"
 
     def emulator(self) -> Emulator:
         return Opus2Emulator(rate_limit=None, profile=ALTERNATIVE_PROFILE)

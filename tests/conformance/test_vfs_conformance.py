@@ -304,3 +304,15 @@ async def test_change_feed_refreshes_a_scope_with_one_request(world: World) -> N
     feed = [r for r in log if world.adapter.changes_query in r.query]
     relisted = [r for r in log if re.search(world.adapter.scope_list_path, r.path)]
     assert len(feed) == 1 and relisted == []
+
+
+async def test_a_scope_is_listed_whole_with_one_tree_listing(world: World) -> None:
+    if not world.backend.capabilities.tree:
+        pytest.skip(f"{world.adapter.name} lists directory by directory")
+    world.emulator.clear_log()
+    names = dict(
+        world.fs.readdir(await world.fs.opendir(await world.ino(*world.seeded.file_dir)), 0)
+    )
+    assert {"hello.txt", "data.bin"} <= set(names)
+    folder_lists = world.emulator.requests("GET", world.adapter.tree_list_path)
+    assert len(folder_lists) == 1  # not one per directory on the way down
