@@ -180,7 +180,7 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
     return Credentials(values["user"], values["password"], values["token"])
 
 
-_INLINE = re.compile(r"[A-Za-z0-9_]+:https?://")
+_INLINE = re.compile(r"[A-Za-z0-9_]+:https?://")  # also "dspace:URL" (detected)
 
 
 def is_inline(source: str) -> bool:
@@ -192,6 +192,14 @@ def parse_remote(text: str) -> tuple[str, str]:
     kind, sep, url = text.partition(":")
     if not sep or not url.startswith(("http://", "https://")):
         raise UsageError(f"remote {text!r}: expected TYPE:URL, e.g. dspace6:https://host/rest")
+    if kind == "dspace":
+        # "dspace:URL": ask the server whether it is DSpace 6 or 7+
+        from docfs.detect import detect_dspace
+
+        try:
+            return trio.run(detect_dspace, url)
+        except errors.DocfsError as exc:
+            raise UsageError(str(exc)) from None
     try:
         remote_type(kind)
     except KeyError as exc:
@@ -460,6 +468,13 @@ def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
     if args.daemon:
         return run_daemon(args, mount)
     return run_foreground(mount, redactor)
+
+
+def cmd_detect(args: argparse.Namespace, redactor: Redactor) -> int:
+    """Print which DSpace a URL serves, as the TYPE:URL to mount."""
+    kind, url = parse_remote(f"dspace:{args.url}")
+    print(f"{kind}:{url}")
+    return 0
 
 
 def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -1010,6 +1025,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
     )
     emulate.set_defaults(func=cmd_emulate)
+    detect = sub.add_parser(
+        "detect", parents=[common], help="tell whether a URL serves DSpace 6 or DSpace 7+"
+    )
+    detect.add_argument("url")
+    detect.set_defaults(func=cmd_detect)
     sharing.register(sub, parents=[common])
     return parser
 

@@ -61,6 +61,7 @@ COMMAND_WORDS = (
     "unshare",
     "shares",
     "mkdir",
+    "detect",
 )
 
 

@@ -239,3 +239,45 @@ def test_emulate_takes_an_api_key_for_the_seeded_user() -> None:
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(15)
+
+
+def test_detect_tells_dspace_6_from_dspace_7(tmp_path: Path) -> None:
+    from docfs.emulators.dspace7 import DSpace7Emulator
+
+    with EmulatorServer(DSpace6Emulator()) as six, EmulatorServer(DSpace7Emulator()) as seven:
+        for url, expected in (
+            (six.url, f"dspace6:{six.url}/rest"),
+            (f"{six.url}/rest", f"dspace6:{six.url}/rest"),
+            (seven.url, f"dspace7:{seven.url}"),
+        ):
+            result = subprocess.run([*DOCFS, "detect", url], capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr
+            assert result.stdout.strip() == expected
+        # and docfs mount dspace:URL mounts what it found
+        mnt = tmp_path / "mnt"
+        mnt.mkdir()
+        env = env_without_secrets()
+        proc = subprocess.Popen(
+            [
+                *DOCFS,
+                "mount",
+                f"dspace:{seven.url}",
+                str(mnt),
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            wait_for(lambda: os.path.ismount(mnt) or proc.poll() is not None)
+            assert proc.poll() is None, proc.communicate()[1]
+        finally:
+            subprocess.run(["fusermount3", "-u", str(mnt)], check=False)
+            proc.wait(15)
+    nothing = subprocess.run(
+        [*DOCFS, "detect", "http://127.0.0.1:9"], capture_output=True, text=True
+    )
+    assert nothing.returncode == 2 and "neither DSpace" in nothing.stderr
