@@ -73,8 +73,6 @@ class OpenFile:
     node: Node
     cached: Handle | None
     writer: bool = False
-    #: this handle wrote data (see Writes.flush)
-    wrote: bool = False
 
 
 class Filesystem:

@@ -199,7 +199,6 @@ class Writes:
             raise errors.BadHandle("file is not open for writing")
         written = os.pwrite(staged.fd, data, offset)
         staged.dirty = True
-        handle.wrote = True
         # a write makes the file new: an mtime set earlier no longer applies
         handle.node.mtime_override = None
         return written
@@ -207,20 +206,13 @@ class Writes:
     async def flush(self, fh: int) -> None:
         """close(): the last writer's close uploads a dirty file and returns the result.
 
-        One case waits for the release instead: an existing file truncated by this handle that
-        has written nothing yet. ``sh -c 'echo x > f'`` (dash) opens with O_TRUNC, dup2s the
-        descriptor and closes the original before writing; uploading at that first close would
-        put an empty version on the server, then a second one. The release uploads a file
-        that really stays empty (``: > f``)."""
+        Known cost: ``sh -c 'echo x > f'`` (dash) opens with O_TRUNC, dup2s the descriptor and
+        closes the original before writing, so an existing file gets an empty version first.
+        Nothing in the FUSE flush tells that close apart from a program that really truncates
+        and closes (``: > f``), whose close must report the upload's result."""
         handle = self.fs.handle_of(fh)
         staged = handle.node.staged
-        last_writer = handle.writer and staged is not None and staged.writers <= 1
-        if (
-            last_writer
-            and staged is not None
-            and staged.dirty
-            and (handle.wrote or handle.node.local or staged.size > 0)
-        ):
+        if handle.writer and staged is not None and staged.dirty and staged.writers <= 1:
             await self.commit(handle.node)
 
     async def fsync(self, fh: int) -> None:
