@@ -130,8 +130,8 @@ class FuseOperations(pyfuse3.Operations):
 
     @_guard
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:
-        for index, (name, attr) in enumerate(self.fs.readdir(fh, start_id), start_id + 1):
-            if not pyfuse3.readdir_reply(token, os.fsencode(name), entry_attributes(attr), index):
+        for name, attr, next_id in self.fs.entries_from(fh, start_id):
+            if not pyfuse3.readdir_reply(token, os.fsencode(name), entry_attributes(attr), next_id):
                 break
             # readdirplus: the kernel now holds a reference to this inode
             self.fs.remember(attr.ino)
