@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The benchmarks of issue 10 (tests/bench/): every benchmark against the DSpace 6 emulator on
+# loopback through real mounts, side by side with its baseline, at 0 and 20 ms emulator latency;
+# prints one table (and saves it with results.json in a directory it names at the end).
+#   bash scripts/bench.sh              # the full run (medians of 5; about 15-20 min on 2 cores)
+#   bash scripts/bench.sh --quick      # fewer repetitions and smaller sizes, to iterate
+#   bash scripts/bench.sh --only B1,B2 --latencies 0 --profile   # py-spy the daemon too
+# The run uses a copy of docfs/ and tests/bench/ taken when it starts, so edits made to the
+# tree while it runs cannot mix two versions of the code in one table.
+# Needs /dev/fuse, fusermount3, rsync and dd; run as root or as a user allowed to mount FUSE.
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null; then
+  echo "bench: FUSE is unavailable (no /dev/fuse or fusermount3): nothing can be measured" >&2
+  exit 2
+fi
+[ -x .venv/bin/python ] || bash scripts/setup.sh test
+code="$(mktemp -d -t docfs-bench-code-XXXXXX)"
+trap 'rm -rf "$code"' EXIT
+mkdir -p "$code/tests"
+cp -r docfs "$code/"
+cp tests/__init__.py "$code/tests/"
+cp -r tests/bench "$code/tests/"
+revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain -- docfs 2>/dev/null)" ]; then
+  revision="$revision + uncommitted changes"
+fi
+export DOCFS_BENCH_REVISION="$revision"
+cd "$code"
+"$repo/.venv/bin/python" -m tests.bench.run "$@"

@@ -1,0 +1,220 @@
+"""The DSpace 6 emulator in a process of its own, driven through a pipe.
+
+The benchmarks compare docfs with httpx scripts run by the harness. Were the emulator a thread
+of the harness, the harness's own httpx client would compete with it for one GIL while the
+docfs daemon (a separate process) would not: the baseline would be slowed and docfs flattered.
+So the emulator serves from its own process, and everything the harness asks of it — seeding,
+latency, request accounting — goes over a ``multiprocessing`` pipe as a named command. Bulk
+data (file bodies, thousands of items) is made inside that process: nothing large crosses the
+pipe, which is what keeps seeding 100,000 items quick.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from docfs.emulators.base import EmulatorServer
+from docfs.emulators.dspace6 import DSpace6Emulator
+
+#: the benchmark account (a throw-away login of a loopback test server)
+USER = "bench@example.org"
+PASSWORD = "bench-password-1"
+
+
+@dataclass
+class Traffic:
+    """What the emulator saw since its log was last cleared."""
+
+    requests: int = 0
+    bytes: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+    def count(self, method: str, suffix: str = "") -> int:
+        return sum(
+            n for k, n in self.by_kind.items() if k.startswith(method + " ") and k.endswith(suffix)
+        )
+
+
+@dataclass
+class _State:
+    emulator: DSpace6Emulator
+    blobs: dict[str, bytes] = field(default_factory=dict)
+
+
+def _kind(path: str) -> str:
+    """``/rest/items/<uuid>/bitstreams`` → ``/items/*/bitstreams``: requests grouped by endpoint."""
+    parts = path.removeprefix("/rest").split("/")
+    return "/".join("*" if len(p) == 36 and p.count("-") == 4 else p for p in parts)
+
+
+def _cmd_make_blob(s: _State, key: str, size: int, seed: int) -> None:
+    rng = random.Random(seed)
+    # in pieces: randbytes counts bits in a C int, which 256 MiB overflows
+    pieces = [rng.randbytes(min(1 << 20, size - at)) for at in range(0, size, 1 << 20)]
+    s.blobs[key] = b"".join(pieces)
+
+
+def _cmd_add_community(s: _State, name: str) -> str:
+    return s.emulator.add_community(name)
+
+
+def _cmd_add_collection(s: _State, name: str, community: str) -> str:
+    return s.emulator.add_collection(name, community)
+
+
+def _cmd_add_items(s: _State, collection: str, titles: list[str]) -> list[str]:
+    return [s.emulator.add_item(collection, t) for t in titles]
+
+
+def _cmd_add_numbered_items(s: _State, collection: str, prefix: str, n: int) -> int:
+    for i in range(n):
+        s.emulator.add_item(collection, f"{prefix} {i:06d}")
+    return n
+
+
+def _cmd_add_bitstream(s: _State, item: str, name: str, blob: str) -> str:
+    return s.emulator.add_bitstream(item, name, s.blobs[blob])
+
+
+def _cmd_set_latency(s: _State, ms: float) -> None:
+    s.emulator.latency_ms = ms
+
+
+def _cmd_clear_log(s: _State) -> None:
+    s.emulator.clear_log()
+
+
+def _cmd_traffic(s: _State) -> Traffic:
+    traffic = Traffic()
+    for r in s.emulator.requests():
+        traffic.requests += 1
+        traffic.bytes += r.bytes_in + r.bytes_out
+        kind = f"{r.method} {_kind(r.path)}"
+        traffic.by_kind[kind] = traffic.by_kind.get(kind, 0) + 1
+    return traffic
+
+
+def _cmd_bitstream_count(s: _State, item: str) -> int:
+    return len(s.emulator.bitstreams_of(item))
+
+
+def _cmd_wait_bitstreams(s: _State, item: str, n: int, timeout: float) -> bool:
+    """Block until ``item`` holds ``n`` bitstreams (polled here, not over the pipe)."""
+    deadline = time.monotonic() + timeout
+    while len(s.emulator.bitstreams_of(item)) < n:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+_COMMANDS: dict[str, Callable[..., Any]] = {
+    name.removeprefix("_cmd_"): fn for name, fn in globals().items() if name.startswith("_cmd_")
+}
+
+
+def _serve(conn: Connection, latency_ms: float) -> None:
+    """Child process: serve the emulator on loopback and answer commands until ``stop``."""
+    emulator = DSpace6Emulator(latency_ms=latency_ms, seed=1)
+    emulator.add_user(USER, PASSWORD, admin=True)
+    state = _State(emulator)
+    with EmulatorServer(emulator) as server:
+        conn.send((server.url, os.getpid()))
+        while True:
+            name, kwargs = conn.recv()
+            if name == "stop":
+                conn.send(None)
+                return
+            try:
+                conn.send(("ok", _COMMANDS[name](state, **kwargs)))
+            except Exception as exc:  # reported to the harness, which raises it there
+                conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+class RemoteEmulator:
+    """Handle on an emulator process; its methods are the benchmark's backdoor."""
+
+    def __init__(self, latency_ms: float = 0.0) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(target=_serve, args=(child, latency_ms), daemon=True)
+        self._proc.start()
+        child.close()
+        self.url, self.pid = self._conn.recv()
+        self.api = f"{self.url}/rest"
+
+    def call(self, name: str, /, **kwargs: Any) -> Any:
+        self._conn.send((name, kwargs))
+        status, value = self._conn.recv()
+        if status == "error":
+            raise RuntimeError(f"emulator command {name}: {value}")
+        return value
+
+    def make_blob(self, key: str, size: int, seed: int = 0) -> None:
+        self.call("make_blob", key=key, size=size, seed=seed)
+
+    def add_community(self, name: str) -> str:
+        return str(self.call("add_community", name=name))
+
+    def add_collection(self, name: str, community: str) -> str:
+        return str(self.call("add_collection", name=name, community=community))
+
+    def add_items(self, collection: str, titles: list[str]) -> list[str]:
+        return list(self.call("add_items", collection=collection, titles=titles))
+
+    def add_item(self, collection: str, title: str) -> str:
+        return self.add_items(collection, [title])[0]
+
+    def add_numbered_items(self, collection: str, prefix: str, n: int) -> None:
+        self.call("add_numbered_items", collection=collection, prefix=prefix, n=n)
+
+    def add_bitstream(self, item: str, name: str, blob: str) -> str:
+        return str(self.call("add_bitstream", item=item, name=name, blob=blob))
+
+    def set_latency(self, ms: float) -> None:
+        self.call("set_latency", ms=ms)
+
+    def clear_log(self) -> None:
+        self.call("clear_log")
+
+    def traffic(self) -> Traffic:
+        value = self.call("traffic")
+        assert isinstance(value, Traffic)
+        return value
+
+    def bitstream_count(self, item: str) -> int:
+        return int(self.call("bitstream_count", item=item))
+
+    def wait_bitstreams(self, item: str, n: int, timeout: float = 600.0) -> bool:
+        return bool(self.call("wait_bitstreams", item=item, n=n, timeout=timeout))
+
+    def cpu_seconds(self) -> float:
+        from tests.bench.measure import cpu_seconds
+
+        return cpu_seconds(self.pid)
+
+    def close(self) -> None:
+        if self._proc.is_alive():
+            try:
+                self._conn.send(("stop", {}))
+                self._conn.recv()
+            except (OSError, EOFError):
+                pass
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
+                self._proc.join(5)
+        self._conn.close()
+
+    def __enter__(self) -> RemoteEmulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
