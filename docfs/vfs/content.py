@@ -167,6 +167,8 @@ class ContentCache:
         self.limit = limit
         self.namespace = namespace
         self._files: OrderedDict[str, int] = OrderedDict()  # key → size, least recent first
+        #: sum of ``_files``: ``used`` is asked on every open and release, too often to add up
+        self._stored = 0
         self._pins: dict[str, int] = {}
         self._downloads: dict[str, Download] = {}
         self._blocks: dict[str, BlockDownload] = {}
@@ -185,7 +187,7 @@ class ContentCache:
             st = path.stat()
             found.append((st.st_mtime, path.name, st.st_size))
         for _, name, size in sorted(found):
-            self._files[name] = size
+            self._keep(name, size)
         self._evict()
 
     def key(self, entry: Entry) -> str:
@@ -199,10 +201,21 @@ class ContentCache:
     def used(self) -> int:
         in_flight = sum(d.received for d in self._downloads.values())
         in_blocks = sum(b.received for b in self._blocks.values())
-        return sum(self._files.values()) + in_flight + in_blocks
+        return self._stored + in_flight + in_blocks
 
     def contains(self, entry: Entry) -> bool:
         return self.key(entry) in self._files
+
+    def _keep(self, key: str, size: int) -> None:
+        """A complete file joins the cache (most recently used); the byte total follows."""
+        self._stored += size - self._files.get(key, 0)
+        self._files[key] = size
+        self._files.move_to_end(key)
+
+    def _forget(self, key: str) -> int:
+        size = self._files.pop(key)
+        self._stored -= size
+        return size
 
     def _touch(self, key: str) -> None:
         self._files.move_to_end(key)
@@ -219,7 +232,7 @@ class ContentCache:
                 break
             if self._pins.get(key):
                 continue
-            size = self._files.pop(key)
+            size = self._forget(key)
             self.path(key).unlink(missing_ok=True)
             excess -= size
             log.debug("evicted %s (%d bytes)", key, size)
@@ -320,7 +333,7 @@ class ContentCache:
         del self._block_entries[blocks.key]
         if complete:
             os.rename(blocks.path, self.path(blocks.key))
-            self._files[blocks.key] = blocks.size
+            self._keep(blocks.key, blocks.size)
             blocks.done = True
         else:
             blocks.path.unlink(missing_ok=True)
@@ -365,7 +378,7 @@ class ContentCache:
             if expected_md5 and md5.hexdigest() != expected_md5.lower():
                 raise errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
             os.rename(download.path, self.path(download.key))
-            self._files[download.key] = download.received
+            self._keep(download.key, download.received)
             download.done = True
         except BaseException as exc:
             download.error = exc
@@ -430,7 +443,7 @@ class ContentCache:
         """Forget the cached copy of ``entry`` (e.g. after it was removed)."""
         key = self.key(entry)
         if key in self._files and not self._pins.get(key):
-            del self._files[key]
+            self._forget(key)
             self.path(key).unlink(missing_ok=True)
 
     def adopt(self, entry: Entry, src: Path) -> None:
@@ -448,4 +461,4 @@ class ContentCache:
         except OSError:
             shutil.copyfile(src, tmp)
         os.rename(tmp, self.path(key))
-        self._files[key] = size
+        self._keep(key, size)

@@ -84,23 +84,30 @@ class LostFound:
 
 
 class AttrStore:
+    """SQLite on disk, a dict in memory: every listed entry asks ``get``, so it must not query."""
+
     def __init__(self, root: Path) -> None:
         self._db = sqlite3.connect(root / "attrs.sqlite", isolation_level=None)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS attrs (id TEXT, version TEXT, mtime REAL, mode INTEGER,"
             " PRIMARY KEY (id, version))"
         )
+        self._rows: dict[tuple[str, str], tuple[float | None, int | None]] = {
+            (row[0], row[1]): (row[2], row[3])
+            for row in self._db.execute("SELECT id, version, mtime, mode FROM attrs")
+        }
 
     def get(self, entry_id: str, version: str) -> tuple[float | None, int | None]:
-        row = self._db.execute(
-            "SELECT mtime, mode FROM attrs WHERE id = ? AND version = ?", (entry_id, version)
-        ).fetchone()
-        return (row[0], row[1]) if row else (None, None)
+        return self._rows.get((entry_id, version), (None, None))
 
     def put(self, entry_id: str, version: str, mtime: float | None, mode: int | None) -> None:
         if mtime is None and mode is None:
-            self._db.execute("DELETE FROM attrs WHERE id = ? AND version = ?", (entry_id, version))
+            if self._rows.pop((entry_id, version), None) is not None:
+                self._db.execute(
+                    "DELETE FROM attrs WHERE id = ? AND version = ?", (entry_id, version)
+                )
             return
+        self._rows[(entry_id, version)] = (mtime, mode)
         self._db.execute(
             "INSERT OR REPLACE INTO attrs VALUES (?, ?, ?, ?)", (entry_id, version, mtime, mode)
         )
