@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import ssl
 import time
@@ -26,6 +27,7 @@ import httpx
 import trio
 
 from docfs import errors
+from docfs.backends._threaded import THREADED, ThreadingTransport
 from docfs.redact import Redactor, redact_url
 
 log = logging.getLogger("docfs.http")
@@ -44,6 +46,9 @@ CREDENTIAL_HEADERS = frozenset(
 )
 
 StatusMap = Mapping[int, type[errors.DocfsError]]
+
+#: file bodies up to this size are read into memory instead of streamed from the disk
+SMALL_BODY = 256 << 10
 
 #: a rate-limit wait at least this long (seconds) gets a log line
 LONG_WAIT = 5.0
@@ -271,15 +276,17 @@ class HttpClient:
                 "change the traffic, credentials included",
                 redact_url(self.base_url),
             )
+        tls = tls_context(verify, ca_bundle)
         self.client = httpx.AsyncClient(
             base_url=self.base_url,
-            transport=transport,
+            # downloads run in worker threads (see _threaded.py); tests may pass their own
+            transport=transport or ThreadingTransport(tls),
             timeout=httpx.Timeout(self.limits.timeout, connect=min(10.0, self.limits.timeout)),
             headers=dict(headers or {}),
             follow_redirects=True,
             # the session object owns credentials; a cookie jar would resend stale ones
             cookies=None,
-            verify=tls_context(verify, ca_bundle),
+            verify=tls,
             # runs for every request of a redirect chain too: credentials stay at home
             event_hooks={"request": [self._check_origin]},
         )
@@ -344,16 +351,26 @@ class HttpClient:
         json: Any,
         data: Mapping[str, str] | None,
         body: Body,
+        threaded: bool = False,
     ) -> tuple[httpx.Request, Any]:
         handle = None
         content: Any = None
         if isinstance(body, Path):
             handle = body.open("rb")
-            content = _file_chunks(handle)
+            # a small file is read at once: two thread hops per upload cost more than the read
+            small = os.fstat(handle.fileno()).st_size <= SMALL_BODY
+            content = handle.read() if small else _file_chunks(handle)
         elif body is not None:
             content = body
         request = self.client.build_request(
-            method, url, params=params, headers=headers, json=json, data=data, content=content
+            method,
+            url,
+            params=params,
+            headers=headers,
+            json=json,
+            data=data,
+            content=content,
+            extensions={THREADED: True} if threaded else None,
         )
         if isinstance(body, Path):
             request.headers["Content-Length"] = str(body.stat().st_size)
@@ -375,11 +392,13 @@ class HttpClient:
         idempotent: bool | None = None,
         status_map: StatusMap | None = None,
         auth: bool = True,
+        threaded: bool = False,
     ) -> AsyncIterator[httpx.Response]:
         """Send one request with retries; yield the response with its body unread.
 
         Non-2xx answers become ``DocfsError`` after the retries. Failures after the headers
-        arrived (a reset mid-body) are the caller's to retry: see ``download``.
+        arrived (a reset mid-body) are the caller's to retry: see ``download``. ``threaded``
+        bodies are received in a worker thread (big downloads; see ``_threaded.py``).
         """
         if idempotent is None:
             idempotent = method.upper() in IDEMPOTENT
@@ -389,7 +408,9 @@ class HttpClient:
             if auth:
                 await self.ensure_session()
             session = self.session if auth else None
-            request, handle = self._build(method, url, params, headers, json, data, body)
+            request, handle = self._build(
+                method, url, params, headers, json, data, body, threaded and body is None
+            )
             if session is not None:
                 state.login_epoch = self.logins
                 session.apply(request)
@@ -641,6 +662,7 @@ class HttpClient:
                     params=params,
                     headers=headers,
                     status_map=status_map,
+                    threaded=True,
                 ) as response:
                     if ranges and headers and response.status_code == 200:
                         skip = start + delivered  # server ignored Range

@@ -30,6 +30,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry, Sink
+from docfs.vfs.filewriter import FileWriter
 
 log = logging.getLogger("docfs.cache")
 
@@ -46,6 +47,11 @@ class Download:
     error: BaseException | None = None
     _progress: trio.Event = field(default_factory=trio.Event)
 
+    def advance(self, received: int) -> None:
+        """``received`` bytes are in the file now: wake the readers."""
+        self.received = received
+        self.notify()
+
     def notify(self) -> None:
         """Wake every waiting reader (each chunk: an Event per chunk is cheap)."""
         event, self._progress = self._progress, trio.Event()
@@ -60,6 +66,9 @@ class Download:
                 raise self.error
             raise errors.RemoteUnavailable(f"download failed: {self.error}")
 
+
+#: downloads at least this big (or of unknown size) are written and hashed in a thread
+THREADED_WRITES = 1 << 20
 
 #: block size of ranged downloads, and how many blocks a sequential reader gets ahead
 BLOCK_SIZE = 4 << 20
@@ -355,36 +364,46 @@ class ContentCache:
         return needed
 
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
-        md5 = hashlib.md5(usedforsecurity=False)
         expected_md5 = entry.meta.get("checksum.md5")
         fd = os.open(download.path, os.O_WRONLY)
+        writer: FileWriter | None = None
         try:
+            if entry.size is None or entry.size >= THREADED_WRITES:
+                writer = FileWriter(fd, download.advance)
+                await fetch(writer.write)
+                digest = await writer.finish()
+            else:
+                # a small file: a thread would cost more than the write and hash it saves
+                md5 = hashlib.md5(usedforsecurity=False)
 
-            async def sink(chunk: bytes) -> None:
-                view = memoryview(chunk)
-                while view:
-                    written = os.write(fd, view)
-                    view = view[written:]
-                md5.update(chunk)
-                download.received += len(chunk)
-                download.notify()
+                async def sink(chunk: bytes) -> None:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                    md5.update(chunk)
+                    download.advance(download.received + len(chunk))
 
-            await fetch(sink)
+                await fetch(sink)
+                digest = md5.hexdigest()
             if download.expected is not None and download.received != download.expected:
                 raise errors.ProtocolError(
                     f"download of {entry.name!r}: got {download.received} bytes, "
                     f"the repository says {download.expected}"
                 )
-            if expected_md5 and md5.hexdigest() != expected_md5.lower():
+            if expected_md5 and digest != expected_md5.lower():
                 raise errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
             os.rename(download.path, self.path(download.key))
             self._keep(download.key, download.received)
             download.done = True
         except BaseException as exc:
+            if writer is not None:
+                writer.abort()
             download.error = exc
             download.path.unlink(missing_ok=True)
             if isinstance(exc, errors.DocfsError):
                 log.warning("download of %r failed: %s", entry.name, exc)
+            elif isinstance(exc, OSError):
+                log.warning("download of %r failed: cache file: %s", entry.name, exc)
             elif isinstance(exc, Exception):
                 log.exception("download of %r failed", entry.name)
             else:

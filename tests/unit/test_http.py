@@ -277,3 +277,70 @@ async def test_connection_refused_is_remote_unavailable() -> None:
     with pytest.raises(errors.RemoteUnavailable):
         await http.request("GET", "/x", endpoint="x")
     await http.aclose()
+
+
+async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer) -> None:
+    """The body of a download is pulled off the trio thread, in batches that grow to 1 MiB."""
+    import threading
+
+    from docfs.backends import _threaded
+
+    seen: set[str] = set()
+    pull = _threaded._ThreadStream._pull
+
+    def spy(self: _threaded._ThreadStream) -> bytes:
+        seen.add(threading.current_thread().name)
+        return pull(self)
+
+    http = client(server)
+    sizes: list[int] = []
+
+    async def sink(chunk: bytes) -> None:
+        sizes.append(len(chunk))
+
+    original = _threaded._ThreadStream._pull
+    _threaded._ThreadStream._pull = spy  # type: ignore[method-assign]
+    try:
+        assert await http.download("/big", sink, endpoint="big") == len(BIG)
+        # a plain request stays on the trio thread's async transport
+        await http.request("GET", "/ok", endpoint="ok")
+    finally:
+        _threaded._ThreadStream._pull = original  # type: ignore[method-assign]
+        await http.aclose()
+    assert threading.current_thread().name not in seen and seen
+    assert sum(sizes) == len(BIG)
+    # 64 KiB first (a quick first byte), then doubling: few hops for the rest
+    assert sizes[0] == 65536 and len(sizes) <= 6
+
+
+async def test_a_cancelled_download_leaves_the_client_usable(server: EmulatorServer) -> None:
+    server.emulator.plan_fault(path="^/big$", delay=0.5)
+    http = client(server)
+
+    async def sink(chunk: bytes) -> None:
+        pass
+
+    with trio.move_on_after(0.1) as scope:
+        await http.download("/big", sink, endpoint="big")
+    assert scope.cancelled_caught
+    got = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        got.extend(chunk)
+
+    with trio.fail_after(10):
+        await http.download("/big", keep, endpoint="big")
+    assert bytes(got) == BIG
+    await http.aclose()
+
+
+async def test_threaded_download_maps_error_statuses(server: EmulatorServer) -> None:
+    http = client(server)
+
+    async def sink(chunk: bytes) -> None:
+        raise AssertionError("no body for an error")
+
+    with pytest.raises(errors.NotFound):
+        await http.download("/status/404", sink, endpoint="status")
+    assert len(server.emulator.requests(path="^/status/404$")) == 1
+    await http.aclose()

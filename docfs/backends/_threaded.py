@@ -1,0 +1,96 @@
+"""An httpx transport that moves big downloads off the trio thread.
+
+The daemon serves every FUSE request on one trio thread. A download on that thread competes
+with the reads it feeds: receiving and parsing 256 MiB costs as much CPU as serving them, and
+both queue on the same loop. Requests marked with the ``THREADED`` extension (``download()``
+sets it) are therefore sent by a synchronous httpx transport in a worker thread, and their body
+is pulled there in batches that grow from 64 KiB (a quick first byte) to 1 MiB (few thread
+hops). Everything else — listings, uploads, logins — stays on the async transport, as do
+redirects, retries, sessions and error mapping, which live above the transport in
+``HttpClient`` and work the same for both.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import trio
+
+#: request extension that sends a request through the thread
+THREADED = "docfs.threaded"
+FIRST_BATCH = 64 << 10
+MOST_BATCH = 1 << 20
+
+
+class _ThreadStream(httpx.AsyncByteStream):
+    """A synchronous response body read in a worker thread, batch by batch."""
+
+    def __init__(self, stream: httpx.SyncByteStream) -> None:
+        self._stream = stream
+        self._chunks: Iterator[bytes] = iter(stream)
+        self._want = FIRST_BATCH
+        self._done = False
+        self._failure: Exception | None = None
+
+    def _pull(self) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        try:
+            for chunk in self._chunks:
+                parts.append(chunk)
+                got += len(chunk)
+                if got >= self._want:
+                    return b"".join(parts)
+        except Exception as exc:
+            if not parts:
+                raise
+            # the bytes that did arrive are delivered first: a resumed download asks only
+            # for what is missing after them
+            self._failure = exc
+        self._done = True
+        return b"".join(parts)
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while not self._done:
+            # abandoned on cancel: the read has its own timeout, and aclose() ends it
+            data = await trio.to_thread.run_sync(self._pull, abandon_on_cancel=True)
+            self._want = min(self._want * 2, MOST_BATCH)
+            if data:
+                yield data
+        if self._failure is not None:
+            raise self._failure
+
+    async def aclose(self) -> None:
+        self._done = True
+        with contextlib.suppress(httpx.HTTPError, OSError):
+            await trio.to_thread.run_sync(self._stream.close, abandon_on_cancel=True)
+
+
+class ThreadingTransport(httpx.AsyncBaseTransport):
+    """``THREADED`` requests go to a sync transport in a thread, the rest to the async one."""
+
+    def __init__(self, verify: Any, limits: httpx.Limits | None = None) -> None:
+        pool = limits or httpx.Limits()
+        self._async = httpx.AsyncHTTPTransport(verify=verify, limits=pool)
+        self._sync = httpx.HTTPTransport(verify=verify, limits=pool)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not request.extensions.get(THREADED):
+            return await self._async.handle_async_request(request)
+        response = await trio.to_thread.run_sync(
+            self._sync.handle_request, request, abandon_on_cancel=True
+        )
+        assert isinstance(response.stream, httpx.SyncByteStream)
+        return httpx.Response(
+            response.status_code,
+            headers=response.headers,
+            stream=_ThreadStream(response.stream),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        await self._async.aclose()
+        await trio.to_thread.run_sync(self._sync.close)

@@ -1,0 +1,110 @@
+"""Writing a download into its cache file, and hashing it, in a thread of its own.
+
+Writing and MD5-hashing 256 MiB costs the trio thread about as much as receiving them, and
+that thread also answers the reads waiting for those bytes. Both ``os.write`` and ``hashlib``
+release the GIL, so a writer thread per (big) download lets them run on another core. The trio
+side queues chunks and is told, in batches, how far the file has been written: a reader is
+served only bytes that are in the file. At most ``BACKLOG`` bytes wait in the queue; beyond
+that the download waits for the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import queue
+import threading
+from collections.abc import Callable
+
+import trio
+
+BACKLOG = 16 << 20
+
+
+class FileWriter:
+    """Append chunks to ``fd`` and hash them in a worker thread; ``progress(written)`` is called
+    on the trio thread as bytes land."""
+
+    def __init__(self, fd: int, progress: Callable[[int], None]) -> None:
+        self._fd = fd
+        self._progress = progress
+        self._token = trio.lowlevel.current_trio_token()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._abort = False
+        self._error: OSError | None = None
+        self.queued = 0
+        #: bytes in the file (written by the thread; read on the trio thread)
+        self._written = 0
+        self._reported = 0
+        self._report_pending = False
+        self._room = trio.Event()
+        self._finished = trio.Event()
+        self._thread = threading.Thread(target=self._work, name="docfs-cache-writer", daemon=True)
+        self._thread.start()
+
+    # ---- worker thread ---------------------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self._abort or self._error is not None:
+                    continue
+                try:
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(self._fd, view) :]
+                except OSError as exc:
+                    self._error = exc
+                    continue
+                self._md5.update(chunk)
+                self._written += len(chunk)
+                if not self._report_pending:
+                    # one wake-up of the trio loop per batch of writes, not per chunk
+                    self._report_pending = True
+                    self._call_soon(self._report)
+        finally:
+            self._call_soon(self._finished.set)
+
+    def _call_soon(self, fn: Callable[[], None]) -> None:
+        # after the daemon is gone nobody is waiting any more
+        with contextlib.suppress(trio.RunFinishedError):
+            self._token.run_sync_soon(fn)
+
+    # ---- trio thread -----------------------------------------------------------------------
+
+    def _report(self) -> None:
+        self._report_pending = False
+        written = self._written
+        if written != self._reported:
+            self._reported = written
+            self._progress(written)
+        if self.queued - written <= BACKLOG:
+            self._room.set()
+
+    async def write(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.queued += len(chunk)
+        self._queue.put(chunk)
+        while self.queued - self._reported > BACKLOG and self._error is None:
+            self._room = trio.Event()
+            await self._room.wait()
+
+    async def finish(self) -> str:
+        """Wait until every chunk is in the file; returns the MD5 hex digest of them all."""
+        self._queue.put(None)
+        await self._finished.wait()
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        self._report()
+        return self._md5.hexdigest()
+
+    def abort(self) -> None:
+        """Stop writing (a failed or cancelled download) and wait for the thread: the file
+        descriptor may be closed right after this returns."""
+        self._abort = True
+        self._queue.put(None)
+        self._thread.join()
