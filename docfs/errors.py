@@ -119,3 +119,13 @@ class AttributeNotSupported(DocfsError):
     """An extended attribute namespace we do not store (``cp -a`` ignores this errno)."""
 
     errno = _errno.ENOTSUP
+
+
+def first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """What concurrent requests that failed together report: the first ``DocfsError`` among
+    them (the errno the caller expects), else the group itself."""
+    for exc in group.exceptions:
+        found = first_of(exc) if isinstance(exc, BaseExceptionGroup) else exc
+        if isinstance(found, DocfsError):
+            return found
+    return group

@@ -44,7 +44,7 @@ class Op(enum.Enum):
     REMOVE_WITH_DIR = "remove_with_dir"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One remote object as the filesystem sees it."""
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
@@ -39,6 +41,11 @@ from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind,
 log = logging.getLogger("docfs.backends.dspace6")
 
 PAGE = 100
+#: shared by every listed item and bitstream (one frozenset each would cost 200 bytes apiece)
+ITEM_OPS = frozenset({Op.CREATE_FILE, Op.REMOVE, Op.RENAME, Op.SET_META})
+BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME})
+#: collection pages requested at once (the concurrency cap still applies)
+PAGES_AT_ONCE = 4
 JSON = {"Accept": "application/json"}
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 #: fields ``DELETE /items/{id}/metadata`` keeps (first value each)
@@ -192,7 +199,9 @@ def _meta_of(metadata: object) -> dict[str, str]:
     if isinstance(metadata, list):
         for m in metadata:
             if isinstance(m, dict) and isinstance(m.get("key"), str):
-                values.setdefault(m["key"], []).append(str(m.get("value") or ""))
+                # interned: the same dozen keys repeat in every item of a listing
+                key = sys.intern(m["key"])
+                values.setdefault(key, []).append(str(m.get("value") or ""))
     return {k: "\n".join(v) for k, v in values.items()}
 
 
@@ -267,7 +276,7 @@ class DSpace6Backend(Backend):
             mtime=mtime,
             version=str(obj.get("lastModified") or ""),
             meta=meta,
-            ops=frozenset({Op.CREATE_FILE, Op.REMOVE, Op.RENAME, Op.SET_META}),
+            ops=ITEM_OPS,
             extra={"type": "item", "collection": collection or "", "mtime": str(mtime or "")},
         )
 
@@ -298,7 +307,7 @@ class DSpace6Backend(Backend):
             mtime=mtime,
             version=md5 or str(size),
             meta=meta,
-            ops=frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME}),
+            ops=BITSTREAM_OPS,
             extra={
                 "type": "bitstream",
                 "item": item,
@@ -364,8 +373,26 @@ class DSpace6Backend(Backend):
         info = await self._json_object(f"/collections/{collection}", "collection")
         total = _count(info.get("numberItems"), "numberItems")
         seen: set[str] = set()
-        offset = 0
-        while True:
+        offsets = list(range(0, max(total, 1), PAGE))
+        # numberItems says how many pages there are: fetch a few at once, so the server
+        # builds the next pages while we read this one (yielded in order, batch by batch)
+        for first in range(0, len(offsets), PAGES_AT_ONCE):
+            pages = await self._item_pages(collection, offsets[first : first + PAGES_AT_ONCE])
+            for page in pages:
+                for obj in page:
+                    uuid = _uuid(obj, "collection items")
+                    if uuid not in seen:
+                        seen.add(uuid)
+                        yield self._item(obj, collection)
+                # a short page is not the end (READ filtering happens after paging), but an
+                # empty one is: nothing further can be listed for us
+                if not page:
+                    return
+
+    async def _item_pages(self, collection: str, offsets: list[int]) -> list[list[Any]]:
+        pages: list[list[Any]] = [[] for _ in offsets]
+
+        async def fetch(i: int, offset: int) -> None:
             page = await self._json(
                 f"/collections/{collection}/items",
                 "collection.items",
@@ -373,16 +400,18 @@ class DSpace6Backend(Backend):
             )
             if not isinstance(page, list):
                 raise errors.ProtocolError("collection items: answer is not a list")
-            for obj in _objects(page, "collection items"):
-                uuid = _uuid(obj, "collection items")
-                if uuid not in seen:
-                    seen.add(uuid)
-                    yield self._item(obj, collection)
-            offset += PAGE
-            # a short page is not the end (READ filtering happens after paging), but an
-            # empty one is: nothing further can be listed for us
-            if offset >= total or not page:
-                break
+            pages[i] = list(_objects(page, "collection items"))
+
+        if len(offsets) == 1:
+            await fetch(0, offsets[0])
+            return pages
+        try:
+            async with trio.open_nursery() as nursery:
+                for i, offset in enumerate(offsets):
+                    nursery.start_soon(fetch, i, offset)
+        except BaseExceptionGroup as group:
+            raise errors.first_of(group) from None
+        return pages
 
     async def stat(self, entry: Entry) -> Entry:
         kind = self._type(entry)

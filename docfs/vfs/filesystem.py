@@ -292,7 +292,7 @@ class Filesystem:
                 self.inodes.detach(old)
         node.children = children
         node.listed_at = node.full_listed_at = self.fresh.now()
-        node.hidden.clear()
+        node.hidden = None
         self._stale_warned.discard(node.ino)
 
     def _vanished(self, node: Node) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 ROOT_INODE = 1  # what the kernel calls the mount point (pyfuse3.ROOT_INODE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     ino: int
     entry: Entry
@@ -35,7 +35,7 @@ class Node:
     local_children: dict[str, int] = field(default_factory=dict)
     #: children unlinked here that only go with this directory (Op.REMOVE_WITH_DIR): hidden
     #: until the directory is removed, or until the next listing shows they are still there
-    hidden: set[str] = field(default_factory=set)
+    hidden: set[str] | None = None
     #: open file handles on this node; an open node is never dropped
     opened: int = 0
     #: version last handed to the kernel on open (for keep_cache)
@@ -66,7 +66,7 @@ class Node:
 
     def child_names(self) -> dict[str, int]:
         merged = dict(self.children or {})
-        for name in self.hidden:
+        for name in self.hidden or ():
             merged.pop(name, None)
         merged.update(self.local_children)
         return merged
