@@ -53,9 +53,8 @@ class Staging:
         path = self.dir / f"{next(self._names)}"
         if source is not None:
             shutil.copyfile(source, path)
-        else:
-            path.touch()
-        return Staged(path, os.open(path, os.O_RDWR))
+            return Staged(path, os.open(path, os.O_RDWR))
+        return Staged(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600))
 
     def discard(self, staged: Staged) -> None:
         with contextlib.suppress(OSError):

@@ -1,12 +1,18 @@
 """Write-back mode: a durable on-disk upload queue with parallel workers.
 
-``close()`` puts a copy of the file and a JSON job into ``<cache>/queue/`` (fsynced, renamed into
-place) and returns; after the delay, ``transfers`` workers upload due jobs through the backend
+``close()`` puts a copy of the file and a JSON job into ``<cache>/queue/`` (renamed into place)
+and returns; after the delay, ``transfers`` workers upload due jobs through the backend
 (and so through its rate limiter). A job lives on disk until its upload is confirmed, so a crash
 or restart resumes where it stopped. A job that may have been sent before a crash is checked
 against the server first (same name and size, and MD5 where the repository gives one), so a
 resumed queue uploads every file exactly once. Transient failures are retried with backoff;
 permanent ones move the bytes to lost+found.
+
+Durability: a queued file survives a crash of the daemon at once (it is in the kernel's page
+cache); against a crash of the machine it is made durable by fsyncs that a syncer task
+group-commits in a worker thread, a fraction of a second later. Three fsyncs per ``close()`` on
+the trio thread made ``cp -r`` of small files 8x slower than uploading them directly; an
+explicit ``fsync(2)`` still waits for its file's group commit.
 """
 
 from __future__ import annotations
@@ -109,6 +115,11 @@ class WriteBack:
         self.uploaded = 0
         self._wake = trio.Event()
         self._changed = trio.Event()
+        #: jobs whose files still need an fsync, and those being fsynced now
+        self._unsynced: set[str] = set()
+        self._syncing: set[str] = set()
+        self._sync_wanted = trio.Event()
+        self._synced = trio.Event()
         # after an outage, upload at once rather than at the end of each job's backoff
         backend.http.on_recovery.append(self.nudge)
         self._load()
@@ -143,13 +154,65 @@ class WriteBack:
     def _data(self, job_id: str) -> Path:
         return self.dir / f"{job_id}.data"
 
-    def _save(self, job: Job) -> None:
+    def _save(self, job: Job, durable: bool = False) -> None:
+        """Write the job's JSON (atomically, by rename); ``durable`` fsyncs it first — in a
+        worker thread, never on the trio thread — else the syncer commits it soon."""
         tmp = self.dir / f"{job.id}.json.tmp"
         with open(tmp, "w") as fh:
             json.dump(job.to_json(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.rename(tmp, self.dir / f"{job.id}.json")
+        if not durable:
+            self._unsynced.add(job.id)
+            self._sync_wanted.set()
+
+    def _fsync(self, job_ids: list[str]) -> None:
+        """(worker thread) Make these jobs' files and the queue directory durable."""
+        for job_id in job_ids:
+            for path in (self._data(job_id), self.dir / f"{job_id}.json"):
+                try:
+                    fd = os.open(path, os.O_RDONLY)
+                except FileNotFoundError:
+                    continue  # uploaded and removed meanwhile
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        fd = os.open(self.dir, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    async def _syncer(self) -> None:
+        """Group commit: every job saved since the last round gets its fsyncs in one thread."""
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            await self.sync()
+
+    async def sync(self) -> None:
+        """Make every job saved so far durable."""
+        batch = sorted(self._unsynced)
+        if not batch:
+            return
+        self._unsynced.difference_update(batch)
+        self._syncing.update(batch)
+        try:
+            await trio.to_thread.run_sync(self._fsync, batch)
+        finally:
+            self._syncing.difference_update(batch)
+            self._synced.set()
+            self._synced = trio.Event()
+
+    async def wait_durable(self, job_id: str) -> None:
+        """Until the job's files are on disk (what ``fsync(2)`` of a queued file waits for)."""
+        while job_id in self._unsynced or job_id in self._syncing:
+            if job_id in self._unsynced:
+                self._sync_wanted.set()
+            await self._synced.wait()
 
     def _remove(self, job: Job) -> None:
         self.jobs.pop(job.id, None)
@@ -160,7 +223,7 @@ class WriteBack:
 
     # ---- what the vfs calls ----------------------------------------------------------------
 
-    def enqueue(
+    async def enqueue(
         self,
         staged: Staged,
         parent: Entry,
@@ -172,32 +235,24 @@ class WriteBack:
     ) -> Job:
         job_id = uuid.uuid4().hex
         data = self._data(job_id)
-        md5 = hashlib.md5(usedforsecurity=False)
-        with open(staged.path, "rb") as src, open(data, "wb") as dst:
-            for block in iter(lambda: src.read(1 << 20), b""):
-                md5.update(block)
-                dst.write(block)
-            dst.flush()
-            os.fsync(dst.fileno())
+        if staged.size < 1 << 20:
+            digest = _copy(staged.path, data)
+        else:
+            # a big copy would stall every FUSE request for its duration
+            digest = await trio.to_thread.run_sync(_copy, staged.path, data)
         job = Job(
             id=job_id,
             name=name,
             parent=entry_to_json(parent),
             target=entry_to_json(target) if target is not None else None,
             size=data.stat().st_size,
-            md5=md5.hexdigest(),
+            md5=digest,
             due=time.time() + self.delay,
             path=local_path,
             mtime=mtime,
             mode=mode,
         )
         self._save(job)
-        # the directory entry of the new files must be durable too
-        fd = os.open(self.dir, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         self.jobs[job.id] = job
         self._wake.set()
         return job
@@ -247,6 +302,7 @@ class WriteBack:
     async def run(self) -> None:
         send, receive = trio.open_memory_channel[Job](0)
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._syncer)
             for _ in range(self.transfers):
                 nursery.start_soon(self._worker, receive.clone())
             while True:
@@ -275,7 +331,8 @@ class WriteBack:
             entry = await self._already_there(job, parent, target) if job.sent else None
             if entry is None:
                 job.sent = True
-                self._save(job)
+                # on disk before the request leaves: after a crash, the check above runs
+                await trio.to_thread.run_sync(self._save, job, True)
                 data = self._data(job.id)
                 if target is not None:
                     entry = await self.backend.replace_file(target, data)
@@ -322,6 +379,16 @@ class WriteBack:
                 log.info("%s had arrived before the restart; not sending it again", job.path)
                 return entry
         return None
+
+
+def _copy(src: Path, dst: Path) -> str:
+    """Copy ``src`` to ``dst``; returns the MD5 of the bytes."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            md5.update(block)
+            fout.write(block)
+    return md5.hexdigest()
 
 
 def _same_content(entry: Entry, job: Job) -> bool:

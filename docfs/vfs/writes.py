@@ -219,6 +219,10 @@ class Writes:
         handle = self.fs.handle_of(fh)
         if handle.node.staged is not None and handle.node.staged.dirty:
             await self.commit(handle.node)
+        job = handle.node.pending_job
+        if job is not None and self.fs.writeback is not None:
+            # write-back: fsync(2) returns once the queued copy is durable
+            await self.fs.writeback.wait_durable(job)
 
     async def release_writer(self, node: Node) -> None:
         staged = node.staged
@@ -287,7 +291,7 @@ class Writes:
             # new file is not created twice
             await wb.wait_for(node.pending_job)
         target = None if node.local else node.entry
-        job = wb.enqueue(
+        job = await wb.enqueue(
             staged,
             parent.entry,
             remote_name,
@@ -376,13 +380,18 @@ class Writes:
         a fresh listing tells which, so a retry never makes a duplicate. ``mkdir`` needs this
         as much as uploads do: a lost answer to "create item" must not fail ``cp -r``.
         """
-        known = {self.fs.inodes.get(i).entry.id for i in (parent.children or {}).values()}
+        # what the parent held before: a match among these is not ours (taken lazily, after
+        # a failure, since our own entry joins the children only after a success)
+        known: set[str] | None = None
         for attempt in range(3):
             try:
                 return await send()
             except errors.RemoteUnavailable:
                 if attempt == 2:
                     raise
+                if known is None:
+                    children = (parent.children or {}).values()
+                    known = {self.fs.inodes.get(i).entry.id for i in children}
                 async for found in self.fs.backend.list_dir(parent.entry):
                     if found.name == name and same(found) and found.id not in known:
                         log.info("%s of %s had arrived; its answer was lost", what, name)
@@ -454,6 +463,8 @@ class Writes:
             if self.fs.options.read_only:
                 raise errors.ReadOnly("unlink: read-only mount")
             # goes with its directory: hide it now; rmdir of the directory removes it
+            if parent.hidden is None:
+                parent.hidden = set()
             parent.hidden.add(name)
             return
         self._refuse(node, Op.REMOVE, "unlink")
