@@ -560,7 +560,8 @@ class HttpClient:
             log.info("session expired (HTTP %d); logging in again", status)
             return False
         if status < 400:
-            log.debug("%s %s -> %d", request.method, redact_url(str(request.url)), status)
+            if log.isEnabledFor(logging.DEBUG):  # the URL is not redacted for nothing
+                log.debug("%s %s -> %d", request.method, redact_url(str(request.url)), status)
             return True
         await response.aread()
         stat.bytes_received += len(response.content)

@@ -277,7 +277,7 @@ class DSpace6Backend(Backend):
             version=str(obj.get("lastModified") or ""),
             meta=meta,
             ops=ITEM_OPS,
-            extra={"type": "item", "collection": collection or "", "mtime": str(mtime or "")},
+            extra={"type": "item", "collection": collection or ""},
         )
 
     def _bitstream(self, obj: Mapping[str, Any], item: str, mtime: float | None) -> Entry:

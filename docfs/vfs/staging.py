@@ -34,6 +34,8 @@ class Staged:
     fd: int
     dirty: bool = False
     writers: int = 0
+    #: the write-back queue holds a hard link to this file: copy it before changing it
+    shared: bool = False
 
     @property
     def size(self) -> int:

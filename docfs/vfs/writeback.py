@@ -1,12 +1,13 @@
 """Write-back mode: a durable on-disk upload queue with parallel workers.
 
-``close()`` puts a copy of the file and a JSON job into ``<cache>/queue/`` (renamed into place)
-and returns; after the delay, ``transfers`` workers upload due jobs through the backend
-(and so through its rate limiter). A job lives on disk until its upload is confirmed, so a crash
-or restart resumes where it stopped. A job that may have been sent before a crash is checked
-against the server first (same name and size, and MD5 where the repository gives one), so a
-resumed queue uploads every file exactly once. Transient failures are retried with backoff;
-permanent ones move the bytes to lost+found.
+``close()`` puts a hard link to the staged file (a copy where links fail) and a JSON job into
+``<cache>/queue/`` (renamed into place) and returns; after the delay, ``transfers`` workers
+upload due jobs through the backend (and so through its rate limiter). A job lives on disk
+until its upload is confirmed, so a crash or restart resumes where it stopped. Every job found
+at start-up may have been sent before the crash, so each is checked against the server first
+(same name and size, and MD5 where the repository gives one): a resumed queue uploads every
+file exactly once. Transient failures are retried with backoff; permanent ones move the bytes
+to lost+found.
 
 Durability: a queued file survives a crash of the daemon at once (it is in the kernel's page
 cache); against a crash of the machine it is made durable by fsyncs that a syncer task
@@ -136,6 +137,9 @@ class WriteBack:
                 log.error("unreadable queue entry %s (%s): moved aside", meta, exc)
                 meta.rename(meta.with_suffix(".broken"))
                 continue
+            # the last run may have sent any of its jobs (it does not record that on disk
+            # before each request): the server is checked before each is sent again
+            job.sent = True
             if not self._data(job.id).exists():
                 log.error("queue entry %s has no data; dropped", meta)
                 meta.unlink()
@@ -235,11 +239,18 @@ class WriteBack:
     ) -> Job:
         job_id = uuid.uuid4().hex
         data = self._data(job_id)
+        try:
+            # a hard link, not a copy: the vfs copies the staged file before changing it again
+            os.link(staged.path, data)
+            staged.shared = True
+            copy = _md5_of
+        except OSError:
+            copy = _copy
         if staged.size < 1 << 20:
-            digest = _copy(staged.path, data)
+            digest = copy(staged.path, data)
         else:
-            # a big copy would stall every FUSE request for its duration
-            digest = await trio.to_thread.run_sync(_copy, staged.path, data)
+            # a big file's bytes would stall every FUSE request for their duration
+            digest = await trio.to_thread.run_sync(copy, staged.path, data)
         job = Job(
             id=job_id,
             name=name,
@@ -330,9 +341,9 @@ class WriteBack:
         try:
             entry = await self._already_there(job, parent, target) if job.sent else None
             if entry is None:
+                # in memory only: every job found at start-up counts as sent (see _load), so
+                # no fsync has to wait before each upload
                 job.sent = True
-                # on disk before the request leaves: after a crash, the check above runs
-                await trio.to_thread.run_sync(self._save, job, True)
                 data = self._data(job.id)
                 if target is not None:
                     entry = await self.backend.replace_file(target, data)
@@ -379,6 +390,15 @@ class WriteBack:
                 log.info("%s had arrived before the restart; not sending it again", job.path)
                 return entry
         return None
+
+
+def _md5_of(src: Path, dst: Path) -> str:
+    """The MD5 of ``dst``, a hard link of ``src``."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(dst, "rb") as fin:
+        for block in iter(lambda: fin.read(1 << 20), b""):
+            md5.update(block)
+    return md5.hexdigest()
 
 
 def _copy(src: Path, dst: Path) -> str:

@@ -26,6 +26,7 @@ from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
 from docfs.vfs.inodes import Node
 from docfs.vfs.names import restore
+from docfs.vfs.staging import Staged
 from docfs.vfs.writeback import Job
 
 if TYPE_CHECKING:
@@ -147,6 +148,18 @@ class Writes:
         fh = self._open_writer(node)
         return fh, self.fs.attr(node)
 
+    def _owned(self, node: Node) -> Staged:
+        """``node``'s staged file, ready to change: copied first if the write-back queue holds
+        a hard link to it (the queued bytes must stay what was closed)."""
+        staged = node.staged
+        assert staged is not None
+        if staged.shared:
+            fresh = self.fs.staging.new(staged.path)
+            fresh.writers, fresh.dirty = staged.writers, staged.dirty
+            self.fs.staging.discard(staged)
+            node.staged = staged = fresh
+        return staged
+
     def _open_writer(self, node: Node) -> int:
         from docfs.vfs.filesystem import OpenFile
 
@@ -186,7 +199,7 @@ class Writes:
         await self._stage(node, truncate)
         assert node.staged is not None
         if truncate and node.staged.size:
-            os.ftruncate(node.staged.fd, 0)
+            os.ftruncate(self._owned(node).fd, 0)
             node.staged.dirty = True
         elif truncate:
             node.staged.dirty = True
@@ -197,6 +210,7 @@ class Writes:
         staged = handle.node.staged
         if not handle.writer or staged is None:
             raise errors.BadHandle("file is not open for writing")
+        staged = self._owned(handle.node)
         written = os.pwrite(staged.fd, data, offset)
         staged.dirty = True
         # a write makes the file new: an mtime set earlier no longer applies
@@ -284,12 +298,14 @@ class Writes:
     async def _enqueue(self, node: Node, parent: Node, remote_name: str, path: str) -> None:
         """Write-back: hand the staged bytes to the durable queue; close returns at once."""
         wb = self.fs.writeback
-        staged = node.staged
-        assert wb is not None and staged is not None
+        assert wb is not None
         if node.pending_job is not None and not wb.cancel(node.pending_job):
             # its previous version is being uploaded right now: let that finish first, so a
             # new file is not created twice
             await wb.wait_for(node.pending_job)
+        # taken after the wait: a write meanwhile may have replaced it (see _owned)
+        staged = node.staged
+        assert staged is not None
         target = None if node.local else node.entry
         job = await wb.enqueue(
             staged,
@@ -690,7 +706,7 @@ class Writes:
             self._refuse(node, Op.REPLACE, "truncate")
         await self._stage(node, truncate=size == 0)
         assert node.staged is not None
-        os.ftruncate(node.staged.fd, size)
+        os.ftruncate(self._owned(node).fd, size)
         node.staged.dirty = True
         node.mtime_override = None
         if node.staged.writers == 0:

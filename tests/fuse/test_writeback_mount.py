@@ -123,3 +123,28 @@ def test_unmount_waits_for_the_queue_and_renames_apply_to_it(
     }
     sent = [r.query for r in e.requests("POST", r"/bitstreams$")]
     assert not [q for q in sent if "draft" in q or "scratch" in q]
+
+
+def test_a_queued_file_keeps_its_bytes_while_it_is_written_again(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """The queue holds a hard link to the staged file: the next write must copy it first."""
+    e = emu(dspace6_server)
+    item = target_item(e)
+    m = mount_factory("--write-back", "3600").start()
+    f = m.path / "Lab" / "Incoming" / "Batch" / "notes.txt"
+    f.write_bytes(b"first version\n")
+    (queued,) = list(m.cache.rglob("queue/*.data"))
+    assert queued.read_bytes() == b"first version\n"
+    with open(f, "r+b") as fh:  # written again while the first version waits in the queue
+        fh.seek(0)
+        fh.write(b"SECOND")
+        fh.flush()  # write(2) returns once the daemon has written the staged file
+        assert queued.read_bytes() == b"first version\n"
+    # the close queued the new version instead (the first job had not started: dropped)
+    (newer,) = list(m.cache.rglob("queue/*.data"))
+    assert newer.read_bytes() == b"SECONDversion\n"
+    assert f.read_bytes() == b"SECONDversion\n"
+    subprocess.run([sys.executable, "-m", "docfs", "sync", str(m.path)], check=True, timeout=60)
+    wait_until(lambda: on_server(e, item) == {"notes.txt": b"SECONDversion\n"})
+    assert len(e.requests("POST", r"/bitstreams$")) == 1
