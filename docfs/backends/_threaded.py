@@ -13,6 +13,7 @@ redirects, retries, sessions and error mapping, which live above the transport i
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -80,9 +81,28 @@ class ThreadingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not request.extensions.get(THREADED):
             return await self._async.handle_async_request(request)
-        response = await trio.to_thread.run_sync(
-            self._sync.handle_request, request, abandon_on_cancel=True
-        )
+        lock = threading.Lock()
+        abandoned = False
+        answer: httpx.Response | None = None
+
+        def send() -> httpx.Response:
+            nonlocal answer
+            response = self._sync.handle_request(request)
+            with lock:
+                if abandoned:
+                    # nobody will read or close it: give the connection back now
+                    response.close()
+                answer = response
+            return response
+
+        try:
+            response = await trio.to_thread.run_sync(send, abandon_on_cancel=True)
+        except BaseException:
+            with lock:
+                abandoned = True
+                if answer is not None:
+                    answer.close()
+            raise
         assert isinstance(response.stream, httpx.SyncByteStream)
         return httpx.Response(
             response.status_code,
