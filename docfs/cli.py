@@ -60,7 +60,7 @@ DEFAULT_CACHE_SIZE = "10G"
 DEFAULT_DIR_CACHE_TIME = 60.0
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_TRANSFERS = 4
-DEFAULT_READ_AHEAD = 1 << 20
+DEFAULT_READ_AHEAD = 0
 
 
 class UsageError(Exception):
@@ -903,8 +903,8 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mount.add_argument(
         "--read-ahead",
         type=parse_size,
-        help="kernel read-ahead of the mount, for fast sequential reads (default: 1M; "
-        "needs root, 0 keeps the kernel's)",
+        help="raise the kernel read-ahead of the mount (e.g. 1M) for bulk sequential reads; "
+        "it delays the first byte of a cold file (default: 0, the kernel's 128K; needs root)",
     )
     mount.add_argument(
         "--dir-cache-time",

@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,8 +63,9 @@ class MountConfig:
     #: verify the server's TLS certificate (against the system's CAs plus ``ca_bundle``)
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    #: the kernel's read-ahead for this mount in bytes (0: leave the kernel's 128 KiB)
-    read_ahead: int = 1 << 20
+    #: the kernel's read-ahead for this mount in bytes (0: leave the kernel's 128 KiB). More
+    #: helps bulk sequential reads, but the first read of a cold file then waits for more bytes
+    read_ahead: int = 0
     #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
     fuse_options: frozenset[str] = frozenset()
     #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
@@ -236,6 +238,9 @@ class Stopper:
                     self.drain.cancel()
 
 
+#: seconds a thread holds the GIL before another may take it (Python's default: 0.005)
+SWITCH_INTERVAL = 0.0005
+
 #: how much longer systemd should wait for the stop, granted again while uploads progress
 STOP_EXTENSION_USEC = 90_000_000
 
@@ -296,8 +301,10 @@ def set_read_ahead(mountpoint: Path, size: int) -> None:
     """Raise the kernel's read-ahead of the mount (its BDI in sysfs).
 
     With the kernel's default of 128 KiB a sequential reader reaches the daemon as 128 KiB
-    requests, each a round trip through the trio thread; 1 MiB requests halve the daemon's CPU
-    per byte read. Only root may write the setting: others keep the default (one debug line).
+    requests, each a round trip through the trio thread; larger ones save daemon CPU per byte
+    read, but a cold file's first read then waits for more of its bytes (benchmark B8: +7-14 ms
+    at 256 KiB-1 MiB), so it is an option, off by default. Only root may write the setting:
+    others keep the default (one debug line).
     """
     if size <= 0:
         return
@@ -327,6 +334,10 @@ async def serve(
     config: MountConfig, redactor: Redactor, ready: Callable[[], None] | None = None
 ) -> None:
     """Mount and serve until unmounted or signalled."""
+    # downloads are received and written in worker threads (backends/_threaded.py,
+    # vfs/filewriter.py): with the default 5 ms switch interval each hand-over of a batch
+    # could wait that long for the GIL, which a reader waiting for its first bytes feels
+    sys.setswitchinterval(SWITCH_INTERVAL)
     backend = build_backend(config, redactor)
     try:
         await backend.connect()

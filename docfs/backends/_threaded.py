@@ -4,10 +4,10 @@ The daemon serves every FUSE request on one trio thread. A download on that thre
 with the reads it feeds: receiving and parsing 256 MiB costs as much CPU as serving them, and
 both queue on the same loop. Requests marked with the ``THREADED`` extension (``download()``
 sets it) are therefore sent by a synchronous httpx transport in a worker thread, and their body
-is pulled there in batches that grow from 64 KiB (a quick first byte) to 1 MiB (few thread
-hops). Everything else — listings, uploads, logins — stays on the async transport, as do
-redirects, retries, sessions and error mapping, which live above the transport in
-``HttpClient`` and work the same for both.
+is pulled there in batches: the first as soon as any bytes are there (a quick first byte),
+then from 64 KiB growing to 1 MiB (few thread hops). Everything else — listings, uploads,
+logins — stays on the async transport, as do redirects, retries, sessions and error mapping,
+which live above the transport in ``HttpClient`` and work the same for both.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import trio
 
 #: request extension that sends a request through the thread
 THREADED = "docfs.threaded"
+#: the second batch; each later one is twice the one before, up to MOST_BATCH
 FIRST_BATCH = 64 << 10
 MOST_BATCH = 1 << 20
 
@@ -32,7 +33,8 @@ class _ThreadStream(httpx.AsyncByteStream):
     def __init__(self, stream: httpx.SyncByteStream) -> None:
         self._stream = stream
         self._chunks: Iterator[bytes] = iter(stream)
-        self._want = FIRST_BATCH
+        #: the first batch is whatever the first read brings
+        self._want = 1
         self._done = False
         self._failure: Exception | None = None
 
@@ -58,7 +60,7 @@ class _ThreadStream(httpx.AsyncByteStream):
         while not self._done:
             # abandoned on cancel: the read has its own timeout, and aclose() ends it
             data = await trio.to_thread.run_sync(self._pull, abandon_on_cancel=True)
-            self._want = min(self._want * 2, MOST_BATCH)
+            self._want = min(max(self._want * 2, FIRST_BATCH), MOST_BATCH)
             if data:
                 yield data
         if self._failure is not None:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 import trio
 
 BACKLOG = 16 << 20
+#: the first bytes of a download are written on the trio thread (see ``write``)
+INLINE = 256 << 10
 
 
 class FileWriter:
@@ -86,6 +88,17 @@ class FileWriter:
     async def write(self, chunk: bytes) -> None:
         if self._error is not None:
             raise self._error
+        if self.queued + len(chunk) <= INLINE:
+            # the first bytes are written right here: a reader waiting for them would
+            # otherwise wait for two thread hand-overs (the thread has nothing queued yet)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(self._fd, view) :]
+            self._md5.update(chunk)
+            self.queued += len(chunk)
+            self._written = self._reported = self.queued
+            self._progress(self.queued)
+            return
         self.queued += len(chunk)
         self._queue.put(chunk)
         while self.queued - self._reported > BACKLOG and self._error is None:

@@ -222,3 +222,25 @@ def test_sigterm_unmounts_cleanly(mount_factory: type[Mount]) -> None:
     assert m.proc.wait(15) == 0
     assert not os.path.ismount(m.path)
     m.proc = None
+
+
+def test_read_ahead_option_sets_the_mounts_kernel_read_ahead(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer
+) -> None:
+    seed_dspace6(emu(dspace6_server))
+    plain = mount_factory(name="plain").start()
+    tuned = mount_factory("--read-ahead", "2M", name="tuned").start()
+
+    def read_ahead_kb(path: Path) -> int:
+        dev = os.stat(path).st_dev
+        knob = Path(f"/sys/class/bdi/{os.major(dev)}:{os.minor(dev)}/read_ahead_kb")
+        return int(knob.read_text())
+
+    if os.geteuid() != 0:
+        assert read_ahead_kb(tuned.path) == read_ahead_kb(plain.path)  # only root may change it
+        return
+    deadline = time.monotonic() + 10  # set by the daemon right after its mount answers
+    while read_ahead_kb(tuned.path) != 2048 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert read_ahead_kb(tuned.path) == 2048
+    assert read_ahead_kb(plain.path) != 2048  # the default leaves the kernel's value

@@ -309,8 +309,9 @@ async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer)
         await http.aclose()
     assert threading.current_thread().name not in seen and seen
     assert sum(sizes) == len(BIG)
-    # 64 KiB first (a quick first byte), then doubling: few hops for the rest
-    assert sizes[0] == 65536 and len(sizes) <= 6
+    # the first read alone (a quick first byte; the server sends 64 KiB pieces), then batches
+    # from 64 KiB doubling: few hops for the rest
+    assert sizes[0] <= 65536 and min(sizes[1:-1]) >= 65536 and len(sizes) <= 6
 
 
 async def test_a_cancelled_download_leaves_the_client_usable(server: EmulatorServer) -> None:
