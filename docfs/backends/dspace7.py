@@ -329,6 +329,13 @@ class DSpace7Session:
                     idempotent=True,
                     status_map={401: errors.AuthenticationFailed},
                 )
+            except errors.AuthenticationFailed as exc:
+                # the user must see what to fix, not an HTTP status of an URL
+                raise errors.AuthenticationFailed(
+                    f"DSpace refused the login of {self._user}: wrong e-mail or password "
+                    f"(HTTP {exc.status})",
+                    status=exc.status,
+                ) from None
             except errors.PermissionDenied as exc:
                 # a 403 here is the CSRF check (7.x hands out the token in that 403)
                 if exc.status == 403 and attempt == 0:

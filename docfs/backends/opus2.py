@@ -107,6 +107,10 @@ class Opus2Profile:
     #: multipart part names of an upload
     upload_file_part: str = "file"
     upload_folder_part: str = "folderId"
+    #: also send the name as ``filename*=UTF-8''…`` (RFC 6266/5987), which the server prefers to
+    #: ``filename="…"``; RFC 7578 forbids it in form data, so a server that refuses or misreads
+    #: it can be told ``false`` (names with ``\`` or ``%22``/``%0D``/``%0A`` may then change)
+    upload_filename_star: bool = True
     #: project key telling the token user's access (``ReadWrite`` / ``Read``); ``None``: unknown
     access_key: str | None = "access"
     #: the tenant's rate limit: requests per rolling window of ``rate_window`` seconds per token
@@ -551,7 +555,16 @@ class Opus2Backend(Backend):
         """Read the token and check it with the smallest possible projects page."""
         await self.http.ensure_session()
         size_key = self.profile.size_param
-        await self._get(self._path("projects"), endpoint="projects", params={size_key: 1})
+        try:
+            await self._get(self._path("projects"), endpoint="projects", params={size_key: 1})
+        except errors.AuthenticationFailed as exc:
+            # the user must see what to fix, not an HTTP status of an URL (reference §2: a
+            # 401 is an invalid, expired or revoked token)
+            raise errors.AuthenticationFailed(
+                "Opus 2 refused the API token, which is wrong, expired or revoked "
+                f"(HTTP {exc.status})",
+                status=exc.status,
+            ) from None
 
     async def root(self) -> Entry:
         return Entry(
@@ -719,10 +732,16 @@ class Opus2Backend(Backend):
             return parent.extra["project"], parent.extra["folder"]
         raise errors.NotSupported("opus2: documents and folders live inside projects")
 
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
+        """Refuse at once (EINVAL, no request) a name the server answers 400 for, so a new
+        file fails at ``open`` and not at close with its data in lost+found."""
+        _check_name(name, kind)
+
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        _check_name(name, Kind.FILE)
         pid, folder = self._target_folder(parent)
         fields = {self.profile.upload_folder_part: folder} if folder else {}
-        upload = await _multipart(src, name, self.profile.upload_file_part, fields)
+        upload = await self._upload(src, name, fields)
         try:
             response = await self.http.request(
                 "POST",
@@ -759,7 +778,9 @@ class Opus2Backend(Backend):
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         self._require_document(entry, "replace")
         pid = entry.extra["project"]
-        upload = await _multipart(src, entry.name, self.profile.upload_file_part, {})
+        # the name stays what it is (reference §2: unless ``replaceName=true``, never sent), so
+        # the filename only has to pass the server's check: a blank or "/" name would not
+        upload = await self._upload(src, _replace_filename(entry.name), {})
         try:
             response = await self.http.request(
                 "POST",
@@ -774,6 +795,7 @@ class Opus2Backend(Backend):
         return self._document_entry(_as_object(self._json(response)), pid, True)
 
     async def mkdir(self, parent: Entry, name: str) -> Entry:
+        _check_name(name, Kind.DIR)
         pid, folder = self._target_folder(parent)
         response = await self.http.request(
             "POST",
@@ -825,6 +847,8 @@ class Opus2Backend(Backend):
         if renaming and not self.profile.document_rename:
             # refuse before any request, so a move is never half done
             raise _refused("rename", entry, "PATCH projects/{p}/documents/{d}")
+        if renaming:
+            _check_name(new_name, Kind.FILE)
         did = _q(entry.extra["document"])
         result = entry
         writable = self._writable(entry)
@@ -891,6 +915,12 @@ class Opus2Backend(Backend):
             if isinstance(item, dict) and item.get("name") == name:
                 return item
         raise errors.NotSupported(f"opus2: the project has no field named {name!r}")
+
+    async def _upload(self, src: Path, filename: str, fields: Mapping[str, str]) -> _Upload:
+        profile = self.profile
+        return await _multipart(
+            src, filename, profile.upload_file_part, fields, star=profile.upload_filename_star
+        )
 
     @staticmethod
     def _require_document(entry: Entry, action: str) -> None:
@@ -962,13 +992,46 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _disposition_value(text: str) -> str:
-    # the HTML5 form encoding: quote marks and line breaks escaped, UTF-8 kept as is
-    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+def _check_name(name: str, kind: Kind) -> None:
+    """The server's rule (emulator, found by the name fuzzer of tests/reliability): a document
+    name must not be blank, a folder name not empty, and neither may hold a slash (a local
+    U+2215 DIVISION SLASH becomes ``/`` when docfs restores names); the server answers 400
+    for the others."""
+    what = "folder" if kind is Kind.DIR else "document"
+    if "/" in name:
+        raise errors.InvalidArgument(f"Opus 2 refuses a {what} name with a slash: {name!r}")
+    if not (name if kind is Kind.DIR else name.strip()):
+        raise errors.InvalidArgument(f"Opus 2 refuses a blank {what} name: {name!r}")
+
+
+def _replace_filename(name: str) -> str:
+    """A filename for a replace upload, which keeps the document's name: the name itself
+    (extension and all, in case the server looks at it) unless the server would refuse it."""
+    safe = name.replace("/", "_")
+    return safe if safe.strip() else "document"
+
+
+def _filename_params(name: str, star: bool = True) -> str:
+    """The ``filename`` parameters of the file part, which the server stores exactly.
+
+    The server unescapes quoted pairs in ``filename="…"`` and then the HTML5 form encoding of
+    a quote and line breaks (``%22``, ``%0D``, ``%0A``), so no quoted form carries a name that
+    holds those sequences; ``filename*=UTF-8''<percent-encoded>`` does, and the server prefers
+    it. The quoted fallback, for servers without ``filename*``, escapes a backslash as a quoted
+    pair (as the server unescapes it) and a quote and line breaks in the HTML5 encoding (a
+    quoted pair ``\\"`` would end the value early in an HTML5 parser); UTF-8 goes as is.
+    """
+    fallback = (
+        name.replace("\\", "\\\\").replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
+    )
+    params = f'filename="{fallback}"'
+    if star:
+        params += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return params
 
 
 async def _multipart(
-    src: Path, filename: str, file_part: str, fields: Mapping[str, str]
+    src: Path, filename: str, file_part: str, fields: Mapping[str, str], *, star: bool = True
 ) -> _Upload:
     """``multipart/form-data`` with text ``fields`` and the file last, as bytes or a temp file.
 
@@ -984,7 +1047,7 @@ async def _multipart(
     mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
     head += (
         f'--{boundary}\r\nContent-Disposition: form-data; name="{file_part}"; '
-        f'filename="{_disposition_value(filename)}"\r\nContent-Type: {mime}\r\n\r\n'
+        f"{_filename_params(filename, star)}\r\nContent-Type: {mime}\r\n\r\n"
     ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     content_type = f"multipart/form-data; boundary={boundary}"

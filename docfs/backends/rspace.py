@@ -178,6 +178,15 @@ def _check_name(name: str) -> None:
         raise errors.InvalidArgument("RSpace names are at most 255 characters")
 
 
+def _sendable(filename: str) -> bool:
+    """Whether a multipart ``filename="…"`` carries this name unchanged: a quote or backslash
+    must be escaped there, and whether the server's parser undoes the escape is not documented
+    (the emulator's does not: ``a\\b.txt`` came back with a doubled backslash, ``q"x.txt``
+    lost its extension); a line break ends the header line. Found by the name fuzzer of
+    tests/reliability."""
+    return not any(c in filename for c in '"\\\r\n')
+
+
 def _num(entry: Entry) -> int:
     return int(entry.extra["id"])
 
@@ -264,11 +273,19 @@ class OAuthSession:
             except errors.PermissionDenied:
                 log.info("OAuth refresh token refused; logging in with the password")
         if tokens is None:
-            tokens = await self._grant(
-                http,
-                {"grant_type": "password", "username": self._user, "password": self._password},
-                {400: errors.AuthenticationFailed, 401: errors.AuthenticationFailed},
-            )
+            try:
+                tokens = await self._grant(
+                    http,
+                    {"grant_type": "password", "username": self._user, "password": self._password},
+                    {400: errors.AuthenticationFailed, 401: errors.AuthenticationFailed},
+                )
+            except errors.AuthenticationFailed as exc:
+                # the user must see what to fix, not an HTTP status of an URL
+                raise errors.AuthenticationFailed(
+                    f"RSpace refused the login of {self._user}: wrong username or password, "
+                    f"or wrong OAuth client id or secret (HTTP {exc.status})",
+                    status=exc.status,
+                ) from None
         try:
             self._access = str(tokens["access_token"])
             self._refresh = str(tokens.get("refresh_token") or self._refresh or "") or None
@@ -434,9 +451,20 @@ class RSpaceBackend(Backend):
     async def connect(self) -> None:
         """Check the credentials with ``GET /status`` (a 401 here is a bad key)."""
         self._ensure_session()
-        data = await self._get(
-            "/status", endpoint="status", status_map={401: errors.AuthenticationFailed}
-        )
+        try:
+            data = await self._get(
+                "/status", endpoint="status", status_map={401: errors.AuthenticationFailed}
+            )
+        except errors.AuthenticationFailed as exc:
+            if isinstance(self.http.session, OAuthSession):
+                raise  # the token grant's own refusal says what is wrong
+            # the user must see what to fix, not an HTTP status of an URL (nor the server's
+            # message, which quotes the start of the key)
+            raise errors.AuthenticationFailed(
+                "RSpace refused the API key: it is wrong, revoked, or the API is disabled for "
+                f"this account (HTTP {exc.status})",
+                status=exc.status,
+            ) from None
         if not isinstance(data, dict) or data.get("message") != "OK":
             raise errors.ProtocolError("RSpace /status did not answer OK")
         log.info("connected to RSpace %s", data.get("rspaceVersion"))
@@ -664,7 +692,8 @@ class RSpaceBackend(Backend):
             mtime=mtime,
             version=str(info.version) if info is not None else f"t{mtime}",
             meta=meta,
-            ops=frozenset({Op.REPLACE, Op.RENAME}),
+            # a new version takes the uploaded filename as its name (see ``replace_file``)
+            ops=frozenset({Op.REPLACE, Op.RENAME} if _sendable(name) else {Op.RENAME}),
             extra={"type": MEDIA, "id": str(file_id), "parent": parent, "section": section},
         )
 
@@ -750,7 +779,11 @@ class RSpaceBackend(Backend):
             mtime=_ts(f.get("created")),
             version=str(f.get("version")),
             meta={"globalId": f"GL{f['id']}", "caption": str(f.get("caption") or "")},
-            ops=frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR}),
+            ops=frozenset(
+                {Op.REPLACE, Op.REMOVE_WITH_DIR}
+                if _sendable(str(f["name"]))
+                else {Op.REMOVE_WITH_DIR}
+            ),
             extra={"type": LINKED, "id": str(f["id"]), "doc": str(doc["id"])},
         )
 
@@ -1048,7 +1081,8 @@ class RSpaceBackend(Backend):
         Folders and documents: RSpace trims names, replaces newlines and allows 255
         characters. Files: the extension alone picks the Gallery section, so a file can never
         be stored in another section's folder; audio and video cannot be linked into a
-        document. The same checks run again before each upload.
+        document; the name travels as the multipart filename, which cannot carry some
+        characters (``_check_filename``). The same checks run again before each upload.
         """
         if kind is Kind.DIR:
             _check_name(name)
@@ -1060,7 +1094,19 @@ class RSpaceBackend(Backend):
             self._check_attachable(name)
 
     @staticmethod
-    def _check_section(parent: Entry, name: str) -> str:
+    def _check_filename(name: str) -> None:
+        """Refuse what the multipart filename cannot carry unchanged (``_sendable``)."""
+        if not _sendable(name):
+            log.warning(
+                "RSpace: %r cannot be uploaded under this name (no quote, backslash or line "
+                "break in Gallery file names)",
+                name,
+            )
+            raise errors.InvalidArgument(f"RSpace cannot store {name!r} unchanged")
+
+    @classmethod
+    def _check_section(cls, parent: Entry, name: str) -> str:
+        cls._check_filename(name)
         section, wanted = parent.extra.get("section", ""), section_for(name)
         if section != wanted:
             log.warning(
@@ -1072,8 +1118,9 @@ class RSpaceBackend(Backend):
             raise errors.InvalidArgument(f"{name!r} belongs in Gallery/{wanted}")
         return section
 
-    @staticmethod
-    def _check_attachable(name: str) -> str:
+    @classmethod
+    def _check_attachable(cls, name: str) -> str:
+        cls._check_filename(name)
         section = section_for(name)
         if section in ("Audios", "Videos"):
             log.warning("RSpace cannot link audio or video files into documents: %r", name)
@@ -1200,15 +1247,36 @@ class RSpaceBackend(Backend):
             log.warning("RSpace: no new folders inside %r", parent.name)
             raise errors.NotSupported(f"cannot create directories in {parent.name!r}")
         if kind == NOTEBOOK:
-            response = await self._send_json(
-                "POST",
+            response = await self._create(
+                parent,
                 "/documents",
                 {"name": name, "parentFolderId": _num(parent)},
                 endpoint="documents.create",
-                status_map=_CREATE_MAP,
             )
             return self._document_entry(_json(response), parent.extra["id"])
         return await self._new_folder(parent, name, notebook=False)
+
+    async def _create(
+        self, parent: Entry, path: str, body: dict[str, Any], *, endpoint: str
+    ) -> httpx.Response:
+        """POST a new folder or document; a 500 means "no such parent" only if it is gone.
+
+        RSpace answers 500 for a parent folder that does not exist (reference §3), and for any
+        other failure too: with the parent still there, the 500 is a transient failure, which
+        the vfs checks for and retries without making a duplicate.
+        """
+        try:
+            return await self._send_json(
+                "POST", path, body, endpoint=endpoint, status_map=_CREATE_MAP
+            )
+        except errors.NotFound as exc:
+            if exc.status != 500:
+                raise
+            try:
+                await self.stat(parent)
+            except errors.NotFound:
+                raise exc from None
+            raise errors.RemoteUnavailable(str(exc), status=500) from None
 
     async def mkdir_notebook(self, parent: Entry, name: str) -> Entry:
         """A new notebook (``docfs mkdir --notebook``): only in Workspace folders."""
@@ -1219,12 +1287,11 @@ class RSpaceBackend(Backend):
         return await self._new_folder(parent, name, notebook=True)
 
     async def _new_folder(self, parent: Entry, name: str, *, notebook: bool) -> Entry:
-        response = await self._send_json(
-            "POST",
+        response = await self._create(
+            parent,
             "/folders",
             {"name": name, "parentFolderId": _num(parent), "notebook": notebook},
             endpoint="folders.create",
-            status_map=_CREATE_MAP,
         )
         info = _json(response)
         gallery = parent.extra.get("type") in GALLERY_DIRS
@@ -1240,6 +1307,11 @@ class RSpaceBackend(Backend):
         )
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        if op is Op.REPLACE and entry.extra.get("type") in (MEDIA, LINKED):
+            return (
+                "RSpace names a new version after the uploaded file, and a quote, backslash or "
+                "line break cannot be sent unchanged: copy it to a new name and write that"
+            )
         if op is Op.CREATE_FILE and entry.extra.get("type") in (HOME, FOLDER, NOTEBOOK):
             return (
                 "RSpace keeps files in the Gallery: copy it into Gallery/<section>, "

@@ -3058,7 +3058,9 @@ class DocSpaceEmulator(Emulator):
     ) -> Response:
         size = content.size
         media = mimetypes.guess_type(title)[0] or "application/octet-stream"
-        ascii_name = title.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+        # the plain-ASCII fallback name; control characters (a NUL in a title) cannot go into
+        # a header at all (Kestrel refuses them), so they become "_" like the other misfits
+        ascii_name = re.sub(r'[\x00-\x1f\x7f?"]', "_", title.encode("ascii", "replace").decode())
         headers = {
             "Accept-Ranges": "bytes",
             "Content-Disposition": (

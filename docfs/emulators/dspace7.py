@@ -147,6 +147,16 @@ def metadata_value(value: Any) -> dict[str, Any]:
     return {"value": value}
 
 
+def tomcat_header(value: str) -> str:
+    """A header value as Tomcat writes it: ISO-8859-1, with control characters and anything
+    above U+00FF turned into spaces (``Http11OutputBuffer`` cannot send them). Without this, a
+    bitstream whose name holds a NUL crashed the emulator's ``/content`` (the DSpace 6
+    emulator's ``/retrieve`` had the same fix)."""
+    return "".join(
+        " " if (ord(c) < 32 and c != "\t") or ord(c) == 127 or ord(c) > 255 else c for c in value
+    )
+
+
 def guess_mime(name: str | None) -> str:
     """What ``bitstreamFormatService.guessFormat`` does: by extension, else "Unknown"."""
     if name:
@@ -2076,6 +2086,9 @@ class DSpace7Emulator(Emulator):
         return start, end, 206
 
     def _disposition(self, stream: Bitstream) -> str:
+        return tomcat_header(self._raw_disposition(stream))
+
+    def _raw_disposition(self, stream: Bitstream) -> str:
         name = stream.name
         if name is None:
             extension = mimetypes.guess_extension(stream.mime, strict=False)

@@ -421,6 +421,16 @@ class _Ctx:
 Handler = Callable[[_Ctx], Response]
 
 
+def _tomcat_header(value: str) -> str:
+    """A header value as Tomcat writes it: ISO-8859-1, with control characters and anything
+    above U+00FF turned into spaces (``Http11OutputBuffer`` cannot send them). The download's
+    ``Content-Disposition`` holds the file name unescaped: without this a name with a NUL or a
+    character such as U+2215 crashed the emulator instead of being sent."""
+    return "".join(
+        " " if (ord(c) < 32 and c != "\t") or ord(c) == 127 or ord(c) > 255 else c for c in value
+    )
+
+
 def _json(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     # the server pretty-prints its JSON
     body = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
@@ -1790,7 +1800,7 @@ class RSpaceEmulator(Emulator):
         rec = self._visible(ctx, ident, ("MEDIA",), "File")
         data = b"" if rec.blob_missing else rec.data
         headers = {
-            "Content-Disposition": f'attachment; filename="{rec.name}"',
+            "Content-Disposition": _tomcat_header(f'attachment; filename="{rec.name}"'),
             "X-Content-Type-Options": "nosniff",
         }
         if len(data) <= CHUNK:

@@ -19,8 +19,14 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
-from docfs.backends.base import Credentials, Entry, Op
-from docfs.backends.opus2 import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Backend, Opus2Profile
+from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.opus2 import (
+    ALTERNATIVE_PROFILE,
+    DEFAULT_PROFILE,
+    Opus2Backend,
+    Opus2Profile,
+    _filename_params,
+)
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.opus2 import READ, READ_WRITE, Opus2Emulator
 
@@ -307,6 +313,109 @@ async def test_replace_makes_a_new_version_with_the_same_id(serve: Serve, tmp_pa
     assert after.meta["version"] == "2" and after.size == len(b"final text")
     assert emu.document(doc)["content"] == b"final text"
     assert len(emu.requests("POST", r"/replace$")) == 1
+
+
+async def test_names_the_server_refuses_are_refused_at_once(serve: Serve, tmp_path: Path) -> None:
+    # the server answers 400 "Invalid document name" for a blank name or one with a slash
+    # (docfs restores a local U+2215 to "/"), and "Invalid folder name" for an empty folder name
+    # or one with a slash: check_name refuses them with EINVAL before any upload, else the
+    # data of a new file is refused only at close and ends in lost+found
+    emu, url = serve()
+    project = emu.add_project("P")
+    emu.add_folder(project, "In")
+    src = tmp_path / "x.txt"
+    src.write_bytes(b"x")
+    async with opened(url, emu.default_token) as backend:
+        parent = await walk(backend, "P", "In")
+        emu.clear_log()
+        for name in ("", " ", "\t\n", "a/b.txt", "/", "in/"):
+            with pytest.raises(errors.InvalidArgument, match="Opus 2"):
+                backend.check_name(parent, name, Kind.FILE)
+            with pytest.raises(errors.InvalidArgument):
+                await backend.create_file(parent, name, src)
+        for name in ("", "a/b"):
+            with pytest.raises(errors.InvalidArgument, match="Opus 2"):
+                backend.check_name(parent, name, Kind.DIR)
+            with pytest.raises(errors.InvalidArgument):
+                await backend.mkdir(parent, name)
+        assert emu.requests() == []
+        for name in (" x", "x ", ".", "..x", 'q"x.txt', "back\\slash.pdf", "a\u2215b.txt"):
+            backend.check_name(parent, name, Kind.FILE)
+        # a folder may be blank (the server only refuses empty names and slashes)
+        backend.check_name(parent, " ", Kind.DIR)
+
+
+HOSTILE_NAMES = (
+    "back\\slash.pdf",
+    "pct%22.txt",
+    "lower%0d%0a.txt",
+    "upper%0D%0A.txt",
+    'q"x.txt',
+    '"quoted".txt',
+    "end\\",
+    "line\nbreak.txt",
+    "cr\rret.txt",
+    "semi;colon=1.txt",
+    "filename*=UTF-8''evil.txt",
+    "per%cent%.txt",
+    "tick'.txt",
+    "ü € 漢字.txt",
+    " lead and trail ",
+)
+
+
+async def test_upload_filenames_are_stored_exactly(serve: Serve, tmp_path: Path) -> None:
+    # the server unescapes quoted pairs and %22/%0D/%0A in filename="…" and prefers
+    # filename*=UTF-8''…: a name must never come back changed
+    emu, url = serve()
+    project = emu.add_project("P")
+    folder = emu.add_folder(project, "In")
+    src = tmp_path / "x.txt"
+    src.write_bytes(b"content")
+    async with opened(url, emu.default_token) as backend:
+        parent = await walk(backend, "P", "In")
+        made = {name: await backend.create_file(parent, name, src) for name in HOSTILE_NAMES}
+    assert {name: entry.name for name, entry in made.items()} == {n: n for n in HOSTILE_NAMES}
+    assert sorted(d["name"] for d in emu.documents(project, folder)) == sorted(HOSTILE_NAMES)
+    # without filename* (a profile setting) only the HTML5 sequences themselves are lost
+    plain = [n for n in HOSTILE_NAMES if not any(c in n.upper() for c in ("%22", "%0D", "%0A"))]
+    other = emu.add_folder(project, "Plain")
+    profile = DEFAULT_PROFILE.replace(upload_filename_star=False)
+    async with opened(url, emu.default_token, profile=profile) as backend:
+        parent = await walk(backend, "P", "Plain")
+        made = {name: await backend.create_file(parent, name, src) for name in plain}
+    assert {name: entry.name for name, entry in made.items()} == {n: n for n in plain}
+    assert sorted(d["name"] for d in emu.documents(project, other)) == sorted(plain)
+
+
+def test_upload_filename_fallback_keeps_what_html5_and_rfc_parsers_agree_on() -> None:
+    # filename="…" for servers that ignore filename*: a quote and line breaks in the HTML5
+    # form encoding, a backslash escaped as a quoted pair, UTF-8 as is
+    assert _filename_params('a\\b"c\r\nü.txt') == (
+        "filename=\"a\\\\b%22c%0D%0Aü.txt\"; filename*=UTF-8''a%5Cb%22c%0D%0A%C3%BC.txt"
+    )
+
+
+async def test_replace_keeps_a_name_the_upload_route_would_refuse(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # a replace keeps the document's name (reference §2: unless replaceName=true), so the
+    # multipart filename carries no name; the server still refuses a blank or "/" filename
+    emu, url = serve()
+    project = emu.add_project("P")
+    names = (" ", "a/b.txt", "/", 'q"x\\y%22.txt')
+    docs = {name: emu.add_document(project, name, b"old") for name in names}
+    src = tmp_path / "new.bin"
+    src.write_bytes(b"new content")
+    async with opened(url, emu.default_token) as backend:
+        listed = await children(backend, await walk(backend, "P"))
+        for name in names:
+            after = await backend.replace_file(listed[name], src)
+            assert after.name == name and after.meta["version"] == "2"
+    for name, did in docs.items():
+        stored = emu.document(did)
+        assert stored["name"] == name and stored["content"] == b"new content"
+    assert all("replaceName" not in r.query for r in emu.requests("POST", r"/replace$"))
 
 
 async def test_mkdir_and_rmdir(serve: Serve) -> None:
