@@ -273,7 +273,7 @@ class Filesystem:
                     pending.append(child)
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
-        named = assign_names(entries, ((e.name, e.id) for e in entries))
+        named = assign_names(entries, ((e.name, e.id) for e in entries), self.inodes.naming_id)
         children: dict[str, int] = {}
         for name, entry in named.items():
             if name in node.local_children:

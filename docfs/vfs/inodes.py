@@ -77,6 +77,8 @@ class InodeTable:
         self._next = itertools.count(ROOT_INODE + 1)
         self._nodes: dict[int, Node] = {}
         self._by_id: dict[str, int] = {}
+        #: new id → the id name suffixes are made from (see ``rekey``)
+        self._naming: dict[str, str] = {}
         node = Node(ROOT_INODE, root, ROOT_INODE, "")
         node.lookups = 1  # the kernel holds the root for the whole mount
         self._nodes[ROOT_INODE] = node
@@ -114,8 +116,16 @@ class InodeTable:
         """Give ``node`` a new entry whose id may differ (a local file got its remote id)."""
         if self._by_id.get(node.entry.id) == node.ino:
             del self._by_id[node.entry.id]
+        if not node.local and entry.id != node.entry.id:
+            # a remote object replaced by a new one (an overwrite in DSpace 7): its name
+            # suffix, if it needs one, stays the one made from the first id
+            self._naming[entry.id] = self.naming_id(node.entry.id)
         node.entry, node.local, node.detached = entry, False, False
         self._by_id[entry.id] = node.ino
+
+    def naming_id(self, entry_id: str) -> str:
+        """The id a name suffix is made from (see ``rekey``)."""
+        return self._naming.get(entry_id, entry_id)
 
     def detach(self, node: Node) -> None:
         """The object is gone: forget its id; drop the node once the kernel forgets it too."""

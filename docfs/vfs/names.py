@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TypeVar
 
 MAX_NAME_BYTES = 255
@@ -109,12 +109,18 @@ def restore(local: str) -> str:
     return local
 
 
-def assign_names(entries: Sequence[E], name_of: Iterable[tuple[str, str]]) -> dict[str, E]:
+def assign_names(
+    entries: Sequence[E],
+    name_of: Iterable[tuple[str, str]],
+    suffix_id: Callable[[str], str] = str,
+) -> dict[str, E]:
     """Unique local names for one directory listing.
 
     ``name_of`` yields ``(remote name, entry id)`` for each of ``entries`` in the same order.
     Siblings whose sanitised names collide all get a suffix from their own id, so no entry's
-    name depends on which of its namesakes the server listed first.
+    name depends on which of its namesakes the server listed first. ``suffix_id`` maps an id to
+    the one its suffix is made from: a file that got a new id by being overwritten (DSpace 7)
+    keeps its name.
     """
     pairs: list[tuple[str, str]] = []
     kept: list[E] = []
@@ -126,7 +132,7 @@ def assign_names(entries: Sequence[E], name_of: Iterable[tuple[str, str]]) -> di
             seen.add(eid)
             pairs.append((name, eid))
             kept.append(entry)
-    local = [sanitize(name, eid) for name, eid in pairs]
+    local = [sanitize(name, suffix_id(eid)) for name, eid in pairs]
     counts: dict[str, int] = {}
     for n in local:
         counts[n] = counts.get(n, 0) + 1
@@ -135,10 +141,11 @@ def assign_names(entries: Sequence[E], name_of: Iterable[tuple[str, str]]) -> di
         name = base
         if counts[base] > 1:
             length = 4
-            name = with_suffix(base, short_id(eid, length))
+            sid = suffix_id(eid)
+            name = with_suffix(base, short_id(sid, length))
             while name in result or name in counts:
                 length += 2
-                name = with_suffix(base, short_id(eid, length))
+                name = with_suffix(base, short_id(sid, length))
         result[name] = entry
     return result
 
