@@ -34,6 +34,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+#: the largest piece of a body slowed by ``Fault.chunk_delay``
+SLOW_PIECE = 64 * 1024
+
+
 @dataclass
 class LoggedRequest:
     method: str
@@ -59,8 +63,8 @@ class Fault:
     delay: float = 0.0
     #: cut the connection after this many body bytes (0 = right after the headers)
     reset_after: int | None = None
-    #: a slow body: wait this long before each chunk of it (a download still running when a
-    #: test kills the client)
+    #: a slow body: wait this long before each chunk of it, at most ``SLOW_PIECE`` bytes (a
+    #: download still running when a test kills the client)
     chunk_delay: float = 0.0
     #: how many matching requests it hits; None = every one
     times: int | None = 1
@@ -213,6 +217,16 @@ class Emulator:
                     raise ConnectionCut("planned reset after the headers")
                 return
             if message["type"] == "http.response.body" and pause:
+                # slow whatever the app's framing: an answer sent as one message still
+                # trickles out in pieces, each after the pause
+                body = message.get("body", b"")
+                more = message.get("more_body", False)
+                while len(body) > SLOW_PIECE:
+                    await wrapped(
+                        {"type": message["type"], "body": body[:SLOW_PIECE], "more_body": True}
+                    )
+                    body = body[SLOW_PIECE:]
+                message = {**message, "body": body, "more_body": more}
                 await anyio.sleep(pause)
             if message["type"] == "http.response.body":
                 body = message.get("body", b"")

@@ -1,9 +1,11 @@
 """One of the processes of the concurrency test (run as a script, not collected by pytest).
 
-``python concurrency_worker.py OWN_DIR SHARED_DIR SECONDS SEED`` works for SECONDS in OWN_DIR
-(create, overwrite, append, rename, delete, read back, list) and reads SHARED_DIR, checking
-every answer against its own model. It prints the model (name → hex of the bytes) as JSON on
-stdout and exits 0, or prints what disagreed on stderr and exits 1.
+``python concurrency_worker.py OWN_DIR SHARED_DIR SECONDS SEED [ACTIONS]`` works for SECONDS in
+OWN_DIR (create, overwrite, append, rename, delete, read back, list) and reads SHARED_DIR,
+checking every answer against its own model. ACTIONS (comma-separated, default all) leaves out
+what a backend cannot do: ``write,append,read,list`` where files cannot be renamed or deleted.
+It prints the model (name → hex of the bytes) as JSON on stdout and exits 0, or prints what
+disagreed on stderr and exits 1.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from pathlib import Path
 
 NAMES = [f"f{i}.txt" for i in range(6)]
+#: the mix of actions: writes twice as often as the others
+ACTIONS = ["write", "write", "append", "rename", "delete", "read", "list"]
 
 
 def check(condition: bool, what: str, history: list[str]) -> None:
@@ -27,6 +31,8 @@ def check(condition: bool, what: str, history: list[str]) -> None:
 def main() -> None:
     own, shared = Path(sys.argv[1]), Path(sys.argv[2])
     seconds, seed = float(sys.argv[3]), int(sys.argv[4])
+    allowed = set(sys.argv[5].split(",")) if len(sys.argv) > 5 else set(ACTIONS)
+    actions = [a for a in ACTIONS if a in allowed]
     rng = random.Random(seed)
     shared_files = {p.name: p.read_bytes() for p in sorted(shared.iterdir())}
     model: dict[str, bytes] = {}
@@ -36,7 +42,7 @@ def main() -> None:
     while time.monotonic() < deadline:
         ops += 1
         name = rng.choice(NAMES)
-        action = rng.choice(["write", "write", "append", "rename", "delete", "read", "list"])
+        action = rng.choice(actions)
         data = f"{seed}:{ops}:".encode() * rng.randint(1, 300)
         history.append(f"{action} {name} ({len(model.get(name, b''))} B)")
         if action == "write":

@@ -14,16 +14,23 @@ import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import trio
 
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Backend, Credentials
+from docfs.backends.docspace import DocSpaceBackend
+from docfs.backends.dspace7 import DSpace7Backend
 from docfs.backends.opus2 import Opus2Backend
+from docfs.backends.rspace import RSpaceBackend
 from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.emulators.docspace import TITLE_MAX_REQUEST, DocSpaceEmulator, sanitize_title
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
+from docfs.emulators.rspace import DEFAULT_API_KEY as RSPACE_KEY
+from docfs.emulators.rspace import RSpaceEmulator, section_for_filename
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.inodes import ROOT_INODE
@@ -84,6 +91,8 @@ class Backdoor:
     #: whether the repository lets a file be deleted, or renamed in place (else EPERM)
     removes_files = True
     renames_files = True
+    #: whether a rename may change a file's extension (else EXDEV: ``mv`` copies instead)
+    renames_extensions = True
     _labels = itertools.count(1)
 
     def emulator(self) -> Emulator:
@@ -97,6 +106,24 @@ class Backdoor:
 
     def label(self) -> str:
         return f"run-{next(self._labels)}"
+
+    def refuses(self, name: str) -> bool:
+        """Whether the server refuses ``name`` for a new file in a sandbox, or would store it
+        under another name: docfs must then refuse it at once (EINVAL, nothing uploaded), and
+        keep every other name exactly. Worked out from the emulator, not from docfs."""
+        return False
+
+    def overwrites(self, name: str) -> bool:
+        """Whether a file the server holds as ``name`` can get new content and keep its name;
+        where it cannot, docfs must refuse to open it for writing (EPERM), not rename it."""
+        return True
+
+    def known_bug(self, name: str, when: Literal["create", "overwrite"]) -> str | None:
+        """Why docfs does not yet keep ``name`` when creating or overwriting such a file here,
+        nor refuse it at once: a known bug whose fix belongs to a file this suite may not
+        change (see the report of issue 9). None: the name is tested. Remove an entry when its
+        fix lands."""
+        return None
 
 
 class DSpace6Backdoor(Backdoor):
@@ -140,6 +167,10 @@ class Opus2Backdoor(Backdoor):
     removes_files = False
     renames_files = False
 
+    def refuses(self, name: str) -> bool:
+        # the upload answers 400 "Invalid document name"
+        return not name.strip() or "/" in name
+
     def emulator(self) -> Emulator:
         emulator = Opus2Emulator(rate_limit=None)
         self._project = emulator.add_project("Fuzz")
@@ -171,7 +202,140 @@ class Opus2Backdoor(Backdoor):
         )
 
 
-BACKDOORS: list[Backdoor] = [DSpace6Backdoor(), Opus2Backdoor()]
+class DSpace7Backdoor(Backdoor):
+    """Sandboxes are items (DSpace 7 keeps files in the ORIGINAL bundle of an item) of one
+    collection. An overwrite uploads a new bitstream and deletes the old one: the server's
+    side is read by name, so the new uuid does not matter."""
+
+    name = "dspace7"
+
+    def known_bug(self, name: str, when: Literal["create", "overwrite"]) -> str | None:
+        if when == "overwrite" and not name:
+            return "DSpace7Backend._upload_and_swap names the new bitstream after the old uuid"
+        return None
+
+    def emulator(self) -> Emulator:
+        emulator = DSpace7Emulator(user=ADMIN[0], password=ADMIN[1])
+        self._collection = emulator.add_collection("Runs", emulator.add_community("Fuzz"))
+        return emulator
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return DSpace7Backend(http, Credentials(*ADMIN))
+
+    def sandbox(self, emulator: Emulator) -> Sandbox:
+        assert isinstance(emulator, DSpace7Emulator)
+        label = self.label()
+        item = emulator.add_item(self._collection, label)
+
+        def files() -> dict[str, bytes]:
+            return {str(name): emulator.content(uuid) for uuid, name in emulator.bitstreams(item)}
+
+        return Sandbox(
+            path=("Fuzz", "Runs", label),
+            add_file=lambda name, data: emulator.add_bitstream(item, name, data),
+            files=files,
+        )
+
+
+class RSpaceBackdoor(Backdoor):
+    """Sandboxes are folders of the Gallery's Documents section: the one place where RSpace
+    creates and overwrites plain files (a document directory would link every new file into
+    a text field, and its ``.html`` field files cannot be removed alone). The API has no call
+    that deletes or renames a Gallery file."""
+
+    name = "rspace"
+    removes_files = False
+    renames_files = False
+
+    def refuses(self, name: str) -> bool:
+        # the extension alone picks the section
+        return section_for_filename(name) != "Documents" or not self.overwrites(name)
+
+    def overwrites(self, name: str) -> bool:
+        # a new version is named after the multipart filename, and a quote, backslash or line
+        # break cannot go there unchanged (the emulator's parser undoes no escape, the
+        # server's is not documented): docfs refuses them
+        return not any(c in name for c in '"\\\r\n')
+
+    def emulator(self) -> Emulator:
+        emulator = RSpaceEmulator()  # throttling is off by default
+        self._section = emulator.folder_id("Documents")
+        return emulator
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return RSpaceBackend(http, Credentials(token=RSPACE_KEY))
+
+    def sandbox(self, emulator: Emulator) -> Sandbox:
+        assert isinstance(emulator, RSpaceEmulator)
+        label = self.label()
+        folder = emulator.add_folder(self._section, label)
+
+        def files() -> dict[str, bytes]:
+            return {
+                str(r["name"]): emulator.file_data(int(r["id"]))
+                for r in emulator.children(folder)
+                if r["kind"] == "MEDIA"
+            }
+
+        return Sandbox(
+            path=("Gallery", "Documents", label),
+            add_file=lambda name, data: str(emulator.add_file(folder, name, data)),
+            files=files,
+        )
+
+
+class DocSpaceBackdoor(Backdoor):
+    """Sandboxes are folders of one room. The server keeps a file's extension on rename (it
+    appends the old one), so docfs refuses such a rename with EXDEV and ``mv`` copies."""
+
+    name = "docspace"
+    renames_extensions = False
+    user = ("owner@docspace.example", "docspace-password-1")
+
+    def refuses(self, name: str) -> bool:
+        # titles are trimmed, TAB * + : " < > ? | \\ / replaced and at most 165 characters long
+        return sanitize_title(name) != name or len(name) > TITLE_MAX_REQUEST
+
+    def emulator(self) -> Emulator:
+        # the rate limiter has tests of its own (tests/backends); here it would only add waits
+        emulator = DocSpaceEmulator(user=self.user[0], password=self.user[1], rate_limiting=False)
+        self._room = emulator.add_room("Fuzz", owner=self.user[0])
+        return emulator
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        http = HttpClient(server.url, limits=Limits(concurrency=8), retry=FAST_RETRY)
+        return DocSpaceBackend(http, Credentials(*self.user))
+
+    def sandbox(self, emulator: Emulator) -> Sandbox:
+        assert isinstance(emulator, DocSpaceEmulator)
+        label = self.label()
+        folder = emulator.add_folder(self._room, label, owner=self.user[0])
+
+        def files() -> dict[str, bytes]:
+            return {
+                title: emulator.file_content(ident)
+                for kind, ident, title in emulator.children(folder)
+                if kind == "file"
+            }
+
+        return Sandbox(
+            path=("Rooms", "Fuzz", label),
+            add_file=lambda name, data: str(
+                emulator.add_file(folder, name, data, owner=self.user[0])
+            ),
+            files=files,
+        )
+
+
+BACKDOORS: list[Backdoor] = [
+    DSpace6Backdoor(),
+    DSpace7Backdoor(),
+    Opus2Backdoor(),
+    RSpaceBackdoor(),
+    DocSpaceBackdoor(),
+]
 
 
 class FakeClock:
@@ -254,3 +418,37 @@ class Vfs:
                 await self.fs.release(fh)
 
         return self.loop.call(read_all)
+
+    def create(self, folder: int, name: str) -> int:
+        """``open(O_CREAT|O_EXCL)``: a handle of a new empty file (refusals come from here)."""
+
+        async def create() -> int:
+            fh, _ = await self.fs.writes.create(folder, name, 0o644)
+            return fh
+
+        return self.loop.call(create)
+
+    def write_and_close(self, fh: int, data: bytes) -> None:
+        """Write ``data`` from offset 0 and close: the close uploads (and reports failures)."""
+
+        async def finish() -> None:
+            try:
+                await self.fs.writes.write(fh, 0, data)
+                await self.fs.writes.flush(fh)
+            finally:
+                await self.fs.release(fh)
+
+        self.loop.call(finish)
+
+    def overwrite(self, ino: int, data: bytes) -> None:
+        """``open(O_WRONLY|O_TRUNC)``, write, close: a new version of an existing file."""
+
+        async def overwrite() -> None:
+            fh, _ = await self.fs.open(ino, write=True, truncate=True)
+            try:
+                await self.fs.writes.write(fh, 0, data)
+                await self.fs.writes.flush(fh)
+            finally:
+                await self.fs.release(fh)
+
+        self.loop.call(overwrite)

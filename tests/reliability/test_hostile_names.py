@@ -6,6 +6,10 @@ keeps local (``desktop.ini``) or treats as temporary (``x.tmp``). Every entry mu
 exactly once under a unique, stable, valid name, and looking that name up must reach that
 entry (its content proves it). Run through the vfs on every backend; the same hostile names
 are also listed through a real mount in ``test_hostile_answers.py``.
+
+The other way round, names typed by a user (the local forms of the same hostile names) are
+written through the vfs: each is either stored on the server exactly (and listed back under
+the name typed) or, where the server would refuse or change it, refused at once with EINVAL.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ import unicodedata
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from docfs import errors
 from docfs.emulators.base import EmulatorServer
-from docfs.vfs.names import MAX_NAME_BYTES, LocalNames, assign_names, sanitize
-from tests.reliability.kernelless import BACKDOORS, Backdoor, Vfs
+from docfs.vfs.names import MAX_NAME_BYTES, LocalNames, assign_names, restore, sanitize
+from tests.reliability.kernelless import BACKDOORS, Backdoor, Sandbox, Vfs
 
 SETTINGS = settings(
     deadline=None,
@@ -55,13 +60,25 @@ SPECIAL = [
     ".DS_Store",
     "notes.tmp",
     ".report.txt.Ab12Cd",
+    # what wire formats must escape: multipart filenames, Content-Disposition, form encoding
+    'say "hi".txt',
+    "back\\slash.pdf",
+    "line\nbreak.txt",
+    "crlf\r\n.txt",
+    "tab\t.txt",
+    "pct%22.txt",
+    "a:b?.txt",
     "x" * 255,
     "\u00e9" * 150 + ".txt",  # 300 bytes
     "\u00e9" * 150 + ".txt ",
 ]
 
+#: one directory with every special name and some case twins: an explicit example of each
+#: test through the vfs, so every backend sees all of them (hypothesis draws only some)
+ALL_SPECIAL = [*SPECIAL, "REPORT.pdf", "Caf\u00e9.TXT", 'SAY "HI".TXT']
+
 _text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), max_codepoint=0x2FFFF), max_size=12
+    alphabet=st.characters(blacklist_categories=["Cs"], max_codepoint=0x2FFFF), max_size=12
 )
 _long = st.builds(lambda pad, tail: "\u00e9" * pad + tail, st.integers(120, 160), _text)
 _name = st.one_of(st.sampled_from(SPECIAL), _text, _long)
@@ -73,8 +90,10 @@ def hostile_names(draw: st.DrawFn, max_size: int = 10) -> list[str]:
     names = draw(st.lists(_name, min_size=1, max_size=max_size))
     for name in list(names):
         twin = draw(st.sampled_from(["", "nfd", "nfc", "upper", "lower", "same"]))
-        if twin in ("nfd", "nfc"):
-            names.append(unicodedata.normalize(twin.upper(), name))
+        if twin == "nfd":
+            names.append(unicodedata.normalize("NFD", name))
+        elif twin == "nfc":
+            names.append(unicodedata.normalize("NFC", name))
         elif twin == "upper":
             names.append(name.upper())
         elif twin == "lower":
@@ -125,23 +144,19 @@ def backdoor_server(request: pytest.FixtureRequest) -> Iterator[tuple[Backdoor, 
         yield backdoor, server
 
 
-def _clashes_with_local_names(names: list[str]) -> bool:
-    """Repository files named like docfs's local-only names (``desktop.ini``, ``x~``).
-
-    ``Filesystem.lookup`` answers ENOENT for those whenever the listing is fresh, even when the
-    listing holds them: they show in ``ls`` but cannot be opened. The fix (drop that
-    shortcut) belongs to ``filesystem.py``, which this suite may not change; until it lands
-    such names are left out here (see the report of issue 9).
-    """
-    local = LocalNames()
-    return any(local.is_local_only(sanitize(n)) for n in names)
-
-
+@example(names=ALL_SPECIAL)
 @settings(SETTINGS, max_examples=25)
-@given(names=hostile_names().filter(lambda names: not _clashes_with_local_names(names)))
+@given(names=hostile_names())
 def test_every_entry_is_visible_once_and_reachable_by_its_name(
     backdoor_server: tuple[Backdoor, EmulatorServer], names: list[str]
 ) -> None:
+    """Files the server holds under hostile names (put there behind the mount's back) are
+    listed once each under valid, unique names that stay the same in the next listing, and
+    looking a listed name up reaches that very file. Names docfs keeps local elsewhere
+    (``desktop.ini``) are no exception: on the server they are files like any other.
+
+    Then every file is overwritten through the vfs: it keeps its name on the server and in
+    the listing, or, where the repository would rename it, it cannot be opened for writing."""
     backdoor, server = backdoor_server
     sandbox = backdoor.sandbox(server.emulator)
     contents = {sandbox.add_file(name, f"file {i}".encode()): i for i, name in enumerate(names)}
@@ -153,13 +168,102 @@ def test_every_entry_is_visible_once_and_reachable_by_its_name(
         assert all(is_valid(n) for n in listing), [n for n in listing if not is_valid(n)]
         assert len(listing) == len(names)  # each entry exactly once
         assert len(set(listing.values())) == len(names)
-        seen = set()
+        remote: dict[str, str] = {}  # local name → the server's name, from the content
         for name, ino in listing.items():
             assert vfs.ino(*sandbox.path, name) == ino  # round trip: name → the same entry
             data = vfs.read(ino)
-            seen.add(data)
-        assert seen == {f"file {i}".encode() for i in range(len(names))}
+            assert data.startswith(b"file "), data
+            remote[name] = names[int(data[5:])]
+        assert sorted(remote.values()) == sorted(names)  # every entry once, content proves it
         vfs.expire()
         assert vfs.listdir(folder) == listing  # stable: same names, same inodes
+        _overwrite_every_file(backdoor, sandbox, vfs, folder, listing, remote)
+    finally:
+        vfs.close()
+
+
+def _overwrite_every_file(
+    backdoor: Backdoor,
+    sandbox: Sandbox,
+    vfs: Vfs,
+    folder: int,
+    listing: dict[str, int],
+    remote: dict[str, str],
+) -> None:
+    """New content for every file of ``listing``: the server's names do not change, nor do the
+    local names and inodes — also where an overwrite makes a new id (DSpace 7) and the name
+    holds a suffix made from the id: it stays the one made from the first id."""
+    before = set(sandbox.files())
+    written: dict[int, bytes] = {}
+    for name, ino in listing.items():
+        if backdoor.known_bug(remote[name], "overwrite") is not None:
+            continue
+        data = f"new {ino}".encode()
+        if not backdoor.overwrites(remote[name]):
+            with pytest.raises(errors.NotSupported):  # EPERM at open, nothing sent
+                vfs.overwrite(ino, data)
+            continue
+        vfs.overwrite(ino, data)
+        written[ino] = data
+    assert set(sandbox.files()) == before  # no file was renamed on the server
+    vfs.expire()
+    again = vfs.listdir(folder)
+    assert again == listing
+    for ino, data in written.items():
+        assert vfs.read(ino) == data
+
+
+# ---- names written through the vfs on every backend -----------------------------------------
+
+
+def _uploaded_names(names: list[str], backdoor: Backdoor) -> list[str]:
+    """The legal local names a user could type for ``names``, once each, that go to the server.
+
+    Names docfs keeps local or treats as temporary never reach it (``test_vfs_model.py``
+    covers them), and names a known bug still changes on this backend are left out."""
+    local = LocalNames()
+    typed = dict.fromkeys(sanitize(n) for n in names)
+    return [
+        n
+        for n in typed
+        if not local.is_local_only(n)
+        and not local.is_temporary(n)
+        and backdoor.known_bug(restore(n), "create") is None
+    ]
+
+
+@example(names=ALL_SPECIAL)
+@settings(SETTINGS, max_examples=15)
+@given(names=hostile_names())
+def test_a_written_name_is_kept_exactly_or_refused_at_once(
+    backdoor_server: tuple[Backdoor, EmulatorServer], names: list[str]
+) -> None:
+    """Round trip of names the server accepts: created through the vfs, a file is stored on
+    the server under exactly the name typed (``restore`` of it) and listed back under it. A
+    name the server refuses, or would store changed (DocSpace's ``a:b`` → ``a_b``), is
+    refused by ``create`` with EINVAL before anything is uploaded; no other name is."""
+    backdoor, server = backdoor_server
+    typed = _uploaded_names(names, backdoor)
+    sandbox = backdoor.sandbox(server.emulator)
+    vfs = Vfs(backdoor, server)
+    try:
+        folder = vfs.ino(*sandbox.path)
+        kept: dict[str, tuple[int, bytes]] = {}
+        for i, name in enumerate(typed):
+            data = f"file {i}".encode()
+            try:
+                fh = vfs.create(folder, name)
+            except errors.InvalidArgument:
+                assert backdoor.refuses(restore(name)), f"{name!r} was refused"
+                continue
+            assert not backdoor.refuses(restore(name)), f"{name!r} was not refused at once"
+            vfs.write_and_close(fh, data)
+            kept[name] = (vfs.ino(*sandbox.path, name), data)
+        assert sandbox.files() == {restore(n): data for n, (_, data) in kept.items()}
+        vfs.expire()
+        listing = vfs.listdir(folder)
+        assert listing == {n: ino for n, (ino, _) in kept.items()}  # same names, same inodes
+        for name, (ino, data) in kept.items():
+            assert vfs.read(ino) == data, name
     finally:
         vfs.close()

@@ -8,28 +8,43 @@ every file with a final name is there with the model's bytes, while editor/deskt
 Renames follow the documented rules: a temporary or local file renamed to a final name is
 uploaded (over an existing file: as its new version), and a server file renamed to a local or
 temporary name is refused with EXDEV so that ``mv`` copies instead.
+
+What a repository cannot do is refused as documented, and the ``Backdoor`` flags say which:
+no delete or rename of a file (Opus 2 documents, RSpace Gallery files) is EPERM, and a rename
+that changes the extension where the server keeps the old one (DocSpace) is EXDEV. The
+directory starts with a few files put on the server behind the mount's back, and most steps
+pick a name the directory holds, so removals and renames act on real files.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from docfs import errors
 from docfs.emulators.base import EmulatorServer
 from docfs.vfs.names import LocalNames
 from tests.reliability.kernelless import BACKDOORS, Backdoor, Sandbox, Vfs
 
-FINAL = ["a.txt", "b.txt", "Report 1.pdf", "caf\u00e9.txt"]
+FINAL = ["a.txt", "b.txt", "Report 1.pdf", "caf\u00e9.txt", "A.TXT"]
 TEMPORARY = [".a.txt.Ab12Cd", "c.tmp"]
 LOCAL_ONLY = [".DS_Store", ".b.txt.swp"]
 NAMES = st.sampled_from(FINAL + TEMPORARY + LOCAL_ONLY)
 DATA = st.binary(max_size=300)
+
+T = TypeVar("T")
 
 _names = LocalNames()
 
@@ -37,6 +52,12 @@ _names = LocalNames()
 def is_final(name: str) -> bool:
     """A name that is uploaded (not kept local, not temporary)."""
     return not _names.is_local_only(name) and not _names.is_temporary(name)
+
+
+def extension(name: str) -> str:
+    """The extension as servers that keep it on rename see it (``.pdf``, or ``""``)."""
+    _stem, dot, ext = name.rpartition(".")
+    return f".{ext.lower()}" if dot else ""
 
 
 assert all(is_final(n) for n in FINAL)
@@ -61,11 +82,20 @@ class VfsModel(RuleBasedStateMachine):
 
     # ---- helpers ---------------------------------------------------------------------------
 
-    def call(self, fn, *args):  # type: ignore[no-untyped-def]
+    def call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
         return self.vfs.loop.call(fn, *args)
 
     def child(self, name: str) -> int:
         return self.vfs.ino(*self.sandbox.path, name)
+
+    def pick(self, data: st.DataObject) -> str:
+        """A name for an operation on a file: mostly one the directory holds, so overwrites,
+        removals and renames act on files that exist (uniform names left most renames and
+        removals on the ENOENT path); sometimes any name, so that path is still taken."""
+        held = sorted(self.model)
+        if held and data.draw(st.integers(0, 3), label="held") > 0:
+            return data.draw(st.sampled_from(held), label="name")
+        return data.draw(NAMES, label="name")
 
     def write(self, name: str, data: bytes, *, truncate: bool, offset: int = 0) -> None:
         fs = self.vfs.fs
@@ -83,6 +113,16 @@ class VfsModel(RuleBasedStateMachine):
         self.call(write)
 
     # ---- rules -----------------------------------------------------------------------------
+
+    @initialize(files=st.dictionaries(st.sampled_from(FINAL), DATA, max_size=3))
+    def server_files(self, files: dict[str, bytes]) -> None:
+        """Files put on the server behind the mount's back: the steps then act on files docfs
+        knows only from a listing, in a directory that is not empty. (Opus 2 lists a whole
+        project at once, so the new directory was listed already: let that listing expire.)"""
+        for name, data in files.items():
+            self.sandbox.add_file(name, data)
+        self.model.update(files)
+        self.vfs.expire()
 
     @rule(name=NAMES, data=DATA)
     def create(self, name: str, data: bytes) -> None:
@@ -103,8 +143,9 @@ class VfsModel(RuleBasedStateMachine):
         self.call(create)
         self.model[name] = data
 
-    @rule(name=NAMES, data=DATA)
-    def overwrite(self, name: str, data: bytes) -> None:
+    @rule(pick=st.data(), data=DATA)
+    def overwrite(self, pick: st.DataObject, data: bytes) -> None:
+        name = self.pick(pick)
         if name not in self.model:
             with pytest.raises(errors.NotFound):
                 self.child(name)
@@ -112,14 +153,16 @@ class VfsModel(RuleBasedStateMachine):
         self.write(name, data, truncate=True)
         self.model[name] = data
 
-    @rule(name=NAMES, data=DATA)
-    def append(self, name: str, data: bytes) -> None:
+    @rule(pick=st.data(), data=DATA)
+    def append(self, pick: st.DataObject, data: bytes) -> None:
+        name = self.pick(pick)
         if name in self.model:
             self.write(name, data, truncate=False, offset=len(self.model[name]))
             self.model[name] += data
 
-    @rule(name=NAMES, size=st.integers(0, 400))
-    def truncate(self, name: str, size: int) -> None:
+    @rule(pick=st.data(), size=st.integers(0, 400))
+    def truncate(self, pick: st.DataObject, size: int) -> None:
+        name = self.pick(pick)
         if name not in self.model:
             return
         ino = self.child(name)
@@ -127,13 +170,16 @@ class VfsModel(RuleBasedStateMachine):
         old = self.model[name]
         self.model[name] = (old + b"\0" * size)[:size]
 
-    @rule(name=NAMES)
-    def read(self, name: str) -> None:
+    @rule(pick=st.data())
+    def read(self, pick: st.DataObject) -> None:
+        name = self.pick(pick)
         if name in self.model:
             assert self.vfs.read(self.child(name)) == self.model[name]
 
-    @rule(name=NAMES)
-    def unlink(self, name: str) -> None:
+    @rule(pick=st.data())
+    def unlink(self, pick: st.DataObject) -> None:
+        name = self.pick(pick)
+
         def go() -> None:
             self.call(self.vfs.fs.writes.unlink, self.folder, name)
 
@@ -147,8 +193,10 @@ class VfsModel(RuleBasedStateMachine):
             go()
             del self.model[name]
 
-    @rule(src=NAMES, dst=NAMES)
-    def rename(self, src: str, dst: str) -> None:
+    @rule(pick=st.data(), dst=NAMES)
+    def rename(self, pick: st.DataObject, dst: str) -> None:
+        src = self.pick(pick)
+
         def go() -> None:
             self.call(self.vfs.fs.writes.rename, self.folder, src, self.folder, dst, 0)
 
@@ -171,6 +219,15 @@ class VfsModel(RuleBasedStateMachine):
             )
             if not allowed:
                 with pytest.raises(errors.NotSupported):
+                    go()
+                return
+            if (
+                dst not in self.model
+                and not self.backdoor.renames_extensions
+                and extension(src) != extension(dst)
+            ):
+                # the server would keep the old extension (DocSpace): mv copies instead
+                with pytest.raises(errors.CrossDevice):
                     go()
                 return
         go()

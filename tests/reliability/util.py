@@ -1,25 +1,25 @@
-"""Helpers shared by the reliability tests: trees of small files and the server's view of them."""
+"""Helpers shared by the reliability tests: trees of small files, waiting, writing with close."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
-from collections import Counter
+import time
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import parse_qs
 
-from docfs.emulators.dspace6 import DSpace6Emulator
+from tests.reliability.targets import TEMP_NAME, Place, Target
 
-#: sizes around the emulator's 8 KiB buffer (above it answers are chunked) and a few blocks
+#: sizes around the emulators' 8 KiB buffer (above it answers are chunked) and a few blocks
 SIZES = (0, 1, 100, 4096, 8191, 8193, 20_000, 70_000)
-
-#: rsync's temporary names and docfs's other write-then-rename patterns
-TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9]{6}$|\.tmp\d*$|\.part$")
 
 
 def make_tree(root: Path, dirs: int, per_dir: int, seed: int = 0) -> dict[str, bytes]:
-    """``dirs`` directories of ``per_dir`` files each, small, with reproducible content."""
+    """``dirs`` directories of ``per_dir`` files each, small, with reproducible content.
+
+    The names end in ``.txt``: every backend takes those where these tests write (RSpace
+    picks a Gallery section by extension, and ``.txt`` belongs to Documents).
+    """
     files: dict[str, bytes] = {}
     for d in range(dirs):
         (root / f"set-{d}").mkdir(parents=True, exist_ok=True)
@@ -28,10 +28,28 @@ def make_tree(root: Path, dirs: int, per_dir: int, seed: int = 0) -> dict[str, b
             seed_bytes = f"{seed}/{d}/{f}".encode()
             block = hashlib.sha256(seed_bytes).digest()
             data = (block * (size // len(block) + 1))[:size]
-            rel = f"set-{d}/file-{f:02d}.dat"
+            rel = f"set-{d}/file-{f:02d}.txt"
             (root / rel).write_bytes(data)
             files[rel] = data
     return files
+
+
+def flat_files(count: int, seed: int = 0) -> dict[str, bytes]:
+    """``count`` files by name (no directory), as ``make_tree`` makes them."""
+    files: dict[str, bytes] = {}
+    for f in range(count):
+        size = SIZES[f % len(SIZES)]
+        block = hashlib.sha256(f"{seed}/flat/{f}".encode()).digest()
+        files[f"file-{f:02d}.txt"] = (block * (size // len(block) + 1))[:size]
+    return files
+
+
+def write_files(root: Path, files: dict[str, bytes]) -> list[str]:
+    """Write ``files`` under ``root``; the paths, sorted (arguments for ``cp``)."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    return sorted(str(root / name) for name in files)
 
 
 def read_tree(root: Path) -> dict[str, bytes]:
@@ -44,32 +62,25 @@ def read_tree(root: Path) -> dict[str, bytes]:
     return found
 
 
-def server_tree(e: DSpace6Emulator, collection: str) -> dict[str, bytes]:
-    """``item title/bitstream name`` → bytes, for one collection (ORIGINAL bundle only)."""
-    found: dict[str, bytes] = {}
-    for item in e.items_of(collection):
-        for b in e.bitstreams_of(item["uuid"]):
-            if b["bundle"] == "ORIGINAL":
-                found[f"{item['title']}/{b['name']}"] = e.bitstream_data(b["uuid"])
-    return found
+def temp_names_on_server(target: Target, place: Place) -> list[str]:
+    """Names on the server below a container, or sent to it, that look like temporary files."""
+    names = [n.split("/", 1)[1] for n in target.tree(place)]
+    names += target.sent_names()
+    return [n for n in names if TEMP_NAME.search(n)]
 
 
-def duplicates(e: DSpace6Emulator, collection: str) -> list[str]:
-    """Names that exist more than once: items in the collection, or files in one item."""
-    items = e.items_of(collection)
-    dups = [t for t, n in Counter(i["title"] for i in items).items() if n > 1]
-    for item in items:
-        names = Counter(b["name"] for b in e.bitstreams_of(item["uuid"]))
-        dups += [f"{item['title']}/{n}" for n, c in names.items() if c > 1]
-    return dups
+def wait_for(condition: Callable[[], bool], limit: float = 60.0, step: float = 0.02) -> None:
+    """Poll until ``condition`` holds; the limit only stops a hang, it measures nothing."""
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(step)
 
 
-def temp_names_on_server(e: DSpace6Emulator, collection: str) -> list[str]:
-    """Names on the server, or sent to it, that look like temporary files."""
-    names = [n.split("/", 1)[1] for n in server_tree(e, collection)]
-    bad = [n for n in names if TEMP_NAME.search(n)]
-    for request in e.requests("POST", r"/bitstreams$"):
-        for sent in parse_qs(request.query).get("name", []):
-            if TEMP_NAME.search(sent):
-                bad.append(sent)
-    return bad
+def write_and_close(path: Path, data: bytes) -> None:
+    """open/write/close: the upload happens at close, so that is where its error shows."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
