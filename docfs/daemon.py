@@ -19,7 +19,6 @@ import shutil
 import signal
 import socket
 import stat
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,9 +237,6 @@ class Stopper:
                     self.drain.cancel()
 
 
-#: seconds a thread holds the GIL before another may take it (Python's default: 0.005)
-SWITCH_INTERVAL = 0.0005
-
 #: how much longer systemd should wait for the stop, granted again while uploads progress
 STOP_EXTENSION_USEC = 90_000_000
 
@@ -334,10 +330,6 @@ async def serve(
     config: MountConfig, redactor: Redactor, ready: Callable[[], None] | None = None
 ) -> None:
     """Mount and serve until unmounted or signalled."""
-    # downloads are received and written in worker threads (backends/_threaded.py,
-    # vfs/filewriter.py): with the default 5 ms switch interval each hand-over of a batch
-    # could wait that long for the GIL, which a reader waiting for its first bytes feels
-    sys.setswitchinterval(SWITCH_INTERVAL)
     backend = build_backend(config, redactor)
     try:
         await backend.connect()
