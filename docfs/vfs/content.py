@@ -67,9 +67,6 @@ class Download:
             raise errors.RemoteUnavailable(f"download failed: {self.error}")
 
 
-#: downloads at least this big (or of unknown size) are written and hashed in a thread
-THREADED_WRITES = 1 << 20
-
 #: block size of ranged downloads, and how many blocks a sequential reader gets ahead
 BLOCK_SIZE = 4 << 20
 READ_AHEAD = 4
@@ -366,25 +363,10 @@ class ContentCache:
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
         expected_md5 = entry.meta.get("checksum.md5")
         fd = os.open(download.path, os.O_WRONLY)
-        writer: FileWriter | None = None
+        writer = FileWriter(fd, download.advance)
         try:
-            if entry.size is None or entry.size >= THREADED_WRITES:
-                writer = FileWriter(fd, download.advance)
-                await fetch(writer.write)
-                digest = await writer.finish()
-            else:
-                # a small file: a thread would cost more than the write and hash it saves
-                md5 = hashlib.md5(usedforsecurity=False)
-
-                async def sink(chunk: bytes) -> None:
-                    view = memoryview(chunk)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                    md5.update(chunk)
-                    download.advance(download.received + len(chunk))
-
-                await fetch(sink)
-                digest = md5.hexdigest()
+            await fetch(writer.write)
+            digest = await writer.finish()
             if download.expected is not None and download.received != download.expected:
                 raise errors.ProtocolError(
                     f"download of {entry.name!r}: got {download.received} bytes, "
@@ -396,8 +378,7 @@ class ContentCache:
             self._keep(download.key, download.received)
             download.done = True
         except BaseException as exc:
-            if writer is not None:
-                writer.abort()
+            writer.abort()
             download.error = exc
             download.path.unlink(missing_ok=True)
             if isinstance(exc, errors.DocfsError):

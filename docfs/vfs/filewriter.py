@@ -2,7 +2,8 @@
 
 Writing and MD5-hashing 256 MiB costs the trio thread about as much as receiving them, and
 that thread also answers the reads waiting for those bytes. Both ``os.write`` and ``hashlib``
-release the GIL, so a writer thread per (big) download lets them run on another core. The trio
+release the GIL, so a writer thread per download lets them run on another core (started only
+past the first ``INLINE`` bytes, which are written at once: small files need no thread). The trio
 side queues chunks and is told, in batches, how far the file has been written: a reader is
 served only bytes that are in the file. At most ``BACKLOG`` bytes wait in the queue; beyond
 that the download waits for the disk.
@@ -43,8 +44,8 @@ class FileWriter:
         self._report_pending = False
         self._room = trio.Event()
         self._finished = trio.Event()
-        self._thread = threading.Thread(target=self._work, name="docfs-cache-writer", daemon=True)
-        self._thread.start()
+        #: started by the first chunk past ``INLINE``: a small file never needs it
+        self._thread: threading.Thread | None = None
 
     # ---- worker thread ---------------------------------------------------------------------
 
@@ -99,6 +100,11 @@ class FileWriter:
             self._written = self._reported = self.queued
             self._progress(self.queued)
             return
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._work, name="docfs-cache-writer", daemon=True
+            )
+            self._thread.start()
         self.queued += len(chunk)
         self._queue.put(chunk)
         while self.queued - self._reported > BACKLOG and self._error is None:
@@ -107,6 +113,8 @@ class FileWriter:
 
     async def finish(self) -> str:
         """Wait until every chunk is in the file; returns the MD5 hex digest of them all."""
+        if self._thread is None:
+            return self._md5.hexdigest()  # all written inline
         self._queue.put(None)
         await self._finished.wait()
         self._thread.join()
@@ -119,5 +127,6 @@ class FileWriter:
         """Stop writing (a failed or cancelled download) and wait for the thread: the file
         descriptor may be closed right after this returns."""
         self._abort = True
-        self._queue.put(None)
-        self._thread.join()
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
