@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -239,18 +240,13 @@ class WriteBack:
     ) -> Job:
         job_id = uuid.uuid4().hex
         data = self._data(job_id)
-        try:
-            # a hard link, not a copy: the vfs copies the staged file before changing it again
-            os.link(staged.path, data)
-            staged.shared = True
-            copy = _md5_of
-        except OSError:
-            copy = _copy
+        # the queue takes a hard link: the vfs must copy the staged file before changing it
+        staged.shared = True
         if staged.size < 1 << 20:
-            digest = copy(staged.path, data)
+            digest = _stash(staged.path, data)
         else:
             # a big file's bytes would stall every FUSE request for their duration
-            digest = await trio.to_thread.run_sync(copy, staged.path, data)
+            digest = await trio.to_thread.run_sync(_stash, staged.path, data)
         job = Job(
             id=job_id,
             name=name,
@@ -392,22 +388,16 @@ class WriteBack:
         return None
 
 
-def _md5_of(src: Path, dst: Path) -> str:
-    """The MD5 of ``dst``, a hard link of ``src``."""
+def _stash(src: Path, dst: Path) -> str:
+    """Hard-link ``src`` to ``dst`` (a copy where links fail); returns the MD5 of the bytes."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
     md5 = hashlib.md5(usedforsecurity=False)
     with open(dst, "rb") as fin:
         for block in iter(lambda: fin.read(1 << 20), b""):
             md5.update(block)
-    return md5.hexdigest()
-
-
-def _copy(src: Path, dst: Path) -> str:
-    """Copy ``src`` to ``dst``; returns the MD5 of the bytes."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    with open(src, "rb") as fin, open(dst, "wb") as fout:
-        for block in iter(lambda: fin.read(1 << 20), b""):
-            md5.update(block)
-            fout.write(block)
     return md5.hexdigest()
 
 
