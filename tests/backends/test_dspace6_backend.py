@@ -317,3 +317,7 @@ def test_last_modified_forms() -> None:
     assert parse_last_modified("Thu Mar 23 11:15:28 CET 2017") == 1490267728.0
     assert parse_last_modified(None) is None
     assert parse_last_modified("garbage") is None
+    # the fast path must not widen what is accepted into nonsense
+    assert parse_last_modified("2017-03-23") is None
+    assert parse_last_modified("2017-03-23 25:15:28") is None
+    assert parse_last_modified("2017-03-23T11:15:28") is None
