@@ -175,7 +175,8 @@ class DSpace7Session:
         if self._jwt:
             self._note_expiry(self._jwt)
         self._prefix = prefix
-        #: the last token seen in a DSPACE-XSRF-TOKEN header (the cookie jar normally has it)
+        #: the last token seen in a DSPACE-XSRF-TOKEN header; sent back both as that header
+        #: and as the DSPACE-XSRF-COOKIE cookie (the http client keeps no cookie jar)
         self._csrf: str | None = None
         #: the last rejection was a CSRF 403: fetch a token, the login itself is fine
         self._csrf_only = False
@@ -218,7 +219,7 @@ class DSpace7Session:
         self._want_fresh = False
         if self._csrf_only:
             self._csrf_only = False
-            await self.ensure_csrf(http, force=_jar_token(http) is None)
+            await self.ensure_csrf(http)
             if not self._near_expiry():
                 return
         if self._jwt is not None and not self._expired() and await self._refresh(http):
@@ -231,7 +232,7 @@ class DSpace7Session:
             raise errors.PermissionDenied("DSpace login token expired; no password to renew it")
 
     def note_csrf(self, response: httpx.Response) -> str | None:
-        """Keep the token a response hands out (the cookie jar normally has it too)."""
+        """Keep the token a response hands out."""
         token = response.headers.get(CSRF_HEADER)
         if token:
             self._csrf = str(token)
@@ -288,7 +289,7 @@ class DSpace7Session:
     async def ensure_csrf(self, http: HttpClient, *, force: bool = False) -> None:
         """Make sure a CSRF token is at hand: 8+ has ``GET /security/csrf``; on 7.x any
         response of the server may carry one (else the 403 of the first POST brings it)."""
-        if not force and (_jar_token(http) or self._csrf):
+        if not force and self._csrf:
             return
         if self.csrf_endpoint is False:
             # 7.x: the root document (read by connect) hands one out unless the server only
@@ -304,15 +305,11 @@ class DSpace7Session:
             self.csrf_endpoint = True
             self.note_csrf(response)
 
-    def _csrf_headers(self, http: HttpClient) -> dict[str, str]:
-        jar = _jar_token(http)
-        token = jar or self._csrf
+    def _csrf_headers(self) -> dict[str, str]:
+        token = self._csrf
         if not token:
             return {}
-        headers = {CSRF_REQUEST_HEADER: token}
-        if jar is None:
-            headers["Cookie"] = f"{CSRF_COOKIE}={token}"
-        return headers
+        return {CSRF_REQUEST_HEADER: token, "Cookie": f"{CSRF_COOKIE}={token}"}
 
     async def _password_login(self, http: HttpClient) -> None:
         await self.ensure_csrf(http)
@@ -324,7 +321,7 @@ class DSpace7Session:
                     f"{self._prefix}/authn/login",
                     endpoint="authn/login",
                     data={"user": self._user, "password": self._password},
-                    headers=self._csrf_headers(http),
+                    headers=self._csrf_headers(),
                     auth=False,
                     idempotent=True,
                     status_map={401: errors.AuthenticationFailed},
@@ -348,7 +345,7 @@ class DSpace7Session:
     async def _refresh(self, http: HttpClient) -> bool:
         """``POST /authn/login`` with only the Bearer header gives a new token."""
         await self.ensure_csrf(http)
-        headers = self._csrf_headers(http)
+        headers = self._csrf_headers()
         headers["Authorization"] = f"Bearer {self._jwt}"
         try:
             response = await http.request(
@@ -365,14 +362,6 @@ class DSpace7Session:
             return False
         log.debug("DSpace login token refreshed")
         return True
-
-
-def _jar_token(http: HttpClient) -> str | None:
-    found = None
-    for cookie in http.client.cookies.jar:
-        if cookie.name == CSRF_COOKIE and cookie.value:
-            found = str(cookie.value)
-    return found
 
 
 async def probe(http: HttpClient) -> str | None:
@@ -419,6 +408,9 @@ class DSpace7Backend(Backend):
         self.pending_grace = pending_grace
         self.session = DSpace7Session(credentials, self.api)
         http.session = self.session
+        # any answer may hand out a new CSRF token (a refused login's 403 does, and the login
+        # is sent without the session): keep it from every response, as a cookie jar would
+        http.client.event_hooks["response"].append(self._note_csrf)
         self.version: str | None = None
         self.major = 7
         #: learnt on first use: may this user call the admin-only POST /core/items?
@@ -432,6 +424,9 @@ class DSpace7Backend(Backend):
         self._pending: dict[str, dict[str, tuple[float, Entry]]] = {}
 
     # ---- plumbing --------------------------------------------------------------------------
+
+    async def _note_csrf(self, response: httpx.Response) -> None:
+        self.session.note_csrf(response)
 
     async def _json(
         self,

@@ -731,8 +731,7 @@ async def test_csrf_token_is_obtained_from_a_403_on_7x(
     ]
     entry = await walk(backend, "C", "Coll", "Item")
     await listing(backend, entry)
-    # the token is lost (cookie jar cleared): the 403 brings a new one, the upload is repeated
-    backend.http.client.cookies.clear()
+    # the token is lost: the 403 brings a new one, the upload is repeated
     backend.session._csrf = None
     emulator.clear_log()
     await backend.create_file(entry, "b.txt", write(tmp_path, "b", b"B"))

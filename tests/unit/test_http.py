@@ -48,6 +48,7 @@ class Echo(Emulator):
             Route("/login", self.login, methods=["POST"]),
             Route("/private", self.private),
             Route("/status/{code:int}", self.status),
+            Route("/cookie", self.cookie),
         ]
 
     async def ok(self, request: Request) -> Response:
@@ -82,6 +83,12 @@ class Echo(Emulator):
         if request.headers.get("authorization") != f"Bearer {self.valid_token}":
             return PlainTextResponse("expired", status_code=401)
         return PlainTextResponse("secret data")
+
+    async def cookie(self, request: Request) -> Response:
+        """Hands out a cookie and says which cookies came with the request."""
+        answer = PlainTextResponse(request.headers.get("cookie", "(none)"))
+        answer.set_cookie("sid", "server-chosen")
+        return answer
 
     async def status(self, request: Request) -> Response:
         return PlainTextResponse("x", status_code=request.path_params["code"])
@@ -344,4 +351,16 @@ async def test_threaded_download_maps_error_statuses(server: EmulatorServer) -> 
     with pytest.raises(errors.NotFound):
         await http.download("/status/404", sink, endpoint="status")
     assert len(server.emulator.requests(path="^/status/404$")) == 1
+    await http.aclose()
+
+
+async def test_cookies_a_server_sets_are_not_sent_back(server: EmulatorServer) -> None:
+    # sessions apply their own cookies: a jar would resend stale ones after a re-login
+    http = client(server)
+    first = await http.request("GET", "/cookie", endpoint="cookie")
+    assert first.cookies.get("sid") == "server-chosen"  # a session can still read it
+    second = await http.request("GET", "/cookie", endpoint="cookie", headers={"Cookie": "a=1"})
+    assert second.text == "a=1"
+    third = await http.request("GET", "/cookie", endpoint="cookie")
+    assert third.text == "(none)"
     await http.aclose()
