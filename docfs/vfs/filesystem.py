@@ -23,6 +23,7 @@ from docfs.vfs.content import ContentCache, Fetch, Handle, RangeFetch
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
+from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import AttrStore, LostFound, Staging
 from docfs.vfs.writeback import WriteBack
 from docfs.vfs.writes import Writes
@@ -99,7 +100,8 @@ class Filesystem:
         self._next_fh = 1
         self._stale_warned: set[int] = set()
         cache_root = content.dir.parent
-        self.staging = Staging(cache_root)
+        self.spares = SpareFiles(cache_root)
+        self.staging = Staging(cache_root, self.spares)
         self.lost_found = LostFound(cache_root)
         self.attrs = AttrStore(cache_root)
         self.writes = Writes(self)
@@ -115,12 +117,14 @@ class Filesystem:
                 self.lost_found,
                 delay=self.options.write_back or 0.0,
                 transfers=self.options.transfers,
+                spares=self.spares,
             )
             self.writeback.on_done = self.writes.upload_done
 
     def start(self, nursery: trio.Nursery) -> None:
         """Give the filesystem the daemon's nursery for downloads and uploads."""
         self._nursery = nursery
+        nursery.start_soon(self.spares.run)
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
 

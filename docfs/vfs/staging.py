@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from docfs.vfs.spares import SpareFiles
+
 log = logging.getLogger("docfs.staging")
 
 
@@ -43,8 +45,9 @@ class Staged:
 
 
 class Staging:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, spares: SpareFiles | None = None) -> None:
         self.dir = root / "staging"
+        self.spares = spares
         # staged files of a previous run belonged to handles that no longer exist: what was
         # not uploaded then went to lost+found (or the write-back queue keeps its own copies)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -55,6 +58,8 @@ class Staging:
         path = self.dir / f"{next(self._names)}"
         if source is not None:
             shutil.copyfile(source, path)
+            return Staged(path, os.open(path, os.O_RDWR))
+        if self.spares is not None and self.spares.take(path):
             return Staged(path, os.open(path, os.O_RDWR))
         return Staged(path, os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600))
 
