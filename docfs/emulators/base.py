@@ -2,12 +2,13 @@
 
 An emulator subclasses ``Emulator`` and provides ``routes()``; ``Emulator.app`` wraps them in an
 ASGI middleware that records each request (method, path, query, status, bytes, start and end
-time), applies the configured latency, and carries out planned faults: an error status with
-optional ``Retry-After``, a stall, a connection cut after N bytes of the body, a made-up answer
-body (invalid JSON, wrong types, missing fields), a ``Content-Length`` that lies, or a redirect
-to another host. Tests drive all of that through the Python "backdoor" methods;
-``EmulatorServer`` serves the app with uvicorn on 127.0.0.1 in a background thread, so clients
-talk real HTTP over loopback.
+time), applies the configured latency and, if set, a per-response bandwidth (over a long path
+one TCP stream gets a window per round trip however fast the link), and carries out planned
+faults: an error status with optional ``Retry-After``, a stall, a connection cut after N bytes
+of the body, a made-up answer body (invalid JSON, wrong types, missing fields), a
+``Content-Length`` that lies, or a redirect to another host. Tests drive all of that through the
+Python "backdoor" methods; ``EmulatorServer`` serves the app with uvicorn on 127.0.0.1 in a
+background thread, so clients talk real HTTP over loopback.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class Emulator:
 
     def __init__(self, *, latency_ms: float = 0.0, seed: int | None = None) -> None:
         self.latency_ms = latency_ms
+        #: bytes per second each response body is paced to (0: as fast as loopback goes)
+        self.bandwidth = 0.0
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.faults_injected = 0
@@ -207,9 +210,33 @@ class Emulator:
         pause = fault.chunk_delay if fault is not None else 0.0
         if fault is not None and fault.content_length is not None:
             return _lying_send(send, entry, fault.content_length)
+        rate = self.bandwidth
+        paced = 0  # body bytes sent under ``rate``
+        began = 0.0
 
         async def wrapped(message: Message) -> None:
-            nonlocal budget
+            nonlocal budget, paced, began
+            if message["type"] == "http.response.body" and rate and not pause:
+                body = message.get("body", b"")
+                if len(body) > SLOW_PIECE:
+                    more = message.get("more_body", False)
+                    for at in range(0, len(body), SLOW_PIECE):
+                        last = at + SLOW_PIECE >= len(body)
+                        await wrapped(
+                            {
+                                "type": message["type"],
+                                "body": body[at : at + SLOW_PIECE],
+                                "more_body": more if last else True,
+                            }
+                        )
+                    return
+                if not paced:
+                    began = time.monotonic()
+                paced += len(body)
+                # paced against the start, not piece by piece: sleeps that overrun do not add up
+                ahead = began + paced / rate - time.monotonic()
+                if ahead > 0:
+                    await anyio.sleep(ahead)
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 await send(message)

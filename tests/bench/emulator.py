@@ -87,6 +87,10 @@ def _cmd_set_latency(s: _State, ms: float) -> None:
     s.emulator.latency_ms = ms
 
 
+def _cmd_set_bandwidth(s: _State, per_second: float) -> None:
+    s.emulator.bandwidth = per_second
+
+
 def _cmd_clear_log(s: _State) -> None:
     s.emulator.clear_log()
 
@@ -180,6 +184,10 @@ class RemoteEmulator:
 
     def set_latency(self, ms: float) -> None:
         self.call("set_latency", ms=ms)
+
+    def set_bandwidth(self, per_second: float) -> None:
+        """Pace every response body to this many bytes per second (0: unpaced)."""
+        self.call("set_bandwidth", per_second=per_second)
 
     def clear_log(self) -> None:
         self.call("clear_log")

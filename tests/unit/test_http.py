@@ -364,3 +364,25 @@ async def test_cookies_a_server_sets_are_not_sent_back(server: EmulatorServer) -
     third = await http.request("GET", "/cookie", endpoint="cookie")
     assert third.text == "(none)"
     await http.aclose()
+
+
+async def test_emulator_bandwidth_paces_each_answer_on_its_own(server: EmulatorServer) -> None:
+    # the benchmarks' WAN model: every response body trickles at the set rate, and two
+    # responses at once each get the whole rate (one TCP stream each, not a shared link)
+    server.emulator.bandwidth = 8 << 20
+    http = client(server)
+    sizes: list[int] = []
+
+    async def fetch() -> None:
+        sizes.append(len((await http.request("GET", "/big", endpoint="big")).content))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(fetch)
+        nursery.start_soon(fetch)
+    await http.aclose()
+    assert sizes == [len(BIG)] * 2
+    first, second = server.emulator.log[-2:]
+    for entry in (first, second):
+        assert entry.end - entry.start >= 0.9 * len(BIG) / (8 << 20)
+    overlap = min(first.end, second.end) - max(first.start, second.start)
+    assert overlap >= 0.5 * (first.end - first.start)
