@@ -269,10 +269,16 @@ class Bitstream(DSO):
     #: the file is gone from the assetstore: /content answers 500 (DSpace#2898)
     asset_missing: bool = False
     type: str = "bitstream"
+    #: (content, its MD5): a checksum is asked for by every listing and every download, and
+    #: hashing 256 MiB per ranged request made the emulator the bottleneck of block reads
+    _md5_of: tuple[bytes, str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def md5(self) -> str:
-        return hashlib.md5(self.content).hexdigest()
+        cached = self._md5_of
+        if cached is None or cached[0] is not self.content:
+            cached = self._md5_of = (self.content, hashlib.md5(self.content).hexdigest())
+        return cached[1]
 
 
 @dataclass

@@ -95,6 +95,18 @@ class Direct:
         response.raise_for_status()
 
 
+def stream_url(client: httpx.Client, url: str, expect: int) -> int:
+    """Stream ``url`` (no login: a public file of any emulator), discarding it; checks its size."""
+    size = 0
+    with client.stream("GET", url) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+    if size != expect:
+        raise RuntimeError(f"{url}: {size} bytes, expected {expect}")
+    return size
+
+
 def upload_all(clients: Sequence[Direct], item: str, files: Sequence[Path]) -> None:
     """Upload ``files`` into ``item``: one after another with one client, else one thread per
     client, each taking every n-th file (the clients are logged in beforehand, as docfs is)."""

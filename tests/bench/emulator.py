@@ -22,6 +22,7 @@ from typing import Any
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.dspace7 import DSpace7Emulator
 
 #: the benchmark account (a throw-away login of a loopback test server)
 USER = "bench@example.org"
@@ -44,7 +45,7 @@ class Traffic:
 
 @dataclass
 class _State:
-    emulator: DSpace6Emulator
+    emulator: DSpace6Emulator | DSpace7Emulator
     blobs: dict[str, bytes] = field(default_factory=dict)
 
 
@@ -124,9 +125,13 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
 }
 
 
-def _serve(conn: Connection, latency_ms: float) -> None:
+def _serve(conn: Connection, latency_ms: float, kind: str) -> None:
     """Child process: serve the emulator on loopback and answer commands until ``stop``."""
-    emulator = DSpace6Emulator(latency_ms=latency_ms, seed=1)
+    emulator: DSpace6Emulator | DSpace7Emulator
+    if kind == "dspace7":
+        emulator = DSpace7Emulator(latency_ms=latency_ms, seed=1)
+    else:
+        emulator = DSpace6Emulator(latency_ms=latency_ms, seed=1)
     emulator.add_user(USER, PASSWORD, admin=True)
     state = _State(emulator)
     with EmulatorServer(emulator) as server:
@@ -145,14 +150,19 @@ def _serve(conn: Connection, latency_ms: float) -> None:
 class RemoteEmulator:
     """Handle on an emulator process; its methods are the benchmark's backdoor."""
 
-    def __init__(self, latency_ms: float = 0.0) -> None:
+    def __init__(self, latency_ms: float = 0.0, kind: str = "dspace6") -> None:
+        """``kind``: the DSpace 6 emulator (most benchmarks), or DSpace 7 (byte ranges)."""
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, latency_ms), daemon=True)
+        self._proc = ctx.Process(target=_serve, args=(child, latency_ms, kind), daemon=True)
         self._proc.start()
         child.close()
         self.url, self.pid = self._conn.recv()
+        self.kind = kind
+        #: the DSpace 6 REST root (what ``Direct`` talks to)
         self.api = f"{self.url}/rest"
+        #: what ``docfs mount`` is given
+        self.remote = f"dspace7:{self.url}" if kind == "dspace7" else f"dspace6:{self.api}"
 
     def call(self, name: str, /, **kwargs: Any) -> Any:
         self._conn.send((name, kwargs))

@@ -114,13 +114,18 @@ def set_read_ahead(path: Path, kib: int) -> None:
 
 
 class DocfsMount(MountProcess):
-    """``docfs mount dspace6:<api> <path>`` with the benchmark account from the environment."""
+    """``docfs mount <remote> <path>`` with the benchmark account from the environment."""
 
     def __init__(
-        self, api: str, path: Path, cache: Path, *extra: str, experiment: Experiment | None = None
+        self,
+        remote: str,
+        path: Path,
+        cache: Path,
+        *extra: str,
+        experiment: Experiment | None = None,
     ) -> None:
         super().__init__(path, cache.parent / f"daemon-{path.name}.log")
-        self.api, self.cache, self.extra = api, cache, extra
+        self.remote, self.cache, self.extra = remote, cache, extra
         self.experiment = experiment or Experiment()
 
     def start(self) -> DocfsMount:
@@ -132,7 +137,7 @@ class DocfsMount(MountProcess):
             "-m",
             "docfs",
             "mount",
-            f"dspace6:{self.api}",
+            self.remote,
             str(self.path),
             "--cache-dir",
             str(self.cache),

@@ -46,10 +46,10 @@ def selected(groups: tuple[Group, ...], only: str | None) -> list[Group]:
     if not only:
         return list(groups)
     wanted = {w.strip().upper() for w in only.split(",") if w.strip()}
-    unknown = wanted - {i for g in groups for i in g.ids}
+    unknown = wanted - {i.upper() for g in groups for i in g.ids}
     if unknown:
         raise SystemExit(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
-    return [g for g in groups if wanted & set(g.ids)]
+    return [g for g in groups if wanted & {i.upper() for i in g.ids}]
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
