@@ -77,6 +77,15 @@ BLOCK_FETCHERS = 4
 RangeFetch = Callable[[Sink, int, int], Awaitable[None]]
 
 
+def _file_md5(path: Path) -> str:
+    """(worker thread) The MD5 hex digest of a file's content."""
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            md5.update(chunk)
+    return md5.hexdigest()
+
+
 class BlockDownload:
     """A file being filled block by block with range requests, in any order."""
 
@@ -84,9 +93,17 @@ class BlockDownload:
         self.key, self.path, self.size, self.fetch = key, path, size, fetch
         self.count = max(1, -(-size // BLOCK_SIZE))
         self.present = bytearray(self.count)
+        #: bytes from each block's start already in the file: a reader waits for its bytes,
+        #: not for the whole block (4 MiB at a WAN's pace would be its time to first byte)
+        self.filled = [0] * self.count
+        self._grew = trio.Event()
         self.pending: dict[int, trio.Event] = {}
         self.error: BaseException | None = None
         self.done = False
+        #: set when the download ended, complete and verified (``done``) or not
+        self.ended = trio.Event()
+        #: every block is here and the MD5 check runs in a worker thread
+        self.verifying = False
         self.received = 0
         self.slots = trio.Semaphore(BLOCK_FETCHERS)
         self.fd = os.open(path, os.O_WRONLY)
@@ -117,6 +134,8 @@ class BlockDownload:
                 written = os.pwrite(self.fd, view, position)
                 position += written
                 view = view[written:]
+            self.filled[block] = position - start
+            self._wake()
 
         try:
             async with self.slots:
@@ -138,19 +157,27 @@ class BlockDownload:
                 log.exception("block %d of %s failed", block, self.key)
         finally:
             self.pending.pop(block).set()
+            self._wake()
             on_block()
 
-    async def wait(self, blocks: range) -> None:
-        for block in blocks:
-            while not self.present[block]:
-                event = self.pending.get(block)
+    def _wake(self) -> None:
+        grew, self._grew = self._grew, trio.Event()
+        grew.set()
+
+    async def wait(self, offset: int, size: int) -> None:
+        """Until bytes [offset, offset + size) (within the file) are in it."""
+        end = min(offset + max(size, 1), self.size)
+        for block in self.block_range(offset, size):
+            first = block * BLOCK_SIZE
+            need = min(end, first + BLOCK_SIZE) - first
+            while not self.present[block] and self.filled[block] < need:
                 if self.error is not None:
                     if isinstance(self.error, errors.DocfsError):
                         raise self.error
                     raise errors.RemoteUnavailable(f"download failed: {self.error}")
-                if event is None:
+                if block not in self.pending:
                     raise errors.RemoteUnavailable("block was not requested")
-                await event.wait()
+                await self._grew.wait()
 
 
 @dataclass
@@ -309,28 +336,35 @@ class ContentCache:
         self._block_entries[key] = entry
         return blocks
 
-    def _block_arrived(self, blocks: BlockDownload) -> None:
+    def _block_arrived(self, blocks: BlockDownload, nursery: trio.Nursery) -> None:
         """After each block: finish the file when complete, give up when failed."""
-        if blocks.done or self._blocks.get(blocks.key) is not blocks:
-            return  # finished or given up already
+        if blocks.done or blocks.verifying or self._blocks.get(blocks.key) is not blocks:
+            return  # finished, being finished or given up already
         if blocks.error is not None:
             if not blocks.pending:
                 self._end_blocks(blocks, complete=False)
             return
         if blocks.pending or blocks.missing():
             return
+        blocks.verifying = True
+        nursery.start_soon(self._verify_blocks, blocks)
+
+    async def _verify_blocks(self, blocks: BlockDownload) -> None:
         entry = self._block_entries[blocks.key]
         expected_md5 = entry.meta.get("checksum.md5")
-        if expected_md5:
-            md5 = hashlib.md5(usedforsecurity=False)
-            with open(blocks.path, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    md5.update(chunk)
-            if md5.hexdigest() != expected_md5.lower():
-                log.warning("download of %r: MD5 mismatch; not cached", entry.name)
-                blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
-                self._end_blocks(blocks, complete=False)
-                return
+        try:
+            # reading back 256 MiB would stall every FUSE request for half a second
+            digest = await trio.to_thread.run_sync(_file_md5, blocks.path) if expected_md5 else ""
+        except OSError as exc:
+            blocks.error = exc
+            log.warning("download of %r failed: cache file: %s", entry.name, exc)
+            self._end_blocks(blocks, complete=False)
+            return
+        if expected_md5 and digest != expected_md5.lower():
+            log.warning("download of %r: MD5 mismatch; not cached", entry.name)
+            blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
+            self._end_blocks(blocks, complete=False)
+            return
         self._end_blocks(blocks, complete=True)
 
     def _end_blocks(self, blocks: BlockDownload, complete: bool) -> None:
@@ -343,12 +377,13 @@ class ContentCache:
             blocks.done = True
         else:
             blocks.path.unlink(missing_ok=True)
+        blocks.ended.set()
         self._unpin(blocks.key)
         self._evict()
 
     def _request_blocks(
         self, handle: Handle, offset: int, size: int, nursery: trio.Nursery
-    ) -> range:
+    ) -> None:
         blocks = handle.blocks
         assert blocks is not None
         needed = blocks.block_range(offset, size)
@@ -357,8 +392,7 @@ class ContentCache:
             # a sequential reader: keep READ_AHEAD blocks in flight ahead of it
             wanted.extend(range(needed.stop, needed.stop + READ_AHEAD))
         for block in wanted:
-            blocks.start(block, nursery, lambda: self._block_arrived(blocks))
-        return needed
+            blocks.start(block, nursery, lambda: self._block_arrived(blocks, nursery))
 
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
         expected_md5 = entry.meta.get("checksum.md5")
@@ -402,8 +436,8 @@ class ContentCache:
         blocks = handle.blocks
         if blocks is not None and not blocks.done and offset < blocks.size:
             assert nursery is not None, "ranged reads need the nursery to fetch blocks"
-            needed = self._request_blocks(handle, offset, size, nursery)
-            await blocks.wait(needed)
+            self._request_blocks(handle, offset, size, nursery)
+            await blocks.wait(offset, size)
             handle.next_offset = offset + size
             return os.pread(handle.fd, size, offset)
         handle.next_offset = offset + size
@@ -426,10 +460,10 @@ class ContentCache:
             assert nursery is not None
             every = range(blocks.count)
             for block in every:
-                blocks.start(block, nursery, lambda: self._block_arrived(blocks))
-            await blocks.wait(every)
-            if not blocks.done:
-                self._block_arrived(blocks)
+                blocks.start(block, nursery, lambda: self._block_arrived(blocks, nursery))
+            await blocks.wait(0, blocks.size)
+            self._block_arrived(blocks, nursery)  # in case every block was here already
+            await blocks.ended.wait()
             if not blocks.done:
                 raise errors.RemoteUnavailable(f"could not complete {handle.key}")
         return self.path(handle.key)

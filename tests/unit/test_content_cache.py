@@ -156,6 +156,8 @@ class RangeSource:
         self.data = data
         self.ranges: list[tuple[int, int]] = []
         self.fail_at = fail_at
+        #: when set, every range stops after its first 64 KiB until ``go`` is set
+        self.go: trio.Event | None = None
 
     async def fetch(self, sink: Sink, start: int, end: int) -> None:
         self.ranges.append((start, end))
@@ -164,6 +166,8 @@ class RangeSource:
         for i in range(start, end, 65536):
             await sink(self.data[i : min(end, i + 65536)])
             await trio.sleep(0)
+            if self.go is not None:
+                await self.go.wait()
 
     async def whole(self, sink: Sink) -> None:
         raise AssertionError("a ranged file must not be streamed whole")
@@ -209,6 +213,34 @@ async def test_sequential_ranged_reader_gets_read_ahead_and_a_complete_file(
         cache.release(handle)
     assert len(src.ranges) == 7 and len(set(src.ranges)) == 7  # each block exactly once
     assert cache.contains(e)  # verified against its MD5 and kept
+
+
+async def test_a_ranged_read_waits_for_its_bytes_not_the_whole_block(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE
+
+    data = os.urandom(BLOCK_SIZE * 2)
+    src = RangeSource(data)
+    src.go = trio.Event()  # each block stalls after its first 64 KiB
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("slow", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        with trio.fail_after(5):
+            assert await cache.read(handle, 0, 4096, nursery) == data[:4096]
+            assert await cache.read(handle, 4096, 60000, nursery) == data[4096:64096]
+
+        async def rest() -> bytes:
+            return await cache.read(handle, 65536, 1000, nursery)
+
+        with trio.move_on_after(0.2) as waited:
+            await rest()  # beyond what arrived: it must wait
+        assert waited.cancelled_caught
+        src.go.set()
+        with trio.fail_after(5):
+            assert await rest() == data[65536:66536]
+            whole = await cache.read(handle, 0, len(data), nursery)
+        assert whole == data
+        cache.release(handle)
 
 
 async def test_failed_block_is_an_error_and_not_cached(tmp_path: Path) -> None:
