@@ -270,19 +270,27 @@ def _note_path_relists(row: Row) -> None:
 # ---- B1, B2: sequential reads ----------------------------------------------------------------
 
 
+def _big_files(env: Env, size: int, reps: int) -> tuple[DocfsMount, list[Path], list[str]]:
+    """``reps`` copies of one file of ``size`` bytes, each in an item of its own, and a mount
+    that has listed them all (listings are not what the read benchmarks time)."""
+    emu = env.emu
+    emu.make_blob("big", size, seed=1)
+    collection = emu.add_collection("Files", emu.add_community("Reads"))
+    items = emu.add_items(collection, [f"r{i}" for i in range(reps)])
+    ids = [emu.add_bitstream(item, "big.bin", "big") for item in items]
+    m = env.mount()
+    paths = [m.path / "Reads" / "Files" / f"r{i}" / "big.bin" for i in range(reps)]
+    for p in paths:
+        os.stat(p)
+    return m, paths, ids
+
+
 def bench_reads(ctx: Context, latency: float) -> list[Row]:
     s = ctx.sizes
     mib = s.big_file // MiB
     with Env(ctx, "reads", latency) as env:
         emu = env.emu
-        emu.make_blob("big", s.big_file, seed=1)
-        collection = emu.add_collection("Files", emu.add_community("Reads"))
-        items = emu.add_items(collection, [f"r{i}" for i in range(s.reps)])
-        ids = [emu.add_bitstream(item, "big.bin", "big") for item in items]
-        m = env.mount()
-        paths = [m.path / "Reads" / "Files" / f"r{i}" / "big.bin" for i in range(s.reps)]
-        for p in paths:
-            os.stat(p)  # listings now, not on the clock
+        m, paths, ids = _big_files(env, s.big_file, s.reps)
         b1 = Row(
             f"B1 cold read {mib} MiB (dd bs=1M) vs httpx stream",
             latency,
@@ -360,14 +368,7 @@ def _ranged_row(ctx: Context, latency: float, size: int, label: str, bandwidth: 
     with Env(ctx, f"ranged-{size}-{bandwidth:g}", latency, kind="dspace7") as env:
         emu = env.emu
         emu.set_bandwidth(bandwidth)
-        emu.make_blob("big", size, seed=1)
-        collection = emu.add_collection("Files", emu.add_community("Reads"))
-        items = emu.add_items(collection, [f"r{i}" for i in range(s.reps)])
-        ids = [emu.add_bitstream(item, "big.bin", "big") for item in items]
-        m = env.mount()
-        paths = [m.path / "Reads" / "Files" / f"r{i}" / "big.bin" for i in range(s.reps)]
-        for p in paths:
-            os.stat(p)  # listings now, not on the clock
+        m, paths, ids = _big_files(env, size, s.reps)
         paced = f" at {bandwidth / MiB:g} MiB/s per stream" if bandwidth else ""
         row = Row(
             f"{label} cold read {size // MiB} MiB{paced} (dd bs=1M) vs httpx stream",
