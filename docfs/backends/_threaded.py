@@ -37,6 +37,17 @@ class _ThreadStream(httpx.AsyncByteStream):
         self._want = 1
         self._done = False
         self._failure: Exception | None = None
+        #: the first batch, read by the thread that received the headers (see ``prime``)
+        self._first: bytes | None = None
+
+    def prime(self) -> None:
+        """(the sending thread) Read the first batch now: a reader waiting for the first byte
+        is spared one more hand-over to a thread and back. A failure surfaces when read."""
+        try:
+            self._first = self._pull()
+        except Exception as exc:
+            self._failure = exc
+            self._done = True
 
     def _pull(self) -> bytes:
         parts: list[bytes] = []
@@ -57,6 +68,10 @@ class _ThreadStream(httpx.AsyncByteStream):
         return b"".join(parts)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        first, self._first = self._first, None
+        if first:
+            self._want = FIRST_BATCH
+            yield first
         while not self._done:
             # abandoned on cancel: the read has its own timeout, and aclose() ends it
             data = await trio.to_thread.run_sync(self._pull, abandon_on_cancel=True)
@@ -87,29 +102,35 @@ class ThreadingTransport(httpx.AsyncBaseTransport):
         abandoned = False
         answer: httpx.Response | None = None
 
-        def send() -> httpx.Response:
+        def send() -> tuple[httpx.Response, _ThreadStream]:
             nonlocal answer
             response = self._sync.handle_request(request)
+            assert isinstance(response.stream, httpx.SyncByteStream)
+            body = _ThreadStream(response.stream)
             with lock:
+                answer = response
                 if abandoned:
                     # nobody will read or close it: give the connection back now
                     response.close()
-                answer = response
-            return response
+                    return response, body
+            # the first bytes usually come with the headers: read them in this thread, one
+            # hand-over fewer before the first byte (a cancel meanwhile closes the response,
+            # and prime keeps the failure for a reader that will never come)
+            body.prime()
+            return response, body
 
         try:
-            response = await trio.to_thread.run_sync(send, abandon_on_cancel=True)
+            response, body = await trio.to_thread.run_sync(send, abandon_on_cancel=True)
         except BaseException:
             with lock:
                 abandoned = True
                 if answer is not None:
                     answer.close()
             raise
-        assert isinstance(response.stream, httpx.SyncByteStream)
         return httpx.Response(
             response.status_code,
             headers=response.headers,
-            stream=_ThreadStream(response.stream),
+            stream=body,
             extensions=response.extensions,
         )
 
