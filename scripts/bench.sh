@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The benchmarks of issue 10 (tests/bench/): every benchmark against the DSpace 6 emulator on
-# loopback through real mounts, side by side with its baseline, at 0 and 20 ms emulator latency;
+# The benchmarks of issue 10 (tests/bench/): every benchmark against the DSpace 6 emulator (B1r:
+# DSpace 7, which serves byte ranges) on loopback through real mounts, side by side with its
+# baseline, at 0 and 20 ms emulator latency;
 # prints one table (and saves it with results.json in a directory it names at the end).
 #   bash scripts/bench.sh              # the full run (medians of 5; about 15-20 min on 2 cores)
 #   bash scripts/bench.sh --quick      # fewer repetitions and smaller sizes, to iterate

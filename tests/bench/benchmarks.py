@@ -316,7 +316,7 @@ def bench_reads(ctx: Context, latency: float) -> list[Row]:
                 )
         b1.notes.append(
             "DSpace 6 has no byte ranges: one GET streams the whole file (the ≥1.0x target with "
-            "parallel range reads applies to backends with ranges)"
+            "parallel range reads is B1r, on DSpace 7)"
         )
         d, b = b1.docfs_median or 1, b1.baseline_median or 1
         b1.notes.append(

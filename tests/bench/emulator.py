@@ -1,4 +1,4 @@
-"""The DSpace 6 emulator in a process of its own, driven through a pipe.
+"""The DSpace 6 (or DSpace 7) emulator in a process of its own, driven through a pipe.
 
 The benchmarks compare docfs with httpx scripts run by the harness. Were the emulator a thread
 of the harness, the harness's own httpx client would compete with it for one GIL while the
