@@ -72,17 +72,22 @@ BLOCK_SIZE = 4 << 20
 READ_AHEAD = 4
 #: parallel block requests per file
 BLOCK_FETCHERS = 4
+#: a block-filled file up to this size is MD5-checked at once, a bigger one in a worker thread
+INLINE_VERIFY = 1 << 20
 
 #: fetches bytes [start, end) of the file
 RangeFetch = Callable[[Sink, int, int], Awaitable[None]]
 
 
-def _file_md5(path: Path) -> str:
-    """(worker thread) The MD5 hex digest of a file's content."""
+def _checked_md5(path: Path) -> str | OSError:
+    """The MD5 hex digest of a file's content, or why it could not be read."""
     md5 = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            md5.update(chunk)
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                md5.update(chunk)
+    except OSError as exc:
+        return exc
     return md5.hexdigest()
 
 
@@ -346,21 +351,30 @@ class ContentCache:
             return
         if blocks.pending or blocks.missing():
             return
-        blocks.verifying = True
-        nursery.start_soon(self._verify_blocks, blocks)
+        if not self._block_entries[blocks.key].meta.get("checksum.md5"):
+            self._end_blocks(blocks, complete=True)  # nothing to check it against
+        elif blocks.size <= INLINE_VERIFY:
+            # little to read: finished before the last reader is answered, as before
+            self._verify(blocks, _checked_md5(blocks.path))
+        else:
+            blocks.verifying = True
+            nursery.start_soon(self._verify_in_thread, blocks)
 
-    async def _verify_blocks(self, blocks: BlockDownload) -> None:
+    async def _verify_in_thread(self, blocks: BlockDownload) -> None:
+        # reading back 256 MiB on the trio thread would stall every FUSE request ~0.5 s
+        digest = await trio.to_thread.run_sync(_checked_md5, blocks.path)
+        self._verify(blocks, digest)
+
+    def _verify(self, blocks: BlockDownload, digest: str | OSError) -> None:
+        """Keep the file if ``digest`` is the MD5 the repository gave."""
         entry = self._block_entries[blocks.key]
-        expected_md5 = entry.meta.get("checksum.md5")
-        try:
-            # reading back 256 MiB would stall every FUSE request for half a second
-            digest = await trio.to_thread.run_sync(_file_md5, blocks.path) if expected_md5 else ""
-        except OSError as exc:
-            blocks.error = exc
-            log.warning("download of %r failed: cache file: %s", entry.name, exc)
+        expected_md5 = entry.meta.get("checksum.md5") or ""
+        if isinstance(digest, OSError):
+            blocks.error = digest
+            log.warning("download of %r failed: cache file: %s", entry.name, digest)
             self._end_blocks(blocks, complete=False)
             return
-        if expected_md5 and digest != expected_md5.lower():
+        if digest != expected_md5.lower():
             log.warning("download of %r: MD5 mismatch; not cached", entry.name)
             blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
             self._end_blocks(blocks, complete=False)

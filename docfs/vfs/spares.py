@@ -77,7 +77,9 @@ class SpareFiles:
             if wanted <= 0:
                 continue
             paths = [self.dir / str(next(self._names)) for _ in range(wanted)]
-            made = await trio.to_thread.run_sync(self._make, paths, abandon_on_cancel=True)
+            # not abandoned on cancel: a thread still making files after the daemon stopped
+            # would race whoever removes the cache directory (a batch takes ~0.1 s)
+            made = await trio.to_thread.run_sync(self._make, paths)
             self.made += len(made)
             self._ready.extend(made)
             if len(made) < len(paths):
