@@ -13,6 +13,8 @@ class DocfsError(Exception):
     """Base of every expected failure. ``errno`` is what a system call returns."""
 
     errno: int = _errno.EIO
+    #: an ordinary answer, not a failure: logged at debug level, never as a warning
+    ordinary: bool = False
 
     def __init__(self, message: str = "", *, status: int | None = None) -> None:
         super().__init__(message or self.__class__.__name__)
@@ -119,6 +121,8 @@ class AttributeNotSupported(DocfsError):
     """An extended attribute namespace we do not store (``cp -a`` ignores this errno)."""
 
     errno = _errno.ENOTSUP
+    # every ls -l asks for security.selinux and the ACL names once: that is no failure
+    ordinary = True
 
 
 def first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:

@@ -42,7 +42,7 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
         except pyfuse3.FUSEError:
             raise
         except errors.DocfsError as exc:
-            level = logging.DEBUG if exc.errno in _QUIET else logging.WARNING
+            level = logging.DEBUG if exc.errno in _QUIET or exc.ordinary else logging.WARNING
             ops = args[0] if args and isinstance(args[0], FuseOperations) else None
             if ops is not None and level == logging.WARNING and ops.repeated(fn.__name__, exc):
                 # the kernel asks again for each page of a file whose download failed: one
