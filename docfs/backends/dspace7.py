@@ -231,15 +231,15 @@ class DSpace7Session:
         if self._given_token is not None:
             raise errors.PermissionDenied("DSpace login token expired; no password to renew it")
 
-    def note_csrf(self, response: httpx.Response) -> str | None:
-        """Keep the token a response hands out."""
+    def note_csrf(self, response: httpx.Response) -> None:
+        """Keep the token a response hands out (the backend's response hook calls this for
+        every answer, a refused login's included)."""
         token = response.headers.get(CSRF_HEADER)
         if token:
             self._csrf = str(token)
-        return self._csrf if token else None
 
     def expired(self, response: httpx.Response) -> bool:
-        token = self.note_csrf(response)
+        token = response.headers.get(CSRF_HEADER)
         status = response.status_code
         if status == 401 and self.can_login:
             # the token was revoked or expired early: log in again with the password
@@ -284,7 +284,6 @@ class DSpace7Session:
             raise errors.ProtocolError("DSpace login answered without an Authorization header")
         self._jwt = token
         self._note_expiry(token)
-        self.note_csrf(response)
 
     async def ensure_csrf(self, http: HttpClient, *, force: bool = False) -> None:
         """Make sure a CSRF token is at hand: 8+ has ``GET /security/csrf``; on 7.x any
@@ -296,14 +295,13 @@ class DSpace7Session:
             # does so in the 403 of the first POST, which _password_login handles
             return
         try:
-            response = await http.request(
+            await http.request(
                 "GET", f"{self._prefix}/security/csrf", endpoint="security/csrf", auth=False
             )
         except errors.NotFound:
             self.csrf_endpoint = False
         else:
-            self.csrf_endpoint = True
-            self.note_csrf(response)
+            self.csrf_endpoint = True  # and the hook kept the token it answered
 
     def _csrf_headers(self) -> dict[str, str]:
         token = self._csrf
@@ -552,7 +550,6 @@ class DSpace7Backend(Backend):
 
     async def connect(self) -> None:
         response = await self.http.request("GET", f"{self.api}/", endpoint="root", auth=False)
-        self.session.note_csrf(response)
         root = self._decode(response)
         if root.get("type") != "root" or "dspaceVersion" not in root:
             raise errors.ProtocolError(f"{self.http.base_url} does not serve a DSpace 7+ API")

@@ -216,45 +216,35 @@ class Emulator:
 
         async def wrapped(message: Message) -> None:
             nonlocal budget, paced, began
-            if message["type"] == "http.response.body" and rate and not pause:
-                body = message.get("body", b"")
-                if len(body) > SLOW_PIECE:
-                    more = message.get("more_body", False)
-                    for at in range(0, len(body), SLOW_PIECE):
-                        last = at + SLOW_PIECE >= len(body)
-                        await wrapped(
-                            {
-                                "type": message["type"],
-                                "body": body[at : at + SLOW_PIECE],
-                                "more_body": more if last else True,
-                            }
-                        )
-                    return
-                if not paced:
-                    began = time.monotonic()
-                paced += len(body)
-                # paced against the start, not piece by piece: sleeps that overrun do not add up
-                ahead = began + paced / rate - time.monotonic()
-                if ahead > 0:
-                    await anyio.sleep(ahead)
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
                 await send(message)
                 if budget == 0:
                     raise ConnectionCut("planned reset after the headers")
                 return
-            if message["type"] == "http.response.body" and pause:
-                # slow whatever the app's framing: an answer sent as one message still
-                # trickles out in pieces, each after the pause
+            if message["type"] == "http.response.body" and (pause or rate):
+                # slowed or paced whatever the app's framing: an answer sent as one message
+                # still trickles out in pieces, each after the pause or at the rate
                 body = message.get("body", b"")
-                more = message.get("more_body", False)
-                while len(body) > SLOW_PIECE:
-                    await wrapped(
-                        {"type": message["type"], "body": body[:SLOW_PIECE], "more_body": True}
-                    )
-                    body = body[SLOW_PIECE:]
-                message = {**message, "body": body, "more_body": more}
-                await anyio.sleep(pause)
+                if len(body) > SLOW_PIECE:
+                    more = message.get("more_body", False)
+                    for at in range(0, len(body), SLOW_PIECE):
+                        last = at + SLOW_PIECE >= len(body)
+                        piece = body[at : at + SLOW_PIECE]
+                        await wrapped(
+                            {"type": message["type"], "body": piece, "more_body": more or not last}
+                        )
+                    return
+                if pause:
+                    await anyio.sleep(pause)
+                if rate:
+                    if not paced:
+                        began = time.monotonic()
+                    paced += len(body)
+                    # against the start, not piece by piece: sleeps that overrun do not add up
+                    ahead = began + paced / rate - time.monotonic()
+                    if ahead > 0:
+                        await anyio.sleep(ahead)
             if message["type"] == "http.response.body":
                 body = message.get("body", b"")
                 if budget is not None and len(body) >= budget:
