@@ -134,11 +134,14 @@ class Env:
         return m.start()
 
     def run_docfs(self, mount: MountProcess, action: Callable[[], object]) -> Run:
-        """Time ``action`` and account what it cost the daemon and the wire."""
+        """Time ``action`` and account what it cost the daemon and the wire (the daemon's CPU
+        includes finishing the downloads the action started, after the clock stopped)."""
         self.emu.clear_log()
         cpu = mount.cpu()
         with stopwatch() as elapsed:
             action()
+        if isinstance(mount, DocfsMount):
+            mount.wait_downloads()
         used = mount.cpu() - cpu
         traffic = self.emu.traffic()
         return Run(elapsed(), traffic.requests, traffic.bytes, used, traffic.by_kind)

@@ -148,6 +148,16 @@ class DocfsMount(MountProcess):
             set_read_ahead(self.path, self.experiment.read_ahead_kb)
         return self
 
+    def wait_downloads(self, timeout: float = 300.0) -> None:
+        """Until no download is in flight (no ``.part`` file in the cache): a download is
+        verified and kept after its last byte was read, and that work must be neither left
+        out of the daemon's CPU nor overlap the baseline timed next."""
+        deadline = time.monotonic() + timeout
+        while any(self.cache.rglob("content/*.part")):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"downloads of {self.path} still in flight after {timeout} s")
+            time.sleep(0.005)
+
 
 class NullMount(MountProcess):
     """The do-nothing filesystem (``tests/bench/nullfs.py``)."""
