@@ -1,8 +1,8 @@
-"""Writing a download into its cache file, and hashing it, in a thread of its own.
+"""Writing a download into its cache file in a thread of its own.
 
-Writing and MD5-hashing 256 MiB costs the trio thread about as much as receiving them, and
-that thread also answers the reads waiting for those bytes. Both ``os.write`` and ``hashlib``
-release the GIL, so a writer thread per download lets them run on another core (started only
+Writing 256 MiB costs the trio thread a good part of what receiving them costs, and that
+thread also answers the reads waiting for those bytes. ``os.write`` releases the GIL, so a
+writer thread per download lets it run on another core (started only
 past the first ``INLINE`` bytes, which are written at once: small files need no thread). The trio
 side queues chunks and is told, in batches, how far the file has been written: a reader is
 served only bytes that are in the file. At most ``BACKLOG`` bytes wait in the queue; beyond
@@ -12,7 +12,6 @@ that the download waits for the disk.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import queue
 import threading
@@ -26,7 +25,7 @@ INLINE = 256 << 10
 
 
 class FileWriter:
-    """Append chunks to ``fd`` and hash them in a worker thread; ``progress(written)`` is called
+    """Append chunks to ``fd`` in a worker thread; ``progress(written)`` is called
     on the trio thread as bytes land."""
 
     def __init__(self, fd: int, progress: Callable[[int], None]) -> None:
@@ -34,7 +33,6 @@ class FileWriter:
         self._progress = progress
         self._token = trio.lowlevel.current_trio_token()
         self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._md5 = hashlib.md5(usedforsecurity=False)
         self._abort = False
         self._error: OSError | None = None
         self.queued = 0
@@ -61,7 +59,6 @@ class FileWriter:
                 except OSError as exc:
                     self._error = exc
                     continue
-                self._md5.update(chunk)
                 self._written += len(chunk)
                 if not self._report_pending:
                     # one wake-up of the trio loop per batch of writes, not per chunk
@@ -95,7 +92,6 @@ class FileWriter:
             view = memoryview(chunk)
             while view:
                 view = view[os.write(self._fd, view) :]
-            self._md5.update(chunk)
             self.queued += len(chunk)
             self._written = self._reported = self.queued
             self._progress(self.queued)
@@ -111,17 +107,16 @@ class FileWriter:
             self._room = trio.Event()
             await self._room.wait()
 
-    async def finish(self) -> str:
-        """Wait until every chunk is in the file; returns the MD5 hex digest of them all."""
+    async def finish(self) -> None:
+        """Wait until every chunk is in the file."""
         if self._thread is None:
-            return self._md5.hexdigest()  # all written inline
+            return  # all written inline
         self._queue.put(None)
         await self._finished.wait()
         self._thread.join()
         if self._error is not None:
             raise self._error
         self._report()
-        return self._md5.hexdigest()
 
     def abort(self) -> None:
         """Stop writing (a failed or cancelled download) and wait for the thread: the file

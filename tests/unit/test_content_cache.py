@@ -142,6 +142,27 @@ async def test_checksum_mismatch_is_not_cached(tmp_path: Path) -> None:
     assert not cache.contains(e)
 
 
+async def test_a_big_streamed_file_is_verified_after_its_last_byte(tmp_path: Path) -> None:
+    # past INLINE_VERIFY the MD5 is taken by reading the file back in a worker thread once
+    # every byte is in; readers got their bytes before, the cache keeps only a verified copy
+    cache = ContentCache(tmp_path, 64 << 20, "t")
+    data = os.urandom(3 << 20)
+    wrong = data[:-1] + bytes([data[-1] ^ 1])
+    good, bad = entry("good", data, md5=True), entry("bad", data, md5=True)
+    async with trio.open_nursery() as nursery:
+        assert await read_all(cache, good, Source().fetch(data), nursery) == data
+        handle = cache.open(good, Source().fetch(data), nursery)
+        await cache.complete(handle)
+        cache.release(handle)
+        handle = cache.open(bad, Source().fetch(wrong), nursery)
+        assert await cache.read(handle, 0, 10) == wrong[:10]
+        with pytest.raises(errors.ProtocolError, match="MD5 mismatch"):
+            await cache.complete(handle)
+        cache.release(handle)
+    assert cache.contains(good) and not cache.contains(bad)
+    assert not list((tmp_path / "content").glob("*.part"))
+
+
 def test_part_files_left_by_a_crash_are_removed(tmp_path: Path) -> None:
     (tmp_path / "content").mkdir()
     (tmp_path / "content" / "abc.part").write_bytes(b"half")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from docfs.vfs import filewriter
 from docfs.vfs.filewriter import FileWriter
 
 
-async def test_chunks_land_in_order_with_their_md5(tmp_path: Path) -> None:
+async def test_chunks_land_in_order(tmp_path: Path) -> None:
     path = tmp_path / "f"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT)
     progress: list[int] = []
@@ -21,11 +20,10 @@ async def test_chunks_land_in_order_with_their_md5(tmp_path: Path) -> None:
     writer = FileWriter(fd, progress.append)
     for chunk in chunks:
         await writer.write(chunk)
-    digest = await writer.finish()
+    await writer.finish()
     os.close(fd)
     data = b"".join(chunks)
     assert path.read_bytes() == data
-    assert digest == hashlib.md5(data).hexdigest()
     assert progress == sorted(progress) and progress[-1] == len(data)
 
 

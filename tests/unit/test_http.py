@@ -287,17 +287,17 @@ async def test_connection_refused_is_remote_unavailable() -> None:
 
 
 async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer) -> None:
-    """The body of a download is pulled off the trio thread, in batches that grow to 1 MiB."""
+    """The body of a download is received off the trio thread, in batches that grow to 1 MiB."""
     import threading
 
     from docfs.backends import _threaded
 
     seen: set[str] = set()
-    pull = _threaded._ThreadStream._pull
+    hand_over = _threaded._ThreadStream._hand_over
 
-    def spy(self: _threaded._ThreadStream) -> bytes:
+    def spy(self: _threaded._ThreadStream, batch: bytes) -> bool:
         seen.add(threading.current_thread().name)
-        return pull(self)
+        return hand_over(self, batch)
 
     http = client(server)
     sizes: list[int] = []
@@ -305,20 +305,78 @@ async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer)
     async def sink(chunk: bytes) -> None:
         sizes.append(len(chunk))
 
-    original = _threaded._ThreadStream._pull
-    _threaded._ThreadStream._pull = spy  # type: ignore[method-assign]
+    _threaded._ThreadStream._hand_over = spy  # type: ignore[method-assign]
     try:
         assert await http.download("/big", sink, endpoint="big") == len(BIG)
         # a plain request stays on the trio thread's async transport
         await http.request("GET", "/ok", endpoint="ok")
     finally:
-        _threaded._ThreadStream._pull = original  # type: ignore[method-assign]
+        _threaded._ThreadStream._hand_over = hand_over  # type: ignore[method-assign]
         await http.aclose()
     assert threading.current_thread().name not in seen and seen
     assert sum(sizes) == len(BIG)
     # the first read alone (a quick first byte; the server sends 64 KiB pieces), then batches
     # from 64 KiB doubling: few hops for the rest
     assert sizes[0] <= 65536 and min(sizes[1:-1]) >= 65536 and len(sizes) <= 6
+
+
+async def test_a_slow_reader_holds_the_receiving_thread_back(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the receiving thread reads ahead of the reader, but only BUFFER bytes: a reader that
+    # cannot keep up must not make the daemon hold a whole big body in memory
+    from docfs.backends import _threaded
+
+    monkeypatch.setattr(_threaded, "BUFFER", 128 << 10)
+    monkeypatch.setattr(_threaded, "MOST_BATCH", 64 << 10)
+    most = 0
+    hand_over = _threaded._ThreadStream._hand_over
+
+    def spy(self: _threaded._ThreadStream, batch: bytes) -> bool:
+        nonlocal most
+        kept = hand_over(self, batch)
+        most = max(most, self._buffered)
+        return kept
+
+    monkeypatch.setattr(_threaded._ThreadStream, "_hand_over", spy)
+    http = client(server)
+    got = bytearray()
+
+    async def slow(chunk: bytes) -> None:
+        got.extend(chunk)
+        await trio.sleep(0.02)
+
+    await http.download("/big", slow, endpoint="big")
+    await http.aclose()
+    assert bytes(got) == BIG
+    assert 0 < most <= (128 + 64) << 10
+
+
+async def test_a_reader_that_leaves_stops_the_receiving_thread(server: EmulatorServer) -> None:
+    import threading
+
+    def receiving() -> bool:
+        return any(t.name == "docfs-receive" for t in threading.enumerate())
+
+    server.emulator.bandwidth = 256 << 10  # the 1 MiB body would take 4 s
+    http = client(server)
+    got = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        got.extend(chunk)
+
+    # the first 100 KiB, then the reader is gone (the server knows no ranges here)
+    await http.download("/big", keep, endpoint="big", end=100 << 10)
+    assert bytes(got) == BIG[: 100 << 10]
+    with trio.fail_after(2):  # not the 3 s the rest of the body would take
+        while receiving():
+            await trio.sleep(0.02)
+    server.emulator.bandwidth = 0
+    got.clear()
+    with trio.fail_after(10):
+        await http.download("/big", keep, endpoint="big")
+    assert bytes(got) == BIG
+    await http.aclose()
 
 
 async def test_a_cancelled_download_leaves_the_client_usable(server: EmulatorServer) -> None:
