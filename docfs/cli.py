@@ -285,6 +285,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         cache_size=_pick(args.cache_size, r.cache_size, config.parse_size(DEFAULT_CACHE_SIZE)),
         options=Options(
             read_only=bool(_pick(args.read_only, r.read_only, False)),
+            direct_io=bool(_pick(args.direct_io, r.direct_io, False)),
             dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
             write_back=_pick(args.write_back, r.write_back),
             transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),
@@ -324,6 +325,7 @@ def _docspace_options(
 #: ``-o`` options that map to a docfs flag or option
 _HELPER_FLAGS = {
     "ro": "--read-only",
+    "direct_io": "--direct-io",
     "allow_other": "--allow-other",
     "permanent_delete": "--permanent-delete",
     "hide_trash": "--hide-trash",
@@ -601,6 +603,8 @@ def format_status(report: dict[str, Any]) -> str:
     mode = ", read-only" if report.get("read_only") else ""
     if report.get("write_back") is not None:
         mode += f", write-back {report['write_back']:g} s"
+    if report.get("direct_io"):
+        mode += ", direct I/O"
     cache, requests, rate, uploads = (
         report["cache"],
         report["requests"],
@@ -908,6 +912,14 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mount.add_argument("mountpoint")
     mount.add_argument("-d", "--daemon", action="store_true", help="detach once mounted")
     mount.add_argument("--read-only", action="store_true", default=None)
+    mount.add_argument(
+        "--direct-io",
+        action="store_true",
+        default=None,
+        help="serve reads past the kernel's page cache: big sequential reads (cp, rsync, dd) "
+        "faster and held in memory once, not twice; many small reads slower (each one asks "
+        "docfs); shared mmap of a file is refused",
+    )
     mount.add_argument("--allow-other", action="store_true", help="let other users in")
     mount.add_argument("--cache-dir", type=Path, help="default: $XDG_CACHE_HOME/docfs")
     mount.add_argument("--cache-size", type=parse_size, help=f"default: {DEFAULT_CACHE_SIZE}")

@@ -126,6 +126,7 @@ class Remote:
     write_back: float | None = None
     transfers: int | None = None
     read_only: bool | None = None
+    direct_io: bool | None = None
     timeout: float | None = None
     #: Opus 2 wire profile: a file, or a table of settings
     profile: Path | dict[str, Any] | None = None
@@ -429,6 +430,7 @@ _SETTINGS: dict[str, Check] = {
     "write_back": _write_back,
     "transfers": _integer(1),
     "read_only": _bool,
+    "direct_io": _bool,
     "timeout": _number(0, exclusive=True),
 }
 _REMOTE_KEYS = {"type": None, "url": None, "user": None, "profile": None}

@@ -261,6 +261,7 @@ class ControlServer:
             **self.identity,
             "uptime": time.monotonic() - self.started,
             "read_only": fs.options.read_only,
+            "direct_io": fs.options.direct_io,
             "write_back": fs.options.write_back,
             "cache": {"used": fs.content.used, "limit": fs.content.limit},
             "requests": {

@@ -144,14 +144,16 @@ class FuseOperations(pyfuse3.Operations):
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         write = flags & os.O_ACCMODE != os.O_RDONLY
         fh, keep = await self.fs.open(inode, write, truncate=bool(flags & os.O_TRUNC))
-        return pyfuse3.FileInfo(fh=fh, keep_cache=keep)
+        # direct I/O: the kernel keeps no copy of its own (see Options.direct_io)
+        direct = self.fs.options.direct_io
+        return pyfuse3.FileInfo(fh=fh, keep_cache=keep and not direct, direct_io=direct)
 
     @_guard
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         fh, attr = await self.fs.writes.create(parent_inode, _name(name), mode)
-        return pyfuse3.FileInfo(fh=fh), entry_attributes(attr)
+        return pyfuse3.FileInfo(fh=fh, direct_io=self.fs.options.direct_io), entry_attributes(attr)
 
     @_guard
     async def write(self, fh: int, off: int, buf: bytes) -> int:

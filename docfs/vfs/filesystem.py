@@ -43,6 +43,8 @@ class Options:
     #: seconds before a closed file is uploaded from the queue; None = upload at close
     write_back: float | None = None
     transfers: int = 4
+    #: files are opened with FOPEN_DIRECT_IO: reads bypass the kernel's page cache
+    direct_io: bool = False
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 

@@ -122,6 +122,36 @@ def test_cached_reads_cost_nothing_even_after_a_restart(
     assert e.requests(path="/retrieve$") == []
 
 
+def test_direct_io_reads_bypass_the_kernel_page_cache(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    # seen by changing docfs's cached copy behind its back: a plain mount's second read is
+    # answered by the kernel from its own copy, a --direct-io mount's by docfs every time
+    e = emu(dspace6_server)
+    item = e.add_item(e.add_collection("K", e.add_community("C")), "I")
+    data = os.urandom(3 << 20)
+    e.add_bitstream(item, "blob.bin", data)
+    changed = bytes(b ^ 0xFF for b in data[:4096]) + data[4096:]
+    seen = {}
+    for name, extra in (("plain", ()), ("direct", ("--direct-io",))):
+        m = mount_factory(*extra, name=name, cache=tmp_path / f"cache-{name}").start()
+        fd = os.open(m.path / "C" / "K" / "I" / "blob.bin", os.O_RDONLY)
+        try:
+            assert os.pread(fd, len(data) + 1, 0) == data
+            deadline = time.monotonic() + 10  # kept once verified, just after the last read
+            while not (copies := [p for p in m.cache.rglob("content/*") if p.suffix != ".part"]):
+                assert time.monotonic() < deadline, "the download was never kept"
+                time.sleep(0.01)
+            (copy,) = copies
+            with open(copy, "r+b") as fh:
+                fh.write(changed[:4096])
+            seen[name] = os.pread(fd, len(data) + 1, 0)  # the same open file, read again
+        finally:
+            os.close(fd)
+        m.stop()
+    assert seen == {"plain": data, "direct": changed}
+
+
 def test_file_changed_behind_the_mount_is_fresh_after_the_ttl(
     mount_factory: type[Mount], dspace6_server: EmulatorServer
 ) -> None:

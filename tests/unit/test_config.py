@@ -36,6 +36,7 @@ token = { file = "eln.token" }
 write_back = 5
 transfers = 2
 read_only = true
+direct_io = true
 """
 
 
@@ -67,6 +68,7 @@ def test_a_good_file_gives_remotes_with_defaults_applied(tmp_path: Path) -> None
     assert lab.password == Secret("env", "LAB_PASSWORD", "remotes.lab.password", 10)
     site = cfg.remote("second-site")
     assert (site.write_back, site.transfers, site.read_only) == (5, 2, True)
+    assert site.direct_io is True and lab.direct_io is None
     assert site.dir_cache_time == 30 and site.concurrency is None
     assert site.token is not None and site.token.source == "file"
 

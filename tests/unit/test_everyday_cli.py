@@ -24,7 +24,12 @@ from docfs.redact import Redactor
 
 
 def test_the_mount_helper_form_becomes_a_detached_mount() -> None:
-    argv = ["myrepo:/Lab", "/mnt/x", "-o", "ro,allow_other,cache_size=2G,dir_cache_time=5,dev,suid"]
+    argv = [
+        "myrepo:/Lab",
+        "/mnt/x",
+        "-o",
+        "ro,allow_other,direct_io,cache_size=2G,dir_cache_time=5,dev,suid",
+    ]
     assert cli.is_helper_call(argv)
     assert cli.helper_argv(argv) == [
         "mount",
@@ -32,6 +37,7 @@ def test_the_mount_helper_form_becomes_a_detached_mount() -> None:
         "/mnt/x",
         "--read-only",
         "--allow-other",
+        "--direct-io",
         "--cache-size",
         "2G",
         "--dir-cache-time",
