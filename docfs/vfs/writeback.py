@@ -90,7 +90,7 @@ class Job:
 
     def to_json(self) -> dict[str, Any]:
         # shallow: asdict deep-copies parent and target, a tenth of a millisecond per save,
-        # and json.dump reads this at once
+        # and json.dumps reads this at once
         return {name: getattr(self, name) for name in _SAVED}
 
 
@@ -172,7 +172,9 @@ class WriteBack:
         if self.spares is not None:
             self.spares.take(tmp)  # else open() creates it
         with open(tmp, "w") as fh:
-            json.dump(job.to_json(), fh)
+            # one write of the C encoder's string: json.dump streams through the Python
+            # encoder in small writes, ~3x the time (32 vs 11 µs a job)
+            fh.write(json.dumps(job.to_json()))
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
