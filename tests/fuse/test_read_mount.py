@@ -132,7 +132,7 @@ def test_direct_io_reads_bypass_the_kernel_page_cache(
     data = os.urandom(3 << 20)
     e.add_bitstream(item, "blob.bin", data)
     changed = bytes(b ^ 0xFF for b in data[:4096]) + data[4096:]
-    seen = {}
+    seen, written = {}, {}
     for name, extra in (("plain", ()), ("direct", ("--direct-io",))):
         m = mount_factory(*extra, name=name, cache=tmp_path / f"cache-{name}").start()
         fd = os.open(m.path / "C" / "K" / "I" / "blob.bin", os.O_RDONLY)
@@ -148,8 +148,14 @@ def test_direct_io_reads_bypass_the_kernel_page_cache(
             seen[name] = os.pread(fd, len(data) + 1, 0)  # the same open file, read again
         finally:
             os.close(fd)
+        # writes take the same path (unaligned sizes, straight to docfs) and arrive whole
+        written[name] = os.urandom(1_000_003)
+        (m.path / "C" / "K" / "I" / f"{name}.bin").write_bytes(written[name])
+        assert (m.path / "C" / "K" / "I" / f"{name}.bin").read_bytes() == written[name]
         m.stop()
     assert seen == {"plain": data, "direct": changed}
+    stored = {b["name"]: e.bitstream_data(b["uuid"]) for b in e.bitstreams_of(item)}
+    assert (stored["plain.bin"], stored["direct.bin"]) == (written["plain"], written["direct"])
 
 
 def test_file_changed_behind_the_mount_is_fresh_after_the_ttl(
