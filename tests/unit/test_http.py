@@ -320,6 +320,35 @@ async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer)
     assert sizes[0] <= 65536 and min(sizes[1:-1]) >= 65536 and len(sizes) <= 6
 
 
+async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from docfs.backends import _threaded
+
+    started: list[str] = []
+
+    class Counted(threading.Thread):
+        def start(self) -> None:
+            if self.name == "docfs-receive":  # trio may start workers of its own meanwhile
+                started.append(self.name)
+            super().start()
+
+    monkeypatch.setattr(_threaded.threading, "Thread", Counted)
+    http = client(server)
+    got = bytearray()
+
+    async def keep(chunk: bytes) -> None:
+        got.extend(chunk)
+
+    await http.download("/ok", keep, endpoint="ok")
+    assert bytes(got) == b"ok 0" and started == []
+    await http.download("/big", keep, endpoint="big")  # 1 MiB: more than the first read
+    assert started == ["docfs-receive"]
+    await http.aclose()
+
+
 async def test_a_slow_reader_holds_the_receiving_thread_back(
     server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
