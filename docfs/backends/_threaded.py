@@ -25,8 +25,9 @@ import trio
 
 #: request extension that sends a request through the thread
 THREADED = "docfs.threaded"
-#: received bytes not yet taken by the trio side; beyond this the receiving thread waits
-BUFFER = 8 << 20
+#: received bytes not yet taken by the trio side; beyond this the receiving thread waits (the
+#: cache's writer queues up to its own BACKLOG besides)
+BUFFER = 4 << 20
 #: bytes are handed over in batches: the first read alone, then from FIRST_BATCH doubling up
 #: to MOST_BATCH (few wake-ups of the trio thread, each with a batch worth its cost)
 FIRST_BATCH = 64 << 10
@@ -68,13 +69,14 @@ class _ThreadStream(httpx.AsyncByteStream):
         spared a hand-over, and a body that fits in them (``length``: its Content-Length)
         needs no thread. A failure is kept for the reader."""
         self._receive(first_only=True)
-        if length is not None and self._received >= length:
-            self._receive()  # the end of the body: no read waits for the network
-            return
         with self._lock:
             if self._ended or self._closed:
                 return
+            # from here on this receiver closes the stream if the reader leaves meanwhile
             self._receiving = True
+        if length is not None and self._received >= length:
+            self._receive()  # the end of the body: no read waits for the network
+            return
         threading.Thread(target=self._receive, name="docfs-receive", daemon=True).start()
 
     def _receive(self, first_only: bool = False) -> None:
@@ -173,7 +175,8 @@ class _ThreadStream(httpx.AsyncByteStream):
             self._room.notify()
             receiving = self._receiving
         if not receiving:
-            # closing a finished body gives its connection back to the pool: no I/O to wait for
+            # a finished body gives its connection back to the pool; a failed one closes its
+            # socket: in a thread, as any blocking call
             await trio.to_thread.run_sync(self._close_stream, abandon_on_cancel=True)
 
 
