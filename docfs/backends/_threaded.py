@@ -63,7 +63,7 @@ class _ThreadStream(httpx.AsyncByteStream):
         self._arrived: trio.Event | None = None
 
     def start(self, length: int | None) -> None:
-        """(the sending thread) Read the first bytes now, then receive the rest in a thread.
+        """(the sending thread) Read the first bytes now; the reader starts a thread for the rest.
 
         The first bytes usually come with the headers: a reader waiting for its first byte is
         spared a hand-over, and a body that fits in them (``length``: its Content-Length)
@@ -72,12 +72,15 @@ class _ThreadStream(httpx.AsyncByteStream):
         with self._lock:
             if self._ended or self._closed:
                 return
-            # from here on this receiver closes the stream if the reader leaves meanwhile
-            self._receiving = True
-        if length is not None and self._received >= length:
+            whole = length is not None and self._received >= length
+            if whole:
+                # from here on this receiver closes the stream if the reader leaves meanwhile
+                self._receiving = True
+        if whole:
             self._receive()  # the end of the body: no read waits for the network
-            return
-        threading.Thread(target=self._receive, name="docfs-receive", daemon=True).start()
+        # else the reader starts the receiving thread once it has taken the first bytes
+        # (``__aiter__``): started now, it would compete for the GIL with the trio thread
+        # that is about to answer the first read
 
     def _receive(self, first_only: bool = False) -> None:
         failure: Exception | None = None
@@ -146,8 +149,13 @@ class _ThreadStream(httpx.AsyncByteStream):
                 self._room.notify()
                 ended, failure = self._ended, self._failure
                 arrived = None
+                begin = False
                 if not chunks and not ended:
                     arrived = self._arrived = trio.Event()
+                    if not self._receiving:
+                        self._receiving = begin = True
+            if begin:
+                threading.Thread(target=self._receive, name="docfs-receive", daemon=True).start()
             # the bytes that did arrive are delivered before a failure: a resumed download
             # asks only for what is missing after them
             for chunk in chunks:
