@@ -273,6 +273,37 @@ def _note_path_relists(row: Row) -> None:
 # ---- B1, B2: sequential reads ----------------------------------------------------------------
 
 
+def _cold_reads(
+    env: Env,
+    row: Row,
+    label: str,
+    mount: DocfsMount,
+    paths: list[Path],
+    baseline: Callable[[int], object],
+    size: int | None = None,
+) -> dict[str, list[float]]:
+    """Rep i: ``dd`` of the cold ``paths[i]`` through ``mount``, then ``baseline(i)``, side by
+    side; returns the emulator's CPU seconds per run serving each."""
+    size = size or env.ctx.sizes.big_file
+    emu = env.emu
+    emu_cpu: dict[str, list[float]] = {"docfs": [], "httpx": []}
+    with env.profiled(label, mount):
+        for i in range(env.ctx.sizes.reps):
+            cpu = emu.cpu_seconds()
+            row.docfs.append(env.run_docfs(mount, partial(dd, paths[i], size)))
+            emu_cpu["docfs"].append(emu.cpu_seconds() - cpu)
+            cpu = emu.cpu_seconds()
+            secs, reqs = env.run_direct(partial(baseline, i))
+            emu_cpu["httpx"].append(emu.cpu_seconds() - cpu)
+            row.baseline.append(secs)
+            row.baseline_requests.append(reqs)
+            env.ctx.say(
+                f"  {label} {env.latency_ms:g} ms rep {i + 1}: docfs {row.docfs[-1].seconds:.3f} "
+                f"s ({row.docfs[-1].requests} req), httpx {secs:.3f} s"
+            )
+    return emu_cpu
+
+
 def _big_files(env: Env, size: int, reps: int) -> tuple[DocfsMount, list[Path], list[str]]:
     """``reps`` copies of one file of ``size`` bytes, each in an item of its own, and a mount
     that has listed them all (listings are not what the read benchmarks time)."""
@@ -292,7 +323,6 @@ def bench_reads(ctx: Context, latency: float) -> list[Row]:
     s = ctx.sizes
     mib = s.big_file // MiB
     with Env(ctx, "reads", latency) as env:
-        emu = env.emu
         m, paths, ids = _big_files(env, s.big_file, s.reps)
         b1 = Row(
             f"B1 cold read {mib} MiB (dd bs=1M) vs httpx stream",
@@ -302,21 +332,7 @@ def bench_reads(ctx: Context, latency: float) -> list[Row]:
             limit=0.85,
             backend="dspace6 (no ranges)",
         )
-        emu_cpu: dict[str, list[float]] = {"docfs": [], "httpx": []}
-        with env.profiled("B1", m):
-            for i in range(s.reps):
-                cpu = emu.cpu_seconds()
-                b1.docfs.append(env.run_docfs(m, partial(dd, paths[i], s.big_file)))
-                emu_cpu["docfs"].append(emu.cpu_seconds() - cpu)
-                cpu = emu.cpu_seconds()
-                secs, reqs = env.run_direct(partial(env.direct.download, ids[i]))
-                emu_cpu["httpx"].append(emu.cpu_seconds() - cpu)
-                b1.baseline.append(secs)
-                b1.baseline_requests.append(reqs)
-                ctx.say(
-                    f"  B1 {latency:g} ms rep {i + 1}: docfs {b1.docfs[-1].seconds:.3f} s, "
-                    f"httpx {secs:.3f} s"
-                )
+        emu_cpu = _cold_reads(env, b1, "B1", m, paths, lambda i: env.direct.download(ids[i]))
         b1.notes.append(
             "DSpace 6 has no byte ranges: one GET streams the whole file (the ≥1.0x target with "
             "parallel range reads is B1r, on DSpace 7)"
@@ -373,16 +389,7 @@ def _direct_io_row(env: Env, paths: list[Path], ids: list[str], latency: float) 
         limit=0.85,
         backend="dspace6 (no ranges)",
     )
-    with env.profiled("B1d", d):
-        for i in range(s.reps):
-            row.docfs.append(env.run_docfs(d, partial(dd, direct_paths[i], s.big_file)))
-            secs, reqs = env.run_direct(partial(env.direct.download, ids[i]))
-            row.baseline.append(secs)
-            row.baseline_requests.append(reqs)
-            env.ctx.say(
-                f"  B1d {latency:g} ms rep {i + 1}: docfs {row.docfs[-1].seconds:.3f} s, "
-                f"httpx {secs:.3f} s"
-            )
+    _cold_reads(env, row, "B1d", d, direct_paths, lambda i: env.direct.download(ids[i]))
     row.notes.append(
         "--direct-io: reads bypass the kernel's page cache (FOPEN_DIRECT_IO), so the kernel "
         "neither allocates nor fills a second copy of the file; dd's 1 MiB reads reach docfs as "
@@ -415,17 +422,13 @@ def _ranged_row(ctx: Context, latency: float, size: int, label: str, bandwidth: 
             limit=1.0,
             backend="dspace7 (ranges)",
         )
-        with httpx.Client(timeout=300) as client, env.profiled(label.split()[0], m):
-            for i in range(s.reps):
-                row.docfs.append(env.run_docfs(m, partial(dd, paths[i], size)))
+        with httpx.Client(timeout=300) as client:
+
+            def direct(i: int) -> None:
                 url = f"{emu.url}/server/api/core/bitstreams/{ids[i]}/content"
-                secs, reqs = env.run_direct(partial(stream_url, client, url, size))
-                row.baseline.append(secs)
-                row.baseline_requests.append(reqs)
-                ctx.say(
-                    f"  {label} {latency:g} ms rep {i + 1}: docfs {row.docfs[-1].seconds:.3f} s "
-                    f"({row.docfs[-1].requests} req), httpx {secs:.3f} s"
-                )
+                stream_url(client, url, size)
+
+            _cold_reads(env, row, label.split()[0], m, paths, direct, size)
         row.notes.append(
             f"DSpace 7 serves byte ranges: docfs fetches {BLOCK_SIZE // MiB} MiB blocks, up to "
             f"{BLOCK_FETCHERS} at once, ahead of a sequential reader; the baseline is one "
