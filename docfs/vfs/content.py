@@ -91,6 +91,14 @@ def _checked_md5(path: Path) -> str | OSError:
     return md5.hexdigest()
 
 
+async def _md5_of(path: Path, size: int) -> str | OSError:
+    """``_checked_md5`` of a complete cache file: at once when small, else in a worker thread
+    (reading 256 MiB back on the trio thread would stall every FUSE request ~0.5 s)."""
+    if size <= INLINE_VERIFY:
+        return _checked_md5(path)
+    return await trio.to_thread.run_sync(_checked_md5, path)
+
+
 class BlockDownload:
     """A file being filled block by block with range requests, in any order."""
 
@@ -361,9 +369,7 @@ class ContentCache:
             nursery.start_soon(self._verify_in_thread, blocks)
 
     async def _verify_in_thread(self, blocks: BlockDownload) -> None:
-        # reading back 256 MiB on the trio thread would stall every FUSE request ~0.5 s
-        digest = await trio.to_thread.run_sync(_checked_md5, blocks.path)
-        self._verify(blocks, digest)
+        self._verify(blocks, await _md5_of(blocks.path, blocks.size))
 
     def _verify(self, blocks: BlockDownload, digest: str | OSError) -> None:
         """Keep the file if ``digest`` is the MD5 the repository gave."""
@@ -424,11 +430,8 @@ class ContentCache:
                 # hashed once every byte is in the file, not while they stream in: readers
                 # get their bytes as they land either way, and hashing alongside took CPU
                 # that receiving, writing and answering the reads need (a cold 256 MiB dd
-                # through the mount ~12% faster); a big file is read back in a worker thread
-                if download.received <= INLINE_VERIFY:
-                    digest = _checked_md5(download.path)
-                else:
-                    digest = await trio.to_thread.run_sync(_checked_md5, download.path)
+                # through the mount ~12% faster)
+                digest = await _md5_of(download.path, download.received)
                 if isinstance(digest, OSError):
                     raise digest
                 if digest != expected_md5.lower():
