@@ -167,22 +167,22 @@ class _ThreadStream(httpx.AsyncByteStream):
                     raise failure
                 return
 
-    def abandon(self) -> None:
-        """Nobody will read the body: stop receiving it and give the connection back (or close
-        it). Returns at once; a receiving thread closes the stream when its read returns."""
+    def _leave(self) -> bool:
+        """The reader is gone: stop the receiving thread. True if the caller must close the
+        stream (no thread is receiving; one that is closes it when its read returns)."""
         with self._lock:
             self._closed = True
             self._room.notify()
-            receiving = self._receiving
-        if not receiving:
+            return not self._receiving
+
+    def abandon(self) -> None:
+        """Nobody will read the body: stop receiving it and give the connection back (or close
+        it). Returns at once."""
+        if self._leave():
             self._close_stream()
 
     async def aclose(self) -> None:
-        with self._lock:
-            self._closed = True
-            self._room.notify()
-            receiving = self._receiving
-        if not receiving:
+        if self._leave():
             # a finished body gives its connection back to the pool; a failed one closes its
             # socket: in a thread, as any blocking call
             await trio.to_thread.run_sync(self._close_stream, abandon_on_cancel=True)
