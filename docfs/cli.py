@@ -783,19 +783,45 @@ def _alive(pid: int) -> bool:
 
 
 def _start_emulator(
-    kind: str, account: Account, *, demo: bool, latency_ms: float, port: int
+    kind: str,
+    account: Account,
+    *,
+    demo: bool,
+    latency_ms: float,
+    port: int,
+    server_version: str | None = None,
+    settings: dict[str, str] | None = None,
+    role: str = "admin",
 ) -> tuple[EmulatorServer, Any]:
     """Build and serve an emulator; returns the running server and the emulator."""
-    from docfs.emulators.base import EmulatorServer
+    from docfs.emulators.base import EmulatorServer, UnknownServerOption
     from docfs.emulators.launch import UnknownDemo, build
 
     try:
-        emulator = build(kind, account, demo=demo, latency_ms=latency_ms)
-    except UnknownDemo as exc:
+        emulator = build(
+            kind,
+            account,
+            demo=demo,
+            latency_ms=latency_ms,
+            server_version=server_version,
+            settings=settings,
+            role=role,
+        )
+    except (UnknownDemo, UnknownServerOption) as exc:
         raise UsageError(str(exc)) from None
     server = EmulatorServer(emulator, port=port)
     server.start()
     return server, emulator
+
+
+def _emulator_profiles_help() -> str:
+    """The releases, settings and roles each emulator knows, for ``docfs emulate --help``."""
+    from docfs.registry import emulator_class
+
+    try:
+        return "\n".join(emulator_class(kind).describe_profiles() for kind in sorted(REMOTE_TYPES))
+    except ImportError:  # the emulators' extras are not installed
+        return ""
 
 
 def cmd_emulate(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -807,11 +833,31 @@ def cmd_emulate(args: argparse.Namespace, redactor: Redactor) -> int:
         key=args.api_key or os.environ.get("DOCFS_TOKEN"),
         rate_limit=args.rate_limit,
     )
-    server, _ = _start_emulator(
-        args.type, account, demo=args.demo, latency_ms=args.latency_ms, port=args.port
+    settings: dict[str, str] = {}
+    for item in args.setting:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--setting {item!r}: expected KEY=VALUE")
+        settings[key.strip()] = value.strip()
+    server, emulator = _start_emulator(
+        args.type,
+        account,
+        demo=args.demo,
+        latency_ms=args.latency_ms,
+        port=args.port,
+        server_version=args.server_version,
+        settings=settings,
+        role=args.role,
     )
     url = f"{server.url}{remote_type(args.type).api_path}"
-    print(f"docfs: {args.type} emulator serving at {url} (Ctrl-C to stop)", flush=True)
+    profile = emulator.server_profile
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(profile.settings.items()))
+    print(
+        f"docfs: {args.type} emulator serving at {url} (Ctrl-C to stop)"
+        + (f"; version {profile.version}" if profile.version else "")
+        + (f"; {shown}" if shown else ""),
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
@@ -1036,7 +1082,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     emulate = sub.add_parser(
-        "emulate", parents=[common], help="serve a repository emulator on 127.0.0.1"
+        "emulate",
+        parents=[common],
+        help="serve a repository emulator on 127.0.0.1",
+        epilog=_emulator_profiles_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emulate.add_argument("type", choices=sorted(REMOTE_TYPES))
     emulate.add_argument("--port", type=int, default=8080)
@@ -1055,6 +1105,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulate.add_argument(
         "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
+    )
+    emulate.add_argument(
+        "--server-version", help="behave like this release of the server (default: the newest)"
+    )
+    emulate.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a server configuration setting (repeatable; see the list below)",
+    )
+    emulate.add_argument(
+        "--role",
+        default="admin",
+        help="the role of the --user account: admin, or submitter where the type has it",
     )
     emulate.set_defaults(func=cmd_emulate)
     detect = sub.add_parser(

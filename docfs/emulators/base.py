@@ -94,6 +94,48 @@ class Fault:
         return self.status is not None or self.body is not None or self.redirect is not None
 
 
+class UnknownServerOption(ValueError):
+    """``--server-version`` or ``--setting`` named something this emulator does not know."""
+
+
+@dataclass(frozen=True)
+class ServerSetting:
+    """A configuration value of the real server that changes what the emulator does."""
+
+    default: str
+    help: str
+    #: the values it may take; empty: any
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServerProfile:
+    """Which release of the server is emulated and with which configuration settings.
+
+    Real servers answer differently by release and by setting (a DSpace 10 with bitstream
+    replacement off answers 400 where one with it on answers 200); one emulator answering one way
+    is how such differences stayed hidden, so the release and the settings are explicit.
+    """
+
+    version: str
+    settings: dict[str, str] = field(default_factory=dict)
+    role: str = "admin"
+
+    def setting(self, key: str) -> str:
+        return self.settings[key]
+
+    def flag(self, key: str) -> bool:
+        return self.settings[key].strip().lower() in ("1", "true", "yes", "on")
+
+    def at_least(self, version: str) -> bool:
+        return version_key(self.version) >= version_key(version)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``"7.6.1"`` → ``(7, 6, 1)``, for comparing releases."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
 class ConnectionCut(Exception):
     """Raised inside the app to make uvicorn drop the connection mid-response."""
 
@@ -102,8 +144,66 @@ class Emulator:
     """Base of every emulator: subclasses implement ``routes`` and their own backdoor."""
 
     name = "emulator"
+    #: the server releases this emulator can behave like, oldest first; the last is the default
+    versions: tuple[str, ...] = ()
+    #: the server's configuration settings it honours (``--setting KEY=VALUE``)
+    server_settings: dict[str, ServerSetting] = {}
+    #: the roles ``--role`` may give the seeded user
+    roles: tuple[str, ...] = ("admin",)
+
+    @classmethod
+    def make_profile(
+        cls,
+        version: str | None = None,
+        settings: dict[str, str] | None = None,
+        role: str = "admin",
+    ) -> ServerProfile:
+        """Check a release, settings and role against what this emulator knows."""
+        if version is None:
+            version = cls.versions[-1] if cls.versions else ""
+        elif version not in cls.versions:
+            known = ", ".join(cls.versions) or "none"
+            raise UnknownServerOption(
+                f"{cls.name}: unknown server version {version!r} (known: {known})"
+            )
+        values = {key: spec.default for key, spec in cls.server_settings.items()}
+        for key, value in (settings or {}).items():
+            spec = cls.server_settings.get(key)
+            if spec is None:
+                known = ", ".join(sorted(cls.server_settings)) or "none"
+                raise UnknownServerOption(f"{cls.name}: unknown setting {key!r} (known: {known})")
+            if spec.choices and value not in spec.choices:
+                raise UnknownServerOption(
+                    f"{cls.name}: setting {key} must be one of {', '.join(spec.choices)}"
+                )
+            values[key] = value
+        if role not in cls.roles:
+            raise UnknownServerOption(
+                f"{cls.name}: unknown role {role!r} (known: {', '.join(cls.roles)})"
+            )
+        return ServerProfile(version, values, role)
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        """Constructor keyword arguments that make an instance behave as ``profile`` says."""
+        return {}
+
+    @classmethod
+    def describe_profiles(cls) -> str:
+        """A few lines for ``docfs emulate --help``: releases, settings and roles."""
+        lines = [f"{cls.name}: versions {', '.join(cls.versions) or '(one behaviour)'}"]
+        lines += [
+            f"  --setting {key}=VALUE  {spec.help} (default {spec.default})"
+            for key, spec in sorted(cls.server_settings.items())
+        ]
+        if len(cls.roles) > 1:
+            lines.append(f"  --role {'|'.join(cls.roles)}")
+        return "\n".join(lines)
 
     def __init__(self, *, latency_ms: float = 0.0, seed: int | None = None) -> None:
+        if not hasattr(self, "server_profile"):
+            #: the release and settings this instance behaves like (``launch.build`` sets it)
+            self.server_profile: ServerProfile = type(self).make_profile()
         self.latency_ms = latency_ms
         #: bytes per second each response body is paced to (0: as fast as loopback goes)
         self.bandwidth = 0.0

@@ -31,23 +31,43 @@ class UnknownDemo(Exception):
     """The repository type has no demo data set."""
 
 
-def build(kind: str, account: Account, *, demo: bool, latency_ms: float = 0.0) -> Emulator:
-    """An emulator of ``kind`` with the account created and, with ``demo``, the demo data."""
-    options: dict[str, Any] = {"latency_ms": latency_ms}
+def build(
+    kind: str,
+    account: Account,
+    *,
+    demo: bool,
+    latency_ms: float = 0.0,
+    server_version: str | None = None,
+    settings: dict[str, str] | None = None,
+    role: str = "admin",
+) -> Emulator:
+    """An emulator of ``kind`` with the account created and, with ``demo``, the demo data.
+
+    ``server_version``, ``settings`` and ``role`` select the release, the configuration and the
+    seeded user's role; unknown ones raise ``UnknownServerOption``.
+    """
+    cls = emulator_class(kind)
+    profile = cls.make_profile(server_version, settings, role)
+    options: dict[str, Any] = {"latency_ms": latency_ms, **cls.options_for(profile)}
     if kind == "rspace" and account.key:
         options["api_key"] = account.key
     if kind == "opus2":
         options["rate_limit"] = account.rate_limit if account.rate_limit is not None else 50
         if account.key:
             options["token"] = account.key
-    emulator: Any = emulator_class(kind)(**options)
+    emulator: Any = cls.__new__(cls)
+    emulator.server_profile = profile
+    emulator.__init__(**options)
     if kind in ("dspace6", "dspace7", "docspace") and account.user and account.password:
-        emulator.add_user(account.user, account.password, admin=True)
+        emulator.add_user(account.user, account.password, admin=role == "admin")
     if kind == "docspace" and account.key:
         owner = account.user or _first_docspace_user(emulator)
         emulator.add_api_key(owner, key=account.key)
     if demo:
         seed_demo(kind, emulator)
+    if role != "admin" and account.user and hasattr(emulator, "grant_role"):
+        # after the demo data, so that the role covers every demo collection
+        emulator.grant_role(account.user, role)
     result: Emulator = emulator
     return result
 
