@@ -64,6 +64,12 @@ DEFAULT_TRANSFERS = 4
 DEFAULT_READ_AHEAD = 0
 
 
+#: exit statuses a service manager can tell apart (systemd ``RestartPreventExitStatus=``): a
+#: mistake in the command line or configuration, and a refused login, are not cured by restarting
+EXIT_USAGE = 2
+EXIT_AUTH = 77  # sysexits.h EX_NOPERM
+
+
 class UsageError(Exception):
     """A mistake in the command line or configuration; printed without a traceback."""
 
@@ -433,6 +439,9 @@ def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
     tune_gc()
     try:
         trio.run(serve, mount, redactor, ready)
+    except errors.AuthenticationFailed as exc:
+        log.error("%s", exc)
+        return EXIT_AUTH
     except errors.DocfsError as exc:
         log.error("%s", exc)
         return 1
@@ -450,6 +459,8 @@ def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     for key in ("JOURNAL_STREAM", "INVOCATION_ID"):
         env.pop(key, None)
     with open(log_path, "ab") as log_file:
+        # where this attempt's lines start: a failure shows those, not the previous run's
+        start = log_file.tell()
         child = subprocess.Popen(
             [sys.executable, "-m", "docfs", *argv],
             stdin=subprocess.DEVNULL,
@@ -466,12 +477,14 @@ def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
         if not args.quiet:
             print(f"docfs: mounted at {mount.mountpoint} (pid {child.pid}, log {log_path})")
         return 0
-    child.wait(timeout=30)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
+    status = child.wait(timeout=30)
+    with open(log_path, "rb") as log_file:
+        log_file.seek(start)
+        tail = log_file.read().decode(errors="replace").strip().splitlines()[-3:]
     print(f"docfs: mount failed; last log lines ({log_path}):", file=sys.stderr)
     for line in tail:
         print(f"  {line}", file=sys.stderr)
-    return 1
+    return status if status in (EXIT_USAGE, EXIT_AUTH) else 1
 
 
 def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
@@ -1138,7 +1151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             words = helper_argv(words)
     except UsageError as exc:
         print(f"docfs: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     args = build_parser().parse_args(words)
     args.argv = words
     redactor = Redactor()
@@ -1148,7 +1161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return result
     except (UsageError, config.ConfigError) as exc:
         print(f"docfs: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except errors.AuthenticationFailed as exc:
+        print(f"docfs: {exc}", file=sys.stderr)
+        return EXIT_AUTH
     except errors.DocfsError as exc:
         print(f"docfs: {exc}", file=sys.stderr)
         return 1

@@ -15,9 +15,35 @@ if [ "${#missing[@]}" -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   echo "setup: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  # a freshly booted machine often has another apt (unattended-upgrades) holding the lock:
+  # wait for it rather than fail at once
+  lock=(-o DPkg::Lock::Timeout=300)
+  $sudo apt-get "${lock[@]}" update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq "${missing[@]}" >/dev/null
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[${extras}]"
+if ! .venv/bin/python -m pip install -q -e ".[${extras}]"; then
+  echo "setup: installing docfs failed; pyfuse3 is built against libfuse3: it needs the" \
+    "packages libfuse3-dev and pkg-config (apt-get install libfuse3-dev pkg-config)" >&2
+  exit 1
+fi
+# make `docfs` a command of this user's shell (what the README's "Using it" commands type):
+# ~/.local/bin is where pip --user and pipx put commands and where the user unit looks;
+# root's shell does not search it, so root gets /usr/local/bin as well
+link_into() {
+  local dir="$1" target
+  target="$(pwd)/.venv/bin/docfs"
+  mkdir -p "$dir"
+  # never replace a docfs that is not one of our virtual environments' (e.g. a pipx install)
+  if [ -e "$dir/docfs" ] && [ ! -L "$dir/docfs" ]; then
+    return 0
+  fi
+  ln -sfn "$target" "$dir/docfs"
+}
+link_into "$HOME/.local/bin"
+[ "$(id -u)" -ne 0 ] || link_into /usr/local/bin
+if ! command -v docfs >/dev/null 2>&1; then
+  echo "setup: docfs is in $HOME/.local/bin; add it to your PATH:" \
+    'echo '"'"'export PATH="$HOME/.local/bin:$PATH"'"'"' >> ~/.bashrc' >&2
+fi

@@ -114,7 +114,8 @@ def test_wrong_password_fails_at_start_with_a_clear_message(
         timeout=60,
         env=env,
     )
-    assert result.returncode == 1
+    # its own exit status, so that systemd's RestartPreventExitStatus= does not retry forever
+    assert result.returncode == 77  # cli.EXIT_AUTH
     assert "HTTP 401" in result.stderr and "Traceback" not in result.stderr
     assert "not-the-password" not in result.stderr
     assert not os.path.ismount(mnt)

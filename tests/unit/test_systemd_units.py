@@ -3,6 +3,7 @@ command lines that the docfs command accepts, and ``systemd-analyze verify`` whe
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -42,9 +43,7 @@ def docfs_words(command: str, home: str = "/home/me") -> list[str]:
     command = command.replace("%i", "myrepo").replace("%h", home)
     command = command.replace("${CACHE_DIRECTORY}", "/var/cache/docfs")
     words = shlex.split(command.lstrip("-"))
-    if words[0] == "/usr/bin/env":
-        words = words[1:]
-    assert words[0] == "docfs", command
+    assert words[0] in ("docfs", f"{home}/.local/bin/docfs"), command
     return words[1:]
 
 
@@ -87,9 +86,57 @@ def test_systemd_analyze_finds_nothing_to_complain_about(unit: Path, tmp_path: P
     wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} -m docfs "$@"\n')
     wrapper.chmod(0o755)
     text = unit.read_text().replace("=docfs ", f"={wrapper} ")
+    text = text.replace("=%h/.local/bin/docfs ", f"={wrapper} ")
     instance = tmp_path / unit.name.replace("@", "@myrepo")
     instance.write_text(text)
     result = subprocess.run(
         [analyze, "verify", str(instance)], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result
+
+
+@pytest.mark.parametrize("unit", [USER_UNIT, SYSTEM_UNIT], ids=["user", "system"])
+def test_errors_a_restart_cannot_cure_end_the_unit(unit: Path) -> None:
+    (statuses,) = values(unit, "RestartPreventExitStatus")
+    assert {int(s) for s in statuses.split()} == {cli.EXIT_USAGE, cli.EXIT_AUTH}
+    assert values(unit, "UMask") == ["0077"]
+    # a missing program must fail the start, not hide behind env (exit 127, restarted forever)
+    assert not any("/usr/bin/env" in v for _, _, v in settings(unit))
+
+
+def test_the_user_unit_leaves_setuid_fusermount3_working() -> None:
+    # seccomp settings imply NoNewPrivileges= in a user unit, which breaks fusermount3
+    keys = {k for _, k, _ in settings(USER_UNIT)}
+    assert not keys & {"NoNewPrivileges", "SystemCallFilter", "LockPersonality", "RestrictSUIDSGID"}
+
+
+def test_the_system_unit_is_hardened_without_hiding_its_mount() -> None:
+    keys = {k for _, k, _ in settings(SYSTEM_UNIT)}
+    # each of these runs the service in a mount namespace of its own, where the FUSE mount
+    # would be invisible to the rest of the system
+    assert not keys & {
+        "ProtectSystem",
+        "ProtectHome",
+        "PrivateTmp",
+        "PrivateDevices",
+        "PrivateMounts",
+        "ProtectKernelTunables",
+        "ProtectControlGroups",
+        "ProtectProc",
+        "ReadWritePaths",
+    }
+    assert values(SYSTEM_UNIT, "DeviceAllow") == ["/dev/fuse rw"]
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed: the exposure score is not checked")
+    result = subprocess.run(
+        [analyze, "security", "--offline=true", "--no-pager", str(SYSTEM_UNIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if "--offline" in result.stderr:
+        pytest.skip(f"this systemd-analyze cannot rate a unit file: {result.stderr.strip()}")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout[-500:] + result.stderr
+    assert float(match.group(1)) < 5.0, result.stdout[-2000:]
