@@ -282,3 +282,35 @@ def test_detect_tells_dspace_6_from_dspace_7(tmp_path: Path) -> None:
         [*DOCFS, "detect", "http://127.0.0.1:9"], capture_output=True, text=True
     )
     assert nothing.returncode == 2 and "neither DSpace" in nothing.stderr
+
+
+def test_a_failed_daemon_mount_shows_this_attempts_log_lines_and_status(
+    dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    log_file = tmp_path / "docfs.log"
+    log_file.write_text("2026-01-01 OLD-RUN-LINE unmounted\n")
+    env = env_without_secrets()
+    env["DOCFS_USER"], env["DOCFS_PASSWORD"] = ADMIN[0], "not-the-password"
+    result = subprocess.run(
+        [
+            *DOCFS,
+            "--log-file",
+            str(log_file),
+            "mount",
+            f"dspace6:{dspace6_server.url}/rest",
+            str(mnt),
+            "--daemon",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 77, result.stderr
+    assert "HTTP 401" in result.stderr
+    assert "OLD-RUN-LINE" not in result.stderr
+    assert not os.path.ismount(mnt)
