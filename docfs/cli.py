@@ -13,6 +13,8 @@ detaches once the mount is ready (like sshfs), unless ``-f`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import errno
 import gc
 import json
@@ -122,6 +124,31 @@ def logger_name(module: str) -> str:
     return f"docfs.{module}"
 
 
+def check_verbose(modules: Sequence[str]) -> None:
+    """Refuse ``-v NAME`` where no logger is called NAME (a typo would silently log nothing)."""
+    if not modules:
+        return
+    import importlib
+    import pkgutil
+
+    import docfs
+
+    # the loggers exist once their modules are imported; the emulators are not part of a mount
+    for info in pkgutil.walk_packages(docfs.__path__, "docfs."):
+        if not info.name.startswith(("docfs.emulators", "docfs.__main__")):
+            with contextlib.suppress(ImportError):
+                importlib.import_module(info.name)
+    known = {"httpx", "httpcore", *logging.root.manager.loggerDict}
+    for module in modules:
+        name = logger_name(module)
+        if any(k == name or k.startswith(name + ".") for k in known):
+            continue
+        short = sorted(k.removeprefix("docfs.") for k in known if k.startswith("docfs."))
+        hint = difflib.get_close_matches(module, short, n=1)
+        also = f"; did you mean {hint[0]!r}?" if hint else f" (known: {', '.join(short)})"
+        raise UsageError(f"-v {module}: no such module{also}")
+
+
 def setup_logging(
     level: str,
     redactor: Redactor,
@@ -196,7 +223,33 @@ def is_inline(source: str) -> bool:
     return _INLINE.match(source) is not None
 
 
+def source_mistake(source: str) -> str | None:
+    """What is wrong with a mount source that looks like a mistyped ``TYPE:URL``, if anything."""
+    types = sorted(REMOTE_TYPES)
+    if source.startswith(("http://", "https://")):
+        return (
+            f"{source!r} is a URL without its repository type: give it as "
+            f"TYPE:{source} with TYPE one of {', '.join(types)} "
+            f"(or dspace:{source} to detect DSpace 6 or 7+; `docfs detect {source}` tells)"
+        )
+    kind, sep, rest = source.partition(":")
+    if not sep or rest.startswith("/"):
+        return None  # NAME or NAME:/sub/path
+    if kind in REMOTE_TYPES or kind == "dspace":
+        if not rest.startswith(("http://", "https://")):
+            return f"remote {source!r}: the URL must start with http:// or https://"
+        return None
+    if rest.startswith(("http://", "https://")) or "//" in rest:
+        hint = difflib.get_close_matches(kind, [*types, "dspace"], n=1)
+        also = f"; did you mean {hint[0]!r}?" if hint else ""
+        return f"unknown repository type {kind!r} (known: {', '.join(types)}){also}"
+    return None
+
+
 def parse_remote(text: str) -> tuple[str, str]:
+    mistake = source_mistake(text)
+    if mistake is not None:
+        raise UsageError(mistake)
     kind, sep, url = text.partition(":")
     if not sep or not url.startswith(("http://", "https://")):
         raise UsageError(f"remote {text!r}: expected TYPE:URL, e.g. dspace6:https://host/rest")
@@ -262,6 +315,9 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
     source: str = args.remote
     remote: config.Remote | None = None
     sub_path: str | None = None
+    mistake = source_mistake(source)
+    if mistake is not None:
+        raise UsageError(mistake)
     if is_inline(source):
         kind, url = parse_remote(source)
         credentials = read_credentials(args.credentials_file)
@@ -363,6 +419,25 @@ _HELPER_IGNORED = {
     "diratime", "async", "lazytime", "silent", "loud",
 }  # fmt: skip
 _HELPER_IGNORED_PREFIXES = ("x-", "comment=")
+
+
+def mistyped_command(argv: Sequence[str]) -> str | None:
+    """``docfs stauts`` / ``docfs mout R M``: a near-miss of a command that is no mount source.
+
+    The mount-helper form ``docfs SOURCE MOUNTPOINT`` takes any first word, so a typo would be
+    taken for a source; a word close to a command, without the two positional words a mount
+    needs, is reported as the command it resembles.
+    """
+    if not argv or argv[0].startswith("-") or argv[0] in COMMANDS:
+        return None
+    word = argv[0]
+    if ":" in word or "/" in word:
+        return None
+    hint = difflib.get_close_matches(word, list(COMMANDS), n=1, cutoff=0.7)
+    positional = [w for w in argv[1:] if not w.startswith("-")]
+    if hint and len(positional) != 1:
+        return f"unknown command {word!r}; did you mean {hint[0]!r}? (see docfs --help)"
+    return None
 
 
 def is_helper_call(argv: Sequence[str]) -> bool:
@@ -1147,6 +1222,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     try:
+        mistyped = mistyped_command(words)
+        if mistyped is not None:
+            raise UsageError(mistyped)
         if is_helper_call(words):
             words = helper_argv(words)
     except UsageError as exc:
@@ -1156,6 +1234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = words
     redactor = Redactor()
     try:
+        check_verbose(args.verbose)
         setup_logging(args.log_level, redactor, log_file=args.log_file, verbose=args.verbose)
         result: int = args.func(args, redactor)
         return result
