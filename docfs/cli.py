@@ -212,6 +212,14 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
             if key != "user" and mode & 0o077:
                 # a secret others can read is no secret: refuse before it is ever used
                 raise UsageError(f"{path} is readable by group or others; chmod 600 {path}")
+    if values["user"] and not values["password"] and not values["token"]:
+        # a login name alone would mount anonymously without a word: the user meant to log in
+        where = f"{path}" if path is not None and "user" in text else "DOCFS_USER"
+        raise UsageError(
+            f"{where} names a user but no password or token is given: set DOCFS_PASSWORD "
+            "(read -rs DOCFS_PASSWORD; export DOCFS_PASSWORD) or a 'password = …' line in "
+            "--credentials-file, or unset DOCFS_USER to mount anonymously"
+        )
     return Credentials(values["user"], values["password"], values["token"])
 
 

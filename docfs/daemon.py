@@ -141,13 +141,28 @@ async def resolve_root(backend: Backend, sub_path: str | None) -> Entry:
 
 
 def fuse_problem(
-    device: Path = Path("/dev/fuse"), which: Callable[[str], str | None] = shutil.which
+    device: Path = Path("/dev/fuse"),
+    which: Callable[[str], str | None] = shutil.which,
+    can_open: Callable[[Path], bool] = lambda path: os.access(path, os.R_OK | os.W_OK),
 ) -> str | None:
-    """Why this system cannot mount FUSE filesystems, or None. Checked before connecting."""
+    """Why this system cannot mount FUSE filesystems, or None. Checked before connecting, so
+    that a user without access learns it before the login, not from fuse_session_mount."""
     if not device.exists():
         return (
             f"{device} is missing: load the kernel module (modprobe fuse), or in a container "
             "pass the device in (docker run --device /dev/fuse --cap-add SYS_ADMIN)"
+        )
+    if not can_open(device):
+        try:
+            import grp
+
+            group = grp.getgrgid(device.stat().st_gid).gr_name
+        except (KeyError, OSError):
+            group = "fuse"
+        return (
+            f"you may not open {device}: add yourself to its group "
+            f"(sudo usermod -aG {group} $USER, then log in again) or ask an administrator "
+            f"to make it usable (chmod 666 {device} is the usual setting)"
         )
     if which("fusermount3") is None:
         return "fusermount3 is missing: install FUSE 3 (apt-get install fuse3, dnf install fuse3)"

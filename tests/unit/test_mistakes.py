@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from docfs import cli
+from docfs.daemon import fuse_problem
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
@@ -73,3 +76,26 @@ def test_an_unknown_verbose_module_is_refused_with_a_hint(
         "docfs: -v htpp: no such module; did you mean 'http'?",
     )
     cli.check_verbose(["http", "vfs", "backends.dspace6", "httpx", "docfs.writes"])
+
+
+def test_a_device_the_user_may_not_open_is_named_before_connecting(tmp_path: Path) -> None:
+    device = tmp_path / "fuse"
+    device.touch()
+    problem = fuse_problem(device, lambda name: f"/usr/bin/{name}", lambda path: False)
+    assert problem is not None
+    assert problem.startswith(f"you may not open {device}: add yourself to its group (sudo usermod")
+    assert fuse_problem(device, lambda name: f"/usr/bin/{name}", lambda path: True) is None
+
+
+def test_a_user_without_a_password_is_refused_not_mounted_anonymously(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("DOCFS_PASSWORD", "DOCFS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCFS_USER", "me@example.org")
+    with pytest.raises(cli.UsageError, match="DOCFS_USER names a user but no password or token"):
+        cli.read_credentials(None)
+    monkeypatch.setenv("DOCFS_PASSWORD", "pw")
+    assert cli.read_credentials(None).user == "me@example.org"
+    monkeypatch.delenv("DOCFS_USER")
+    assert cli.read_credentials(None).user is None  # anonymous on purpose
