@@ -319,6 +319,46 @@ def clear_stale_mount(mountpoint: Path) -> Path:
     return mountpoint.resolve()
 
 
+def mounted_filesystem(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> str | None:
+    """The type of the file system mounted at ``path`` (``fuse.docfs``…), or None."""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return None
+    found = None
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) < 10 or "-" not in fields:
+            continue
+        target = fields[4].replace("\\040", " ").replace("\\011", "\t").replace("\\134", "\\")
+        if target == str(path):
+            found = fields[fields.index("-") + 1]  # the last one mounted there is the visible one
+    return found
+
+
+def mountpoint_problem(mountpoint: Path, *, allow_non_empty: bool) -> str | None:
+    """Why mounting at ``mountpoint`` would hide something, or None."""
+    kind = mounted_filesystem(mountpoint)
+    if kind is not None and kind.startswith("fuse.docfs"):
+        return (
+            f"{mountpoint} is already a docfs mount: unmount it first (docfs unmount "
+            f"{mountpoint}); docfs status lists what is mounted"
+        )
+    if not allow_non_empty:
+        try:
+            with os.scandir(mountpoint) as entries:
+                occupied = any(True for _ in entries)
+        except OSError:
+            occupied = False
+        if occupied:
+            return (
+                f"mount point {mountpoint} is not empty: its files would be hidden while the "
+                "mount lasts; give an empty directory, or --allow-non-empty (-o nonempty) to "
+                "mount over them anyway"
+            )
+    return None
+
+
 def mount_config(args: argparse.Namespace) -> MountConfig:
     source: str = args.remote
     remote: config.Remote | None = None
@@ -344,6 +384,9 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
     mountpoint = clear_stale_mount(Path(args.mountpoint).absolute())
     if not mountpoint.is_dir():
         raise UsageError(f"mount point {mountpoint} is not a directory")
+    problem = mountpoint_problem(mountpoint, allow_non_empty=args.allow_non_empty)
+    if problem is not None:
+        raise UsageError(problem)
     r = remote or config.Remote(name="", type=kind, url=url)
     rpm = r.requests_per_minute
     return MountConfig(
@@ -397,6 +440,7 @@ _HELPER_FLAGS = {
     "ro": "--read-only",
     "direct_io": "--direct-io",
     "allow_other": "--allow-other",
+    "nonempty": "--allow-non-empty",
     "permanent_delete": "--permanent-delete",
     "hide_trash": "--hide-trash",
     "insecure": "--insecure",
@@ -1063,6 +1107,11 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "docfs); shared mmap of a file is refused",
     )
     mount.add_argument("--allow-other", action="store_true", help="let other users in")
+    mount.add_argument(
+        "--allow-non-empty",
+        action="store_true",
+        help="mount over a directory that has files in it (they are hidden while mounted)",
+    )
     mount.add_argument("--cache-dir", type=Path, help="default: $XDG_CACHE_HOME/docfs")
     mount.add_argument("--cache-size", type=parse_size, help=f"default: {DEFAULT_CACHE_SIZE}")
     mount.add_argument(

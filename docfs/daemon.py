@@ -11,6 +11,8 @@ HTTP client.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import logging
@@ -19,7 +21,7 @@ import shutil
 import signal
 import socket
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -345,6 +347,42 @@ async def serve(
     config: MountConfig, redactor: Redactor, ready: Callable[[], None] | None = None
 ) -> None:
     """Mount and serve until unmounted or signalled."""
+    cache_root = config.cache_dir / config.namespace
+    with lock_cache(cache_root):
+        await _serve(config, redactor, ready)
+
+
+@contextlib.contextmanager
+def lock_cache(cache_root: Path) -> Iterator[None]:
+    """Hold the remote's cache directory (content, staging, write-back queue) for this mount.
+
+    Two daemons sharing one cache index and one write-back queue would upload each other's
+    queued files and evict each other's open files; the second mount is refused while the
+    first holds the lock (the kernel drops it when the holder dies, so a crash leaves none).
+    """
+    cache_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = cache_root / "mount.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise errors.DocfsError(
+                f"another docfs mount (pid {holder}) of this remote uses the cache {cache_root}: "
+                "two mounts must not share one cache and write-back queue; unmount that one "
+                "first (docfs status lists it), or give this one another --cache-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+async def _serve(
+    config: MountConfig, redactor: Redactor, ready: Callable[[], None] | None = None
+) -> None:
     backend = build_backend(config, redactor)
     try:
         await backend.connect()

@@ -265,11 +265,12 @@ def test_sigterm_unmounts_cleanly(mount_factory: type[Mount]) -> None:
 
 
 def test_read_ahead_option_sets_the_mounts_kernel_read_ahead(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     seed_dspace6(emu(dspace6_server))
     plain = mount_factory(name="plain").start()
-    tuned = mount_factory("--read-ahead", "2M", name="tuned").start()
+    # two mounts of one remote may not share a cache (and its write-back queue)
+    tuned = mount_factory("--read-ahead", "2M", name="tuned", cache=tmp_path / "cache2").start()
 
     def read_ahead_kb(path: Path) -> int:
         dev = os.stat(path).st_dev
