@@ -45,7 +45,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.emulators.base import Emulator, ServerProfile, ServerSetting, version_key
+from docfs.emulators.base import (
+    Emulator,
+    ServerProfile,
+    ServerSetting,
+    UnknownServerOption,
+    version_key,
+)
 
 API = "/api/v1"
 DEFAULT_API_KEY = "docfsDemoApiKey0123456789"
@@ -570,10 +576,15 @@ class RSpaceEmulator(Emulator):
             "throttling": profile.flag("api.throttling.enabled"),
         }
         if profile.flag("api.fileuploadRateLimit.enabled"):
-            options["upload_quota"] = (
-                float(profile.setting("api.user.fileuploadRateLimit.hour")),
-                float(profile.setting("api.user.fileuploadRateLimit.day")),
-            )
+            try:
+                options["upload_quota"] = (
+                    float(profile.setting("api.user.fileuploadRateLimit.hour")),
+                    float(profile.setting("api.user.fileuploadRateLimit.day")),
+                )
+            except ValueError:
+                raise UnknownServerOption(
+                    "rspace: api.user.fileuploadRateLimit.hour/.day are numbers of MB"
+                ) from None
         return options
 
     def __init__(
