@@ -1520,7 +1520,7 @@ class RSpaceBackend(Backend):
                 return errors.CrossDevice(f"{where} has no move API")
         log.warning(
             "%s has no move API (POST /documents/move is new in RSpace 2.16): cannot move %r; "
-            "copy it with cp -r instead",
+            "move it in the RSpace web interface",
             where,
             entry.name,
         )
