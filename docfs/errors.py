@@ -77,6 +77,13 @@ class QuotaExceeded(DocfsError):
     errno = _errno.ENOSPC
 
 
+class DiskQuotaExceeded(QuotaExceeded):
+    """The user's own quota on the server is used up (e.g. upload megabytes per hour): EDQUOT,
+    "Disk quota exceeded". Never retried at once: no wait short enough would help."""
+
+    errno = _errno.EDQUOT
+
+
 class RemoteUnavailable(DocfsError):
     """Server down, timing out, or answering 5xx after all retries."""
 

@@ -297,6 +297,10 @@ class HttpClient:
         #: follow a redirect to another origin (without credentials); a backend whose API never
         #: redirects elsewhere turns this off, and such a redirect is then a protocol error
         self.foreign_redirects = True
+        #: a backend's own reading of an error answer, before the status decides: an error to
+        #: raise at once, never retried, or None (e.g. RSpace's upload quota answers 429 like a
+        #: throttle, but no wait within a retry would help: see ``_judge``)
+        self.final_error: Callable[[httpx.Response, str], errors.DocfsError | None] | None = None
         self.base_url = base_url.rstrip("/")
         if not verify:
             log.warning(
@@ -594,11 +598,12 @@ class HttpClient:
         stat.errors += 1
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         detail = self._server_message(response)
-        error = error_for_status(
-            status,
-            f"{request.method} {redact_url(str(request.url))}: HTTP {status}{detail}",
-            status_map,
-        )
+        message = f"{request.method} {redact_url(str(request.url))}: HTTP {status}{detail}"
+        final = self.final_error(response, message) if self.final_error is not None else None
+        if final is not None:
+            state.last_error = final
+            raise final
+        error = error_for_status(status, message, status_map)
         if isinstance(error, errors.RateLimited):
             error.retry_after = retry_after
         state.last_error = error

@@ -14,6 +14,15 @@ Mapping (see ``shared/reference/dspace6.md`` §14):
 - bitstream: a file; ``size`` = ``sizeBytes``, ``version`` = MD5, ``mtime`` = the item's
   ``lastModified`` (bitstreams have no date of their own).
 
+Removing an item (``rmdir``, the end of ``rm -r``) takes it out of the collection it is listed
+in: ``DELETE /collections/{cid}/items/{iid}``, whose ``CollectionServiceImpl.removeItem`` unmaps
+the item where it is mapped into other collections too and deletes it only where this was its
+last one. ``DELETE /items/{id}`` is never used for that: ``ItemsResource.deleteItem`` deletes the
+item from every collection at once. The files of an item that is mapped into several collections
+belong to all of them, so ``rm`` does not delete them one by one: they go only with the item
+(``Op.REMOVE_WITH_DIR``), and ``rm -r`` leaves the item, files and all, in its other collections.
+See docs/protocols/dspace6.md.
+
 Authentication is a ``JSESSIONID`` cookie from a form-encoded ``POST /login``; DSpace 6 answers
 401 both for "not logged in" and "not allowed", so one re-login is tried before a 401 is
 final. Anonymous mounts send no cookie at all.
@@ -44,6 +53,9 @@ PAGE = 100
 #: shared by every listed item and bitstream (one frozenset each would cost 200 bytes apiece)
 ITEM_OPS = frozenset({Op.CREATE_FILE, Op.REMOVE, Op.RENAME, Op.SET_META})
 BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME})
+#: files of an item mapped into several collections: removing one would remove it from the item
+#: in every collection, so they go only with the item (which ``rmdir`` unmaps from here)
+MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
 #: collection pages requested at once (the concurrency cap still applies)
 PAGES_AT_ONCE = 4
 JSON = {"Accept": "application/json"}
@@ -291,7 +303,9 @@ class DSpace6Backend(Backend):
             extra={"type": "item", "collection": collection or ""},
         )
 
-    def _bitstream(self, obj: Mapping[str, Any], item: str, mtime: float | None) -> Entry:
+    def _bitstream(
+        self, obj: Mapping[str, Any], item: str, mtime: float | None, mapped: bool = False
+    ) -> Entry:
         uuid = _uuid(_object(obj, "bitstream"), "bitstream")
         size = _count(obj.get("sizeBytes"), "bitstream sizeBytes")
         checksum = obj.get("checkSum") or {}
@@ -318,7 +332,7 @@ class DSpace6Backend(Backend):
             mtime=mtime,
             version=md5 or str(size),
             meta=meta,
-            ops=BITSTREAM_OPS,
+            ops=MAPPED_BITSTREAM_OPS if mapped else BITSTREAM_OPS,
             extra={
                 "type": "bitstream",
                 "item": item,
@@ -371,12 +385,13 @@ class DSpace6Backend(Backend):
                 yield item
         elif kind == "item":
             obj = await self._json_object(
-                f"/items/{directory.id}", "item", {"expand": "bitstreams"}
+                f"/items/{directory.id}", "item", {"expand": "bitstreams,parentCollectionList"}
             )
             mtime = parse_last_modified(obj.get("lastModified"))
+            mapped = len(self._collections_of(obj)) > 1
             for bs in _objects(obj.get("bitstreams"), "bitstreams"):
                 if bs.get("bundleName") == "ORIGINAL":
-                    yield self._bitstream(bs, directory.id, mtime)
+                    yield self._bitstream(bs, directory.id, mtime, mapped)
         else:
             raise errors.NotSupported(f"not a directory: {directory.id}")
 
@@ -524,7 +539,76 @@ class DSpace6Backend(Backend):
             return self._container(_parsed(response, "new community"), "community")
         raise errors.NotSupported("DSpace 6: an item cannot hold directories")
 
+    @staticmethod
+    def _collections_of(item: Mapping[str, Any]) -> list[str]:
+        """The uuids of the collections an item is in (``parentCollectionList``)."""
+        listed = item.get("parentCollectionList")
+        if listed is None:
+            return []
+        return [_uuid(k, "parentCollectionList") for k in _objects(listed, "parentCollectionList")]
+
+    async def _remove_item(self, entry: Entry) -> None:
+        """Take the item out of the collection it is listed in; delete it only where that was
+        its last collection (the server's ``removeItem`` decides, atomically).
+
+        The collections are read first: a stale listing must not send the collection DELETE
+        for a collection the item has already left, because ``removeItem`` deletes an item
+        whose only collection is another one. It is sent once, never retried, for the same
+        reason (a repeat after a lost answer would delete the item from its last collection).
+        """
+        obj = await self._json_object(
+            f"/items/{entry.id}", "item", {"expand": "parentCollectionList"}
+        )
+        collections = self._collections_of(obj)
+        here = entry.extra.get("collection") or ""
+        if not here:
+            if len(collections) > 1:
+                log.warning(
+                    "DSpace 6: %r is in %d collections; remove it from one of them through that "
+                    "collection's directory",
+                    entry.name,
+                    len(collections),
+                )
+                raise errors.NotSupported(f"{entry.name!r} is in several collections")
+            here = collections[0] if collections else ""
+        elif here not in collections:
+            log.info("item %s had already left collection %s", entry.id, here)
+            return
+        if not here:
+            # in no collection at all (a workflow leftover): only the item itself can go
+            await self.http.request("DELETE", f"/items/{entry.id}", endpoint="item.delete")
+            return
+        try:
+            await self.http.request(
+                "DELETE",
+                f"/collections/{here}/items/{entry.id}",
+                endpoint="collection.item.delete",
+                idempotent=False,
+                # CollectionsResource.deleteCollectionItem answers every refusal (no REMOVE
+                # on the item or the collection, 401/404) as 500: the item was just found
+                status_map={500: errors.PermissionDenied},
+            )
+        except errors.PermissionDenied:
+            log.warning(
+                "DSpace 6 refused to take %r out of its collection: removing needs the REMOVE "
+                "right on the item and on the collection",
+                entry.name,
+            )
+            raise
+        if len(collections) > 1:
+            log.info(
+                "%r was unmapped from this collection; it stays in %d other collection(s)",
+                entry.name,
+                len(collections) - 1,
+            )
+
     async def remove(self, entry: Entry) -> None:
+        if self._type(entry) == "item":
+            try:
+                await self._remove_item(entry)
+            except errors.NotFound:
+                log.info("item %s was already deleted on the server", entry.id)
+            return
         paths = {
             "bitstream": f"/bitstreams/{entry.id}",
             "item": f"/items/{entry.id}",

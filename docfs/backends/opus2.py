@@ -24,7 +24,8 @@ new file                  POST ``documents?rejectDuplicate=true`` (multipart ``f
                           document that did arrive by listing the folder
 overwrite                 POST ``…/documents/{d}/replace``: a new version, same id
 ``mv`` between folders    PUT ``…/documents/{d}/{folderId}`` (same project; else EXDEV)
-mkdir / rmdir             POST ``folders`` / DELETE ``folders/{f}/`` (409 → ENOTEMPTY)
+mkdir / rmdir             POST ``folders`` / DELETE ``folders/{f}/`` (the profile's
+                          ``folder_not_empty_status``, a guess, → ENOTEMPTY)
 rename / rm of documents  not in the API: EPERM and a log line, no request (unless the
                           profile enables ``document_rename`` / ``document_delete``)
 xattrs                    ``user.opus2.<field name>`` (GET ``fields`` + PUT ``…/fields/{id}``),
@@ -32,6 +33,12 @@ xattrs                    ``user.opus2.<field name>`` (GET ``fields`` + PUT ``�
 refresh                   ``changed_since()``: GET ``documents?afterDate=…``
 whole project             ``walk_project()``: the folders list + the project-wide documents list
 ========================  ==================================================================
+
+Which defaults the vendor documents and which are guesses: docs/protocols/opus2.md and the
+README. The vendor's only 409 is "You cannot delete the only version of a document"; a 409 is
+never read as "folder not empty" unless the profile says that is what the tenant answers. The
+download route is not in the vendor's article at all: a read that meets 404/405 there logs how
+to set ``download_path``.
 
 Every request counts against the tenant's rate limit (default 50 per rolling minute per token),
 so ``Opus2Profile.limits()`` paces the client below it; a 429 that comes anyway is retried after
@@ -100,7 +107,8 @@ class Opus2Profile:
     numeric_ids: bool = False
     #: strftime/strptime format of dates in JSON and in ``afterDate`` (always UTC)
     date_format: str = "%Y-%m-%dT%H:%M:%SZ"
-    #: download route, relative to the prefix
+    #: download route, relative to the prefix. NOT in the vendor's article (only the project
+    #: setting "Download docs via API" is): a guess, to be set per tenant
     download_path: str = "projects/{projectId}/documents/{documentId}/content"
     #: the download route honours single byte ranges
     ranges: bool = True
@@ -123,6 +131,10 @@ class Opus2Profile:
     document_delete: bool = False
     #: PATCH ``projects/{p}/documents/{d}`` with ``{"name": …}``
     document_rename: bool = False
+    #: status of DELETE ``folders/{f}/`` on a folder that still holds something (a guess: the
+    #: vendor documents no answer for it; its only 409 is "You cannot delete the only version
+    #: of a document"); this status from that route is ENOTEMPTY, any other keeps its meaning
+    folder_not_empty_status: int = 409
 
     def __post_init__(self) -> None:
         if self.auth not in ("header", "bearer"):
@@ -135,6 +147,8 @@ class Opus2Profile:
             raise ValueError("opus2 profile: rate_limit must be >= 0 and rate_window > 0")
         if self.rate_limit_status not in (429, 503):
             raise ValueError("opus2 profile: rate_limit_status must be 429 or 503")
+        if not 400 <= self.folder_not_empty_status <= 499:
+            raise ValueError("opus2 profile: folder_not_empty_status must be a 4xx status")
         if "{projectId}" not in self.download_path or "{documentId}" not in self.download_path:
             raise ValueError("opus2 profile: download_path needs {projectId} and {documentId}")
 
@@ -327,7 +341,9 @@ _INLINE_UPLOAD = 1 << 20
 _AFTER_DATE_MARGIN = 1.0
 
 _AUTH: StatusMap = {401: errors.AuthenticationFailed}
-_RMDIR: StatusMap = {**_AUTH, 409: errors.NotEmpty}
+#: a 409 anywhere else is the vendor's "You cannot delete the only version of a document": a
+#: refusal (EPERM), never "exists" or "not empty"
+_DELETE: StatusMap = {**_AUTH, 403: errors.PermissionDenied, 409: errors.NotSupported}
 
 _DOC_OPS = frozenset({Op.REPLACE, Op.SET_META, Op.RENAME})
 _DIR_OPS = frozenset({Op.CREATE_FILE, Op.MKDIR})
@@ -378,6 +394,8 @@ class Opus2Backend(Backend):
             dataclasses.replace(type(self).capabilities, ranges=self.profile.ranges),
         )
         self.session = Opus2Session(self.profile, credentials.token, token_file)
+        #: the download-route hint is logged once per mount
+        self._download_hinted = False
         http.session = self.session
 
     # ---- helpers ------------------------------------------------------------------------
@@ -712,15 +730,28 @@ class Opus2Backend(Backend):
         route = self.profile.download_path.format(
             projectId=_q(entry.extra["project"]), documentId=_q(entry.extra["document"])
         )
-        await self.http.download(
-            self._path(route),
-            sink,
-            endpoint="content",
-            start=start,
-            end=end,
-            ranges=self.profile.ranges,
-            status_map=_AUTH,
-        )
+        try:
+            await self.http.download(
+                self._path(route),
+                sink,
+                endpoint="content",
+                start=start,
+                end=end,
+                ranges=self.profile.ranges,
+                status_map=_AUTH,
+            )
+        except (errors.NotFound, errors.NotSupported) as exc:
+            if exc.status in (404, 405) and not self._download_hinted:
+                # the vendor documents no download route: ours may not be the tenant's
+                self._download_hinted = True
+                log.warning(
+                    "Opus 2 answered %s to the download route %r, which the vendor does not "
+                    "document (docfs guesses it): if no file can be read, set download_path "
+                    "in the remote's wire profile (see the README, Opus 2)",
+                    exc.status,
+                    self.profile.download_path,
+                )
+            raise
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -815,18 +846,22 @@ class Opus2Backend(Backend):
                 "DELETE",
                 self._project_path(pid, "folders", _q(entry.extra["folder"])) + "/",
                 endpoint="rmdir",
-                status_map=_RMDIR,
+                status_map={**_DELETE, self.profile.folder_not_empty_status: errors.NotEmpty},
             )
             return
         if kind == _T_DOCUMENT:
             if not self.profile.document_delete:
                 raise _refused("delete", entry, "DELETE projects/{p}/documents/{d}")
-            await self.http.request(
-                "DELETE",
-                self._project_path(pid, "documents", _q(entry.extra["document"])),
-                endpoint="delete",
-                status_map=_AUTH,
-            )
+            try:
+                await self.http.request(
+                    "DELETE",
+                    self._project_path(pid, "documents", _q(entry.extra["document"])),
+                    endpoint="delete",
+                    status_map=_DELETE,
+                )
+            except errors.NotSupported as exc:
+                log.warning("Opus 2 refused to delete %r: %s", entry.name, exc)
+                raise
             return
         raise _refused("delete", entry, "DELETE projects/{p}")
 

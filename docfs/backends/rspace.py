@@ -26,7 +26,9 @@ new file in a document directory → upload to the Gallery (the section's ``Api 
 mkdir → ``POST /folders`` (in a notebook: ``POST /documents``, a new entry;
 ``mkdir_notebook`` makes notebooks); rmdir → ``DELETE /folders/{id}`` after checking emptiness;
 removing a document directory → ``DELETE /documents/{id}``; renaming a document → ``PUT``;
-moving a document, folder or notebook → ``POST /documents/move``. The API cannot rename a folder,
+moving a document, folder or notebook → ``POST /documents/move`` (only from RSpace 2.16: on an
+older server, told by ``GET /status``, a move fails locally; see ``_no_move_api``). The API cannot
+rename a folder,
 nor delete, rename or move a Gallery file, nor move anything into the Gallery: those fail locally
 with EPERM, a log line and no request (not EXDEV: ``mv``'s copy-and-delete would leave the
 undeletable original behind). Workspace folders take no plain files (EPERM).
@@ -40,10 +42,14 @@ Authentication: an API key (``Credentials.token`` alone) sent as the ``apiKey`` 
 grant, refreshed before expiry and once on a 401. RSpace answers 401 also for "forbidden" on
 folders and 404 for forbidden documents and files, so statuses are mapped per call. Throttled
 servers answer 429 without ``Retry-After``; the wait comes from ``X-Rate-Limit-WaitTimeMillis``.
+An upload over the server's upload quota (``api.fileuploadRateLimit.enabled``) also answers 429,
+with ``X-Upload-Limit-*`` headers: that is EDQUOT at once, never re-sent (see ``_quota_error``).
+Server behaviour by release and setting: docs/protocols/rspace.md.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import json
@@ -74,6 +80,11 @@ MAX_UPLOAD = 50 * 1024 * 1024 - 64 * 1024
 #: rounds of waiting out a 429 on top of the HTTP layer's own retries
 RATE_ROUNDS = 4
 MAX_NAME = 255
+#: the first release with ``POST /documents/move`` (rspace-web ``DocumentsApi.moveDocuments``,
+#: added October 2025, released in 2.16.0); older servers answer 404/405 to it
+MOVE_SINCE = (2, 16)
+#: characters ``DocumentTagManagerImpl.apiSaveTagForDocument`` refuses in a tag (422)
+TAG_FORBIDDEN = ("<", ">", "\\", "/")
 
 _SECTION_EXTENSIONS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Audios", frozenset({"mp3", "wma", "aac", "ogg", "wav"})),
@@ -130,7 +141,16 @@ _PUT_MAP: StatusMap = {
     409: errors.Conflict,  # open in the web editor
     422: errors.InvalidArgument,
 }
-_MOVE_MAP: StatusMap = {401: errors.PermissionDenied, 422: errors.InvalidArgument}
+_MOVE_MAP: StatusMap = {
+    401: errors.PermissionDenied,
+    # a release without the move route (only if /status did not tell us so beforehand)
+    404: errors.NotSupported,
+    405: errors.NotSupported,
+    422: errors.InvalidArgument,
+    # DocumentsApiController.moveDocuments: a move the service reports as failed is a
+    # RuntimeException("document.move.errors.failed") → 500, not a server fault worth a retry
+    500: errors.NotSupported,
+}
 _DELETE_DOC_MAP: StatusMap = {404: errors.NotFound, 422: errors.PermissionDenied}
 _DELETE_FOLDER_MAP: StatusMap = {
     401: errors.PermissionDenied,
@@ -185,6 +205,20 @@ def _sendable(filename: str) -> bool:
     lost its extension); a line break ends the header line. Found by the name fuzzer of
     tests/reliability."""
     return not any(c in filename for c in '"\\\r\n')
+
+
+def release(version: object) -> tuple[int, ...] | None:
+    """``rspaceVersion`` as numbers (``"2.16.0"`` → ``(2, 16, 0)``); None if it has none."""
+    found = re.match(r"\s*v?(\d+(?:\.\d+)*)", str(version or ""))
+    return tuple(int(p) for p in found.group(1).split(".")) if found else None
+
+
+def _megabytes(value: str | None) -> str:
+    """An ``X-Upload-Limit-*`` value (a Java double such as ``99.03``) for a log line."""
+    try:
+        return f"{float(value or ''):.1f}"
+    except ValueError:
+        return "?"
 
 
 def _num(entry: Entry) -> int:
@@ -425,6 +459,11 @@ class RSpaceBackend(Backend):
         self._home: int | None = None
         self._media: dict[int, _MediaInfo] = {}
         self._media_lock = trio.Lock()
+        #: the server's release from ``GET /status`` (None: unknown, moves are tried)
+        self._release: tuple[int, ...] | None = None
+        #: False once the server showed it has no ``POST /documents/move``
+        self._move_api = True
+        http.final_error = self._quota_error
 
     # ---- session and requests --------------------------------------------------------------
 
@@ -467,7 +506,45 @@ class RSpaceBackend(Backend):
             ) from None
         if not isinstance(data, dict) or data.get("message") != "OK":
             raise errors.ProtocolError("RSpace /status did not answer OK")
-        log.info("connected to RSpace %s", data.get("rspaceVersion"))
+        version = data.get("rspaceVersion")
+        self._release = release(version)
+        if self._release is not None and self._release[:2] < MOVE_SINCE:
+            self._move_api = False
+            log.info(
+                "connected to RSpace %s: it has no move API (new in 2.16), so mv between "
+                "folders is refused locally",
+                version,
+            )
+        else:
+            log.info("connected to RSpace %s", version)
+
+    @staticmethod
+    def _quota_error(response: httpx.Response, message: str) -> errors.DocfsError | None:
+        """RSpace's upload quota: EDQUOT at once, with the limits, never re-sent.
+
+        ``APIFileUploadThrottlingInterceptor`` answers an upload over the user's megabytes per
+        hour or per day with 429 (``FileUploadLimitExceededException``, internalCode 42902) and
+        ``X-Upload-Limit-Limit``/``-Remaining`` (the hourly limit and what is left of it, in
+        MB). It carries no wait that a retry could honour (the ``X-Rate-Limit-*`` headers
+        describe the request throttle), and re-sending the body only uses up more quota.
+        """
+        if response.status_code != 429:
+            return None
+        limit = response.headers.get("X-Upload-Limit-Limit")
+        left = response.headers.get("X-Upload-Limit-Remaining")
+        code = None
+        with contextlib.suppress(ValueError):
+            body = response.json()
+            code = body.get("internalCode") if isinstance(body, dict) else None
+        if limit is None and left is None and code != 42902:
+            return None  # the request throttle: the HTTP layer waits and retries
+        return errors.DiskQuotaExceeded(
+            f"{message}: the RSpace upload quota is used up "
+            f"(limit {_megabytes(limit)} MB per hour, {_megabytes(left)} MB left; the server "
+            "also counts a daily limit). Try again later or ask the RSpace administrator "
+            "(api.fileuploadRateLimit)",
+            status=429,
+        )
 
     async def _call(self, method: str, path: str, *, endpoint: str, **kw: Any) -> httpx.Response:
         """One API request; a 429 that outlives the HTTP layer's retries is waited out."""
@@ -1374,6 +1451,8 @@ class RSpaceBackend(Backend):
                 raise self._unmovable(entry, "into the Gallery")
             if new_parent.extra.get("type") not in (HOME, FOLDER):
                 raise errors.InvalidArgument("folders and notebooks cannot go into a notebook")
+            if not self._move_api:
+                raise await self._no_move_api(entry)
             await self._move(entry, new_parent)
             return self._moved(entry, new_parent)
         if kind == MEDIA and moving:
@@ -1403,6 +1482,8 @@ class RSpaceBackend(Backend):
             raise errors.NotSupported(f"a document cannot go into {new_parent.name!r}")
         if new_name != entry.name:
             _check_name(new_name)
+        if moving and not self._move_api:
+            raise await self._no_move_api(entry)
         if moving:
             await self._move(entry, new_parent)
         result = self._moved(entry, new_parent) if moving else entry
@@ -1417,18 +1498,54 @@ class RSpaceBackend(Backend):
             result = self._document_entry(_json(response), result.extra["parent"])
         return result
 
-    async def _move(self, entry: Entry, new_parent: Entry) -> None:
-        await self._send_json(
-            "POST",
-            "/documents/move",
-            {
-                "docId": _num(entry),
-                "sourceFolderId": int(entry.extra["parent"]),
-                "targetFolderId": _num(new_parent),
-            },
-            endpoint="documents.move",
-            status_map=_MOVE_MAP,
+    async def _no_move_api(self, entry: Entry) -> errors.DocfsError:
+        """A move on a server without ``POST /documents/move`` (before 2.16), refused locally.
+
+        EXDEV only where ``mv``'s copy and delete gives the same result: an empty folder
+        (``mkdir`` + ``rmdir``). A document copied elsewhere would become a folder of
+        ``.html`` files (a new folder is never a document) and its fields cannot be deleted
+        one by one; a notebook would become a plain folder; a non-empty folder holds such
+        documents. Those are EPERM, with the reason in the log.
+        """
+        where = f"RSpace {'.'.join(map(str, self._release or ()))}".rstrip()
+        if entry.extra.get("type") == FOLDER:
+            data = await self._get(
+                f"/folders/tree/{_num(entry)}",
+                endpoint="folders.tree",
+                params={"pageSize": 1, "pageNumber": 0},
+                status_map=_TREE_MAP,
+            )
+            if int(data.get("totalHits", 0)) == 0:
+                log.info("%s has no move API; mv copies the empty folder %r", where, entry.name)
+                return errors.CrossDevice(f"{where} has no move API")
+        log.warning(
+            "%s has no move API (POST /documents/move is new in RSpace 2.16): cannot move %r; "
+            "move it in the RSpace web interface",
+            where,
+            entry.name,
         )
+        return errors.NotSupported(f"{where} cannot move {entry.name!r}")
+
+    async def _move(self, entry: Entry, new_parent: Entry) -> None:
+        try:
+            await self._send_json(
+                "POST",
+                "/documents/move",
+                {
+                    "docId": _num(entry),
+                    "sourceFolderId": int(entry.extra["parent"]),
+                    "targetFolderId": _num(new_parent),
+                },
+                endpoint="documents.move",
+                status_map=_MOVE_MAP,
+            )
+        except errors.NotSupported as exc:
+            if exc.status in (404, 405):
+                # /status gave no release that told us: remember, and refuse like one
+                self._move_api = False
+                raise await self._no_move_api(entry) from None
+            log.warning("RSpace refused to move %r into %r: %s", entry.name, new_parent.name, exc)
+            raise
 
     @staticmethod
     def _moved(entry: Entry, new_parent: Entry) -> Entry:
@@ -1449,8 +1566,10 @@ class RSpaceBackend(Backend):
         if entry.extra.get("type") != DOCUMENT or key != "tags":
             raise errors.NotSupported(f"user.rspace.{key} is read-only here")
         tags = value or ""
-        if any(c in tags for c in "<>\\"):
-            raise errors.InvalidArgument("RSpace tags may not contain <, > or \\")
+        bad = [c for c in TAG_FORBIDDEN if c in tags]
+        if bad:
+            log.warning("RSpace refuses tags containing %s: %r", " ".join(bad), tags)
+            raise errors.InvalidArgument("RSpace tags may not contain <, >, \\ or /")
         response = await self._send_json(
             "PUT",
             f"/documents/{_num(entry)}",

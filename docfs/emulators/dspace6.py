@@ -72,7 +72,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.emulators.base import Emulator
+from docfs.emulators.base import Emulator, ServerProfile
 
 __all__ = ["ANONYMOUS", "DSpace6Emulator"]
 
@@ -585,6 +585,13 @@ class DSpace6Emulator(Emulator):
     """In-memory DSpace 6.x ``/rest`` server with a Python backdoor for tests."""
 
     name = "dspace6"
+    #: ``/status`` ``sourceVersion``; the REST behaviour emulated here is that of the
+    #: ``dspace-6_x`` branch, which the 6.x releases share
+    versions = ("6.3", "6.4")
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        return {"source_version": profile.version}
 
     def __init__(
         self,
@@ -1773,14 +1780,13 @@ class DSpace6Emulator(Emulator):
         return _json_response(self._item_json(item, _expand_fields(rq.param("expand")), rq.who))
 
     def _h_delete_item(self, rq: _Req, iid: str) -> Response:
+        # ItemsResource.deleteItem → ItemServiceImpl.delete: DELETE (findItem) and REMOVE
+        # (rawDelete) on the item, then the item goes from every collection it is mapped into
+        # (clearCollections) — unlike DELETE /collections/{cid}/items/{iid}, which unmaps
         item = self._find(rq.who, _Item, iid, "DELETE")
-        if not item.collections:
-            self._delete_item(item)
-            return _empty()
-        owner = item.collections[0]
-        if not self._can(rq.who, "REMOVE", owner):
-            raise _HttpError(500)  # AuthorizeException from removeItem
-        self._remove_item_from(owner, item)
+        if not self._can(rq.who, "REMOVE", item):
+            raise _HttpError(500)  # the AuthorizeException is rethrown as 500
+        self._delete_item(item)
         return _empty()
 
     def _h_item_metadata(self, rq: _Req, iid: str) -> Response:
@@ -2178,6 +2184,14 @@ class DSpace6Emulator(Emulator):
             if k not in i.collections:
                 i.collections.append(k)
                 bisect.insort(k.items, i.uuid)
+
+    def unmap_item(self, item: str, collection: str) -> None:
+        """Take an item out of a collection as ``CollectionServiceImpl.removeItem`` does (it
+        is deleted if that was its last collection), behind the client's back."""
+        with self._state:
+            self._remove_item_from(
+                self._backdoor(_Collection, collection), self._backdoor(_Item, item)
+            )
 
     def register_field(self, key: str) -> None:
         """Add ``schema.element[.qualifier]`` to the metadata registry."""

@@ -46,8 +46,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.backends.opus2 import DEFAULT_PROFILE, Opus2Profile
-from docfs.emulators.base import Emulator
+from docfs.backends.opus2 import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Profile
+from docfs.emulators.base import Emulator, ServerProfile, ServerSetting, UnknownServerOption
 
 READ_WRITE = "ReadWrite"
 READ = "Read"
@@ -181,6 +181,33 @@ class Opus2Emulator(Emulator):
     """A tenant of the Opus 2 Platform with its inbound Documents API."""
 
     name = "opus2"
+    #: the vendor publishes no Swagger: what the article leaves open is the wire profile,
+    #: selectable here (``docfs emulate opus2 --setting wire_profile=alternative``)
+    server_settings = {
+        "wire_profile": ServerSetting(
+            "default",
+            "the reference's default wire profile, or the alternative one of the tests "
+            "(prefix /api/v8, bearer auth, offset paging, …; docs/protocols/opus2.md)",
+            ("default", "alternative"),
+        ),
+        "folder_not_empty_status": ServerSetting(
+            "409", "status of DELETE folders/{f}/ on a folder that is not empty (a guess)"
+        ),
+    }
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        wire = ALTERNATIVE_PROFILE if profile.setting("wire_profile") == "alternative" else None
+        raw = profile.setting("folder_not_empty_status")
+        base = wire or DEFAULT_PROFILE
+        try:
+            if int(raw) != base.folder_not_empty_status:
+                wire = base.replace(folder_not_empty_status=int(raw))
+        except ValueError:
+            raise UnknownServerOption(
+                f"opus2: folder_not_empty_status must be a 4xx status, not {raw!r}"
+            ) from None
+        return {"profile": wire} if wire is not None else {}
 
     def __init__(
         self,
@@ -1154,7 +1181,9 @@ class Opus2Emulator(Emulator):
                 d.folder_id == folder.id for d in self._documents.values()
             )
             if busy:
-                raise ApiError(409, "Folder is not empty")
+                # undocumented by the vendor (its only 409 is "You cannot delete the only
+                # version of a document"): the status is the wire profile's guess
+                raise ApiError(self.profile.folder_not_empty_status, "Folder is not empty")
             answer = self._folder_json(folder)
             del self._folders[folder.id]
             return JSONResponse(answer)

@@ -9,6 +9,13 @@ files routed to a section by the filename extension, new file versions, sharing,
 ``ApiError`` body with its odd internal codes (404 → 50301, permission denied → 401), the
 ``X-Rate-Limit-*`` headers and optional throttling (429 without ``Retry-After``).
 
+Releases and settings (``docfs emulate rspace --server-version/--setting``, see
+docs/protocols/rspace.md): 2.15 has no ``POST /documents/move`` (rspace-web added
+``DocumentsApi.moveDocuments`` in October 2025, released in 2.16.0; before it the path falls to
+``/documents/{id}``, which has no POST: 405); ``api.fileuploadRateLimit.enabled`` turns on the
+upload quota of ``APIFileUploadThrottlingInterceptor`` (MB per hour and per day, 429 / 42902 with
+``X-Upload-Limit-Limit``/``-Remaining``); ``api.throttling.enabled`` the request throttle.
+
 State lives in memory and is guarded by one lock, so tests may use the backdoor (``add_user``,
 ``add_folder``, ``add_document``, ``add_file``, ``replace_file_data``, ``expire_tokens`` …) from
 another thread while the server runs. Request log, planned faults and latency come from
@@ -38,13 +45,28 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.emulators.base import Emulator
+from docfs.emulators.base import (
+    Emulator,
+    ServerProfile,
+    ServerSetting,
+    UnknownServerOption,
+    version_key,
+)
 
 API = "/api/v1"
 DEFAULT_API_KEY = "docfsDemoApiKey0123456789"
 DEFAULT_USERNAME = "user1a"
 DEFAULT_PASSWORD = "user1a-Passw0rd"
-DEFAULT_VERSION = "1.109.2"
+#: what ``GET /status`` reports by default (``rspaceVersion`` is the bare pom version)
+DEFAULT_VERSION = "2.16.0"
+#: the first release with ``POST /documents/move``
+MOVE_SINCE = "2.16"
+#: ``APIFileUploadThrottlingInterceptor.BYTES_PER_MB``
+BYTES_PER_MB = 1048576
+#: ``ThrottleInterval`` lengths of the upload quota's two definitions, in seconds
+UPLOAD_PERIODS = (("hour", 3600.0), ("day", 86400.0))
+#: what ``DocumentTagManagerImpl.apiSaveTagForDocument`` refuses in a tag, checked in this order
+TAG_FORBIDDEN = ("<", ">", "\\", "/")
 #: bodies above this size are streamed in chunks of this size (so resets can cut them)
 CHUNK = 64 * 1024
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -313,6 +335,38 @@ class _Bucket:
         return math.ceil((1 - self.tokens) * self.period / self.capacity * 1000)
 
 
+@dataclass
+class _Allowance:
+    """One upload-quota definition of ``ApiFileUploadThrottlerImpl``: ``limit`` MB per
+    ``period`` seconds, a token bucket that starts full and refills continuously."""
+
+    limit: float
+    period: float
+    allowance: float = -1.0
+    stamp: float = 0.0
+
+    def refill(self, now: float) -> None:
+        if self.allowance < 0 and self.stamp == 0.0:
+            self.allowance, self.stamp = self.limit, now
+            return
+        self.allowance = min(
+            self.limit, self.allowance + (now - self.stamp) * self.limit / self.period
+        )
+        self.stamp = now
+
+    def allows(self, mb: float) -> bool:
+        # ``isAllowed``: a full allowance lets one file larger than the limit through
+        if abs(self.allowance - self.limit) < 0.01:
+            return True
+        return self.allowance - mb > 0
+
+
+def _java_double(value: float) -> str:
+    """A double as Java's ``"" + d`` writes it (``100.0``, ``99.5``)."""
+    text = repr(float(value))
+    return text if ("." in text or "e" in text or "n" in text) else text + ".0"
+
+
 class ApiError(Exception):
     """An error answered with the server's ``ApiError`` body."""
 
@@ -497,10 +551,41 @@ class RSpaceEmulator(Emulator):
     ``rate_limit=(requests, seconds)``, ``hourly_limit``, ``daily_limit``, ``global_limit``;
     ``server_url``: the configured URL that ``_links`` are built from (default: the address the
     server listens on); ``max_upload``: bytes per multipart request; ``stale_file_cache``:
-    reproduce the server's ``@Cacheable`` ``GET /files/{id}`` (10 entries, 3600 s).
+    reproduce the server's ``@Cacheable`` ``GET /files/{id}`` (10 entries, 3600 s);
+    ``version``: what ``/status`` reports, and the release whose routes are served;
+    ``upload_quota``: ``(MB per hour, MB per day)`` turns on the upload quota.
     """
 
     name = "rspace"
+    versions = ("2.15", "2.16")
+    server_settings = {
+        "api.fileuploadRateLimit.enabled": ServerSetting(
+            "false", "quota on uploaded MB per user (429 / 42902)", ("true", "false")
+        ),
+        "api.user.fileuploadRateLimit.hour": ServerSetting("100", "upload quota, MB per hour"),
+        "api.user.fileuploadRateLimit.day": ServerSetting("1000", "upload quota, MB per day"),
+        "api.throttling.enabled": ServerSetting(
+            "false", "request throttle: 15 per 15 s, 1000/hour, 5000/day", ("true", "false")
+        ),
+    }
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "version": f"{profile.version}.0",
+            "throttling": profile.flag("api.throttling.enabled"),
+        }
+        if profile.flag("api.fileuploadRateLimit.enabled"):
+            try:
+                options["upload_quota"] = (
+                    float(profile.setting("api.user.fileuploadRateLimit.hour")),
+                    float(profile.setting("api.user.fileuploadRateLimit.day")),
+                )
+            except ValueError:
+                raise UnknownServerOption(
+                    "rspace: api.user.fileuploadRateLimit.hour/.day are numbers of MB"
+                ) from None
+        return options
 
     def __init__(
         self,
@@ -521,9 +606,12 @@ class RSpaceEmulator(Emulator):
         max_upload: int = MAX_UPLOAD,
         stale_file_cache: bool = False,
         version: str = DEFAULT_VERSION,
+        upload_quota: tuple[float, float] | None = None,
     ) -> None:
         super().__init__(latency_ms=latency_ms, seed=seed)
         self._state = threading.RLock()
+        self.upload_quota = upload_quota
+        self._upload_allowances: dict[str, list[_Allowance]] = {}
         self._route_table: list[tuple[re.Pattern[str], dict[str, Handler]]] | None = None
         self.server_url = server_url.rstrip("/") if server_url else None
         self.version = version
@@ -595,6 +683,9 @@ class RSpaceEmulator(Emulator):
             (r"/groups", {"GET": self._list_groups}),
             (r"/groups/([^/]+)", {"GET": self._get_group}),
         ]
+        if version_key(self.version) < version_key(MOVE_SINCE):
+            # no moveDocuments before 2.16: POST /documents/move meets /documents/{id} (405)
+            t = [(p, h) for p, h in t if p != r"/documents/move"]
         return [(re.compile(p), h) for p, h in t]
 
     async def _dispatch(self, request: Request) -> Response:
@@ -642,6 +733,9 @@ class RSpaceEmulator(Emulator):
             body = await request.body()
             if len(body) > self.max_upload:  # chunked bodies carry no Content-Length
                 raise too_large
+            # registered for "/api/**/files" only, before authentication (WebConfig)
+            if self.upload_quota is not None and request.url.path == API + "/files":
+                rate_headers.update(self._upload_quota(request.method, request.headers, body))
             with self._state:
                 user = self._authenticate(request.headers)
                 ctx = _Ctx(
@@ -787,6 +881,50 @@ class RSpaceEmulator(Emulator):
                 # deliberately no Retry-After: the real interceptor does not set one
                 raise ApiError(429, message, internal=42901, headers=result)
             return result
+
+    def _upload_quota(self, method: str, headers: Mapping[str, str], body: bytes) -> dict[str, str]:
+        """``APIFileUploadThrottlingInterceptor.preHandle``: count the multipart file parts in
+        MB against the hourly and daily allowance of the raw ``apiKey`` (else the
+        ``Authorization`` value, else ``anonymousApiUser``); the headers carry the hourly
+        limit and what is left of it, on success and on the 429 alike."""
+        content_type = headers.get("content-type", "")
+        if method != "POST" or not content_type.lower().startswith("multipart/"):
+            return {}  # not a MultipartHttpServletRequest: passes
+        try:
+            _, files = parse_multipart(body, content_type)
+        except ApiError:
+            return {}
+        mb = sum(len(data) for _, data in files.values()) / BYTES_PER_MB
+        key = headers.get("apikey") or headers.get("authorization") or "anonymousApiUser"
+        assert self.upload_quota is not None
+        now = time.monotonic()
+        with self._state:
+            allowances = self._upload_allowances.setdefault(
+                key,
+                [
+                    _Allowance(limit, period)
+                    for limit, (_, period) in zip(self.upload_quota, UPLOAD_PERIODS, strict=True)
+                ],
+            )
+            refused: _Allowance | None = None
+            for allowance in allowances:  # doProceed: in interval order, hour before day
+                allowance.refill(now)
+                if not allowance.allows(mb):
+                    refused = allowance
+                    break
+                allowance.allowance -= mb
+            hour = allowances[0]
+            result = {
+                "X-Upload-Limit-Limit": _java_double(hour.limit),
+                "X-Upload-Limit-Remaining": _java_double(hour.allowance),
+            }
+        if refused is not None:
+            message = (
+                "File upload limit exceeded: please restrict upload to no more than "
+                f"{int(refused.limit)} Mb per {refused.period:.0f}  seconds on average"
+            )
+            raise ApiError(429, message, internal=42902, errors=[""], headers=result)
+        return result
 
     def _oauth(self, body: bytes, content_type: str) -> Response:
         if content_type.lower().startswith("multipart/"):
@@ -1361,6 +1499,11 @@ class RSpaceEmulator(Emulator):
             raise _illegal("Move failed: item, source or target folder does not exist")
         if self._is_deleted(item) or item.owner != ctx.user.id:
             raise _unauthorised(f"Unauthorized attempt by {ctx.user.username} to move [{item.id}]")
+        if item.id not in source.children and item.parent is not None:
+            # WorkspaceServiceImpl.getMoveSourceFolder: a wrong source id is replaced by the
+            # item's own parent, not refused
+            actual = self._rec(item.parent)
+            source = actual if actual is not None else source
         self._check_move(ctx, item, source, target)
         source.children.remove(item.id)
         target.children.append(item.id)
@@ -1371,14 +1514,13 @@ class RSpaceEmulator(Emulator):
     def _check_move(self, ctx: _Ctx, item: _Record, source: _Record, target: _Record) -> None:
         if item.kind == "MEDIA" or item.gallery:
             raise _illegal("Move failed: Gallery items cannot be moved with this method")
+        # WorkspaceServiceImpl.validateMove: IllegalArgumentException → 422
         if source.id == target.id:
-            raise _illegal("Move failed: source and target folder are the same")
-        if item.id not in source.children:
-            raise _illegal(f"Move failed: item [{item.id}] is not in folder [{source.id}]")
+            raise _illegal(f"Source and target folder are the same. Id: {source.id}")
+        if target.id == item.id:
+            raise _illegal(f"Attempt to move record with ID: {item.id} to itself")
         if item.id in target.children:
-            raise _illegal(f"Move failed: item [{item.id}] is already in folder [{target.id}]")
-        if target.id == item.id or any(a.id == item.id for a in self._ancestors(target)):
-            raise _illegal("Move failed: cannot move a folder into itself")
+            raise _illegal(f"Record with ID: {item.id} already in target folder")
         if (
             target.kind not in ("FOLDER", "NOTEBOOK")
             or target.gallery
@@ -1391,14 +1533,18 @@ class RSpaceEmulator(Emulator):
             )
         ):
             raise _illegal(f"Move failed: [{target.id}] is not a valid target folder")
-        if target.kind == "NOTEBOOK" and item.kind != "DOCUMENT":
-            raise _illegal("Move failed: folders and notebooks cannot be moved into a notebook")
         if self._is_deleted(target) or not (
             target.owner == ctx.user.id or self._group_folder_of(target) is not None
         ):
             raise _unauthorised(
                 f"Unauthorized attempt by {ctx.user.username} to add an item to a folder"
             )
+        # the model's move (BaseRecord.doMove / Folder.addChild) refuses these; the controller
+        # turns the failed result into RuntimeException("document.move.errors.failed") → 500
+        if any(a.id == item.id for a in self._ancestors(target)) or (
+            target.kind == "NOTEBOOK" and item.kind != "DOCUMENT"
+        ):
+            raise ApiError(500, "Error performing move. ", internal=50001, errors=[""])
 
     # ---- documents -------------------------------------------------------------------------
 
@@ -1617,8 +1763,11 @@ class RSpaceEmulator(Emulator):
             raise _illegal("tags must be a comma-separated string")
         if len(tags) > 8000:
             raise _validation(("tags", tags[:20], "size must be between 0 and 8000"))
-        if any(c in tags for c in "<>\\"):
-            raise _illegal(f"Tags may not contain <, >, or \\: [{tags}]")
+        # DocumentTagManagerImpl.apiSaveTagForDocument, per comma-separated tag
+        for tag in tags.split(","):
+            for forbidden in TAG_FORBIDDEN:
+                if forbidden in tag:
+                    raise _illegal(f"The value: {forbidden} may not be used in tags")
         return tags
 
     def _apply_field(self, ctx: _Ctx, fld: _Field, spec: Any, index: int) -> None:

@@ -179,6 +179,57 @@ async def test_upload_replace_rename_delete(dspace6: EmulatorServer, tmp_path: P
     await backend.aclose()
 
 
+async def test_removing_a_mapped_item_unmaps_it_and_keeps_its_files(
+    dspace6: EmulatorServer,
+) -> None:
+    # DELETE /items/{id} would delete it from every collection (ItemsResource.deleteItem); the
+    # collection route unmaps it here and deletes it only from its last collection
+    e = emu(dspace6)
+    ids = small_tree(e)
+    other = e.add_collection("Reading list", ids["sub"])
+    e.map_item(ids["item"], other)
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    pdf = (await children(backend, item))["thesis.pdf"]
+    # its files belong to both collections: they go only with the item, never alone
+    assert pdf.allows(Op.REMOVE_WITH_DIR) and not pdf.allows(Op.REMOVE)
+    e.clear_log()
+    await backend.remove(item)
+    assert [(r.method, r.path) for r in e.requests() if r.method != "GET"] == [
+        ("DELETE", f"/rest/collections/{ids['col']}/items/{ids['item']}")
+    ]
+    assert e.items_of(ids["col"]) == []
+    assert [i["uuid"] for i in e.items_of(other)] == [ids["item"]]
+    assert [b["name"] for b in e.bitstreams_of(ids["item"])] == ["thesis.pdf"]
+    # now in one collection: its files are ordinary, and removing it deletes it
+    mapped_once = await walk_to(backend, "Science", "Physics", "Reading list", "On Graphene")
+    assert (await children(backend, mapped_once))["thesis.pdf"].allows(Op.REMOVE)
+    await backend.remove(mapped_once)
+    assert e.items_of(other) == []
+    with pytest.raises(KeyError):  # the item itself is gone
+        e.bitstreams_of(ids["item"])
+    await backend.aclose()
+
+
+async def test_stale_item_entry_never_deletes_from_another_collection(
+    dspace6: EmulatorServer,
+) -> None:
+    # the listing said the item is in "Theses"; meanwhile it was moved out (unmapped there):
+    # a collection DELETE now would delete it from its only remaining collection
+    e = emu(dspace6)
+    ids = small_tree(e)
+    other = e.add_collection("Reading list", ids["sub"])
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    e.map_item(ids["item"], other)
+    e.unmap_item(ids["item"], ids["col"])
+    e.clear_log()
+    await backend.remove(item)  # already gone from here: nothing to do
+    assert [r.method for r in e.requests()] == ["GET"]
+    assert [i["uuid"] for i in e.items_of(other)] == [ids["item"]]
+    await backend.aclose()
+
+
 async def test_move_between_items_is_exdev(dspace6: EmulatorServer) -> None:
     e = emu(dspace6)
     ids = small_tree(e)

@@ -438,6 +438,67 @@ async def test_mkdir_and_rmdir(serve: Serve) -> None:
     assert all(r.path.endswith("/") for r in deletes)  # the seed's DELETE folders/{id}/
 
 
+async def test_folder_not_empty_status_is_the_profiles_and_a_409_keeps_the_vendors_meaning(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the vendor's only 409 is "You cannot delete the only version of a document"; which
+    # status a non-empty folder gets is a guess of the wire profile
+    profile = DEFAULT_PROFILE.replace(folder_not_empty_status=400)
+    emu, url = serve(profile=profile)
+    project = emu.add_project("P")
+    outer = emu.add_folder(project, "Outer")
+    emu.add_folder(project, "Inner", outer)
+    async with opened(url, emu.default_token, profile=profile) as backend:
+        folder = await walk(backend, "P", "Outer")
+        with pytest.raises(errors.NotEmpty):
+            await backend.remove(folder)
+        assert [r.status for r in emu.requests("DELETE")] == [400]
+    # a server that answers 409 there means something else: not ENOTEMPTY
+    emu, url = serve()
+    project = emu.add_project("P")
+    outer = emu.add_folder(project, "Outer")
+    emu.add_folder(project, "Inner", outer)
+    async with opened(url, emu.default_token, profile=profile) as backend:
+        folder = await walk(backend, "P", "Outer")
+        with pytest.raises(errors.NotSupported) as refused:
+            await backend.remove(folder)
+        assert not isinstance(refused.value, errors.NotEmpty) and refused.value.status == 409
+    # a document delete answered with the vendor's 409 is a refusal (EPERM), not EEXIST
+    alt = ALTERNATIVE_PROFILE  # the profile with the optional DELETE documents route
+    emu, url = serve(profile=alt)
+    project = emu.add_project("P")
+    emu.add_document(project, "only.pdf", b"%PDF only")
+    emu.plan_fault(
+        method="DELETE",
+        path=r"/documents/",
+        status=409,
+        body=b'{"status":409,"message":"You cannot delete the only version of a document"}',
+    )
+    async with opened(url, emu.default_token, profile=alt) as backend:
+        doc = (await children(backend, await walk(backend, "P")))["only.pdf"]
+        with caplog.at_level(logging.WARNING), pytest.raises(errors.NotSupported):
+            await backend.remove(doc)
+    assert "You cannot delete the only version of a document" in caplog.text
+
+
+async def test_a_download_route_the_tenant_lacks_says_how_to_set_it(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu, url = serve()
+    project = emu.add_project("P")
+    emu.add_document(project, "a.pdf", b"%PDF a")
+    emu.add_document(project, "b.pdf", b"%PDF b")
+    guessed = DEFAULT_PROFILE.replace(download_path="projects/{projectId}/files/{documentId}")
+    async with opened(url, emu.default_token, profile=guessed) as backend:
+        docs = await children(backend, await walk(backend, "P"))
+        with caplog.at_level(logging.WARNING):
+            for name in ("a.pdf", "b.pdf"):
+                with pytest.raises(errors.NotFound):
+                    await backend.download(docs[name], Sink())
+    hints = [r for r in caplog.records if "set download_path" in r.getMessage()]
+    assert len(hints) == 1 and "does not document" in hints[0].getMessage()
+
+
 async def test_move_between_folders_and_refused_operations(serve: Serve) -> None:
     emu, url = serve()
     project = emu.add_project("P")

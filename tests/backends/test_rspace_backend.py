@@ -7,6 +7,7 @@ wire, as are the odd statuses (401 for folders, 404 for documents), re-login and
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -467,8 +468,11 @@ async def test_metadata_as_xattrs(serve: Serve) -> None:
     assert emu.record(doc)["tags"] is None and cleared.meta["tags"] == ""
     with pytest.raises(errors.NotSupported):
         await backend.set_meta(full, "form", "Other")
-    with pytest.raises(errors.InvalidArgument):
-        await backend.set_meta(full, "tags", "a<b")
+    emu.clear_log()
+    for bad in ("a<b", "x>y", "back\\slash", "a/b"):
+        with pytest.raises(errors.InvalidArgument):
+            await backend.set_meta(full, "tags", bad)
+    assert emu.requests() == []  # DocumentTagManagerImpl's four, refused locally
     image = await walk(backend, "Gallery", "Images", "cap.png")
     assert image.meta["caption"] == "A caption" and image.meta["globalId"].startswith("GL")
     assert (await backend.stat(image)).version == image.version
@@ -565,6 +569,76 @@ async def test_planned_429_with_retry_after_is_retried(serve: Serve) -> None:
     emu.plan_fault(path="/folders/tree", status=429, retry_after="0.1")
     assert len(await children(backend, root)) == 3
     assert [r.status for r in emu.requests()] == [429, 200]
+
+
+async def test_upload_over_the_quota_is_edquot_at_once_with_the_limits(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # APIFileUploadThrottlingInterceptor: 429 / 42902 with X-Upload-Limit-*; re-sending the
+    # body cannot help (it was 20 sends within a minute before), so one request, EDQUOT
+    emu, server = serve(upload_quota=(1.0, 1000.0))
+    backend = await connected(server)
+    folder = await walk(backend, "Gallery", "Documents")
+    half = write(tmp_path, "half", b"h" * (600 * 1024))
+    await backend.create_file(folder, "first.txt", half)
+    emu.clear_log()
+    with pytest.raises(errors.DiskQuotaExceeded) as refused:
+        await backend.create_file(folder, "second.txt", half)
+    assert refused.value.errno == errno.EDQUOT
+    assert "1.0 MB per hour" in str(refused.value) and "0.4 MB left" in str(refused.value)
+    assert [(r.method, r.status) for r in emu.requests()] == [("POST", 429)]
+    # the request throttle's 429 is still waited out and retried
+    emu.plan_fault(path="/folders/tree", status=429, retry_after="0.05")
+    assert await children(backend, folder)
+
+
+async def test_move_before_2_16_fails_locally_without_a_move_request(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu, server = serve(version="2.15.0")
+    home = emu.home_id()
+    src = emu.add_folder(home, "src")
+    emu.add_folder(home, "dst")
+    emu.add_document(src, "draft")
+    emu.add_folder(src, "empty")
+    full = emu.add_folder(src, "full")
+    emu.add_document(full, "inside")
+    backend = await connected(server)
+    top = {e.name: e for e in await children(backend, await backend.root())}
+    inner = {e.name: e for e in await children(backend, top["src"])}
+    emu.clear_log()
+    with caplog.at_level(logging.WARNING):
+        for name in ("draft", "full"):
+            with pytest.raises(errors.NotSupported) as refused:
+                await backend.rename(inner[name], top["dst"], name)
+            assert not isinstance(refused.value, errors.CrossDevice)
+    assert "no move API (POST /documents/move is new in RSpace 2.16)" in caplog.text
+    # mkdir + rmdir does what a move of an empty folder would: EXDEV, mv falls back
+    with pytest.raises(errors.CrossDevice):
+        await backend.rename(inner["empty"], top["dst"], "empty")
+    assert count(emu, "POST", "/documents/move") == 0
+    assert all(r.method == "GET" for r in emu.requests())
+    # renaming a document in place needs no move
+    renamed = await backend.rename(inner["draft"], top["src"], "final")
+    assert renamed.name == "final"
+
+
+async def test_move_the_server_refuses_with_500_is_eperm_and_not_resent(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    emu, server = serve()
+    top = emu.add_folder(emu.home_id(), "top")
+    emu.add_folder(top, "inner")
+    backend = await connected(server)
+    outer = await walk(backend, "top")
+    inner = await walk(backend, "top", "inner")
+    emu.clear_log()
+    with caplog.at_level(logging.WARNING), pytest.raises(errors.NotSupported) as refused:
+        await backend.rename(outer, inner, "top")
+    assert refused.value.status == 500 and refused.value.errno == errno.EPERM
+    assert count(emu, "POST", "/documents/move") == 1
+    assert "RSpace refused to move 'top' into 'inner'" in caplog.text
+    assert "Error performing move" in caplog.text
 
 
 # --------------------------------------------------------------------------------------------

@@ -256,6 +256,16 @@ class RSpaceAdapter(Adapter):
         return Credentials(token=RSPACE_KEY)
 
 
+class RSpace215QuotaAdapter(RSpaceAdapter):
+    """RSpace 2.15 (no move API) with the upload quota on: the same filesystem contract."""
+
+    name = "rspace-2.15-quota"
+
+    def emulator(self) -> Emulator:
+        profile = RSpaceEmulator.make_profile("2.15", {"api.fileuploadRateLimit.enabled": "true"})
+        return RSpaceEmulator(**RSpaceEmulator.options_for(profile))
+
+
 ADAPTERS: list[Adapter] = [
     DSpace6Adapter(),
     DSpace7Adapter(),
@@ -263,4 +273,5 @@ ADAPTERS: list[Adapter] = [
     Opus2AlternativeAdapter(),
     DocSpaceAdapter(),
     RSpaceAdapter(),
+    RSpace215QuotaAdapter(),
 ]

@@ -730,6 +730,23 @@ def test_34_unmapping_from_last_collection_deletes_the_item(
     assert admin.get(f"/items/{item}").status_code == 404
 
 
+def test_34b_deleting_a_mapped_item_removes_it_from_every_collection(
+    admin: httpx.Client, emu: DSpace6Emulator
+) -> None:
+    # ItemsResource.deleteItem → ItemServiceImpl.delete → clearCollections: not an unmap
+    community = emu.add_community("C")
+    first = emu.add_collection("First", community)
+    second = emu.add_collection("Second", community)
+    item = emu.add_item(first, "Mapped twice")
+    emu.map_item(item, second)
+    assert admin.delete(f"/items/{item}").status_code == 200
+    assert admin.get(f"/items/{item}").status_code == 404
+    assert emu.items_of(first) == [] and emu.items_of(second) == []
+    assert DSpace6Emulator.versions == ("6.3", "6.4")
+    status = DSpace6Emulator(**DSpace6Emulator.options_for(DSpace6Emulator.make_profile("6.4")))
+    assert status.source_version == "6.4"
+
+
 def test_35_find_collection_by_exact_raw_name(
     anon: httpx.Client, admin: httpx.Client, tree: Tree
 ) -> None:

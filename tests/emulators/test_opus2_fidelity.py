@@ -644,3 +644,30 @@ def test_the_emulator_serves_an_alternative_profile() -> None:
         assert c.delete(f"/projects/{project}/documents/{doc}").status_code == 200
         error_of(c.get(f"/projects/{project}/documents/{doc}"), 404)
     assert len(emu.documents(project, folder)) == 60
+
+
+def test_wire_profiles_and_the_folder_guess_are_server_settings() -> None:
+    """Both wire profiles through the release/settings framework (``docfs emulate opus2
+    --setting wire_profile=alternative``), and the undocumented non-empty-folder status."""
+    assert Opus2Emulator.options_for(Opus2Emulator.make_profile()) == {}
+    alternative = Opus2Emulator.make_profile(settings={"wire_profile": "alternative"})
+    assert Opus2Emulator.options_for(alternative) == {"profile": ALTERNATIVE_PROFILE}
+    guessed = Opus2Emulator.make_profile(settings={"folder_not_empty_status": "400"})
+    options = Opus2Emulator.options_for(guessed)
+    assert options["profile"] == DEFAULT_PROFILE.replace(folder_not_empty_status=400)
+    emu, ids = _seeded(**options)
+    with (
+        EmulatorServer(emu) as server,
+        httpx.Client(base_url=server.url, headers={"X-API-Token": emu.default_token}) as c,
+    ):
+        folder = f"/projects/{ids['project']}/folders/{ids['folder_a']}/"
+        assert error_of(c.delete(folder), 400) == "Folder is not empty"
+    emu, ids = _seeded(**Opus2Emulator.options_for(alternative))
+    with (
+        EmulatorServer(emu) as server,
+        httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {emu.default_token}"}
+        ) as c,
+    ):
+        listed = c.get("/api/v8/projects").json()
+        assert [p["name"] for p in listed["data"]] == ["Smith v Jones"]

@@ -162,7 +162,7 @@ def test_04_bad_key_wins_over_not_found(api: Api) -> None:
 def test_05_06_status_needs_auth_and_sets_no_cookie(api: Api) -> None:
     response = api.get("/status")
     assert response.status_code == 200
-    assert response.json() == {"message": "OK", "rspaceVersion": "1.109.2"}
+    assert response.json() == {"message": "OK", "rspaceVersion": "2.16.0"}
     assert "set-cookie" not in response.headers
     assert plain_get(f"{api.base}/status").status_code == 401
 
@@ -961,3 +961,103 @@ def test_official_gallery_filesystem_reads_the_demo(api: Api) -> None:
         i for i in items if fs.getinfo(f"/{images}/{i}").raw["rspace"]["name"].startswith("gel")
     )
     assert fs.readbytes(f"/{images}/{gel}") == png_image(seed=3)
+
+
+# --------------------------------------------------------------------------------------------
+# releases and settings (issue 17; docs/protocols/rspace.md)
+
+
+def test_release_2_15_has_no_move_route_and_2_16_has() -> None:
+    # DocumentsApi.moveDocuments is new in 2.16.0; before it POST /documents/move meets the
+    # /documents/{id} mapping, which has no POST
+    profile = RSpaceEmulator.make_profile("2.15")
+    emu = RSpaceEmulator(**RSpaceEmulator.options_for(profile))
+    home = emu.home_id()
+    a, b = emu.add_folder(home, "a"), emu.add_folder(home, "b")
+    doc = emu.add_document(a, "d")
+    server = _serve(emu)
+    try:
+        headers = {"apiKey": DEFAULT_API_KEY}
+        status = plain_get(f"{server.url}/api/v1/status", headers=headers).json()
+        assert status["rspaceVersion"] == "2.15.0"
+        move = {"docId": doc, "sourceFolderId": a, "targetFolderId": b}
+        refused = plain_post(f"{server.url}/api/v1/documents/move", json=move, headers=headers)
+        assert_error(refused, 405, 40501)
+        assert "POST" not in refused.headers["allow"]
+        assert emu.record(doc)["parent"] == a
+    finally:
+        server.stop()
+    assert RSpaceEmulator.options_for(RSpaceEmulator.make_profile())["version"] == "2.16.0"
+
+
+def test_failed_move_in_the_model_answers_500(api: Api) -> None:
+    # a move BaseRecord.move/Folder.addChild refuses comes back from WorkspaceServiceImpl as a
+    # failed result: RuntimeException("document.move.errors.failed") → 500, not 422
+    home = api.emu.home_id()
+    top = api.emu.add_folder(home, "top")
+    inner = api.emu.add_folder(top, "inner")
+    into_child = {"docId": top, "sourceFolderId": home, "targetFolderId": inner}
+    body = assert_error(api.post("/documents/move", json=into_child), 500, 50001)
+    assert body["message"].startswith("Error performing move.")
+    notebook = api.emu.add_folder(home, "nb", notebook=True)
+    folder_into_notebook = {"docId": inner, "sourceFolderId": top, "targetFolderId": notebook}
+    assert_error(api.post("/documents/move", json=folder_into_notebook), 500, 50001)
+    assert api.emu.record(top)["parent"] == home and api.emu.record(inner)["parent"] == top
+    # validateMove's own refusals stay 422, with the server's messages
+    same = {"docId": inner, "sourceFolderId": top, "targetFolderId": top}
+    body = assert_error(api.post("/documents/move", json=same), 422, 42201)
+    assert body["message"] == f"Source and target folder are the same. Id: {top}"
+    # a wrong source id is replaced by the item's own parent (getMoveSourceFolder)
+    wrong_source = {"docId": inner, "sourceFolderId": notebook, "targetFolderId": home}
+    assert api.post("/documents/move", json=wrong_source).status_code == 204
+    assert api.emu.record(inner)["parent"] == home
+
+
+def test_upload_quota_429_with_upload_limit_headers() -> None:
+    profile = RSpaceEmulator.make_profile(
+        settings={
+            "api.fileuploadRateLimit.enabled": "true",
+            "api.user.fileuploadRateLimit.hour": "1",
+        }
+    )
+    options = RSpaceEmulator.options_for(profile)
+    assert options["upload_quota"] == (1.0, 1000.0)
+    emu = RSpaceEmulator(**options)
+    server = _serve(emu)
+    headers = {"apiKey": DEFAULT_API_KEY}
+    try:
+        url = f"{server.url}/api/v1/files"
+        half = b"x" * (600 * 1024)
+        # a full allowance lets one upload through, then the hour has 1 - 0.586 MB left
+        first = plain_post(url, files={"file": ("a.txt", half)}, headers=headers)
+        assert first.status_code == 201
+        assert first.headers["X-Upload-Limit-Limit"] == "1.0"
+        left = float(first.headers["X-Upload-Limit-Remaining"])
+        assert 0.41 < left < 0.42
+        # a new version is not "/api/**/files": not counted
+        version = f"{url}/{first.json()['id']}/file"
+        again = plain_post(version, files={"file": ("a.txt", half)}, headers=headers)
+        assert again.status_code == 201 and "X-Upload-Limit-Limit" not in again.headers
+        over = plain_post(url, files={"file": ("b.txt", half)}, headers=headers)
+        body = assert_error(over, 429, 42902)
+        assert body["message"] == (
+            "File upload limit exceeded: please restrict upload to no more than 1 Mb per 3600  "
+            "seconds on average"
+        )
+        assert body["errors"] == [""] and "retry-after" not in over.headers
+        assert over.headers["X-Upload-Limit-Limit"] == "1.0"
+        assert 0.41 < float(over.headers["X-Upload-Limit-Remaining"]) < 0.42
+        # the quota is per raw key: an unknown one has a full allowance, then fails to log in
+        other = plain_post(url, files={"file": ("c.txt", half)}, headers={"apiKey": "nobody1"})
+        assert_error(other, 401, 40101)
+        assert len(emu.find("b.txt")) == 0
+    finally:
+        server.stop()
+
+
+def test_tags_refuse_the_four_characters_of_the_tag_manager(api: Api) -> None:
+    doc = api.emu.add_document(api.emu.home_id(), "tagged")
+    for bad, char in (("a<b", "<"), ("ok,x>y", ">"), ("back\\slash", "\\"), ("a/b", "/")):
+        body = assert_error(api.put(f"/documents/{doc}", json={"tags": bad}), 422, 42201)
+        assert body["message"] == f"The value: {char} may not be used in tags"
+    assert api.put(f"/documents/{doc}", json={"tags": "fine,tags"}).status_code == 200

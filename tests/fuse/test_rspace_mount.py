@@ -69,8 +69,15 @@ def runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def lab(tmp_path: Path, runtime: Path) -> Iterator[Lab]:
-    emu, server = serve_demo()
-    with server:
+    with running_lab(tmp_path, RSpaceEmulator()) as mounted:
+        yield mounted
+
+
+@contextlib.contextmanager
+def running_lab(tmp_path: Path, emu: RSpaceEmulator) -> Iterator[Lab]:
+    """``emu`` with the demo data, mounted as the configured remote "lab"."""
+    seed_demo(emu)
+    with EmulatorServer(emu) as server:
         key = tmp_path / "api-key"
         key.write_text(DEFAULT_API_KEY)
         key.chmod(0o600)
@@ -314,6 +321,37 @@ def test_refused_operations_return_their_errno_without_a_request(lab: Lab) -> No
         assert result.returncode != 0 and "Operation not permitted" in result.stderr
     assert lab.writes() == []
     assert "README.txt" not in os.listdir(documents / "plate-reader runs")
+
+
+def test_rspace_2_15_with_upload_quota_mv_and_cp_fail_at_once(
+    tmp_path: Path, runtime: Path
+) -> None:
+    """A 2.15 server (no move API) with the upload quota on (1 MB per hour): ``mv`` of a
+    document fails locally without a move request, an empty folder moves by mv's copy and
+    delete, and ``cp`` over the quota gets EDQUOT from one request, not twenty."""
+    emu = RSpaceEmulator(version="2.15.0", upload_quota=(1.0, 1000.0))
+    with running_lab(tmp_path, emu) as lab:
+        m = lab.mount
+        m.run("ls", "-R", str(lab.path("Projects")), str(lab.path(*RUNS)))
+        emu.clear_log()
+        moved = m.run("mv", str(lab.path(*RUN1)), str(lab.path("Projects")), check=False)
+        assert moved.returncode != 0 and "Operation not permitted" in moved.stderr
+        assert RUN1[-1] in os.listdir(lab.path(*KINETICS))
+        os.mkdir(lab.path(*KINETICS, "empty"))
+        m.run("mv", str(lab.path(*KINETICS, "empty")), str(lab.path("Projects")))
+        assert "empty" in os.listdir(lab.path("Projects"))
+        assert "empty" not in os.listdir(lab.path(*KINETICS))
+        assert not emu.requests("POST", "/documents/move")
+        assert "no move API (POST /documents/move is new in RSpace 2.16)" in m.log_text()
+
+        source = tmp_path / "run.txt"
+        source.write_bytes(b"r" * (600 * 1024))
+        m.run("cp", str(source), str(lab.path(*RUNS, "run-1.txt")))
+        emu.clear_log()
+        copied = m.run("cp", str(source), str(lab.path(*RUNS, "run-2.txt")), check=False)
+        assert copied.returncode != 0 and "Disk quota exceeded" in copied.stderr
+        assert [r.status for r in emu.requests("POST", "/files$")] == [429]
+        assert "the RSpace upload quota is used up (limit 1.0 MB per hour" in m.log_text()
 
 
 # ---- sharing from the command line ---------------------------------------------------------

@@ -167,6 +167,35 @@ def test_cp_p_mv_rm_mkdir(
     assert (base / "new-item").is_dir()
 
 
+def test_rm_r_of_a_mapped_item_leaves_it_in_its_other_collection(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer
+) -> None:
+    """Issue 17.9: ``DELETE /items/{id}`` deletes an item from every collection it is mapped
+    into, so ``rm -r`` takes it out of this collection only, files and all."""
+    e = emu(dspace6_server)
+    com, col = setup_collection(e)
+    other = e.add_collection("Reading list", com)
+    item = item_with_files(e, col, "Shared paper", paper_pdf=b"%PDF paper", data_csv=b"a,b\n")
+    e.map_item(item, other)
+    m = mount_factory().start()
+    base = m.path / "Lab"
+    assert sorted(os.listdir(base / "Incoming" / "Shared paper")) == ["data.csv", "paper.pdf"]
+    e.clear_log()
+    m.run("rm", "-r", str(base / "Incoming" / "Shared paper"))
+    assert not (base / "Incoming" / "Shared paper").exists()
+    assert e.items_of(col) == []
+    assert [i["uuid"] for i in e.items_of(other)] == [item]
+    assert {b["name"]: e.bitstream_data(b["uuid"]) for b in e.bitstreams_of(item)} == {
+        "paper.pdf": b"%PDF paper",
+        "data.csv": b"a,b\n",
+    }
+    assert [r.method for r in e.requests() if r.method != "GET"] == ["DELETE"]
+    assert sorted(os.listdir(base / "Reading list" / "Shared paper")) == ["data.csv", "paper.pdf"]
+    # where it lives nowhere else, rm -r deletes it
+    m.run("rm", "-r", str(base / "Reading list" / "Shared paper"))
+    assert e.get_object(item) is None
+
+
 def test_overwrite_in_place(mount_factory: type[Mount], dspace6_server: EmulatorServer) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)

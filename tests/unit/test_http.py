@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 from collections.abc import Iterator
@@ -173,6 +174,29 @@ async def test_429_is_retried_even_for_post(server: EmulatorServer) -> None:
     response = await http.request("POST", "/ok", endpoint="ok", body=b"abc")
     assert response.text == "ok 3"
     assert len(server.emulator.requests("POST", "^/ok$")) == 2
+    await http.aclose()
+
+
+async def test_a_backends_final_error_stops_the_retries_at_once(server: EmulatorServer) -> None:
+    # RSpace's upload quota answers 429 like a throttle: the backend says it is final
+    def quota(response: httpx.Response, message: str) -> errors.DocfsError | None:
+        if "X-Upload-Limit-Limit" in response.headers:
+            return errors.DiskQuotaExceeded(message, status=response.status_code)
+        return None
+
+    server.emulator.plan_fault(
+        method="POST", path="^/ok$", status=429, headers={"X-Upload-Limit-Limit": "1.0"}, times=3
+    )
+    http = client(server)
+    http.final_error = quota
+    with pytest.raises(errors.DiskQuotaExceeded) as refused:
+        await http.request("POST", "/ok", endpoint="ok", body=b"abc")
+    assert refused.value.errno == errno.EDQUOT and "HTTP 429" in str(refused.value)
+    assert len(server.emulator.requests("POST", "^/ok$")) == 1
+    server.emulator.clear_faults()
+    # an ordinary 429 still goes to the retries
+    server.emulator.plan_fault(method="POST", path="^/ok$", status=429, retry_after="0")
+    assert (await http.request("POST", "/ok", endpoint="ok", body=b"abc")).status_code == 200
     await http.aclose()
 
 
