@@ -369,8 +369,10 @@ def test_mount_says_what_is_missing_before_connecting(tmp_path: Path) -> None:
     empty.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCFS_")}
     env["PATH"] = str(empty)  # no fusermount3 anywhere
+    mnt = tmp_path / "mnt"  # empty: a non-empty mount point is refused for its own reason
+    mnt.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "docfs", "mount", "dspace6:http://127.0.0.1:9/rest", str(tmp_path)],
+        [sys.executable, "-m", "docfs", "mount", "dspace6:http://127.0.0.1:9/rest", str(mnt)],
         capture_output=True,
         text=True,
         env=env,
