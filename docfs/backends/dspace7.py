@@ -54,7 +54,8 @@ import tempfile
 import time
 import uuid as uuidlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
-from contextlib import aclosing, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -80,12 +81,16 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAGE_SIZE = 100
 ORIGINAL = "ORIGINAL"
 #: keys of Entry.meta that are not metadata fields and cannot be set
-SYNTHETIC_META = frozenset({"uuid", "handle", "checksum.md5", "bundle", "entityType"})
+SYNTHETIC_META = frozenset(
+    {"uuid", "handle", "checksum.md5", "bundle", "entityType", "stored.md5", "stored.size"}
+)
 METADATA_FIELD = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
 #: a token with less than this share of its lifetime left is refreshed before an upload
 UPLOAD_FRESHNESS = 0.5
 #: how long a created item is shown although Discovery does not list it yet
 PENDING_GRACE = 300.0
+#: a non-administrator's new item is deposited after this long without changes in it
+DEPOSIT_AFTER = 30.0
 
 DIR_OPS = {
     "root": frozenset({Op.MKDIR}),
@@ -376,6 +381,28 @@ async def probe(http: HttpClient) -> str | None:
     return None
 
 
+@dataclass
+class Draft:
+    """A non-administrator's new item: a workspace item until it is deposited (README,
+    "DSpace 7: new items of non-administrators")."""
+
+    ws_id: int
+    url: str
+    collection: str
+    entry: Entry
+    #: monotonic time of the last change inside it
+    touched: float
+    #: uploads and other changes in flight inside it
+    busy: int = 0
+    #: why the last deposit was refused (logged once per reason)
+    problem: str | None = None
+
+
+def _is_pdf(name: str) -> bool:
+    """DSpace guesses a format from the extension; cover pages go on ``application/pdf``."""
+    return name.lower().endswith(".pdf")
+
+
 class DSpace7Backend(Backend):
     """DSpace 7+ Server REST API; see the module docstring for the mapping."""
 
@@ -399,6 +426,7 @@ class DSpace7Backend(Backend):
         *,
         other_bundles: bool = False,
         pending_grace: float = PENDING_GRACE,
+        deposit_after: float = DEPOSIT_AFTER,
     ) -> None:
         super().__init__(http, credentials)
         self.api = api_prefix(http.base_url)
@@ -420,6 +448,14 @@ class DSpace7Backend(Backend):
         self._bundle_hint: LRUCache[str, str] = LRUCache(maxsize=4096)
         #: collection uuid → item uuid → (created at, entry): created, not yet indexed
         self._pending: dict[str, dict[str, tuple[float, Entry]]] = {}
+        #: item uuid → a non-administrator's new item, not deposited yet
+        self._drafts: dict[str, Draft] = {}
+        self.deposit_after = deposit_after
+        self._drafts_changed = trio.Event()
+        self._deposit_lock = trio.Lock()
+        #: collection (or item) uuid → does the server add a cover page to its PDFs for us?
+        self._cover: dict[str, bool] = {}
+        self._cover_logged = False
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -620,6 +656,10 @@ class DSpace7Backend(Backend):
             yield self._dir(obj, "item", uuid)
         for entry in await self._pending_items(uuid, seen):
             yield entry
+        for draft in list(self._drafts.values()):
+            # a workspace item is in no search index: shown from what we know
+            if draft.collection == uuid and draft.entry.extra["uuid"] not in seen:
+                yield draft.entry
 
     async def _pending_items(self, collection: str, seen: set[str]) -> list[Entry]:
         """Items we created that the search index does not show yet (reference section 8)."""
@@ -670,7 +710,72 @@ class DSpace7Backend(Backend):
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))
-        return entries
+        return await self._as_served(entries, item.extra.get("parent") or uuid, uuid)
+
+    async def _as_served(self, entries: list[Entry], scope: str, item: str) -> list[Entry]:
+        """PDFs as the server serves them to us. With citation cover pages
+        (``citation-page.enable_globally`` or per collection/community; never for
+        administrators) ``/content`` sends another document than the stored one: its length and
+        (8.0+) its ETag differ from ``sizeBytes`` and the MD5 (BitstreamRestController,
+        CitationDocumentServiceImpl). One HEAD per collection tells; where it does, each PDF's
+        served length is asked for, so ``stat`` and ``read`` agree."""
+        pdfs = [i for i, e in enumerate(entries) if e.kind is Kind.FILE and _is_pdf(e.name)]
+        verdict = self._cover.get(scope)
+        if not pdfs or verdict is False:
+            return entries
+        out = list(entries)
+        for i in pdfs:
+            try:
+                served = await self._served(out[i])
+            except errors.DocfsError as exc:
+                # the listing stands without the answer; the next one asks again
+                log.debug("cannot tell how %s is served: %s", out[i].name, exc)
+                return out
+            if served is None:
+                self._cover[scope] = self._cover[item] = False
+                return out
+            self._cover[scope] = self._cover[item] = True
+            out[i] = served
+        return out
+
+    async def _served(self, entry: Entry) -> Entry | None:
+        """``entry`` with the served size, if the server changes its bytes; else None."""
+        try:
+            response = await self.http.request(
+                "HEAD",
+                f"{self.api}/core/bitstreams/{self._uuid(entry)}/content",
+                endpoint="content",
+            )
+        except (errors.PermissionDenied, errors.NotFound):
+            return None  # not readable (e.g. embargoed): nothing to adapt
+        length = response.headers.get("Content-Length")
+        etag = response.headers.get("ETag", "").strip().removeprefix("W/").strip('"')
+        md5 = entry.meta.get("checksum.md5", "")
+        if length is None or not length.isdigit():
+            return None
+        served = int(length)
+        if served == entry.size and etag in ("", md5):
+            return None
+        if not self._cover_logged:
+            self._cover_logged = True
+            log.warning(
+                "this DSpace serves PDFs changed (a citation cover page: %s has %d bytes stored, "
+                "%d served): such files show their served size, are read whole and are not "
+                "checked against the stored MD5",
+                entry.name,
+                entry.size or 0,
+                served,
+            )
+        meta = {k: v for k, v in entry.meta.items() if k != "checksum.md5"}
+        meta["stored.md5"] = md5
+        meta["stored.size"] = str(entry.size)
+        return dataclasses.replace(
+            entry,
+            size=served,
+            version=f"served:{etag}:{served}:{entry.version}",
+            meta=meta,
+            transformed=True,
+        )
 
     async def _bundle_files(self, bundle: JSON) -> AsyncIterator[JSON]:
         embedded = (bundle.get("_embedded") or {}).get("bitstreams") or {}
@@ -724,13 +829,17 @@ class DSpace7Backend(Backend):
             )
             bundle = (obj.get("_embedded") or {}).get("bundle") or {}
             item = (bundle.get("_embedded") or {}).get("item") or {}
-            return self._file(
+            item_uuid = str(item.get("uuid") or entry.extra.get("item", ""))
+            fresh = self._file(
                 obj,
-                item=str(item.get("uuid") or entry.extra.get("item", "")),
+                item=item_uuid,
                 bundle=str(bundle.get("uuid") or entry.extra.get("bundle", "")),
                 bundle_name=str(bundle.get("name") or entry.extra.get("bundle_name", "")),
                 mtime=parse_time(item.get("lastModified")),
             )
+            if self._cover.get(item_uuid) and _is_pdf(fresh.name):
+                fresh = await self._served(fresh) or fresh
+            return fresh
         obj = await self._json("GET", f"{API_SECTION[kind]}/{uuid}", endpoint=kind + "s")
         fresh = self._dir(obj, kind, entry.extra.get("parent", ""), **_extra_of(entry))
         if kind == "bundle":
@@ -748,12 +857,17 @@ class DSpace7Backend(Backend):
             endpoint="content",
             start=start,
             end=end,
-            ranges=self.capabilities.ranges,
+            # a transformed body is rendered per request: a resume must not splice two
+            ranges=self.capabilities.ranges and not entry.transformed,
         )
 
     # ---- Backend: writing ------------------------------------------------------------------
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        async with self._changing(parent.extra.get("item") or self._uuid(parent)):
+            return await self._create_file(parent, name, src)
+
+    async def _create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         kind = self._type(parent)
         if kind == "bundle":
             item, bundle, bundle_name = parent.extra["item"], self._uuid(parent), parent.name
@@ -815,13 +929,17 @@ class DSpace7Backend(Backend):
         *,
         method: str = "POST",
         params: Mapping[str, str] | None = None,
+        filename: str | None = None,
     ) -> httpx.Response:
-        """One multipart request (``file`` + ``properties``), never retried blindly."""
+        """One multipart request (``file`` + ``properties``), never retried blindly. The
+        part's filename is ``filename``, else ``name``: never the staging file's own name,
+        which a 10.0 replace would make part of the file's name."""
         self.session.want_fresh_token()
         props = dict(properties or {})
         if name is not None:
             props["name"] = name
-        body, content_type = await _multipart_file(src, name or src.name, props or None)
+        part_name = filename or name or src.name
+        body, content_type = await _multipart_file(src, part_name, props or None)
         try:
             return await self.http.request(
                 method,
@@ -837,11 +955,18 @@ class DSpace7Backend(Backend):
             await trio.to_thread.run_sync(_unlink, body)
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
+        async with self._changing(entry.extra.get("item", "")):
+            return await self._replace_file(entry, src)
+
+    async def _replace_file(self, entry: Entry, src: Path) -> Entry:
         uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         bundle_name = entry.extra.get("bundle_name", ORIGINAL)
         if self.major >= 10 and self._replace is not False:
             try:
+                # the entry's own name as the part's filename: with replaceName=false
+                # BitstreamServiceImpl.replace keeps the old name only when the extensions
+                # agree (else old base name + uploaded extension)
                 response = await self._upload(
                     f"core/bitstreams/{uuid}/content",
                     src,
@@ -849,9 +974,20 @@ class DSpace7Backend(Backend):
                     None,
                     method="PUT",
                     params={"replaceName": "false"},
+                    filename=entry.name,
                 )
-            except errors.NotSupported:
-                self._replace = False  # replace-bitstream.enabled is off on this server
+            except (errors.NotSupported, errors.InvalidArgument) as exc:
+                # 10.0 with replace-bitstream.enabled=false (the default): the service throws
+                # IllegalStateException, answered 400; a server without the endpoint 405.
+                # Once per mount: every later overwrite goes straight to upload-and-swap.
+                if exc.status not in (400, 405):
+                    raise
+                self._replace = False
+                log.info(
+                    "this DSpace does not replace file content (PUT …/content answered %s): "
+                    "an overwrite uploads a new copy and deletes the old one",
+                    exc.status,
+                )
             else:
                 self._replace = True
                 return self._file(
@@ -1016,7 +1152,7 @@ class DSpace7Backend(Backend):
                     raise
                 self._admin = False
         if obj is None:
-            obj = await self._submit_item(collection, metadata)
+            return await self._start_submission(collection, name, metadata)
         entry = self._dir(obj, "item", collection)
         if obj.get("inArchive"):
             self._pending.setdefault(collection, {})[entry.extra["uuid"]] = (
@@ -1025,8 +1161,17 @@ class DSpace7Backend(Backend):
             )
         return entry
 
-    async def _submit_item(self, collection: str, metadata: JSON) -> JSON:
-        """Workspace item → metadata and license → deposit (reference section 9)."""
+    # ---- a non-administrator's new items: workspace item first, deposit later -----------------
+
+    async def _start_submission(self, collection: str, name: str, metadata: JSON) -> Entry:
+        """A workspace item with its title, date and license, shown as a directory at once.
+
+        It is deposited later (``_deposit``): the default submission configuration requires a
+        file (``webui.submit.upload.required``, true by default in UploadConfiguration.java;
+        UploadValidator's ``error.validation.filerequired`` makes SubmissionService.
+        createWorkflowItem answer 422), and once deposited the submitter may no longer add
+        files (XmlWorkflowServiceImpl.start removes the submitter's policies on the item).
+        """
         workspace = await self._json(
             "POST",
             "submission/workspaceitems",
@@ -1048,32 +1193,139 @@ class DSpace7Backend(Backend):
             await self._json(
                 "PATCH", f"submission/workspaceitems/{ws_id}", endpoint="submission", json=ops
             )
-            deposit = await self.http.request(
-                "POST",
-                f"{self.api}/workflow/workflowitems",
-                endpoint="workflow",
-                body=f"{url}\n".encode(),
-                headers={"Content-Type": "text/uri-list"},
-                idempotent=False,
-                status_map={422: errors.InvalidArgument},
-            )
+            item = (workspace.get("_embedded") or {}).get("item")
+            item_uuid = (item or {}).get("uuid")
+            if not item_uuid:
+                item_link = ((workspace.get("_links") or {}).get("item") or {}).get("href")
+                if not item_link:
+                    raise errors.ProtocolError("workspace item without its item")
+                item = self._decode(await self.http.request("GET", item_link, endpoint="items"))
+                item_uuid = item.get("uuid")
+            obj = await self._json("GET", f"core/items/{item_uuid}", endpoint="items")
         except errors.DocfsError:
             # do not leave a half-made submission in the user's workspace
             with suppress(errors.DocfsError):
                 await self._delete(f"submission/workspaceitems/{ws_id}", "submission")
             raise
-        item = (workspace.get("_embedded") or {}).get("item")
-        item_uuid = (item or {}).get("uuid")
-        if not item_uuid:
-            item_link = ((workspace.get("_links") or {}).get("item") or {}).get("href")
-            if not item_link:
-                raise errors.ProtocolError("workspace item without its item")
-            item = self._decode(await self.http.request("GET", item_link, endpoint="items"))
-            item_uuid = item.get("uuid")
+        entry = self._dir(obj, "item", collection)
+        self._drafts[entry.extra["uuid"]] = Draft(
+            int(ws_id), str(url), collection, entry, time.monotonic()
+        )
+        self._drafts_changed.set()
+        log.info(
+            "new item %s is a workspace item until it is deposited (%gs after the last change "
+            "in it, on fsync of its directory, docfs sync or unmount)",
+            name,
+            self.deposit_after,
+        )
+        return entry
+
+    @asynccontextmanager
+    async def _changing(self, item: str) -> AsyncIterator[None]:
+        """A change inside ``item``: a draft is not deposited while one runs, and its quiet
+        period starts again after it."""
+        draft = self._drafts.get(item)
+        if draft is None:
+            yield
+            return
+        async with self._deposit_lock:
+            pass  # a deposit under way finishes first (then the item is no draft any more)
+        draft.busy += 1
+        try:
+            yield
+        finally:
+            draft.busy -= 1
+            draft.touched = time.monotonic()
+            self._drafts_changed.set()
+
+    async def run(self) -> None:
+        """Deposit drafts that have been quiet for ``deposit_after`` seconds."""
+        while True:
+            now = time.monotonic()
+            due = [
+                d
+                for d in self._drafts.values()
+                if not d.busy and not d.problem and now - d.touched >= self.deposit_after
+            ]
+            for draft in due:
+                await self._deposit(draft)
+            waits = [
+                d.touched + self.deposit_after - now
+                for d in self._drafts.values()
+                if not d.busy and not d.problem
+            ]
+            self._drafts_changed = trio.Event()
+            with trio.move_on_after(max(0.05, min(waits)) if waits else 3600.0):
+                await self._drafts_changed.wait()
+
+    async def settle(self) -> None:
+        """Deposit every draft now (fsync of a directory, ``docfs sync``, unmount)."""
+        for draft in list(self._drafts.values()):
+            while draft.busy:
+                await trio.sleep(0.05)  # an upload into it is still running
+            await self._deposit(draft)
+        for line in self.held_back():
+            log.warning("not deposited: %s", line)
+
+    def held_back(self) -> list[str]:
+        return [
+            f"{d.entry.name}: workspace item {d.ws_id}, not deposited yet"
+            + (f" ({d.problem})" if d.problem else "")
+            for d in self._drafts.values()
+        ]
+
+    async def _deposit(self, draft: Draft) -> None:
+        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises."""
+        item = draft.entry.extra["uuid"]
+        async with self._deposit_lock:
+            if self._drafts.get(item) is not draft:
+                return  # deposited or removed meanwhile
+            try:
+                deposit = await self.http.request(
+                    "POST",
+                    f"{self.api}/workflow/workflowitems",
+                    endpoint="workflow",
+                    body=f"{draft.url}\n".encode(),
+                    headers={"Content-Type": "text/uri-list"},
+                    idempotent=False,
+                    status_map={422: errors.InvalidArgument},
+                )
+            except errors.DocfsError as exc:
+                problem = await self._refusal(draft, exc)
+                if problem != draft.problem:
+                    log.warning(
+                        "cannot deposit the new item %s (it stays a workspace item, %d, in "
+                        "your DSpace workspace): %s",
+                        draft.entry.name,
+                        draft.ws_id,
+                        problem,
+                    )
+                draft.problem = problem
+                return
+            del self._drafts[item]
         if deposit.content:
-            # non-empty answer: a workflow item; the item waits for review, invisible
-            log.info("new item %s waits in the collection's review workflow", name_of(item))
-        return await self._json("GET", f"core/items/{item_uuid}", endpoint="items")
+            # a workflow item: the item waits for review, invisible until approved
+            log.info("new item %s was deposited and waits in review", draft.entry.name)
+            return
+        log.info("new item %s was deposited", draft.entry.name)
+        self._pending.setdefault(draft.collection, {})[item] = (time.monotonic(), draft.entry)
+
+    async def _refusal(self, draft: Draft, exc: errors.DocfsError) -> str:
+        """Why a deposit was refused, in words (the workspace item's ``errors`` say it)."""
+        if exc.status != 422:
+            return str(exc)
+        with suppress(errors.DocfsError):
+            ws = await self._json(
+                "GET", f"submission/workspaceitems/{draft.ws_id}", endpoint="submission"
+            )
+            messages = [
+                str(e.get("message")) for e in ws.get("errors") or [] if isinstance(e, dict)
+            ]
+            if "error.validation.filerequired" in messages:
+                return "DSpace requires at least one file in it"
+            if messages:
+                return "DSpace refused it: " + ", ".join(messages)
+        return "DSpace refused it (422)"
 
     async def remove(self, entry: Entry) -> None:
         kind = self._type(entry)
@@ -1083,6 +1335,17 @@ class DSpace7Backend(Backend):
         if kind == "item":
             self._pending.get(entry.extra.get("parent", ""), {}).pop(uuid, None)
             self._bundle_hint.pop(uuid, None)
+            draft = self._drafts.get(uuid)
+            if draft is not None:
+                # rmdir of an item not deposited yet: the whole submission goes
+                async with self._deposit_lock:
+                    self._drafts.pop(uuid, None)
+                await self._delete(f"submission/workspaceitems/{draft.ws_id}", "submission")
+                return
+        elif kind in ("bitstream", "bundle"):
+            async with self._changing(entry.extra.get("item", "")):
+                await self._delete(f"{API_SECTION[kind]}/{uuid}", kind + "s")
+            return
         if kind not in API_SECTION:
             raise errors.NotSupported(f"{entry.name}: cannot be removed")
         await self._delete(f"{API_SECTION[kind]}/{uuid}", kind + "s")
@@ -1162,21 +1425,27 @@ class DSpace7Backend(Backend):
 
     async def _patch(self, entry: Entry, ops: list[JSON]) -> Entry:
         kind = self._type(entry)
-        obj = await self._json(
-            "PATCH",
-            f"{API_SECTION[kind]}/{self._uuid(entry)}",
-            endpoint=kind + "s",
-            json=ops,
-            status_map={422: errors.InvalidArgument},
-        )
+        item = self._uuid(entry) if kind == "item" else entry.extra.get("item", "")
+        async with self._changing(item):
+            obj = await self._json(
+                "PATCH",
+                f"{API_SECTION[kind]}/{self._uuid(entry)}",
+                endpoint=kind + "s",
+                json=ops,
+                status_map={422: errors.InvalidArgument},
+            )
         name = str(obj.get("name") or self._uuid(entry))
         version = entry.version if kind == "bitstream" else str(obj.get("lastModified") or "")
         mtime = (
             entry.mtime if kind in ("bitstream", "bundle") else parse_time(obj.get("lastModified"))
         )
-        return dataclasses.replace(
+        fresh = dataclasses.replace(
             entry, name=name, meta=flatten_meta(obj), version=version, mtime=mtime
         )
+        draft = self._drafts.get(item) if kind == "item" else None
+        if draft is not None:
+            draft.entry = fresh  # the collection shows it from here until it is deposited
+        return fresh
 
 
 def _extra_of(entry: Entry) -> dict[str, str]:
