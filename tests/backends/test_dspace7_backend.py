@@ -924,3 +924,53 @@ async def test_secrets_never_reach_the_log(
     assert "logged in" in text  # the log was captured at all
     secrets = [ADMIN[1], "another-secret-pw", *(t for t in tokens if t)]
     assert sum(secret in text for secret in secrets) == 0
+
+
+# ---- servers that change what they serve (issue 17, items 10 and 12) ---------------------------
+
+
+@pytest.mark.parametrize("version", ["7.6", "10.0"])
+async def test_pdfs_with_a_cover_page_are_listed_as_served(
+    serve: Serve, connect: Connect, version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """citation-page.enable_globally: a non-administrator gets another document than the
+    stored one. The entry says the served size, carries no MD5 of the stored bytes (the
+    cache would reject the served ones) and is marked transformed (read whole)."""
+    emulator, server = serve(version=version, cover_pages=True)
+    stored = {"a.pdf": b"%PDF-1.4 A", "b.pdf": b"%PDF-1.4 BB", "c.txt": b"C"}
+    seed_item(emulator, stored)
+    backend = await connect(server, Credentials(*USER))
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    for entry in files[:2]:
+        body = await fetch(backend, entry)
+        assert body.endswith(stored[entry.name]) and body != stored[entry.name]
+        assert entry.transformed and entry.size == len(body) != int(entry.meta["stored.size"])
+        assert "checksum.md5" not in entry.meta
+        stated = await backend.stat(entry)
+        assert (stated.size, stated.transformed) == (entry.size, True)
+    assert not files[2].transformed and files[2].size == 1
+    assert files[2].meta["checksum.md5"] == hashlib.md5(b"C").hexdigest()
+    said = [r for r in caplog.records if "serves PDFs changed" in r.message]
+    assert len(said) == 1
+    # an administrator gets the stored files: nothing is adapted
+    admin = await connect(server)
+    for entry in (await listing(admin, await walk(admin, "C", "Coll", "Item")))[:2]:
+        assert not entry.transformed
+        assert hashlib.md5(await fetch(admin, entry)).hexdigest() == entry.meta["checksum.md5"]
+
+
+async def test_embargoed_file_is_listed_and_stated_but_not_read_anonymously(
+    serve: Serve, connect: Connect
+) -> None:
+    """findOneBitstreamTest_EmbargoedBitstream_Anon: the metadata answers 200 anonymously."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"open.txt": b"open", "later.pdf": b"%PDF-1.4 later"})
+    emulator.restrict(emulator.bitstreams(item)[1][0], [])
+    backend = await connect(server, Credentials())
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert [f.name for f in files] == ["open.txt", "later.pdf"]
+    stated = await backend.stat(files[1])
+    assert (stated.name, stated.size) == ("later.pdf", len(b"%PDF-1.4 later"))
+    with pytest.raises(errors.PermissionDenied):
+        await fetch(backend, files[1])
+    assert await fetch(backend, files[0]) == b"open"
