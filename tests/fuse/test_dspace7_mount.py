@@ -371,22 +371,47 @@ def test_reading_the_middle_of_a_100_mib_bitstream_costs_ranged_requests_only(
 # ---- writing --------------------------------------------------------------------------------
 
 
-def test_cp_r_tree_into_a_collection(serve: Serve, mount: MountOf, tmp_path: Path) -> None:
+@pytest.fixture(params=["admin", "submitter"])
+def role(request: pytest.FixtureRequest) -> str:
+    """Who mounts: a site administrator, or an ordinary depositor (issue 17: the DSpace 7
+    mount tests run as both where the difference matters)."""
+    value: str = request.param
+    return value
+
+
+def test_cp_r_tree_into_a_collection(
+    serve: Serve, mount: MountOf, tmp_path: Path, role: str
+) -> None:
     e = serve()
     _, col = lab(e)
-    tree = make_tree(tmp_path / "tree", 20 * MIB)
-    m = mount(e).start()
+    tree = make_tree(tmp_path / "tree", 20 * MIB if role == "admin" else 2 * MIB)
+    if role == "submitter":
+        e.grant_role(USER[0], "submitter")
+    m = mount(e).start(credentials=ADMIN if role == "admin" else USER)
     target = m.path / "Lab" / "Incoming"
     m.run("ls", str(target))
     e.clear_log()
     sources = [str(p) for p in sorted((tmp_path / "tree").iterdir())]
     result = m.run("cp", "-r", *sources, str(target), check=False)
     assert result.returncode == 0, result.stderr
+    if role == "submitter":
+        # workspace items until deposited: docfs sync deposits them
+        assert server_tree(e, col) == {}
+        assert docfs("sync", str(m.path)).returncode == 0
     assert server_tree(e, col) == tree
     assert len(posts(e, UPLOAD)) == 60  # one upload per file
-    assert len(posts(e, r"/core/items$")) == 6  # one item per directory
     assert len(posts(e, r"/core/items/[^/]+/bundles$")) == 6  # and its ORIGINAL bundle
-    assert len(writes_except_login(e)) == 72  # nothing else was created or changed
+    if role == "admin":
+        assert len(posts(e, r"/core/items$")) == 6  # one item per directory
+        assert len(writes_except_login(e)) == 72  # nothing else was created or changed
+    else:
+        # the admin-only call once, then per directory: a workspace item, its title, date
+        # and license (one PATCH), and its deposit
+        assert [r.status for r in posts(e, r"/core/items$")] == [403]
+        assert len(posts(e, r"/submission/workspaceitems$")) == 6
+        assert len(e.requests("PATCH", r"/submission/workspaceitems/\d+$")) == 6
+        assert [r.status for r in posts(e, r"/workflow/workflowitems$")] == [201] * 6
+        assert len(writes_except_login(e)) == 1 + 6 + 6 + 6 + 6 + 60
 
 
 def bundle_order(e: DSpace7Emulator, item: str) -> list[str]:
