@@ -453,6 +453,8 @@ class DSpace7Backend(Backend):
         self.deposit_after = deposit_after
         self._drafts_changed = trio.Event()
         self._deposit_lock = trio.Lock()
+        #: workspace items found at start that this mount did not make (``held_back``)
+        self._orphans: list[str] = []
         #: collection (or item) uuid → does the server add a cover page to its PDFs for us?
         self._cover: dict[str, bool] = {}
         self._cover_logged = False
@@ -1239,7 +1241,10 @@ class DSpace7Backend(Backend):
             self._drafts_changed.set()
 
     async def run(self) -> None:
-        """Deposit drafts that have been quiet for ``deposit_after`` seconds."""
+        """Deposit drafts that have been quiet for ``deposit_after`` seconds (and, first, say
+        which submissions earlier mounts or the web interface left undeposited)."""
+        if self.session.authenticated:
+            await self._find_orphans()
         while True:
             now = time.monotonic()
             due = [
@@ -1268,11 +1273,50 @@ class DSpace7Backend(Backend):
             log.warning("not deposited: %s", line)
 
     def held_back(self) -> list[str]:
-        return [
+        drafts = [
             f"{d.entry.name}: workspace item {d.ws_id}, not deposited yet"
             + (f" ({d.problem})" if d.problem else "")
             for d in self._drafts.values()
         ]
+        return drafts + self._orphans
+
+    async def _find_orphans(self) -> None:
+        """Workspace items of this user that no draft of this mount accounts for — e.g. left
+        by a mount that was killed before its deposit: one warning, and ``docfs status``."""
+        try:
+            status = await self._json("GET", "authn/status", endpoint="authn/status")
+            person = ((status.get("_embedded") or {}).get("eperson") or {}).get("uuid")
+            if not person:
+                href = ((status.get("_links") or {}).get("eperson") or {}).get("href", "")
+                person = str(href).rstrip("/").rpartition("/")[2]
+            if not person:
+                return
+            found = [
+                ws
+                async for ws in self._pages(
+                    "submission/workspaceitems/search/findBySubmitter",
+                    "workspaceitems",
+                    endpoint="submission",
+                    params={"uuid": str(person)},
+                )
+            ]
+        except errors.DocfsError as exc:
+            log.debug("cannot list this user's workspace items: %s", exc)
+            return
+        mine = {d.ws_id for d in self._drafts.values()}
+        self._orphans = [
+            f"{_workspace_title(ws)}: workspace item {ws.get('id')} left in your DSpace "
+            "workspace, not deposited (deposit or delete it in the web interface)"
+            for ws in found
+            if ws.get("id") not in mine
+        ]
+        if self._orphans:
+            log.warning(
+                "%d submissions in your DSpace workspace were never deposited (e.g. by a mount "
+                "that was stopped before it could): %s",
+                len(self._orphans),
+                "; ".join(self._orphans),
+            )
 
     async def _deposit(self, draft: Draft) -> None:
         """``POST /workflow/workflowitems`` with the workspace item's URL; never raises."""
@@ -1446,6 +1490,15 @@ class DSpace7Backend(Backend):
         if draft is not None:
             draft.entry = fresh  # the collection shows it from here until it is deposited
         return fresh
+
+
+def _workspace_title(ws: JSON) -> str:
+    """A workspace item's title, from its traditionalpageone section."""
+    section = (ws.get("sections") or {}).get("traditionalpageone") or {}
+    values = section.get("dc.title") or []
+    if values and isinstance(values[0], dict) and values[0].get("value"):
+        return str(values[0]["value"])
+    return "(untitled)"
 
 
 def _extra_of(entry: Entry) -> dict[str, str]:

@@ -1114,6 +1114,7 @@ class DSpace7Emulator(Emulator):
             ("GET", "/pid/find", self._pid_find),
             ("GET", "/discover/search/objects", self._search),
             ("POST", "/submission/workspaceitems", self._create_workspace_item),
+            ("GET", "/submission/workspaceitems/search/findBySubmitter", self._by_submitter),
             ("GET", r"/submission/workspaceitems/(?P<wsid>\d+)", self._get_workspace_item),
             ("PATCH", r"/submission/workspaceitems/(?P<wsid>\d+)", self._patch_workspace_item),
             ("POST", r"/submission/workspaceitems/(?P<wsid>\d+)", self._workspace_upload),
@@ -2484,6 +2485,37 @@ class DSpace7Emulator(Emulator):
         )
         self._workspace[ws.id] = ws
         return self._json(self._workspace_json(ctx, ws), 201)
+
+    def _by_submitter(self, ctx: Ctx) -> Response:
+        """WorkspaceItemRestRepository.findBySubmitter: READ on the EPerson (oneself or an
+        administrator), a page of ``_embedded.workspaceitems``."""
+        person = self._epersons.get(ctx.param("uuid") or "")
+        if ctx.caller is None:
+            raise Fail(401)
+        if person is None:
+            raise Fail(400)
+        if not (ctx.caller.admin or ctx.caller is person):
+            raise Fail(403)
+        found = sorted(
+            (w for w in self._workspace.values() if w.submitter == person.uuid),
+            key=lambda w: w.id,
+        )
+        page, size = self._page_params(ctx, PAGE_DEFAULT, PAGE_MAX)
+        chunk = found[page * size : (page + 1) * size]
+        pages = math.ceil(len(found) / size) if found else 0
+        url = f"{ctx.api}/submission/workspaceitems/search/findBySubmitter"
+        return self._json(
+            {
+                "_embedded": {"workspaceitems": [self._workspace_json(ctx, w) for w in chunk]},
+                "_links": self._page_links(url, page, size, pages, {"uuid": person.uuid}),
+                "page": {
+                    "size": size,
+                    "totalElements": len(found),
+                    "totalPages": pages,
+                    "number": page,
+                },
+            }
+        )
 
     def _get_workspace_item(self, ctx: Ctx, wsid: str) -> Response:
         return self._json(self._workspace_json(ctx, self._workspace_item(ctx, wsid)))

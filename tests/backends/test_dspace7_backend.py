@@ -974,3 +974,29 @@ async def test_embargoed_file_is_listed_and_stated_but_not_read_anonymously(
     with pytest.raises(errors.PermissionDenied):
         await fetch(backend, files[1])
     assert await fetch(backend, files[0]) == b"open"
+
+
+async def test_submissions_an_earlier_mount_left_behind_are_reported(
+    serve: Serve, connect: Connect, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mount killed before its deposit leaves a workspace item: the next mount says so
+    (a warning and ``held_back``, which ``docfs status`` shows) instead of hiding it."""
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    killed = await connect(server, Credentials(*USER))
+    item = await killed.mkdir(await walk(killed, "C", "Coll"), "Interrupted")
+    await killed.create_file(item, "a.txt", write(tmp_path, "a", b"a"))
+    # … and that mount is gone without a deposit
+    later = await connect(server, Credentials(*USER))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(later.run)
+        with trio.fail_after(10):
+            while not later.held_back():
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    (line,) = later.held_back()
+    assert "Interrupted" in line and "not deposited" in line
+    assert any("never deposited" in r.message for r in caplog.records)
+    assert emulator.item_state(item.extra["uuid"])["in_workspace"]  # left as it was
