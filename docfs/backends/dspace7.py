@@ -28,12 +28,18 @@ missing). DSpace 7-9 cannot replace content: an overwrite uploads the new file u
 name and metadata, deletes the old one and moves the new one to the old position in the bundle
 (its uuid changes; when the upload's answer is lost, the bundle is searched for the new copy
 before giving up, so the server never keeps both). On 10.0 ``PUT …/content`` is used where the
-server enables it (it gives a new uuid too). Renames are ``dc.title`` patches; a move between
-items is ``EXDEV``. A new item is made with the admin-only ``POST /core/items`` and, for
-everybody else, through a workspace item that is deposited at once. A new archived item that
-the search index does not list yet is kept visible from local knowledge for up to
-``PENDING_GRACE`` (Discovery is index-based and lags behind); an item that goes into a
-collection's review workflow is not listed until it is approved (a log line says so).
+server enables it (it gives a new uuid too; the part carries the entry's own name, since the
+server derives the new name from it); a 400 or 405 to it switches the mount to upload-and-swap.
+Renames are ``dc.title`` patches; a move between items is ``EXDEV``. A new item is made with
+the admin-only ``POST /core/items``; for everybody else it is a workspace item, shown at once,
+that takes files and is deposited later — after ``deposit_after`` seconds of quiet, or when
+``settle`` is called (fsync of a directory, ``docfs sync``, unmount) — because DSpace refuses
+an empty deposit and the submitter cannot add files after it (``docs/protocols/dspace7.md``).
+A new archived item that the search index does not list yet is kept visible from local
+knowledge for up to ``PENDING_GRACE`` (Discovery is index-based and lags behind); an item that
+goes into a collection's review workflow is not listed until it is approved (a log line says
+so). Where the server adds a citation cover page to PDFs, they are listed with the served size
+and marked ``transformed`` (read whole, not checked against the stored MD5).
 
 **Auth.** ``POST /authn/login`` with the CSRF token dance handled transparently (the token is
 the ``DSPACE-XSRF-COOKIE`` cookie echoed in ``X-XSRF-TOKEN``; a CSRF 403 fetches a new one and

@@ -14,7 +14,12 @@ workflow-item path for everybody else, and Spring Boot's error JSON for every fa
 
 Server versions differ in a few places (section 10 of the reference); ``version`` selects the
 behaviour: ``"7.6"`` (no ``/security/csrf``), ``"8.x"``/``"9.x"``, and ``"10.0"`` (RFC 6266
-``Content-Disposition`` and, with ``replace_bitstream_enabled``, ``PUT …/content``).
+``Content-Disposition`` and ``PUT …/content``, which answers 400 unless
+``replace_bitstream_enabled``). Server settings (``docfs emulate dspace7 --setting``):
+``replace-bitstream.enabled``, ``webui.submit.upload.required`` (a deposit without a file is
+422) and ``citation-page.enable_globally`` (PDFs get a cover page for non-administrators); the
+role ``submitter`` puts the user into every collection's SUBMIT group. What the server's source
+says about each is in ``docs/protocols/dspace7.md``.
 
 Emulator choices where the reference marks behaviour as unconfirmed are the ones it names as
 "Emulator default (choice)". Further choices, all documented at the place they are made: a small
