@@ -400,8 +400,10 @@ class Draft:
     touched: float
     #: uploads and other changes in flight inside it
     busy: int = 0
-    #: why the last deposit was refused (logged once per reason)
+    #: why the last deposit was refused; cleared by the next change inside it
     problem: str | None = None
+    #: the last refusal logged (each reason is logged once, not at every retry)
+    told: str | None = None
 
 
 def _is_pdf(name: str) -> bool:
@@ -1244,6 +1246,7 @@ class DSpace7Backend(Backend):
         finally:
             draft.busy -= 1
             draft.touched = time.monotonic()
+            draft.problem = None  # a changed item may be accepted now: the timer tries again
             self._drafts_changed.set()
 
     async def run(self) -> None:
@@ -1342,7 +1345,7 @@ class DSpace7Backend(Backend):
                 )
             except errors.DocfsError as exc:
                 problem = await self._refusal(draft, exc)
-                if problem != draft.problem:
+                if problem != draft.told:
                     log.warning(
                         "cannot deposit the new item %s (it stays a workspace item, %d, in "
                         "your DSpace workspace): %s",
@@ -1350,7 +1353,7 @@ class DSpace7Backend(Backend):
                         draft.ws_id,
                         problem,
                     )
-                draft.problem = problem
+                draft.problem = draft.told = problem
                 return
             del self._drafts[item]
         if deposit.content:

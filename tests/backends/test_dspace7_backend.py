@@ -585,10 +585,18 @@ async def test_an_empty_submission_is_held_back_and_said_so(
     refusals = [r for r in caplog.records if "cannot deposit the new item Empty" in r.message]
     assert len(refusals) == 1  # said once, not at every try
     assert [e.name for e in await listing(backend, parent)] == ["Empty"]
-    await backend.create_file(empty, "x.txt", write(tmp_path, "x", b"x"))
-    await backend.settle()
+    # a file in it, and the quiet period alone deposits it
+    backend.deposit_after = 0.1
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(backend.run)
+        await backend.create_file(empty, "x.txt", write(tmp_path, "x", b"x"))
+        with trio.fail_after(10):
+            while backend.held_back():
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
     assert emulator.item_state(empty.extra["uuid"])["in_archive"]
-    assert backend.held_back() == []
+    statuses = [r.status for r in emulator.requests("POST", "/workflow/workflowitems$")]
+    assert statuses == [422, 422, 201]
 
 
 async def test_a_quiet_submission_is_deposited_by_the_backend_task(
