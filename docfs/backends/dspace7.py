@@ -461,8 +461,11 @@ class DSpace7Backend(Backend):
         self.deposit_after = deposit_after
         self._drafts_changed = trio.Event()
         self._deposit_lock = trio.Lock()
-        #: workspace items found at start that this mount did not make (``held_back``)
-        self._orphans: list[str] = []
+        #: workspace items found at start that this mount did not make: id → line
+        self._orphans: dict[int, str] = {}
+        #: every workspace item this mount made (one made while the start's listing ran is
+        #: no orphan)
+        self._made: set[int] = set()
         #: collection (or item) uuid → does the server add a cover page to its PDFs for us?
         self._cover: dict[str, bool] = {}
         self._cover_logged = False
@@ -1194,6 +1197,7 @@ class DSpace7Backend(Backend):
         url = ((workspace.get("_links") or {}).get("self") or {}).get("href")
         if ws_id is None or not url:
             raise errors.ProtocolError("workspace item without id or self link")
+        self._made.add(int(ws_id))
         ops = [
             {"op": "add", "path": f"/sections/traditionalpageone/{key}", "value": values}
             for key, values in metadata.items()
@@ -1287,7 +1291,7 @@ class DSpace7Backend(Backend):
             + (f" ({d.problem})" if d.problem else "")
             for d in self._drafts.values()
         ]
-        return drafts + self._orphans
+        return drafts + [line for ws, line in self._orphans.items() if ws not in self._made]
 
     async def _find_orphans(self) -> None:
         """Workspace items of this user that no draft of this mount accounts for — e.g. left
@@ -1312,19 +1316,18 @@ class DSpace7Backend(Backend):
         except errors.DocfsError as exc:
             log.debug("cannot list this user's workspace items: %s", exc)
             return
-        mine = {d.ws_id for d in self._drafts.values()}
-        self._orphans = [
-            f"{_workspace_title(ws)}: workspace item {ws.get('id')} left in your DSpace "
-            "workspace, not deposited (deposit or delete it in the web interface)"
+        self._orphans = {
+            int(ws["id"]): f"{_workspace_title(ws)}: workspace item {ws['id']} left in your "
+            "DSpace workspace, not deposited (deposit or delete it in the web interface)"
             for ws in found
-            if ws.get("id") not in mine
-        ]
+            if isinstance(ws.get("id"), int) and ws["id"] not in self._made
+        }
         if self._orphans:
             log.warning(
                 "%d submissions in your DSpace workspace were never deposited (e.g. by a mount "
                 "that was stopped before it could): %s",
                 len(self._orphans),
-                "; ".join(self._orphans),
+                "; ".join(self._orphans.values()),
             )
 
     async def _deposit(self, draft: Draft) -> None:
