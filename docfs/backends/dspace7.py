@@ -262,6 +262,17 @@ class DSpace7Session:
             return True
         return False
 
+    def person(self) -> str | None:
+        """The logged-in EPerson's uuid: the ``eid`` claim of the JWT (read, not verified)."""
+        if not self._jwt:
+            return None
+        try:
+            payload = self._jwt.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return str(claims["eid"])
+        except (IndexError, ValueError, KeyError, TypeError):
+            return None
+
     def secrets(self) -> Iterable[str]:
         return [s for s in (self._password, self._jwt, self._given_token, self._csrf) if s]
 
@@ -466,6 +477,7 @@ class DSpace7Backend(Backend):
         #: every workspace item this mount made (one made while the start's listing ran is
         #: no orphan)
         self._made: set[int] = set()
+        self._orphans_checked = False
         #: collection (or item) uuid → does the server add a cover page to its PDFs for us?
         self._cover: dict[str, bool] = {}
         self._cover_logged = False
@@ -1165,6 +1177,12 @@ class DSpace7Backend(Backend):
                     raise
                 self._admin = False
         if obj is None:
+            if not self._orphans_checked:
+                # the first item of a non-administrator in this mount: first say which
+                # submissions earlier mounts (or the web interface) left undeposited — asked
+                # here, not at every mount's start, where it would cost every user requests
+                self._orphans_checked = True
+                await self._find_orphans()
             return await self._start_submission(collection, name, metadata)
         entry = self._dir(obj, "item", collection)
         if obj.get("inArchive"):
@@ -1254,10 +1272,7 @@ class DSpace7Backend(Backend):
             self._drafts_changed.set()
 
     async def run(self) -> None:
-        """Deposit drafts that have been quiet for ``deposit_after`` seconds (and, first, say
-        which submissions earlier mounts or the web interface left undeposited)."""
-        if self.session.authenticated:
-            await self._find_orphans()
+        """Deposit drafts that have been quiet for ``deposit_after`` seconds."""
         while True:
             now = time.monotonic()
             due = [
@@ -1297,8 +1312,10 @@ class DSpace7Backend(Backend):
         """Workspace items of this user that no draft of this mount accounts for — e.g. left
         by a mount that was killed before its deposit: one warning, and ``docfs status``."""
         try:
-            status = await self._json("GET", "authn/status", endpoint="authn/status")
-            person = ((status.get("_embedded") or {}).get("eperson") or {}).get("uuid")
+            person = self.session.person()
+            if not person:
+                status = await self._json("GET", "authn/status", endpoint="authn/status")
+                person = ((status.get("_embedded") or {}).get("eperson") or {}).get("uuid")
             if not person:
                 href = ((status.get("_links") or {}).get("eperson") or {}).get("href", "")
                 person = str(href).rstrip("/").rpartition("/")[2]
