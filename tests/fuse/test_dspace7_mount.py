@@ -887,3 +887,23 @@ def test_every_pdf_reads_as_served_on_a_dspace_with_cover_pages(
     assert len(e.requests("GET", f"/core/bitstreams/{big_uuid}/content$")) == 1
     assert m.log_text().count("serves PDFs changed") == 1
     assert "MD5 mismatch" not in m.log_text()
+
+
+def test_a_submission_left_by_a_killed_mount_is_reported_by_the_next(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    e = serve()
+    lab(e)
+    e.grant_role(USER[0], "submitter")
+    first = mount(e, cache=tmp_path / "c1").start(credentials=USER)
+    (first.path / "Lab" / "Incoming" / "Cut short").mkdir()
+    (first.path / "Lab" / "Incoming" / "Cut short" / "a.txt").write_bytes(b"a")
+    first.stop(kill=True)
+    [left] = e.find("Cut short", "item")
+    assert e.item_state(left)["in_workspace"]
+    second = mount(e, name="mnt2", cache=tmp_path / "c2").start(credentials=USER)
+    (second.path / "Lab" / "Incoming" / "Next").mkdir()
+    lines = held_back(second)
+    assert any("Cut short" in line and "left in your DSpace workspace" in line for line in lines)
+    assert "never deposited" in second.log_text()
+    assert "held back   Cut short" in docfs("status", str(second.path)).stdout
