@@ -1297,8 +1297,7 @@ class DSpace7Backend(Backend):
             while draft.busy:
                 await trio.sleep(0.05)  # an upload into it is still running
             await self._deposit(draft)
-        for line in self.held_back():
-            log.warning("not deposited: %s", line)
+        # a refusal was logged by _deposit (once per reason); held_back() lists what is left
 
     def held_back(self) -> list[str]:
         drafts = [
