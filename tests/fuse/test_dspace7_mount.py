@@ -182,12 +182,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 # ---- reading --------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["admin", "submitter"])
+def role(request: pytest.FixtureRequest) -> str:
+    """Who mounts: a site administrator, or an ordinary depositor (issue 17: the DSpace 7
+    mount tests run as both where the difference matters)."""
+    value: str = request.param
+    return value
+
+
 def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
-    serve: Serve, mount: MountOf, tmp_path: Path
+    serve: Serve, mount: MountOf, tmp_path: Path, role: str
 ) -> None:
     e = serve()
     seed_demo(e)
-    m = mount(e).start()
+    if role == "submitter":
+        e.grant_role(USER[0], "submitter")  # as `docfs emulate dspace7 --demo --role submitter`
+    m = mount(e).start(credentials=ADMIN if role == "admin" else USER)
     assert "Faculty of Science" in m.run("ls", "-l", str(m.path)).stdout
     found = [Path(p) for p in m.run("find", str(m.path)).stdout.splitlines()]
     files = [p for p in found if p.is_file()]
@@ -369,14 +379,6 @@ def test_reading_the_middle_of_a_100_mib_bitstream_costs_ranged_requests_only(
 
 
 # ---- writing --------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["admin", "submitter"])
-def role(request: pytest.FixtureRequest) -> str:
-    """Who mounts: a site administrator, or an ordinary depositor (issue 17: the DSpace 7
-    mount tests run as both where the difference matters)."""
-    value: str = request.param
-    return value
 
 
 def test_cp_r_tree_into_a_collection(
