@@ -753,9 +753,9 @@ class DSpace7Backend(Backend):
             try:
                 served = await self._served(out[i])
             except errors.DocfsError as exc:
-                # the listing stands without the answer; the next one asks again
+                # not readable (an embargo) or no answer: this one tells nothing, the next may
                 log.debug("cannot tell how %s is served: %s", out[i].name, exc)
-                return out
+                continue
             if served is None:
                 self._cover[scope] = self._cover[item] = False
                 return out
@@ -764,15 +764,13 @@ class DSpace7Backend(Backend):
         return out
 
     async def _served(self, entry: Entry) -> Entry | None:
-        """``entry`` with the served size, if the server changes its bytes; else None."""
-        try:
-            response = await self.http.request(
-                "HEAD",
-                f"{self.api}/core/bitstreams/{self._uuid(entry)}/content",
-                endpoint="content",
-            )
-        except (errors.PermissionDenied, errors.NotFound):
-            return None  # not readable (e.g. embargoed): nothing to adapt
+        """``entry`` with the served size, if the server changes its bytes; else None (a
+        ``DocfsError`` if it does not say, e.g. an embargoed file)."""
+        response = await self.http.request(
+            "HEAD",
+            f"{self.api}/core/bitstreams/{self._uuid(entry)}/content",
+            endpoint="content",
+        )
         length = response.headers.get("Content-Length")
         etag = response.headers.get("ETag", "").strip().removeprefix("W/").strip('"')
         md5 = entry.meta.get("checksum.md5", "")
@@ -863,7 +861,8 @@ class DSpace7Backend(Backend):
                 mtime=parse_time(item.get("lastModified")),
             )
             if self._cover.get(item_uuid) and _is_pdf(fresh.name):
-                fresh = await self._served(fresh) or fresh
+                with suppress(errors.DocfsError):  # unreadable: shown as stored
+                    fresh = await self._served(fresh) or fresh
             return fresh
         obj = await self._json("GET", f"{API_SECTION[kind]}/{uuid}", endpoint=kind + "s")
         fresh = self._dir(obj, kind, entry.extra.get("parent", ""), **_extra_of(entry))

@@ -1008,3 +1008,16 @@ async def test_submissions_an_earlier_mount_left_behind_are_reported(
     await later.settle()
     assert later.held_back() == [orphan]  # its own was deposited, the other is not touched
     assert emulator.item_state(item.extra["uuid"])["in_workspace"]
+
+
+async def test_an_embargoed_first_pdf_does_not_hide_the_cover_pages_of_the_rest(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve(cover_pages=True)
+    _, item = seed_item(emulator, {"closed.pdf": b"%PDF-1.4 closed", "open.pdf": b"%PDF-1.4 open"})
+    emulator.restrict(emulator.bitstreams(item)[0][0], [])
+    backend = await connect(server, Credentials(*USER))
+    closed, opened = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert not closed.transformed and closed.size == len(b"%PDF-1.4 closed")
+    body = await fetch(backend, opened)
+    assert opened.transformed and opened.size == len(body) and body.endswith(b"%PDF-1.4 open")
