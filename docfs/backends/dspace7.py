@@ -460,8 +460,9 @@ class DSpace7Backend(Backend):
         self.major = 7
         #: learnt on first use: may this user call the admin-only POST /core/items?
         self._admin: bool | None = None
-        #: learnt on first use (10.0 only): does PUT …/content exist?
+        #: learnt on first use (10.0 only): does PUT …/content replace content?
         self._replace: bool | None = None
+        self._replace_probe = trio.Lock()
         # ORIGINAL bundle uuid per item uuid, learnt from listings: saves one request per
         # created file (cp -r into an item); a stale hint costs a 404 and one lookup
         self._bundle_hint: LRUCache[str, str] = LRUCache(maxsize=4096)
@@ -983,45 +984,61 @@ class DSpace7Backend(Backend):
             return await self._replace_file(entry, src)
 
     async def _replace_file(self, entry: Entry, src: Path) -> Entry:
+        if self.major >= 10 and self._replace is not False:
+            if self._replace is None:
+                # the first overwrite of the mount finds out; the others wait for its answer
+                # (one failed PUT per mount, however many files are overwritten at once)
+                async with self._replace_probe:
+                    replaced = await self._put_content(entry, src)
+            else:
+                replaced = await self._put_content(entry, src)
+            if replaced is not None:
+                return replaced
+        return await self._upload_and_swap(entry, src)
+
+    async def _put_content(self, entry: Entry, src: Path) -> Entry | None:
+        """10.0's ``PUT …/content`` (BitstreamReplaceController); None where the server does
+        not replace content (then ``_replace`` is False for the rest of the mount)."""
         uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         bundle_name = entry.extra.get("bundle_name", ORIGINAL)
-        if self.major >= 10 and self._replace is not False:
-            try:
-                # the entry's own name as the part's filename: with replaceName=false
-                # BitstreamServiceImpl.replace keeps the old name only when the extensions
-                # agree (else old base name + uploaded extension)
-                response = await self._upload(
-                    f"core/bitstreams/{uuid}/content",
-                    src,
-                    None,
-                    None,
-                    method="PUT",
-                    params={"replaceName": "false"},
-                    filename=entry.name,
-                )
-            except (errors.NotSupported, errors.InvalidArgument) as exc:
-                # 10.0 with replace-bitstream.enabled=false (the default): the service throws
-                # IllegalStateException, answered 400; a server without the endpoint 405.
-                # Once per mount: every later overwrite goes straight to upload-and-swap.
-                if exc.status not in (400, 405):
-                    raise
-                self._replace = False
-                log.info(
-                    "this DSpace does not replace file content (PUT …/content answered %s): "
-                    "an overwrite uploads a new copy and deletes the old one",
-                    exc.status,
-                )
-            else:
-                self._replace = True
-                return self._file(
-                    self._decode(response),
-                    item=item,
-                    bundle=bundle,
-                    bundle_name=bundle_name,
-                    mtime=_server_time(response),
-                )
-        return await self._upload_and_swap(entry, src)
+        if self._replace is False:
+            return None
+        try:
+            # the entry's own name as the part's filename: with replaceName=false
+            # BitstreamServiceImpl.replace keeps the old name only when the extensions
+            # agree (else old base name + uploaded extension)
+            response = await self._upload(
+                f"core/bitstreams/{uuid}/content",
+                src,
+                None,
+                None,
+                method="PUT",
+                params={"replaceName": "false"},
+                filename=entry.name,
+            )
+        except (errors.NotSupported, errors.InvalidArgument) as exc:
+            # 10.0 with replace-bitstream.enabled=false (the default): the service throws
+            # IllegalStateException, answered 400; a server without the endpoint 405.
+            # Once per mount: every later overwrite goes straight to upload-and-swap.
+            if exc.status not in (400, 405):
+                raise
+            self._replace = False
+            log.info(
+                "this DSpace does not replace file content (PUT …/content answered %s): "
+                "an overwrite uploads a new copy and deletes the old one",
+                exc.status,
+            )
+        else:
+            self._replace = True
+            return self._file(
+                self._decode(response),
+                item=item,
+                bundle=bundle,
+                bundle_name=bundle_name,
+                mtime=_server_time(response),
+            )
+        return None
 
     async def _upload_and_swap(self, entry: Entry, src: Path) -> Entry:
         """7-9: upload the new content beside the old, delete the old, restore the order."""

@@ -1021,3 +1021,23 @@ async def test_an_embargoed_first_pdf_does_not_hide_the_cover_pages_of_the_rest(
     assert not closed.transformed and closed.size == len(b"%PDF-1.4 closed")
     body = await fetch(backend, opened)
     assert opened.transformed and opened.size == len(body) and body.endswith(b"%PDF-1.4 open")
+
+
+async def test_overwrites_at_once_on_a_default_10_cost_one_failed_put(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve(version="10.0")
+    names = {f"f{n}.txt": b"old" for n in range(4)}
+    _, item = seed_item(emulator, names)
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    async with trio.open_nursery() as nursery:
+        for n, entry in enumerate(files):
+            src = write(tmp_path, f"new{n}", f"new {n}".encode())
+            nursery.start_soon(backend.replace_file, entry, src)
+    assert [r.status for r in emulator.requests("PUT", "/content$")] == [400]
+    assert sorted(files_of_item(emulator, item).values()) == [f"new {n}".encode() for n in range(4)]
+
+
+def files_of_item(emulator: DSpace7Emulator, item: str) -> dict[str, bytes]:
+    return {name or "": emulator.content(uuid) for uuid, name in emulator.bitstreams(item)}
