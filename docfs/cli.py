@@ -769,6 +769,8 @@ def format_status(report: dict[str, Any]) -> str:
     lines.append(format_uploads(uploads))
     if report.get("lost_found"):
         lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
+    for held in report.get("held_back") or []:
+        lines.append(f"  held back   {held}")
     return "\n".join(lines) + "\n"
 
 

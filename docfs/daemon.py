@@ -417,6 +417,7 @@ async def _serve(
                 mounted = False
                 log.info("unmounted %s", config.mountpoint)
                 await _drain(fs, stopper)
+                await fs.backend.settle()  # e.g. deposit DSpace submissions (backend's docstring)
                 nursery.cancel_scope.cancel()
         finally:
             if mounted:

@@ -141,6 +141,11 @@ class FuseOperations(pyfuse3.Operations):
         self.fs.releasedir(fh)
 
     @_guard
+    async def fsyncdir(self, fh: int, datasync: bool) -> None:
+        # fsync of a directory: finish what the repository holds back (DSpace deposits)
+        await self.fs.backend.settle()
+
+    @_guard
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         write = flags & os.O_ACCMODE != os.O_RDONLY
         fh, keep = await self.fs.open(inode, write, truncate=bool(flags & os.O_TRUNC))

@@ -69,6 +69,10 @@ class Entry:
     #: a directory just created that already has children (e.g. an RSpace document's fields):
     #: the vfs lists it instead of assuming it is empty
     prefilled: bool = False
+    #: the server changes the bytes it serves from those it stores (e.g. a PDF cover page):
+    #: ``size`` is the served size, ``meta`` carries no checksum of the served bytes, and the
+    #: file is read whole, never in byte ranges (two ranges could come from two renderings)
+    transformed: bool = False
 
     @property
     def is_dir(self) -> bool:
@@ -179,6 +183,17 @@ class Backend(ABC):
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         raise NotSupported(f"{self.name}: cannot set metadata")
+
+    async def run(self) -> None:  # noqa: B027 - optional hook
+        """Background duties for the life of the mount (the daemon's nursery runs it)."""
+
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Finish what the backend holds back (e.g. a DSpace submission not yet deposited):
+        called on ``fsync`` of a directory, by ``docfs sync`` and before unmounting."""
+
+    def held_back(self) -> list[str]:
+        """What the backend still holds back, one line each (shown by ``docfs status``)."""
+        return []
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -129,6 +129,7 @@ class Filesystem:
         nursery.start_soon(self.spares.run)
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
+        nursery.start_soon(self.backend.run)
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -416,7 +417,7 @@ class Filesystem:
 
     def range_fetcher(self, entry: Entry) -> RangeFetch | None:
         """Block fetches for backends with byte ranges (None: stream the whole file)."""
-        if not self.backend.capabilities.ranges:
+        if not self.backend.capabilities.ranges or entry.transformed:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:
