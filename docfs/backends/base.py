@@ -73,6 +73,10 @@ class Entry:
     #: ``size`` is the served size, ``meta`` carries no checksum of the served bytes, and the
     #: file is read whole, never in byte ranges (two ranges could come from two renderings)
     transformed: bool = False
+    #: the server's id of the object where ``id`` names one of several places it appears in
+    #: (a DSpace item mapped into several collections is one directory per collection, each
+    #: with its own ``id``); None: ``id`` is the server's id. ``user.docfs.id`` shows this one
+    object_id: str | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -177,6 +181,13 @@ class Backend(ABC):
 
     async def remove(self, entry: Entry) -> None:
         raise NotSupported(f"{self.name}: cannot remove")
+
+    async def remove_from(self, entry: Entry, parent: Entry) -> None:
+        """``rmdir``/``unlink`` of ``entry`` in the directory ``parent``. One remote object can
+        be listed in several directories (a DSpace item mapped into several collections), and
+        its removal from one of them may mean something else than deleting it: a backend where
+        that is so overrides this; the others delete."""
+        await self.remove(entry)
 
     async def rename(self, entry: Entry, new_parent: Entry, new_name: str) -> Entry:
         raise NotSupported(f"{self.name}: cannot rename")

@@ -573,7 +573,11 @@ class DSpace7Backend(Backend):
         uuid = str(obj["uuid"])
         mtime = parse_time(obj.get("lastModified"))
         return Entry(
-            id=f"{kind}:{uuid}",
+            # an item mapped into several collections is one directory per collection: what
+            # rmdir does depends on the collection it is removed from (see remove_from), and
+            # what is unlinked or hidden in one of them must not change the others
+            id=f"{kind}:{uuid}@{parent}" if kind == "item" and parent else f"{kind}:{uuid}",
+            object_id=f"{kind}:{uuid}",
             name=str(obj.get("name") or uuid),
             kind=Kind.DIR,
             size=None,
@@ -708,6 +712,8 @@ class DSpace7Backend(Backend):
         # both spellings of the nested size: 7.x reads the bare relation name, 8+ the path
         return [
             ("embed", "bundles/bitstreams"),
+            # whether the item is mapped into other collections decides what rm of a file does
+            ("embed", "mappedCollections"),
             ("embed.size", f"bundles={size}"),
             ("embed.size", f"bitstreams={size}"),
             ("embed.size", f"bundles/bitstreams={size}"),
@@ -720,7 +726,11 @@ class DSpace7Backend(Backend):
             "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
         )
         mtime = parse_time(data.get("lastModified"))
-        bundles = ((data.get("_embedded") or {}).get("bundles") or {}).get("_embedded") or {}
+        embedded = data.get("_embedded") or {}
+        bundles = (embedded.get("bundles") or {}).get("_embedded") or {}
+        mapped = ((embedded.get("mappedCollections") or {}).get("_embedded") or {}).get(
+            "mappedCollections"
+        )
         entries: list[Entry] = []
         for bundle in bundles.get("bundles") or []:
             name = str(bundle.get("name") or "")
@@ -736,6 +746,15 @@ class DSpace7Backend(Backend):
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))
+        if mapped:
+            # removing a file would remove it from the item in every collection: the files go
+            # only with the item, whose rmdir takes it out of this collection alone
+            entries = [
+                dataclasses.replace(e, ops=(e.ops - {Op.REMOVE}) | {Op.REMOVE_WITH_DIR})
+                if e.kind is Kind.FILE and Op.REMOVE in e.ops
+                else e
+                for e in entries
+            ]
         return await self._as_served(entries, item.extra.get("parent") or uuid, uuid)
 
     async def _as_served(self, entries: list[Entry], scope: str, item: str) -> list[Entry]:
@@ -1437,6 +1456,84 @@ class DSpace7Backend(Backend):
         if kind not in API_SECTION:
             raise errors.NotSupported(f"{entry.name}: cannot be removed")
         await self._delete(f"{API_SECTION[kind]}/{uuid}", kind + "s")
+
+    async def remove_from(self, entry: Entry, parent: Entry) -> None:
+        # one item directory may be listed in several collections: what its rmdir does
+        # depends on the collection it is removed from, the parent given here
+        if (
+            self._type(entry) == "item"
+            and self._type(parent) == "collection"
+            and self._uuid(entry) not in self._drafts
+            and await self._leave_collection(entry, self._uuid(parent))
+        ):
+            return
+        await self.remove(entry)
+
+    async def _leave_collection(self, entry: Entry, here: str) -> bool:
+        """``rmdir`` of an item that is in other collections too: take it out of this one only.
+
+        ``DELETE /core/items/{uuid}`` deletes an item from every collection it is in
+        (``ItemServiceImpl.delete``), so where the item lives elsewhere docfs unmaps it from the
+        collection it was listed in (``MappedCollectionRestController``) or, where that is its
+        owning collection, makes one of its mapped collections the owner
+        (``ItemOwningCollectionUpdateRestController``; needs ADMIN on the owning collection).
+        False when the item is in no other collection: then it is deleted as before.
+        See docs/protocols/dspace7.md, "Mapped items".
+        """
+        uuid = self._uuid(entry)
+        owner = await self._json("GET", f"core/items/{uuid}/owningCollection", endpoint="items")
+        owning = str(owner.get("uuid") or "")
+        listed = await self._json("GET", f"core/items/{uuid}/mappedCollections", endpoint="items")
+        mapped = [
+            str(c["uuid"])
+            for c in ((listed.get("_embedded") or {}).get("mappedCollections") or [])
+            if c.get("uuid")
+        ]
+        others = [c for c in [owning, *mapped] if c and c != here]
+        if not others or not here:
+            return False
+        if here in mapped:
+            # a collection the item is no longer in is a silent 204: safe to repeat
+            await self.http.request(
+                "DELETE",
+                f"{self.api}/core/items/{uuid}/mappedCollections/{here}",
+                endpoint="items/mappedCollections",
+            )
+        elif here == owning:
+            target = next(c for c in mapped if c != here)
+            try:
+                await self.http.request(
+                    "PUT",
+                    f"{self.api}/core/items/{uuid}/owningCollection",
+                    endpoint="items/owningCollection",
+                    body=f"{self.http.base_url}{self.api}/core/collections/{target}\n".encode(),
+                    headers={"Content-Type": "text/uri-list"},
+                    idempotent=False,
+                    # the server's "already the owning collection" after a lost answer
+                    status_map={400: errors.Conflict},
+                )
+            except (errors.Conflict, errors.RemoteUnavailable):
+                now = await self._json(
+                    "GET", f"core/items/{uuid}/owningCollection", endpoint="items"
+                )
+                if str(now.get("uuid") or "") != target:
+                    raise
+            except errors.PermissionDenied:
+                log.warning(
+                    "DSpace 7+ refused to hand %r over to another of its collections: taking "
+                    "an item out of its owning collection needs ADMIN on that collection",
+                    entry.name,
+                )
+                raise
+        else:
+            log.info("item %s had already left collection %s", uuid, here)
+            return True
+        log.info(
+            "%r was taken out of this collection; it stays in %d other collection(s)",
+            entry.name,
+            len(others),
+        )
+        return True
 
     async def _check_empty(self, entry: Entry) -> None:
         """DSpace deletes recursively; rmdir must not: check with the cheapest listing."""

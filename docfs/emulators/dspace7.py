@@ -1100,6 +1100,12 @@ class DSpace7Emulator(Emulator):
             ("POST", f"/core/items/{u}/bundles", self._create_bundle_route),
             ("GET", f"/core/items/{u}/owningCollection", self._owning_collection),
             ("GET", f"/core/items/{u}/mappedCollections", self._mapped_collections),
+            (
+                "DELETE",
+                f"/core/items/{u}/mappedCollections/(?P<collection>{UUID_RX})",
+                self._unmap_item,
+            ),
+            ("PUT", f"/core/items/{u}/owningCollection", self._move_item),
             ("GET", f"/core/bundles/{u}", self._get_dso(Bundle)),
             ("PATCH", f"/core/bundles/{u}", self._patch_bundle),
             ("DELETE", f"/core/bundles/{u}", self._delete_dso(Bundle)),
@@ -1927,6 +1933,64 @@ class DSpace7Emulator(Emulator):
         assert isinstance(item, Item)
         found = [self._objects[u] for u in item.mapped if u in self._objects]
         return self._list(ctx, "mappedCollections", found)
+
+    def _unmap_item(self, ctx: Ctx, uuid: str, collection: str) -> Response:
+        """MappedCollectionRestController.deleteCollectionToItemRelation: 422 for an unknown
+        item or collection and for the owning collection; a collection the item is not in is
+        a silent 204; removing needs REMOVE on the collection (CollectionServiceImpl.removeItem
+        authorizes it before it unmaps)."""
+        item = self._objects.get(uuid)
+        target = self._objects.get(collection)
+        if not isinstance(item, Item) or not isinstance(target, Collection):
+            raise Fail(422, "Not a valid collection or item uuid.")
+        self._require_read(ctx, item)
+        if item.owning == collection:
+            raise Fail(422, "Collection given same as owningCollection of item.")
+        if collection in item.mapped:
+            self._require_write(ctx, target)
+            item.mapped.remove(collection)
+            self._touch(item)
+        return self._empty(204)
+
+    def _move_item(self, ctx: Ctx, uuid: str) -> Response:
+        """ItemOwningCollectionUpdateRestController.move: WRITE on the item first
+        (@PreAuthorize), one collection in a text/uri-list (else 422), archived or withdrawn
+        items only (400), not the current owner (400), then ADMIN on the current owning
+        collection, else the answer is 403 (@PostAuthorize of a null). ItemServiceImpl.move adds
+        the item to the target and removes it from the old owner, so a collection it was mapped
+        into becomes its owner and the old owner no longer holds it."""
+        item = self._lookup(ctx, uuid, Item)
+        assert isinstance(item, Item)
+        self._require_write(ctx, item)
+        if "text/uri-list" not in ctx.request.headers.get("content-type", ""):
+            raise Fail(415, "Unsupported Media Type")
+        lines = [
+            line.strip()
+            for line in ctx.body.decode("utf-8", "replace").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        found = re.search(f"/core/collections/({UUID_RX})$", lines[0]) if len(lines) == 1 else None
+        target = self._objects.get(found.group(1)) if found else None
+        if not isinstance(target, Collection):
+            raise Fail(
+                422, "The collection doesn't exist or the data cannot be resolved to a collection."
+            )
+        if not (item.in_archive or item.withdrawn):
+            raise Fail(400, "Only archived or withdrawn items can be moved between collections")
+        if item.owning == target.uuid:
+            raise Fail(400, "The provided collection is already the owning collection")
+        owner = self._objects.get(item.owning or "")
+        caller = ctx.caller
+        if not (
+            caller is not None
+            and (caller.admin or (owner is not None and caller.uuid in owner.writers))
+        ):
+            raise Fail(403)
+        if target.uuid in item.mapped:
+            item.mapped.remove(target.uuid)
+        item.owning = target.uuid
+        self._touch(item)
+        return self._json(self._render(ctx, target))
 
     # ---- bundles and bitstreams ----------------------------------------------------------
 

@@ -460,7 +460,7 @@ class Filesystem:
     def _xattrs(self, node: Node) -> dict[str, str]:
         ns = self.backend.capabilities.meta_namespace
         values = {f"user.{ns}.{k}": v for k, v in node.entry.meta.items()}
-        values["user.docfs.id"] = node.entry.id
+        values["user.docfs.id"] = node.entry.object_id or node.entry.id
         if node.entry.version:
             values["user.docfs.version"] = node.entry.version
         return values

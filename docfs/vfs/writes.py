@@ -457,7 +457,7 @@ class Writes:
         self._refuse(node, Op.REMOVE, "rmdir")
         if await self.fs.ensure_listed(node):
             raise errors.NotEmpty(name)
-        await self.fs.backend.remove(node.entry)
+        await self.fs.backend.remove_from(node.entry, parent.entry)
         self._forget_child(parent, node)
 
     def _forget_child(self, parent: Node, node: Node) -> None:

@@ -1178,3 +1178,71 @@ def test_dspace_rest_client_drives_the_emulator(
 def emulator_handle(client: Any, uuid: str) -> str:
     response = client.get_item(uuid)
     return str(response.json()["handle"])
+
+
+# ---- mapped items: unmap and owner change (MappedCollectionRestController,
+# ItemOwningCollectionUpdateRestController) ------------------------------------------------
+
+
+def test_43_unmapping_and_moving_a_mapped_item(env: Env, admin: Api) -> None:
+    emulator, server, tree = env
+    other = emulator.add_collection("Reading list", tree.community)
+    third = emulator.add_collection("Shelf", tree.community)
+    emulator.map_item(tree.item, other)
+    base = f"{server.url}{API}"
+    # the owning collection cannot be unmapped
+    owning = admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{tree.collection}")
+    assert owning.status_code == 422
+    assert error_of(owning)["message"] == "Collection given same as owningCollection of item."
+    # a collection the item is not in: silently nothing (204), so a repeat is harmless
+    assert (
+        admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{third}").status_code
+        == 204
+    )
+    unknown = admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{tree.bundle}")
+    assert unknown.status_code == 422
+    # unmapping keeps the item, its files and its owner
+    assert (
+        admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}").status_code
+        == 204
+    )
+    assert emulator.exists(tree.item) and emulator.items_in(tree.collection) == [tree.item]
+    mapped = admin.http.get(f"/core/items/{tree.item}/mappedCollections").json()
+    assert mapped["_embedded"]["mappedCollections"] == []
+    # a new owner: the old one no longer holds it, a collection it was mapped into owns it
+    emulator.map_item(tree.item, other)
+    uri = {"Content-Type": "text/uri-list"}
+    moved = admin.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{base}/core/collections/{other}\n",
+        headers=uri,
+    )
+    assert moved.status_code == 200 and moved.json()["uuid"] == other
+    assert emulator.items_in(tree.collection) == [] and emulator.items_in(other) == [tree.item]
+    assert emulator.bitstreams(tree.item) == [(tree.bitstream, "hello.txt")]
+    again = admin.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{base}/core/collections/{other}\n",
+        headers=uri,
+    )
+    assert again.status_code == 400
+    assert error_of(again)["message"] == "The provided collection is already the owning collection"
+
+
+def test_43_moving_an_item_needs_admin_on_its_owning_collection(env: Env, api: Api) -> None:
+    emulator, server, tree = env
+    other = emulator.add_collection("Reading list", tree.community)
+    emulator.map_item(tree.item, other)
+    api.login(*USER)
+    moved = api.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{server.url}{API}/core/collections/{other}\n",
+        headers={"Content-Type": "text/uri-list"},
+    )
+    assert moved.status_code == 403
+    unmapped = api.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}")
+    assert unmapped.status_code == 403
+    assert emulator.items_in(tree.collection) == [tree.item]

@@ -909,3 +909,44 @@ def test_a_submission_left_by_a_killed_mount_is_reported_by_the_next(
     assert any("Cut short" in line and "left in your DSpace workspace" in line for line in lines)
     assert "never deposited" in second.log_text()
     assert "held back   Cut short" in docfs("status", str(second.path)).stdout
+
+
+def test_rm_r_of_a_mapped_item_takes_it_out_of_that_collection_only(
+    serve: Serve, mount: MountOf
+) -> None:
+    """Issue 17.9, DSpace 7+: ``DELETE /core/items/{uuid}`` deletes an item from every
+    collection, so ``rm -r`` of a mapped item unmaps it from the collection it was removed
+    from (or hands ownership to another of its collections) and keeps its files."""
+    e = serve()
+    com, owner = lab(e)
+    reading = e.add_collection("Reading list", com)
+    shelf = e.add_collection("Shelf", com)
+    files = {"paper.pdf": b"%PDF-1.4 paper", "data.csv": b"a,b\n"}
+    item = item_with(e, owner, "Shared paper", files)
+    e.map_item(item, reading)
+    e.map_item(item, shelf)
+    m = mount(e).start()
+    base = m.path / "Lab"
+    for col in ("Incoming", "Reading list", "Shelf"):
+        assert sorted(os.listdir(base / col / "Shared paper")) == ["data.csv", "paper.pdf"]
+    # from a collection it is mapped into: unmapped there, nothing deleted
+    e.clear_log()
+    m.run("rm", "-r", str(base / "Reading list" / "Shared paper"))
+    assert not (base / "Reading list" / "Shared paper").exists()
+    assert [(r.method, r.path) for r in e.requests() if r.method != "GET"] == [
+        ("DELETE", f"{API}/core/items/{item}/mappedCollections/{reading}")
+    ]
+    assert files_of(e, item) == files
+    # from its owning collection: another collection becomes the owner, files kept
+    e.clear_log()
+    m.run("rm", "-r", str(base / "Incoming" / "Shared paper"))
+    assert [(r.method, r.path) for r in e.requests() if r.method != "GET"] == [
+        ("PUT", f"{API}/core/items/{item}/owningCollection")
+    ]
+    assert e.items_in(owner) == [] and e.items_in(shelf) == [item]
+    assert files_of(e, item) == files
+    m.run("docfs", "refresh", str(base), check=False)
+    # where it lives nowhere else, rm -r deletes it, files and all
+    m.run("rm", "-r", str(base / "Shelf" / "Shared paper"))
+    assert e.items_in(shelf) == []
+    assert item not in {u for c in (owner, reading, shelf) for u in e.items_in(c)}

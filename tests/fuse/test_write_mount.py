@@ -180,6 +180,9 @@ def test_rm_r_of_a_mapped_item_leaves_it_in_its_other_collection(
     m = mount_factory().start()
     base = m.path / "Lab"
     assert sorted(os.listdir(base / "Incoming" / "Shared paper")) == ["data.csv", "paper.pdf"]
+    # listed in the other collection too: each collection's directory is its own (one shared
+    # directory would remember only the collection it was listed in last)
+    assert sorted(os.listdir(base / "Reading list" / "Shared paper")) == ["data.csv", "paper.pdf"]
     e.clear_log()
     m.run("rm", "-r", str(base / "Incoming" / "Shared paper"))
     assert not (base / "Incoming" / "Shared paper").exists()
