@@ -28,7 +28,7 @@ import pyfuse3
 import trio
 
 from docfs import errors
-from docfs.backends._http import HttpClient, Limits
+from docfs.backends._http import HttpClient, Limits, rolling_window_bucket
 from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
@@ -101,9 +101,15 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
     if callable(profile_limits):
         # an Opus 2 wire profile knows its tenant's rate limit better than the class default
         defaults = profile_limits()
+    rate, burst = defaults.requests_per_second, defaults.burst
+    if config.requests_per_second:
+        # a configured requests_per_minute is the server's limit: it must hold in every
+        # rolling minute, the bucket's burst included
+        paced = rolling_window_bucket(config.requests_per_second * 60, 60.0, defaults.burst)
+        rate, burst = paced.requests_per_second, paced.burst
     limits = Limits(
-        requests_per_second=config.requests_per_second or defaults.requests_per_second,
-        burst=defaults.burst,
+        requests_per_second=rate,
+        burst=burst,
         concurrency=config.concurrency or defaults.concurrency,
         timeout=config.timeout,
     )

@@ -141,7 +141,9 @@ class TokenBucket:
                 if self._stamp is not None:
                     self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1:
+                # a hair short of a token counts as one: a wait of 1e-16 s does not move a
+                # clock that reads 100 s, and the loop would spin without end
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     if delayed:
                         self.waits += 1
@@ -155,6 +157,20 @@ class TokenBucket:
                     return
                 delayed = True
                 await trio.sleep((1 - self._tokens) / self.rate)
+
+
+def rolling_window_bucket(limit: float, window: float = 60.0, max_burst: int = 10) -> Limits:
+    """Rate and burst of a token bucket that never lets more than ``limit`` requests through in
+    any rolling ``window`` seconds (a server's "N requests per minute").
+
+    A bucket lets through up to ``burst + rate * window`` in a window: its burst comes on top of
+    its rate. So the rate gets what is left of the limit after the burst, minus one for a
+    request on the window's edge (the rule the Opus 2 profile uses, ``Opus2Profile.limits``).
+    Only ``requests_per_second`` and ``burst`` of the result are meant to be used.
+    """
+    burst = max(1, min(max_burst, int(limit // 10)))
+    spare = max(0.5, limit - burst - 1)
+    return Limits(requests_per_second=spare / window, burst=burst)
 
 
 @dataclass
