@@ -288,6 +288,13 @@ class Writes:
             staged.dirty = False
             if node.local:
                 self._unlink_local(node)
+            else:
+                # remembered attributes change only with a committed version: an mtime meant
+                # for the new bytes (set while dirty, or a renamed file's) on the old ones
+                # would make the next rsync skip the file for good (issue 18.1)
+                node.mtime_override, node.mode_override = self.fs.attrs.get(
+                    node.entry.id, node.entry.version
+                )
             raise
         staged.dirty = False
         self.fs.content.adopt(entry, staged.path)

@@ -272,3 +272,34 @@ def test_shell_redirections_reach_the_server(
     subprocess.run(["sh", "-c", f": > '{base / 'gone.txt'}'"], check=True)
     assert e.bitstream_data(ids["gone.txt"]) == b""
     assert {x["name"]: x["uuid"] for x in e.bitstreams_of(item)} == ids  # same objects
+
+
+def test_rsync_after_a_failed_overwrite_sends_the_file_again(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 18.1: rsync's rename over ``d.txt`` fails (PUT …/data answers 500 each time).
+    The mount must go on showing the old version with its own mtime, so the next rsync sends
+    the file again; before the fix it showed the source's mtime and rsync skipped the file."""
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item = item_with_files(e, col, "Sync", d_txt=b"version-1\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "d.txt").write_bytes(b"version-2\n")  # same size, other bytes
+    os.utime(src / "d.txt", (1_609_459_200, 1_609_459_200))
+    m = mount_factory().start()
+    target = m.path / "Lab" / "Incoming" / "Sync"
+    m.run("ls", str(target))
+    # the first answer comes after the kernel's 1 s attribute cache has expired: the stat
+    # below must reach the daemon, not the attributes rsync's lstat left in the kernel
+    e.plan_fault(method="PUT", path=r"/bitstreams/[^/]+/data$", status=500, delay=1.2)
+    e.plan_fault(method="PUT", path=r"/bitstreams/[^/]+/data$", status=500, times=None)
+    first = m.run("rsync", "-a", f"{src}/", f"{target}/", check=False)
+    assert first.returncode == 23, first.stderr
+    e.clear_faults()
+    assert (target / "d.txt").stat().st_mtime != 1_609_459_200
+    second = m.run("rsync", "-a", "--itemize-changes", f"{src}/", f"{target}/")
+    assert "d.txt" in second.stdout  # sent again
+    assert {b["name"]: e.bitstream_data(b["uuid"]) for b in e.bitstreams_of(item)} == {
+        "d.txt": b"version-2\n"
+    }
