@@ -13,6 +13,7 @@ detaches once the mount is ready (like sshfs), unless ``-f`` is given.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import gc
 import json
@@ -34,6 +35,7 @@ import trio
 from docfs import __version__, config, control, errors, sharing
 from docfs.backends.base import Credentials
 from docfs.daemon import (
+    PRIVATE_UMASK,
     MountConfig,
     build_backend,
     control_socket,
@@ -130,6 +132,11 @@ def setup_logging(
     stamped = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        # the log names every file read and written: the user's alone, whatever the umask
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        with contextlib.suppress(OSError):
+            if log_file.stat().st_uid == os.getuid():
+                log_file.chmod(0o600)
         # WatchedFileHandler reopens the file after logrotate moved it away
         handler = logging.handlers.WatchedFileHandler(log_file)
         handler.setFormatter(stamped)
@@ -475,6 +482,8 @@ def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
 
 
 def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
+    # before the first file: cache, log and runtime files are the user's alone (issue 18.4)
+    os.umask(PRIVATE_UMASK)
     mount = mount_config(args)
     redactor.add(*mount.credentials.secrets())
     problem = fuse_problem()

@@ -11,6 +11,7 @@ HTTP client.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -203,6 +204,20 @@ def runtime_dir() -> Path:
     return path
 
 
+#: what the mount process creates (cache, staging, lost+found, queue, log, state, socket) is
+#: its user's alone, whatever umask it was started with; files on the mount are not affected:
+#: their modes come from the kernel, already masked by the calling program's umask
+PRIVATE_UMASK = 0o077
+
+
+def keep_private(path: Path) -> None:
+    """Close a directory docfs keeps its data in to other users, if it is ours."""
+    with contextlib.suppress(OSError):
+        info = path.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
 def _check_private(path: Path) -> None:
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
@@ -342,6 +357,10 @@ async def serve(
         root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)
+        # made before the umask was ours, or by an older docfs: close them to others (18.4)
+        keep_private(cache_root)
+        if config.cache_dir == default_cache_dir():
+            keep_private(config.cache_dir)
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
         ops = FuseOperations(fs)

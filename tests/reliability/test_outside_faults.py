@@ -4,17 +4,29 @@ A failed overwrite must leave the file as the server holds it, attributes includ
 meant for the new bytes on the old ones makes the next ``rsync`` skip the file for good.
 Driven through the vfs without the kernel (``kernelless.py``) on DSpace 6 and DocSpace, where
 the issue found it; ``tests/fuse/test_write_mount.py`` runs the same with rsync on a mount.
+
+What docfs keeps on disk (cache, staging, lost+found, log, runtime files) is closed to other
+local users, checked as another user on a real mount.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from docfs import errors
 from docfs.emulators.base import EmulatorServer
+from docfs.emulators.dspace6 import DSpace6Emulator
 from tests.reliability.kernelless import BACKDOORS, Backdoor, Vfs
+from tests.reliability.targets import Daemon
+from tests.reliability.test_hostile_answers import wait_for
 
 #: 2021-01-01 00:00 UTC: the source's mtime, which rsync sets on its temporary file
 OLD_MTIME = 1609459200.0
@@ -83,3 +95,60 @@ def test_a_failed_overwrite_by_rename_keeps_the_old_mtime(
         assert vfs.loop.call(vfs.fs.getattr, target).mtime == OLD_MTIME
     finally:
         vfs.close()
+
+
+# ---- 18.4: what docfs keeps on disk is its user's alone --------------------------------------
+
+NOBODY = 65534
+
+
+def test_cache_log_and_runtime_files_are_closed_to_other_users(
+    daemon: Daemon, emulator: DSpace6Emulator, tmp_path: Path
+) -> None:
+    """Issue 18.4: a file created 0600 whose upload is refused went to lost+found 0644, in a
+    cache made 0755 under a home that is 0755, so another user could read it. The daemon is
+    started with umask 0 and the default cache (``~/.cache/docfs``) under a 0755 home: every
+    directory it makes must be 0700, every file 0600, and a second user reads nothing."""
+    if os.getuid() != 0:
+        print("\n!!! 18.4 SECOND-USER TEST SKIPPED: needs root to act as another user !!!\n")
+        pytest.skip("needs root to read the cache as another user (uid 65534)")
+    item = emulator.add_item(emulator.add_collection("Data", emulator.add_community("Lab")), "I")
+    emulator.add_bitstream(item, "readme.txt", b"public bytes")
+    home = Path(tempfile.mkdtemp(prefix="docfs-home-", dir="/tmp"))
+    try:
+        home.chmod(0o755)  # as many home directories are
+        env = {k: v for k, v in daemon.env().items() if k != "XDG_CACHE_HOME"}
+        env.update(HOME=str(home), DOCFS_RUNTIME_DIR=str(home / "run"))
+        daemon.path.mkdir(parents=True)
+        args = [a for a in daemon.command() if a != "--cache-dir" and a != str(daemon.cache)]
+        args += ["--log-file", str(home / "docfs.log")]
+        with open(daemon.log, "ab") as log:
+            daemon.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log, umask=0)
+        wait_for(daemon.mounted)
+        folder = daemon.path / "Lab" / "Data" / "I"
+        assert (folder / "readme.txt").read_bytes() == b"public bytes"  # a cached copy
+        emulator.plan_fault(method="POST", path=r"/bitstreams$", status=403)
+        fd = os.open(folder / "secret.txt", os.O_CREAT | os.O_WRONLY, 0o600)
+        os.write(fd, b"top secret")
+        with pytest.raises(PermissionError):
+            os.close(fd)
+        kept = list(home.rglob("lost+found/*secret.txt"))
+        assert [p.read_bytes() for p in kept] == [b"top secret"]
+
+        made = [p for p in home.rglob("*") if not p.is_symlink()]
+        assert len(made) > 5, made
+        loose = [
+            f"{p} {stat.S_IMODE(p.lstat().st_mode):04o}"
+            for p in made
+            if stat.S_IMODE(p.lstat().st_mode) & 0o077
+        ]
+        assert loose == []
+        # and really, as another user: no file can be opened, no directory listed
+        for path in made:
+            what = ["ls", str(path)] if path.is_dir() else ["cat", str(path)]
+            seen = subprocess.run(what, user=NOBODY, group=NOBODY, capture_output=True, timeout=30)
+            assert seen.returncode != 0, f"uid {NOBODY} could read {path}"
+        assert daemon.mounted()
+    finally:
+        daemon.cleanup()
+        shutil.rmtree(home, ignore_errors=True)
