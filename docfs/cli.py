@@ -1043,7 +1043,9 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help=f"seconds listings are kept (default: {DEFAULT_DIR_CACHE_TIME:g})",
     )
     mount.add_argument(
-        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout",
+        type=float,
+        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
     mount.add_argument(
         "--write-back",
@@ -1132,7 +1134,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("name")
     check.add_argument(
-        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout",
+        type=float,
+        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
 
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")

@@ -50,6 +50,12 @@ StatusMap = Mapping[int, type[errors.DocfsError]]
 #: file bodies up to this size are read into memory instead of streamed from the disk
 SMALL_BODY = 256 << 10
 
+#: after the last byte of an upload, the server may take this long per byte to store it
+#: (write, checksum, index) before it answers: the answer is awaited ``timeout`` plus that
+#: (1 s per MiB). Without it, a big upload timed out while the server was still storing it,
+#: and the upload was sent again (issue 18.2)
+STORE_SECONDS_PER_BYTE = 1.0 / (1 << 20)
+
 #: a rate-limit wait at least this long (seconds) gets a log line
 LONG_WAIT = 5.0
 
@@ -417,6 +423,16 @@ class HttpClient:
         if isinstance(body, Path):
             request.headers["Content-Length"] = str(body.stat().st_size)
             request.headers.pop("Transfer-Encoding", None)
+        size = body.stat().st_size if isinstance(body, Path) else len(body or b"")
+        if size:
+            # ``timeout`` is per-request idle time (connect, each read, each write); the wait
+            # for the answer to an upload grows with its size (see STORE_SECONDS_PER_BYTE)
+            timeout = self.limits.timeout
+            request.extensions["timeout"] = httpx.Timeout(
+                timeout,
+                connect=min(10.0, timeout),
+                read=timeout + size * STORE_SECONDS_PER_BYTE,
+            ).as_dict()
         return request, handle
 
     @asynccontextmanager
@@ -559,6 +575,7 @@ class HttpClient:
         state.last_error = errors.RemoteUnavailable(
             f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
         )
+        state.last_error.timed_out = isinstance(exc, httpx.TimeoutException)
         if not idempotent and not isinstance(exc, httpx.ConnectError):
             # the server may have processed it: only the caller can tell
             raise state.last_error from None

@@ -22,9 +22,15 @@ from pathlib import Path
 import pytest
 
 from docfs import errors
-from docfs.emulators.base import EmulatorServer
+from docfs.backends._http import HttpClient, Limits
+from docfs.backends.base import Backend, Credentials
+from docfs.backends.dspace6 import DSpace6Backend
+from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.reliability.kernelless import BACKDOORS, Backdoor, Vfs
+from docfs.vfs.content import ContentCache
+from docfs.vfs.filesystem import Filesystem, Options
+from tests.conftest import ADMIN, FAST_RETRY
+from tests.reliability.kernelless import BACKDOORS, Backdoor, DSpace6Backdoor, Vfs
 from tests.reliability.targets import Daemon
 from tests.reliability.test_hostile_answers import wait_for
 
@@ -152,3 +158,92 @@ def test_cache_log_and_runtime_files_are_closed_to_other_users(
     finally:
         daemon.cleanup()
         shutil.rmtree(home, ignore_errors=True)
+
+
+# ---- 18.2: a request slower than the timeout is not sent twice ------------------------------
+
+
+class SlowDSpace6(DSpace6Backdoor):
+    """DSpace 6 with a short request timeout, for answers that come later than that."""
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+
+    @property
+    def collection(self) -> str:
+        return self._collection
+
+    def backend(self, server: EmulatorServer) -> Backend:
+        limits = Limits(concurrency=8, timeout=self.timeout)
+        http = HttpClient(f"{server.url}/rest", limits=limits, retry=FAST_RETRY)
+        return DSpace6Backend(http, Credentials(*ADMIN))
+
+
+class WriteBackVfs(Vfs):
+    """The vfs with ``--write-back 0``: close queues the upload, the queue sends it at once."""
+
+    async def _build(self, cache: Path, namespace: str) -> Filesystem:
+        await self.backend.connect()
+        content = ContentCache(cache / "cache", 64 << 20, namespace)
+        options = Options(dir_cache_time=self.TTL, write_back=0.0)
+        fs = Filesystem(self.backend, await self.backend.root(), content, options, clock=self.clock)
+        assert self.loop.nursery is not None
+        fs.start(self.loop.nursery)
+        return fs
+
+
+def _all_answered(emulator: Emulator) -> bool:
+    return all(r.end for r in emulator.requests())
+
+
+@pytest.mark.parametrize(
+    ("what", "timeout", "hold"),
+    [
+        ("upload", 1.0, 1.6),
+        ("mkdir", 1.0, 1.6),
+        # the queue retried 2 s after a timeout and looked then: a request held 2.5 timeouts
+        # (5 s) landed after that look at a 2 s timeout
+        ("write-back upload", 2.0, 5.0),
+    ],
+)
+def test_a_request_held_past_the_timeout_is_not_sent_twice(
+    what: str, timeout: float, hold: float
+) -> None:
+    """Issue 18.2: a proxy holds the POST longer than the client's timeout, then passes it on;
+    the server acts on it after the client gave up. The check for "did it arrive?" ran before
+    that and sent the POST again: two files (or items) on the server. It must look again
+    until the first request can no longer land: exactly one."""
+    backdoor = SlowDSpace6(timeout)
+    with EmulatorServer(backdoor.emulator()) as server:
+        emulator = server.emulator
+        assert isinstance(emulator, DSpace6Emulator)
+        sandbox = backdoor.sandbox(emulator)
+        vfs = (WriteBackVfs if what == "write-back upload" else Vfs)(backdoor, server)
+        try:
+            folder = vfs.ino(*sandbox.path)
+            upload = what.endswith("upload")
+            held = r"/items/[^/]+/bitstreams$" if upload else r"/collections/[^/]+/items$"
+            emulator.plan_fault(method="POST", path=held, hold=hold)
+            if upload:
+                vfs.write_and_close(vfs.create(folder, "one.txt"), b"exactly once")
+                queue = vfs.fs.writeback
+                if queue is not None:
+                    wait_for(lambda: not queue.jobs)
+            else:
+                parent = vfs.ino(*sandbox.path[:-1])
+                vfs.loop.call(vfs.fs.writes.mkdir, parent, "new item", 0o755)
+            # the held request has been acted on (not dropped) by now
+            wait_for(lambda: _all_answered(emulator))
+            posts = emulator.requests("POST", held)
+            assert posts[0].fault == f"hold={hold}" and posts[0].status < 300
+            items = emulator.items_of(backdoor.collection)
+            if upload:
+                (item,) = [i["uuid"] for i in items if i["title"] == sandbox.path[-1]]
+                assert [b["name"] for b in emulator.bitstreams_of(item)] == ["one.txt"]
+                assert sandbox.files() == {"one.txt": b"exactly once"}
+            else:
+                titles = [i["title"] for i in items]
+                assert titles.count("new item") == 1, titles
+            assert len(posts) == 1  # found by looking again, not sent again
+        finally:
+            vfs.close()

@@ -505,3 +505,20 @@ async def test_a_configured_requests_per_minute_holds_in_every_rolling_minute(
         in_window = bisect.bisect_left(granted, start + 60.0) - i
         assert in_window <= 120, f"{in_window} requests in the minute from {start:.1f} s"
     await backend.http.aclose()
+
+
+async def test_the_answer_to_an_upload_is_awaited_longer_the_bigger_it_is(
+    server: EmulatorServer,
+) -> None:
+    """Issue 18.2: ``timeout`` is idle time per request; a server storing a big upload may be
+    silent longer than that before it answers. A 2 MiB POST whose answer comes 1 s after its
+    last byte is no timeout at ``timeout=0.5`` (0.5 s + 1 s per MiB)."""
+    http = client(server, timeout=0.5)
+    server.emulator.plan_fault(method="POST", path="^/ok$", hold=1.0)
+    response = await http.request("POST", "/ok", endpoint="ok", body=b"x" * (2 << 20))
+    assert response.text == f"ok {2 << 20}"
+    # a small request keeps the plain timeout
+    server.emulator.plan_fault(method="POST", path="^/ok$", hold=1.0)
+    with pytest.raises(errors.RemoteUnavailable):
+        await http.request("POST", "/ok", endpoint="ok", body=b"x")
+    await http.aclose()
