@@ -303,3 +303,28 @@ def test_rsync_after_a_failed_overwrite_sends_the_file_again(
     assert {b["name"]: e.bitstream_data(b["uuid"]) for b in e.bitstreams_of(item)} == {
         "d.txt": b"version-2\n"
     }
+
+
+def test_cp_through_a_proxy_slower_than_the_timeout_makes_one_file(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 18.2: with ``--timeout 1`` the upload's POST is held 1.6 s (as a slow proxy
+    would) and then acted on; before the fix ``cp`` exited 0 and the server had two files."""
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item = item_with_files(e, col, "Slow")
+    m = mount_factory("--timeout", "1").start()
+    target = m.path / "Lab" / "Incoming" / "Slow"
+    m.run("ls", str(target))
+    local = tmp_path / "once.txt"
+    local.write_bytes(b"exactly once\n")
+    e.plan_fault(method="POST", path=r"/items/[^/]+/bitstreams$", hold=1.6)
+    m.run("cp", str(local), str(target))
+    deadline = time.monotonic() + 30
+    while not all(r.end for r in e.requests()):  # the held POST has been acted on
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [(b["name"], e.bitstream_data(b["uuid"])) for b in e.bitstreams_of(item)] == [
+        ("once.txt", b"exactly once\n")
+    ]
+    assert len(uploads(e)) == 1
