@@ -502,19 +502,19 @@ def clear_stale_states() -> None:
                     continue
         elif isinstance(state.get("pid"), int) and _alive(state["pid"]):
             continue
-        log.info("removing the state of a daemon that is gone: %s", path.name)
+        log.debug("removing the state of a daemon that is gone: %s", path.name)
         path.unlink(missing_ok=True)
         path.with_suffix(".sock").unlink(missing_ok=True)
 
 
 def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
-    clear_stale_states()
     mount = mount_config(args)
     redactor.add(*mount.credentials.secrets())
     problem = fuse_problem()
     if problem is not None:
         print(f"docfs: cannot mount: {problem}", file=sys.stderr)
         return 1
+    clear_stale_states()
     if args.daemon:
         return run_daemon(args, mount)
     return run_foreground(mount, redactor)
