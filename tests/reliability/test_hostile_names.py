@@ -274,9 +274,11 @@ def test_a_written_name_is_kept_exactly_or_refused_at_once(
 def test_lone_surrogates_in_a_listing_do_not_hide_the_directory(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Issue 18.5: a server that escapes non-ASCII in its JSON (Jackson's ESCAPE_NON_ASCII,
-    .NET's default encoder) can send a lone surrogate (``"\\ud800"``) in a name. Every entry of
-    that directory stays listed, under a valid name that reaches its own file."""
+    """Issue 18.5: a server that escapes non-ASCII in its JSON can send a lone surrogate
+    (``"\\ud800"``) in a name: a string of UTF-16 units cut in the middle of a pair, which
+    Java and .NET strings can hold. The emulator is made to escape its JSON that way here.
+    Every entry of that directory stays listed, under a valid name that reaches its own
+    file."""
     import docfs.emulators.dspace6 as dspace6_emulator
 
     def escaped(payload: object, status: int = 200) -> Response:
