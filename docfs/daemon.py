@@ -30,7 +30,7 @@ import pyfuse3
 import trio
 
 from docfs import errors
-from docfs.backends._http import HttpClient, Limits
+from docfs.backends._http import HttpClient, Limits, rolling_window_bucket
 from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
@@ -103,9 +103,15 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
     if callable(profile_limits):
         # an Opus 2 wire profile knows its tenant's rate limit better than the class default
         defaults = profile_limits()
+    rate, burst = defaults.requests_per_second, defaults.burst
+    if config.requests_per_second:
+        # a configured requests_per_minute is the server's limit: it must hold in every
+        # rolling minute, the bucket's burst included
+        paced = rolling_window_bucket(config.requests_per_second * 60, 60.0, defaults.burst)
+        rate, burst = paced.requests_per_second, paced.burst
     limits = Limits(
-        requests_per_second=config.requests_per_second or defaults.requests_per_second,
-        burst=defaults.burst,
+        requests_per_second=rate,
+        burst=burst,
         concurrency=config.concurrency or defaults.concurrency,
         timeout=config.timeout,
     )
@@ -212,6 +218,20 @@ def runtime_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     _check_private(path)
     return path
+
+
+#: what the mount process creates (cache, staging, lost+found, queue, log, state, socket) is
+#: its user's alone, whatever umask it was started with; files on the mount are not affected:
+#: their modes come from the kernel, already masked by the calling program's umask
+PRIVATE_UMASK = 0o077
+
+
+def keep_private(path: Path) -> None:
+    """Close a directory docfs keeps its data in to other users, if it is ours."""
+    with contextlib.suppress(OSError):
+        info = path.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
 
 
 def _check_private(path: Path) -> None:
@@ -389,6 +409,10 @@ async def _serve(
         root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)
+        # made before the umask was ours, or by an older docfs: close them to others (18.4)
+        keep_private(cache_root)
+        if config.cache_dir == default_cache_dir():
+            keep_private(config.cache_dir)
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
         ops = FuseOperations(fs)

@@ -680,7 +680,10 @@ def test_write_back_queue_survives_sigkill_each_file_once(
 
     m2 = mount(e).start()  # same cache dir: the queue resumes
     wait_until(lambda: len(e.bitstreams(item)) >= len(files))
-    time.sleep(0.5)  # a duplicate would arrive now
+    # the queue on disk is empty and no request is in flight: a duplicate would be here now
+    wait_until(
+        lambda: not list(m2.cache.rglob("queue/*.json")) and all(r.end for r in e.requests())
+    )
     assert files_of(e, item) == files
     assert max(Counter(name for _, name in e.bitstreams(item)).values()) == 1
     assert len(posts(e, UPLOAD)) == len(files)
