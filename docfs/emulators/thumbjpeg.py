@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import operator
 import struct
 
 _ZIGZAG = [
@@ -68,16 +69,13 @@ def _category(value: int) -> tuple[int, int]:
 
 
 def _fdct(block: list[float]) -> list[float]:
-    temp = [0.0] * 64
-    for y in range(8):
-        row = block[y * 8 : y * 8 + 8]
-        for u in range(8):
-            temp[y * 8 + u] = sum(_COS[u][x] * row[x] for x in range(8))
+    rows = [[sum(map(operator.mul, basis, block[y : y + 8])) for basis in _COS]
+            for y in range(0, 64, 8)]  # fmt: skip
     out = [0.0] * 64
     for u in range(8):
-        column = [temp[y * 8 + u] for y in range(8)]
-        for v in range(8):
-            out[v * 8 + u] = sum(_COS[v][y] * column[y] for y in range(8))
+        column = [r[u] for r in rows]
+        for v, basis in enumerate(_COS):
+            out[v * 8 + u] = sum(map(operator.mul, basis, column))
     return out
 
 

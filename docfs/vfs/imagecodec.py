@@ -17,6 +17,7 @@ Pixels are ``bytes`` of packed RGB rows.
 from __future__ import annotations
 
 import math
+import operator
 import struct
 import zlib
 from dataclasses import dataclass
@@ -239,24 +240,26 @@ def _extend(value: int, size: int) -> int:
 
 
 def _idct(coefficients: list[float]) -> list[float]:
-    """8x8 inverse DCT, separable: rows then columns; returns 64 samples (level-shifted)."""
-    temp = [0.0] * 64
-    for y in range(8):
-        row = coefficients[y * 8 : y * 8 + 8]
-        if not any(row[1:]):
-            value = row[0] * _COS[0][0]
-            for x in range(8):
-                temp[y * 8 + x] = value
-            continue
-        for x in range(8):
-            basis = _COS[x]
-            temp[y * 8 + x] = sum(basis[u] * row[u] for u in range(8) if row[u])
+    """8x8 inverse DCT, separable: rows then columns; returns 64 samples (level-shifted).
+    Rows and columns without AC terms (most, in a thumbnail) are constant: no products."""
+    dc_gain = _COS[0][0]
+    rows = []
+    for y in range(0, 64, 8):
+        row = coefficients[y : y + 8]
+        if any(row[1:]):
+            rows.append([sum(map(operator.mul, basis, row)) for basis in _COS])
+        else:
+            rows.append([row[0] * dc_gain] * 8)
     out = [0.0] * 64
     for x in range(8):
-        column = [temp[v * 8 + x] for v in range(8)]
-        for y in range(8):
-            basis = _COS[y]
-            out[y * 8 + x] = sum(basis[v] * column[v] for v in range(8)) + 128
+        column = [r[x] for r in rows]
+        if any(column[1:]):
+            for y, basis in enumerate(_COS):
+                out[y * 8 + x] = sum(map(operator.mul, basis, column)) + 128
+        else:
+            value = column[0] * dc_gain + 128
+            for y in range(8):
+                out[y * 8 + x] = value
     return out
 
 
