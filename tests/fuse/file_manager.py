@@ -44,9 +44,9 @@ THUMBNAILERS = Path("/usr/share/thumbnailers")
 PROGRAMS = ("gdk-pixbuf-thumbnailer", "evince-thumbnailer", "gsf-office-thumbnailer")
 
 
-def thumbnail_max() -> int:
+def thumbnail_max(scale_down: int = SCALE_DOWN) -> int:
     """The guard's limit for this folder: the default, scaled like the files."""
-    return DEFAULT_MAX_NO_RANGES // SCALE_DOWN
+    return DEFAULT_MAX_NO_RANGES // scale_down
 
 
 def _pdf(rng: random.Random, size: int) -> bytes:
@@ -120,13 +120,13 @@ def _odt(rng: random.Random, size: int) -> bytes:
     )
 
 
-def make_folder() -> dict[str, bytes]:
-    """The 60 files, by name (sizes divided by ``SCALE_DOWN``)."""
+def make_folder(scale_down: int = SCALE_DOWN) -> dict[str, bytes]:
+    """The 60 files, by name (sizes divided by ``scale_down``)."""
     rng = random.Random(25)
     files: dict[str, bytes] = {}
 
     def size(mib: float) -> int:
-        return max(4096, int(mib * MiB) // SCALE_DOWN)
+        return max(4096, int(mib * MiB) // scale_down)
 
     for n, mib in enumerate((20, 26, 32, 38, 44, 48)):
         files[f"scan-{n:02d}.tif"] = _tiff(rng, size(mib))
