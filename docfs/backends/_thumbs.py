@@ -4,7 +4,7 @@ bounded download of a thumbnail's bytes.
 DSpace's media filters store a thumbnail of ``x.pdf`` in the item's THUMBNAIL bundle under the
 name ``x.pdf.jpg`` (``JPEGFilter``/``PDFBoxThumbnail.getFilteredName`` in DSpace 6 and 7), and
 DSpace 7 finds the thumbnail of a bitstream by the pattern ``^<name>.([^.]+)$`` over that bundle
-(``BitstreamServiceImpl.getThumbnail``); see docs/protocols/dspace-thumbnails.md.
+(``BitstreamServiceImpl.getThumbnail``); see docs/protocols/thumbnails.md.
 """
 
 from __future__ import annotations
