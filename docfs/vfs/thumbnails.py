@@ -208,6 +208,9 @@ class ThumbnailWriter:
             self._done[directory.ino] = signature
         except errors.DocfsError as exc:
             log.debug("no thumbnails for %s: %s", self.fs.path(directory), exc)
+        except Exception:
+            # a bad answer costs the thumbnails of this directory, never the daemon
+            log.warning("thumbnails of %s failed", self.fs.path(directory), exc_info=True)
         finally:
             self._busy.discard(directory.ino)
 
@@ -218,6 +221,9 @@ class ThumbnailWriter:
                 await trio.to_thread.run_sync(self.write, data, item)
             except (errors.DocfsError, imagecodec.Unsupported, OSError) as exc:
                 log.debug("thumbnail of %s not written: %s", item.uri, exc)
+            except Exception as exc:
+                # a malformed image the decoder trips over (zlib, struct…): not a daemon bug
+                log.debug("thumbnail of %s not written: %r", item.uri, exc)
 
     def write(self, data: bytes, item: Wanted) -> None:
         """Convert ``data`` and store it for ``item`` in every size the standard names."""

@@ -284,3 +284,36 @@ def test_a_whole_visit_costs_at_most_5_percent_of_the_folder(
     )
     assert set(visit.cached) >= repository.thumbnailed
     assert visit.total_bytes <= 0.05 * size
+
+
+@pytest.mark.parametrize("repository", ["dspace6"], indirect=True)
+def test_a_broken_thumbnail_costs_its_thumbnail_not_the_mount(
+    repository: Repository,
+    folder: dict[str, bytes],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A THUMBNAIL bitstream that is no image (or a truncated one) is skipped with a debug
+    line; the listing, the other thumbnails and the files are unaffected."""
+    cache_home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    e = repository.server.emulator
+    assert isinstance(e, DSpace6Emulator)
+    item = e.add_item(e.add_collection("Broken", e.add_community("Odd")), "Item")
+    e.add_bitstream(item, "good.pdf", b"%PDF-1.4\n")
+    e.add_bitstream(item, "bad.pdf", b"%PDF-1.4\n")
+    e.add_bitstream(item, "cut.pdf", b"%PDF-1.4\n")
+    e.filter_media(item)
+    thumbs = {b["name"]: b["uuid"] for b in e.bitstreams_of(item) if b["bundle"] == "THUMBNAIL"}
+    e.set_bitstream_data(thumbs["bad.pdf.jpg"], b"<html>not an image</html>")
+    e.set_bitstream_data(thumbs["cut.pdf.jpg"], e.bitstream_data(thumbs["good.pdf.jpg"])[:300])
+    m = _mount(repository, tmp_path)
+    try:
+        path = m.path / "Odd" / "Broken" / "Item"
+        visit = fm.play(path, cache_home / "thumbnails", {"good.pdf"}, 27, browse=False)
+        assert visit.cached == ["good.pdf"]
+        assert (path / "bad.pdf").read_bytes() == b"%PDF-1.4\n"
+        assert m.proc is not None and m.proc.poll() is None
+    finally:
+        m.stop()
+    assert "Traceback" not in m.log_text()
