@@ -181,24 +181,31 @@ class ThumbnailWriter:
         signature = frozenset((n.entry.id, n.entry.version) for n in nodes)
         if not nodes or self._done.get(directory.ino) == signature:
             return
-        wanted: list[Wanted] = []
+        files_seen: list[Wanted] = []
         for node in nodes:
             attr = self.fs.attr(node)
             uri = file_uri(self.mountpoint + self.fs.path(node))
-            mtime = int(attr.mtime)
-            if not is_valid(self.root / "normal" / cache_name(uri), uri, mtime):
-                wanted.append(Wanted(node.entry.id, uri, mtime, attr.size))
-        if not wanted:
-            self._done[directory.ino] = signature
-            return
+            files_seen.append(Wanted(node.entry.id, uri, int(attr.mtime), attr.size))
         self._busy.add(directory.ino)
-        nursery.start_soon(self._fetch, directory, wanted, signature)
+        nursery.start_soon(self._fetch, directory, files_seen, signature)
+
+    def _missing(self, files: list[Wanted]) -> list[Wanted]:
+        """The files without a valid thumbnail in the cache (reads files: in a thread)."""
+        return [
+            f
+            for f in files
+            if not is_valid(self.root / "normal" / cache_name(f.uri), f.uri, f.mtime)
+        ]
 
     async def _fetch(
-        self, directory: Node, wanted: list[Wanted], signature: frozenset[tuple[str, str]]
+        self, directory: Node, files: list[Wanted], signature: frozenset[tuple[str, str]]
     ) -> None:
         try:
             async with self._directories:
+                wanted = await trio.to_thread.run_sync(self._missing, files)
+                if not wanted:
+                    self._done[directory.ino] = signature
+                    return
                 thumbs = {t.file_id: t for t in await self.backend.thumbnails(directory.entry)}
                 async with trio.open_nursery() as nursery:
                     for item in wanted:

@@ -317,3 +317,33 @@ def test_a_broken_thumbnail_costs_its_thumbnail_not_the_mount(
     finally:
         m.stop()
     assert "Traceback" not in m.log_text()
+
+
+@pytest.mark.parametrize("repository", ["dspace6"], indirect=True)
+def test_thumbnails_already_in_the_cache_are_not_fetched_again(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache_home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    e = repository.server.emulator
+    assert isinstance(e, DSpace6Emulator)
+    item = e.add_item(e.add_collection("Again", e.add_community("Twice")), "Item")
+    names = {f"p{n}.pdf" for n in range(3)}
+    for name in names:
+        e.add_bitstream(item, name, b"%PDF-1.4\n" + name.encode())
+    e.filter_media(item)
+    for round_ in range(2):  # the second mount has a fresh docfs cache, the same desktop
+        m = Mount(repository.url, tmp_path / "mnt", tmp_path / f"cache{round_}")
+        m.start(credentials=repository.credentials)
+        try:
+            start = len(repository.log())
+            visit = fm.play(
+                m.path / "Twice/Again/Item", cache_home / "thumbnails", names, 0, 30, False
+            )
+            assert set(visit.cached) == names
+        finally:
+            m.stop()
+        items = [r for r in repository.log()[start:] if r.path.startswith("/rest/items/")]
+        retrieved = [r for r in repository.log()[start:] if r.path.endswith("/retrieve")]
+        # first: the listing, the thumbnails' listing and three thumbnails; then the listing only
+        assert (len(items), len(retrieved)) == ((2, 3) if round_ == 0 else (1, 0))
