@@ -122,3 +122,34 @@ def test_thumbnails_match_their_originals_by_name() -> None:
         [("t1", "a.pdf.jpg"), ("t2", "b.png.jpeg"), ("t3", "c.docx.x.jpg"), ("t4", "zzz.jpg")],
     )
     assert {(t.file_id, t.ref) for t in found} == {("1", "t1"), ("2", "t2")}
+
+
+def test_options_reach_the_mount_from_the_command_line_and_the_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docfs import cli
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[remotes.repo]\ntype = "dspace6"\nurl = "https://repo.example.org/rest"\n'
+        'thumbnails = false\nthumbnail_max = "5M"\nthumbnailers = ["tumblerd", "my-indexer"]\n'
+    )
+    monkeypatch.setenv("DOCFS_CONFIG", str(config))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    parser = cli.build_parser()
+    configured = cli.mount_config(
+        parser.parse_args(["--config", str(config), "mount", "repo", str(mnt)])
+    )
+    assert configured.thumbnails is False
+    assert configured.options.thumbnail_max == 5 << 20
+    assert configured.options.thumbnailers == ("tumblerd", "my-indexer")
+    plain = cli.mount_config(
+        parser.parse_args(["mount", "dspace6:https://repo.example.org/rest", str(mnt)])
+    )
+    assert plain.thumbnails is True and plain.options.thumbnail_max is None
+    flags = parser.parse_args(
+        ["mount", "dspace6:https://x/rest", str(mnt), "--no-thumbnails", "--thumbnail-max", "0"]
+    )
+    chosen = cli.mount_config(flags)
+    assert chosen.thumbnails is False and chosen.options.thumbnail_max == 0
