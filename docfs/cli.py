@@ -405,6 +405,8 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         options=Options(
             read_only=bool(_pick(args.read_only, r.read_only, False)),
             direct_io=bool(_pick(args.direct_io, r.direct_io, False)),
+            thumbnail_max=_pick(args.thumbnail_max, r.thumbnail_max),
+            thumbnailers=r.thumbnailers,
             dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
             write_back=_pick(args.write_back, r.write_back),
             transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),
@@ -421,6 +423,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         ca_bundle=args.ca_bundle,
         fuse_options=frozenset(args.kernel_option or ()),
         read_ahead=_pick(args.read_ahead, DEFAULT_READ_AHEAD),
+        thumbnails=bool(_pick(False if args.no_thumbnails else None, r.thumbnails, True)),
         backend_options=_docspace_options(
             args, kind, _backend_options(remote) if remote is not None else {}
         ),
@@ -445,6 +448,7 @@ def _docspace_options(
 _HELPER_FLAGS = {
     "ro": "--read-only",
     "direct_io": "--direct-io",
+    "no_thumbnails": "--no-thumbnails",
     "allow_other": "--allow-other",
     "nonempty": "--allow-non-empty",
     "permanent_delete": "--permanent-delete",
@@ -457,6 +461,7 @@ _HELPER_VALUES = {
     "cache_dir": "--cache-dir",
     "dir_cache_time": "--dir-cache-time",
     "read_ahead": "--read-ahead",
+    "thumbnail_max": "--thumbnail-max",
     "write_back": "--write-back",
     "transfers": "--transfers",
     "timeout": "--timeout",
@@ -1168,6 +1173,19 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         help="serve reads past the kernel's page cache: big sequential reads (cp, rsync, dd) "
         "faster and held in memory once, not twice; many small reads slower (each one asks "
         "docfs); shared mmap of a file is refused",
+    )
+    mount.add_argument(
+        "--no-thumbnails",
+        action="store_true",
+        help="do not write the repository's own thumbnails into the desktop's thumbnail cache "
+        "(~/.cache/thumbnails) when a directory is listed",
+    )
+    mount.add_argument(
+        "--thumbnail-max",
+        type=parse_size,
+        help="refuse thumbnailers and indexers (tumblerd, evince-thumbnailer, tracker…) files "
+        "over this size that are not cached (default: 10M, 16M where the server has byte "
+        "ranges; 0: let them read everything)",
     )
     mount.add_argument("--allow-other", action="store_true", help="let other users in")
     mount.add_argument(

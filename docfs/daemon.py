@@ -39,6 +39,7 @@ from docfs.registry import backend_class
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.names import assign_names
+from docfs.vfs.thumbnails import ThumbnailWriter
 
 log = logging.getLogger("docfs.daemon")
 
@@ -67,6 +68,8 @@ class MountConfig:
     #: the kernel's read-ahead for this mount in bytes (0: leave the kernel's 128 KiB). More
     #: helps bulk sequential reads, but the first read of a cold file then waits for more bytes
     read_ahead: int = 0
+    #: write the repository's thumbnails into the freedesktop thumbnail cache on listings
+    thumbnails: bool = False
     #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
     fuse_options: frozenset[str] = frozenset()
     #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
@@ -415,6 +418,8 @@ async def _serve(
             keep_private(config.cache_dir)
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
+        if config.thumbnails and ThumbnailWriter.supported(backend):
+            fs.thumbnails = ThumbnailWriter(fs, config.mountpoint)
         ops = FuseOperations(fs)
         try:
             pyfuse3.init(ops, str(config.mountpoint), fuse_options(config))

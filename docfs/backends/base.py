@@ -87,6 +87,17 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Thumbnail:
+    """A preview image the repository made of one file (DSpace's THUMBNAIL bundle, DocSpace's
+    ``thumbnailUrl``): file managers are given it instead of reading the file."""
+
+    #: the ``Entry.id`` of the file it shows
+    file_id: str
+    #: backend-private: what ``thumbnail_data`` needs (a bitstream id, a URL)
+    ref: str
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a backend can do at all; ``Entry.ops`` says where."""
 
@@ -169,6 +180,15 @@ class Backend(ABC):
         (epoch seconds). Deletions need not be reported: full listings still happen now and
         then. Only for backends whose capabilities say ``changes``."""
         raise NotSupported(f"{self.name}: no change feed")
+
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The repository's thumbnails of the files in ``directory`` (at most a request or two).
+        Backends whose repository makes none keep this default."""
+        return []
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``."""
+        raise NotSupported(f"{self.name}: no thumbnails")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")

@@ -45,7 +45,8 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends._thumbs import fetch_bytes, match_thumbnails
+from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
 
 log = logging.getLogger("docfs.backends.dspace6")
 
@@ -472,6 +473,30 @@ class DSpace6Backend(Backend):
             start=start,
             end=end,
             ranges=False,
+        )
+
+    # ---- thumbnails ------------------------------------------------------------------------
+
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The item's THUMBNAIL bitstreams (made by the media filter: ``x.pdf`` → ``x.pdf.jpg``),
+        from one ``expand=bitstreams`` request, which lists every bundle."""
+        if self._type(directory) != "item":
+            return []
+        obj = await self._json_object(f"/items/{directory.id}", "item", {"expand": "bitstreams"})
+        originals, thumbs = [], []
+        for bs in _objects(obj.get("bitstreams"), "bitstreams"):
+            if not bs.get("name") or not bs.get("uuid"):
+                continue
+            pair = (str(bs["uuid"]), str(bs["name"]))
+            if bs.get("bundleName") == "ORIGINAL":
+                originals.append(pair)
+            elif bs.get("bundleName") == "THUMBNAIL":
+                thumbs.append(pair)
+        return match_thumbnails(originals, thumbs)
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        return await fetch_bytes(
+            self.http, f"/bitstreams/{thumbnail.ref}/retrieve", "bitstream.retrieve"
         )
 
     # ---- write -----------------------------------------------------------------------------

@@ -73,7 +73,8 @@ from cachetools import LRUCache
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends._thumbs import fetch_bytes, match_thumbnails
+from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
 
 log = logging.getLogger("docfs.dspace7")
 
@@ -904,6 +905,34 @@ class DSpace7Backend(Backend):
             # a transformed body is rendered per request: a resume must not splice two
             ranges=self.capabilities.ranges and not entry.transformed,
         )
+
+    # ---- Backend: thumbnails ---------------------------------------------------------------
+
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The item's THUMBNAIL bitstreams, matched to the ORIGINAL ones by name as
+        ``BitstreamServiceImpl.getThumbnail`` does; one request, like the item's listing (the
+        per-bitstream ``thumbnail`` link would cost a request per file)."""
+        if self._type(directory) != "item":
+            return []
+        uuid = self._uuid(directory)
+        data = await self._json(
+            "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
+        )
+        bundles = ((data.get("_embedded") or {}).get("bundles") or {}).get("_embedded") or {}
+        originals: list[tuple[str, str]] = []
+        thumbs: list[tuple[str, str]] = []
+        for bundle in bundles.get("bundles") or []:
+            target = {ORIGINAL: originals, "THUMBNAIL": thumbs}.get(str(bundle.get("name")))
+            if target is None:
+                continue
+            async for obj in self._bundle_files(bundle):
+                if obj.get("uuid") and obj.get("name"):
+                    target.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
+        return match_thumbnails(originals, thumbs)
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        uuid = thumbnail.ref.removeprefix("bitstream:")
+        return await fetch_bytes(self.http, f"{self.api}/core/bitstreams/{uuid}/content", "content")
 
     # ---- Backend: writing ------------------------------------------------------------------
 

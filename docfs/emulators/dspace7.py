@@ -63,6 +63,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from docfs.emulators.base import Emulator, ServerProfile, ServerSetting
+from docfs.emulators.thumbjpeg import thumbnail_jpeg
 
 JSON = dict[str, Any]
 log = logging.getLogger("docfs.emulators.dspace7")
@@ -606,6 +607,52 @@ class DSpace7Emulator(Emulator):
             stream.sequence_id = owner.next_sequence
             owner.next_sequence += 1
             return stream.uuid
+
+    #: MIME types of the formats the default thumbnail filters take (dspace.cfg of 7.x:
+    #: JPEGFilter "BMP, GIF, JPEG, PNG", PDFBoxThumbnail "Adobe PDF")
+    THUMBNAIL_INPUTS = frozenset(
+        {"image/bmp", "image/gif", "image/jpeg", "image/png", "application/pdf"}
+    )
+
+    def filter_media(self, item: str | None = None) -> list[str]:
+        """``dspace filter-media`` for thumbnails, on one item or all: each ORIGINAL bitstream
+        of a thumbnail input format without one gets ``<name>.jpg`` (JPEG, at most
+        ``thumbnail.maxwidth`` 175 px) in the THUMBNAIL bundle, with the source's READ policy
+        (``MediaFilterServiceImpl.processBitstream``: ``inheritPolicies``). Adding it touches
+        the item, as any bundle change does. Returns the new bitstreams' uuids."""
+        made: list[str] = []
+        with self._state:
+            items = (
+                [self._get(item, Item)]
+                if item is not None
+                else [o for o in self._objects.values() if isinstance(o, Item)]
+            )
+            for owner in items:
+                assert isinstance(owner, Item)
+                original = self._bundle_named(owner, "ORIGINAL")
+                if original is None:
+                    continue
+                thumbs = self._bundle_named(owner, "THUMBNAIL")
+                existing = set()
+                if thumbs is not None:
+                    existing = {self._objects[u].name for u in thumbs.bitstreams}
+                for uuid in list(original.bitstreams):
+                    source = self._objects[uuid]
+                    assert isinstance(source, Bitstream)
+                    name = f"{source.name}.jpg"
+                    if source.mime not in self.THUMBNAIL_INPUTS or not source.name:
+                        continue
+                    if name in existing:
+                        continue
+                    if thumbs is None:
+                        thumbs = self._create_bundle(owner, "THUMBNAIL")
+                    data = thumbnail_jpeg(source.content, longest=175)
+                    stream = self._create_bitstream(thumbs, name, data, "image/jpeg", None)
+                    stream.readers = None if source.readers is None else set(source.readers)
+                    stream.sequence_id = owner.next_sequence
+                    owner.next_sequence += 1
+                    made.append(stream.uuid)
+        return made
 
     def set_logo(self, owner: str, content: bytes, name: str = "logo.png") -> str:
         """Give a community or collection a logo bitstream; returns the bitstream uuid."""
