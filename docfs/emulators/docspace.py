@@ -452,9 +452,10 @@ class ChunkError(Exception):
 
 
 def extension(title: str) -> str:
-    """``.ext`` lower-cased, like FileUtility.GetFileExtension; ``""`` without a dot."""
+    """``.ext`` trimmed and lower-cased, like FileUtility.GetFileExtension (.NET's
+    ``Path.GetExtension``): ``""`` without a dot or when the dot is the last character."""
     dot = title.rfind(".")
-    return title[dot:].lower() if dot >= 0 else ""
+    return title[dot:].strip().lower() if 0 <= dot < len(title) - 1 else ""
 
 
 def file_type(title: str) -> int:
@@ -499,9 +500,8 @@ def saved_title(title: str) -> str:
     ``saveediting``, new files); a rename does not.
     """
     dot = title.rfind(".")
-    ext = title[dot:] if 0 <= dot < len(title) - 1 else ""  # Path.GetExtension("a.") == ""
-    stem = title[:dot] if dot >= 0 else title
-    return stem + "." + ext.strip().lower().lstrip(".")
+    stem = title[:dot] if dot >= 0 else title  # Path.GetFileNameWithoutExtension
+    return stem + "." + extension(title).lstrip(".")
 
 
 #: FileDao.UpdateCommentAsync keeps ``comment[..Math.Min(comment.Length, 255)]``
@@ -1059,6 +1059,21 @@ class DocSpaceEmulator(Emulator):
         of its convertible files as a watermarked PDF, whole, whatever the ``Range``."""
         with self._state:
             self.folders[room_id].watermark = text
+
+    def hold_operation(self, email: str) -> str:
+        """Start a file operation of ``email`` that runs until ``finish_operation`` (another
+        client of the same user, e.g. the web UI, moving a big folder)."""
+        with self._state:
+            user = self._user_by_email(email)
+            op = self._start_operation(user, OP_MOVE, True, lambda: None, [], [])
+            op.due = self.now() + 1e9  # until finish_operation
+            return op.id
+
+    def finish_operation(self, op_id: str) -> None:
+        with self._state:
+            for op in self._operations:
+                if op.id == op_id:
+                    op.due = self.now()
 
     def archive_room(self, room_id: int) -> None:
         """Move a room to the Archive section (its content becomes read-only)."""
@@ -2675,7 +2690,7 @@ class DocSpaceEmulator(Emulator):
         new_title = sanitize_title(title)
         old_ext = file.ext
         if extension(new_title) != old_ext:
-            new_title += file.title[len(file.title) - len(old_ext) :]
+            new_title += old_ext  # EntryManager.FileRenameAsync: title += ext (lower-case)
         if new_title != file.title:
             file.title = new_title
             file.modified, file.modified_by = self.now(), user.id
