@@ -69,6 +69,9 @@ class Entry:
     #: a directory just created that already has children (e.g. an RSpace document's fields):
     #: the vfs lists it instead of assuming it is empty
     prefilled: bool = False
+    #: the server honours byte ranges for this file (with ``Capabilities.ranges``); False: it
+    #: sends a body made for each request (e.g. a DocSpace watermark), read only whole
+    byte_ranges: bool = True
 
     @property
     def is_dir(self) -> bool:

@@ -41,6 +41,7 @@ endpoints answer 403 rather than 401 for a dead token: on a 403 the backend asks
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -342,6 +343,12 @@ class DocSpaceBackend(Backend):
         #: finished operation records seen in any answer, by id (a poll may dequeue another's)
         self._finished_ops: dict[str, dict[str, Any]] = {}
         self._running_ops: set[str] = set()
+        #: what the server converts in rooms with a watermark (``extsConvertible``; None:
+        #: unknown, every file there is measured)
+        self._convertible: frozenset[str] | None = None
+        #: (file id, version) → the length a download sends, for files of such rooms
+        self._served_sizes: dict[tuple[str, str], int] = {}
+        self._watermark_logged = False
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -350,6 +357,9 @@ class DocSpaceBackend(Backend):
         settings = await self._call("GET", f"{API}/files/settings", endpoint="settings")
         if isinstance(settings, dict) and isinstance(settings.get("chunkUploadSize"), int):
             self.chunk_size = settings["chunkUploadSize"]
+        convertible = settings.get("extsConvertible") if isinstance(settings, dict) else None
+        if isinstance(convertible, dict):
+            self._convertible = frozenset(str(ext).lower() for ext in convertible)
 
     @asynccontextmanager
     async def _gate(self, method: str) -> AsyncIterator[None]:
@@ -445,6 +455,7 @@ class DocSpaceBackend(Backend):
         meta = {"id": str(folder_id), "folder_type": str(folder_type)}
         if is_room:
             meta["room_type"] = str(dto["roomType"])
+        watermark = is_room and isinstance(dto.get("watermark"), dict)
         self._common_meta(meta, dto)
         return Entry(
             id=f"d{folder_id}",
@@ -461,6 +472,7 @@ class DocSpaceBackend(Backend):
                 "folder_id": str(folder_id),
                 "parent": f"d{dto.get('parentId')}",
                 "in_trash": "1" if root_type == FT_TRASH else "0",
+                **({"watermark": "1"} if watermark else {}),
             },
         )
 
@@ -552,10 +564,11 @@ class DocSpaceBackend(Backend):
                 raise errors.ProtocolError("DocSpace: a listing without FolderContentDto")
             folders = page.get("folders") or []
             files = page.get("files") or []
+            marked = directory.extra.get("watermark") == "1"
             for dto in folders:
-                yield self._folder_entry(dto)
+                yield self._inherit(self._folder_entry(dto), marked)
             for dto in files:
-                yield self._file_entry(dto)
+                yield await self._as_served(self._inherit(self._file_entry(dto), marked))
             start += len(folders) + len(files)
             if (not folders and not files) or start >= int(page.get("total") or 0):
                 return
@@ -593,7 +606,79 @@ class DocSpaceBackend(Backend):
         if fresh.extra["in_trash"] == "1" and entry.extra.get("in_trash") != "1":
             # deleted behind our back: it lives on in Trash, but not where we knew it
             raise errors.NotFound(f"DocSpace: {entry.name!r} was moved to the Trash")
-        return fresh
+        fresh = self._inherit(fresh, entry.extra.get("watermark") == "1")
+        return await self._as_served(fresh) if fresh.kind is Kind.FILE else fresh
+
+    # ---- rooms with a watermark -------------------------------------------------------------
+
+    @staticmethod
+    def _inherit(entry: Entry, watermark: bool) -> Entry:
+        """Everything below a room with a watermark is served through it."""
+        if not watermark or entry.extra.get("watermark") == "1":
+            return entry
+        return dataclasses.replace(entry, extra={**entry.extra, "watermark": "1"})
+
+    async def _as_served(self, entry: Entry) -> Entry:
+        """A file of a room with a watermark, as the server serves it.
+
+        FileHandler.ashx.cs converts every file the converter takes (``extsConvertible``) in
+        such a room to a PDF with the watermark on each download, sends it whole and ignores
+        ``Range``: its length is not ``pureContentLength``. The size the mount shows must be
+        the length a read gets, so the served length is asked for once per version (a GET
+        whose body is not read) and the file is read whole, never by ranges (two requests
+        may get two different renderings).
+        """
+        if entry.extra.get("watermark") != "1" or not entry.size:
+            return entry
+        if self._convertible is not None and extension(entry.name) not in self._convertible:
+            return entry
+        key = (self._raw_id(entry), entry.extra.get("version", "0"))
+        served = self._served_sizes.get(key)
+        if served is None:
+            served = await self._served_length(entry)
+            self._served_sizes[key] = served
+        if served == entry.size:
+            return entry  # served as stored (the converter did not take it)
+        if not self._watermark_logged:
+            self._watermark_logged = True
+            log.warning(
+                "DocSpace: files in rooms with a watermark are converted to watermarked PDFs "
+                "when read (first seen: %r, %d bytes stored, %d served): the mount shows and "
+                "reads what the server serves, whole, without byte ranges",
+                entry.name,
+                entry.size,
+                served,
+            )
+        return dataclasses.replace(
+            entry,
+            size=served,
+            version=f"{entry.version}.w{served}",
+            byte_ranges=False,
+            extra={**entry.extra, "stored_size": str(entry.size)},
+        )
+
+    async def _served_length(self, entry: Entry) -> int:
+        """The length of what a download of ``entry`` sends (its headers; the body unread
+        unless there is no ``Content-Length``)."""
+        params = {
+            "action": "download",
+            "fileid": self._raw_id(entry),
+            "version": entry.extra.get("version", "0"),
+        }
+        async with self.http.stream(
+            "GET",
+            "/filehandler.ashx",
+            endpoint="download-length",
+            params=params,
+            status_map=STATUS_MAP,
+        ) as response:
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit():
+                return int(length)
+            total = 0
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+            return total
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
@@ -624,10 +709,19 @@ class DocSpaceBackend(Backend):
                     endpoint="download",
                     start=start + delivered,
                     end=end,
-                    ranges=self.capabilities.ranges,
+                    ranges=self.capabilities.ranges and entry.byte_ranges,
                     params=params,
                     status_map=STATUS_MAP,
                 )
+                if not entry.byte_ranges and end is None and start + delivered != size:
+                    # a watermarked rendering of another length than the one listed: the
+                    # next listing shows the new one; this read cannot be served
+                    key = (self._raw_id(entry), entry.extra.get("version", "0"))
+                    self._served_sizes[key] = start + delivered
+                    raise errors.Conflict(
+                        f"DocSpace: {entry.name!r} was served with {start + delivered} bytes, "
+                        f"not {size}: the watermarked rendering changed; read it again"
+                    )
                 return
             except errors.PermissionDenied as exc:
                 if attempt or not await self._token_was_rejected(exc, generation):

@@ -848,3 +848,36 @@ async def test_delete_and_move_recover_from_a_fault(serve: Serve, fault: str) ->
         # in the Trash once, not erased from it by a second delete
         trash = await children(backend, await walk(backend, "Trash"))
         assert list(trash) == ["gone.txt"] and trash["gone.txt"].id == f"f{gone_id}"
+
+
+async def test_files_of_a_watermarked_room_are_listed_as_served(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """17.10: FileHandler.ashx.cs serves documents of a room with a watermark as PDFs (other
+    length, Range ignored): the entry's size is the served length, read whole, one log line."""
+    emu, url = serve()
+    room = emu.add_room("Marked", owner=OWNER)
+    emu.set_watermark(room)
+    folder = emu.add_folder(room, "inner", owner=OWNER)
+    emu.add_file(room, "a.txt", b"some text", owner=OWNER)
+    emu.add_file(folder, "b.pdf", b"%PDF-1.4 original", owner=OWNER)
+    emu.add_file(room, "c.png", b"\x89PNG picture", owner=OWNER)
+    caplog.set_level(logging.WARNING, logger="docfs.docspace")
+    async with opened(url) as backend:
+        marked = await walk(backend, "Rooms", "Marked")
+        files = await children(backend, marked)
+        files.update(await children(backend, files["inner"]))
+        for name in ("a.txt", "b.pdf"):
+            entry = files[name]
+            body = await fetch(backend, entry)
+            assert body.startswith(b"%PDF") and len(body) == entry.size
+            assert not entry.byte_ranges
+            assert (await backend.stat(entry)).size == entry.size
+            # a read in the middle comes from the whole body, not a second rendering's bytes
+            assert await fetch(backend, entry, 10, 30) == body[10:30]
+        assert files["c.png"].size == len(b"\x89PNG picture") and files["c.png"].byte_ranges
+        again = await children(backend, marked)
+        assert again["a.txt"].size == files["a.txt"].size
+    lengths = [r for r in emu.requests("GET", "/filehandler.ashx")]
+    assert len(lengths) == 2 + 2 * 2  # one length probe per file version, then the reads
+    assert len([r for r in caplog.records if "watermark" in r.getMessage()]) == 1

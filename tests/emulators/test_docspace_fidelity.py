@@ -1329,3 +1329,18 @@ def test_releases_and_settings_reach_the_emulator() -> None:
     with pytest.raises(UnknownServerOption):
         DocSpaceEmulator.options_for(DocSpaceEmulator.make_profile(None, {"chunkUploadSize": "x"}))
     assert "chunkUploadSize" in DocSpaceEmulator.describe_profiles()
+    from docfs.emulators.launch import Account, build
+
+    built = build(
+        "docspace",
+        Account("u@example.com", "pw-secret-1"),
+        demo=True,
+        server_version="3.1.0",
+        settings={"watermarkedRoom": "on", "chunkUploadSize": "4096"},
+    )
+    assert isinstance(built, DocSpaceEmulator) and built.chunk_upload_size == 4096
+    assert built.server_version == (3, 1, 0)
+    marked = [f for f in built.folders.values() if f.watermark is not None]
+    assert [f.title for f in marked] == ["Confidential"]
+    plain = build("docspace", Account("u@example.com", "pw-secret-1"), demo=True)
+    assert not [f for f in plain.folders.values() if getattr(f, "watermark", None)]

@@ -724,3 +724,38 @@ def test_a_writer_during_an_upload_cannot_change_what_is_sent(
     assert sorted(history) == [300_000, 600_000]  # both uploads arrived, each whole
     assert e.file_content(file_id) == second
     assert target.read_bytes() == second
+
+
+def test_every_file_of_a_watermarked_room_reads_as_its_size_says(portal: Portal) -> None:
+    """Issue 17.10 acceptance: documents in a room with a watermark come as PDFs of another
+    length, whole, whatever the Range (FileHandler.ashx.cs); stat size = bytes read, the
+    cache keeps them, a read in the middle gets the same body, one log line."""
+    e = portal.emu
+    room = e.add_room("Confidential", owner=OWNER[0])
+    e.set_watermark(room, "CONFIDENTIAL")
+    stored = {
+        "Contract.pdf": b"%PDF-1.4 " + os.urandom(3000),
+        "Minutes.txt": b"minutes " * 500,
+        "big.docx": large_blob(6 * MiB, seed=2),  # stored bigger than a block of ranged reads
+        "seal.png": os.urandom(2000),
+    }
+    for name, data in stored.items():
+        e.add_file(room, name, data, owner=OWNER[0])
+    m = portal.start()
+    folder = m.path / "Rooms" / "Confidential"
+    for name in stored:
+        path = folder / name
+        body = path.read_bytes()
+        assert len(body) == path.stat().st_size, name
+        if name == "seal.png":
+            assert body == stored[name]
+        else:
+            assert body.startswith(b"%PDF") and body != stored[name]
+            with open(path, "rb") as handle:
+                handle.seek(len(body) // 2)
+                assert handle.read(100) == body[len(body) // 2 : len(body) // 2 + 100]
+    e.clear_log()
+    for name in stored:
+        (folder / name).read_bytes()
+    assert e.requests("GET", "/filehandler.ashx") == []  # all served from the cache
+    assert m.log_text().count("converted to watermarked PDFs") == 1
