@@ -134,6 +134,19 @@ def server_title(name: str) -> str:
     return stem + "." + ext.strip().lower().lstrip(".")
 
 
+def survives_save(title: str) -> bool:
+    """Whether a file titled ``title`` keeps its title through a save: the server re-titles
+    (``server_title``) and a rename can give it back, unless it is a title no request may
+    carry (made by another client or cut by the server, e.g. 166 to 170 characters)."""
+    if server_title(title) == title:
+        return True
+    try:
+        check_name(title)
+    except errors.InvalidArgument:
+        return False
+    return True
+
+
 def utf16_length(text: str) -> int:
     """.NET's ``string.Length`` (the server's comment limit counts UTF-16 code units)."""
     return len(text.encode("utf-16-le", "surrogatepass")) // 2
@@ -316,6 +329,15 @@ class DocSpaceBackend(Backend):
     def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
         check_name(name)
 
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        if op is Op.REPLACE and not survives_save(entry.name):
+            return (
+                "DocSpace re-titles a file on every save (extension in lower case, a dot "
+                "added when there is none) and this title cannot be given back by a rename: "
+                "copy the file to a new name instead"
+            )
+        return None
+
     def __init__(
         self,
         http: HttpClient,
@@ -487,7 +509,9 @@ class DocSpaceBackend(Backend):
         ops: set[Op] = set()
         if not read_only:
             if security.get("Edit"):
-                ops |= {Op.REPLACE, Op.SET_META}
+                ops.add(Op.SET_META)
+                if survives_save(str(dto.get("title", ""))):
+                    ops.add(Op.REPLACE)
             if security.get("Rename"):
                 ops.add(Op.RENAME)
             if security.get("Delete"):
@@ -1063,9 +1087,20 @@ class DocSpaceBackend(Backend):
     async def _keep_title(self, entry: Entry, name: str) -> Entry:
         """Undo the server's re-title of a save (``Photo.JPG`` → ``Photo.jpg``, ``Makefile`` →
         ``Makefile.``): without it the file's path changes under the user at every save."""
-        if entry.name != name and entry.name == server_title(name):
+        if entry.name == name or entry.name != server_title(name):
+            return entry
+        try:
+            check_name(name)  # a title made elsewhere may be one a request cannot carry
             return await self._retitle(entry, name)
-        return entry
+        except errors.DocfsError as exc:
+            # the bytes are saved: that must not be reported as a failed upload
+            log.warning(
+                "DocSpace saved %r as %r and it could not be renamed back: %s",
+                name,
+                entry.name,
+                exc,
+            )
+            return entry
 
     async def _session_upload(
         self,
