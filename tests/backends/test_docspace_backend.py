@@ -848,6 +848,11 @@ async def test_delete_and_move_recover_from_a_fault(serve: Serve, fault: str) ->
         # in the Trash once, not erased from it by a second delete
         trash = await children(backend, await walk(backend, "Trash"))
         assert list(trash) == ["gone.txt"] and trash["gone.txt"].id == f"f{gone_id}"
+        rooms = await walk(backend, "Rooms")
+        room = await backend.mkdir(rooms, "Brief")
+        emu.plan_fault(method="DELETE", path=r"/files/rooms/\d+$", **kind)
+        await backend.remove(room)
+        assert emu.faults_injected == 3 and "Brief" not in await children(backend, rooms)
 
 
 async def test_files_of_a_watermarked_room_are_listed_as_served(
