@@ -46,6 +46,7 @@ endpoints answer 403 rather than 401 for a dead token: on a 403 the backend asks
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import re
@@ -55,7 +56,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import trio
@@ -65,6 +66,7 @@ from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
 
 log = logging.getLogger("docfs.docspace")
+T = TypeVar("T")
 
 API = "/api/2.0"
 PAGE = 100
@@ -165,6 +167,8 @@ COMMENT_MAX = 255
 CHUNK_FILENAME = "blob"
 #: how many times a save whose answer was lost is checked and, if absent, done again
 SAVE_ATTEMPTS = 3
+#: after a request that got no answer, the pauses before each look at the server's state
+LOOK_AGAIN = (0.0, 0.5, 1.5, 4.0)
 
 
 def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
@@ -791,12 +795,16 @@ class DocSpaceBackend(Backend):
                     answer = await start()
                     ops = answer if isinstance(answer, list) else [answer]
                     self._record_operations(ops)
-            except errors.RemoteUnavailable:
+            except errors.RemoteUnavailable as exc:
                 if attempt + 1 >= SAVE_ATTEMPTS:
                     raise
-                # it may have been started: let the user's operations finish, then look
-                await self._settle()
-                if await verify():
+
+                async def done() -> bool:
+                    # it may have been started: let the user's operations finish, then look
+                    await self._settle()
+                    return await verify()
+
+                if await self._look(exc, done):
                     log.info("DocSpace: a file operation had been started; its answer was lost")
                     return
                 log.info("DocSpace: a file operation did not start; starting it again")
@@ -846,6 +854,21 @@ class DocSpaceBackend(Backend):
                     ]
                     if fresh:
                         op_id = fresh[0]
+
+    async def _look(self, exc: errors.DocfsError, check: Callable[[], Awaitable[T]]) -> T | None:
+        """``check`` whether a request that failed with ``exc`` took effect after all.
+
+        An error status is the server's last word: one look. Without an answer (a reset, a
+        timeout) the request may still be on its way or being processed: "not there yet"
+        is not "absent", so it looks again a few times, further apart, before concluding.
+        """
+        delays = (0.0,) if exc.status is not None else LOOK_AGAIN
+        for delay in delays:
+            await trio.sleep(delay)
+            found = await check()
+            if found:
+                return found
+        return None
 
     async def _settle(self) -> None:
         """Until none of the user's operations runs (or ``operation_timeout``)."""
@@ -955,11 +978,18 @@ class DocSpaceBackend(Backend):
                     json={"title": name, "enableExternalExt": True},
                 )
                 return dto
-            except errors.RemoteUnavailable:
-                for dto in await self._titled(folder, name):
-                    if int(dto.get("pureContentLength") or 0) == 0:
-                        log.info("DocSpace: creating %s had worked; its answer was lost", name)
-                        return dto
+            except errors.RemoteUnavailable as exc:
+
+                async def empty() -> dict[str, Any] | None:
+                    for dto in await self._titled(folder, name):
+                        if int(dto.get("pureContentLength") or 0) == 0:
+                            return dto
+                    return None
+
+                found = await self._look(exc, empty)
+                if found is not None:
+                    log.info("DocSpace: creating %s had worked; its answer was lost", name)
+                    return found
                 if attempt + 1 >= SAVE_ATTEMPTS:
                     raise
                 log.info("DocSpace: creating %s did not arrive; sending it again", name)
@@ -1049,8 +1079,10 @@ class DocSpaceBackend(Backend):
                         idempotent=False,  # a resend is another version: look first
                     )
                     break
-                except errors.RemoteUnavailable:
-                    found = await self._saved_version(file_id, old_version, 0, None)
+                except errors.RemoteUnavailable as exc:
+                    found = await self._look(
+                        exc, lambda: self._saved_version(file_id, old_version, 0, None)
+                    )
                     if found is not None:
                         dto = found
                         break
@@ -1130,9 +1162,9 @@ class DocSpaceBackend(Backend):
             uid = str(session["id"])
             try:
                 done = await self._send_session(uid, src, size)
-            except errors.RemoteUnavailable:
+            except errors.RemoteUnavailable as exc:
                 # a lost answer or a 5xx: the save may or may not have happened
-                found = await landed(session)
+                found = await self._look(exc, functools.partial(landed, session))
                 if found is not None:
                     log.info("DocSpace: an upload had arrived; its answer was lost")
                     return found
