@@ -759,3 +759,44 @@ def test_every_file_of_a_watermarked_room_reads_as_its_size_says(portal: Portal)
         (folder / name).read_bytes()
     assert e.requests("GET", "/filehandler.ashx") == []  # all served from the cache
     assert m.log_text().count("converted to watermarked PDFs") == 1
+
+
+def test_cp_r_rsync_and_rm_r_through_a_fifth_of_writes_failing(
+    portal: Portal, tmp_path: Path
+) -> None:
+    """Issue 18.3: a 500 or a lost answer on one in five writes (saves, deletes, moves): no
+    error reaches cp/rsync/rm, the server ends up as the source, nothing in lost+found."""
+    e = portal.emu
+    src = tmp_path / "faulty"
+    src.mkdir()
+    for i in range(24):
+        (src / f"f{i:02}.dat").write_bytes(os.urandom(500 + 97 * i))
+    (src / "empty.txt").write_bytes(b"")
+    m = portal.start()
+    writes = [
+        ("POST", CHUNK),
+        ("POST", EMPTY_FILE),
+        ("PUT", rf"^{API}/file/\d+/saveediting$"),
+        ("DELETE", rf"^{API}/file/\d+$"),
+        ("PUT", rf"^{API}/fileops/move$"),
+    ]
+    for method, path in writes:
+        for kind in ({"status": 500}, {"reset_after": 0}):
+            e.plan_fault(
+                method=method, path=path, probability=0.1, times=None, max_streak=2, **kind
+            )
+    target = m.path / "My documents" / "faulty"
+    m.run("cp", "-r", str(src), str(m.path / "My documents"))
+    for i in range(0, 24, 2):  # new content for half of them, then rsync them over
+        (src / f"f{i:02}.dat").write_bytes(os.urandom(700 + i))
+    done = m.run("rsync", "-a", f"{src}/", f"{target}/", check=False)
+    assert done.returncode == 0, done.stderr
+    folder = only(e.find(portal.my, "faulty"))
+    assert tree_of(e, folder) == local_tree(src)
+    m.run("mkdir", str(target / "sub"))
+    m.run("mv", str(target / "f01.dat"), str(target / "sub" / "f01.dat"))
+    m.run("rm", "-r", str(target / "sub"), str(target / "f03.dat"))
+    assert "f01.dat" not in local_tree(target) and "f03.dat" not in os.listdir(target)
+    assert e.faults_injected > 5
+    lost = m.cache / "lost+found"
+    assert not lost.exists() or not list(lost.iterdir())
