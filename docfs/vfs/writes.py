@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -282,7 +283,10 @@ class Writes:
         # the cache may adopt this inode below
         staged.shared = True
         snap_path = staged.path.with_name(f"{staged.path.name}.up{next(self._snapshots)}")
-        os.link(staged.path, snap_path)
+        try:
+            os.link(staged.path, snap_path)
+        except OSError:  # a cache on a filesystem without hard links: a copy is a snapshot too
+            shutil.copyfile(staged.path, snap_path)
         snapshot = Staged(snap_path, os.open(snap_path, os.O_RDONLY))
         try:
             try:
