@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -896,6 +897,9 @@ class DocSpaceEmulator(Emulator):
             else content_range_leading_space
         )
         self.update_if_exist = False
+        #: seconds a saving ``ChunkedUploader.ashx`` request (one body, or ``finalize``) takes
+        #: once received: a busy server or slow storage (tests of lost answers)
+        self.save_delay = 0.0
         self.rejected_extensions = frozenset(e.lower() for e in rejected_extensions)
         self._limiter = RateLimiter(rate_limits or RateLimitConfig()) if rate_limiting else None
         self._clock_offset = 0.0
@@ -3104,6 +3108,10 @@ class DocSpaceEmulator(Emulator):
         q = request.query_params
         headers = {k.lower(): v for k, v in request.headers.items()}
         body = await request.body()
+        if self.save_delay and not as_bool(q.get("upload")) and not as_bool(q.get("abort")):
+            # a slow store: the request is received and is saved later, whether or not the
+            # client is still waiting for the answer (the server does not undo it)
+            await anyio.sleep(self.save_delay)
         with self._state:
             self._advance()
             principal = self._authenticate(headers, dict(request.cookies))

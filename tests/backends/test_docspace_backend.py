@@ -886,3 +886,26 @@ async def test_files_of_a_watermarked_room_are_listed_as_served(
     lengths = [r for r in emu.requests("GET", "/filehandler.ashx")]
     assert len(lengths) == 2 + 2 * 2  # one length probe per file version, then the reads
     assert len([r for r in caplog.records if "watermark" in r.getMessage()]) == 1
+
+
+async def test_a_save_slower_than_the_timeout_is_waited_for_not_repeated(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """18.3 with the lesson of 18.2: the saving request got no answer within the timeout and
+    the server stores it a moment later: "not there yet" is not "absent". The backend looks
+    again, later, and finds it; it neither fails nor sends a second copy."""
+    emu, url = serve()
+    emu.save_delay = 1.2
+    http = HttpClient(url, limits=Limits(timeout=0.4), retry=RetryPolicy(base=0.01, cap=0.05))
+    backend = DocSpaceBackend(http, Credentials(user=OWNER, password=OWNER_PW))
+    try:
+        await backend.connect()
+        my = await walk(backend, "My documents")
+        entry = await backend.create_file(my, "slow.txt", write(tmp_path, "s", b"slowly"))
+        assert entry.name == "slow.txt" and emu.file_content(int(entry.meta["id"])) == b"slowly"
+        saves = [r for r in emu.requests("POST", "/ChunkedUploader.ashx")]
+        assert len(saves) == 1  # looked for, not sent again (nor aborted)
+        emu.save_delay = 0.0
+        assert emu.find(emu.my_documents_id(OWNER), "slow.txt") == [int(entry.meta["id"])]
+    finally:
+        await backend.aclose()
