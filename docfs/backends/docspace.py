@@ -338,6 +338,11 @@ class DocSpaceBackend(Backend):
         check_name(name)
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        if op is Op.REPLACE and "stored_size" in entry.extra:
+            return (
+                "the room has a watermark: DocSpace serves this file as a watermarked PDF, "
+                "so its own bytes cannot be read and changed here; edit it in DocSpace"
+            )
         if op is Op.REPLACE and not survives_save(entry.name):
             return (
                 "DocSpace re-titles a file on every save (extension in lower case, a dot "
@@ -686,6 +691,9 @@ class DocSpaceBackend(Backend):
             size=served,
             version=f"{entry.version}.w{served}",
             byte_ranges=False,
+            # the only bytes a reader gets are the PDF: a write through the mount would start
+            # from it and upload PDF plus change as the file's next version
+            ops=entry.ops - {Op.REPLACE},
             extra={**entry.extra, "stored_size": str(entry.size)},
         )
 

@@ -877,6 +877,7 @@ async def test_files_of_a_watermarked_room_are_listed_as_served(
             body = await fetch(backend, entry)
             assert body.startswith(b"%PDF") and len(body) == entry.size
             assert not entry.byte_ranges
+            assert Op.REPLACE not in entry.ops  # a write would start from the PDF
             assert (await backend.stat(entry)).size == entry.size
             # a read in the middle comes from the whole body, not a second rendering's bytes
             assert await fetch(backend, entry, 10, 30) == body[10:30]
