@@ -759,6 +759,11 @@ def test_every_file_of_a_watermarked_room_reads_as_its_size_says(portal: Portal)
         (folder / name).read_bytes()
     assert e.requests("GET", "/filehandler.ashx") == []  # all served from the cache
     assert m.log_text().count("converted to watermarked PDFs") == 1
+    # a write would start from the PDF: refused before anything is sent
+    with pytest.raises(PermissionError), open(folder / "Minutes.txt", "ab") as handle:
+        handle.write(b"more")
+    assert "watermark" in m.log_text().split("converted to watermarked PDFs")[1]
+    assert e.requests("POST") == [] and e.requests("PUT") == []
 
 
 def test_cp_r_rsync_and_rm_r_through_a_fifth_of_writes_failing(
