@@ -1034,7 +1034,10 @@ class DocSpaceBackend(Backend):
     ) -> dict[str, Any] | None:
         """The file an upload session created, if its last request arrived: that title,
         that size, created after the session was opened (both times are the server's)."""
-        opened = parse_date(since)
+        # the session's time is a .NET DateTime: without a zone it cannot be compared with
+        # the file's (the portal's offset), and the newest matching file is taken instead
+        zoned = isinstance(since, str) and re.search(r"(Z|[+-]\d\d:\d\d)$", since.strip())
+        opened = parse_date(since) if zoned else None
         for dto in await self._titled(folder, name):
             created = parse_date(dto.get("created"))
             if int(dto.get("pureContentLength") or 0) != size:
@@ -1123,7 +1126,9 @@ class DocSpaceBackend(Backend):
             return None
         if int(dto.get("pureContentLength") or 0) != size:
             return None
-        opened, updated = parse_date(since), parse_date(dto.get("updated"))
+        zoned = isinstance(since, str) and re.search(r"(Z|[+-]\d\d:\d\d)$", since.strip())
+        opened = parse_date(since) if zoned else None
+        updated = parse_date(dto.get("updated"))
         if opened is not None and updated is not None and updated < opened - 1:
             return None
         return dto
