@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Backend, Credentials
@@ -18,7 +19,7 @@ from docfs.backends.docspace import DocSpaceBackend
 from docfs.backends.dspace7 import DSpace7Backend
 from docfs.backends.opus2 import ALTERNATIVE_PROFILE, Opus2Backend
 from docfs.backends.rspace import RSpaceBackend
-from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.emulators.base import Emulator, EmulatorServer, ServerProfile
 from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
@@ -43,6 +44,10 @@ class Seeded:
 
 class Adapter:
     name: str
+    #: the emulator class, for its releases and settings
+    emulator_class: type[Emulator]
+    #: which release and server settings the emulator behaves like (None: its defaults)
+    profile: ServerProfile | None = None
     download_path: str  # regex of content download requests
     list_path: str  # regex of listing requests
     upload_path: str  # regex of the request that carries a new file's bytes
@@ -54,6 +59,14 @@ class Adapter:
 
     def emulator(self) -> Emulator:
         raise NotImplementedError
+
+    def profiled(self, **options: Any) -> Emulator:
+        """The emulator class built with ``options`` and what ``profile`` asks for."""
+        extra = self.emulator_class.options_for(self.profile) if self.profile else {}
+        emulator = self.emulator_class(**{**options, **extra})
+        if self.profile is not None:
+            emulator.server_profile = self.profile
+        return emulator
 
     def seed(self, emulator: Emulator) -> Seeded:
         raise NotImplementedError
@@ -80,8 +93,11 @@ class DSpace6Adapter(Adapter):
     upload_path = r"/items/[^/]+/bitstreams$"
     list_path = r"^/rest/(hierarchy|communities/[^/]+|collections/[^/]+/items|items/[^/]+)$"
 
+    emulator_class = DSpace6Emulator
+
     def emulator(self) -> Emulator:
-        emulator = DSpace6Emulator()
+        emulator = self.profiled()
+        assert isinstance(emulator, DSpace6Emulator)
         emulator.add_user(*ADMIN, admin=True)
         return emulator
 
@@ -115,8 +131,10 @@ class Opus2Adapter(Adapter):
     tree_list_path = r"^/projects/[^/]+/folders$"
     list_path = r"^/projects(/[^/]+/(folders|documents(/folder/[^/]+)?))?$"
 
+    emulator_class = Opus2Emulator
+
     def emulator(self) -> Emulator:
-        return Opus2Emulator(rate_limit=None)
+        return self.profiled(rate_limit=None)
 
     def seed(self, emulator: Emulator) -> Seeded:
         assert isinstance(emulator, Opus2Emulator)
@@ -166,8 +184,10 @@ class DocSpaceAdapter(Adapter):
     upload_path = r"ChunkedUploader\.ashx$|^/api/2\.0/files/\d+/(upload|file)$"
     user = ("owner@docspace.example", "docspace-password-1")
 
+    emulator_class = DocSpaceEmulator
+
     def emulator(self) -> Emulator:
-        return DocSpaceEmulator(user=self.user[0], password=self.user[1])
+        return self.profiled(user=self.user[0], password=self.user[1])
 
     def seed(self, emulator: Emulator) -> Seeded:
         assert isinstance(emulator, DocSpaceEmulator)
@@ -201,8 +221,10 @@ class DSpace7Adapter(Adapter):
     )
     upload_path = r"/core/bundles/[^/]+/bitstreams$"
 
+    emulator_class = DSpace7Emulator
+
     def emulator(self) -> Emulator:
-        return DSpace7Emulator(user=ADMIN[0], password=ADMIN[1])
+        return self.profiled(user=ADMIN[0], password=ADMIN[1])
 
     def seed(self, emulator: Emulator) -> Seeded:
         assert isinstance(emulator, DSpace7Emulator)
@@ -230,8 +252,10 @@ class RSpaceAdapter(Adapter):
     list_path = r"^/api/v1/(folders/tree(/\d+)?|files|documents/\d+)$"
     upload_path = r"^/api/v1/files$"
 
+    emulator_class = RSpaceEmulator
+
     def emulator(self) -> Emulator:
-        return RSpaceEmulator()  # throttling is off by default
+        return self.profiled()  # throttling is off by default
 
     def seed(self, emulator: Emulator) -> Seeded:
         assert isinstance(emulator, RSpaceEmulator)
@@ -256,22 +280,49 @@ class RSpaceAdapter(Adapter):
         return Credentials(token=RSPACE_KEY)
 
 
-class RSpace215QuotaAdapter(RSpaceAdapter):
-    """RSpace 2.15 (no move API) with the upload quota on: the same filesystem contract."""
+def release(
+    base: type[Adapter], version: str | None = None, settings: dict[str, str] | None = None
+) -> Adapter:
+    """``base`` against the emulator behaving like ``version`` with ``settings``: the same
+    filesystem contract must hold on every release and configuration we emulate."""
+    adapter = base()
+    adapter.profile = base.emulator_class.make_profile(version, settings)
+    words = [adapter.profile.version] if version else []
+    words += [f"{k}={v}" for k, v in sorted((settings or {}).items())]
+    adapter.name = f"{base.name}@{','.join(words)}"
+    return adapter
 
-    name = "rspace-2.15-quota"
 
-    def emulator(self) -> Emulator:
-        profile = RSpaceEmulator.make_profile("2.15", {"api.fileuploadRateLimit.enabled": "true"})
-        return RSpaceEmulator(**RSpaceEmulator.options_for(profile))
+def full_matrix() -> list[Adapter]:
+    """Every release of every emulator with its default settings, and the newest release with
+    each of its two-valued settings switched from the default (``DOCFS_MATRIX=full``)."""
+    found: list[Adapter] = []
+    for base in (DSpace6Adapter, DSpace7Adapter, Opus2Adapter, DocSpaceAdapter, RSpaceAdapter):
+        cls = base.emulator_class
+        found += [release(base, version) for version in cls.versions]
+        for key, spec in sorted(cls.server_settings.items()):
+            if len(spec.choices) == 2:
+                other = next(c for c in spec.choices if c != spec.default)
+                found.append(release(base, None, {key: other}))
+    return found
 
 
-ADAPTERS: list[Adapter] = [
-    DSpace6Adapter(),
-    DSpace7Adapter(),
-    Opus2Adapter(),
-    Opus2AlternativeAdapter(),
-    DocSpaceAdapter(),
-    RSpaceAdapter(),
-    RSpace215QuotaAdapter(),
-]
+#: in CI: each emulator's default, the alternative Opus 2 profile, and the releases and settings
+#: that change what docfs must do (the oldest DSpace 7, DSpace 10 with replacement on, RSpace
+#: without the move API and with the upload quota); ``DOCFS_MATRIX=full`` runs every release
+#: and setting (see README, "Tests")
+ADAPTERS: list[Adapter] = (
+    full_matrix()
+    if os.environ.get("DOCFS_MATRIX") == "full"
+    else [
+        DSpace6Adapter(),
+        DSpace7Adapter(),
+        Opus2Adapter(),
+        Opus2AlternativeAdapter(),
+        DocSpaceAdapter(),
+        RSpaceAdapter(),
+        release(DSpace7Adapter, "7.6"),
+        release(DSpace7Adapter, "10.0", {"replace-bitstream.enabled": "true"}),
+        release(RSpaceAdapter, "2.15", {"api.fileuploadRateLimit.enabled": "true"}),
+    ]
+)

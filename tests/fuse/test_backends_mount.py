@@ -17,9 +17,14 @@ from tests.conformance.adapters import ADAPTERS, DATA, HELLO, Adapter, Seeded
 from tests.fuse.conftest import Mount
 
 #: an inline TYPE:URL mount has no wire profile; the alternative Opus 2 profile is mounted
-#: through a configured remote in test_opus2_mount.py; RSpace 2.15 with the upload quota has
-#: its own real-mount test in test_rspace_mount.py
-MOUNTABLE = [a for a in ADAPTERS if a.name not in ("opus2-alt", "rspace-2.15-quota")]
+#: through a configured remote in test_opus2_mount.py; the releases and settings of the
+#: conformance matrix are mounted too (``DOCFS_MATRIX=full``: all of them)
+MOUNTABLE = [
+    a
+    for a in ADAPTERS
+    if a.name != "opus2-alt"
+    and (a.profile is None or a.profile.settings.get("wire_profile") != "alternative")
+]
 
 
 @pytest.fixture(params=MOUNTABLE, ids=lambda a: a.name)
@@ -31,7 +36,7 @@ def mounted(
     seeded = adapter.seed(emulator)
     with EmulatorServer(emulator) as server:
         mount = Mount(adapter.remote_url(server), tmp_path / "mnt", tmp_path / "cache")
-        mount.kind = adapter.name
+        mount.kind = adapter.name.split("@")[0]  # "dspace7@7.6": the type, then the release
         creds = adapter.credentials()
         if creds.token:
             mount.start(token=creds.token)
