@@ -301,10 +301,12 @@ def full_matrix() -> list[Adapter]:
         cls = base.emulator_class
         found += [release(base, version) for version in cls.versions]
         for key, spec in sorted(cls.server_settings.items()):
-            if len(spec.choices) == 2:
+            # the Opus 2 wire profile is the client's setting as much as the server's: it has
+            # an adapter of its own
+            if len(spec.choices) == 2 and key != "wire_profile":
                 other = next(c for c in spec.choices if c != spec.default)
                 found.append(release(base, None, {key: other}))
-    return found
+    return [*found, Opus2AlternativeAdapter()]
 
 
 #: in CI: each emulator's default, the alternative Opus 2 profile, and the releases and settings
@@ -322,6 +324,7 @@ ADAPTERS: list[Adapter] = (
         DocSpaceAdapter(),
         RSpaceAdapter(),
         release(DSpace7Adapter, "7.6"),
+        release(DSpace7Adapter, "10.0"),
         release(DSpace7Adapter, "10.0", {"replace-bitstream.enabled": "true"}),
         release(RSpaceAdapter, "2.15", {"api.fileuploadRateLimit.enabled": "true"}),
     ]
