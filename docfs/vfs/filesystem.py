@@ -400,7 +400,7 @@ class Filesystem:
         node.opened += 1
         # the kernel may keep its pages only of content that was complete and verified when
         # it was read: bytes of a download that later failed its checksum must not linger
-        complete = cached is not None and cached.download is None and cached.blocks is None
+        complete = cached is not None and cached.complete
         version = node.entry.version if complete else None
         keep = version is not None and node.kernel_version == version
         node.kernel_version = version
@@ -409,8 +409,10 @@ class Filesystem:
         return fh, keep
 
     def fetcher(self, entry: Entry) -> Fetch:
-        async def fetch(sink: Sink) -> None:
-            await self.backend.download(entry, sink)
+        async def fetch(sink: Sink, start: int) -> None:
+            # from ``start``: the rest of a kept prefix (backends without ranges skip the
+            # bytes before it in a whole-file answer)
+            await self.backend.download(entry, sink, start)
 
         return fetch
 

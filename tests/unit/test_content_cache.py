@@ -25,13 +25,19 @@ class Source:
     def __init__(self) -> None:
         self.downloads = 0
         self.gate: trio.Event | None = None
+        #: where each download began (after a kept prefix: past it)
+        self.starts: list[int] = []
+        #: bytes handed to the cache, in all
+        self.sent = 0
 
     def fetch(self, data: bytes, chunk: int = 65536):  # type: ignore[no-untyped-def]
-        async def run(sink: Sink) -> None:
+        async def run(sink: Sink, start: int = 0) -> None:
             self.downloads += 1
-            for i in range(0, len(data), chunk):
+            self.starts.append(start)
+            for i in range(start, len(data), chunk):
+                self.sent += len(data[i : i + chunk])
                 await sink(data[i : i + chunk])
-                if self.gate is not None and i == 0:
+                if self.gate is not None and i == start:
                     await self.gate.wait()
                 await trio.sleep(0)
 
