@@ -221,7 +221,7 @@ class BlockDownload:
             with scope:
                 async with self.slots:
                     await self.fetch(sink, start, end)
-            if scope.cancelled_caught:
+            if scope.cancelled_caught and position != end:
                 return  # stopped (``stop``): what arrived stays in ``filled``
             if position != end:
                 raise errors.ProtocolError(
