@@ -31,7 +31,7 @@ BUFFER = 4 << 20
 #: ... but at first only this much, and then at most as much as the trio side has taken: a
 #: reader that takes a few KiB and leaves (a file manager sniffing a type) must not have had
 #: megabytes received for it, while a reader that keeps taking soon has the whole BUFFER
-FIRST_BUFFER = 128 << 10
+FIRST_BUFFER = 64 << 10
 #: bytes are handed over in batches: the first read alone, then from FIRST_BATCH doubling up
 #: to MOST_BATCH (few wake-ups of the trio thread, each with a batch worth its cost)
 FIRST_BATCH = 64 << 10

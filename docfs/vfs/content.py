@@ -51,7 +51,7 @@ Fetch = Callable[[Sink, int], Awaitable[None]]
 #: a stream may receive this far past the furthest byte a reader asked for, or as far again as
 #: that byte, whichever is more: a sniffer's 4 KiB read costs a few hundred KiB, not the file,
 #: and a sequential reader's window doubles as it goes (its reads never wait for it)
-STREAM_AHEAD = 128 << 10
+STREAM_AHEAD = 64 << 10
 #: when the last reader leaves a stream with at most this much still to come, it is finished
 #: (and verified and cached) rather than cancelled
 FINISH_BELOW = 1 << 20
@@ -170,6 +170,8 @@ class BlockDownload:
         #: start of the file on become its kept prefix (``ContentCache._leave``)
         self.stopping = False
         self._scopes: dict[int, trio.CancelScope] = {}
+        #: where each fetch in flight ends
+        self._ends: dict[int, int] = {}
         self.slots = trio.Semaphore(BLOCK_FETCHERS)
         self.fd = os.open(path, os.O_WRONLY)
         os.ftruncate(self.fd, size)  # sparse: blocks land at their offsets
@@ -199,6 +201,7 @@ class BlockDownload:
                 return  # that much is here already
             end = min(end, upto)
         self.pending[block] = trio.Event()
+        self._ends[block] = end
         nursery.start_soon(self._fetch, block, start, end, on_block)
 
     async def _fetch(self, block: int, start: int, end: int, on_block: Callable[[], None]) -> None:
@@ -239,16 +242,22 @@ class BlockDownload:
             else:
                 log.exception("block %d of %s failed", block, self.key)
         finally:
-            del self._scopes[block]
+            del self._scopes[block], self._ends[block]
             self.pending.pop(block).set()
             self._wake()
             on_block()
 
     def stop(self) -> None:
-        """Cancel every fetch in flight; ``on_block`` runs as each ends."""
+        """Start no more fetches, and cancel those in flight unless little is left of them
+        (then their bytes are worth more than the request they would cost again);
+        ``on_block`` runs as each ends."""
         self.stopping = True
-        for scope in self._scopes.values():
-            scope.cancel()
+        left = sum(
+            end - block * BLOCK_SIZE - self.filled[block] for block, end in self._ends.items()
+        )
+        if left > FINISH_BELOW:
+            for scope in self._scopes.values():
+                scope.cancel()
 
     def prefix(self) -> int:
         """How many bytes from the start of the file are in it, in one run."""
@@ -581,14 +590,18 @@ class ContentCache:
         blocks = handle.blocks
         assert blocks is not None
         arrived = partial(self._block_arrived, blocks, nursery)
-        if offset + size <= FIRST_FETCH:
+        sequential = offset == handle.next_offset and offset > 0
+        end = offset + size
+        if end <= FIRST_FETCH and not (sequential and end > FIRST_FETCH // 2):
             # a small read at the start (a sniff of the file's type, a thumbnailer's header
-            # read): FIRST_FETCH bytes, not a whole block; more once a reader goes past them
+            # read in a few small pieces): FIRST_FETCH bytes, not a whole block; a reader
+            # that goes on sequentially past half of them gets the rest and read-ahead
+            # (while it reads the second half: the next request's wait is hidden)
             blocks.start(0, nursery, arrived, upto=FIRST_FETCH)
             return
         needed = blocks.block_range(offset, size)
         wanted = list(needed)
-        if offset == handle.next_offset and offset > 0:
+        if sequential:
             # a sequential reader: keep READ_AHEAD blocks in flight ahead of it
             wanted.extend(range(needed.stop, needed.stop + READ_AHEAD))
         for block in wanted:

@@ -29,7 +29,7 @@ from tests.fuse.conftest import Mount
 
 MIB = 1 << 20
 SIZE = 48 * MIB
-SEND_BUFFER = 64 << 10
+SEND_BUFFER = 32 << 10
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
