@@ -371,5 +371,6 @@ async def serve(
                 log.info("unmounted %s", config.mountpoint)
             state.unlink(missing_ok=True)
             fs.attrs.close()
+            fs.dates.close()
     finally:
         await backend.aclose()

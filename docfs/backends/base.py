@@ -69,6 +69,10 @@ class Entry:
     #: a directory just created that already has children (e.g. an RSpace document's fields):
     #: the vfs lists it instead of assuming it is empty
     prefilled: bool = False
+    #: ``mtime`` is the date of the directory holding the entry (the repository has none of
+    #: its own, e.g. a DSpace bitstream): the vfs shows the date it first saw this version
+    #: of the entry instead (``docfs.vfs.dates``), so a change to a sibling changes nothing
+    inherited_mtime: bool = False
 
     @property
     def is_dir(self) -> bool:

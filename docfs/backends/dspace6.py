@@ -12,7 +12,8 @@ Mapping (see ``shared/reference/dspace6.md`` §14):
   the paged endpoint is buggy); other bundles (thumbnails, extracted text, licences) are the
   server's derived files and are not shown;
 - bitstream: a file; ``size`` = ``sizeBytes``, ``version`` = MD5, ``mtime`` = the item's
-  ``lastModified`` (bitstreams have no date of their own).
+  ``lastModified`` (bitstreams have no date of their own; ``inherited_mtime``: the vfs keeps
+  the date it first saw per version).
 
 Authentication is a ``JSESSIONID`` cookie from a form-encoded ``POST /login``; DSpace 6 answers
 401 both for "not logged in" and "not allowed", so one re-login is tried before a 401 is
@@ -319,6 +320,7 @@ class DSpace6Backend(Backend):
             version=md5 or str(size),
             meta=meta,
             ops=BITSTREAM_OPS,
+            inherited_mtime=True,  # the item's date: bitstreams have none
             extra={
                 "type": "bitstream",
                 "item": item,

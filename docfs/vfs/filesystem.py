@@ -20,6 +20,7 @@ import trio
 from docfs import errors
 from docfs.backends.base import Backend, Entry, Sink
 from docfs.vfs.content import ContentCache, Fetch, Handle, RangeFetch
+from docfs.vfs.dates import FirstSeen
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
@@ -106,6 +107,7 @@ class Filesystem:
         self.staging = Staging(cache_root, self.spares)
         self.lost_found = LostFound(cache_root)
         self.attrs = AttrStore(cache_root)
+        self.dates = FirstSeen(cache_root)
         self.writes = Writes(self)
         self.writeback: WriteBack | None = None
         #: write-back job id → inode of the node it uploads
@@ -144,7 +146,7 @@ class Filesystem:
 
     def attr(self, node: Node) -> Attr:
         entry = node.entry
-        mtime = node.mtime_override or entry.mtime
+        mtime = node.mtime_override or self.dates.mtime(entry) or entry.mtime
         if mtime is None:
             parent = self.inodes.find(node.parent)
             mtime = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
@@ -280,6 +282,7 @@ class Filesystem:
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         named = assign_names(entries, ((e.name, e.id) for e in entries), self.inodes.naming_id)
+        self.dates.note(entries)  # the files new here keep the date they show now
         children: dict[str, int] = {}
         for name, entry in named.items():
             if name in node.local_children:
