@@ -460,8 +460,9 @@ class ContentCache:
                 continue
             blocks = self._blocks.get(key)
             if blocks is not None and blocks.stopping:
-                await blocks.ended.wait()
-                continue
+                # a reader again before the stop settled: go on (fetches cancelled meanwhile
+                # are asked for again from where they stopped)
+                blocks.stopping = False
             if download is None and blocks is None:
                 prefix = self._files.get(key + PARTIAL)
                 if prefix is not None and upto <= prefix:
@@ -527,7 +528,7 @@ class ContentCache:
             return  # finished, being finished or given up already
         if blocks.stopping and blocks.error is None and blocks.missing():
             if not blocks.pending:
-                self._end_blocks(blocks, complete=False, keep=blocks.prefix())
+                self._settle(blocks)
             return
         if blocks.error is not None:
             if not blocks.pending:
@@ -583,6 +584,17 @@ class ContentCache:
         blocks.ended.set()
         self._unpin(blocks.key)
         self._evict()
+
+    def _settle(self, blocks: BlockDownload) -> None:
+        """A stopped block download with nothing in flight: bytes from the start of the file
+        only become its kept prefix (on disk, across restarts); with blocks elsewhere too (a
+        zip's directory at its end, a seek) it stays as it is for this mount, and a reader
+        of those bytes again asks for nothing."""
+        prefix = blocks.prefix()
+        if sum(blocks.filled) > prefix:
+            blocks.stopping = False
+        else:
+            self._end_blocks(blocks, complete=False, keep=prefix)
 
     def _request_blocks(
         self, handle: Handle, offset: int, size: int, nursery: trio.Nursery
@@ -756,8 +768,7 @@ class ContentCache:
         ):
             blocks.stop()
             if not blocks.pending:
-                # nothing in flight: end it now (else the last fetch to end does)
-                self._end_blocks(blocks, complete=False, keep=blocks.prefix())
+                self._settle(blocks)  # nothing in flight (else the last fetch to end does)
         download = self._downloads.get(key)
         if download is None or download.done or download.stopped:
             return

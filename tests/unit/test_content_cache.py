@@ -401,19 +401,47 @@ async def test_last_close_stops_ranged_fetches_in_flight(tmp_path: Path) -> None
     e = entry("r", data)
     async with trio.open_nursery() as nursery:
         handle = cache.open(e, src.whole, nursery, src.fetch)
-        await cache.read(handle, 0, 65536, nursery)
         far = BLOCK_SIZE * 2
         await cache.read(handle, far, 65536, nursery)  # not sequential: its block only
         with trio.move_on_after(0.1):
             # sequential: the blocks after it start too, and stall
             await cache.read(handle, far + 65536, 65536, nursery)
-        assert len(src.ranges) > 3
+        asked = list(src.ranges)
+        assert len(asked) > 3
         blocks = handle.blocks
         assert blocks is not None
         cache.release(handle)
         with trio.fail_after(5):
-            await blocks.ended.wait()
+            while blocks.pending:  # cancelled where they were
+                await trio.sleep(0.01)
         src.go.set()
-    # the fetches stopped where they were; the run of bytes from 0 is kept
+        await trio.sleep(0.05)
+        assert blocks.received == 65536 * len(asked)  # nothing more arrived
+        # the bytes that did are kept for the mount: read again, they cost nothing
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, far, 65536, nursery) == data[far : far + 65536]
+        assert src.ranges == asked
+        cache.release(handle)
+    assert not partials(tmp_path)  # not a run of bytes from the start: nothing on disk
+
+
+async def test_a_close_lets_a_small_first_fetch_finish_and_keeps_it(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE, FIRST_FETCH
+
+    data = os.urandom(BLOCK_SIZE * 6)
+    src = RangeSource(data)
+    src.go = trio.Event()  # the first fetch stalls after its first 64 KiB
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("r", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, 0, 4096, nursery) == data[:4096]
+        blocks = handle.blocks
+        assert blocks is not None
+        cache.release(handle)  # with the fetch in flight: little left of it, so it goes on
+        src.go.set()
+        with trio.fail_after(5):
+            await blocks.ended.wait()
     [kept] = partials(tmp_path)
-    assert kept.stat().st_size == 65536 and kept.read_bytes() == data[:65536]
+    assert kept.read_bytes() == data[:FIRST_FETCH]
+    assert src.ranges == [(0, FIRST_FETCH)]
