@@ -454,5 +454,6 @@ async def _serve(
                 log.info("unmounted %s", config.mountpoint)
             state.unlink(missing_ok=True)
             fs.attrs.close()
+            fs.dates.close()
     finally:
         await backend.aclose()

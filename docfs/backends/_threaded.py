@@ -28,6 +28,11 @@ THREADED = "docfs.threaded"
 #: received bytes not yet taken by the trio side; beyond this the receiving thread waits (the
 #: cache's writer queues up to its own BACKLOG besides)
 BUFFER = 4 << 20
+#: ... but at first only this much, and then at most twice what the trio side has taken: a
+#: reader that takes a few KiB and leaves (a file manager sniffing a type) must not have had
+#: megabytes received for it, while a reader that keeps taking soon has the whole BUFFER
+#: (bounded by what was taken alone, B1's cold read was ~14% slower: the thread waited)
+FIRST_BUFFER = 64 << 10
 #: bytes are handed over in batches: the first read alone, then from FIRST_BATCH doubling up
 #: to MOST_BATCH (few wake-ups of the trio thread, each with a batch worth its cost)
 FIRST_BATCH = 64 << 10
@@ -57,8 +62,9 @@ class _ThreadStream(httpx.AsyncByteStream):
         self._receiving = False
         #: the size of the next batch (see FIRST_BATCH)
         self._want = 1
-        #: body bytes received so far
+        #: body bytes received so far, and taken by the reader
         self._received = 0
+        self._taken = 0
         #: set (through the trio token) when bytes arrive for a reader waiting on it
         self._arrived: trio.Event | None = None
 
@@ -101,7 +107,9 @@ class _ThreadStream(httpx.AsyncByteStream):
                 if first_only:
                     self._want = FIRST_BATCH
                     return
-                self._want = min(self._want * 2, MOST_BATCH)
+                # batches grow with what the reader took too: bytes gathered for a batch are
+                # received as much as those in the buffer
+                self._want = min(self._want * 2, MOST_BATCH, max(FIRST_BATCH, 2 * self._taken))
         except Exception as exc:
             failure = exc
         if parts:
@@ -119,7 +127,10 @@ class _ThreadStream(httpx.AsyncByteStream):
         """Queue ``batch`` for the reader (waiting while the buffer is full); False if the
         reader is gone."""
         with self._lock:
-            while self._buffered >= BUFFER and not self._closed:
+            while (
+                self._buffered >= min(BUFFER, max(FIRST_BUFFER, 2 * self._taken))
+                and not self._closed
+            ):
                 self._room.wait()
             if self._closed:
                 return False
@@ -145,6 +156,7 @@ class _ThreadStream(httpx.AsyncByteStream):
             with self._lock:
                 chunks = list(self._buffer)
                 self._buffer.clear()
+                self._taken += self._buffered
                 self._buffered = 0
                 self._room.notify()
                 ended, failure = self._ended, self._failure

@@ -80,6 +80,10 @@ class Entry:
     #: the server honours byte ranges for this file (with ``Capabilities.ranges``); False: it
     #: sends a body made for each request (e.g. a DocSpace watermark), read only whole
     byte_ranges: bool = True
+    #: ``mtime`` is the date of the directory holding the entry (the repository has none of
+    #: its own, e.g. a DSpace bitstream): the vfs shows the date it first saw this version
+    #: of the entry instead (``docfs.vfs.dates``), so a change to a sibling changes nothing
+    inherited_mtime: bool = False
 
     @property
     def is_dir(self) -> bool:

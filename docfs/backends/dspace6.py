@@ -12,7 +12,8 @@ Mapping (see ``shared/reference/dspace6.md`` §14):
   the paged endpoint is buggy); other bundles (thumbnails, extracted text, licences) are the
   server's derived files and are not shown;
 - bitstream: a file; ``size`` = ``sizeBytes``, ``version`` = MD5, ``mtime`` = the item's
-  ``lastModified`` (bitstreams have no date of their own).
+  ``lastModified`` (bitstreams have no date of their own; ``inherited_mtime``: the vfs keeps
+  the date it first saw per version).
 
 Removing an item (``rmdir``, the end of ``rm -r``) takes it out of the collection it is listed
 in: ``DELETE /collections/{cid}/items/{iid}``, whose ``CollectionServiceImpl.removeItem`` unmaps
@@ -343,6 +344,7 @@ class DSpace6Backend(Backend):
             version=md5 or str(size),
             meta=meta,
             ops=MAPPED_BITSTREAM_OPS if mapped else BITSTREAM_OPS,
+            inherited_mtime=True,  # the item's date: bitstreams have none
             extra={
                 "type": "bitstream",
                 "item": item,

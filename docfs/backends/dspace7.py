@@ -603,6 +603,7 @@ class DSpace7Backend(Backend):
             version=str(checksum or uuid),
             meta=flatten_meta(obj),
             ops=self._ops("bitstream"),
+            inherited_mtime=True,  # the item's date: bitstreams have none
             extra={
                 "type": "bitstream",
                 "uuid": uuid,

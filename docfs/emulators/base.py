@@ -330,6 +330,13 @@ class Emulator:
                 if budget == 0:
                     raise ConnectionCut("planned reset after the headers")
                 return
+            if message["type"] == "http.response.body":
+                # a chance for Starlette's disconnect listener to cancel the body: uvicorn's
+                # send returns at once, without a checkpoint, once the client is gone, so an
+                # app streaming from memory went on "sending" (and counting in ``bytes_out``)
+                # the rest of the body nobody received, blocking its loop meanwhile; a real
+                # server's write fails when the client has left (Tomcat: ClientAbortException)
+                await anyio.lowlevel.checkpoint()
             if message["type"] == "http.response.body" and (pause or rate):
                 # slowed or paced whatever the app's framing: an answer sent as one message
                 # still trickles out in pieces, each after the pause or at the rate
@@ -500,8 +507,14 @@ class EmulatorServer:
         *,
         certfile: str | None = None,
         keyfile: str | None = None,
+        send_buffer: int | None = None,
     ) -> None:
-        """``certfile``/``keyfile`` (PEM) serve HTTPS, for tests of certificate checks."""
+        """``certfile``/``keyfile`` (PEM) serve HTTPS, for tests of certificate checks.
+
+        ``send_buffer`` fixes the kernel's send buffer of every connection (SO_SNDBUF). On
+        loopback Linux grows it to megabytes, and bytes the server queued there still count in
+        ``bytes_out`` when a client leaves early, though over a real network they were never
+        transferred: tests of how much an abandoned download costs set it small."""
         self.emulator = emulator
         self.host = host
         self.certfile, self.keyfile = certfile, keyfile
@@ -509,6 +522,9 @@ class EmulatorServer:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # asyncio leaves Nagle on for sockets it did not create: ~40 ms per small response
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if send_buffer is not None:
+            # accepted connections inherit it
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
         self._sock.bind((host, port))
         self.port: int = self._sock.getsockname()[1]
         self._server: uvicorn.Server | None = None

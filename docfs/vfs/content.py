@@ -12,6 +12,16 @@ For backends with byte ranges a file is filled in blocks instead (``BlockDownloa
 fetches only the blocks it touches, several blocks are fetched in parallel, and a sequential
 reader makes the cache read ahead of it. The file becomes a complete cache entry once every
 block is there and verified, exactly like a streamed one.
+
+Downloads follow reads (issue 25): opening a file sends no request, the first read does. A
+stream runs only so far ahead of what its readers asked for (``STREAM_AHEAD``, or as far again
+as they have read); a small read at the start of a ranged file fetches ``FIRST_FETCH`` bytes,
+not a whole block. When the last handle closes on a stream that is far from complete, the
+transfer is cancelled and the bytes received are kept as ``<name>.partial``: a prefix of the
+file whose size is its length, served without a request to the next reader that stays inside
+it, and continued from where it stopped (one request from byte 0 where the backend has no
+ranges) by one that needs more. Only the complete file is verified against the checksum; a
+prefix is what the server sent, exactly as a reader of a running download is served.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import shutil
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -34,7 +45,20 @@ from docfs.vfs.filewriter import FileWriter
 
 log = logging.getLogger("docfs.cache")
 
-Fetch = Callable[[Sink], Awaitable[None]]
+#: streams bytes [start, end of file) of a file into the sink
+Fetch = Callable[[Sink, int], Awaitable[None]]
+
+#: a stream may receive this far past the furthest byte a reader asked for, or as far again as
+#: that byte, whichever is more: a sniffer's 4 KiB read costs a few hundred KiB, not the file,
+#: and a sequential reader's window doubles as it goes (its reads never wait for it)
+STREAM_AHEAD = 64 << 10
+#: when the last reader leaves a stream with at most this much still to come, it is finished
+#: (and verified and cached) rather than cancelled
+FINISH_BELOW = 1 << 20
+#: a kept prefix of a file whose download was stopped: ``<key>.partial``
+PARTIAL = ".partial"
+#: "the whole file" as a reader's demand
+EVERYTHING = 1 << 62
 
 
 @dataclass
@@ -46,6 +70,28 @@ class Download:
     done: bool = False
     error: BaseException | None = None
     _progress: trio.Event = field(default_factory=trio.Event)
+    #: the furthest byte a reader asked for (EVERYTHING: run to the end)
+    demand: int = 0
+    #: bytes handed to the cache file's writer (``received`` counts those written)
+    given: int = 0
+    _wanted: trio.Event = field(default_factory=trio.Event)
+    #: cancels the transfer when the last reader leaves (``stopped``)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    stopped: bool = False
+    #: set when the download is over: complete, failed, or stopped with its prefix kept
+    ended: trio.Event = field(default_factory=trio.Event)
+
+    def want(self, upto: int) -> None:
+        """A reader asks for bytes up to ``upto``: let the stream run further if it waits."""
+        if upto > self.demand:
+            self.demand = upto
+            wanted, self._wanted = self._wanted, trio.Event()
+            wanted.set()
+
+    async def room(self) -> None:
+        """Until the stream may take its next chunk (see ``STREAM_AHEAD``)."""
+        while self.given >= max(self.demand + STREAM_AHEAD, 2 * self.demand):
+            await self._wanted.wait()
 
     def advance(self, received: int) -> None:
         """``received`` bytes are in the file now: wake the readers."""
@@ -72,6 +118,8 @@ BLOCK_SIZE = 4 << 20
 READ_AHEAD = 4
 #: parallel block requests per file
 BLOCK_FETCHERS = 4
+#: a small read at the start of a ranged file fetches only this much of its first block
+FIRST_FETCH = 256 << 10
 #: a block-filled file up to this size is MD5-checked at once, a bigger one in a worker thread
 INLINE_VERIFY = 1 << 20
 
@@ -118,6 +166,12 @@ class BlockDownload:
         #: every block is here and the MD5 check runs in a worker thread
         self.verifying = False
         self.received = 0
+        #: the last reader left: in-flight fetches are cancelled and the bytes from the
+        #: start of the file on become its kept prefix (``ContentCache._leave``)
+        self.stopping = False
+        self._scopes: dict[int, trio.CancelScope] = {}
+        #: where each fetch in flight ends
+        self._ends: dict[int, int] = {}
         self.slots = trio.Semaphore(BLOCK_FETCHERS)
         self.fd = os.open(path, os.O_WRONLY)
         os.ftruncate(self.fd, size)  # sparse: blocks land at their offsets
@@ -129,15 +183,29 @@ class BlockDownload:
     def missing(self) -> list[int]:
         return [b for b in range(self.count) if not self.present[b]]
 
-    def start(self, block: int, nursery: trio.Nursery, on_block: Callable[[], None]) -> None:
-        if block >= self.count or self.present[block] or block in self.pending:
+    def start(
+        self,
+        block: int,
+        nursery: trio.Nursery,
+        on_block: Callable[[], None],
+        upto: int | None = None,
+    ) -> None:
+        """Fetch the rest of ``block`` (only up to byte ``upto`` of the file, if given)."""
+        if block >= self.count or self.present[block] or block in self.pending or self.stopping:
             return
+        first = block * BLOCK_SIZE
+        start = first + self.filled[block]
+        end = min(self.size, first + BLOCK_SIZE)
+        if upto is not None:
+            if start >= upto:
+                return  # that much is here already
+            end = min(end, upto)
         self.pending[block] = trio.Event()
-        nursery.start_soon(self._fetch, block, on_block)
+        self._ends[block] = end
+        nursery.start_soon(self._fetch, block, start, end, on_block)
 
-    async def _fetch(self, block: int, on_block: Callable[[], None]) -> None:
-        start = block * BLOCK_SIZE
-        end = min(self.size, start + BLOCK_SIZE)
+    async def _fetch(self, block: int, start: int, end: int, on_block: Callable[[], None]) -> None:
+        first = block * BLOCK_SIZE
         position = start
 
         async def sink(chunk: bytes) -> None:
@@ -146,19 +214,24 @@ class BlockDownload:
             while view:
                 written = os.pwrite(self.fd, view, position)
                 position += written
+                self.received += written
                 view = view[written:]
-            self.filled[block] = position - start
+            self.filled[block] = position - first
             self._wake()
 
+        scope = self._scopes[block] = trio.CancelScope()
         try:
-            async with self.slots:
-                await self.fetch(sink, start, end)
+            with scope:
+                async with self.slots:
+                    await self.fetch(sink, start, end)
+            if scope.cancelled_caught and position != end:
+                return  # stopped (``stop``): what arrived stays in ``filled``
             if position != end:
                 raise errors.ProtocolError(
                     f"range {start}-{end}: got {position - start} bytes, expected {end - start}"
                 )
-            self.present[block] = 1
-            self.received += end - start
+            if end == min(self.size, first + BLOCK_SIZE):
+                self.present[block] = 1
         except BaseException as exc:
             if self.error is None:
                 self.error = exc
@@ -169,39 +242,79 @@ class BlockDownload:
             else:
                 log.exception("block %d of %s failed", block, self.key)
         finally:
+            del self._scopes[block], self._ends[block]
             self.pending.pop(block).set()
             self._wake()
             on_block()
+
+    def stop(self) -> None:
+        """Start no more fetches, and cancel those in flight unless little is left of them
+        (then their bytes are worth more than the request they would cost again);
+        ``on_block`` runs as each ends."""
+        self.stopping = True
+        left = sum(
+            end - block * BLOCK_SIZE - self.filled[block] for block, end in self._ends.items()
+        )
+        if left > FINISH_BELOW:
+            for scope in self._scopes.values():
+                scope.cancel()
+
+    def prefix(self) -> int:
+        """How many bytes from the start of the file are in it, in one run."""
+        for block in range(self.count):
+            first = block * BLOCK_SIZE
+            if self.filled[block] < min(self.size, first + BLOCK_SIZE) - first:
+                return first + self.filled[block]
+        return self.size
 
     def _wake(self) -> None:
         grew, self._grew = self._grew, trio.Event()
         grew.set()
 
-    async def wait(self, offset: int, size: int) -> None:
-        """Until bytes [offset, offset + size) (within the file) are in it."""
+    async def wait(self, offset: int, size: int, request: Callable[[], None]) -> None:
+        """Until bytes [offset, offset + size) (within the file) are in it; ``request()``
+        starts the fetches they need, again after each arrival (a first fetch of a block may
+        have stopped short of them)."""
         end = min(offset + max(size, 1), self.size)
-        for block in self.block_range(offset, size):
-            first = block * BLOCK_SIZE
-            need = min(end, first + BLOCK_SIZE) - first
-            while not self.present[block] and self.filled[block] < need:
-                if self.error is not None:
-                    if isinstance(self.error, errors.DocfsError):
-                        raise self.error
-                    raise errors.RemoteUnavailable(f"download failed: {self.error}")
-                if block not in self.pending:
-                    raise errors.RemoteUnavailable("block was not requested")
-                await self._grew.wait()
+        while True:
+            request()
+            short = False
+            for block in self.block_range(offset, size):
+                first = block * BLOCK_SIZE
+                need = min(end, first + BLOCK_SIZE) - first
+                if not self.present[block] and self.filled[block] < need:
+                    short = True
+                    if block not in self.pending and self.error is None:
+                        raise errors.RemoteUnavailable("block was not requested")
+                    break
+            if not short:
+                return
+            if self.error is not None:
+                if isinstance(self.error, errors.DocfsError):
+                    raise self.error
+                raise errors.RemoteUnavailable(f"download failed: {self.error}")
+            await self._grew.wait()
 
 
 @dataclass
 class Handle:
-    """An open cached file: a file descriptor plus the download still filling it, if any."""
+    """An open cached file. Nothing is fetched at open: the first read that needs bytes gives
+    the handle its source (``ContentCache._attach``) — the complete copy, a kept prefix, or
+    the download filling the file — and a file descriptor on it."""
 
     key: str
-    fd: int
+    entry: Entry
     size: int | None
-    download: Download | None
+    fetch: Fetch
+    ranged: RangeFetch | None
+    nursery: trio.Nursery
+    fd: int = -1
+    download: Download | None = None
     blocks: BlockDownload | None = None
+    #: ``fd`` is the complete, verified copy
+    complete: bool = False
+    #: ``fd`` is a kept prefix: bytes [0, prefix) are there, nothing is being fetched
+    prefix: int = 0
     #: where the last read of this handle ended (sequential readers get read-ahead)
     next_offset: int = 0
 
@@ -216,6 +329,8 @@ class ContentCache:
         #: sum of ``_files``: ``used`` is asked on every open and release, too often to add up
         self._stored = 0
         self._pins: dict[str, int] = {}
+        #: open handles per key: the download of a file nobody holds open is stopped
+        self._readers: dict[str, int] = {}
         self._downloads: dict[str, Download] = {}
         self._blocks: dict[str, BlockDownload] = {}
         self._block_entries: dict[str, Entry] = {}
@@ -276,7 +391,7 @@ class ContentCache:
         for key in list(self._files):
             if excess <= 0:
                 break
-            if self._pins.get(key):
+            if self._pins.get(key.removesuffix(PARTIAL)):
                 continue
             size = self._forget(key)
             self.path(key).unlink(missing_ok=True)
@@ -302,37 +417,85 @@ class ContentCache:
         nursery: trio.Nursery,
         ranged: RangeFetch | None = None,
     ) -> Handle:
-        """A handle on the content of ``entry``; starts (or joins) the download if needed.
+        """A handle on the content of ``entry``; no request until a read needs bytes.
 
         With ``ranged`` (and a known size) the file is filled block by block on demand.
         """
         key = self.key(entry)
+        handle = Handle(key, entry, entry.size, fetch, ranged if entry.size else None, nursery)
         self._pin(key)
-        try:
+        self._readers[key] = self._readers.get(key, 0) + 1
+        if key in self._files:
+            try:
+                self._use_complete(handle)
+            except BaseException:
+                self.release(handle)
+                raise
+        return handle
+
+    def _use_complete(self, handle: Handle) -> None:
+        self._touch(handle.key)
+        fd = os.open(self.path(handle.key), os.O_RDONLY)
+        self._set_fd(handle, fd)
+        handle.size = self._files[handle.key]
+        handle.complete = True
+
+    @staticmethod
+    def _set_fd(handle: Handle, fd: int) -> None:
+        if handle.fd >= 0:
+            os.close(handle.fd)
+        handle.fd = fd
+
+    async def _attach(self, handle: Handle, upto: int) -> None:
+        """Give ``handle`` what serves bytes up to ``upto``: the complete copy, the kept
+        prefix if they are in it, else the download (joined, or started now)."""
+        key = handle.key
+        while True:
             if key in self._files:
-                self._touch(key)
-                fd = os.open(self.path(key), os.O_RDONLY)
-                return Handle(key, fd, self._files[key], None)
-            if ranged is not None and entry.size:
-                blocks = self._blocks.get(key)
-                if blocks is None:
-                    blocks = self._start_blocks(key, entry, ranged)
-                fd = os.open(blocks.path, os.O_RDONLY)
-                return Handle(key, fd, entry.size, None, blocks)
+                self._use_complete(handle)
+                return
             download = self._downloads.get(key)
-            if download is None:
-                download = self._start(key, entry, fetch, nursery)
-            fd = os.open(download.path, os.O_RDONLY)
-            return Handle(key, fd, entry.size, download)
-        except BaseException:
-            self._unpin(key)
-            raise
+            if download is not None and download.stopped:
+                await download.ended.wait()  # its prefix is kept in a moment: then use it
+                continue
+            blocks = self._blocks.get(key)
+            if blocks is not None and blocks.stopping:
+                # a reader again before the stop settled: go on (fetches cancelled meanwhile
+                # are asked for again from where they stopped)
+                blocks.stopping = False
+            if download is None and blocks is None:
+                prefix = self._files.get(key + PARTIAL)
+                if prefix is not None and upto <= prefix:
+                    self._touch(key + PARTIAL)
+                    self._set_fd(handle, os.open(self.dir / (key + PARTIAL), os.O_RDONLY))
+                    handle.prefix = prefix
+                    return
+                if handle.ranged is not None:
+                    blocks = self._start_blocks(key, handle.entry, handle.ranged)
+                else:
+                    download = self._start(key, handle.entry, handle.fetch, handle.nursery)
+            path = blocks.path if blocks is not None else self.dir / f"{key}.part"
+            self._set_fd(handle, os.open(path, os.O_RDONLY))
+            handle.download, handle.blocks, handle.prefix = download, blocks, 0
+            return
+
+    def _take_partial(self, key: str, path: Path) -> int:
+        """Make a kept prefix of ``key`` the start of a new download's file ``path``; returns
+        its length (0: none, ``path`` is created empty)."""
+        name = key + PARTIAL
+        if name not in self._files:
+            path.write_bytes(b"")
+            return 0
+        size = self._forget(name)
+        os.rename(self.dir / name, path)
+        return size
 
     def _start(self, key: str, entry: Entry, fetch: Fetch, nursery: trio.Nursery) -> Download:
-        self._evict(entry.size or 0)
-        download = Download(key, self.dir / f"{key}.part", entry.size)
+        path = self.dir / f"{key}.part"
         # create the file now so readers can open it before the first byte arrives
-        download.path.write_bytes(b"")
+        base = self._take_partial(key, path)
+        self._evict((entry.size or 0) - base)
+        download = Download(key, path, entry.size, received=base, given=base)
         self._downloads[key] = download
         self._pin(key)  # held by the download itself until it ends
         nursery.start_soon(self._run, download, entry, fetch)
@@ -340,10 +503,20 @@ class ContentCache:
 
     def _start_blocks(self, key: str, entry: Entry, fetch: RangeFetch) -> BlockDownload:
         assert entry.size is not None
-        self._evict(entry.size)
         path = self.dir / f"{key}.part"
-        path.write_bytes(b"")
+        base = self._take_partial(key, path)
+        self._evict(entry.size - base)
         blocks = BlockDownload(key, path, entry.size, fetch)
+        # a kept prefix counts as fetched: whole blocks, and the start of the next one
+        for block in range(blocks.count):
+            first = block * BLOCK_SIZE
+            have = min(base - first, min(entry.size, first + BLOCK_SIZE) - first)
+            if have <= 0:
+                break
+            blocks.filled[block] = have
+            if first + have == min(entry.size, first + BLOCK_SIZE):
+                blocks.present[block] = 1
+        blocks.received = base
         self._blocks[key] = blocks
         self._pin(key)  # held until every block is there (or it failed)
         self._block_entries[key] = entry
@@ -353,6 +526,10 @@ class ContentCache:
         """After each block: finish the file when complete, give up when failed."""
         if blocks.done or blocks.verifying or self._blocks.get(blocks.key) is not blocks:
             return  # finished, being finished or given up already
+        if blocks.stopping and blocks.error is None and blocks.missing():
+            if not blocks.pending:
+                self._settle(blocks)
+            return
         if blocks.error is not None:
             if not blocks.pending:
                 self._end_blocks(blocks, complete=False)
@@ -387,39 +564,81 @@ class ContentCache:
             return
         self._end_blocks(blocks, complete=True)
 
-    def _end_blocks(self, blocks: BlockDownload, complete: bool) -> None:
-        os.close(blocks.fd)
+    def _end_blocks(self, blocks: BlockDownload, complete: bool, keep: int = 0) -> None:
+        """Finish a block download: the complete file joins the cache; else the first
+        ``keep`` bytes are kept as a prefix (stopped) or the file goes (failed)."""
         del self._blocks[blocks.key]
         del self._block_entries[blocks.key]
         if complete:
+            os.close(blocks.fd)
             os.rename(blocks.path, self.path(blocks.key))
             self._keep(blocks.key, blocks.size)
             blocks.done = True
+        elif keep > 0:
+            os.ftruncate(blocks.fd, keep)  # the blocks beyond a gap are dropped
+            os.close(blocks.fd)
+            self._keep_prefix(blocks.key, blocks.path, keep)
         else:
+            os.close(blocks.fd)
             blocks.path.unlink(missing_ok=True)
         blocks.ended.set()
         self._unpin(blocks.key)
         self._evict()
+
+    def _settle(self, blocks: BlockDownload) -> None:
+        """A stopped block download with nothing in flight: bytes from the start of the file
+        only become its kept prefix (on disk, across restarts); with blocks elsewhere too (a
+        zip's directory at its end, a seek) it stays as it is for this mount, and a reader
+        of those bytes again asks for nothing."""
+        prefix = blocks.prefix()
+        if sum(blocks.filled) > prefix:
+            blocks.stopping = False
+        else:
+            self._end_blocks(blocks, complete=False, keep=prefix)
 
     def _request_blocks(
         self, handle: Handle, offset: int, size: int, nursery: trio.Nursery
     ) -> None:
         blocks = handle.blocks
         assert blocks is not None
+        arrived = partial(self._block_arrived, blocks, nursery)
+        sequential = offset == handle.next_offset and offset > 0
+        end = offset + size
+        if end <= FIRST_FETCH and not (sequential and end > FIRST_FETCH // 2):
+            # a small read at the start (a sniff of the file's type, a thumbnailer's header
+            # read in a few small pieces): FIRST_FETCH bytes, not a whole block; a reader
+            # that goes on sequentially past half of them gets the rest and read-ahead
+            # (while it reads the second half: the next request's wait is hidden)
+            blocks.start(0, nursery, arrived, upto=FIRST_FETCH)
+            return
         needed = blocks.block_range(offset, size)
         wanted = list(needed)
-        if offset == handle.next_offset and offset > 0:
+        if sequential:
             # a sequential reader: keep READ_AHEAD blocks in flight ahead of it
             wanted.extend(range(needed.stop, needed.stop + READ_AHEAD))
         for block in wanted:
-            blocks.start(block, nursery, lambda: self._block_arrived(blocks, nursery))
+            blocks.start(block, nursery, arrived)
 
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
         expected_md5 = entry.meta.get("checksum.md5")
+        base = download.received
         fd = os.open(download.path, os.O_WRONLY)
-        writer = FileWriter(fd, download.advance)
+        os.lseek(fd, base, os.SEEK_SET)
+        writer = FileWriter(fd, lambda written: download.advance(base + written))
+
+        async def sink(chunk: bytes) -> None:
+            await download.room()
+            download.given += len(chunk)
+            await writer.write(chunk)
+
         try:
-            await fetch(writer.write)
+            with download.scope:
+                await fetch(sink, base)
+            if download.scope.cancelled_caught:
+                # the last reader left (``_leave``): what arrived is kept as a prefix
+                await writer.finish()
+                self._keep_prefix(download.key, download.path, os.fstat(fd).st_size)
+                return
             await writer.finish()
             if download.expected is not None and download.received != download.expected:
                 raise errors.ProtocolError(
@@ -455,41 +674,68 @@ class ContentCache:
             os.close(fd)
             del self._downloads[download.key]
             download.notify()
+            download.ended.set()
             self._unpin(download.key)
             self._evict()
+
+    def _keep_prefix(self, key: str, path: Path, size: int) -> None:
+        """A stopped download's file ``path`` becomes the kept prefix ``<key>.partial`` (its
+        size is its length: bytes in order from 0, as the server sent them)."""
+        if size <= 0:
+            path.unlink(missing_ok=True)
+            return
+        name = key + PARTIAL
+        os.rename(path, self.dir / name)
+        self._keep(name, size)
+        log.debug("kept the first %d bytes of %s", size, key)
 
     async def read(
         self, handle: Handle, offset: int, size: int, nursery: trio.Nursery | None = None
     ) -> bytes:
+        nursery = nursery or handle.nursery
+        end = offset + size
+        if handle.size is not None:
+            end = min(end, handle.size)
+        if handle.fd < 0 or (
+            not handle.complete
+            and handle.download is None
+            and handle.blocks is None
+            and end > handle.prefix
+        ):
+            await self._attach(handle, end)
         blocks = handle.blocks
         if blocks is not None and not blocks.done and offset < blocks.size:
-            assert nursery is not None, "ranged reads need the nursery to fetch blocks"
-            self._request_blocks(handle, offset, size, nursery)
-            await blocks.wait(offset, size)
+            await blocks.wait(
+                offset, size, lambda: self._request_blocks(handle, offset, size, nursery)
+            )
             handle.next_offset = offset + size
             return os.pread(handle.fd, size, offset)
         handle.next_offset = offset + size
         download = handle.download
         if download is not None and not download.done:
-            upto = offset + size
-            if handle.size is not None:
-                upto = min(upto, handle.size)
-            await download.wait_for(upto)
+            download.want(end)
+            await download.wait_for(end)
         return os.pread(handle.fd, size, offset)
 
     async def complete(self, handle: Handle, nursery: trio.Nursery | None = None) -> Path:
         """Wait for the whole file; returns the path of the cached copy."""
+        nursery = nursery or handle.nursery
+        if not handle.complete and handle.download is None and handle.blocks is None:
+            await self._attach(handle, EVERYTHING)
         download = handle.download
         if download is not None:
+            download.want(EVERYTHING)
             # every byte may have arrived while the verification and rename are still to come
-            await download.wait_for(1 << 62)
+            await download.wait_for(EVERYTHING)
         blocks = handle.blocks
         if blocks is not None and not blocks.done:
-            assert nursery is not None
-            every = range(blocks.count)
-            for block in every:
-                blocks.start(block, nursery, lambda: self._block_arrived(blocks, nursery))
-            await blocks.wait(0, blocks.size)
+            arrived = partial(self._block_arrived, blocks, nursery)
+
+            def every() -> None:
+                for block in range(blocks.count):
+                    blocks.start(block, nursery, arrived)
+
+            await blocks.wait(0, blocks.size, every)
             self._block_arrived(blocks, nursery)  # in case every block was here already
             await blocks.ended.wait()
             if not blocks.done:
@@ -497,16 +743,52 @@ class ContentCache:
         return self.path(handle.key)
 
     def release(self, handle: Handle) -> None:
-        os.close(handle.fd)
-        self._unpin(handle.key)
+        if handle.fd >= 0:
+            os.close(handle.fd)
+            handle.fd = -1
+        key = handle.key
+        self._unpin(key)
+        left = self._readers.get(key, 1) - 1
+        if left > 0:
+            self._readers[key] = left
+        else:
+            self._readers.pop(key, None)
+            self._leave(key)
         self._evict()
+
+    def _leave(self, key: str) -> None:
+        """The last handle on ``key`` closed: a stream far from complete is stopped (its
+        prefix is kept), one nearly complete is let run to the end."""
+        blocks = self._blocks.get(key)
+        if (
+            blocks is not None
+            and not blocks.verifying
+            and not blocks.stopping
+            and blocks.missing()  # else it is being finished: verified, then kept
+        ):
+            blocks.stop()
+            if not blocks.pending:
+                self._settle(blocks)  # nothing in flight (else the last fetch to end does)
+        download = self._downloads.get(key)
+        if download is None or download.done or download.stopped:
+            return
+        if download.expected is not None and (
+            download.expected - download.received <= FINISH_BELOW
+        ):
+            download.want(EVERYTHING)
+            return
+        download.stopped = True
+        download.scope.cancel()
 
     def drop(self, entry: Entry) -> None:
         """Forget the cached copy of ``entry`` (e.g. after it was removed)."""
         key = self.key(entry)
-        if key in self._files and not self._pins.get(key):
-            self._forget(key)
-            self.path(key).unlink(missing_ok=True)
+        if self._pins.get(key):
+            return
+        for name in (key, key + PARTIAL):
+            if name in self._files:
+                self._forget(name)
+                (self.dir / name).unlink(missing_ok=True)
 
     def adopt(self, entry: Entry, src: Path) -> None:
         """Take a file we just uploaded as the cached copy of its new version (no download)."""

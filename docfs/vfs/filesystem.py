@@ -20,6 +20,7 @@ import trio
 from docfs import errors
 from docfs.backends.base import Backend, Entry, Sink
 from docfs.vfs.content import ContentCache, Fetch, Handle, RangeFetch
+from docfs.vfs.dates import FirstSeen
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
@@ -112,6 +113,7 @@ class Filesystem:
         self.staging = Staging(cache_root, self.spares)
         self.lost_found = LostFound(cache_root)
         self.attrs = AttrStore(cache_root)
+        self.dates = FirstSeen(cache_root)
         self.writes = Writes(self)
         self.writeback: WriteBack | None = None
         #: writes the repository's thumbnails into the freedesktop cache (set by the daemon)
@@ -153,7 +155,7 @@ class Filesystem:
 
     def attr(self, node: Node) -> Attr:
         entry = node.entry
-        mtime = node.mtime_override or entry.mtime
+        mtime = node.mtime_override or self.dates.mtime(entry) or entry.mtime
         if mtime is None:
             parent = self.inodes.find(node.parent)
             mtime = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
@@ -289,6 +291,7 @@ class Filesystem:
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         named = assign_names(entries, ((e.name, e.id) for e in entries), self.inodes.naming_id)
+        self.dates.note(entries)  # the files new here keep the date they show now
         children: dict[str, int] = {}
         for name, entry in named.items():
             if name in node.local_children:
@@ -411,7 +414,7 @@ class Filesystem:
         node.opened += 1
         # the kernel may keep its pages only of content that was complete and verified when
         # it was read: bytes of a download that later failed its checksum must not linger
-        complete = cached is not None and cached.download is None and cached.blocks is None
+        complete = cached is not None and cached.complete
         version = node.entry.version if complete else None
         keep = version is not None and node.kernel_version == version
         node.kernel_version = version
@@ -420,8 +423,10 @@ class Filesystem:
         return fh, keep
 
     def fetcher(self, entry: Entry) -> Fetch:
-        async def fetch(sink: Sink) -> None:
-            await self.backend.download(entry, sink)
+        async def fetch(sink: Sink, start: int) -> None:
+            # from ``start``: the rest of a kept prefix (backends without ranges skip the
+            # bytes before it in a whole-file answer)
+            await self.backend.download(entry, sink, start)
 
         return fetch
 

@@ -25,13 +25,19 @@ class Source:
     def __init__(self) -> None:
         self.downloads = 0
         self.gate: trio.Event | None = None
+        #: where each download began (after a kept prefix: past it)
+        self.starts: list[int] = []
+        #: bytes handed to the cache, in all
+        self.sent = 0
 
     def fetch(self, data: bytes, chunk: int = 65536):  # type: ignore[no-untyped-def]
-        async def run(sink: Sink) -> None:
+        async def run(sink: Sink, start: int = 0) -> None:
             self.downloads += 1
-            for i in range(0, len(data), chunk):
+            self.starts.append(start)
+            for i in range(start, len(data), chunk):
+                self.sent += len(data[i : i + chunk])
                 await sink(data[i : i + chunk])
-                if self.gate is not None and i == 0:
+                if self.gate is not None and i == start:
                     await self.gate.wait()
                 await trio.sleep(0)
 
@@ -279,3 +285,163 @@ async def test_failed_block_is_an_error_and_not_cached(tmp_path: Path) -> None:
         cache.release(handle)
     assert not cache.contains(e)
     assert not list((tmp_path / "content").glob("*.part"))
+
+
+# ---- downloads follow reads (issue 25) -------------------------------------------------------
+
+
+def partials(root: Path) -> list[Path]:
+    return list((root / "content").glob("*.partial"))
+
+
+async def test_open_and_close_without_a_read_ask_for_nothing(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    src, ranged = Source(), RangeSource(b"r" * (1 << 20))
+    data = b"s" * (1 << 20)
+    async with trio.open_nursery() as nursery:
+        cache.release(cache.open(entry("s", data), src.fetch(data), nursery))
+        cache.release(cache.open(entry("r", ranged.data), ranged.whole, nursery, ranged.fetch))
+        await trio.sleep(0.05)  # a download started by the open would have begun by now
+    assert src.downloads == 0 and ranged.ranges == []
+
+
+async def test_last_close_stops_a_stream_and_keeps_its_prefix(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    src = Source()
+    data = os.urandom(8 << 20)
+    e = entry("big", data, md5=True)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.fetch(data), nursery)
+        assert await cache.read(handle, 0, 4096) == data[:4096]
+        download = handle.download
+        assert download is not None
+        cache.release(handle)
+        with trio.fail_after(5):
+            await download.ended.wait()
+        # the stream ran a little ahead of the 4 KiB asked for, then stopped at the close
+        assert src.sent <= 512 << 10
+        [kept] = partials(tmp_path)
+        prefix = kept.stat().st_size
+        assert 4096 <= prefix <= src.sent
+        assert kept.read_bytes() == data[:prefix]
+        # the same sniff again costs nothing, after a restart too
+        again = ContentCache(tmp_path, 100 << 20, "t")
+        handle = again.open(e, src.fetch(data), nursery)
+        assert await again.read(handle, 0, 4096) == data[:4096]
+        again.release(handle)
+        assert src.downloads == 1
+        # a whole read continues after the prefix and ends verified and cached
+        assert await read_all(again, e, src.fetch(data), nursery) == data
+    assert src.starts == [0, prefix]
+    assert again.contains(e) and not partials(tmp_path)
+
+
+async def test_a_continued_download_is_verified_whole(tmp_path: Path) -> None:
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    data = os.urandom(4 << 20)
+    changed = data[:-1] + bytes([data[-1] ^ 1])  # what the server sends after the prefix
+    e = entry("f", data, md5=True)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, Source().fetch(data), nursery)
+        await cache.read(handle, 0, 4096)
+        download = handle.download
+        assert download is not None
+        cache.release(handle)
+        await download.ended.wait()
+        assert partials(tmp_path)
+        handle = cache.open(e, Source().fetch(changed), nursery)
+        with pytest.raises(errors.ProtocolError, match="MD5 mismatch"):
+            await cache.complete(handle)
+        cache.release(handle)
+    assert not cache.contains(e)
+    assert not list((tmp_path / "content").iterdir())
+
+
+async def test_a_small_read_at_the_start_of_a_ranged_file_fetches_little(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE, FIRST_FETCH
+
+    data = os.urandom(BLOCK_SIZE * 3)
+    src = RangeSource(data)
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("r", data, md5=True)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, 0, 4096, nursery) == data[:4096]
+        assert await cache.read(handle, 4096, 8192, nursery) == data[4096:12288]
+        assert src.ranges == [(0, FIRST_FETCH)]
+        blocks = handle.blocks
+        assert blocks is not None
+        with trio.fail_after(5):
+            while blocks.pending:  # the first fetch ends (a close now would stop it)
+                await trio.sleep(0.01)
+        cache.release(handle)
+        # kept: read again without a request, then the rest of the block from where it stopped
+        assert [p.stat().st_size for p in partials(tmp_path)] == [FIRST_FETCH]
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, 0, 4096, nursery) == data[:4096]
+        assert src.ranges == [(0, FIRST_FETCH)]
+        step = 128 << 10
+        out = bytearray()
+        while len(out) < len(data):
+            out += await cache.read(handle, len(out), step, nursery)
+        assert bytes(out) == data
+        cache.release(handle)
+    assert (FIRST_FETCH, BLOCK_SIZE) in src.ranges
+    assert sum(end - start for start, end in src.ranges) == len(data)  # no byte twice
+    assert cache.contains(e) and not partials(tmp_path)
+
+
+async def test_last_close_stops_ranged_fetches_in_flight(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE
+
+    data = os.urandom(BLOCK_SIZE * 6)
+    src = RangeSource(data)
+    src.go = trio.Event()  # every range stalls after its first 64 KiB
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("r", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        far = BLOCK_SIZE * 2
+        await cache.read(handle, far, 65536, nursery)  # not sequential: its block only
+        with trio.move_on_after(0.1):
+            # sequential: the blocks after it start too, and stall
+            await cache.read(handle, far + 65536, 65536, nursery)
+        asked = list(src.ranges)
+        assert len(asked) > 3
+        blocks = handle.blocks
+        assert blocks is not None
+        cache.release(handle)
+        with trio.fail_after(5):
+            while blocks.pending:  # cancelled where they were
+                await trio.sleep(0.01)
+        src.go.set()
+        await trio.sleep(0.05)
+        assert blocks.received == 65536 * len(asked)  # nothing more arrived
+        # the bytes that did are kept for the mount: read again, they cost nothing
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, far, 65536, nursery) == data[far : far + 65536]
+        assert src.ranges == asked
+        cache.release(handle)
+    assert not partials(tmp_path)  # not a run of bytes from the start: nothing on disk
+
+
+async def test_a_close_lets_a_small_first_fetch_finish_and_keeps_it(tmp_path: Path) -> None:
+    from docfs.vfs.content import BLOCK_SIZE, FIRST_FETCH
+
+    data = os.urandom(BLOCK_SIZE * 6)
+    src = RangeSource(data)
+    src.go = trio.Event()  # the first fetch stalls after its first 64 KiB
+    cache = ContentCache(tmp_path, 100 << 20, "t")
+    e = entry("r", data)
+    async with trio.open_nursery() as nursery:
+        handle = cache.open(e, src.whole, nursery, src.fetch)
+        assert await cache.read(handle, 0, 4096, nursery) == data[:4096]
+        blocks = handle.blocks
+        assert blocks is not None
+        cache.release(handle)  # with the fetch in flight: little left of it, so it goes on
+        src.go.set()
+        with trio.fail_after(5):
+            await blocks.ended.wait()
+    [kept] = partials(tmp_path)
+    assert kept.read_bytes() == data[:FIRST_FETCH]
+    assert src.ranges == [(0, FIRST_FETCH)]
