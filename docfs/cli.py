@@ -20,6 +20,7 @@ import gc
 import json
 import logging
 import logging.handlers
+import math
 import os
 import re
 import shutil
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from docfs.backends.base import Credentials
 from docfs.daemon import (
     MountConfig,
     build_backend,
+    connect_backend,
     control_socket,
     default_cache_dir,
     fuse_problem,
@@ -81,6 +83,39 @@ def parse_size(text: str) -> int:
         return config.parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def number(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number of at least (or, ``exclusive``, more than) ``minimum``:
+    ``--timeout -3`` is a usage error naming the option, not a traceback from deep inside."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
+            relation = "more than" if exclusive else "at least"
+            raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, not {text}")
+        return value
+
+    return check
+
+
+def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for a whole number in ``[minimum, maximum]``."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            limit = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {limit}, not {value}")
+        return value
+
+    return check
 
 
 # ---- logging -------------------------------------------------------------------------------
@@ -901,7 +936,7 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
 async def _list_root(mount: MountConfig, redactor: Redactor) -> list[str]:
     backend = build_backend(mount, redactor)
     try:
-        await backend.connect()
+        await connect_backend(backend, mount.remote_type)
         root = await resolve_root(backend, mount.sub_path)
         return sorted([e.name + ("/" if e.is_dir else "") async for e in backend.list_dir(root)])
     finally:
@@ -1122,15 +1157,17 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     mount.add_argument(
         "--dir-cache-time",
-        type=float,
+        type=number(0),
         help=f"seconds listings are kept (default: {DEFAULT_DIR_CACHE_TIME:g})",
     )
     mount.add_argument(
-        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout",
+        type=number(0, exclusive=True),
+        help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})",
     )
     mount.add_argument(
         "--write-back",
-        type=float,
+        type=number(0),
         metavar="SECONDS",
         help="close() returns at once; a durable queue uploads after SECONDS",
     )
@@ -1152,11 +1189,11 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     mount.add_argument(
         "--transfers",
-        type=int,
+        type=whole(1),
         help=f"parallel uploads in write-back mode (default: {DEFAULT_TRANSFERS})",
     )
-    mount.add_argument("--uid", type=int, help="owner shown for every file (default: yours)")
-    mount.add_argument("--gid", type=int, help="group shown for every file (default: yours)")
+    mount.add_argument("--uid", type=whole(0), help="owner shown for every file (default: yours)")
+    mount.add_argument("--gid", type=whole(0), help="group shown for every file (default: yours)")
     mount.add_argument(
         "--credentials-file",
         type=Path,
@@ -1198,7 +1235,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", parents=[common], help="wait until every queued upload is done")
     sync.add_argument("mountpoint")
-    sync.add_argument("--timeout", type=float, help="give up after this many seconds")
+    sync.add_argument(
+        "--timeout", type=number(0, exclusive=True), help="give up after this many seconds"
+    )
     sync.set_defaults(func=cmd_sync)
 
     refresh = sub.add_parser(
@@ -1215,12 +1254,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("name")
     check.add_argument(
-        "--timeout", type=float, help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})"
+        "--timeout",
+        type=number(0, exclusive=True),
+        help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})",
     )
 
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")
     demo.add_argument("mountpoint", nargs="?")
-    demo.add_argument("--latency-ms", type=float, default=0.0)
+    demo.add_argument("--latency-ms", type=number(0), default=0.0)
     demo.add_argument(
         "--type", default="dspace6", choices=sorted(REMOTE_TYPES), help="which repository"
     )
@@ -1234,9 +1275,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emulate.add_argument("type", choices=sorted(REMOTE_TYPES))
-    emulate.add_argument("--port", type=int, default=8080)
+    emulate.add_argument("--port", type=whole(0, 65535), default=8080)
     emulate.add_argument("--demo", action="store_true", help="seed the demo data")
-    emulate.add_argument("--latency-ms", type=float, default=0.0)
+    emulate.add_argument("--latency-ms", type=number(0), default=0.0)
     emulate.add_argument("--user", help="create an administrator with this login")
     emulate.add_argument(
         "--password", help="its password (or DOCFS_PASSWORD; this is a test server)"
@@ -1249,7 +1290,7 @@ def build_parser() -> argparse.ArgumentParser:
         "user (or DOCFS_TOKEN)",
     )
     emulate.add_argument(
-        "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
+        "--rate-limit", type=whole(1), help="Opus 2: requests per minute per token (default 50)"
     )
     emulate.add_argument(
         "--server-version", help="behave like this release of the server (default: the newest)"

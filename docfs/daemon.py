@@ -35,7 +35,7 @@ from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
 from docfs.redact import Redactor
-from docfs.registry import backend_class
+from docfs.registry import backend_class, remote_type
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.names import assign_names
@@ -117,6 +117,18 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
         ca_bundle=config.ca_bundle,
     )
     return cls(http, config.credentials, **config.backend_options)
+
+
+async def connect_backend(backend: Backend, kind: str) -> None:
+    """``backend.connect()``, with a 404 to the first requests said as what it nearly always
+    is: a URL that is not the repository's API (a missing ``/rest``, a path too many)."""
+    try:
+        await backend.connect()
+    except errors.NotFound as exc:
+        hint = remote_type(kind).wrong_url
+        if exc.status != 404 or exc.url is None or not hint:
+            raise
+        raise errors.DocfsError(f"{exc.url} answered 404: {hint}") from None
 
 
 async def resolve_root(backend: Backend, sub_path: str | None) -> Entry:
@@ -385,7 +397,7 @@ async def _serve(
 ) -> None:
     backend = build_backend(config, redactor)
     try:
-        await backend.connect()
+        await connect_backend(backend, config.remote_type)
         root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)

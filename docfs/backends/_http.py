@@ -12,12 +12,14 @@ so a retry or a re-login never needs the whole upload in memory.
 from __future__ import annotations
 
 import email.utils
+import errno
 import logging
 import os
 import random
+import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,6 +234,63 @@ def tls_context(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLCo
     return context
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything behind it: causes, contexts and the members of exception
+    groups (trio reports a refused connection as a group of one failure per address)."""
+    pending = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+
+
+#: errno of a failed connect → the words for it
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset",
+}
+
+
+def transport_problem(request: httpx.Request, exc: httpx.TransportError) -> str:
+    """One line saying why a request got no answer, in the user's terms (host and port, what
+    went wrong), not httpx's class name: "cannot reach HOST:PORT (connection refused)",
+    "HOST: no such host"."""
+    url = request.url
+    host = url.host
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    where = f"{host}:{port}"
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            if cause.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
+                return f"{host}: no such host"
+            return f"{host}: the name cannot be looked up now ({cause.strerror})"
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in _CONNECT_ERRNOS:
+            return f"cannot reach {where} ({_CONNECT_ERRNOS[cause.errno]})"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"cannot reach {where} (no answer to the connection within the timeout)"
+    if isinstance(exc, httpx.TimeoutException):
+        return (
+            f"{request.method} {redact_url(str(url))}: {where} did not answer within the "
+            "timeout (--timeout)"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot reach {where} ({exc or 'connection failed'})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{request.method} {redact_url(str(url))}: {where} closed the connection"
+    return f"{request.method} {redact_url(str(url))}: {type(exc).__name__}"
+
+
 class _NoCookies(httpx.Cookies):
     """A cookie jar that keeps nothing: each backend's ``Session`` sets the cookies it needs."""
 
@@ -291,6 +350,8 @@ class HttpClient:
         self.logins = 0
         #: trio time until which the server counts as unreachable (see ``DOWN_HOLD``)
         self._down_until: float | None = None
+        #: the server answered at least once (see ``_went_down``)
+        self._answered_once = False
         #: called when the server answers again after it was unreachable (the write-back
         #: queue retries at once instead of at the end of its backoff)
         self.on_recovery: list[Callable[[], None]] = []
@@ -475,10 +536,12 @@ class HttpClient:
                 assert state.last_error is not None
                 if state.unanswered == state.tries:
                     self._went_down()
-                log.warning("giving up after %d attempts: %s", state.tries, state.last_error)
+                # the caller reports the error in its own one line (the mount's start, the
+                # FUSE operation, the upload): the attempts are detail for -v http
+                log.debug("giving up after %d attempts: %s", state.tries, state.last_error)
                 raise state.last_error
             stat.retries += 1
-            log.info("retrying in %.2f s after: %s", verdict or 0, state.last_error)
+            log.debug("retrying in %.2f s after: %s", verdict or 0, state.last_error)
             await trio.sleep(verdict or 0)
 
     async def _send(
@@ -521,11 +584,17 @@ class HttpClient:
 
     def _went_down(self) -> None:
         if self._down_until is None:
-            log.warning("the server is unreachable; until it answers, requests are not retried")
+            # a server that never answered (a wrong host or port at the start) is said by the
+            # error itself; one that answered before went down, which is news worth a line
+            log.log(
+                logging.WARNING if self._answered_once else logging.DEBUG,
+                "the server is unreachable; until it answers, requests are not retried",
+            )
         self._down_until = trio.current_time() + DOWN_HOLD
 
     def _answered(self) -> None:
         """Any answer (even an error status) proves the server is reachable."""
+        self._answered_once = True
         if self._down_until is None:
             return
         self._down_until = None
@@ -544,9 +613,7 @@ class HttpClient:
         """Record a failed send; raise unless another try is safe."""
         state.unanswered += 1
         stat.errors += 1
-        state.last_error = errors.RemoteUnavailable(
-            f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
-        )
+        state.last_error = errors.RemoteUnavailable(transport_problem(request, exc))
         if not idempotent and not isinstance(exc, httpx.ConnectError):
             # the server may have processed it: only the caller can tell
             raise state.last_error from None
@@ -604,6 +671,7 @@ class HttpClient:
             state.last_error = final
             raise final
         error = error_for_status(status, message, status_map)
+        error.url = redact_url(str(request.url))
         if isinstance(error, errors.RateLimited):
             error.retry_after = retry_after
         state.last_error = error
