@@ -23,6 +23,7 @@ import logging.handlers
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1069,12 +1070,8 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
             f"\ndocfs demo: the demo {remote_type(kind).description} repository ({url}) "
             f"is mounted at {mountpoint}\n"
             f"Try, in another terminal:\n"
-            f"  ls -l {mountpoint}\n"
-            f"  find {mountpoint} | head -30\n"
-            f"  getfattr -d -R {mountpoint} | head -30\n"
-            f"  cat \"$(find {mountpoint} -name '*.csv' | head -1)\"\n"
-            f'  cp /etc/hostname "$(dirname "$(find {mountpoint} -name \'*.csv\' | head -1)")"/\n'
-            f"Press Ctrl-C here to unmount and stop.\n",
+            + "".join(f"  {hint}\n" for hint in demo_hints(mountpoint))
+            + "Press Ctrl-C here to unmount and stop.\n",
             flush=True,
         )
 
@@ -1087,6 +1084,21 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
         server.stop()
         shutil.rmtree(cache, ignore_errors=True)
     return 0
+
+
+def demo_hints(mountpoint: Path) -> list[str]:
+    """The commands the demo suggests; each works on every repository type's demo (a test
+    runs them). The copy names its file ``*.txt``: RSpace files a file by its extension (one
+    without, like ``hostname``, belongs in Gallery/Miscellaneous and is refused elsewhere)."""
+    where = shlex.quote(str(mountpoint))  # pasted into a shell: a space must not split it
+    csv = f"\"$(find {where} -name '*.csv' | head -1)\""
+    return [
+        f"ls -l {where}",
+        f"find {where} | head -30",
+        f"getfattr -d -R {where} | head -30",
+        f"cat {csv}",
+        f'cp /etc/hostname "$(dirname {csv})/hostname.txt"',
+    ]
 
 
 def default_demo_mountpoint() -> Path:

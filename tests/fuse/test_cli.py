@@ -195,9 +195,39 @@ def test_demo_mounts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     assert not os.path.ismount(mnt)
 
 
-@pytest.mark.parametrize("kind", ["dspace7", "rspace", "opus2", "docspace"])
+def printed_hints(proc: subprocess.Popen[str]) -> list[str]:
+    """The commands the demo prints between "Try, in another terminal:" and "Press Ctrl-C"."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+        lines.append(line.rstrip("\n"))
+    start = lines.index("Try, in another terminal:")
+    return [line.strip() for line in lines[start + 1 :] if line.strip()]
+
+
+def run_hints(hints: list[str], cwd: Path) -> None:
+    """Run each printed command as a user would paste it: each must succeed without a word on
+    stderr (getfattr's note about absolute paths aside) and print something where it reads."""
+    assert hints
+    for command in hints:
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, cwd=cwd, timeout=60
+        )
+        noise = [
+            line
+            for line in done.stderr.splitlines()
+            if "Removing leading '/' from absolute path names" not in line
+        ]
+        assert done.returncode == 0 and noise == [], f"{command}: {done.stderr}"
+        if not command.startswith("cp "):
+            assert done.stdout.strip(), f"{command} printed nothing"
+
+
+@pytest.mark.parametrize("kind", ["dspace6", "dspace7", "rspace", "opus2", "docspace"])
 def test_demo_of_every_repository_type(tmp_path: Path, kind: str) -> None:
-    mnt = tmp_path / "demo"
+    mnt = tmp_path / "my demo"  # the printed commands quote it
     proc = subprocess.Popen(
         [*DOCFS, "demo", "--type", kind, str(mnt)],
         stdout=subprocess.PIPE,
@@ -212,6 +242,8 @@ def test_demo_of_every_repository_type(tmp_path: Path, kind: str) -> None:
         files = [p for p in mnt.rglob("*") if p.is_file()]
         assert files and files[0].read_bytes() is not None
         assert sum(p.stat().st_size for p in files[:5]) > 0
+        # every command the demo suggests works on this repository (issue 23, item 11)
+        run_hints(printed_hints(proc), tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
