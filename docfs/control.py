@@ -6,7 +6,8 @@ chose a socket over an extended attribute on the root because ``sync`` must stre
 wait for minutes, and because status must work even when the mount itself hangs.
 
 The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
-``{"op": "sync", "timeout": 600}`` or ``{"op": "refresh", "path": "/a/b"}``; the server answers
+``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}`` or ``{"op": "rspace",
+"action": …}`` (see sharing.py); the server answers
 with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
 """
 
@@ -237,6 +238,11 @@ class ControlServer:
             if not isinstance(path, str):
                 raise ControlError("refresh needs a path")
             await send({"ok": True, **self.refresh(path)})
+        elif op == "rspace":
+            # docfs share/unshare/shares/mkdir --notebook, done with the mount's own login
+            from docfs.sharing import serve_control  # sharing imports the daemon, as we are
+
+            await send(await serve_control(self.fs.backend, request))
         else:
             raise ControlError(f"unknown request {op!r}")
 
