@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -221,8 +222,27 @@ def setup_logging(
 # ---- what to mount -------------------------------------------------------------------------
 
 
+def _toml_credentials(path: Path, text: str) -> dict[str, str] | None:
+    """The file read as TOML (``user = "me"``), the format of the configuration; None when it
+    is not TOML made of strings, i.e. the older ``key = value`` lines (where ``password =
+    123456`` is the text "123456", not a TOML number)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    if not all(isinstance(value, str) for value in data.values()):
+        return None
+    for key in data:
+        if key not in ("user", "password", "token"):
+            hint = difflib.get_close_matches(key, ["user", "password", "token"], n=1)
+            also = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise UsageError(f"{path}: unknown key {key!r} (known: user, password, token){also}")
+    return dict(data)
+
+
 def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
-    """Credentials from ``path`` (``key = value`` lines) or the environment."""
+    """Credentials from ``path`` (TOML, or the older ``key = value`` lines) or the
+    environment."""
     values = {
         "user": os.environ.get("DOCFS_USER") if use_env else None,
         "password": os.environ.get("DOCFS_PASSWORD") if use_env else None,
@@ -234,7 +254,11 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
             mode = path.stat().st_mode
         except OSError as exc:
             raise UsageError(f"cannot read credentials file {path}: {exc.strerror}") from None
-        for number, line in enumerate(text.splitlines(), 1):
+        toml = _toml_credentials(path, text)
+        if toml is not None and mode & 0o077 and ({"password", "token"} & toml.keys()):
+            raise UsageError(f"{path} is readable by group or others; chmod 600 {path}")
+        values.update(toml or {})
+        for number, line in enumerate([] if toml is not None else text.splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
@@ -310,6 +334,14 @@ def parse_remote(text: str) -> tuple[str, str]:
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     return kind, url
+
+
+def remote_kind(remote: config.Remote) -> tuple[str, str]:
+    """A configured remote's type and URL; ``type = "dspace"`` is detected as ``dspace:URL``
+    on the command line is (DSpace 6 at ``…/rest`` or DSpace 7+)."""
+    if remote.type == config.DETECT_DSPACE:
+        return parse_remote(f"dspace:{remote.url}")
+    return remote.type, remote.url
 
 
 def _pick(*values: Any) -> Any:
@@ -408,7 +440,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
     else:
         name, sub_path = config.split_source(source)
         remote = config.load(args.config, explicit=args.config is not None).remote(name)
-        kind, url = remote.type, remote.url
+        kind, url = remote_kind(remote)
         # a named remote never takes DOCFS_* from the environment: they may belong to another
         credentials = (
             read_credentials(args.credentials_file, use_env=False)
@@ -913,9 +945,10 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
     remote = cfg.remote(name)
     credentials = config.credentials(remote)
     redactor.add(*credentials.secrets())
+    kind, url = remote_kind(remote)
     mount = MountConfig(
-        remote_type=remote.type,
-        url=remote.url,
+        remote_type=kind,
+        url=url,
         mountpoint=Path("/"),
         credentials=credentials,
         timeout=_pick(timeout, remote.timeout, DEFAULT_TIMEOUT),
@@ -1209,7 +1242,8 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mount.add_argument(
         "--credentials-file",
         type=Path,
-        help="file with 'user = …', 'password = …' or 'token = …' lines "
+        help="file with user = \"…\", password = \"…\" or token = \"…\" (TOML; unquoted "
+        "values as in older files are read too) "
         "(default: the remote's configuration; for TYPE:URL DOCFS_USER, DOCFS_PASSWORD, "
         "DOCFS_TOKEN)",
     )

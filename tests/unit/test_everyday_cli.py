@@ -383,3 +383,48 @@ def test_mount_says_what_is_missing_before_connecting(tmp_path: Path) -> None:
         "docfs: cannot mount: fusermount3 is missing: install FUSE 3 "
         "(apt-get install fuse3, dnf install fuse3)"
     )
+
+
+# ---- --credentials-file: TOML, and the older lines ------------------------------------------
+
+
+def _creds_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "creds"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('user = "me@example.org"\npassword = "pa ss=word"\n', ("me@example.org", "pa ss=word")),
+        ("# old lines\nuser = me@x.org\npassword = pa ss=word\n", ("me@x.org", "pa ss=word")),
+        # valid TOML, but a number: the older format's text, not 123456 the integer
+        ("user = me\npassword = 123456\n", ("me", "123456")),
+        ('user = "me"\npassword = "123456"\n', ("me", "123456")),
+    ],
+)  # fmt: skip
+def test_credentials_file_reads_toml_and_older_lines(
+    tmp_path: Path, text: str, expected: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("DOCFS_USER", "DOCFS_PASSWORD", "DOCFS_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    creds = cli.read_credentials(_creds_file(tmp_path, text))
+    assert (creds.user, creds.password) == expected
+
+
+def test_a_toml_credentials_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = _creds_file(tmp_path, 'token = "secret-token-1"\n', mode=0o644)
+    with pytest.raises(cli.UsageError) as caught:
+        cli.read_credentials(path, use_env=False)
+    assert str(caught.value) == f"{path} is readable by group or others; chmod 600 {path}"
+
+
+def test_a_toml_credentials_file_names_an_unknown_key(tmp_path: Path) -> None:
+    path = _creds_file(tmp_path, 'usr = "me"\npassword = "x"\n')
+    with pytest.raises(cli.UsageError) as caught:
+        cli.read_credentials(path, use_env=False)
+    assert str(caught.value) == (
+        f"{path}: unknown key 'usr' (known: user, password, token); did you mean 'user'?"
+    )
