@@ -646,7 +646,7 @@ def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
 def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     """Start a detached copy of this command and return once its mount is ready."""
     read_end, write_end = os.pipe()
-    log_path = args.log_file or mount.cache_dir / f"{mount.namespace}.log"
+    log_path = args.log_file or mount.cache_dir / mount.log_name
     log_path.parent.mkdir(parents=True, exist_ok=True)
     argv = [a for a in args.argv if a not in ("--daemon", "-d")]
     env = dict(os.environ, **{READY_FD_ENV: str(write_end)})

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -85,6 +86,19 @@ class MountConfig:
         digest = hashlib.sha256(key.encode())
         host = self.url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
         return f"{self.remote_type}-{host}-{digest.hexdigest()[:10]}"
+
+    @property
+    def log_name(self) -> str:
+        """The ``--daemon`` log's file name: ``<remote>.log`` after the configured remote's name
+        (two remotes of one URL keep their lines apart), the namespace for ``TYPE:URL``; a
+        sub-path mount, which may run next to the whole remote's, gets its own."""
+        if self.name is None:
+            return f"{self.namespace}.log"
+        if not self.sub_path:
+            return f"{self.name}.log"
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.sub_path.strip("/"))[:40]
+        digest = hashlib.sha256(self.sub_path.encode()).hexdigest()[:6]
+        return f"{self.name}-{slug}-{digest}.log"
 
     @property
     def remote(self) -> str:

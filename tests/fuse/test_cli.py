@@ -346,3 +346,34 @@ def test_a_failed_daemon_mount_shows_this_attempts_log_lines_and_status(
     assert "HTTP 401" in result.stderr
     assert "OLD-RUN-LINE" not in result.stderr
     assert not os.path.ismount(mnt)
+
+
+def test_daemon_logs_are_named_after_the_remote(
+    dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Two configured remotes of one URL write ``<remote>.log`` each, not one shared file."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    cache = tmp_path / "cache"
+    config = tmp_path / "config.toml"
+    url = f"{dspace6_server.url}/rest"
+    config.write_text(
+        f'[remotes.lab]\ntype = "dspace6"\nurl = "{url}"\nuser = "{ADMIN[0]}"\n'
+        'password = { env = "LAB_PASSWORD" }\n'
+        f'[remotes.library]\ntype = "dspace6"\nurl = "{url}"\nuser = "{ADMIN[0]}"\n'
+        'password = { env = "LIBRARY_PASSWORD" }\n'
+    )
+    env = env_without_secrets()
+    env.update(LAB_PASSWORD="wrong-for-lab", LIBRARY_PASSWORD="wrong-for-library")
+    for name in ("lab", "library"):
+        argv = ["--config", str(config), "mount", name, str(mnt), "--daemon"]
+        result = subprocess.run(
+            [*DOCFS, *argv, "--cache-dir", str(cache)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 77, result.stderr
+        assert f"last log lines ({cache / f'{name}.log'})" in result.stderr
+    assert sorted(p.name for p in cache.glob("*.log")) == ["lab.log", "library.log"]
