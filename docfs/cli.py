@@ -713,15 +713,23 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
     pid = state.get("pid")
     if args.no_wait or not isinstance(pid, int):
         return 0
-    # the daemon uploads what its write-back queue holds before it exits: wait for that
+    # the daemon uploads what its write-back queue holds before it exits: wait for that,
+    # showing its progress (its control socket answers until the queue is empty)
     queue = Path(state["queue"]) if state.get("queue") else None
-    shown = -1
+    socket_path = Path(state["control"]) if state.get("control") else None
+    line = ProgressLine()
+    next_poll = 0.0
     while _alive(pid):
-        left = len(list(queue.glob("*.json"))) if queue is not None and queue.is_dir() else 0
-        if left and left != shown:
-            print(f"docfs: waiting for {left} queued uploads…", file=sys.stderr, flush=True)
-            shown = left
-        time.sleep(0.2)
+        if queue is not None and socket_path is not None and time.monotonic() >= next_poll:
+            next_poll = time.monotonic() + 0.5
+            try:
+                report = control.call(socket_path, {"op": "status"}, timeout=5.0)["status"]
+            except (control.ControlError, KeyError):
+                report = None
+            if report is not None and report["uploads"]["pending"]:
+                line.show(report["uploads"])
+        time.sleep(0.1)
+    line.done()
     return 0
 
 
@@ -835,9 +843,21 @@ def format_status(report: dict[str, Any]) -> str:
             f"received {human_size(e['bytes_received'])}"
         )
     lines.append(format_uploads(uploads))
+    if report.get("write_back") is None:
+        # sync mode: no queue, but the uploads of files being closed are in flight
+        lines.extend(format_transfer(t) for t in report.get("transfers", []))
     if report.get("lost_found"):
         lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
     return "\n".join(lines) + "\n"
+
+
+def format_transfer(t: dict[str, Any]) -> str:
+    """One upload in flight: ``[####------]  40.0 MiB of 80.0 MiB, 8.0 MiB/s, ETA 5 s  /a/b``."""
+    rate = f"{human_size(t['rate'])}/s" if t.get("rate") else "starting"
+    return (
+        f"    {progress_bar(t['sent'], t['size'])} {human_size(t['sent'])} of "
+        f"{human_size(t['size'])}, {rate}, ETA {human_time(t.get('eta'))}  {t['path']}"
+    )
 
 
 def format_uploads(uploads: dict[str, Any]) -> str:
@@ -851,7 +871,8 @@ def format_uploads(uploads: dict[str, Any]) -> str:
     for f in uploads["files"]:
         if f["state"] == "uploading":
             share = f["sent"] * 100 // f["size"] if f["size"] else 100
-            detail = f"{share:3d}%  ETA {human_time(f['eta'])}"
+            rate = f"{human_size(f['rate'])}/s  " if f.get("rate") else ""
+            detail = f"{share:3d}%  {rate}ETA {human_time(f['eta'])}"
         elif f["state"] == "retrying":
             detail = f"retry {f['attempts']} in {human_time(f['due_in'])}"
         else:
@@ -863,26 +884,64 @@ def format_uploads(uploads: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def progress_text(uploads: dict[str, Any]) -> str:
+    """``docfs sync``/``unmount``'s progress: files and bytes left, rate, ETA."""
+    total, left = uploads["bytes_total"], uploads["bytes_left"]
+    rate = f", {human_size(uploads['rate'])}/s" if uploads.get("rate") else ""
+    return (
+        f"docfs: {uploads['pending']} uploads left, {human_size(total - left)} of "
+        f"{human_size(total)} sent{rate}, ETA {human_time(uploads['eta'])}"
+    )
+
+
+class ProgressLine:
+    """A progress line that stays current: on a terminal one line rewritten in place (bytes
+    move every half second even for one big file); otherwise (a log, a pipe) a plain line
+    when the number of files changes or every ``every`` seconds, not a flood."""
+
+    def __init__(self, stream: Any = None, every: float = 10.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every
+        self._last: tuple[int, float] | None = None
+        self._drawn = False
+
+    def show(self, uploads: dict[str, Any]) -> None:
+        text = progress_text(uploads)
+        now = time.monotonic()
+        if self.live:
+            self.stream.write(f"\r\x1b[K{text}")
+            self._drawn = True
+        elif (
+            self._last is None
+            or self._last[0] != uploads["pending"]
+            or now - self._last[1] >= self.every
+        ):
+            self.stream.write(text + "\n")
+            self._last = (uploads["pending"], now)
+        else:
+            return
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End the line in place, so what follows starts on a line of its own."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
 def cmd_sync(args: argparse.Namespace, redactor: Redactor) -> int:
     state = _mount_state(args.mountpoint)
-    shown = [-1]
-
-    def progress(report: dict[str, Any]) -> None:
-        if report["pending"] != shown[0]:
-            shown[0] = report["pending"]
-            print(
-                f"docfs: {report['pending']} uploads left "
-                f"({human_size(report['bytes_left'])}, ETA {human_time(report['eta'])})",
-                file=sys.stderr,
-                flush=True,
-            )
-
+    line = ProgressLine()
     request: dict[str, Any] = {"op": "sync", "timeout": args.timeout}
     try:
-        answer = control.call(_socket(state), request, progress=progress, timeout=60.0)
+        answer = control.call(_socket(state), request, progress=line.show, timeout=60.0)
     except control.ControlError as exc:
+        line.done()
         print(f"docfs: sync failed: {exc}", file=sys.stderr)
         return 1
+    line.done()
     if answer.get("ok"):
         print(f"docfs: all uploads done ({answer['uploaded']} uploaded)")
         return 0
@@ -1242,7 +1301,7 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mount.add_argument(
         "--credentials-file",
         type=Path,
-        help="file with user = \"…\", password = \"…\" or token = \"…\" (TOML; unquoted "
+        help='file with user = "…", password = "…" or token = "…" (TOML; unquoted '
         "values as in older files are read too) "
         "(default: the remote's configuration; for TYPE:URL DOCFS_USER, DOCFS_PASSWORD, "
         "DOCFS_TOKEN)",

@@ -11,6 +11,7 @@ so a retry or a re-login never needs the whole upload in memory.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import errno
 import logging
@@ -20,7 +21,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -166,6 +167,70 @@ class EndpointStats:
     errors: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+
+
+@dataclass
+class Transfer:
+    """One file upload in flight (``HttpClient.uploading``): the bytes of its request bodies
+    that left so far, counted as the body iterator hands them to the connection (what the
+    kernel took), not when the request was built; ``started`` is ``time.monotonic()`` at its
+    start, so a rate and an ETA need no first sample."""
+
+    path: str
+    size: int
+    key: str
+    started: float
+    sent: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        return self.sent / elapsed if elapsed > 0 and self.sent else None
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        return max(0, self.size - self.sent) / rate if rate else None
+
+
+#: the upload the current task is doing. Task-local, not global: trio gives each task its own
+#: copy of the context, so concurrent uploads never count into each other; it carries the
+#: upload from the filesystem through a backend's calls (whose signatures know nothing of it)
+#: down to the request bodies
+_TRANSFER: contextvars.ContextVar[Transfer | None] = contextvars.ContextVar(
+    "docfs_transfer", default=None
+)
+
+#: a body given as one big ``bytes`` (a multipart built in memory) is handed out in pieces of
+#: this size, so its progress moves as it leaves (file bodies come in 1 MiB chunks already)
+COUNT_PIECE = 1 << 20
+
+
+class _CountingStream(httpx.AsyncByteStream):
+    """A request body that counts what the connection took: a chunk counts once the sender
+    asks for the next one, i.e. after it was written to the socket."""
+
+    def __init__(self, inner: Any, stat: EndpointStats, transfer: Transfer | None) -> None:
+        self._inner = inner
+        self._stat = stat
+        self._transfer = transfer
+        #: bytes this attempt counted (taken back from the transfer when it is retried)
+        self.counted = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            for start in range(0, len(chunk), COUNT_PIECE):
+                piece = chunk[start : start + COUNT_PIECE] if len(chunk) > COUNT_PIECE else chunk
+                yield piece
+                self.counted += len(piece)
+                self._stat.bytes_sent += len(piece)
+                if self._transfer is not None:
+                    self._transfer.sent += len(piece)
+
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
 
 
 @dataclass
@@ -339,6 +404,8 @@ class HttpClient:
         self.redactor = redactor or Redactor()
         self.session: Session | None = None
         self.stats: dict[str, EndpointStats] = {}
+        #: uploads in flight (``uploading``), for ``docfs status`` and the write-back meter
+        self.transfers: dict[int, Transfer] = {}
         self._bucket = (
             TokenBucket(self.limits.requests_per_second, self.limits.burst)
             if self.limits.requests_per_second
@@ -404,6 +471,19 @@ class HttpClient:
 
     def _stat(self, endpoint: str) -> EndpointStats:
         return self.stats.setdefault(endpoint, EndpointStats())
+
+    @contextmanager
+    def uploading(self, path: str, size: int, key: str | None = None) -> Iterator[Transfer]:
+        """Count the request bodies sent inside this block (in this task) as the upload of
+        ``path`` (``size`` bytes); ``key`` finds it again (a write-back job's id)."""
+        transfer = Transfer(path, size, key or path, time.monotonic())
+        self.transfers[id(transfer)] = transfer
+        token = _TRANSFER.set(transfer)
+        try:
+            yield transfer
+        finally:
+            _TRANSFER.reset(token)
+            del self.transfers[id(transfer)]
 
     def total_requests(self) -> int:
         return sum(s.requests for s in self.stats.values())
@@ -502,6 +582,11 @@ class HttpClient:
             request, handle = self._build(
                 method, url, params, headers, json, data, body, threaded and body is None
             )
+            counter = None
+            if body is not None:
+                # bytes count as they leave, not before (see _CountingStream)
+                counter = _CountingStream(request.stream, stat, _TRANSFER.get())
+                request.stream = counter
             if session is not None:
                 state.login_epoch = self.logins
                 session.apply(request)
@@ -526,6 +611,9 @@ class HttpClient:
             finally:
                 if handle is not None:
                     handle.close()
+            if counter is not None and (transfer := _TRANSFER.get()) is not None:
+                # the attempt is sent again (or the error ends the upload): its bytes start over
+                transfer.sent -= counter.counted
             if verdict is False:
                 # log in again outside the concurrency slot: the login needs a slot too
                 assert session is not None
@@ -554,10 +642,6 @@ class HttpClient:
     ) -> httpx.Response | None:
         """Send once; ``None`` means a transport failure worth another try."""
         stat.requests += 1
-        if isinstance(body, bytes):
-            stat.bytes_sent += len(body)
-        elif isinstance(body, Path):
-            stat.bytes_sent += body.stat().st_size
         try:
             response = await self.client.send(request, stream=True)
             self._answered()

@@ -274,12 +274,14 @@ class Writes:
             await self._enqueue(node, parent, remote_name, path)
             return
         try:
-            if node.local:
-                entry = await self._create_remote(parent, remote_name, staged)
-                self._attach_remote(node, entry)
-            else:
-                with self._vanishes(node):
-                    entry = await self.fs.backend.replace_file(node.entry, staged.path)
+            # counted as it leaves, for docfs status (see HttpClient.uploading)
+            with self.fs.backend.http.uploading(path, staged.size):
+                if node.local:
+                    entry = await self._create_remote(parent, remote_name, staged)
+                    self._attach_remote(node, entry)
+                else:
+                    with self._vanishes(node):
+                        entry = await self.fs.backend.replace_file(node.entry, staged.path)
                 # some repositories give new content a new id (DSpace 7): follow it
                 self.fs.inodes.rekey(node, entry)
         except errors.DocfsError as exc:
