@@ -36,7 +36,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from docfs import __version__, config, control, errors, sharing
+from docfs import __version__, completion, config, control, errors, sharing
 from docfs.backends.base import Credentials
 from docfs.daemon import (
     MountConfig,
@@ -1419,10 +1419,13 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("url")
     detect.set_defaults(func=cmd_detect)
     sharing.register(sub, parents=[common])
+    completion.register(sub, parents=[common])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # PYTHON_ARGCOMPLETE_OK: the shell asks for completions; answered (and exited) here
+    completion.autocomplete(build_parser())
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         mistyped = mistyped_command(words)

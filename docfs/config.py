@@ -65,6 +65,7 @@ COMMAND_WORDS = (
     "shares",
     "mkdir",
     "detect",
+    "completion",
 )
 
 

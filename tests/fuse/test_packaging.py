@@ -63,11 +63,12 @@ def test_sdist_and_wheel_install_into_a_fresh_venv_and_mount(
     assert wheel.name == f"docfs-{version}-py3-none-any.whl" and version == __version__
     with tarfile.open(sdist) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
-    assert {"LICENSE", "README.md", "pyproject.toml", "docfs/cli.py"} <= names
+    assert {"LICENSE", "README.md", "pyproject.toml", "docfs/cli.py", "man/docfs.1"} <= names
     with zipfile.ZipFile(wheel) as whl:
         members = whl.namelist()
     assert "docfs/cli.py" in members and "docfs/emulators/dspace6.py" in members
     assert any(m.endswith(".dist-info/licenses/LICENSE") for m in members)
+    assert f"docfs-{version}.data/data/share/man/man1/docfs.1" in members
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -85,6 +86,12 @@ def test_sdist_and_wheel_install_into_a_fresh_venv_and_mount(
     env["PATH"] = f"{venv / 'bin'}:/usr/bin:/bin"
     shown = subprocess.run([str(docfs), "--version"], capture_output=True, text=True, env=env)
     assert (shown.returncode, shown.stdout) == (0, f"docfs {version}\n")
+    # the man page lands next to bin/, where man looks; completion works without extras
+    assert (venv / "share" / "man" / "man1" / "docfs.1").read_text().startswith(".TH DOCFS")
+    hook = subprocess.run(
+        [str(docfs), "completion", "bash"], capture_output=True, text=True, env=env
+    )
+    assert hook.returncode == 0 and "docfs" in hook.stdout
 
     # the installed command mounts (the emulator runs in this process, not in the new venv)
     mnt = tmp_path / "mnt"
