@@ -201,9 +201,10 @@ _TRANSFER: contextvars.ContextVar[Transfer | None] = contextvars.ContextVar(
     "docfs_transfer", default=None
 )
 
-#: a body given as one big ``bytes`` (a multipart built in memory) is handed out in pieces of
-#: this size, so its progress moves as it leaves (file bodies come in 1 MiB chunks already)
-COUNT_PIECE = 1 << 20
+#: bodies are handed to the connection in pieces of at most this size (a multipart built in
+#: memory is one ``bytes``; file bodies come in 1 MiB chunks), so progress moves as they leave,
+#: also over a slow uplink where 1 MiB takes seconds
+COUNT_PIECE = 256 << 10
 
 
 class _CountingStream(httpx.AsyncByteStream):

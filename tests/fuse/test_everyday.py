@@ -459,7 +459,7 @@ def test_status_shows_a_sync_mode_upload_with_the_bytes_that_left(
     )
     assert result.returncode == 0, result.stderr
     size = 12 << 20
-    e.upload_bandwidth = 6 << 20  # two seconds of upload
+    e.upload_bandwidth = 2 << 20  # six seconds of upload
     src = tmp_path / "big.bin"
     src.write_bytes(os.urandom(size))
     (state,) = [json.loads(p.read_text()) for p in env.runtime.glob("mount-*.json")]
@@ -476,6 +476,10 @@ def test_status_shows_a_sync_mode_upload_with_the_bytes_that_left(
         return len({s["sent"] for s in samples}) >= 2
 
     wait_until(two_moments_in_flight)
+    # and as a script sees it: docfs status --json, later, has more bytes sent
+    later = json.loads(env.run("status", str(mnt), "--json", check=True).stdout)
+    (flying,) = later["transfers"]
+    assert samples[0]["sent"] < samples[-1]["sent"] <= flying["sent"] < size
     assert copy.wait(60) == 0
     first, last = samples[0], samples[-1]
     assert first["path"] == last["path"] == "/Lab/Incoming/Batch/big.bin"
