@@ -39,6 +39,7 @@ import trio
 from docfs import __version__, completion, config, control, errors, sharing
 from docfs.backends.base import Credentials
 from docfs.daemon import (
+    PRIVATE_UMASK,
     MountConfig,
     build_backend,
     connect_backend,
@@ -200,6 +201,11 @@ def setup_logging(
     stamped = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
+        # the log names every file read and written: the user's alone, whatever the umask
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        with contextlib.suppress(OSError):
+            if log_file.stat().st_uid == os.getuid():
+                log_file.chmod(0o600)
         # WatchedFileHandler reopens the file after logrotate moved it away
         handler = logging.handlers.WatchedFileHandler(log_file)
         handler.setFormatter(stamped)
@@ -467,6 +473,8 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         options=Options(
             read_only=bool(_pick(args.read_only, r.read_only, False)),
             direct_io=bool(_pick(args.direct_io, r.direct_io, False)),
+            thumbnail_max=_pick(args.thumbnail_max, r.thumbnail_max),
+            thumbnailers=r.thumbnailers,
             dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
             write_back=_pick(args.write_back, r.write_back),
             transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),
@@ -483,6 +491,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         ca_bundle=args.ca_bundle,
         fuse_options=frozenset(args.kernel_option or ()),
         read_ahead=_pick(args.read_ahead, DEFAULT_READ_AHEAD),
+        thumbnails=bool(_pick(False if args.no_thumbnails else None, r.thumbnails, True)),
         backend_options=_docspace_options(
             args, kind, _backend_options(remote) if remote is not None else {}
         ),
@@ -507,6 +516,7 @@ def _docspace_options(
 _HELPER_FLAGS = {
     "ro": "--read-only",
     "direct_io": "--direct-io",
+    "no_thumbnails": "--no-thumbnails",
     "allow_other": "--allow-other",
     "nonempty": "--allow-non-empty",
     "permanent_delete": "--permanent-delete",
@@ -519,6 +529,7 @@ _HELPER_VALUES = {
     "cache_dir": "--cache-dir",
     "dir_cache_time": "--dir-cache-time",
     "read_ahead": "--read-ahead",
+    "thumbnail_max": "--thumbnail-max",
     "write_back": "--write-back",
     "transfers": "--transfers",
     "timeout": "--timeout",
@@ -632,6 +643,8 @@ def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
             os.close(int(ready_fd))
 
     tune_gc()
+    # the daemon's cache, queue, log and runtime files are the user's alone (issue 18.4)
+    os.umask(PRIVATE_UMASK)
     try:
         trio.run(serve, mount, redactor, ready)
     except errors.AuthenticationFailed as exc:
@@ -647,7 +660,14 @@ def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     """Start a detached copy of this command and return once its mount is ready."""
     read_end, write_end = os.pipe()
     log_path = args.log_file or mount.cache_dir / mount.log_name
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    # the cache directory and the log are the user's alone (issue 18.4); this process may be
+    # a caller's (tests run the CLI in-process), so its umask is given back
+    umask = os.umask(PRIVATE_UMASK)
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    finally:
+        os.umask(umask)
     argv = [a for a in args.argv if a not in ("--daemon", "-d")]
     env = dict(os.environ, **{READY_FD_ENV: str(write_end)})
     # the child writes to a file, not to our journal stream: it must stamp its own lines
@@ -682,6 +702,23 @@ def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     return status if status in (EXIT_USAGE, EXIT_AUTH) else 1
 
 
+def clear_stale_states() -> None:
+    """Remove the state files and control sockets of daemons that died without cleaning up
+    (SIGKILL, OOM): they would stay in the runtime directory for good (issue 18.8)."""
+    for path in runtime_dir().glob("mount-*.json"):
+        state = read_state(path)
+        if state is None:
+            with contextlib.suppress(OSError):
+                # unreadable: maybe a daemon is writing it right now; only an old one is stale
+                if time.time() - path.stat().st_mtime < 60:
+                    continue
+        elif isinstance(state.get("pid"), int) and _alive(state["pid"]):
+            continue
+        log.debug("removing the state of a daemon that is gone: %s", path.name)
+        path.unlink(missing_ok=True)
+        path.with_suffix(".sock").unlink(missing_ok=True)
+
+
 def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
     mount = mount_config(args)
     redactor.add(*mount.credentials.secrets())
@@ -689,6 +726,7 @@ def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
     if problem is not None:
         print(f"docfs: cannot mount: {problem}", file=sys.stderr)
         return 1
+    clear_stale_states()
     if args.daemon:
         return run_daemon(args, mount)
     return run_foreground(mount, redactor)
@@ -711,6 +749,8 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
         print(f"docfs: cannot unmount {mountpoint}: {result.stderr.strip()}", file=sys.stderr)
         return 1
     pid = state.get("pid")
+    if not (isinstance(pid, int) and _alive(pid)):
+        clear_stale_states()  # a killed daemon's mount: its state goes with it
     if args.no_wait or not isinstance(pid, int):
         return 0
     # the daemon uploads what its write-back queue holds before it exits: wait for that,
@@ -744,6 +784,18 @@ def read_state(path: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
+def stale_mounts() -> list[str]:
+    """Mount points of daemons that died without unmounting (they answer ENOTCONN)."""
+    found = []
+    for path in sorted(runtime_dir().glob("mount-*.json")):
+        state = read_state(path) or {}
+        pid, where = state.get("pid"), state.get("mountpoint")
+        dead = isinstance(pid, int) and not _alive(pid)
+        if dead and isinstance(where, str) and _stale(Path(where)):
+            found.append(where)
+    return found
+
+
 def running_mounts() -> list[dict[str, Any]]:
     """The state of every live docfs mount of this user."""
     found = []
@@ -758,8 +810,19 @@ def _mount_state(mountpoint: str) -> dict[str, Any]:
     path = Path(mountpoint).resolve()
     state = read_state(state_file(path))
     if state is None or not isinstance(state.get("pid"), int) or not _alive(state["pid"]):
+        if _stale(path):
+            raise UsageError(f"stale mount at {path}: run `docfs unmount {path}`")
         raise UsageError(f"no docfs mount at {path}")
     return state
+
+
+def _stale(mountpoint: Path) -> bool:
+    """The mount point of a daemon that died answers ENOTCONN until it is unmounted."""
+    try:
+        os.statvfs(mountpoint)
+    except OSError as exc:
+        return exc.errno == errno.ENOTCONN
+    return False
 
 
 def _socket(state: dict[str, Any]) -> Path:
@@ -770,6 +833,9 @@ def cmd_status(args: argparse.Namespace, redactor: Redactor) -> int:
     states = [_mount_state(args.mountpoint)] if args.mountpoint else running_mounts()
     reports: list[dict[str, Any]] = []
     failed = False
+    for stale in [] if args.mountpoint else stale_mounts():
+        failed = True
+        reports.append({"mountpoint": stale, "error": f"stale mount: run `docfs unmount {stale}`"})
     for state in states:
         try:
             reports.append(control.call(_socket(state), {"op": "status"})["status"])
@@ -848,6 +914,8 @@ def format_status(report: dict[str, Any]) -> str:
         lines.extend(format_transfer(t) for t in report.get("transfers", []))
     if report.get("lost_found"):
         lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
+    for held in report.get("held_back") or []:
+        lines.append(f"  held back   {held}")
     return "\n".join(lines) + "\n"
 
 
@@ -1245,6 +1313,19 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "faster and held in memory once, not twice; many small reads slower (each one asks "
         "docfs); shared mmap of a file is refused",
     )
+    mount.add_argument(
+        "--no-thumbnails",
+        action="store_true",
+        help="do not write the repository's own thumbnails into the desktop's thumbnail cache "
+        "(~/.cache/thumbnails) when a directory is listed",
+    )
+    mount.add_argument(
+        "--thumbnail-max",
+        type=parse_size,
+        help="refuse thumbnailers and indexers (tumblerd, evince-thumbnailer, tracker…) files "
+        "over this size that are not cached (default: 10M, 16M where the server has byte "
+        "ranges; 0: let them read everything)",
+    )
     mount.add_argument("--allow-other", action="store_true", help="let other users in")
     mount.add_argument(
         "--allow-non-empty",
@@ -1267,7 +1348,7 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     mount.add_argument(
         "--timeout",
         type=number(0, exclusive=True),
-        help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})",
+        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
     mount.add_argument(
         "--write-back",
@@ -1361,7 +1442,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=number(0, exclusive=True),
-        help=f"seconds per request (default: {DEFAULT_TIMEOUT:g})",
+        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
 
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")

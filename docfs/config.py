@@ -132,6 +132,12 @@ class Remote:
     read_only: bool | None = None
     direct_io: bool | None = None
     timeout: float | None = None
+    #: write the repository's thumbnails into the freedesktop thumbnail cache
+    thumbnails: bool | None = None
+    #: thumbnailers may not open uncached files larger than this (0: no guard)
+    thumbnail_max: int | None = None
+    #: process names (``/proc/PID/comm``) the guard treats as thumbnailers and indexers
+    thumbnailers: tuple[str, ...] | None = None
     #: Opus 2 wire profile: a file, or a table of settings
     profile: Path | dict[str, Any] | None = None
     source: Path | None = None
@@ -419,6 +425,12 @@ def _path(parser: _Parser, key: str, value: object) -> Path:
     return Path(value).expanduser()
 
 
+def _names(parser: _Parser, key: str, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise parser.error(key, f"expected a list of program names, not {_kind(value)}")
+    return tuple(value)
+
+
 def _write_back(parser: _Parser, key: str, value: object) -> float | None:
     if value is False:
         return None
@@ -437,6 +449,9 @@ _SETTINGS: dict[str, Check] = {
     "read_only": _bool,
     "direct_io": _bool,
     "timeout": _number(0, exclusive=True),
+    "thumbnails": _bool,
+    "thumbnail_max": _size,
+    "thumbnailers": _names,
 }
 _REMOTE_KEYS = {"type": None, "url": None, "user": None, "profile": None}
 _REMOTE_KEYS.update(dict.fromkeys(SECRET_KEYS))

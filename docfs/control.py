@@ -262,6 +262,8 @@ class ControlServer:
             # every upload in flight, in both modes (sync mode has no queue to show them)
             "transfers": [transfer_json(t) for t in list(http.transfers.values())],
             "lost_found": _lost_found_count(fs.lost_found.dir),
+            # e.g. DSpace submissions not deposited yet
+            "held_back": fs.backend.held_back(),
         }
 
     # ---- sync ------------------------------------------------------------------------------
@@ -270,6 +272,7 @@ class ControlServer:
         """Upload everything queued now; wait until the queue is empty (or ``timeout``)."""
         wb = self.fs.writeback
         if wb is None or not wb.jobs:
+            await self.fs.backend.settle()
             return {"ok": True, "uploaded": 0, "failed": [], "pending": []}
         since = time.time()
         watched: dict[str, str] = {}
@@ -289,6 +292,7 @@ class ControlServer:
                         await drained.wait()
                 nursery.cancel_scope.cancel()
         watched.update({j.id: j.path for j in wb.jobs.values()})
+        await self.fs.backend.settle()
         failures = _failures_since(self.fs.lost_found.dir, since)
         failed = [
             {"path": path, "error": failures[path]}

@@ -31,7 +31,7 @@ import pyfuse3
 import trio
 
 from docfs import errors
-from docfs.backends._http import HttpClient, Limits
+from docfs.backends._http import HttpClient, Limits, rolling_window_bucket
 from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
@@ -40,6 +40,7 @@ from docfs.registry import backend_class, remote_type
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.names import assign_names
+from docfs.vfs.thumbnails import ThumbnailWriter
 
 log = logging.getLogger("docfs.daemon")
 
@@ -68,6 +69,8 @@ class MountConfig:
     #: the kernel's read-ahead for this mount in bytes (0: leave the kernel's 128 KiB). More
     #: helps bulk sequential reads, but the first read of a cold file then waits for more bytes
     read_ahead: int = 0
+    #: write the repository's thumbnails into the freedesktop thumbnail cache on listings
+    thumbnails: bool = False
     #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
     fuse_options: frozenset[str] = frozenset()
     #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
@@ -117,9 +120,15 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
     if callable(profile_limits):
         # an Opus 2 wire profile knows its tenant's rate limit better than the class default
         defaults = profile_limits()
+    rate, burst = defaults.requests_per_second, defaults.burst
+    if config.requests_per_second:
+        # a configured requests_per_minute is the server's limit: it must hold in every
+        # rolling minute, the bucket's burst included
+        paced = rolling_window_bucket(config.requests_per_second * 60, 60.0, defaults.burst)
+        rate, burst = paced.requests_per_second, paced.burst
     limits = Limits(
-        requests_per_second=config.requests_per_second or defaults.requests_per_second,
-        burst=defaults.burst,
+        requests_per_second=rate,
+        burst=burst,
         concurrency=config.concurrency or defaults.concurrency,
         timeout=config.timeout,
     )
@@ -238,6 +247,20 @@ def runtime_dir() -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     _check_private(path)
     return path
+
+
+#: what the mount process creates (cache, staging, lost+found, queue, log, state, socket) is
+#: its user's alone, whatever umask it was started with; files on the mount are not affected:
+#: their modes come from the kernel, already masked by the calling program's umask
+PRIVATE_UMASK = 0o077
+
+
+def keep_private(path: Path) -> None:
+    """Close a directory docfs keeps its data in to other users, if it is ours."""
+    with contextlib.suppress(OSError):
+        info = path.stat()
+        if info.st_uid == os.getuid() and stat.S_IMODE(info.st_mode) & 0o077:
+            path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
 
 
 def _check_private(path: Path) -> None:
@@ -415,8 +438,14 @@ async def _serve(
         root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)
+        # made before the umask was ours, or by an older docfs: close them to others (18.4)
+        keep_private(cache_root)
+        if config.cache_dir == default_cache_dir():
+            keep_private(config.cache_dir)
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
+        if config.thumbnails and ThumbnailWriter.supported(backend):
+            fs.thumbnails = ThumbnailWriter(fs, config.mountpoint)
         ops = FuseOperations(fs)
         try:
             pyfuse3.init(ops, str(config.mountpoint), fuse_options(config))
@@ -443,6 +472,7 @@ async def _serve(
                 mounted = False
                 log.info("unmounted %s", config.mountpoint)
                 await _drain(fs, stopper)
+                await fs.backend.settle()  # e.g. deposit DSpace submissions (backend's docstring)
                 nursery.cancel_scope.cancel()
         finally:
             if mounted:

@@ -91,6 +91,8 @@ class RemoteUnavailable(DocfsError):
     """Server down, timing out, or answering 5xx after all retries."""
 
     errno = _errno.EIO
+    #: no answer within the timeout: the request may still be on its way and land later
+    timed_out = False
 
 
 class RateLimited(RemoteUnavailable):

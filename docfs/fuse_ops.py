@@ -20,6 +20,7 @@ import trio
 
 from docfs import errors
 from docfs.vfs.filesystem import Attr, Filesystem
+from docfs.vfs.thumbnails import DEFAULT_THUMBNAILERS, ThumbnailerGuard
 
 log = logging.getLogger("docfs.fuse")
 
@@ -97,6 +98,12 @@ class FuseOperations(pyfuse3.Operations):
         self.fs = fs
         #: the last error message warned about, per operation
         self._last_warning: dict[str, str] = {}
+        options = fs.options
+        self.thumbnailer_guard = ThumbnailerGuard.build(
+            options.thumbnail_max,
+            DEFAULT_THUMBNAILERS if options.thumbnailers is None else options.thumbnailers,
+            fs.backend.capabilities.ranges,
+        )
 
     def repeated(self, operation: str, exc: errors.DocfsError) -> bool:
         """True if ``exc`` is what ``operation`` failed with last time (then it was logged)."""
@@ -141,8 +148,19 @@ class FuseOperations(pyfuse3.Operations):
         self.fs.releasedir(fh)
 
     @_guard
+    async def fsyncdir(self, fh: int, datasync: bool) -> None:
+        # fsync of a directory: finish what the repository holds back (DSpace deposits)
+        await self.fs.backend.settle()
+
+    @_guard
     async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
         write = flags & os.O_ACCMODE != os.O_RDONLY
+        refusal = None if write else self.thumbnailer_guard.refusal(self.fs, inode, ctx.pid)
+        if refusal is not None:
+            # a thumbnailer would download the whole file for a picture: refused before any
+            # request (it then shows no thumbnail); see docfs.vfs.thumbnails
+            log.debug("open: %s", refusal)
+            raise pyfuse3.FUSEError(errno.EACCES)
         fh, keep = await self.fs.open(inode, write, truncate=bool(flags & os.O_TRUNC))
         # direct I/O: the kernel keeps no copy of its own (see Options.direct_io)
         direct = self.fs.options.direct_io

@@ -21,6 +21,27 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo apt-get "${lock[@]}" update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq "${missing[@]}" >/dev/null
 fi
+# the file-manager visit test (tests/fuse/test_file_manager.py) runs the desktop's real
+# thumbnailers, and the JPEG decoder is checked against libjpeg: for the test extras only, and
+# without the GUI packages they recommend
+if [[ "$extras" == *test* || "$extras" == *bench* ]]; then
+  tools=(libgdk-pixbuf2.0-bin evince libgsf-bin libjpeg-turbo-progs libglib2.0-bin)
+  absent=()
+  for p in "${tools[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || absent+=("$p")
+  done
+  if [ "${#absent[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "setup: installing ${absent[*]} (test tools)"
+    lock=(-o DPkg::Lock::Timeout=300)
+    { $sudo apt-get "${lock[@]}" update -qq &&
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq \
+        --no-install-recommends \
+        "${absent[@]}" >/dev/null; } ||
+      echo "setup: WARNING: could not install ${absent[*]}: the thumbnailer tests will skip"
+  fi
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 if ! .venv/bin/python -m pip install -q -e ".[${extras}]"; then

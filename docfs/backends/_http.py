@@ -53,6 +53,12 @@ StatusMap = Mapping[int, type[errors.DocfsError]]
 #: file bodies up to this size are read into memory instead of streamed from the disk
 SMALL_BODY = 256 << 10
 
+#: after the last byte of an upload, the server may take this long per byte to store it
+#: (write, checksum, index) before it answers: the answer is awaited ``timeout`` plus that
+#: (1 s per MiB). Without it, a big upload timed out while the server was still storing it,
+#: and the upload was sent again (issue 18.2)
+STORE_SECONDS_PER_BYTE = 1.0 / (1 << 20)
+
 #: a rate-limit wait at least this long (seconds) gets a log line
 LONG_WAIT = 5.0
 
@@ -144,7 +150,9 @@ class TokenBucket:
                 if self._stamp is not None:
                     self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1:
+                # a hair short of a token counts as one: a wait of 1e-16 s does not move a
+                # clock that reads 100 s, and the loop would spin without end
+                if self._tokens >= 1 - 1e-9:
                     self._tokens -= 1
                     if delayed:
                         self.waits += 1
@@ -158,6 +166,20 @@ class TokenBucket:
                     return
                 delayed = True
                 await trio.sleep((1 - self._tokens) / self.rate)
+
+
+def rolling_window_bucket(limit: float, window: float = 60.0, max_burst: int = 10) -> Limits:
+    """Rate and burst of a token bucket that never lets more than ``limit`` requests through in
+    any rolling ``window`` seconds (a server's "N requests per minute").
+
+    A bucket lets through up to ``burst + rate * window`` in a window: its burst comes on top of
+    its rate. So the rate gets what is left of the limit after the burst, minus one for a
+    request on the window's edge (the rule the Opus 2 profile uses, ``Opus2Profile.limits``).
+    Only ``requests_per_second`` and ``burst`` of the result are meant to be used.
+    """
+    burst = max(1, min(max_burst, int(limit // 10)))
+    spare = max(0.5, limit - burst - 1)
+    return Limits(requests_per_second=spare / window, burst=burst)
 
 
 @dataclass
@@ -547,6 +569,16 @@ class HttpClient:
         if isinstance(body, Path):
             request.headers["Content-Length"] = str(body.stat().st_size)
             request.headers.pop("Transfer-Encoding", None)
+        size = body.stat().st_size if isinstance(body, Path) else len(body or b"")
+        if size:
+            # ``timeout`` is per-request idle time (connect, each read, each write); the wait
+            # for the answer to an upload grows with its size (see STORE_SECONDS_PER_BYTE)
+            timeout = self.limits.timeout
+            request.extensions["timeout"] = httpx.Timeout(
+                timeout,
+                connect=min(10.0, timeout),
+                read=timeout + size * STORE_SECONDS_PER_BYTE,
+            ).as_dict()
         return request, handle
 
     @asynccontextmanager
@@ -699,6 +731,7 @@ class HttpClient:
         state.unanswered += 1
         stat.errors += 1
         state.last_error = errors.RemoteUnavailable(transport_problem(request, exc))
+        state.last_error.timed_out = isinstance(exc, httpx.TimeoutException)
         if not idempotent and not isinstance(exc, httpx.ConnectError):
             # the server may have processed it: only the caller can tell
             raise state.last_error from None

@@ -69,6 +69,14 @@ class Entry:
     #: a directory just created that already has children (e.g. an RSpace document's fields):
     #: the vfs lists it instead of assuming it is empty
     prefilled: bool = False
+    #: the server changes the bytes it serves from those it stores (e.g. a PDF cover page):
+    #: ``size`` is the served size, ``meta`` carries no checksum of the served bytes, and the
+    #: file is read whole, never in byte ranges (two ranges could come from two renderings)
+    transformed: bool = False
+    #: the server's id of the object where ``id`` names one of several places it appears in
+    #: (a DSpace item mapped into several collections is one directory per collection, each
+    #: with its own ``id``); None: ``id`` is the server's id. ``user.docfs.id`` shows this one
+    object_id: str | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -76,6 +84,17 @@ class Entry:
 
     def allows(self, op: Op) -> bool:
         return not self.read_only and op in self.ops
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """A preview image the repository made of one file (DSpace's THUMBNAIL bundle, DocSpace's
+    ``thumbnailUrl``): file managers are given it instead of reading the file."""
+
+    #: the ``Entry.id`` of the file it shows
+    file_id: str
+    #: backend-private: what ``thumbnail_data`` needs (a bitstream id, a URL)
+    ref: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +181,15 @@ class Backend(ABC):
         then. Only for backends whose capabilities say ``changes``."""
         raise NotSupported(f"{self.name}: no change feed")
 
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The repository's thumbnails of the files in ``directory`` (at most a request or two).
+        Backends whose repository makes none keep this default."""
+        return []
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``."""
+        raise NotSupported(f"{self.name}: no thumbnails")
+
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")
 
@@ -174,11 +202,29 @@ class Backend(ABC):
     async def remove(self, entry: Entry) -> None:
         raise NotSupported(f"{self.name}: cannot remove")
 
+    async def remove_from(self, entry: Entry, parent: Entry) -> None:
+        """``rmdir``/``unlink`` of ``entry`` in the directory ``parent``. One remote object can
+        be listed in several directories (a DSpace item mapped into several collections), and
+        its removal from one of them may mean something else than deleting it: a backend where
+        that is so overrides this; the others delete."""
+        await self.remove(entry)
+
     async def rename(self, entry: Entry, new_parent: Entry, new_name: str) -> Entry:
         raise NotSupported(f"{self.name}: cannot rename")
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         raise NotSupported(f"{self.name}: cannot set metadata")
+
+    async def run(self) -> None:  # noqa: B027 - optional hook
+        """Background duties for the life of the mount (the daemon's nursery runs it)."""
+
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Finish what the backend holds back (e.g. a DSpace submission not yet deposited):
+        called on ``fsync`` of a directory, by ``docfs sync`` and before unmounting."""
+
+    def held_back(self) -> list[str]:
+        """What the backend still holds back, one line each (shown by ``docfs status``)."""
+        return []
 
     async def aclose(self) -> None:
         await self.http.aclose()

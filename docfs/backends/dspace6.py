@@ -45,7 +45,8 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends._thumbs import fetch_bytes, match_thumbnails
+from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
 
 log = logging.getLogger("docfs.backends.dspace6")
 
@@ -68,6 +69,11 @@ SYSTEM_FIELDS = frozenset(
 CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
 
 SITE = "site"
+
+
+def _sid(entry: Entry) -> str:
+    """The server's uuid of an entry (an item's ``id`` also names the collection it is in)."""
+    return entry.object_id or entry.id
 
 
 class CookieSession:
@@ -292,7 +298,11 @@ class DSpace6Backend(Backend):
         meta["uuid"] = uuid
         mtime = parse_last_modified(obj.get("lastModified"))
         return Entry(
-            id=uuid,
+            # an item mapped into several collections is one directory per collection: what
+            # rmdir does depends on the collection it is removed from (see _remove_item), and
+            # what is unlinked or hidden in one of them must not change the others
+            id=f"{uuid}@{collection}" if collection else uuid,
+            object_id=uuid,
             name=str(obj.get("name") or obj.get("handle") or uuid),
             kind=Kind.DIR,
             size=None,
@@ -342,7 +352,7 @@ class DSpace6Backend(Backend):
 
     @staticmethod
     def _type(entry: Entry) -> str:
-        return entry.extra.get("type", "") if entry.id != SITE else SITE
+        return entry.extra.get("type", "") if _sid(entry) != SITE else SITE
 
     # ---- read ------------------------------------------------------------------------------
 
@@ -372,7 +382,7 @@ class DSpace6Backend(Backend):
                 yield self._container({**node, "uuid": _uuid(node, "hierarchy", "id")}, "community")
         elif kind == "community":
             obj = await self._json_object(
-                f"/communities/{directory.id}",
+                f"/communities/{_sid(directory)}",
                 "community",
                 {"expand": "subCommunities,collections"},
             )
@@ -381,19 +391,19 @@ class DSpace6Backend(Backend):
             for col in _objects(obj.get("collections"), "collections"):
                 yield self._container(col, "collection")
         elif kind == "collection":
-            async for item in self._collection_items(directory.id):
+            async for item in self._collection_items(_sid(directory)):
                 yield item
         elif kind == "item":
             obj = await self._json_object(
-                f"/items/{directory.id}", "item", {"expand": "bitstreams,parentCollectionList"}
+                f"/items/{_sid(directory)}", "item", {"expand": "bitstreams,parentCollectionList"}
             )
             mtime = parse_last_modified(obj.get("lastModified"))
             mapped = len(self._collections_of(obj)) > 1
             for bs in _objects(obj.get("bitstreams"), "bitstreams"):
                 if bs.get("bundleName") == "ORIGINAL":
-                    yield self._bitstream(bs, directory.id, mtime, mapped)
+                    yield self._bitstream(bs, _sid(directory), mtime, mapped)
         else:
-            raise errors.NotSupported(f"not a directory: {directory.id}")
+            raise errors.NotSupported(f"not a directory: {_sid(directory)}")
 
     async def _collection_items(self, collection: str) -> AsyncIterator[Entry]:
         info = await self._json_object(f"/collections/{collection}", "collection")
@@ -444,25 +454,49 @@ class DSpace6Backend(Backend):
         if kind == SITE:
             return await self.root()
         if kind == "community":
-            return self._container(await self._json(f"/communities/{entry.id}", kind), kind)
+            return self._container(await self._json(f"/communities/{_sid(entry)}", kind), kind)
         if kind == "collection":
-            return self._container(await self._json(f"/collections/{entry.id}", kind), kind)
+            return self._container(await self._json(f"/collections/{_sid(entry)}", kind), kind)
         if kind == "item":
-            obj = await self._json(f"/items/{entry.id}", "item", {"expand": "metadata"})
+            obj = await self._json(f"/items/{_sid(entry)}", "item", {"expand": "metadata"})
             return self._item(obj, entry.extra.get("collection"))
-        obj = await self._json(f"/bitstreams/{entry.id}", "bitstream")
+        obj = await self._json(f"/bitstreams/{_sid(entry)}", "bitstream")
         return self._bitstream(obj, entry.extra.get("item", ""), entry.mtime)
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
     ) -> None:
         await self.http.download(
-            f"/bitstreams/{entry.id}/retrieve",
+            f"/bitstreams/{_sid(entry)}/retrieve",
             sink,
             endpoint="bitstream.retrieve",
             start=start,
             end=end,
             ranges=False,
+        )
+
+    # ---- thumbnails ------------------------------------------------------------------------
+
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The item's THUMBNAIL bitstreams (made by the media filter: ``x.pdf`` → ``x.pdf.jpg``),
+        from one ``expand=bitstreams`` request, which lists every bundle."""
+        if self._type(directory) != "item":
+            return []
+        obj = await self._json_object(f"/items/{directory.id}", "item", {"expand": "bitstreams"})
+        originals, thumbs = [], []
+        for bs in _objects(obj.get("bitstreams"), "bitstreams"):
+            if not bs.get("name") or not bs.get("uuid"):
+                continue
+            pair = (str(bs["uuid"]), str(bs["name"]))
+            if bs.get("bundleName") == "ORIGINAL":
+                originals.append(pair)
+            elif bs.get("bundleName") == "THUMBNAIL":
+                thumbs.append(pair)
+        return match_thumbnails(originals, thumbs)
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        return await fetch_bytes(
+            self.http, f"/bitstreams/{thumbnail.ref}/retrieve", "bitstream.retrieve"
         )
 
     # ---- write -----------------------------------------------------------------------------
@@ -472,18 +506,18 @@ class DSpace6Backend(Backend):
             raise errors.NotSupported("DSpace 6: files can only be created inside an item")
         response = await self.http.request(
             "POST",
-            f"/items/{parent.id}/bitstreams",
+            f"/items/{_sid(parent)}/bitstreams",
             endpoint="bitstream.upload",
             params={"name": name},
             headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
             body=src,
         )
-        return self._bitstream(_parsed(response, "upload"), parent.id, time.time())
+        return self._bitstream(_parsed(response, "upload"), _sid(parent), time.time())
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         await self.http.request(
             "PUT",
-            f"/bitstreams/{entry.id}/data",
+            f"/bitstreams/{_sid(entry)}/data",
             endpoint="bitstream.data",
             headers={"Content-Type": "application/octet-stream"},
             body=src,
@@ -503,7 +537,7 @@ class DSpace6Backend(Backend):
         if kind == "collection":
             response = await self.http.request(
                 "POST",
-                f"/collections/{parent.id}/items",
+                f"/collections/{_sid(parent)}/items",
                 endpoint="item.create",
                 headers=SEND_JSON,
                 json={"metadata": [{"key": "dc.title", "value": name, "language": None}]},
@@ -515,14 +549,14 @@ class DSpace6Backend(Backend):
                     "listed until it is approved",
                     name,
                 )
-            entry = self._item(obj, parent.id)
+            entry = self._item(obj, _sid(parent))
             if not entry.meta.get("dc.title"):
                 entry = replace(entry, meta={**entry.meta, "dc.title": name})
             return entry
         if kind == "community":
             response = await self.http.request(
                 "POST",
-                f"/communities/{parent.id}/collections",
+                f"/communities/{_sid(parent)}/collections",
                 endpoint="collection.create",
                 headers=SEND_JSON,
                 json={"name": name},
@@ -547,7 +581,7 @@ class DSpace6Backend(Backend):
             return []
         return [_uuid(k, "parentCollectionList") for k in _objects(listed, "parentCollectionList")]
 
-    async def _remove_item(self, entry: Entry) -> None:
+    async def _remove_item(self, entry: Entry, here: str | None = None) -> None:
         """Take the item out of the collection it is listed in; delete it only where that was
         its last collection (the server's ``removeItem`` decides, atomically).
 
@@ -557,10 +591,12 @@ class DSpace6Backend(Backend):
         reason (a repeat after a lost answer would delete the item from its last collection).
         """
         obj = await self._json_object(
-            f"/items/{entry.id}", "item", {"expand": "parentCollectionList"}
+            f"/items/{_sid(entry)}", "item", {"expand": "parentCollectionList"}
         )
         collections = self._collections_of(obj)
-        here = entry.extra.get("collection") or ""
+        # the collection it is removed from: the listing an item was seen in last may be
+        # another one, when it is mapped into several (one directory node for all of them)
+        here = here or entry.extra.get("collection") or ""
         if not here:
             if len(collections) > 1:
                 log.warning(
@@ -572,16 +608,16 @@ class DSpace6Backend(Backend):
                 raise errors.NotSupported(f"{entry.name!r} is in several collections")
             here = collections[0] if collections else ""
         elif here not in collections:
-            log.info("item %s had already left collection %s", entry.id, here)
+            log.info("item %s had already left collection %s", _sid(entry), here)
             return
         if not here:
             # in no collection at all (a workflow leftover): only the item itself can go
-            await self.http.request("DELETE", f"/items/{entry.id}", endpoint="item.delete")
+            await self.http.request("DELETE", f"/items/{_sid(entry)}", endpoint="item.delete")
             return
         try:
             await self.http.request(
                 "DELETE",
-                f"/collections/{here}/items/{entry.id}",
+                f"/collections/{here}/items/{_sid(entry)}",
                 endpoint="collection.item.delete",
                 idempotent=False,
                 # CollectionsResource.deleteCollectionItem answers every refusal (no REMOVE
@@ -602,18 +638,25 @@ class DSpace6Backend(Backend):
                 len(collections) - 1,
             )
 
+    async def remove_from(self, entry: Entry, parent: Entry) -> None:
+        here = _sid(parent) if self._type(parent) == "collection" else None
+        await self._remove(entry, here)
+
     async def remove(self, entry: Entry) -> None:
+        await self._remove(entry, None)
+
+    async def _remove(self, entry: Entry, here: str | None) -> None:
         if self._type(entry) == "item":
             try:
-                await self._remove_item(entry)
+                await self._remove_item(entry, here)
             except errors.NotFound:
-                log.info("item %s was already deleted on the server", entry.id)
+                log.info("item %s was already deleted on the server", _sid(entry))
             return
         paths = {
-            "bitstream": f"/bitstreams/{entry.id}",
-            "item": f"/items/{entry.id}",
-            "collection": f"/collections/{entry.id}",
-            "community": f"/communities/{entry.id}",
+            "bitstream": f"/bitstreams/{_sid(entry)}",
+            "item": f"/items/{_sid(entry)}",
+            "collection": f"/collections/{_sid(entry)}",
+            "community": f"/communities/{_sid(entry)}",
         }
         path = paths.get(self._type(entry))
         if path is None:
@@ -627,11 +670,11 @@ class DSpace6Backend(Backend):
     async def rename(self, entry: Entry, new_parent: Entry, new_name: str) -> Entry:
         kind = self._type(entry)
         if kind == "bitstream":
-            if new_parent.id != entry.extra.get("item"):
+            if _sid(new_parent) != entry.extra.get("item"):
                 raise errors.CrossDevice("DSpace 6 cannot move a bitstream to another item")
             await self.http.request(
                 "PUT",
-                f"/bitstreams/{entry.id}",
+                f"/bitstreams/{_sid(entry)}",
                 endpoint="bitstream.update",
                 headers=SEND_JSON,
                 # the description is overwritten by this call: send the current one back
@@ -639,19 +682,19 @@ class DSpace6Backend(Backend):
             )
             return replace(entry, name=new_name)
         if kind == "item":
-            if new_parent.id != entry.extra.get("collection"):
+            if _sid(new_parent) != entry.extra.get("collection"):
                 raise errors.CrossDevice("DSpace 6 cannot move an item to another collection")
             return await self.set_meta(entry, "dc.title", new_name)
         if kind in ("collection", "community"):
             plural = "collections" if kind == "collection" else "communities"
-            current = await self._json_object(f"/{plural}/{entry.id}", kind)
+            current = await self._json_object(f"/{plural}/{_sid(entry)}", kind)
             body = {f: current.get(f) for f in CONTAINER_FIELDS}
             if kind == "collection":
                 body["license"] = current.get("license")
             body["name"] = new_name
             await self.http.request(
                 "PUT",
-                f"/{plural}/{entry.id}",
+                f"/{plural}/{_sid(entry)}",
                 endpoint=f"{kind}.update",
                 headers=SEND_JSON,
                 json=body,
@@ -664,7 +707,7 @@ class DSpace6Backend(Backend):
             raise errors.NotSupported("DSpace 6: metadata can only be set on items")
         if key.count(".") not in (1, 2):
             raise errors.InvalidArgument(f"not a DSpace metadata key: {key!r}")
-        path = f"/items/{entry.id}/metadata"
+        path = f"/items/{_sid(entry)}/metadata"
         if value is not None:
             # PUT replaces every value of the keys it names and leaves the others alone
             body = [{"key": key, "value": v, "language": None} for v in value.split("\n")]

@@ -28,12 +28,18 @@ missing). DSpace 7-9 cannot replace content: an overwrite uploads the new file u
 name and metadata, deletes the old one and moves the new one to the old position in the bundle
 (its uuid changes; when the upload's answer is lost, the bundle is searched for the new copy
 before giving up, so the server never keeps both). On 10.0 ``PUT …/content`` is used where the
-server enables it (it gives a new uuid too). Renames are ``dc.title`` patches; a move between
-items is ``EXDEV``. A new item is made with the admin-only ``POST /core/items`` and, for
-everybody else, through a workspace item that is deposited at once. A new archived item that
-the search index does not list yet is kept visible from local knowledge for up to
-``PENDING_GRACE`` (Discovery is index-based and lags behind); an item that goes into a
-collection's review workflow is not listed until it is approved (a log line says so).
+server enables it (it gives a new uuid too; the part carries the entry's own name, since the
+server derives the new name from it); a 400 or 405 to it switches the mount to upload-and-swap.
+Renames are ``dc.title`` patches; a move between items is ``EXDEV``. A new item is made with
+the admin-only ``POST /core/items``; for everybody else it is a workspace item, shown at once,
+that takes files and is deposited later — after ``deposit_after`` seconds of quiet, or when
+``settle`` is called (fsync of a directory, ``docfs sync``, unmount) — because DSpace refuses
+an empty deposit and the submitter cannot add files after it (``docs/protocols/dspace7.md``).
+A new archived item that the search index does not list yet is kept visible from local
+knowledge for up to ``PENDING_GRACE`` (Discovery is index-based and lags behind); an item that
+goes into a collection's review workflow is not listed until it is approved (a log line says
+so). Where the server adds a citation cover page to PDFs, they are listed with the served size
+and marked ``transformed`` (read whole, not checked against the stored MD5).
 
 **Auth.** ``POST /authn/login`` with the CSRF token dance handled transparently (the token is
 the ``DSPACE-XSRF-COOKIE`` cookie echoed in ``X-XSRF-TOKEN``; a CSRF 403 fetches a new one and
@@ -54,7 +60,8 @@ import tempfile
 import time
 import uuid as uuidlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
-from contextlib import aclosing, suppress
+from contextlib import aclosing, asynccontextmanager, suppress
+from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
@@ -66,7 +73,8 @@ from cachetools import LRUCache
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends._thumbs import fetch_bytes, match_thumbnails
+from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
 
 log = logging.getLogger("docfs.dspace7")
 
@@ -80,12 +88,16 @@ MUTATING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 PAGE_SIZE = 100
 ORIGINAL = "ORIGINAL"
 #: keys of Entry.meta that are not metadata fields and cannot be set
-SYNTHETIC_META = frozenset({"uuid", "handle", "checksum.md5", "bundle", "entityType"})
+SYNTHETIC_META = frozenset(
+    {"uuid", "handle", "checksum.md5", "bundle", "entityType", "stored.md5", "stored.size"}
+)
 METADATA_FIELD = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)?$")
 #: a token with less than this share of its lifetime left is refreshed before an upload
 UPLOAD_FRESHNESS = 0.5
 #: how long a created item is shown although Discovery does not list it yet
 PENDING_GRACE = 300.0
+#: a non-administrator's new item is deposited after this long without changes in it
+DEPOSIT_AFTER = 30.0
 
 DIR_OPS = {
     "root": frozenset({Op.MKDIR}),
@@ -251,6 +263,17 @@ class DSpace7Session:
             return True
         return False
 
+    def person(self) -> str | None:
+        """The logged-in EPerson's uuid: the ``eid`` claim of the JWT (read, not verified)."""
+        if not self._jwt:
+            return None
+        try:
+            payload = self._jwt.split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            return str(claims["eid"])
+        except (IndexError, ValueError, KeyError, TypeError):
+            return None
+
     def secrets(self) -> Iterable[str]:
         return [s for s in (self._password, self._jwt, self._given_token, self._csrf) if s]
 
@@ -376,6 +399,30 @@ async def probe(http: HttpClient) -> str | None:
     return None
 
 
+@dataclass
+class Draft:
+    """A non-administrator's new item: a workspace item until it is deposited (README,
+    "DSpace 7: new items of non-administrators")."""
+
+    ws_id: int
+    url: str
+    collection: str
+    entry: Entry
+    #: monotonic time of the last change inside it
+    touched: float
+    #: uploads and other changes in flight inside it
+    busy: int = 0
+    #: why the last deposit was refused; cleared by the next change inside it
+    problem: str | None = None
+    #: the last refusal logged (each reason is logged once, not at every retry)
+    told: str | None = None
+
+
+def _is_pdf(name: str) -> bool:
+    """DSpace guesses a format from the extension; cover pages go on ``application/pdf``."""
+    return name.lower().endswith(".pdf")
+
+
 class DSpace7Backend(Backend):
     """DSpace 7+ Server REST API; see the module docstring for the mapping."""
 
@@ -399,6 +446,7 @@ class DSpace7Backend(Backend):
         *,
         other_bundles: bool = False,
         pending_grace: float = PENDING_GRACE,
+        deposit_after: float = DEPOSIT_AFTER,
     ) -> None:
         super().__init__(http, credentials)
         self.api = api_prefix(http.base_url)
@@ -413,13 +461,28 @@ class DSpace7Backend(Backend):
         self.major = 7
         #: learnt on first use: may this user call the admin-only POST /core/items?
         self._admin: bool | None = None
-        #: learnt on first use (10.0 only): does PUT …/content exist?
+        #: learnt on first use (10.0 only): does PUT …/content replace content?
         self._replace: bool | None = None
+        self._replace_probe = trio.Lock()
         # ORIGINAL bundle uuid per item uuid, learnt from listings: saves one request per
         # created file (cp -r into an item); a stale hint costs a 404 and one lookup
         self._bundle_hint: LRUCache[str, str] = LRUCache(maxsize=4096)
         #: collection uuid → item uuid → (created at, entry): created, not yet indexed
         self._pending: dict[str, dict[str, tuple[float, Entry]]] = {}
+        #: item uuid → a non-administrator's new item, not deposited yet
+        self._drafts: dict[str, Draft] = {}
+        self.deposit_after = deposit_after
+        self._drafts_changed = trio.Event()
+        self._deposit_lock = trio.Lock()
+        #: workspace items found at start that this mount did not make: id → line
+        self._orphans: dict[int, str] = {}
+        #: every workspace item this mount made (one made while the start's listing ran is
+        #: no orphan)
+        self._made: set[int] = set()
+        self._orphans_checked = False
+        #: collection (or item) uuid → does the server add a cover page to its PDFs for us?
+        self._cover: dict[str, bool] = {}
+        self._cover_logged = False
 
     # ---- plumbing --------------------------------------------------------------------------
 
@@ -511,7 +574,11 @@ class DSpace7Backend(Backend):
         uuid = str(obj["uuid"])
         mtime = parse_time(obj.get("lastModified"))
         return Entry(
-            id=f"{kind}:{uuid}",
+            # an item mapped into several collections is one directory per collection: what
+            # rmdir does depends on the collection it is removed from (see remove_from), and
+            # what is unlinked or hidden in one of them must not change the others
+            id=f"{kind}:{uuid}@{parent}" if kind == "item" and parent else f"{kind}:{uuid}",
+            object_id=f"{kind}:{uuid}",
             name=str(obj.get("name") or uuid),
             kind=Kind.DIR,
             size=None,
@@ -620,6 +687,10 @@ class DSpace7Backend(Backend):
             yield self._dir(obj, "item", uuid)
         for entry in await self._pending_items(uuid, seen):
             yield entry
+        for draft in list(self._drafts.values()):
+            # a workspace item is in no search index: shown from what we know
+            if draft.collection == uuid and draft.entry.extra["uuid"] not in seen:
+                yield draft.entry
 
     async def _pending_items(self, collection: str, seen: set[str]) -> list[Entry]:
         """Items we created that the search index does not show yet (reference section 8)."""
@@ -642,6 +713,8 @@ class DSpace7Backend(Backend):
         # both spellings of the nested size: 7.x reads the bare relation name, 8+ the path
         return [
             ("embed", "bundles/bitstreams"),
+            # whether the item is mapped into other collections decides what rm of a file does
+            ("embed", "mappedCollections"),
             ("embed.size", f"bundles={size}"),
             ("embed.size", f"bitstreams={size}"),
             ("embed.size", f"bundles/bitstreams={size}"),
@@ -654,7 +727,11 @@ class DSpace7Backend(Backend):
             "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
         )
         mtime = parse_time(data.get("lastModified"))
-        bundles = ((data.get("_embedded") or {}).get("bundles") or {}).get("_embedded") or {}
+        embedded = data.get("_embedded") or {}
+        bundles = (embedded.get("bundles") or {}).get("_embedded") or {}
+        mapped = ((embedded.get("mappedCollections") or {}).get("_embedded") or {}).get(
+            "mappedCollections"
+        )
         entries: list[Entry] = []
         for bundle in bundles.get("bundles") or []:
             name = str(bundle.get("name") or "")
@@ -670,7 +747,79 @@ class DSpace7Backend(Backend):
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))
-        return entries
+        if mapped:
+            # removing a file would remove it from the item in every collection: the files go
+            # only with the item, whose rmdir takes it out of this collection alone
+            entries = [
+                dataclasses.replace(e, ops=(e.ops - {Op.REMOVE}) | {Op.REMOVE_WITH_DIR})
+                if e.kind is Kind.FILE and Op.REMOVE in e.ops
+                else e
+                for e in entries
+            ]
+        return await self._as_served(entries, item.extra.get("parent") or uuid, uuid)
+
+    async def _as_served(self, entries: list[Entry], scope: str, item: str) -> list[Entry]:
+        """PDFs as the server serves them to us. With citation cover pages
+        (``citation-page.enable_globally`` or per collection/community; never for
+        administrators) ``/content`` sends another document than the stored one: its length and
+        (8.0+) its ETag differ from ``sizeBytes`` and the MD5 (BitstreamRestController,
+        CitationDocumentServiceImpl). One HEAD per collection tells; where it does, each PDF's
+        served length is asked for, so ``stat`` and ``read`` agree."""
+        pdfs = [i for i, e in enumerate(entries) if e.kind is Kind.FILE and _is_pdf(e.name)]
+        verdict = self._cover.get(scope)
+        if not pdfs or verdict is False:
+            return entries
+        out = list(entries)
+        for i in pdfs:
+            try:
+                served = await self._served(out[i])
+            except errors.DocfsError as exc:
+                # not readable (an embargo) or no answer: this one tells nothing, the next may
+                log.debug("cannot tell how %s is served: %s", out[i].name, exc)
+                continue
+            if served is None:
+                self._cover[scope] = self._cover[item] = False
+                return out
+            self._cover[scope] = self._cover[item] = True
+            out[i] = served
+        return out
+
+    async def _served(self, entry: Entry) -> Entry | None:
+        """``entry`` with the served size, if the server changes its bytes; else None (a
+        ``DocfsError`` if it does not say, e.g. an embargoed file)."""
+        response = await self.http.request(
+            "HEAD",
+            f"{self.api}/core/bitstreams/{self._uuid(entry)}/content",
+            endpoint="content",
+        )
+        length = response.headers.get("Content-Length")
+        etag = response.headers.get("ETag", "").strip().removeprefix("W/").strip('"')
+        md5 = entry.meta.get("checksum.md5", "")
+        if length is None or not length.isdigit():
+            return None
+        served = int(length)
+        if served == entry.size and etag in ("", md5):
+            return None
+        if not self._cover_logged:
+            self._cover_logged = True
+            log.warning(
+                "this DSpace serves PDFs changed (a citation cover page: %s has %d bytes stored, "
+                "%d served): such files show their served size, are read whole and are not "
+                "checked against the stored MD5",
+                entry.name,
+                entry.size or 0,
+                served,
+            )
+        meta = {k: v for k, v in entry.meta.items() if k != "checksum.md5"}
+        meta["stored.md5"] = md5
+        meta["stored.size"] = str(entry.size)
+        return dataclasses.replace(
+            entry,
+            size=served,
+            version=f"served:{etag}:{served}:{entry.version}",
+            meta=meta,
+            transformed=True,
+        )
 
     async def _bundle_files(self, bundle: JSON) -> AsyncIterator[JSON]:
         embedded = (bundle.get("_embedded") or {}).get("bitstreams") or {}
@@ -724,13 +873,18 @@ class DSpace7Backend(Backend):
             )
             bundle = (obj.get("_embedded") or {}).get("bundle") or {}
             item = (bundle.get("_embedded") or {}).get("item") or {}
-            return self._file(
+            item_uuid = str(item.get("uuid") or entry.extra.get("item", ""))
+            fresh = self._file(
                 obj,
-                item=str(item.get("uuid") or entry.extra.get("item", "")),
+                item=item_uuid,
                 bundle=str(bundle.get("uuid") or entry.extra.get("bundle", "")),
                 bundle_name=str(bundle.get("name") or entry.extra.get("bundle_name", "")),
                 mtime=parse_time(item.get("lastModified")),
             )
+            if self._cover.get(item_uuid) and _is_pdf(fresh.name):
+                with suppress(errors.DocfsError):  # unreadable: shown as stored
+                    fresh = await self._served(fresh) or fresh
+            return fresh
         obj = await self._json("GET", f"{API_SECTION[kind]}/{uuid}", endpoint=kind + "s")
         fresh = self._dir(obj, kind, entry.extra.get("parent", ""), **_extra_of(entry))
         if kind == "bundle":
@@ -748,12 +902,45 @@ class DSpace7Backend(Backend):
             endpoint="content",
             start=start,
             end=end,
-            ranges=self.capabilities.ranges,
+            # a transformed body is rendered per request: a resume must not splice two
+            ranges=self.capabilities.ranges and not entry.transformed,
         )
+
+    # ---- Backend: thumbnails ---------------------------------------------------------------
+
+    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
+        """The item's THUMBNAIL bitstreams, matched to the ORIGINAL ones by name as
+        ``BitstreamServiceImpl.getThumbnail`` does; one request, like the item's listing (the
+        per-bitstream ``thumbnail`` link would cost a request per file)."""
+        if self._type(directory) != "item":
+            return []
+        uuid = self._uuid(directory)
+        data = await self._json(
+            "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
+        )
+        bundles = ((data.get("_embedded") or {}).get("bundles") or {}).get("_embedded") or {}
+        originals: list[tuple[str, str]] = []
+        thumbs: list[tuple[str, str]] = []
+        for bundle in bundles.get("bundles") or []:
+            target = {ORIGINAL: originals, "THUMBNAIL": thumbs}.get(str(bundle.get("name")))
+            if target is None:
+                continue
+            async for obj in self._bundle_files(bundle):
+                if obj.get("uuid") and obj.get("name"):
+                    target.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
+        return match_thumbnails(originals, thumbs)
+
+    async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
+        uuid = thumbnail.ref.removeprefix("bitstream:")
+        return await fetch_bytes(self.http, f"{self.api}/core/bitstreams/{uuid}/content", "content")
 
     # ---- Backend: writing ------------------------------------------------------------------
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        async with self._changing(parent.extra.get("item") or self._uuid(parent)):
+            return await self._create_file(parent, name, src)
+
+    async def _create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         kind = self._type(parent)
         if kind == "bundle":
             item, bundle, bundle_name = parent.extra["item"], self._uuid(parent), parent.name
@@ -815,13 +1002,17 @@ class DSpace7Backend(Backend):
         *,
         method: str = "POST",
         params: Mapping[str, str] | None = None,
+        filename: str | None = None,
     ) -> httpx.Response:
-        """One multipart request (``file`` + ``properties``), never retried blindly."""
+        """One multipart request (``file`` + ``properties``), never retried blindly. The
+        part's filename is ``filename``, else ``name``: never the staging file's own name,
+        which a 10.0 replace would make part of the file's name."""
         self.session.want_fresh_token()
         props = dict(properties or {})
         if name is not None:
             props["name"] = name
-        body, content_type = await _multipart_file(src, name or src.name, props or None)
+        part_name = filename or name or src.name
+        body, content_type = await _multipart_file(src, part_name, props or None)
         try:
             return await self.http.request(
                 method,
@@ -837,31 +1028,65 @@ class DSpace7Backend(Backend):
             await trio.to_thread.run_sync(_unlink, body)
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
+        async with self._changing(entry.extra.get("item", "")):
+            return await self._replace_file(entry, src)
+
+    async def _replace_file(self, entry: Entry, src: Path) -> Entry:
+        if self.major >= 10 and self._replace is not False:
+            if self._replace is None:
+                # the first overwrite of the mount finds out; the others wait for its answer
+                # (one failed PUT per mount, however many files are overwritten at once)
+                async with self._replace_probe:
+                    replaced = await self._put_content(entry, src)
+            else:
+                replaced = await self._put_content(entry, src)
+            if replaced is not None:
+                return replaced
+        return await self._upload_and_swap(entry, src)
+
+    async def _put_content(self, entry: Entry, src: Path) -> Entry | None:
+        """10.0's ``PUT …/content`` (BitstreamReplaceController); None where the server does
+        not replace content (then ``_replace`` is False for the rest of the mount)."""
         uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         bundle_name = entry.extra.get("bundle_name", ORIGINAL)
-        if self.major >= 10 and self._replace is not False:
-            try:
-                response = await self._upload(
-                    f"core/bitstreams/{uuid}/content",
-                    src,
-                    None,
-                    None,
-                    method="PUT",
-                    params={"replaceName": "false"},
-                )
-            except errors.NotSupported:
-                self._replace = False  # replace-bitstream.enabled is off on this server
-            else:
-                self._replace = True
-                return self._file(
-                    self._decode(response),
-                    item=item,
-                    bundle=bundle,
-                    bundle_name=bundle_name,
-                    mtime=_server_time(response),
-                )
-        return await self._upload_and_swap(entry, src)
+        if self._replace is False:
+            return None
+        try:
+            # the entry's own name as the part's filename: with replaceName=false
+            # BitstreamServiceImpl.replace keeps the old name only when the extensions
+            # agree (else old base name + uploaded extension)
+            response = await self._upload(
+                f"core/bitstreams/{uuid}/content",
+                src,
+                None,
+                None,
+                method="PUT",
+                params={"replaceName": "false"},
+                filename=entry.name,
+            )
+        except (errors.NotSupported, errors.InvalidArgument) as exc:
+            # 10.0 with replace-bitstream.enabled=false (the default): the service throws
+            # IllegalStateException, answered 400; a server without the endpoint 405.
+            # Once per mount: every later overwrite goes straight to upload-and-swap.
+            if exc.status not in (400, 405):
+                raise
+            self._replace = False
+            log.info(
+                "this DSpace does not replace file content (PUT …/content answered %s): "
+                "an overwrite uploads a new copy and deletes the old one",
+                exc.status,
+            )
+        else:
+            self._replace = True
+            return self._file(
+                self._decode(response),
+                item=item,
+                bundle=bundle,
+                bundle_name=bundle_name,
+                mtime=_server_time(response),
+            )
+        return None
 
     async def _upload_and_swap(self, entry: Entry, src: Path) -> Entry:
         """7-9: upload the new content beside the old, delete the old, restore the order."""
@@ -1016,7 +1241,13 @@ class DSpace7Backend(Backend):
                     raise
                 self._admin = False
         if obj is None:
-            obj = await self._submit_item(collection, metadata)
+            if not self._orphans_checked:
+                # the first item of a non-administrator in this mount: first say which
+                # submissions earlier mounts (or the web interface) left undeposited — asked
+                # here, not at every mount's start, where it would cost every user requests
+                self._orphans_checked = True
+                await self._find_orphans()
+            return await self._start_submission(collection, name, metadata)
         entry = self._dir(obj, "item", collection)
         if obj.get("inArchive"):
             self._pending.setdefault(collection, {})[entry.extra["uuid"]] = (
@@ -1025,8 +1256,17 @@ class DSpace7Backend(Backend):
             )
         return entry
 
-    async def _submit_item(self, collection: str, metadata: JSON) -> JSON:
-        """Workspace item → metadata and license → deposit (reference section 9)."""
+    # ---- a non-administrator's new items: workspace item first, deposit later -----------------
+
+    async def _start_submission(self, collection: str, name: str, metadata: JSON) -> Entry:
+        """A workspace item with its title, date and license, shown as a directory at once.
+
+        It is deposited later (``_deposit``): the default submission configuration requires a
+        file (``webui.submit.upload.required``, true by default in UploadConfiguration.java;
+        UploadValidator's ``error.validation.filerequired`` makes SubmissionService.
+        createWorkflowItem answer 422), and once deposited the submitter may no longer add
+        files (XmlWorkflowServiceImpl.start removes the submitter's policies on the item).
+        """
         workspace = await self._json(
             "POST",
             "submission/workspaceitems",
@@ -1039,6 +1279,7 @@ class DSpace7Backend(Backend):
         url = ((workspace.get("_links") or {}).get("self") or {}).get("href")
         if ws_id is None or not url:
             raise errors.ProtocolError("workspace item without id or self link")
+        self._made.add(int(ws_id))
         ops = [
             {"op": "add", "path": f"/sections/traditionalpageone/{key}", "value": values}
             for key, values in metadata.items()
@@ -1048,32 +1289,179 @@ class DSpace7Backend(Backend):
             await self._json(
                 "PATCH", f"submission/workspaceitems/{ws_id}", endpoint="submission", json=ops
             )
-            deposit = await self.http.request(
-                "POST",
-                f"{self.api}/workflow/workflowitems",
-                endpoint="workflow",
-                body=f"{url}\n".encode(),
-                headers={"Content-Type": "text/uri-list"},
-                idempotent=False,
-                status_map={422: errors.InvalidArgument},
-            )
+            item = (workspace.get("_embedded") or {}).get("item")
+            item_uuid = (item or {}).get("uuid")
+            if not item_uuid:
+                item_link = ((workspace.get("_links") or {}).get("item") or {}).get("href")
+                if not item_link:
+                    raise errors.ProtocolError("workspace item without its item")
+                item = self._decode(await self.http.request("GET", item_link, endpoint="items"))
+                item_uuid = item.get("uuid")
+            obj = await self._json("GET", f"core/items/{item_uuid}", endpoint="items")
         except errors.DocfsError:
             # do not leave a half-made submission in the user's workspace
             with suppress(errors.DocfsError):
                 await self._delete(f"submission/workspaceitems/{ws_id}", "submission")
             raise
-        item = (workspace.get("_embedded") or {}).get("item")
-        item_uuid = (item or {}).get("uuid")
-        if not item_uuid:
-            item_link = ((workspace.get("_links") or {}).get("item") or {}).get("href")
-            if not item_link:
-                raise errors.ProtocolError("workspace item without its item")
-            item = self._decode(await self.http.request("GET", item_link, endpoint="items"))
-            item_uuid = item.get("uuid")
+        entry = self._dir(obj, "item", collection)
+        self._drafts[entry.extra["uuid"]] = Draft(
+            int(ws_id), str(url), collection, entry, time.monotonic()
+        )
+        self._drafts_changed.set()
+        log.info(
+            "new item %s is a workspace item until it is deposited (%gs after the last change "
+            "in it, on fsync of its directory, docfs sync or unmount)",
+            name,
+            self.deposit_after,
+        )
+        return entry
+
+    @asynccontextmanager
+    async def _changing(self, item: str) -> AsyncIterator[None]:
+        """A change inside ``item``: a draft is not deposited while one runs, and its quiet
+        period starts again after it."""
+        draft = self._drafts.get(item)
+        if draft is None:
+            yield
+            return
+        async with self._deposit_lock:
+            pass  # a deposit under way finishes first (then the item is no draft any more)
+        draft.busy += 1
+        try:
+            yield
+        finally:
+            draft.busy -= 1
+            draft.touched = time.monotonic()
+            draft.problem = None  # a changed item may be accepted now: the timer tries again
+            self._drafts_changed.set()
+
+    async def run(self) -> None:
+        """Deposit drafts that have been quiet for ``deposit_after`` seconds."""
+        while True:
+            now = time.monotonic()
+            due = [
+                d
+                for d in self._drafts.values()
+                if not d.busy and not d.problem and now - d.touched >= self.deposit_after
+            ]
+            for draft in due:
+                await self._deposit(draft)
+            waits = [
+                d.touched + self.deposit_after - now
+                for d in self._drafts.values()
+                if not d.busy and not d.problem
+            ]
+            self._drafts_changed = trio.Event()
+            with trio.move_on_after(max(0.05, min(waits)) if waits else 3600.0):
+                await self._drafts_changed.wait()
+
+    async def settle(self) -> None:
+        """Deposit every draft now (fsync of a directory, ``docfs sync``, unmount)."""
+        for draft in list(self._drafts.values()):
+            while draft.busy:
+                await trio.sleep(0.05)  # an upload into it is still running
+            await self._deposit(draft)
+        # a refusal was logged by _deposit (once per reason); held_back() lists what is left
+
+    def held_back(self) -> list[str]:
+        drafts = [
+            f"{d.entry.name}: workspace item {d.ws_id}, not deposited yet"
+            + (f" ({d.problem})" if d.problem else "")
+            for d in self._drafts.values()
+        ]
+        return drafts + [line for ws, line in self._orphans.items() if ws not in self._made]
+
+    async def _find_orphans(self) -> None:
+        """Workspace items of this user that no draft of this mount accounts for — e.g. left
+        by a mount that was killed before its deposit: one warning, and ``docfs status``."""
+        try:
+            person = self.session.person()
+            if not person:
+                status = await self._json("GET", "authn/status", endpoint="authn/status")
+                person = ((status.get("_embedded") or {}).get("eperson") or {}).get("uuid")
+            if not person:
+                href = ((status.get("_links") or {}).get("eperson") or {}).get("href", "")
+                person = str(href).rstrip("/").rpartition("/")[2]
+            if not person:
+                return
+            found = [
+                ws
+                async for ws in self._pages(
+                    "submission/workspaceitems/search/findBySubmitter",
+                    "workspaceitems",
+                    endpoint="submission",
+                    params={"uuid": str(person)},
+                )
+            ]
+        except errors.DocfsError as exc:
+            log.debug("cannot list this user's workspace items: %s", exc)
+            return
+        self._orphans = {
+            int(ws["id"]): f"{_workspace_title(ws)}: workspace item {ws['id']} left in your "
+            "DSpace workspace, not deposited (deposit or delete it in the web interface)"
+            for ws in found
+            if isinstance(ws.get("id"), int) and ws["id"] not in self._made
+        }
+        if self._orphans:
+            log.warning(
+                "%d submissions in your DSpace workspace were never deposited (e.g. by a mount "
+                "that was stopped before it could): %s",
+                len(self._orphans),
+                "; ".join(self._orphans.values()),
+            )
+
+    async def _deposit(self, draft: Draft) -> None:
+        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises."""
+        item = draft.entry.extra["uuid"]
+        async with self._deposit_lock:
+            if self._drafts.get(item) is not draft:
+                return  # deposited or removed meanwhile
+            try:
+                deposit = await self.http.request(
+                    "POST",
+                    f"{self.api}/workflow/workflowitems",
+                    endpoint="workflow",
+                    body=f"{draft.url}\n".encode(),
+                    headers={"Content-Type": "text/uri-list"},
+                    idempotent=False,
+                    status_map={422: errors.InvalidArgument},
+                )
+            except errors.DocfsError as exc:
+                problem = await self._refusal(draft, exc)
+                if problem != draft.told:
+                    log.warning(
+                        "cannot deposit the new item %s (it stays a workspace item, %d, in "
+                        "your DSpace workspace): %s",
+                        draft.entry.name,
+                        draft.ws_id,
+                        problem,
+                    )
+                draft.problem = draft.told = problem
+                return
+            del self._drafts[item]
         if deposit.content:
-            # non-empty answer: a workflow item; the item waits for review, invisible
-            log.info("new item %s waits in the collection's review workflow", name_of(item))
-        return await self._json("GET", f"core/items/{item_uuid}", endpoint="items")
+            # a workflow item: the item waits for review, invisible until approved
+            log.info("new item %s was deposited and waits in review", draft.entry.name)
+            return
+        log.info("new item %s was deposited", draft.entry.name)
+        self._pending.setdefault(draft.collection, {})[item] = (time.monotonic(), draft.entry)
+
+    async def _refusal(self, draft: Draft, exc: errors.DocfsError) -> str:
+        """Why a deposit was refused, in words (the workspace item's ``errors`` say it)."""
+        if exc.status != 422:
+            return str(exc)
+        with suppress(errors.DocfsError):
+            ws = await self._json(
+                "GET", f"submission/workspaceitems/{draft.ws_id}", endpoint="submission"
+            )
+            messages = [
+                str(e.get("message")) for e in ws.get("errors") or [] if isinstance(e, dict)
+            ]
+            if "error.validation.filerequired" in messages:
+                return "DSpace requires at least one file in it"
+            if messages:
+                return "DSpace refused it: " + ", ".join(messages)
+        return "DSpace refused it (422)"
 
     async def remove(self, entry: Entry) -> None:
         kind = self._type(entry)
@@ -1083,9 +1471,98 @@ class DSpace7Backend(Backend):
         if kind == "item":
             self._pending.get(entry.extra.get("parent", ""), {}).pop(uuid, None)
             self._bundle_hint.pop(uuid, None)
+            draft = self._drafts.get(uuid)
+            if draft is not None:
+                # rmdir of an item not deposited yet: the whole submission goes
+                async with self._deposit_lock:
+                    self._drafts.pop(uuid, None)
+                await self._delete(f"submission/workspaceitems/{draft.ws_id}", "submission")
+                return
+        elif kind in ("bitstream", "bundle"):
+            async with self._changing(entry.extra.get("item", "")):
+                await self._delete(f"{API_SECTION[kind]}/{uuid}", kind + "s")
+            return
         if kind not in API_SECTION:
             raise errors.NotSupported(f"{entry.name}: cannot be removed")
         await self._delete(f"{API_SECTION[kind]}/{uuid}", kind + "s")
+
+    async def remove_from(self, entry: Entry, parent: Entry) -> None:
+        # one item directory may be listed in several collections: what its rmdir does
+        # depends on the collection it is removed from, the parent given here
+        if (
+            self._type(entry) == "item"
+            and self._type(parent) == "collection"
+            and self._uuid(entry) not in self._drafts
+            and await self._leave_collection(entry, self._uuid(parent))
+        ):
+            return
+        await self.remove(entry)
+
+    async def _leave_collection(self, entry: Entry, here: str) -> bool:
+        """``rmdir`` of an item that is in other collections too: take it out of this one only.
+
+        ``DELETE /core/items/{uuid}`` deletes an item from every collection it is in
+        (``ItemServiceImpl.delete``), so where the item lives elsewhere docfs unmaps it from the
+        collection it was listed in (``MappedCollectionRestController``) or, where that is its
+        owning collection, makes one of its mapped collections the owner
+        (``ItemOwningCollectionUpdateRestController``; needs ADMIN on the owning collection).
+        False when the item is in no other collection: then it is deleted as before.
+        See docs/protocols/dspace7.md, "Mapped items".
+        """
+        uuid = self._uuid(entry)
+        owner = await self._json("GET", f"core/items/{uuid}/owningCollection", endpoint="items")
+        owning = str(owner.get("uuid") or "")
+        listed = await self._json("GET", f"core/items/{uuid}/mappedCollections", endpoint="items")
+        mapped = [
+            str(c["uuid"])
+            for c in ((listed.get("_embedded") or {}).get("mappedCollections") or [])
+            if c.get("uuid")
+        ]
+        others = [c for c in [owning, *mapped] if c and c != here]
+        if not others or not here:
+            return False
+        if here in mapped:
+            # a collection the item is no longer in is a silent 204: safe to repeat
+            await self.http.request(
+                "DELETE",
+                f"{self.api}/core/items/{uuid}/mappedCollections/{here}",
+                endpoint="items/mappedCollections",
+            )
+        elif here == owning:
+            target = next(c for c in mapped if c != here)
+            try:
+                await self.http.request(
+                    "PUT",
+                    f"{self.api}/core/items/{uuid}/owningCollection",
+                    endpoint="items/owningCollection",
+                    body=f"{self.http.base_url}{self.api}/core/collections/{target}\n".encode(),
+                    headers={"Content-Type": "text/uri-list"},
+                    idempotent=False,
+                    # the server's "already the owning collection" after a lost answer
+                    status_map={400: errors.Conflict},
+                )
+            except (errors.Conflict, errors.RemoteUnavailable):
+                now = await self._json(
+                    "GET", f"core/items/{uuid}/owningCollection", endpoint="items"
+                )
+                if str(now.get("uuid") or "") != target:
+                    raise
+            except errors.PermissionDenied:
+                log.warning(
+                    "DSpace 7+ refused to hand %r over to another of its collections: taking "
+                    "an item out of its owning collection needs ADMIN on that collection",
+                    entry.name,
+                )
+                raise
+        else:
+            log.info("item %s had already left collection %s", uuid, here)
+            return True
+        log.info(
+            "%r was taken out of this collection; it stays in %d other collection(s)",
+            entry.name,
+            len(others),
+        )
+        return True
 
     async def _check_empty(self, entry: Entry) -> None:
         """DSpace deletes recursively; rmdir must not: check with the cheapest listing."""
@@ -1162,21 +1639,36 @@ class DSpace7Backend(Backend):
 
     async def _patch(self, entry: Entry, ops: list[JSON]) -> Entry:
         kind = self._type(entry)
-        obj = await self._json(
-            "PATCH",
-            f"{API_SECTION[kind]}/{self._uuid(entry)}",
-            endpoint=kind + "s",
-            json=ops,
-            status_map={422: errors.InvalidArgument},
-        )
+        item = self._uuid(entry) if kind == "item" else entry.extra.get("item", "")
+        async with self._changing(item):
+            obj = await self._json(
+                "PATCH",
+                f"{API_SECTION[kind]}/{self._uuid(entry)}",
+                endpoint=kind + "s",
+                json=ops,
+                status_map={422: errors.InvalidArgument},
+            )
         name = str(obj.get("name") or self._uuid(entry))
         version = entry.version if kind == "bitstream" else str(obj.get("lastModified") or "")
         mtime = (
             entry.mtime if kind in ("bitstream", "bundle") else parse_time(obj.get("lastModified"))
         )
-        return dataclasses.replace(
+        fresh = dataclasses.replace(
             entry, name=name, meta=flatten_meta(obj), version=version, mtime=mtime
         )
+        draft = self._drafts.get(item) if kind == "item" else None
+        if draft is not None:
+            draft.entry = fresh  # the collection shows it from here until it is deposited
+        return fresh
+
+
+def _workspace_title(ws: JSON) -> str:
+    """A workspace item's title, from its traditionalpageone section."""
+    section = (ws.get("sections") or {}).get("traditionalpageone") or {}
+    values = section.get("dc.title") or []
+    if values and isinstance(values[0], dict) and values[0].get("value"):
+        return str(values[0]["value"])
+    return "(untitled)"
 
 
 def _extra_of(entry: Entry) -> dict[str, str]:

@@ -63,6 +63,11 @@ class Fault:
     retry_after: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    #: a proxy or a busy server holds the whole request this long and then passes it on,
+    #: whether or not the client still waits: a client whose timeout is shorter gives up, and
+    #: the server acts on the request after that (``delay`` instead drops a request whose
+    #: client left: the app then sees a disconnect, not the body)
+    hold: float = 0.0
     #: cut the connection after this many body bytes (0 = right after the headers)
     reset_after: int | None = None
     #: a slow body: wait this long before each chunk of it, at most ``SLOW_PIECE`` bytes (a
@@ -296,16 +301,19 @@ class Emulator:
                     await anyio.sleep(len(message.get("body", b"")) / self.upload_bandwidth)
             return message
 
+        app_receive: Receive = counting_receive
         try:
             if fault is not None:
                 entry.fault = _describe(fault)
                 if fault.delay:
                     await anyio.sleep(fault.delay)
+                if fault.hold:
+                    app_receive = await _held(counting_receive, fault.hold)
                 if fault.answers_itself:
-                    await _drain(counting_receive)
+                    await _drain(app_receive)
                     await self._send_fault(fault, entry, send, scope)
                     return
-            await self._app(scope, counting_receive, self._wrap_send(send, entry, fault))
+            await self._app(scope, app_receive, self._wrap_send(send, entry, fault))
         except ConnectionCut:
             # uvicorn closes the connection when an app fails after the response started
             raise
@@ -447,6 +455,8 @@ def _describe(fault: Fault) -> str:
         parts.append(f"status={fault.status}")
     if fault.delay:
         parts.append(f"delay={fault.delay}")
+    if fault.hold:
+        parts.append(f"hold={fault.hold}")
     if fault.reset_after is not None:
         parts.append(f"reset_after={fault.reset_after}")
     if fault.chunk_delay:
@@ -458,6 +468,25 @@ def _describe(fault: Fault) -> str:
     if fault.redirect is not None:
         parts.append("redirect")
     return ",".join(parts) or "fault"
+
+
+async def _held(receive: Receive, hold: float) -> Receive:
+    """Take the whole request body now, wait ``hold`` seconds, then give the app that body
+    even if the client has gone meanwhile (uvicorn would answer a disconnect instead)."""
+    body: list[Message] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client left before the body was complete: nothing to pass on
+        body.append(message)
+        if not message.get("more_body"):
+            break
+    await anyio.sleep(hold)
+
+    async def replay() -> Message:
+        return body.pop(0) if body else await receive()
+
+    return replay
 
 
 async def _drain(receive: Receive) -> None:

@@ -56,6 +56,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from docfs.emulators.base import Emulator, LoggedRequest, Receive, Scope, Send
+from docfs.emulators.thumbjpeg import encode_jpeg, picture_of
+from docfs.vfs.imagecodec import Image, encode_png
 
 KiB = 1 << 10
 MiB = 1 << 20
@@ -285,6 +287,8 @@ class FileObj:
     editing: bool = False
     converting_until: float | None = None
     origin_folder_id: int | None = None
+    #: the thumbnail the builder made: (version number, image bytes, media type)
+    thumbnail: tuple[int, bytes, str] | None = None
 
     @property
     def current(self) -> Version:
@@ -1032,6 +1036,122 @@ class DocSpaceEmulator(Emulator):
         with self._state:
             self._limiter = RateLimiter(config) if config is not None else None
 
+    # ---- thumbnails (the ThumbnailBuilder worker, FileHandler action=thumb) ---------------
+
+    #: what the builder makes thumbnails of (``ThumbnailSettings.Formats`` for documents,
+    #: converted by the Document Server to ``DocThumbnailExtension``, jpg; images are
+    #: ``Global.ImageThumbnailExtension``, up to ``MaxImageFileSize`` 30 MiB)
+    THUMBNAIL_DOCS = frozenset(
+        (
+            ".doc",
+            ".docm",
+            ".docx",
+            ".dot",
+            ".dotx",
+            ".epub",
+            ".fodt",
+            ".htm",
+            ".html",
+            ".odt",
+            ".ott",
+            ".pdf",
+            ".rtf",
+            ".txt",
+            ".xps",
+            ".djvu",
+            ".odp",
+            ".otp",
+            ".pot",
+            ".potx",
+            ".pps",
+            ".ppsx",
+            ".ppt",
+            ".pptx",
+            ".csv",
+            ".ods",
+            ".ots",
+            ".xls",
+            ".xlsx",
+            ".xlsm",
+        )
+    )
+    THUMBNAIL_IMAGES = frozenset(
+        [".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".png", ".tiff", ".tif", ".tga", ".webp", ".heic"]
+    )
+    MAX_IMAGE_FILE_SIZE = 30 << 20
+    #: the size of the stored thumbnail the handler serves by default (the first of
+    #: ``thumbnail:sizes``; a choice: the configured sizes live outside the server source)
+    THUMBNAIL_SIZE = (256, 192)
+
+    def _thumbnail_wanted(self, file: FileObj) -> bool:
+        """``Builder.CanCreateThumbnail``: a known format, not too large an image, not in Trash."""
+        ext = file.ext.lower()
+        if ext in self.THUMBNAIL_IMAGES:
+            return file.current.content.size <= self.MAX_IMAGE_FILE_SIZE
+        return ext in self.THUMBNAIL_DOCS and (
+            self._root_of(file.folder_id).folder_type != FT_TRASH
+        )
+
+    def _thumbnail_fields(self, ctx: Ctx, file: FileObj, chosen: Version) -> dict[str, Any]:
+        """``thumbnailStatus`` and, when Created, ``thumbnailUrl`` (``FileDto.cs``)."""
+        thumb = file.thumbnail
+        if thumb is not None and thumb[0] == chosen.number:
+            hash_ = abs(hash(self._date(max(file.created, file.modified)))) % (1 << 31)
+            return {
+                "thumbnailStatus": 1,
+                "thumbnailUrl": f"{ctx.base}/filehandler.ashx?action=thumb&fileid={file.id}"
+                f"&version={chosen.number}&hash={hash_}",
+            }
+        # Waiting until the builder has run, NotRequired for what it never makes
+        return {"thumbnailStatus": 0 if self._thumbnail_wanted(file) else 3}
+
+    def build_thumbnails(self, image_format: str = "jpg") -> list[int]:
+        """One run of the ThumbnailBuilder over every file that waits for a thumbnail; returns
+        their ids. Documents get JPEG (``DocThumbnailExtension``); images get
+        ``image_format``: the real default (``files:thumbnail:exts``) is webp, which this
+        emulator cannot encode, so it offers ``jpg`` (default here) and ``png``."""
+        if image_format not in ("jpg", "png"):
+            raise ValueError("image_format: jpg or png")
+        made = []
+        with self._state:
+            for file in self.files.values():
+                current = file.current
+                if not self._thumbnail_wanted(file):
+                    continue
+                if file.thumbnail is not None and file.thumbnail[0] == current.number:
+                    continue
+                width, height = self.THUMBNAIL_SIZE
+                picture = picture_of(current.content.read(0, 65536), width, height)
+                if file.ext.lower() in self.THUMBNAIL_IMAGES and image_format == "png":
+                    data, media = encode_png(Image(width, height, picture)), "image/png"
+                else:
+                    data, media = encode_jpeg(width, height, picture), "image/jpeg"
+                file.thumbnail = (current.number, data, media)
+                made.append(file.id)
+        return made
+
+    def _thumb(
+        self, fileid: str, version: str, headers: dict[str, str], request: Request
+    ) -> Response:
+        """``FileHandler.ThumbnailFile``: 404 unknown, 403 no download right, 204 while the
+        thumbnail is not Created, else the stored image with its length."""
+        with self._state:
+            self._advance()
+            principal = self._authenticate(headers, dict(request.cookies))
+            user = principal.user if principal else None
+            file = self.files.get(int(fileid)) if fileid.isdigit() else None
+            if file is None:
+                return Response(status_code=404)
+            if self._level(user, file.folder_id) < READ or self._deny_download(
+                user, file.folder_id
+            ):
+                return Response(status_code=403)
+            wanted = int(version) if version.isdigit() and int(version) > 0 else None
+            thumb = file.thumbnail
+            if thumb is None or thumb[0] != (wanted or file.current.number):
+                return Response(status_code=204)
+            return Response(thumb[1], 200, media_type=thumb[2])
+
     # ---- backdoor: inspection -------------------------------------------------------------
 
     def file_content(self, file_id: int, version: int | None = None) -> bytes:
@@ -1523,7 +1643,7 @@ class DocSpaceEmulator(Emulator):
             "fileType": kind,
             "fileExst": file.ext,
             "comment": chosen.comment,
-            "thumbnailStatus": 3,
+            **self._thumbnail_fields(ctx, file, chosen),
             "encrypted": False,
             "id": file.id,
             "title": file.title,
@@ -2996,6 +3116,8 @@ class DocSpaceEmulator(Emulator):
         """FileHandler.DownloadFile: one byte range, the leading-space Content-Range (§5)."""
         q = request.query_params
         headers = {k.lower(): v for k, v in request.headers.items()}
+        if q.get("action") == "thumb":
+            return self._thumb(q.get("fileid", ""), q.get("version", ""), headers, request)
         if q.get("action") not in ("download", "stream"):
             return _html(400, "Invalid action")
         with self._state:

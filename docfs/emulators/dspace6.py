@@ -73,6 +73,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from docfs.emulators.base import Emulator, ServerProfile
+from docfs.emulators.thumbjpeg import thumbnail_jpeg
 
 __all__ = ["ANONYMOUS", "DSpace6Emulator"]
 
@@ -2135,6 +2136,49 @@ class DSpace6Emulator(Emulator):
                 sequence_id=max(top, 0) + 1,
             )
             return b.uuid
+
+    #: the formats the thumbnail filters of a default configuration take (dspace.cfg
+    #: ``filter.plugins``: "JPEG Thumbnail" = JPEGFilter for BMP, GIF, JPEG, image/png;
+    #: "PDFBox JPEG Thumbnail" = PDFBoxThumbnail for Adobe PDF). TIFF needs the optional
+    #: ImageMagick filters, off by default.
+    THUMBNAIL_INPUTS = frozenset({"BMP", "GIF", "JPEG", "image/png", "Adobe PDF"})
+
+    def filter_media(self, item: str | None = None) -> list[str]:
+        """``dspace filter-media`` for thumbnails, on one item or all: each ORIGINAL bitstream
+        of a thumbnail input format without one gets ``<name>.jpg`` (format JPEG, at most
+        ``thumbnail.maxwidth`` 80 px) in the THUMBNAIL bundle, with the source's policies
+        (``MediaFilterServiceImpl.processBitstream``: ``inheritPolicies``; ``getFilteredName``
+        of JPEGFilter/PDFBoxThumbnail); the item is then updated (``itemService.update``:
+        sequence ids and ``lastModified``). Returns the new bitstreams' uuids."""
+        made: list[str] = []
+        with self._state:
+            items = (
+                [self._backdoor(_Item, item)]
+                if item is not None
+                else [n for n in self._objects.values() if isinstance(n, _Item)]
+            )
+            for owner in items:
+                existing = {b.name for b in owner.bundles.get("THUMBNAIL", [])}
+                created = False
+                for b in list(owner.bundles.get("ORIGINAL", [])):
+                    name = f"{b.name}.jpg"
+                    if b.fmt.short not in self.THUMBNAIL_INPUTS or not b.name or name in existing:
+                        continue
+                    thumb = self._add_bitstream(
+                        owner,
+                        name,
+                        thumbnail_jpeg(b.data),
+                        bundle="THUMBNAIL",
+                        fmt=_FORMAT_BY_MIME["image/jpeg"],
+                        public=self._is_public(b),
+                        description="Generated Thumbnail",
+                        sequence_id=-1,
+                    )
+                    made.append(thumb.uuid)
+                    created = True
+                if created:
+                    self._update_item(owner)
+        return made
 
     def grant(self, email: str, uuid: str, action: str) -> None:
         """Give an EPerson (or ``ANONYMOUS``) an action on an object, as a resource policy.

@@ -14,7 +14,12 @@ workflow-item path for everybody else, and Spring Boot's error JSON for every fa
 
 Server versions differ in a few places (section 10 of the reference); ``version`` selects the
 behaviour: ``"7.6"`` (no ``/security/csrf``), ``"8.x"``/``"9.x"``, and ``"10.0"`` (RFC 6266
-``Content-Disposition`` and, with ``replace_bitstream_enabled``, ``PUT …/content``).
+``Content-Disposition`` and ``PUT …/content``, which answers 400 unless
+``replace_bitstream_enabled``). Server settings (``docfs emulate dspace7 --setting``):
+``replace-bitstream.enabled``, ``webui.submit.upload.required`` (a deposit without a file is
+422) and ``citation-page.enable_globally`` (PDFs get a cover page for non-administrators); the
+role ``submitter`` puts the user into every collection's SUBMIT group. What the server's source
+says about each is in ``docs/protocols/dspace7.md``.
 
 Emulator choices where the reference marks behaviour as unconfirmed are the ones it names as
 "Emulator default (choice)". Further choices, all documented at the place they are made: a small
@@ -57,7 +62,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.emulators.base import Emulator
+from docfs.emulators.base import Emulator, ServerProfile, ServerSetting
+from docfs.emulators.thumbjpeg import thumbnail_jpeg
 
 JSON = dict[str, Any]
 log = logging.getLogger("docfs.emulators.dspace7")
@@ -157,6 +163,32 @@ def tomcat_header(value: str) -> str:
     )
 
 
+def _extension(name: str) -> str:
+    """Commons IO ``FilenameUtils.getExtension``: after the last dot of the last path part."""
+    base = re.split(r"[/\\]", name)[-1]
+    return base.rpartition(".")[2] if "." in base else ""
+
+
+def _remove_extension(name: str) -> str:
+    """Commons IO ``FilenameUtils.removeExtension``."""
+    base = re.split(r"[/\\]", name)[-1]
+    if "." not in base:
+        return name
+    return name[: len(name) - len(_extension(name)) - 1]
+
+
+def replaced_name(old: str | None, uploaded: str | None, replace_name: bool) -> str | None:
+    """The name ``BitstreamServiceImpl.replace`` (10.0) gives the new bitstream: the uploaded
+    filename with ``replaceName``; else the old name when the extensions agree, and otherwise
+    the old base name, a dot and the uploaded file's extension (``report.pdf`` replaced by an
+    upload named ``42`` becomes ``report.``)."""
+    if replace_name:
+        return uploaded
+    if old is None or _extension(uploaded or "") == _extension(old):
+        return old
+    return f"{_remove_extension(old)}.{_extension(uploaded or '')}"
+
+
 def guess_mime(name: str | None) -> str:
     """What ``bitstreamFormatService.guessFormat`` does: by extension, else "Unknown"."""
     if name:
@@ -231,6 +263,9 @@ class Collection(DSO):
     logo: str | None = None
     #: True if deposits go through a review workflow instead of being archived at once
     workflow: bool = False
+    #: eperson uuids in the collection's SUBMIT group (ADD on the collection): they may start
+    #: workspace items here and nothing else (WorkspaceItemRestRepository.createAndReturn)
+    submitters: set[str] = field(default_factory=set)
     type: str = "collection"
 
 
@@ -380,6 +415,37 @@ class DSpace7Emulator(Emulator):
     """In-memory DSpace 7+ server; see the module docstring for what it covers."""
 
     name = "dspace7"
+    versions = ("7.6", "8.0", "9.1", "10.0")
+    server_settings = {
+        "replace-bitstream.enabled": ServerSetting(
+            "false",
+            "10.0: PUT /core/bitstreams/{uuid}/content replaces a file (versioning.cfg); "
+            "off, it answers 400",
+            ("true", "false"),
+        ),
+        "webui.submit.upload.required": ServerSetting(
+            "true",
+            "depositing a workspace item needs a file: else 422 error.validation.filerequired "
+            "(UploadConfiguration.isRequired)",
+            ("true", "false"),
+        ),
+        "citation-page.enable_globally": ServerSetting(
+            "false",
+            "PDF downloads of non-administrators get a cover page: Content-Length and ETag "
+            "differ from sizeBytes and the MD5 (CitationDocumentServiceImpl)",
+            ("true", "false"),
+        ),
+    }
+    roles = ("admin", "submitter")
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        return {
+            "version": profile.version,
+            "replace_bitstream_enabled": profile.flag("replace-bitstream.enabled"),
+            "upload_required": profile.flag("webui.submit.upload.required"),
+            "cover_pages": profile.flag("citation-page.enable_globally"),
+        }
 
     def __init__(
         self,
@@ -393,6 +459,8 @@ class DSpace7Emulator(Emulator):
         short_lived_lifetime: float = 2.0,
         lazy_csrf: bool = False,
         replace_bitstream_enabled: bool = False,
+        upload_required: bool = True,
+        cover_pages: bool = False,
         max_upload_bytes: int = 512 * 1024 * 1024,
         index_delay: float = 0.0,
         rate_limit: tuple[int, float] | None = None,
@@ -415,6 +483,10 @@ class DSpace7Emulator(Emulator):
         self.short_lived_lifetime = short_lived_lifetime
         self.lazy_csrf = lazy_csrf
         self.replace_bitstream_enabled = replace_bitstream_enabled
+        #: webui.submit.upload.required (default true in UploadConfiguration.java)
+        self.upload_required = upload_required
+        #: citation-page.enable_globally: PDFs are served with a cover page to non-admins
+        self.cover_pages = cover_pages
         self.max_upload_bytes = max_upload_bytes
         self.index_delay = index_delay
         self.rate_limit = rate_limit
@@ -536,6 +608,52 @@ class DSpace7Emulator(Emulator):
             owner.next_sequence += 1
             return stream.uuid
 
+    #: MIME types of the formats the default thumbnail filters take (dspace.cfg of 7.x:
+    #: JPEGFilter "BMP, GIF, JPEG, PNG", PDFBoxThumbnail "Adobe PDF")
+    THUMBNAIL_INPUTS = frozenset(
+        {"image/bmp", "image/gif", "image/jpeg", "image/png", "application/pdf"}
+    )
+
+    def filter_media(self, item: str | None = None) -> list[str]:
+        """``dspace filter-media`` for thumbnails, on one item or all: each ORIGINAL bitstream
+        of a thumbnail input format without one gets ``<name>.jpg`` (JPEG, at most
+        ``thumbnail.maxwidth`` 175 px) in the THUMBNAIL bundle, with the source's READ policy
+        (``MediaFilterServiceImpl.processBitstream``: ``inheritPolicies``). Adding it touches
+        the item, as any bundle change does. Returns the new bitstreams' uuids."""
+        made: list[str] = []
+        with self._state:
+            items = (
+                [self._get(item, Item)]
+                if item is not None
+                else [o for o in self._objects.values() if isinstance(o, Item)]
+            )
+            for owner in items:
+                assert isinstance(owner, Item)
+                original = self._bundle_named(owner, "ORIGINAL")
+                if original is None:
+                    continue
+                thumbs = self._bundle_named(owner, "THUMBNAIL")
+                existing = set()
+                if thumbs is not None:
+                    existing = {self._objects[u].name for u in thumbs.bitstreams}
+                for uuid in list(original.bitstreams):
+                    source = self._objects[uuid]
+                    assert isinstance(source, Bitstream)
+                    name = f"{source.name}.jpg"
+                    if source.mime not in self.THUMBNAIL_INPUTS or not source.name:
+                        continue
+                    if name in existing:
+                        continue
+                    if thumbs is None:
+                        thumbs = self._create_bundle(owner, "THUMBNAIL")
+                    data = thumbnail_jpeg(source.content, longest=175)
+                    stream = self._create_bitstream(thumbs, name, data, "image/jpeg", None)
+                    stream.readers = None if source.readers is None else set(source.readers)
+                    stream.sequence_id = owner.next_sequence
+                    owner.next_sequence += 1
+                    made.append(stream.uuid)
+        return made
+
     def set_logo(self, owner: str, content: bytes, name: str = "logo.png") -> str:
         """Give a community or collection a logo bitstream; returns the bitstream uuid."""
         with self._state:
@@ -562,6 +680,28 @@ class DSpace7Emulator(Emulator):
         with self._state:
             dso = self._get(uuid)
             dso.readers = None if readers is None else {self._person(e).uuid for e in readers}
+
+    def grant_role(self, email: str, role: str) -> None:
+        """``submitter``: make ``email`` a non-administrator in the SUBMIT group of every
+        collection (as ``--role submitter`` does, after the demo data is seeded)."""
+        with self._state:
+            person = self._person(email)
+            if role == "admin":
+                person.admin = True
+                return
+            if role != "submitter":
+                raise ValueError(f"unknown role {role!r}")
+            person.admin = False
+            for dso in self._objects.values():
+                if isinstance(dso, Collection):
+                    dso.submitters.add(person.uuid)
+
+    def grant_submit(self, collection: str, email: str) -> None:
+        """Put ``email`` into the SUBMIT group of one collection."""
+        with self._state:
+            target = self._get(collection, Collection)
+            assert isinstance(target, Collection)
+            target.submitters.add(self._person(email).uuid)
 
     def grant_write(self, uuid: str, email: str) -> None:
         """Let ``email`` add, change and remove things in (and below) the object."""
@@ -1007,6 +1147,12 @@ class DSpace7Emulator(Emulator):
             ("POST", f"/core/items/{u}/bundles", self._create_bundle_route),
             ("GET", f"/core/items/{u}/owningCollection", self._owning_collection),
             ("GET", f"/core/items/{u}/mappedCollections", self._mapped_collections),
+            (
+                "DELETE",
+                f"/core/items/{u}/mappedCollections/(?P<collection>{UUID_RX})",
+                self._unmap_item,
+            ),
+            ("PUT", f"/core/items/{u}/owningCollection", self._move_item),
             ("GET", f"/core/bundles/{u}", self._get_dso(Bundle)),
             ("PATCH", f"/core/bundles/{u}", self._patch_bundle),
             ("DELETE", f"/core/bundles/{u}", self._delete_dso(Bundle)),
@@ -1015,7 +1161,7 @@ class DSpace7Emulator(Emulator):
             ("GET", f"/core/bundles/{u}/item", self._bundle_item),
             ("GET", "/core/bitstreams/search/byItemHandle", self._by_item_handle),
             ("PATCH", "/core/bitstreams", self._bulk_delete),
-            ("GET", f"/core/bitstreams/{u}", self._get_dso(Bitstream)),
+            ("GET", f"/core/bitstreams/{u}", self._get_bitstream),
             ("PATCH", f"/core/bitstreams/{u}", self._patch_dso(Bitstream)),
             ("DELETE", f"/core/bitstreams/{u}", self._delete_bitstream),
             ("GET", f"/core/bitstreams/{u}/content", self._content),
@@ -1026,6 +1172,7 @@ class DSpace7Emulator(Emulator):
             ("GET", "/pid/find", self._pid_find),
             ("GET", "/discover/search/objects", self._search),
             ("POST", "/submission/workspaceitems", self._create_workspace_item),
+            ("GET", "/submission/workspaceitems/search/findBySubmitter", self._by_submitter),
             ("GET", r"/submission/workspaceitems/(?P<wsid>\d+)", self._get_workspace_item),
             ("PATCH", r"/submission/workspaceitems/(?P<wsid>\d+)", self._patch_workspace_item),
             ("POST", r"/submission/workspaceitems/(?P<wsid>\d+)", self._workspace_upload),
@@ -1035,8 +1182,10 @@ class DSpace7Emulator(Emulator):
         ]
         if self.major >= 8:
             routes.append(("GET", "/security/csrf", self._csrf))
-        if self.major >= 10 and self.replace_bitstream_enabled:
-            # without the setting only GET and HEAD exist on …/content: 405 (reference 5.5)
+        if self.major >= 10:
+            # BitstreamReplaceController (new in 10.0) is always mapped; whether replacement is
+            # enabled is checked by BitstreamServiceImpl.replace (400 when off). Before 10.0
+            # only GET and HEAD exist on …/content: a PUT answers 405.
             routes.append(("PUT", f"/core/bitstreams/{u}/content", self._replace_content))
         return [(m, re.compile(p + "$"), h) for m, p, h in routes]
 
@@ -1832,6 +1981,64 @@ class DSpace7Emulator(Emulator):
         found = [self._objects[u] for u in item.mapped if u in self._objects]
         return self._list(ctx, "mappedCollections", found)
 
+    def _unmap_item(self, ctx: Ctx, uuid: str, collection: str) -> Response:
+        """MappedCollectionRestController.deleteCollectionToItemRelation: 422 for an unknown
+        item or collection and for the owning collection; a collection the item is not in is
+        a silent 204; removing needs REMOVE on the collection (CollectionServiceImpl.removeItem
+        authorizes it before it unmaps)."""
+        item = self._objects.get(uuid)
+        target = self._objects.get(collection)
+        if not isinstance(item, Item) or not isinstance(target, Collection):
+            raise Fail(422, "Not a valid collection or item uuid.")
+        self._require_read(ctx, item)
+        if item.owning == collection:
+            raise Fail(422, "Collection given same as owningCollection of item.")
+        if collection in item.mapped:
+            self._require_write(ctx, target)
+            item.mapped.remove(collection)
+            self._touch(item)
+        return self._empty(204)
+
+    def _move_item(self, ctx: Ctx, uuid: str) -> Response:
+        """ItemOwningCollectionUpdateRestController.move: WRITE on the item first
+        (@PreAuthorize), one collection in a text/uri-list (else 422), archived or withdrawn
+        items only (400), not the current owner (400), then ADMIN on the current owning
+        collection, else the answer is 403 (@PostAuthorize of a null). ItemServiceImpl.move adds
+        the item to the target and removes it from the old owner, so a collection it was mapped
+        into becomes its owner and the old owner no longer holds it."""
+        item = self._lookup(ctx, uuid, Item)
+        assert isinstance(item, Item)
+        self._require_write(ctx, item)
+        if "text/uri-list" not in ctx.request.headers.get("content-type", ""):
+            raise Fail(415, "Unsupported Media Type")
+        lines = [
+            line.strip()
+            for line in ctx.body.decode("utf-8", "replace").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        found = re.search(f"/core/collections/({UUID_RX})$", lines[0]) if len(lines) == 1 else None
+        target = self._objects.get(found.group(1)) if found else None
+        if not isinstance(target, Collection):
+            raise Fail(
+                422, "The collection doesn't exist or the data cannot be resolved to a collection."
+            )
+        if not (item.in_archive or item.withdrawn):
+            raise Fail(400, "Only archived or withdrawn items can be moved between collections")
+        if item.owning == target.uuid:
+            raise Fail(400, "The provided collection is already the owning collection")
+        owner = self._objects.get(item.owning or "")
+        caller = ctx.caller
+        if not (
+            caller is not None
+            and (caller.admin or (owner is not None and caller.uuid in owner.writers))
+        ):
+            raise Fail(403)
+        if target.uuid in item.mapped:
+            item.mapped.remove(target.uuid)
+        item.owning = target.uuid
+        self._touch(item)
+        return self._json(self._render(ctx, target))
+
     # ---- bundles and bitstreams ----------------------------------------------------------
 
     def _bundle_bitstreams(self, ctx: Ctx, uuid: str) -> Response:
@@ -1904,6 +2111,26 @@ class DSpace7Emulator(Emulator):
             raise Fail(422)
         stream = self._create_bitstream(bundle, name, part.data, None, metadata)
         return self._json(self._render(ctx, stream), 201)
+
+    def _get_bitstream(self, ctx: Ctx, uuid: str) -> Response:
+        """``findOne`` needs METADATA_READ (BitstreamMetadataReadPermissionEvaluatorPlugin):
+        READ on the bitstream, or READ on its item and its first bundle — so an embargoed
+        file's metadata is readable anonymously (findOneBitstreamTest_EmbargoedBitstream_Anon
+        expects 200), while its content is not."""
+        stream = self._objects.get(uuid)
+        if not isinstance(stream, Bitstream):
+            raise Fail(404)
+        if not self._can_read(ctx.caller, stream):
+            bundle = self._objects.get(stream.bundle or "")
+            item = self._item_of(stream)
+            if not (
+                bundle is not None
+                and item is not None
+                and self._can_read(ctx.caller, bundle)
+                and self._can_read(ctx.caller, item)
+            ):
+                raise Fail(401 if ctx.caller is None else 403)
+        return self._json(self._render(ctx, stream))
 
     def _delete_bitstream(self, ctx: Ctx, uuid: str) -> Response:
         stream = self._lookup(ctx, uuid, Bitstream)
@@ -2018,8 +2245,13 @@ class DSpace7Emulator(Emulator):
         self._require_read(ctx, stream)
         if stream.asset_missing:
             raise Fail(500)
-        size = len(stream.content)
+        data = self._served_bytes(ctx, stream)  # a snapshot: later changes do not disturb it
+        size = len(data)
         etag = f'"{stream.md5}"'
+        if data is not stream.content and self.major >= 8:
+            # 8.0+ BitstreamResource: a cover-paged document's ETag is the MD5 of
+            # "coverpage:" + the stored checksum; 7.6 sends the stored checksum regardless
+            etag = '"' + hashlib.md5(f"coverpage:{stream.md5}".encode()).hexdigest() + '"'
         modified = math.floor(stream.last_modified)
         headers = {
             "ETag": etag,
@@ -2039,8 +2271,23 @@ class DSpace7Emulator(Emulator):
             headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         if ctx.request.method == "HEAD":
             return Response(b"", status_code=status, headers=headers)
-        data = stream.content  # a snapshot: later changes do not disturb this download
         return StreamingResponse(self._chunks(data, start, end), status, headers)
+
+    def _served_bytes(self, ctx: Ctx, stream: Bitstream) -> bytes:
+        """What ``/content`` sends: with ``citation-page.enable_globally`` a PDF gets a cover
+        page for everybody but administrators (CitationDocumentServiceImpl.
+        isCitationEnabledForBitstream: PDF MIME type and ``!authorizeService.isAdmin``). The
+        length of the answer is the cover-paged document's (BitstreamResource.contentLength),
+        and Spring cuts byte ranges out of that document, not out of the stored file."""
+        if not self.cover_pages or ctx.admin or stream.mime != "application/pdf":
+            return stream.content
+        item = self._item_of(stream)
+        title = (item.name if item is not None else None) or ""
+        cover = (
+            "%PDF-1.4\n% cover page generated by the repository\n"
+            f"% {title}\n% {item.handle if item is not None else ''}\n"
+        ).encode()
+        return cover + stream.content
 
     @staticmethod
     async def _chunks(data: bytes, start: int, end: int) -> AsyncIterator[bytes]:
@@ -2108,15 +2355,22 @@ class DSpace7Emulator(Emulator):
         return f'attachment;filename="=?UTF-8?B?{encoded}?="'
 
     def _replace_content(self, ctx: Ctx, uuid: str) -> Response:
-        """10.0: a new bitstream (new uuid) takes the old one's place, metadata and policies."""
-        old = self._lookup(ctx, uuid, Bitstream)
-        assert isinstance(old, Bitstream)
+        """10.0 (``BitstreamReplaceController``): a new bitstream (new uuid) takes the old one's
+        place, metadata and policies — if ``replace-bitstream.enabled``; else
+        ``BitstreamServiceImpl.replace`` throws IllegalStateException, answered 400."""
+        old = self._objects.get(uuid)
+        if not isinstance(old, Bitstream):
+            raise Fail(404)
+        # @PreAuthorize("hasPermission(#uuid, 'BITSTREAM','WRITE')") comes first
         self._require_write(ctx, old)
         part, _ = self._multipart(ctx)
         bundle = self._objects.get(old.bundle or "")
         if not isinstance(bundle, Bundle):
-            raise Fail(422)
-        replace_name = (ctx.param("replaceName") or "false").lower() == "true"
+            raise Fail(400)
+        if not self.replace_bitstream_enabled:
+            raise Fail(400, "Bitstream replacement is not enabled")
+        # @RequestParam(value = "replaceName", defaultValue = "true")
+        replace_name = (ctx.param("replaceName") or "true").lower() == "true"
         new = Bitstream(
             uuid=self._new_uuid(),
             bundle=bundle.uuid,
@@ -2126,8 +2380,9 @@ class DSpace7Emulator(Emulator):
             writers=set(old.writers),
             sequence_id=old.sequence_id,
         )
-        if replace_name and part.filename:
-            new.set_name(part.filename)
+        new_name = replaced_name(old.name, part.filename, replace_name)
+        if new_name is not None:
+            new.set_name(new_name)
         new.mime = guess_mime(new.name)
         self._objects[new.uuid] = new
         bundle.bitstreams[bundle.bitstreams.index(old.uuid)] = new.uuid
@@ -2270,6 +2525,7 @@ class DSpace7Emulator(Emulator):
                 },
                 "upload": {"files": []},
             },
+            "errors": self._validation_errors(ws),
             "type": "workspaceitem",
             "_links": {
                 "collection": {"href": f"{url}/collection"},
@@ -2288,6 +2544,28 @@ class DSpace7Emulator(Emulator):
             data["_embedded"] = embedded
         return data
 
+    def _validation_errors(self, ws: WorkspaceItem) -> list[JSON]:
+        item = self._objects[ws.item]
+        found: list[JSON] = []
+        if not item.name:
+            found.append(
+                {
+                    "message": "error.validation.required",
+                    "paths": ["/sections/traditionalpageone/dc.title"],
+                }
+            )
+        if not ws.license_granted:
+            found.append(
+                {"message": "error.validation.license.notgranted", "paths": ["/sections/license"]}
+            )
+        original = self._bundle_named(item, "ORIGINAL")
+        if self.upload_required and (original is None or not original.bitstreams):
+            # ItemServiceImpl.hasUploadedFiles: a bitstream in the ORIGINAL bundle
+            found.append(
+                {"message": "error.validation.filerequired", "paths": ["/sections/upload"]}
+            )
+        return found
+
     def _workspace_item(self, ctx: Ctx, wsid: str) -> WorkspaceItem:
         ws = self._workspace.get(int(wsid))
         if ws is None:
@@ -2304,7 +2582,9 @@ class DSpace7Emulator(Emulator):
         collection = self._objects.get(ctx.param("owningCollection") or "")
         if not isinstance(collection, Collection):
             raise Fail(422)
-        self._require_write(ctx, collection)
+        # ADD on the collection: its SUBMIT group, or who may write it (admins and the like)
+        if ctx.caller.uuid not in collection.submitters:
+            self._require_write(ctx, collection)
         item = Item(
             uuid=self._new_uuid(),
             owning=collection.uuid,
@@ -2321,6 +2601,37 @@ class DSpace7Emulator(Emulator):
         )
         self._workspace[ws.id] = ws
         return self._json(self._workspace_json(ctx, ws), 201)
+
+    def _by_submitter(self, ctx: Ctx) -> Response:
+        """WorkspaceItemRestRepository.findBySubmitter: READ on the EPerson (oneself or an
+        administrator), a page of ``_embedded.workspaceitems``."""
+        person = self._epersons.get(ctx.param("uuid") or "")
+        if ctx.caller is None:
+            raise Fail(401)
+        if person is None:
+            raise Fail(400)
+        if not (ctx.caller.admin or ctx.caller is person):
+            raise Fail(403)
+        found = sorted(
+            (w for w in self._workspace.values() if w.submitter == person.uuid),
+            key=lambda w: w.id,
+        )
+        page, size = self._page_params(ctx, PAGE_DEFAULT, PAGE_MAX)
+        chunk = found[page * size : (page + 1) * size]
+        pages = math.ceil(len(found) / size) if found else 0
+        url = f"{ctx.api}/submission/workspaceitems/search/findBySubmitter"
+        return self._json(
+            {
+                "_embedded": {"workspaceitems": [self._workspace_json(ctx, w) for w in chunk]},
+                "_links": self._page_links(url, page, size, pages, {"uuid": person.uuid}),
+                "page": {
+                    "size": size,
+                    "totalElements": len(found),
+                    "totalPages": pages,
+                    "number": page,
+                },
+            }
+        )
 
     def _get_workspace_item(self, ctx: Ctx, wsid: str) -> Response:
         return self._json(self._workspace_json(ctx, self._workspace_item(ctx, wsid)))
@@ -2376,9 +2687,11 @@ class DSpace7Emulator(Emulator):
             raise Fail(403)
         item = self._objects[ws.item]
         assert isinstance(item, Item)
-        # the emulator's submission rules: a title and a granted license (reference 14.42)
-        if not item.name or not ws.license_granted:
-            raise Fail(422)
+        # SubmissionService.createWorkflowItem: any validation error of the workspace item
+        # is a 422 (the emulator's rules: a title, a granted license, and — with
+        # webui.submit.upload.required — a file: UploadValidator's error.validation.filerequired)
+        if self._validation_errors(ws):
+            raise Fail(422, "Start workflow failed due to validation error on workspaceitem")
         del self._workspace[ws.id]
         collection = self._objects[ws.collection]
         assert isinstance(collection, Collection)

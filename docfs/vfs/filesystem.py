@@ -25,6 +25,7 @@ from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames, assign_names
 from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import AttrStore, LostFound, Staging
+from docfs.vfs.thumbnails import ThumbnailWriter
 from docfs.vfs.writeback import WriteBack
 from docfs.vfs.writes import Writes
 
@@ -45,6 +46,11 @@ class Options:
     transfers: int = 4
     #: files are opened with FOPEN_DIRECT_IO: reads bypass the kernel's page cache
     direct_io: bool = False
+    #: thumbnailers/indexers may not open uncached files over this many bytes (0: no guard;
+    #: None: 10 MiB without byte ranges, 16 MiB with); see ``docfs.vfs.thumbnails``
+    thumbnail_max: int | None = None
+    #: process names the guard knows as thumbnailers (None: ``DEFAULT_THUMBNAILERS``)
+    thumbnailers: tuple[str, ...] | None = None
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 
@@ -108,6 +114,8 @@ class Filesystem:
         self.attrs = AttrStore(cache_root)
         self.writes = Writes(self)
         self.writeback: WriteBack | None = None
+        #: writes the repository's thumbnails into the freedesktop cache (set by the daemon)
+        self.thumbnails: ThumbnailWriter | None = None
         #: write-back job id → inode of the node it uploads
         self.job_nodes: dict[str, int] = {}
         leftovers = any((cache_root / "queue").glob("*.json"))
@@ -129,6 +137,7 @@ class Filesystem:
         nursery.start_soon(self.spares.run)
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
+        nursery.start_soon(self.backend.run)
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -300,6 +309,8 @@ class Filesystem:
         node.listed_at = node.full_listed_at = self.fresh.now()
         node.hidden = None
         self._stale_warned.discard(node.ino)
+        if self.thumbnails is not None:
+            self.thumbnails.listed(node)
 
     def _vanished(self, node: Node) -> None:
         """``node`` answered 404: drop it and make its parent re-list."""
@@ -416,7 +427,7 @@ class Filesystem:
 
     def range_fetcher(self, entry: Entry) -> RangeFetch | None:
         """Block fetches for backends with byte ranges (None: stream the whole file)."""
-        if not self.backend.capabilities.ranges:
+        if not self.backend.capabilities.ranges or entry.transformed:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:
@@ -459,7 +470,7 @@ class Filesystem:
     def _xattrs(self, node: Node) -> dict[str, str]:
         ns = self.backend.capabilities.meta_namespace
         values = {f"user.{ns}.{k}": v for k, v in node.entry.meta.items()}
-        values["user.docfs.id"] = node.entry.id
+        values["user.docfs.id"] = node.entry.object_id or node.entry.id
         if node.entry.version:
             values["user.docfs.version"] = node.entry.version
         return values

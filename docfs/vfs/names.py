@@ -21,6 +21,8 @@ MAX_NAME_BYTES = 255
 _SUBSTITUTES = {"/": "\u2215", "\0": "\u2400"}
 _DOT_NAMES = {".": "\uff0e", "..": "\uff0e\uff0e"}
 _RESTORE = {v: k for k, v in _SUBSTITUTES.items()}
+#: a surrogate code point: never valid on its own in UTF-8
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: names that programs create for themselves; they stay in the local staging area
 DEFAULT_LOCAL_ONLY: tuple[str, ...] = (
@@ -72,7 +74,8 @@ def _split_ext(name: str) -> tuple[str, str]:
 
 
 def short_id(entry_id: str, length: int = 4) -> str:
-    return hashlib.sha1(entry_id.encode("utf-8")).hexdigest()[:length]
+    # surrogatepass: an id with a lone surrogate still hashes (and always to the same value)
+    return hashlib.sha1(entry_id.encode("utf-8", "surrogatepass")).hexdigest()[:length]
 
 
 def with_suffix(name: str, suffix: str) -> str:
@@ -93,6 +96,13 @@ def sanitize(name: str, entry_id: str = "") -> str:
         name = "_"
     for bad, good in _SUBSTITUTES.items():
         name = name.replace(bad, good)
+    if _LONE_SURROGATE.search(name):
+        # JSON may carry a lone surrogate escape (Java and .NET servers send them), which no
+        # UTF-8 name can hold: show U+FFFD instead, with a suffix from the original, so
+        # "a\ud800" and "a\udcff" (and a real "a\ufffd") stay apart and keep their names
+        original = name
+        name = _LONE_SURROGATE.sub("\ufffd", name)
+        name = with_suffix(name, short_id(entry_id or original, 6))
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         # a cut name alone could collide with another long name: keep an id-derived suffix
         name = with_suffix(name, short_id(entry_id or name, 6))

@@ -58,6 +58,8 @@ class Staging:
         path = self.dir / f"{next(self._names)}"
         if source is not None:
             shutil.copyfile(source, path)
+            # copyfile gives the umask's mode: a staged copy of a private file stays private
+            os.chmod(path, 0o600)
             return Staged(path, os.open(path, os.O_RDWR))
         if self.spares is not None and self.spares.take(path):
             return Staged(path, os.open(path, os.O_RDWR))
@@ -84,8 +86,13 @@ class LostFound:
             n += 1
             target = self.dir / f"{stamp}-{n}-{base}"
         shutil.copyfile(staged.path, target)
-        sidecar = {"remote_path": remote_path, "time": time.time(), "error": error}
-        target.with_name(target.name + ".json").write_text(json.dumps(sidecar, indent=2))
+        # the bytes may be a file its owner made 0600: never readable by others here (18.4)
+        os.chmod(target, 0o600)
+        sidecar = target.with_name(target.name + ".json")
+        sidecar.write_text(
+            json.dumps({"remote_path": remote_path, "time": time.time(), "error": error}, indent=2)
+        )
+        os.chmod(sidecar, 0o600)
         return target
 
 

@@ -359,7 +359,13 @@ class WriteBack:
                         entry = await self.backend.create_file(parent, job.name, data)
         except (errors.RemoteUnavailable, trio.TooSlowError) as exc:
             job.attempts += 1
-            job.due = time.time() + min(300.0, 2.0**job.attempts)
+            pause = min(300.0, 2.0**job.attempts)
+            if isinstance(exc, errors.RemoteUnavailable) and exc.timed_out:
+                # the upload may still land (held by a proxy, or still being stored): look
+                # for it only once it can no longer, or it is sent twice (issue 18.2)
+                limits = getattr(getattr(self.backend, "http", None), "limits", None)
+                pause = max(pause, 2 * float(getattr(limits, "timeout", 30.0)))
+            job.due = time.time() + pause
             self._save(job)
             log.warning(
                 "upload of %s failed (%s); retry %d in %.0f s",

@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import trio
+
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
 from docfs.vfs.inodes import Node
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("docfs.writes")
 
+#: the request timeout assumed where the backend has no HTTP client to ask (see _settle_time)
+SETTLE_DEFAULT = 30.0
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 _local_ids = itertools.count(1)
@@ -290,6 +294,13 @@ class Writes:
             staged.dirty = False
             if node.local:
                 self._unlink_local(node)
+            else:
+                # remembered attributes change only with a committed version: an mtime meant
+                # for the new bytes (set while dirty, or a renamed file's) on the old ones
+                # would make the next rsync skip the file for good (issue 18.1)
+                node.mtime_override, node.mode_override = self.fs.attrs.get(
+                    node.entry.id, node.entry.version
+                )
             raise
         staged.dirty = False
         self.fs.content.adopt(entry, staged.path)
@@ -404,18 +415,53 @@ class Writes:
         for attempt in range(3):
             try:
                 return await send()
-            except errors.RemoteUnavailable:
+            except errors.RemoteUnavailable as exc:
                 if attempt == 2:
                     raise
                 if known is None:
                     children = (parent.children or {}).values()
                     known = {self.fs.inodes.get(i).entry.id for i in children}
-                async for found in self.fs.backend.list_dir(parent.entry):
-                    if found.name == name and same(found) and found.id not in known:
-                        log.info("%s of %s had arrived; its answer was lost", what, name)
-                        return found
+                found = await self._arrived(parent, name, same, known, self._settle_time(exc))
+                if found is not None:
+                    log.info("%s of %s had arrived; its answer was lost", what, name)
+                    return found
                 log.info("%s of %s did not arrive; sending it again", what, name)
         raise AssertionError("unreachable")
+
+    def _settle_time(self, exc: errors.RemoteUnavailable) -> float:
+        """How long a request whose answer was lost may still land on the server.
+
+        A reset or a 500 ends the exchange: what the server did, it has done. A timeout or a
+        gateway's 502/504 does not: a proxy may hold the request, or the server may still be
+        storing it, and it may land after the client gave up (issue 18.2). Until twice the
+        request timeout has passed, "not in the listing" then only means "not visible yet"."""
+        if not exc.timed_out and exc.status not in (502, 504):
+            return 0.0
+        limits = getattr(getattr(self.fs.backend, "http", None), "limits", None)
+        return 2 * float(getattr(limits, "timeout", SETTLE_DEFAULT))
+
+    async def _arrived(
+        self,
+        parent: Node,
+        name: str,
+        same: Callable[[Entry], bool],
+        known: set[str],
+        settle: float,
+    ) -> Entry | None:
+        """The entry a request whose answer was lost created, or None once it can no longer
+        land: the listing is read again with growing pauses until ``settle`` seconds pass."""
+        deadline = trio.current_time() + settle
+        pause = 0.25
+        while True:
+            async for found in self.fs.backend.list_dir(parent.entry):
+                if found.name == name and same(found) and found.id not in known:
+                    return found
+            left = deadline - trio.current_time()
+            if left <= 0:
+                return None
+            log.info("%s is not visible yet; looking again in %.1f s", name, min(pause, left))
+            await trio.sleep(min(pause, left))
+            pause *= 2
 
     # ---- namespace -------------------------------------------------------------------------
 
@@ -459,7 +505,7 @@ class Writes:
         self._refuse(node, Op.REMOVE, "rmdir")
         if await self.fs.ensure_listed(node):
             raise errors.NotEmpty(name)
-        await self.fs.backend.remove(node.entry)
+        await self.fs.backend.remove_from(node.entry, parent.entry)
         self._forget_child(parent, node)
 
     def _forget_child(self, parent: Node, node: Node) -> None:

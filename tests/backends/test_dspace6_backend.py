@@ -54,7 +54,7 @@ async def test_tree_mapping(dspace6: EmulatorServer) -> None:
     sub = await children(backend, top["Science"])
     assert set(sub) == {"Physics"}
     item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
-    assert item.id == ids["item"]
+    assert item.object_id == ids["item"]  # its id also names the collection it is in
     assert item.meta["dc.contributor.author"] == "Doe, J\nRoe, R"
     assert item.allows(Op.CREATE_FILE) and not item.allows(Op.MKDIR)
     files = await children(backend, item)
@@ -240,7 +240,7 @@ async def test_move_between_items_is_exdev(dspace6: EmulatorServer) -> None:
     pdf = (await children(backend, items["On Graphene"]))["thesis.pdf"]
     with pytest.raises(errors.CrossDevice):
         await backend.rename(pdf, items["Other"], "thesis.pdf")
-    assert items["Other"].id == other
+    assert items["Other"].object_id == other
     await backend.aclose()
 
 

@@ -28,6 +28,7 @@ ADMIN = ("admin@example.org", "admin-password-123")
 USER = ("user@example.org", "user-password-456")
 FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05)
 API = "/server/api"
+CONTENT_PATH = r"/core/bitstreams/[^/]+/content$"
 
 Serve = Callable[..., tuple[DSpace7Emulator, EmulatorServer]]
 
@@ -201,6 +202,10 @@ async def test_item_listing_is_one_request_with_original_files_only(
     emulator.set_metadata(emulator.bitstreams(item)[0][0], "dc.description", ["main text"])
     backend = await connect(server)
     entry = await walk(backend, "C", "Coll", "Item")
+    # the first PDF of a collection costs one HEAD, once per mount: are PDFs served as stored
+    # (no citation cover page)? After that a listing is one request
+    await listing(backend, entry)
+    assert len(emulator.requests("HEAD", CONTENT_PATH)) == 1
     emulator.clear_log()
 
     files = await listing(backend, entry)
@@ -452,28 +457,45 @@ async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
     assert emulator.bitstreams(item)[1] == (new_uuid, "b.txt")
 
 
-async def test_overwrite_on_10_uses_put_content_where_enabled(
+async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:
+    """Item 2 of issue 17: BitstreamServiceImpl.replace with replaceName=false keeps the old
+    name only when the uploaded filename has the same extension. The staging file is named
+    "42" or "<job>.data": sent as the filename, report.pdf became "report." on a real server."""
     emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
-    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    _, item = seed_item(emulator, {"report.pdf": b"A", "Makefile": b"all:", "b.txt": b"B"})
     backend = await connect(server)
     files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
     emulator.clear_log()
-    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
-    assert [(r.method, r.status) for r in emulator.requests()] == [("PUT", 201)]
-    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+    new = await backend.replace_file(files[0], write(tmp_path, "42", b"A2"))
+    await backend.replace_file(files[1], write(tmp_path, "job.data", b"all: docs"))
+    assert [(r.method, r.status) for r in emulator.requests()] == [("PUT", 201)] * 2
+    assert [n for _, n in emulator.bitstreams(item)] == ["report.pdf", "Makefile", "b.txt"]
+    assert new.name == "report.pdf"
     assert emulator.content(new.extra["uuid"]) == b"A2"
 
-    disabled, server2 = serve(version="10.0")
-    seed_item(disabled, {"a.txt": b"A"})
-    backend2 = await connect(server2)
-    (file,) = await listing(backend2, await walk(backend2, "C", "Coll", "Item"))
-    replaced = await backend2.replace_file(file, write(tmp_path, "a3", b"A3"))
-    again = await backend2.replace_file(replaced, write(tmp_path, "a4", b"A4"))
-    # 405 once, then the upload-and-delete path without asking again
-    assert len(disabled.requests("PUT", "/content$")) == 1
-    assert disabled.content(again.extra["uuid"]) == b"A4"
+
+async def test_overwrite_on_a_default_10_falls_back_after_one_400(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    """Item 1 of issue 17: with replace-bitstream.enabled=false (the default) DSpace 10
+    answers PUT …/content with 400 ("Bitstream replacement is not enabled"), not 405. The
+    backend falls back to upload-and-swap, and asks only once per mount."""
+    emulator, server = serve(version="10.0")
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    replaced = await backend.replace_file(files[0], write(tmp_path, "a3", b"A3"))
+    again = await backend.replace_file(replaced, write(tmp_path, "a4", b"A4"))
+    other = await backend.replace_file(files[1], write(tmp_path, "b2", b"B2"))
+    assert [r.status for r in emulator.requests("PUT", "/content$")] == [400]
+    assert emulator.content(again.extra["uuid"]) == b"A4"
+    assert emulator.content(other.extra["uuid"]) == b"B2"
+    assert emulator.bitstreams(item) == [
+        (again.extra["uuid"], "a.txt"),
+        (other.extra["uuid"], "b.txt"),
+    ]
 
 
 async def test_upload_over_the_server_limit_is_too_large(
@@ -506,49 +528,142 @@ async def test_mkdir_makes_communities_collections_and_items_as_admin(
     assert Op.CREATE_FILE in item.ops
 
 
-async def test_mkdir_item_as_non_admin_goes_through_the_submission(
-    serve: Serve, connect: Connect
+async def test_mkdir_item_as_non_admin_is_a_workspace_item_until_settled(
+    serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:
+    """Item 3 of issue 17: a submitter's new item is a workspace item, listed at once, that
+    takes files and is deposited (with them) on ``settle``; DSpace refuses an empty deposit
+    (webui.submit.upload.required, 422 error.validation.filerequired)."""
     emulator, server = serve()
     community = emulator.add_community("C")
     collection = emulator.add_collection("Coll", community)
-    emulator.grant_write(collection, USER[0])
+    emulator.grant_role(USER[0], "submitter")
     backend = await connect(server, Credentials(*USER))
     parent = await walk(backend, "C", "Coll")
 
     first = await backend.mkdir(parent, "Mine")
     second = await backend.mkdir(parent, "Mine too")
-    assert emulator.item_state(first.extra["uuid"])["in_archive"]
     assert emulator.metadata_of(first.extra["uuid"])["dc.title"] == ["Mine"]
+    assert emulator.item_state(first.extra["uuid"])["in_workspace"]
     # the admin-only call is tried once; the 403 is remembered
     assert [r.status for r in emulator.requests("POST", f"{API}/core/items$")] == [403]
-    assert len(emulator.requests("POST", "/workflow/workflowitems$")) == 2
+    assert emulator.requests("POST", "/workflow/workflowitems$") == []
     assert sorted(e.name for e in await listing(backend, parent)) == ["Mine", "Mine too"]
     assert second.name == "Mine too"
+    for n, item in enumerate((first, second)):
+        for name in ("a.txt", "b.txt"):
+            await backend.create_file(item, name, write(tmp_path, f"{n}{name}", name.encode()))
+    assert len(backend.held_back()) == 2
+
+    await backend.settle()
+    assert [r.status for r in emulator.requests("POST", "/workflow/workflowitems$")] == [201] * 2
+    assert backend.held_back() == []
+    for item in (first, second):
+        assert emulator.item_state(item.extra["uuid"])["in_archive"]
+        assert [n for _, n in emulator.bitstreams(item.extra["uuid"])] == ["a.txt", "b.txt"]
+    assert sorted(emulator.items_in(collection)) == sorted(
+        [first.extra["uuid"], second.extra["uuid"]]
+    )
+    assert sorted(e.name for e in await listing(backend, parent)) == ["Mine", "Mine too"]
 
 
-async def test_failed_deposit_leaves_no_submission_behind(serve: Serve, connect: Connect) -> None:
+async def test_an_empty_submission_is_held_back_and_said_so(
+    serve: Serve, connect: Connect, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     emulator, server = serve()
     community = emulator.add_community("C")
-    collection = emulator.add_collection("Coll", community)
-    emulator.grant_write(collection, USER[0])
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
     backend = await connect(server, Credentials(*USER))
     parent = await walk(backend, "C", "Coll")
-    emulator.plan_fault(method="POST", path="/workflow/workflowitems$", status=422)
+    empty = await backend.mkdir(parent, "Empty")  # the old code deposited here: 422, EINVAL
+    await backend.settle()
+    await backend.settle()
+    assert [r.status for r in emulator.requests("POST", "/workflow/workflowitems$")] == [422] * 2
+    (held,) = backend.held_back()
+    assert "Empty" in held and "requires at least one file" in held
+    refusals = [r for r in caplog.records if "cannot deposit the new item Empty" in r.message]
+    assert len(refusals) == 1  # said once, not at every try
+    assert [e.name for e in await listing(backend, parent)] == ["Empty"]
+    # a file in it, and the quiet period alone deposits it
+    backend.deposit_after = 0.1
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(backend.run)
+        await backend.create_file(empty, "x.txt", write(tmp_path, "x", b"x"))
+        with trio.fail_after(10):
+            while backend.held_back():
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    assert emulator.item_state(empty.extra["uuid"])["in_archive"]
+    statuses = [r.status for r in emulator.requests("POST", "/workflow/workflowitems$")]
+    assert statuses == [422, 422, 201]
+
+
+async def test_a_quiet_submission_is_deposited_by_the_backend_task(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    backend = await connect(server, Credentials(*USER))
+    backend.deposit_after = 0.2
+    parent = await walk(backend, "C", "Coll")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(backend.run)
+        item = await backend.mkdir(parent, "Quiet")
+        await backend.create_file(item, "x.txt", write(tmp_path, "x", b"x"))
+        with trio.fail_after(10):
+            while backend.held_back():
+                await trio.sleep(0.02)
+        nursery.cancel_scope.cancel()
+    assert emulator.item_state(item.extra["uuid"])["in_archive"]
+
+
+async def test_failed_submission_setup_leaves_nothing_behind(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    backend = await connect(server, Credentials(*USER))
+    parent = await walk(backend, "C", "Coll")
+    emulator.plan_fault(method="PATCH", path="/submission/workspaceitems/", status=422)
     with pytest.raises(errors.InvalidArgument):
         await backend.mkdir(parent, "Refused")
     assert [r.status for r in emulator.requests("DELETE", "/submission/")] == [204]
     assert emulator.find("Refused") == []
 
 
-async def test_item_in_review_is_created_but_not_listed(serve: Serve, connect: Connect) -> None:
+async def test_rmdir_of_a_submission_removes_the_workspace_item(
+    serve: Serve, connect: Connect
+) -> None:
     emulator, server = serve()
     community = emulator.add_community("C")
-    collection = emulator.add_collection("Reviewed", community, workflow=True)
-    emulator.grant_write(collection, USER[0])
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    backend = await connect(server, Credentials(*USER))
+    parent = await walk(backend, "C", "Coll")
+    item = await backend.mkdir(parent, "Mistake")
+    await backend.remove(item)
+    assert not emulator.exists(item.extra["uuid"])
+    assert backend.held_back() == []
+    assert await listing(backend, parent) == []
+
+
+async def test_item_in_review_is_created_but_not_listed(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    emulator.add_collection("Reviewed", community, workflow=True)
+    emulator.grant_role(USER[0], "submitter")
     backend = await connect(server, Credentials(*USER))
     parent = await walk(backend, "C", "Reviewed")
     entry = await backend.mkdir(parent, "Waiting")
+    await backend.create_file(entry, "x.txt", write(tmp_path, "x", b"x"))
+    await backend.settle()
     assert emulator.item_state(entry.extra["uuid"])["in_workflow"]
     assert await listing(backend, parent) == []
     emulator.approve_workflow(entry.extra["uuid"])
@@ -671,8 +786,9 @@ async def test_bad_credentials_fail_to_connect(serve: Serve, connect: Connect) -
 async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
     serve: Serve,
     connect: Connect,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    emulator, server = serve(jwt_lifetime=2)
+    emulator, server = serve(jwt_lifetime=600)
     _, item = seed_item(emulator, {"a.txt": b"A"})
     emulator.restrict(item, [])  # administrators only
     backend = await connect(server)
@@ -683,8 +799,16 @@ async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
     assert expires is not None
     emulator.clear_log()
 
-    # inside the refresh margin (a quarter of the 1-2 s left, so > 0.25 s), not yet expired
-    await trio.sleep(max(0.0, expires - time.time() - 0.2))
+    # inside the refresh margin (the last quarter of the lifetime), not yet expired: the
+    # backend's clock is moved there, the server's is not, so no real time has to pass
+    ahead = expires - time.time() - 60
+
+    class Later:
+        @staticmethod
+        def time() -> float:
+            return time.time() + ahead
+
+    monkeypatch.setattr("docfs.backends.dspace7.time", Later)
     assert (await backend.stat(entry)).name == "Item"
     logins = emulator.requests("POST", "/authn/login$")
     assert len(logins) == 1 and logins[0].status == 200
@@ -817,3 +941,112 @@ async def test_secrets_never_reach_the_log(
     assert "logged in" in text  # the log was captured at all
     secrets = [ADMIN[1], "another-secret-pw", *(t for t in tokens if t)]
     assert sum(secret in text for secret in secrets) == 0
+
+
+# ---- servers that change what they serve (issue 17, items 10 and 12) ---------------------------
+
+
+@pytest.mark.parametrize("version", ["7.6", "10.0"])
+async def test_pdfs_with_a_cover_page_are_listed_as_served(
+    serve: Serve, connect: Connect, version: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """citation-page.enable_globally: a non-administrator gets another document than the
+    stored one. The entry says the served size, carries no MD5 of the stored bytes (the
+    cache would reject the served ones) and is marked transformed (read whole)."""
+    emulator, server = serve(version=version, cover_pages=True)
+    stored = {"a.pdf": b"%PDF-1.4 A", "b.pdf": b"%PDF-1.4 BB", "c.txt": b"C"}
+    seed_item(emulator, stored)
+    backend = await connect(server, Credentials(*USER))
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    for entry in files[:2]:
+        body = await fetch(backend, entry)
+        assert body.endswith(stored[entry.name]) and body != stored[entry.name]
+        assert entry.transformed and entry.size == len(body) != int(entry.meta["stored.size"])
+        assert "checksum.md5" not in entry.meta
+        stated = await backend.stat(entry)
+        assert (stated.size, stated.transformed) == (entry.size, True)
+    assert not files[2].transformed and files[2].size == 1
+    assert files[2].meta["checksum.md5"] == hashlib.md5(b"C").hexdigest()
+    said = [r for r in caplog.records if "serves PDFs changed" in r.message]
+    assert len(said) == 1
+    # an administrator gets the stored files: nothing is adapted
+    admin = await connect(server)
+    for entry in (await listing(admin, await walk(admin, "C", "Coll", "Item")))[:2]:
+        assert not entry.transformed
+        assert hashlib.md5(await fetch(admin, entry)).hexdigest() == entry.meta["checksum.md5"]
+
+
+async def test_embargoed_file_is_listed_and_stated_but_not_read_anonymously(
+    serve: Serve, connect: Connect
+) -> None:
+    """findOneBitstreamTest_EmbargoedBitstream_Anon: the metadata answers 200 anonymously."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"open.txt": b"open", "later.pdf": b"%PDF-1.4 later"})
+    emulator.restrict(emulator.bitstreams(item)[1][0], [])
+    backend = await connect(server, Credentials())
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert [f.name for f in files] == ["open.txt", "later.pdf"]
+    stated = await backend.stat(files[1])
+    assert (stated.name, stated.size) == ("later.pdf", len(b"%PDF-1.4 later"))
+    with pytest.raises(errors.PermissionDenied):
+        await fetch(backend, files[1])
+    assert await fetch(backend, files[0]) == b"open"
+
+
+async def test_submissions_an_earlier_mount_left_behind_are_reported(
+    serve: Serve, connect: Connect, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mount killed before its deposit leaves a workspace item: the next mount says so
+    (a warning and ``held_back``, which ``docfs status`` shows) instead of hiding it."""
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    killed = await connect(server, Credentials(*USER))
+    item = await killed.mkdir(await walk(killed, "C", "Coll"), "Interrupted")
+    await killed.create_file(item, "a.txt", write(tmp_path, "a", b"a"))
+    # … and that mount is gone without a deposit; the next one makes an item of its own
+    later = await connect(server, Credentials(*USER))
+    mine = await later.mkdir(await walk(later, "C", "Coll"), "Mine")
+    orphan, draft = sorted(later.held_back())
+    assert "Interrupted" in orphan and "left in your DSpace workspace" in orphan
+    assert "Mine" in draft
+    assert any("never deposited" in r.message for r in caplog.records)
+    assert emulator.item_state(item.extra["uuid"])["in_workspace"]  # left as it was
+    await later.create_file(mine, "b.txt", write(tmp_path, "b", b"b"))
+    await later.settle()
+    assert later.held_back() == [orphan]  # its own was deposited, the other is not touched
+    assert emulator.item_state(item.extra["uuid"])["in_workspace"]
+
+
+async def test_an_embargoed_first_pdf_does_not_hide_the_cover_pages_of_the_rest(
+    serve: Serve, connect: Connect
+) -> None:
+    emulator, server = serve(cover_pages=True)
+    _, item = seed_item(emulator, {"closed.pdf": b"%PDF-1.4 closed", "open.pdf": b"%PDF-1.4 open"})
+    emulator.restrict(emulator.bitstreams(item)[0][0], [])
+    backend = await connect(server, Credentials(*USER))
+    closed, opened = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert not closed.transformed and closed.size == len(b"%PDF-1.4 closed")
+    body = await fetch(backend, opened)
+    assert opened.transformed and opened.size == len(body) and body.endswith(b"%PDF-1.4 open")
+
+
+async def test_overwrites_at_once_on_a_default_10_cost_one_failed_put(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    emulator, server = serve(version="10.0")
+    names = {f"f{n}.txt": b"old" for n in range(4)}
+    _, item = seed_item(emulator, names)
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    async with trio.open_nursery() as nursery:
+        for n, entry in enumerate(files):
+            src = write(tmp_path, f"new{n}", f"new {n}".encode())
+            nursery.start_soon(backend.replace_file, entry, src)
+    assert [r.status for r in emulator.requests("PUT", "/content$")] == [400]
+    assert sorted(files_of_item(emulator, item).values()) == [f"new {n}".encode() for n in range(4)]
+
+
+def files_of_item(emulator: DSpace7Emulator, item: str) -> dict[str, bytes]:
+    return {name or "": emulator.content(uuid) for uuid, name in emulator.bitstreams(item)}

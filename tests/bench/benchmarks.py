@@ -34,7 +34,7 @@ from docfs.vfs.content import BLOCK_FETCHERS, BLOCK_SIZE
 from tests.bench import profiling
 from tests.bench.direct import Direct, stream_url, upload_all
 from tests.bench.emulator import RemoteEmulator
-from tests.bench.measure import Row, Run, rss_bytes, stopwatch, tree_size
+from tests.bench.measure import Row, Run, human_bytes, rss_bytes, stopwatch, tree_size
 from tests.bench.mounts import (
     DocfsMount,
     Experiment,
@@ -63,6 +63,8 @@ class Sizes:
     huge_listing: int = 100_000
     cache_size: int = 64 * MiB
     cache_file: int = 16 * MiB
+    #: B12's folder is ~380 MiB divided by this
+    visit_scale_down: int = 1
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -77,6 +79,7 @@ class Sizes:
             huge_listing=20_000,
             cache_size=32 * MiB,
             cache_file=8 * MiB,
+            visit_scale_down=8,
         )
 
 
@@ -871,6 +874,65 @@ def bench_memory(ctx: Context, latency: float) -> list[Row]:
         return [rss, cache]
 
 
+# ---- B12: a file manager's visit (issue 25) --------------------------------------------------
+
+
+def bench_file_manager(ctx: Context, latency: float) -> list[Row]:
+    """What showing one folder in a file manager costs: listing, the repository's thumbnails,
+    open/fstat/close of every file, 4 KiB sniffs, and the real thumbnailers where the cache has
+    no thumbnail (tests/fuse/file_manager.py), against the size of the folder."""
+    from tests.fuse import file_manager as fm
+
+    scale = ctx.sizes.visit_scale_down
+    rows = []
+    for kind in ("dspace6", "dspace7"):
+        with Env(ctx, f"visit-{kind}", latency, kind) as env:
+            emu = env.emu
+            item = emu.add_item(emu.add_collection("Scans", emu.add_community("Lab")), "Visit")
+            thumbnailed, size = emu.call("seed_visit_folder", item=item, scale_down=scale)
+            cache_home = env.dir / "xdg-cache"
+            saved = os.environ.get("XDG_CACHE_HOME")
+            os.environ["XDG_CACHE_HOME"] = str(cache_home)  # the daemon's and the visit's
+            try:
+                m = env.mount("--thumbnail-max", str(fm.thumbnail_max(scale)))
+            finally:
+                if saved is None:
+                    os.environ.pop("XDG_CACHE_HOME", None)
+                else:
+                    os.environ["XDG_CACHE_HOME"] = saved
+            folder = m.path / "Lab" / "Scans" / "Visit"
+            env.emu.clear_log()
+            cpu = m.cpu()
+            with stopwatch() as elapsed:
+                visit = fm.play(folder, cache_home / "thumbnails", set(thumbnailed), size)
+            seconds = elapsed()
+            used = m.cpu() - cpu
+            # unmounting ends what the visit set going (a ranged backend's partly read files
+            # stay .part for good, so run_docfs's wait for downloads would never end); the log
+            # then holds all the visit cost
+            m.stop()
+            traffic = env.emu.traffic()
+            run = Run(seconds, traffic.requests, traffic.bytes, used, traffic.by_kind)
+            row = Row(
+                "B12 file-manager visit of a 60-file folder: bytes, requests vs folder size",
+                latency,
+                "bytes ≤ 5% of folder",
+                backend=kind,
+            )
+            row.docfs.append(run)
+            row.docfs_text = f"{human_bytes(run.bytes)}, {run.requests} requests"
+            row.baseline_text = f"folder {human_bytes(size)}"
+            row.ratio_text = f"{100 * run.bytes / size:.1f}%"
+            row.verdict = run.bytes <= 0.05 * size
+            row.notes.append(
+                f"{kind}: one visit; repository thumbnails in the cache for "
+                f"{len(visit.cached)} of 60 files; thumbnailers run: {visit.ran or 'none'}; "
+                f"missing programs: {fm.missing_programs() or 'none'}"
+            )
+            rows.append(row)
+    return rows
+
+
 @dataclass(frozen=True)
 class Group:
     ids: tuple[str, ...]
@@ -888,4 +950,5 @@ GROUPS = (
     Group(("B7",), bench_parallel, (20.0,)),
     Group(("B8",), bench_first_byte, (20.0,)),
     Group(("B9",), bench_memory, (0.0,)),
+    Group(("B12",), bench_file_manager, (20.0,)),
 )

@@ -120,6 +120,20 @@ def _cmd_wait_bitstreams(s: _State, item: str, n: int, timeout: float) -> bool:
     return True
 
 
+def _cmd_seed_visit_folder(s: _State, item: str, scale_down: int) -> tuple[list[str], int]:
+    """B12's 60-file folder in ``item``, made here, and the media filter's thumbnails of it;
+    returns the names that got one and the folder's size."""
+    from tests.fuse import file_manager  # the visit's folder, shared with its acceptance test
+
+    files = file_manager.make_folder(scale_down)
+    for name, data in files.items():
+        s.emulator.add_bitstream(item, name, data)
+    s.emulator.filter_media(item)
+    # both DSpace versions' default thumbnail filters take these of the folder's formats
+    thumbnailed = [n for n in files if n.endswith((".pdf", ".png", ".jpg"))]
+    return thumbnailed, sum(len(d) for d in files.values())
+
+
 _COMMANDS: dict[str, Callable[..., Any]] = {
     name.removeprefix("_cmd_"): fn for name, fn in globals().items() if name.startswith("_cmd_")
 }

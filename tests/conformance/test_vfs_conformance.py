@@ -191,7 +191,15 @@ async def test_rename_over_existing_file_makes_a_new_version(world: World) -> No
     moved = await world.ino(*world.seeded.file_dir, ".hello.txt.XyZ123")
     world.emulator.clear_log()
     await world.fs.writes.rename(folder, ".hello.txt.XyZ123", folder, "hello.txt")
-    assert world.uploads() <= 1  # a new version, not a second file
+    # the new bytes went to the server exactly once (``uploads() <= 1`` alone passed with
+    # none), and as a new version: no request that creates a second file
+    carried = [
+        r
+        for r in world.emulator.requests()
+        if r.method in ("POST", "PUT") and r.bytes_in >= len(b"version 2\n")
+    ]
+    assert len(carried) == 1, [(r.method, r.path) for r in carried]
+    assert world.uploads() <= 1
     # as rename(2) says: the name now leads to the source's inode, which reads the new bytes
     assert await world.ino(*world.seeded.file_dir, "hello.txt") == moved
     assert await world.read(*world.seeded.file_dir, "hello.txt") == b"version 2\n"

@@ -799,33 +799,72 @@ def test_38_bulk_delete(env: Env, admin: Api) -> None:
     assert emulator.bitstreams(tree.item) == []
 
 
-def test_39_content_replacement_only_in_10_with_the_setting(env: Env, admin: Api) -> None:
-    tree = env[2]
-    url = f"/core/bitstreams/{tree.bitstream}/content"
-    assert admin.send("PUT", url, **multipart("n.txt", b"new")).status_code == 405
-    for options, expected in (
-        ({"version": "10.0"}, 405),
-        ({"version": "10.0", "replace_bitstream_enabled": True}, 201),
-    ):
-        emulator, server, tree10 = start(**options)
-        try:
-            api = Api(server)
-            api.login(*ADMIN)
-            response = api.send(
-                "PUT",
-                f"/core/bitstreams/{tree10.bitstream}/content",
-                params={"replaceName": "true"},
-                **multipart("new.txt", b"new"),
-            )
-            assert response.status_code == expected
-            if expected == 201:
-                new = response.json()
-                assert new["uuid"] != tree10.bitstream and new["name"] == "new.txt"
-                assert not emulator.exists(tree10.bitstream)
-                assert emulator.bitstreams(tree10.item) == [(new["uuid"], "new.txt")]
-            api.http.close()
-        finally:
-            server.stop()
+@pytest.mark.parametrize(
+    ("version", "enabled", "expected"),
+    [
+        ("7.6", False, 405),  # no PUT mapping on …/content before 10.0 (BitstreamRestController)
+        ("9.1", True, 405),
+        ("10.0", False, 400),  # BitstreamServiceImpl.replace: IllegalStateException → 400
+        ("10.0", True, 201),
+    ],
+)
+def test_39_content_replacement_by_release_and_setting(
+    version: str, enabled: bool, expected: int
+) -> None:
+    emulator, server, tree = start(version=version, replace_bitstream_enabled=enabled)
+    try:
+        api = Api(server)
+        api.login(*ADMIN)
+        response = api.send(
+            "PUT",
+            f"/core/bitstreams/{tree.bitstream}/content",
+            params={"replaceName": "true"},
+            **multipart("new.txt", b"new"),
+        )
+        assert response.status_code == expected
+        if expected == 400:
+            assert response.json()["message"] == "Bitstream replacement is not enabled"
+            assert emulator.bitstreams(tree.item) == [(tree.bitstream, "hello.txt")]
+        if expected == 201:
+            new = response.json()
+            assert new["uuid"] != tree.bitstream and new["name"] == "new.txt"
+            assert not emulator.exists(tree.bitstream)
+            assert emulator.bitstreams(tree.item) == [(new["uuid"], "new.txt")]
+        api.http.close()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("old", "uploaded", "replace_name", "expected"),
+    [
+        ("report.pdf", "other.pdf", "false", "report.pdf"),  # same extension: old name kept
+        ("report.pdf", "42", "false", "report."),  # old base name + uploaded (empty) extension
+        ("report.pdf", "1234.data", "false", "report.data"),
+        ("Makefile", "Makefile", "false", "Makefile"),
+        ("report.pdf", "new.txt", None, "new.txt"),  # replaceName defaults to true
+    ],
+)
+def test_39_replaced_name_follows_bitstream_service_replace(
+    old: str, uploaded: str, replace_name: str | None, expected: str
+) -> None:
+    emulator, server, tree = start(version="10.0", replace_bitstream_enabled=True)
+    try:
+        stream = emulator.add_bitstream(tree.item, old, b"old")
+        api = Api(server)
+        api.login(*ADMIN)
+        params = {"replaceName": replace_name} if replace_name is not None else {}
+        response = api.send(
+            "PUT",
+            f"/core/bitstreams/{stream}/content",
+            params=params,
+            **multipart(uploaded, b"new"),
+        )
+        assert response.status_code == 201
+        assert response.json()["name"] == expected
+        api.http.close()
+    finally:
+        server.stop()
 
 
 def test_40_pid_find(env: Env, api: Api) -> None:
@@ -854,8 +893,13 @@ def test_41_bitstream_by_item_handle(env: Env, api: Api) -> None:
 
 def test_42_workspace_and_workflow_items(env: Env, api: Api) -> None:
     emulator, _, tree = env
-    emulator.grant_write(tree.collection, USER[0])
     api.login(*USER)
+    # not in the collection's SUBMIT group: no workspace item (ADD on the collection)
+    refused = api.send(
+        "POST", "/submission/workspaceitems", params={"owningCollection": tree.collection}
+    )
+    assert refused.status_code == 403
+    emulator.grant_role(USER[0], "submitter")
     created = api.send(
         "POST", "/submission/workspaceitems", params={"owningCollection": tree.collection}
     )
@@ -887,10 +931,106 @@ def test_42_workspace_and_workflow_items(env: Env, api: Api) -> None:
     other.login(*ADMIN)
     assert other.send("POST", "/workflow/workflowitems", **uri_list).status_code == 403
     other.http.close()
+    # webui.submit.upload.required (true by default): no file, no deposit (UploadValidator)
+    assert api.send("POST", "/workflow/workflowitems", **uri_list).status_code == 422
+    errors_now = api.http.get(f"/submission/workspaceitems/{workspace['id']}").json()["errors"]
+    assert [e["message"] for e in errors_now] == ["error.validation.filerequired"]
+    bundle = api.send(
+        "POST", f"/core/items/{item_uuid}/bundles", json={"name": "ORIGINAL", "metadata": {}}
+    )
+    assert bundle.status_code == 201  # the submitter may add to its own workspace item
+    upload = api.send(
+        "POST", f"/core/bundles/{bundle.json()['uuid']}/bitstreams", **multipart("a.txt", b"a")
+    )
+    assert upload.status_code == 201
     deposited = api.send("POST", "/workflow/workflowitems", **uri_list)
     assert (deposited.status_code, deposited.content) == (201, b"")
     assert emulator.item_state(item_uuid)["in_archive"]
     assert emulator.name_of(item_uuid) == "Deposit"
+    # XmlWorkflowServiceImpl.start removes the submitter's policies: read only from now on
+    stream = upload.json()["uuid"]
+    assert api.send("DELETE", f"/core/bitstreams/{stream}").status_code == 403
+    again = api.send(
+        "POST", f"/core/bundles/{bundle.json()['uuid']}/bitstreams", **multipart("b.txt", b"b")
+    )
+    assert again.status_code == 403
+    assert api.http.get(f"/core/bitstreams/{stream}/content").content == b"a"
+
+
+def test_42_upload_not_required_when_the_setting_is_off() -> None:
+    emulator, server, tree = start(upload_required=False)
+    try:
+        emulator.grant_role(USER[0], "submitter")
+        api = Api(server)
+        api.login(*USER)
+        workspace = api.send(
+            "POST", "/submission/workspaceitems", params={"owningCollection": tree.collection}
+        ).json()
+        api.send(
+            "PATCH",
+            f"/submission/workspaceitems/{workspace['id']}",
+            json=[
+                {
+                    "op": "add",
+                    "path": "/sections/traditionalpageone/dc.title",
+                    "value": [{"value": "No file"}],
+                },
+                {"op": "add", "path": "/sections/license/granted", "value": True},
+            ],
+        )
+        url = workspace["_links"]["self"]["href"]
+        deposited = api.send(
+            "POST",
+            "/workflow/workflowitems",
+            content=f"{url}\n".encode(),
+            headers={"Content-Type": "text/uri-list"},
+        )
+        assert deposited.status_code == 201
+        api.http.close()
+    finally:
+        server.stop()
+
+
+def test_embargoed_bitstream_metadata_is_readable_anonymously(env: Env, api: Api) -> None:
+    """findOneBitstreamTest_EmbargoedBitstream_Anon: 200 for the metadata (METADATA_READ via
+    READ on item and bundle), while the content stays closed."""
+    emulator, _, tree = env
+    emulator.restrict(tree.bitstream, [])
+    response = api.http.get(f"/core/bitstreams/{tree.bitstream}")
+    assert response.status_code == 200 and response.json()["name"] == "hello.txt"
+    assert api.http.get(f"/core/bitstreams/{tree.bitstream}/content").status_code == 401
+    emulator.restrict(tree.item, [])  # no READ on the item: no metadata either
+    assert api.http.get(f"/core/bitstreams/{tree.bitstream}").status_code == 401
+
+
+@pytest.mark.parametrize("version", ["7.6", "10.0"])
+def test_cover_pages_change_length_and_etag_for_non_admins(version: str) -> None:
+    """BitstreamRestControllerIT.withCoverPageContentLengthAndEtagChanges (8.0+): the served
+    PDF is another document; 7.6 sends its length but the stored checksum as ETag. Byte
+    ranges are cut from the served document; administrators get the stored file."""
+    emulator, server, tree = start(version=version, cover_pages=True)
+    try:
+        pdf = emulator.add_bitstream(tree.item, "paper.pdf", b"%PDF-1.4 body")
+        md5 = hashlib.md5(b"%PDF-1.4 body").hexdigest()
+        api = Api(server)
+        whole = api.http.get(f"/core/bitstreams/{pdf}/content")
+        assert whole.status_code == 200
+        assert whole.content.endswith(b"%PDF-1.4 body") and len(whole.content) > 13
+        assert int(whole.headers["Content-Length"]) == len(whole.content)
+        expected_etag = md5 if version == "7.6" else hashlib.md5(f"coverpage:{md5}".encode())
+        if not isinstance(expected_etag, str):
+            expected_etag = expected_etag.hexdigest()
+        assert whole.headers["ETag"] == f'"{expected_etag}"'
+        part = api.http.get(f"/core/bitstreams/{pdf}/content", headers={"Range": "bytes=0-3"})
+        assert (part.status_code, part.content) == (206, whole.content[:4])
+        assert part.headers["Content-Range"] == f"bytes 0-3/{len(whole.content)}"
+        # not a PDF: as stored
+        assert api.http.get(f"/core/bitstreams/{tree.bitstream}/content").content == b"0123456789"
+        api.login(*ADMIN)
+        assert api.http.get(f"/core/bitstreams/{pdf}/content").content == b"%PDF-1.4 body"
+        api.http.close()
+    finally:
+        server.stop()
 
 
 def test_43_dates_are_iso_8601_with_offset(env: Env, api: Api) -> None:
@@ -1038,3 +1178,71 @@ def test_dspace_rest_client_drives_the_emulator(
 def emulator_handle(client: Any, uuid: str) -> str:
     response = client.get_item(uuid)
     return str(response.json()["handle"])
+
+
+# ---- mapped items: unmap and owner change (MappedCollectionRestController,
+# ItemOwningCollectionUpdateRestController) ------------------------------------------------
+
+
+def test_43_unmapping_and_moving_a_mapped_item(env: Env, admin: Api) -> None:
+    emulator, server, tree = env
+    other = emulator.add_collection("Reading list", tree.community)
+    third = emulator.add_collection("Shelf", tree.community)
+    emulator.map_item(tree.item, other)
+    base = f"{server.url}{API}"
+    # the owning collection cannot be unmapped
+    owning = admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{tree.collection}")
+    assert owning.status_code == 422
+    assert error_of(owning)["message"] == "Collection given same as owningCollection of item."
+    # a collection the item is not in: silently nothing (204), so a repeat is harmless
+    assert (
+        admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{third}").status_code
+        == 204
+    )
+    unknown = admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{tree.bundle}")
+    assert unknown.status_code == 422
+    # unmapping keeps the item, its files and its owner
+    assert (
+        admin.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}").status_code
+        == 204
+    )
+    assert emulator.exists(tree.item) and emulator.items_in(tree.collection) == [tree.item]
+    mapped = admin.http.get(f"/core/items/{tree.item}/mappedCollections").json()
+    assert mapped["_embedded"]["mappedCollections"] == []
+    # a new owner: the old one no longer holds it, a collection it was mapped into owns it
+    emulator.map_item(tree.item, other)
+    uri = {"Content-Type": "text/uri-list"}
+    moved = admin.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{base}/core/collections/{other}\n",
+        headers=uri,
+    )
+    assert moved.status_code == 200 and moved.json()["uuid"] == other
+    assert emulator.items_in(tree.collection) == [] and emulator.items_in(other) == [tree.item]
+    assert emulator.bitstreams(tree.item) == [(tree.bitstream, "hello.txt")]
+    again = admin.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{base}/core/collections/{other}\n",
+        headers=uri,
+    )
+    assert again.status_code == 400
+    assert error_of(again)["message"] == "The provided collection is already the owning collection"
+
+
+def test_43_moving_an_item_needs_admin_on_its_owning_collection(env: Env, api: Api) -> None:
+    emulator, server, tree = env
+    other = emulator.add_collection("Reading list", tree.community)
+    emulator.map_item(tree.item, other)
+    api.login(*USER)
+    moved = api.send(
+        "PUT",
+        f"/core/items/{tree.item}/owningCollection",
+        content=f"{server.url}{API}/core/collections/{other}\n",
+        headers={"Content-Type": "text/uri-list"},
+    )
+    assert moved.status_code == 403
+    unmapped = api.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}")
+    assert unmapped.status_code == 403
+    assert emulator.items_in(tree.collection) == [tree.item]

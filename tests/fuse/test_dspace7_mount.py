@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -141,6 +142,13 @@ def make_tree(root: Path, biggest: int) -> dict[str, bytes]:
     return files
 
 
+def docfs(*args: str) -> subprocess.CompletedProcess[str]:
+    """A docfs client command (``sync``, ``status``) against a running mount."""
+    return subprocess.run(
+        [sys.executable, "-m", "docfs", *args], capture_output=True, text=True, timeout=120
+    )
+
+
 def posts(e: DSpace7Emulator, path: str) -> list[LoggedRequest]:
     return e.requests("POST", path)
 
@@ -174,12 +182,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
 # ---- reading --------------------------------------------------------------------------------
 
 
+@pytest.fixture(params=["admin", "submitter"])
+def role(request: pytest.FixtureRequest) -> str:
+    """Who mounts: a site administrator, or an ordinary depositor (issue 17: the DSpace 7
+    mount tests run as both where the difference matters)."""
+    value: str = request.param
+    return value
+
+
 def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
-    serve: Serve, mount: MountOf, tmp_path: Path
+    serve: Serve, mount: MountOf, tmp_path: Path, role: str
 ) -> None:
     e = serve()
     seed_demo(e)
-    m = mount(e).start()
+    if role == "submitter":
+        e.grant_role(USER[0], "submitter")  # as `docfs emulate dspace7 --demo --role submitter`
+    m = mount(e).start(credentials=ADMIN if role == "admin" else USER)
     assert "Faculty of Science" in m.run("ls", "-l", str(m.path)).stdout
     found = [Path(p) for p in m.run("find", str(m.path)).stdout.splitlines()]
     files = [p for p in found if p.is_file()]
@@ -363,22 +381,39 @@ def test_reading_the_middle_of_a_100_mib_bitstream_costs_ranged_requests_only(
 # ---- writing --------------------------------------------------------------------------------
 
 
-def test_cp_r_tree_into_a_collection(serve: Serve, mount: MountOf, tmp_path: Path) -> None:
+def test_cp_r_tree_into_a_collection(
+    serve: Serve, mount: MountOf, tmp_path: Path, role: str
+) -> None:
     e = serve()
     _, col = lab(e)
-    tree = make_tree(tmp_path / "tree", 20 * MIB)
-    m = mount(e).start()
+    tree = make_tree(tmp_path / "tree", 20 * MIB if role == "admin" else 2 * MIB)
+    if role == "submitter":
+        e.grant_role(USER[0], "submitter")
+    m = mount(e).start(credentials=ADMIN if role == "admin" else USER)
     target = m.path / "Lab" / "Incoming"
     m.run("ls", str(target))
     e.clear_log()
     sources = [str(p) for p in sorted((tmp_path / "tree").iterdir())]
     result = m.run("cp", "-r", *sources, str(target), check=False)
     assert result.returncode == 0, result.stderr
+    if role == "submitter":
+        # workspace items until deposited: docfs sync deposits them
+        assert server_tree(e, col) == {}
+        assert docfs("sync", str(m.path)).returncode == 0
     assert server_tree(e, col) == tree
     assert len(posts(e, UPLOAD)) == 60  # one upload per file
-    assert len(posts(e, r"/core/items$")) == 6  # one item per directory
     assert len(posts(e, r"/core/items/[^/]+/bundles$")) == 6  # and its ORIGINAL bundle
-    assert len(writes_except_login(e)) == 72  # nothing else was created or changed
+    if role == "admin":
+        assert len(posts(e, r"/core/items$")) == 6  # one item per directory
+        assert len(writes_except_login(e)) == 72  # nothing else was created or changed
+    else:
+        # the admin-only call once, then per directory: a workspace item, its title, date
+        # and license (one PATCH), and its deposit
+        assert [r.status for r in posts(e, r"/core/items$")] == [403]
+        assert len(posts(e, r"/submission/workspaceitems$")) == 6
+        assert len(e.requests("PATCH", r"/submission/workspaceitems/\d+$")) == 6
+        assert [r.status for r in posts(e, r"/workflow/workflowitems$")] == [201] * 6
+        assert len(writes_except_login(e)) == 1 + 6 + 6 + 6 + 6 + 60
 
 
 def bundle_order(e: DSpace7Emulator, item: str) -> list[str]:
@@ -568,24 +603,26 @@ def test_an_ordinary_user_submits_items_and_a_refused_upload_keeps_its_data(
     _, col = lab(e)
     item_with(e, col, "Target", {"ok.txt": b"still here"})
     open_col = e.add_collection("Open", e.find("Lab", "community")[0])
-    e.grant_write(open_col, USER[0])
+    e.grant_submit(open_col, USER[0])
     # Discovery lags behind from now on: new items reach the index a minute late
     e.index_delay = 60.0
     m = mount(e, "--dir-cache-time", "1", cache=tmp_path / "c").start(credentials=USER)
     base = m.path / "Lab"
 
-    # mkdir as a non-administrator: a workspace item, deposited at once (no review workflow)
+    # mkdir as a non-administrator: a workspace item, deposited once it holds a file
     e.clear_log()
     m.run("mkdir", str(base / "Open" / "My Item"))
     [item] = e.find("My Item", "item")
-    assert e.item_state(item)["in_archive"]
+    assert e.item_state(item)["in_workspace"]
     assert [r.status for r in posts(e, r"/core/items$")] == [403]
     assert len(posts(e, r"/submission/workspaceitems$")) == 1
-    assert len(posts(e, r"/workflow/workflowitems$")) == 1
-    time.sleep(1.2)  # past the listing's TTL: Discovery still does not list the new item …
-    assert "My Item" in m.run("ls", str(base / "Open")).stdout  # … docfs still shows it
     (tmp_path / "mine.txt").write_bytes(b"my data")
     m.run("cp", str(tmp_path / "mine.txt"), str(base / "Open" / "My Item"))
+    assert docfs("sync", str(m.path)).returncode == 0
+    assert e.item_state(item)["in_archive"]
+    assert [r.status for r in posts(e, r"/workflow/workflowitems$")] == [201]
+    time.sleep(1.2)  # past the listing's TTL: Discovery still does not list the new item …
+    assert "My Item" in m.run("ls", str(base / "Open")).stdout  # … docfs still shows it
     assert files_of(e, item) == {"mine.txt": b"my data"}
 
     # a real refusal: this user may read "Target" but not add to it (no planned fault)
@@ -643,7 +680,10 @@ def test_write_back_queue_survives_sigkill_each_file_once(
 
     m2 = mount(e).start()  # same cache dir: the queue resumes
     wait_until(lambda: len(e.bitstreams(item)) >= len(files))
-    time.sleep(0.5)  # a duplicate would arrive now
+    # the queue on disk is empty and no request is in flight: a duplicate would be here now
+    wait_until(
+        lambda: not list(m2.cache.rglob("queue/*.json")) and all(r.end for r in e.requests())
+    )
     assert files_of(e, item) == files
     assert max(Counter(name for _, name in e.bitstreams(item)).values()) == 1
     assert len(posts(e, UPLOAD)) == len(files)
@@ -698,3 +738,218 @@ def test_login_expiring_or_revoked_mid_copy_is_renewed_without_an_error(
     assert {p.name: p.read_bytes() for p in (tmp_path / "vault").iterdir()} == files_of(e, vault)
     assert 401 in {r.status for r in e.requests()}  # the revocation was noticed …
     assert [r.status for r in posts(e, LOGIN)][-1:] == [200]  # … and a new login made
+
+
+# ---- issue 17: servers set up like the real ones -----------------------------------------------
+
+
+def held_back(m: Mount) -> list[str]:
+    status = docfs("status", str(m.path), "--json")
+    assert status.returncode == 0, status.stderr
+    report = json.loads(status.stdout)
+    lines: list[str] = report["held_back"]
+    return lines
+
+
+def lost_found(cache: Path) -> list[Path]:
+    return [p for p in cache.rglob("lost+found/*") if p.is_file()]
+
+
+def test_a_submitter_copies_a_directory_into_a_default_dspace_10(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    """The acceptance test of issue 17, item 3: a non-administrator, DSpace 10 with default
+    settings (upload required, content replacement off), ``cp -r`` of 20 files — a 25 MiB
+    one, names with é and CJK characters — into a collection: one item with all 20 files,
+    byte-identical; an overwrite works; nothing in lost+found."""
+    e = serve(version="10.0")
+    lab(e)
+    e.grant_role(USER[0], "submitter")
+    src = tmp_path / "Thèse 论文"
+    src.mkdir()
+    names = [f"chapter-{n:02d}.txt" for n in range(15)]
+    names += ["résumé.pdf", "数据.csv", "画像 über.png", "naïve notes.md", "big.bin"]
+    files = {
+        name: os.urandom(25 * MIB if name == "big.bin" else 100 + 37 * n)
+        for n, name in enumerate(names)
+    }
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    cache = tmp_path / "c"
+    m = mount(e, cache=cache).start(credentials=USER)
+    target = m.path / "Lab" / "Incoming"
+    result = m.run("cp", "-r", str(src), str(target), check=False)
+    assert result.returncode == 0, result.stderr
+    # a workspace item until deposited, shown as a directory meanwhile
+    [item] = e.find(src.name, "item")
+    assert e.item_state(item)["in_workspace"]
+    assert sorted(os.listdir(target / src.name)) == sorted(names)
+    (held,) = held_back(m)
+    assert src.name in held
+    # an overwrite while it waits (10.0 without replacement: one 400, then upload-and-swap)
+    files["数据.csv"] = b"a,b\n1,2\n"
+    (target / src.name / "数据.csv").write_bytes(files["数据.csv"])
+
+    synced = docfs("sync", str(m.path))
+    assert synced.returncode == 0, synced.stderr
+    assert e.item_state(item)["in_archive"]
+    assert [r.status for r in posts(e, r"/workflow/workflowitems$")] == [201]
+    assert e.find(src.name, "item") == [item]  # one item
+    assert files_of(e, item) == files  # all 20, byte-identical, under their own names
+    assert [r.status for r in e.requests("PUT", CONTENT)] == [400]
+    assert held_back(m) == []
+    assert lost_found(cache) == []
+    assert (target / src.name / "big.bin").read_bytes() == files["big.bin"]
+
+
+def test_a_submitter_rsyncs_a_tree_and_each_directory_becomes_one_item(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    e = serve()
+    _, col = lab(e, "Mirror")
+    e.grant_role(USER[0], "submitter")
+    src = tmp_path / "tree"
+    tree = {
+        f"set-{d}/f{n}.txt": f"{d}/{n}\n".encode() * (n + 1) for d in range(2) for n in range(5)
+    }
+    for rel, data in tree.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    cache = tmp_path / "c"
+    m = mount(e, cache=cache).start(credentials=USER)
+    target = m.path / "Lab" / "Mirror"
+    first = m.run("rsync", "-a", f"{src}/", f"{target}/", check=False)
+    assert first.returncode == 0, first.stderr
+    assert len(held_back(m)) == 2
+    assert docfs("sync", str(m.path)).returncode == 0
+    assert server_tree(e, col) == tree
+    assert [r.status for r in posts(e, r"/workflow/workflowitems$")] == [201, 201]
+    assert lost_found(cache) == []
+    e.clear_log()
+    second = m.run("rsync", "-a", "--itemize-changes", f"{src}/", f"{target}/", check=False)
+    assert second.returncode == 0, second.stderr
+    assert writes_except_login(e) == []
+
+
+def test_a_quiet_submission_is_deposited_and_unmount_deposits_the_rest(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    """Without ``docfs sync``: fsync of the directory deposits it, and so does unmounting."""
+    e = serve()
+    lab(e)
+    e.grant_role(USER[0], "submitter")
+    m = mount(e).start(credentials=USER)
+    target = m.path / "Lab" / "Incoming"
+    for name in ("One", "Two"):
+        (target / name).mkdir()
+        (target / name / "a.txt").write_bytes(name.encode())
+    fd = os.open(target / "One", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    [one] = e.find("One", "item")
+    [two] = e.find("Two", "item")
+    assert e.item_state(one)["in_archive"] and e.item_state(two)["in_archive"]
+    (target / "Three").mkdir()
+    (target / "Three" / "b.txt").write_bytes(b"three")
+    m.stop()
+    [three] = e.find("Three", "item")
+    assert e.item_state(three)["in_archive"]
+    assert files_of(e, three) == {"b.txt": b"three"}
+
+
+def test_every_pdf_reads_as_served_on_a_dspace_with_cover_pages(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    """Issue 17, item 10: citation-page.enable_globally. stat size = bytes read, for every PDF
+    (one of several blocks too), no MD5 rejection, no ranges mixing two renderings."""
+    e = serve(version="9.1", cover_pages=True)
+    _, col = lab(e)
+    stored = {
+        "small.pdf": b"%PDF-1.4 small",
+        "big.pdf": b"%PDF-1.4 " + os.urandom(BLOCK_SIZE + MIB),
+        "plain.txt": b"not a pdf",
+    }
+    item_with(e, col, "Paper", stored)
+    m = mount(e).start(credentials=USER)
+    base = m.path / "Lab" / "Incoming" / "Paper"
+    e.clear_log()
+    for name, data in stored.items():
+        path = base / name
+        body = path.read_bytes()
+        assert os.stat(path).st_size == len(body)
+        if name.endswith(".pdf"):
+            assert body.endswith(data) and len(body) > len(data)
+        else:
+            assert body == data
+    big = (base / "big.pdf").read_bytes()
+    with open(base / "big.pdf", "rb") as fh:
+        fh.seek(BLOCK_SIZE - 10)
+        assert fh.read(100) == big[BLOCK_SIZE - 10 : BLOCK_SIZE + 90]
+    [big_uuid] = [u for u, n in e.bitstreams(e.find("Paper", "item")[0]) if n == "big.pdf"]
+    # read whole, once: no block requests over a document the server renders per request
+    assert len(e.requests("GET", f"/core/bitstreams/{big_uuid}/content$")) == 1
+    assert m.log_text().count("serves PDFs changed") == 1
+    assert "MD5 mismatch" not in m.log_text()
+
+
+def test_a_submission_left_by_a_killed_mount_is_reported_by_the_next(
+    serve: Serve, mount: MountOf, tmp_path: Path
+) -> None:
+    e = serve()
+    lab(e)
+    e.grant_role(USER[0], "submitter")
+    first = mount(e, cache=tmp_path / "c1").start(credentials=USER)
+    (first.path / "Lab" / "Incoming" / "Cut short").mkdir()
+    (first.path / "Lab" / "Incoming" / "Cut short" / "a.txt").write_bytes(b"a")
+    first.stop(kill=True)
+    [left] = e.find("Cut short", "item")
+    assert e.item_state(left)["in_workspace"]
+    second = mount(e, name="mnt2", cache=tmp_path / "c2").start(credentials=USER)
+    (second.path / "Lab" / "Incoming" / "Next").mkdir()
+    lines = held_back(second)
+    assert any("Cut short" in line and "left in your DSpace workspace" in line for line in lines)
+    assert "never deposited" in second.log_text()
+    assert "held back   Cut short" in docfs("status", str(second.path)).stdout
+
+
+def test_rm_r_of_a_mapped_item_takes_it_out_of_that_collection_only(
+    serve: Serve, mount: MountOf
+) -> None:
+    """Issue 17.9, DSpace 7+: ``DELETE /core/items/{uuid}`` deletes an item from every
+    collection, so ``rm -r`` of a mapped item unmaps it from the collection it was removed
+    from (or hands ownership to another of its collections) and keeps its files."""
+    e = serve()
+    com, owner = lab(e)
+    reading = e.add_collection("Reading list", com)
+    shelf = e.add_collection("Shelf", com)
+    files = {"paper.pdf": b"%PDF-1.4 paper", "data.csv": b"a,b\n"}
+    item = item_with(e, owner, "Shared paper", files)
+    e.map_item(item, reading)
+    e.map_item(item, shelf)
+    m = mount(e).start()
+    base = m.path / "Lab"
+    for col in ("Incoming", "Reading list", "Shelf"):
+        assert sorted(os.listdir(base / col / "Shared paper")) == ["data.csv", "paper.pdf"]
+    # from a collection it is mapped into: unmapped there, nothing deleted
+    e.clear_log()
+    m.run("rm", "-r", str(base / "Reading list" / "Shared paper"))
+    assert not (base / "Reading list" / "Shared paper").exists()
+    assert [(r.method, r.path) for r in e.requests() if r.method != "GET"] == [
+        ("DELETE", f"{API}/core/items/{item}/mappedCollections/{reading}")
+    ]
+    assert files_of(e, item) == files
+    # from its owning collection: another collection becomes the owner, files kept
+    e.clear_log()
+    m.run("rm", "-r", str(base / "Incoming" / "Shared paper"))
+    assert [(r.method, r.path) for r in e.requests() if r.method != "GET"] == [
+        ("PUT", f"{API}/core/items/{item}/owningCollection")
+    ]
+    assert e.items_in(owner) == [] and e.items_in(shelf) == [item]
+    assert files_of(e, item) == files
+    m.run("docfs", "refresh", str(base), check=False)
+    # where it lives nowhere else, rm -r deletes it, files and all
+    m.run("rm", "-r", str(base / "Shelf" / "Shared paper"))
+    assert e.items_in(shelf) == []
+    assert item not in {u for c in (owner, reading, shelf) for u in e.items_in(c)}

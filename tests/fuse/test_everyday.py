@@ -602,3 +602,40 @@ def test_mount_helper_form_through_the_real_mount_command_and_fstab(
     assert "done" in sections
     # both daemons went away with their mounts: no state file is left
     wait_until(lambda: not env.daemon_pids())
+
+
+def test_a_killed_daemon_leaves_no_state_behind_the_next_mount(
+    env: Env, dspace6_server: EmulatorServer
+) -> None:
+    """Issue 18.8: after SIGKILL the daemon's ``mount-*.json`` and ``.sock`` stayed in the
+    runtime directory for good, and ``docfs status`` said "no docfs mount" about a mount point
+    that answers ENOTCONN. The next mount removes them; status names the stale mount."""
+    seed(emu(dspace6_server))
+    source = f"dspace6:{dspace6_server.url}/rest"
+    first = env.mountpoint("first")
+    env.start("mount", source, str(first), extra=admin_env())
+    wait_until(lambda: list(env.runtime.glob("mount-*.sock")) and os.listdir(first))
+    left = sorted(env.runtime.glob("mount-*"))
+    assert [p.suffix for p in left] == [".json", ".sock"]
+    (pid,) = env.daemon_pids()
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: env.procs[0].poll() is not None)
+
+    status = env.run("status", str(first))
+    assert status.returncode == 2
+    assert f"stale mount at {first}: run `docfs unmount {first}`" in status.stderr
+    everyone = env.run("status")
+    assert everyone.returncode == 1 and f"stale mount: run `docfs unmount {first}`" in (
+        everyone.stdout
+    )
+
+    second = env.mountpoint("second")
+    mounted = env.run("mount", source, str(second), "--daemon", extra=admin_env())
+    assert mounted.returncode == 0, mounted.stderr
+    assert all(p.exists() is False for p in left)  # the dead daemon's files are gone
+    assert len(list(env.runtime.glob("mount-*.json"))) == 1  # the new daemon's
+    assert env.run("unmount", str(second)).returncode == 0
+    assert env.run("unmount", str(first)).returncode == 0
+    gone = env.run("status", str(first))
+    assert gone.returncode == 2 and "no docfs mount at" in gone.stderr
+    assert list(env.runtime.glob("mount-*")) == []

@@ -180,6 +180,9 @@ def test_rm_r_of_a_mapped_item_leaves_it_in_its_other_collection(
     m = mount_factory().start()
     base = m.path / "Lab"
     assert sorted(os.listdir(base / "Incoming" / "Shared paper")) == ["data.csv", "paper.pdf"]
+    # listed in the other collection too: each collection's directory is its own (one shared
+    # directory would remember only the collection it was listed in last)
+    assert sorted(os.listdir(base / "Reading list" / "Shared paper")) == ["data.csv", "paper.pdf"]
     e.clear_log()
     m.run("rm", "-r", str(base / "Incoming" / "Shared paper"))
     assert not (base / "Incoming" / "Shared paper").exists()
@@ -301,3 +304,59 @@ def test_shell_redirections_reach_the_server(
     subprocess.run(["sh", "-c", f": > '{base / 'gone.txt'}'"], check=True)
     assert e.bitstream_data(ids["gone.txt"]) == b""
     assert {x["name"]: x["uuid"] for x in e.bitstreams_of(item)} == ids  # same objects
+
+
+def test_rsync_after_a_failed_overwrite_sends_the_file_again(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 18.1: rsync's rename over ``d.txt`` fails (PUT …/data answers 500 each time).
+    The mount must go on showing the old version with its own mtime, so the next rsync sends
+    the file again; before the fix it showed the source's mtime and rsync skipped the file."""
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item = item_with_files(e, col, "Sync", d_txt=b"version-1\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "d.txt").write_bytes(b"version-2\n")  # same size, other bytes
+    os.utime(src / "d.txt", (1_609_459_200, 1_609_459_200))
+    m = mount_factory().start()
+    target = m.path / "Lab" / "Incoming" / "Sync"
+    m.run("ls", str(target))
+    # the first answer comes after the kernel's 1 s attribute cache has expired: the stat
+    # below must reach the daemon, not the attributes rsync's lstat left in the kernel
+    e.plan_fault(method="PUT", path=r"/bitstreams/[^/]+/data$", status=500, delay=1.2)
+    e.plan_fault(method="PUT", path=r"/bitstreams/[^/]+/data$", status=500, times=None)
+    first = m.run("rsync", "-a", f"{src}/", f"{target}/", check=False)
+    assert first.returncode == 23, first.stderr
+    e.clear_faults()
+    assert (target / "d.txt").stat().st_mtime != 1_609_459_200
+    second = m.run("rsync", "-a", "--itemize-changes", f"{src}/", f"{target}/")
+    assert "d.txt" in second.stdout  # sent again
+    assert {b["name"]: e.bitstream_data(b["uuid"]) for b in e.bitstreams_of(item)} == {
+        "d.txt": b"version-2\n"
+    }
+
+
+def test_cp_through_a_proxy_slower_than_the_timeout_makes_one_file(
+    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 18.2: with ``--timeout 1`` the upload's POST is held 1.6 s (as a slow proxy
+    would) and then acted on; before the fix ``cp`` exited 0 and the server had two files."""
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item = item_with_files(e, col, "Slow")
+    m = mount_factory("--timeout", "1").start()
+    target = m.path / "Lab" / "Incoming" / "Slow"
+    m.run("ls", str(target))
+    local = tmp_path / "once.txt"
+    local.write_bytes(b"exactly once\n")
+    e.plan_fault(method="POST", path=r"/items/[^/]+/bitstreams$", hold=1.6)
+    m.run("cp", str(local), str(target))
+    deadline = time.monotonic() + 30
+    while not all(r.end for r in e.requests()):  # the held POST has been acted on
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [(b["name"], e.bitstream_data(b["uuid"])) for b in e.bitstreams_of(item)] == [
+        ("once.txt", b"exactly once\n")
+    ]
+    assert len(uploads(e)) == 1

@@ -11,7 +11,6 @@ always run.
 from __future__ import annotations
 
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
 from tests.conftest import ADMIN
-from tests.fuse.conftest import FUSE_MISSING
+from tests.fuse.conftest import FUSE_MISSING, fuse_unavailable
 from tests.reliability.targets import TARGETS, TIMEOUT, Daemon, Target
 
 __all__ = ["TIMEOUT", "Daemon", "Target", "run"]
@@ -41,10 +40,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "tests/reliability/" in str(i.fspath)
         and {"daemon", "target"} & set(getattr(i, "fixturenames", ()))
     ]
-    if mounts:
-        print(f"\n!!! RELIABILITY MOUNT TESTS SKIPPED: {FUSE_MISSING} !!!\n", file=sys.stderr)
-    for item in mounts:
-        item.add_marker(pytest.mark.skip(reason=f"FUSE unavailable: {FUSE_MISSING}"))
+    fuse_unavailable(mounts, "reliability mount")
 
 
 def run(*cmd: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:

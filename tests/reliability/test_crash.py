@@ -17,7 +17,6 @@ import errno
 import hashlib
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -92,7 +91,14 @@ def test_kill_during_write_back_uploads(target: Target, tmp_path: Path) -> None:
 
     restart(daemon)  # a sync mount: the queue left on disk is uploaded all the same
     wait_for(lambda: len(t.entries(place)) >= len(files))
-    time.sleep(0.3)  # a duplicate would arrive now
+
+    def settled() -> bool:
+        # nothing left in the queue on disk and no request in flight: no upload can follow,
+        # so a duplicate would be on the server now
+        queued = list(daemon.cache.rglob("queue/*.json"))
+        return not queued and all(r.end for r in t.e.requests())
+
+    wait_for(settled)
     assert t.files(place) == files
     assert no_duplicates(t, place)
     assert sorted(os.listdir(dest)) == sorted(files)
@@ -157,6 +163,8 @@ def test_kill_while_the_cache_is_evicting(target: Target) -> None:
     restart(daemon, "--cache-size", "200K")
     for name, data in files.items():
         assert (folder / name).read_bytes() == data
+    # the cache is read with the daemon gone: a running one may evict a file as it is read
+    daemon.stop()
     cached = [p for p in daemon.cache.rglob("content/*") if p.is_file() and p.suffix != ".part"]
     assert cached
     assert {hashlib.md5(p.read_bytes()).hexdigest() for p in cached} <= versions

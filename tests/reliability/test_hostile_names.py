@@ -14,12 +14,14 @@ the name typed) or, where the server would refuse or change it, refused at once 
 
 from __future__ import annotations
 
+import json
 import unicodedata
 from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from starlette.responses import Response
 
 from docfs import errors
 from docfs.emulators.base import EmulatorServer
@@ -267,3 +269,40 @@ def test_a_written_name_is_kept_exactly_or_refused_at_once(
             assert vfs.read(ino) == data, name
     finally:
         vfs.close()
+
+
+def test_lone_surrogates_in_a_listing_do_not_hide_the_directory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 18.5: a server that escapes non-ASCII in its JSON can send a lone surrogate
+    (``"\\ud800"``) in a name: a string of UTF-16 units cut in the middle of a pair, which
+    Java and .NET strings can hold. The emulator is made to escape its JSON that way here.
+    Every entry of that directory stays listed, under a valid name that reaches its own
+    file."""
+    import docfs.emulators.dspace6 as dspace6_emulator
+
+    def escaped(payload: object, status: int = 200) -> Response:
+        body = json.dumps(payload, ensure_ascii=True).encode()
+        return Response(body, status_code=status, headers={"content-type": "application/json"})
+
+    monkeypatch.setattr(dspace6_emulator, "_json_response", escaped)
+    backdoor = BACKDOORS[0]
+    assert backdoor.name == "dspace6"
+    names = ["ok.txt", "\ud800", "a\udcff.txt", "a\ud800.txt", "a\ufffd.txt"]
+    with EmulatorServer(backdoor.emulator()) as server:
+        sandbox = backdoor.sandbox(server.emulator)
+        for i, name in enumerate(names):
+            sandbox.add_file(name, f"file {i}".encode())
+        vfs = Vfs(backdoor, server)
+        try:
+            folder = vfs.ino(*sandbox.path)
+            listing = vfs.listdir(folder)
+            assert len(listing) == len(names) and all(is_valid(n) for n in listing)
+            for name in listing:
+                name.encode("utf-8")
+            contents = {vfs.read(vfs.ino(*sandbox.path, n)) for n in listing}
+            assert contents == {f"file {i}".encode() for i in range(len(names))}
+            vfs.expire()
+            assert vfs.listdir(folder) == listing
+        finally:
+            vfs.close()

@@ -358,8 +358,10 @@ def test_status_display_shows_bars_and_etas() -> None:
             ],
         },
         "lost_found": 0,
+        "held_back": ["Thesis: workspace item 7, not deposited yet"],
     }  # fmt: skip
     text = cli.format_status(report)
+    assert "  held back   Thesis: workspace item 7, not deposited yet" in text
     assert "/home/me/repo: myrepo:/Lab (dspace6:https://repo/rest), write-back 10 s" in text
     assert "up 1 h 01 min" in text
     assert "512.0 MiB of 2.0 GiB (25%)" in text

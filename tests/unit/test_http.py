@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 import functools
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 import trio
+import trio.testing
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
@@ -22,7 +25,9 @@ from docfs.backends._http import (
     error_for_status,
     parse_retry_after,
 )
+from docfs.daemon import MountConfig, build_backend
 from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.redact import Redactor
 
 BIG = bytes(range(256)) * 4096  # 1 MiB
 SECRET = "s3cr3t-pa55word"
@@ -497,3 +502,47 @@ async def test_emulator_bandwidth_paces_each_answer_on_its_own(server: EmulatorS
         assert entry.end - entry.start >= 0.9 * len(BIG) / (8 << 20)
     overlap = min(first.end, second.end) - max(first.start, second.start)
     assert overlap >= 0.5 * (first.end - first.start)
+
+
+async def test_a_configured_requests_per_minute_holds_in_every_rolling_minute(
+    tmp_path: Path, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Issue 18.7: ``requests_per_minute = 120`` became 2/s plus the class's burst of 10, so
+    the first minute of a copy sent 130 requests and drew 429s. Timed on trio's clock (the
+    test runs under a mock clock that jumps), so it takes no real minute."""
+    config = MountConfig(
+        remote_type="dspace6",
+        url="http://127.0.0.1:9/rest",
+        mountpoint=tmp_path,
+        requests_per_second=120 / 60,
+    )
+    backend = build_backend(config, Redactor())
+    bucket = backend.http._bucket
+    assert bucket is not None
+    granted: list[float] = []
+    with trio.move_on_after(200):
+        while True:
+            await bucket.acquire()
+            granted.append(trio.current_time())
+    assert len(granted) > 300
+    for i, start in enumerate(granted):
+        in_window = bisect.bisect_left(granted, start + 60.0) - i
+        assert in_window <= 120, f"{in_window} requests in the minute from {start:.1f} s"
+    await backend.http.aclose()
+
+
+async def test_the_answer_to_an_upload_is_awaited_longer_the_bigger_it_is(
+    server: EmulatorServer,
+) -> None:
+    """Issue 18.2: ``timeout`` is idle time per request; a server storing a big upload may be
+    silent longer than that before it answers. A 2 MiB POST whose answer comes 1 s after its
+    last byte is no timeout at ``timeout=0.5`` (0.5 s + 1 s per MiB)."""
+    http = client(server, timeout=0.5)
+    server.emulator.plan_fault(method="POST", path="^/ok$", hold=1.0)
+    response = await http.request("POST", "/ok", endpoint="ok", body=b"x" * (2 << 20))
+    assert response.text == f"ok {2 << 20}"
+    # a small request keeps the plain timeout
+    server.emulator.plan_fault(method="POST", path="^/ok$", hold=1.0)
+    with pytest.raises(errors.RemoteUnavailable):
+        await http.request("POST", "/ok", endpoint="ok", body=b"x")
+    await http.aclose()

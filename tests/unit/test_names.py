@@ -92,3 +92,19 @@ def test_rsync_temp_names_are_temporary() -> None:
     assert local.is_temporary(".data.csv.Ab3xZ9")
     assert not local.is_temporary("data.csv")
     assert not local.is_temporary(".bashrc")
+
+
+def test_lone_surrogates_become_valid_stable_unique_names() -> None:
+    """Issue 18.5: JSON can carry a lone surrogate escape (``"\\ud800"``), which no UTF-8 name
+    holds; one such name made the whole directory fail with UnicodeEncodeError."""
+    names = ["\ud800", "\udcff", "a\ud800.txt", "a\udcff.txt", "a\ufffd.txt", "\ud800\udcff"]
+    pairs = [(n, f"id-{i}") for i, n in enumerate(names)]
+    result = assign_names([eid for _, eid in pairs], pairs)
+    assert sorted(result.values()) == sorted(eid for _, eid in pairs)  # none lost, none twice
+    for local in result:
+        local.encode("utf-8")  # valid UTF-8, so the kernel can be given it
+        assert local not in ("", ".", "..") and "/" not in local
+        assert len(local.encode("utf-8")) <= MAX_NAME_BYTES
+    assert assign_names([eid for _, eid in reversed(pairs)], list(reversed(pairs))) == result
+    assert result["a\ufffd.txt"] == "id-4"  # a real U+FFFD keeps its name
+    assert sanitize("a\ud800.txt", "id-2").endswith(".txt")

@@ -1,0 +1,257 @@
+"""File managers and docfs: the repository's thumbnails, and a guard against thumbnailers.
+
+A file manager that shows a folder asks for a thumbnail of every file. It first looks in the
+freedesktop thumbnail cache (the Thumbnail Managing Standard: ``$XDG_CACHE_HOME/thumbnails/
+normal|large/<md5 of the file's URI>.png``, a PNG whose ``Thumb::URI`` and ``Thumb::MTime`` text
+chunks must match the file); only when nothing valid is there does it run a thumbnailer, which
+reads the original, often whole. On a mount that is a download of every file of the folder.
+
+``ThumbnailWriter``: when a directory is listed, the repository's own thumbnails (DSpace's
+THUMBNAIL bundle, DocSpace's ``thumbnailUrl``) are fetched in the background, converted to PNG
+and written to that cache for the files as the mount shows them (the URI of the mounted path,
+the mtime the mount reports), so the file manager finds them and never opens the originals.
+Bounded: one directory at a time per mount, a few transfers at once, thumbnails already valid in
+the cache are not fetched again, and a failure costs one debug line.
+
+``ThumbnailerGuard``: when a known thumbnailer or indexer (by ``/proc/PID/comm``) opens a large
+file that is not in the content cache, the open is refused at once (EACCES), so a thumbnail
+costs no download; thumbnailers treat that as "no thumbnail" and remember the failure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Backend, Thumbnail
+from docfs.vfs import imagecodec
+
+if TYPE_CHECKING:
+    from docfs.vfs.filesystem import Filesystem
+    from docfs.vfs.inodes import Node
+
+log = logging.getLogger("docfs.thumbnails")
+
+#: process names (``/proc/PID/comm``, at most 15 characters) of programs that read files only
+#: to make thumbnails or index them: GNOME, Xfce (tumbler) and KDE thumbnailers, and indexers
+DEFAULT_THUMBNAILERS: tuple[str, ...] = (
+    "tumblerd",
+    "gdk-pixbuf-thum",  # gdk-pixbuf-thumbnailer, cut to 15 characters by the kernel
+    "evince-thumbnai",
+    "gsf-office-thum",
+    "ffmpegthumbnail",
+    "totem-video-thu",
+    "gnome-thumbnail",
+    "atril-thumbnail",
+    "xreader-thumbna",
+    "thumbnail.so",
+    "thumbnailer",
+    "kioworker",
+    "kioslave5",
+    "tracker-extract",
+    "tracker-miner-f",
+    "localsearch-ext",
+    "baloo_file_extr",
+    "baloo_file",
+)
+#: ``--thumbnail-max`` default where the backend streams whole files (no byte ranges)
+DEFAULT_MAX_NO_RANGES = 10 << 20
+#: the default where the backend has byte ranges: a thumbnailer may then read only part of a
+#: file (a PDF's last and first pages), but image thumbnailers read every byte anyway
+DEFAULT_MAX_RANGES = 16 << 20
+
+#: the standard's sizes: directory name → longest side
+SIZES = (("normal", 128), ("large", 256))
+#: thumbnails fetched at once per mount
+TRANSFERS = 3
+
+
+def comm_name(name: str) -> str:
+    """A program name as ``/proc/PID/comm`` shows it (the kernel keeps 15 bytes)."""
+    return name.encode()[:15].decode(errors="ignore")
+
+
+def process_name(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return None  # gone already, or another PID namespace
+
+
+@dataclass
+class ThumbnailerGuard:
+    """Refuses opens of large uncached files by thumbnailers and indexers."""
+
+    limit: int
+    names: frozenset[str]
+
+    @classmethod
+    def build(cls, limit: int | None, names: Iterable[str], ranges: bool) -> ThumbnailerGuard:
+        if limit is None:
+            limit = DEFAULT_MAX_RANGES if ranges else DEFAULT_MAX_NO_RANGES
+        return cls(limit, frozenset(comm_name(n) for n in names))
+
+    def refusal(self, fs: Filesystem, ino: int, pid: int) -> str | None:
+        """Why this open is refused (one log line), or None to let it through."""
+        if self.limit <= 0 or not self.names:
+            return None
+        node = fs.inodes.find(ino)
+        if node is None or node.is_dir or node.staged is not None or node.local:
+            return None
+        size = node.entry.size or 0
+        if size <= self.limit or fs.content.contains(node.entry):
+            return None
+        name = process_name(pid)
+        if name is None or name not in self.names:
+            return None
+        return (
+            f"{name} (pid {pid}) may not open {fs.path(node)} ({size} bytes, not cached): "
+            f"thumbnailers and indexers are refused files over --thumbnail-max {self.limit}"
+        )
+
+
+def thumbnail_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "thumbnails"
+
+
+def file_uri(path: str) -> str:
+    """``file://`` URI of an absolute path, escaped as GLib's ``g_filename_to_uri`` does."""
+    return "file://" + urllib.parse.quote(os.fsencode(path), safe="/!$&'()*+,:=@~")
+
+
+def cache_name(uri: str) -> str:
+    return hashlib.md5(uri.encode()).hexdigest() + ".png"
+
+
+def is_valid(path: Path, uri: str, mtime: int) -> bool:
+    """A cached thumbnail the file managers would accept for this URI and mtime."""
+    try:
+        text = imagecodec.png_text(path.read_bytes())
+    except (OSError, imagecodec.Unsupported):
+        return False
+    return text.get("Thumb::URI") == uri and text.get("Thumb::MTime") == str(mtime)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A file of a listed directory as the mount shows it."""
+
+    entry_id: str
+    uri: str
+    mtime: int
+    size: int
+
+
+class ThumbnailWriter:
+    """Writes a directory's repository thumbnails into the freedesktop cache when it is listed."""
+
+    def __init__(self, fs: Filesystem, mountpoint: Path, root: Path | None = None) -> None:
+        self.fs = fs
+        self.backend: Backend = fs.backend
+        self.mountpoint = str(mountpoint)
+        self.root = root or thumbnail_root()
+        #: directories whose thumbnails are being fetched
+        self._busy: set[int] = set()
+        #: the files (id, version) each directory had when its thumbnails were last fetched
+        self._done: dict[int, frozenset[tuple[str, str]]] = {}
+        self._limiter = trio.CapacityLimiter(TRANSFERS)
+        self._directories = trio.Semaphore(1)
+
+    @staticmethod
+    def supported(backend: Backend) -> bool:
+        return type(backend).thumbnails is not Backend.thumbnails
+
+    def listed(self, directory: Node) -> None:
+        """Called after ``directory`` was listed: start fetching what the cache lacks."""
+        nursery = self.fs._nursery
+        if nursery is None or directory.ino in self._busy:
+            return
+        files = [self.fs.inodes.find(ino) for ino in (directory.children or {}).values()]
+        nodes = [n for n in files if n is not None and not n.is_dir and n.staged is None]
+        signature = frozenset((n.entry.id, n.entry.version) for n in nodes)
+        if not nodes or self._done.get(directory.ino) == signature:
+            return
+        files_seen: list[Wanted] = []
+        for node in nodes:
+            attr = self.fs.attr(node)
+            uri = file_uri(self.mountpoint + self.fs.path(node))
+            files_seen.append(Wanted(node.entry.id, uri, int(attr.mtime), attr.size))
+        self._busy.add(directory.ino)
+        nursery.start_soon(self._fetch, directory, files_seen, signature)
+
+    def _missing(self, files: list[Wanted]) -> list[Wanted]:
+        """The files without a valid thumbnail in the cache (reads files: in a thread)."""
+        return [
+            f
+            for f in files
+            if not is_valid(self.root / "normal" / cache_name(f.uri), f.uri, f.mtime)
+        ]
+
+    async def _fetch(
+        self, directory: Node, files: list[Wanted], signature: frozenset[tuple[str, str]]
+    ) -> None:
+        try:
+            async with self._directories:
+                wanted = await trio.to_thread.run_sync(self._missing, files)
+                if not wanted:
+                    self._done[directory.ino] = signature
+                    return
+                thumbs = {t.file_id: t for t in await self.backend.thumbnails(directory.entry)}
+                async with trio.open_nursery() as nursery:
+                    for item in wanted:
+                        thumb = thumbs.get(item.entry_id)
+                        if thumb is not None:
+                            nursery.start_soon(self._one, thumb, item)
+            self._done[directory.ino] = signature
+        except errors.DocfsError as exc:
+            log.debug("no thumbnails for %s: %s", self.fs.path(directory), exc)
+        except Exception:
+            # a bad answer costs the thumbnails of this directory, never the daemon
+            log.warning("thumbnails of %s failed", self.fs.path(directory), exc_info=True)
+        finally:
+            self._busy.discard(directory.ino)
+
+    async def _one(self, thumb: Thumbnail, item: Wanted) -> None:
+        async with self._limiter:
+            try:
+                data = await self.backend.thumbnail_data(thumb)
+                await trio.to_thread.run_sync(self.write, data, item)
+            except (errors.DocfsError, imagecodec.Unsupported, OSError) as exc:
+                log.debug("thumbnail of %s not written: %s", item.uri, exc)
+            except Exception as exc:
+                # a malformed image the decoder trips over (zlib, struct…): not a daemon bug
+                log.debug("thumbnail of %s not written: %r", item.uri, exc)
+
+    def write(self, data: bytes, item: Wanted) -> None:
+        """Convert ``data`` and store it for ``item`` in every size the standard names."""
+        image = imagecodec.decode(data)
+        text = {
+            "Thumb::URI": item.uri,
+            "Thumb::MTime": str(item.mtime),
+            "Thumb::Size": str(item.size),
+            "Software": "docfs",
+        }
+        for directory, limit in SIZES:
+            folder = self.root / directory
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            png = imagecodec.encode_png(imagecodec.fit(image, limit), text)
+            target = folder / cache_name(item.uri)
+            # written whole under another name and renamed, as the standard asks: a reader
+            # never sees half a file
+            temp = folder / f".{target.name}.docfs-{os.getpid()}"
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, png)
+            finally:
+                os.close(fd)
+            os.replace(temp, target)
