@@ -73,7 +73,7 @@ SITE = "site"
 
 def _sid(entry: Entry) -> str:
     """The server's uuid of an entry (an item's ``id`` also names the collection it is in)."""
-    return entry.object_id or entry.id
+    return entry.object_id or entry.id.partition("@")[0]
 
 
 class CookieSession:

@@ -65,3 +65,36 @@ async def test_wait_durable_wakes_the_syncer(tmp_path: Path) -> None:
             await wb.wait_durable(job.id)
         assert job.id not in wb._unsynced and job.id not in wb._syncing
         nursery.cancel_scope.cancel()
+
+
+def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
+    import dataclasses
+
+    from docfs.backends.base import Entry, Kind, Op
+    from docfs.vfs.writeback import entry_from_json, entry_to_json
+
+    entry = Entry(
+        id="item-uuid@collection-uuid",
+        name="Shared paper",
+        kind=Kind.DIR,
+        size=None,
+        mtime=1.5,
+        version="v",
+        meta={"dc.title": "Shared paper"},
+        read_only=True,
+        ops=frozenset({Op.CREATE_FILE, Op.REMOVE}),
+        extra={"collection": "collection-uuid"},
+        change_scope=True,
+        partial_meta=True,
+        prefilled=True,
+        transformed=True,
+        object_id="item-uuid",
+    )
+    # every field differs from its default, so a field the JSON leaves out shows
+    for f in dataclasses.fields(Entry):
+        if f.default is not dataclasses.MISSING:
+            assert getattr(entry, f.name) != f.default, f.name
+    back = entry_from_json(json.loads(json.dumps(entry_to_json(entry))))
+    assert {f.name: getattr(back, f.name) for f in dataclasses.fields(Entry)} == {
+        f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry)
+    }
