@@ -711,8 +711,9 @@ def register(
 ) -> None:
     """Add ``share``, ``unshare``, ``shares`` and ``mkdir`` to the ``docfs`` command."""
     creds_help = (
-        "file with 'token = …' (or user/password) lines (default: as the mount: DOCFS_TOKEN… "
-        "for rspace:URL, the configuration for a named remote)"
+        'only when the mount does not answer (an older docfs): file with token = "…" (or '
+        "user/password) (default: as the mount: DOCFS_TOKEN… for rspace:URL, the configuration "
+        "for a named remote)"
     )
     targets_help = "a group: its name, unique name, GP id or number (repeatable)"
 
