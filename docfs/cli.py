@@ -1506,7 +1506,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     # PYTHON_ARGCOMPLETE_OK: the shell asks for completions; answered (and exited) here
-    completion.autocomplete(build_parser())
+    if completion.asked():
+        completion.autocomplete(build_parser())
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         mistyped = mistyped_command(words)

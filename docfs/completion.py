@@ -68,10 +68,15 @@ def attach(parser: argparse.ArgumentParser) -> None:
                 attach(sub)
 
 
+def asked() -> bool:
+    """The shell's hook is asking for completions (argcomplete's protocol)."""
+    return "_ARGCOMPLETE" in os.environ
+
+
 def autocomplete(parser: argparse.ArgumentParser) -> None:
     """Answer the shell and exit when it asks for completions; otherwise do nothing (and
     do not import argcomplete: an ordinary command pays nothing for completion)."""
-    if "_ARGCOMPLETE" not in os.environ:
+    if not asked():
         return
     import argcomplete
 
