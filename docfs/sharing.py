@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -260,14 +261,20 @@ async def serve_control(backend: object, request: Json) -> Json:
     (logged in already) and answer its result as JSON, or the error with its class name."""
     action = request.get("action")
     args = request.get("args")
-    if action not in _ACTIONS or not isinstance(args, dict):
+    if action not in _ACTIONS:
         return {"ok": False, "kind": "InvalidArgument", "error": f"no sharing action {action!r}"}
+    if not isinstance(args, dict):
+        return {"ok": False, "kind": "InvalidArgument", "error": f"bad arguments for {action}"}
     if not isinstance(backend, RSpaceBackend):
         return {"ok": False, "kind": "NotSupported", "error": "sharing is an RSpace feature"}
+    work = _ACTIONS[action]
     try:
-        result = await _ACTIONS[action](backend, **args)
+        # checked before the call: a TypeError from inside the work is a bug, not bad input
+        inspect.signature(work).bind(backend, **args)
     except TypeError:
         return {"ok": False, "kind": "InvalidArgument", "error": f"bad arguments for {action}"}
+    try:
+        result = await work(backend, **args)
     except errors.DocfsError as exc:
         return {"ok": False, "kind": type(exc).__name__, "error": str(exc)}
     return {"ok": True, "result": _encode(result)}
