@@ -77,6 +77,9 @@ class Entry:
     #: (a DSpace item mapped into several collections is one directory per collection, each
     #: with its own ``id``); None: ``id`` is the server's id. ``user.docfs.id`` shows this one
     object_id: str | None = None
+    #: the server honours byte ranges for this file (with ``Capabilities.ranges``); False: it
+    #: sends a body made for each request (e.g. a DocSpace watermark), read only whole
+    byte_ranges: bool = True
 
     @property
     def is_dir(self) -> bool:

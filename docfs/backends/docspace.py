@@ -2,8 +2,8 @@
 
 The URL a user gives is the portal's base URL (``https://portal.example.com``); this module
 appends ``/api/2.0/…`` for the REST API and uses the portal's two handlers at its root,
-``/filehandler.ashx`` (downloads) and ``/ChunkedUploader.ashx`` (upload chunks). Wire details
-are in ``shared/reference/docspace.md``.
+``/filehandler.ashx`` (downloads) and ``/ChunkedUploader.ashx`` (upload chunks). What the
+server's source says about the points below is in ``docs/protocols/docspace.md``.
 
 Mapping:
 
@@ -16,10 +16,13 @@ Mapping:
   suffix range); the version pins the bytes to the entry's version. A 302 to storage is
   followed; httpx drops the ``Authorization`` header when the redirect leaves the portal's origin;
 * new file → chunked session (``upload/create_session``, ``createNewIfExist``, chunks of exactly
-  ``chunkUploadSize`` by number, then ``finalize``): sessions never auto-convert. Empty files go
-  through ``POST …/file`` with ``enableExternalExt``;
+  ``chunkUploadSize`` by number, each part named ``blob``, then ``finalize``): sessions never
+  auto-convert. Empty files go through ``POST …/file`` with ``enableExternalExt``;
 * overwrite → ``edit_session`` of the same file id (a new version); empty content through
-  ``saveediting``;
+  ``saveediting``. Every save lower-cases the extension (``Makefile`` → ``Makefile.``): the
+  name is given back by a rename. A save whose answer is lost is looked for, then redone;
+* files of a room with a watermark: size = what a download sends (the server's PDF), read
+  whole;
 * mkdir → folder; in ``Rooms`` → a new room (``room_type``, default CustomRoom);
 * rename in a folder → ``PUT file/{id}`` / ``folder/{id}`` / ``rooms/{id}``. The server cannot
   change a file's extension (it appends the old one), so such a rename raises ``CrossDevice``:
@@ -29,9 +32,10 @@ Mapping:
 * move → ``fileops/move`` with ``Duplicate`` (never merges folders or drops a clashing file),
   polled to completion, then a rename if the name changes;
 * delete → ``DELETE`` to Trash (``permanent_delete=True`` deletes at once), polled; a folder or
-  room must be empty (ENOTEMPTY otherwise);
+  room must be empty (ENOTEMPTY otherwise). A room is always deleted at once, and its answer
+  may be another operation: ours is found among the new ones;
 * metadata: xattrs ``user.docspace.<key>``; ``comment`` (the current version's comment) is
-  writable.
+  writable, at most 255 characters (the server would cut a longer one).
 
 Auth: a login token from ``POST /api/2.0/authentication`` sent raw in ``Authorization``, renewed
 before its ``expires``; an API key ``sk-…`` given as the token is sent as ``Bearer``. Many Files
@@ -41,6 +45,9 @@ endpoints answer 403 rather than 401 for a dead token: on a 403 the backend asks
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import logging
 import math
 import re
 import secrets
@@ -49,7 +56,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import trio
@@ -58,6 +65,9 @@ from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends._thumbs import MAX_THUMBNAIL_BYTES
 from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+
+log = logging.getLogger("docfs.docspace")
+T = TypeVar("T")
 
 API = "/api/2.0"
 #: ``Thumbnail.Created`` of ``thumbnailStatus`` (Waiting 0, Created 1, Error 2, NotRequired 3,
@@ -78,6 +88,7 @@ SECTION_NAMES = {
     FT_ARCHIVE: "Archive",
 }
 ST_FAILED = 4
+OP_DELETE = 2  # FileOperationType.Delete
 
 #: statuses DocSpace uses differently from the defaults (§2.2): 402 is quota, 415 a refused type
 STATUS_MAP: dict[int, type[errors.DocfsError]] = {
@@ -120,6 +131,48 @@ def check_name(name: str) -> None:
         )
     if len(name) > TITLE_MAX:
         raise errors.InvalidArgument(f"DocSpace titles are at most {TITLE_MAX} characters")
+
+
+def server_title(name: str) -> str:
+    """The title DocSpace stores when it saves ``name`` (§ "extensions" in
+    docs/protocols/docspace.md; ``FileDao.SaveFileAsync``/``ReplaceFileVersionAsync``):
+    the extension lower-cased, a trailing dot when there is none. A rename keeps a title as
+    given, so after a save that changed it the backend renames the file back."""
+    dot = name.rfind(".")
+    ext = name[dot:] if 0 <= dot < len(name) - 1 else ""
+    stem = name[:dot] if dot >= 0 else name
+    return stem + "." + ext.strip().lower().lstrip(".")
+
+
+def survives_save(title: str) -> bool:
+    """Whether a file titled ``title`` keeps its title through a save: the server re-titles
+    (``server_title``) and a rename can give it back, unless it is a title no request may
+    carry (made by another client or cut by the server, e.g. 166 to 170 characters)."""
+    if server_title(title) == title:
+        return True
+    try:
+        check_name(title)
+    except errors.InvalidArgument:
+        return False
+    return True
+
+
+def utf16_length(text: str) -> int:
+    """.NET's ``string.Length`` (the server's comment limit counts UTF-16 code units)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+#: ``FileDao.UpdateCommentAsync`` keeps the first 255 characters of a comment, silently
+COMMENT_MAX = 255
+#: the part filename of every chunk: the numbered-chunk handler counts the part's header
+#: in characters, not bytes (ChunkedUploaderHandler.cs), so a non-ASCII filename there makes
+#: every chunk look longer than it is; the web client sends a Blob, named "blob". The title
+#: comes from the upload session.
+CHUNK_FILENAME = "blob"
+#: how many times a save whose answer was lost is checked and, if absent, done again
+SAVE_ATTEMPTS = 3
+#: after a request that got no answer, the pauses before each look at the server's state
+LOOK_AGAIN = (0.0, 0.5, 1.5, 4.0)
 
 
 def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
@@ -288,6 +341,20 @@ class DocSpaceBackend(Backend):
     def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
         check_name(name)
 
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        if op is Op.REPLACE and "stored_size" in entry.extra:
+            return (
+                "the room has a watermark: DocSpace serves this file as a watermarked PDF, "
+                "so its own bytes cannot be read and changed here; edit it in DocSpace"
+            )
+        if op is Op.REPLACE and not survives_save(entry.name):
+            return (
+                "DocSpace re-titles a file on every save (extension in lower case, a dot "
+                "added when there is none) and this title cannot be given back by a rename: "
+                "copy the file to a new name instead"
+            )
+        return None
+
     def __init__(
         self,
         http: HttpClient,
@@ -315,6 +382,12 @@ class DocSpaceBackend(Backend):
         #: finished operation records seen in any answer, by id (a poll may dequeue another's)
         self._finished_ops: dict[str, dict[str, Any]] = {}
         self._running_ops: set[str] = set()
+        #: what the server converts in rooms with a watermark (``extsConvertible``; None:
+        #: unknown, every file there is measured)
+        self._convertible: frozenset[str] | None = None
+        #: (file id, version) → the length a download sends, for files of such rooms
+        self._served_sizes: dict[tuple[str, str], int] = {}
+        self._watermark_logged = False
 
     # ---- plumbing -------------------------------------------------------------------------
 
@@ -323,6 +396,9 @@ class DocSpaceBackend(Backend):
         settings = await self._call("GET", f"{API}/files/settings", endpoint="settings")
         if isinstance(settings, dict) and isinstance(settings.get("chunkUploadSize"), int):
             self.chunk_size = settings["chunkUploadSize"]
+        convertible = settings.get("extsConvertible") if isinstance(settings, dict) else None
+        if isinstance(convertible, dict):
+            self._convertible = frozenset(str(ext).lower() for ext in convertible)
 
     @asynccontextmanager
     async def _gate(self, method: str) -> AsyncIterator[None]:
@@ -418,6 +494,7 @@ class DocSpaceBackend(Backend):
         meta = {"id": str(folder_id), "folder_type": str(folder_type)}
         if is_room:
             meta["room_type"] = str(dto["roomType"])
+        watermark = is_room and isinstance(dto.get("watermark"), dict)
         self._common_meta(meta, dto)
         return Entry(
             id=f"d{folder_id}",
@@ -434,6 +511,7 @@ class DocSpaceBackend(Backend):
                 "folder_id": str(folder_id),
                 "parent": f"d{dto.get('parentId')}",
                 "in_trash": "1" if root_type == FT_TRASH else "0",
+                **({"watermark": "1"} if watermark else {}),
             },
         )
 
@@ -448,7 +526,9 @@ class DocSpaceBackend(Backend):
         ops: set[Op] = set()
         if not read_only:
             if security.get("Edit"):
-                ops |= {Op.REPLACE, Op.SET_META}
+                ops.add(Op.SET_META)
+                if survives_save(str(dto.get("title", ""))):
+                    ops.add(Op.REPLACE)
             if security.get("Rename"):
                 ops.add(Op.RENAME)
             if security.get("Delete"):
@@ -525,10 +605,11 @@ class DocSpaceBackend(Backend):
                 raise errors.ProtocolError("DocSpace: a listing without FolderContentDto")
             folders = page.get("folders") or []
             files = page.get("files") or []
+            marked = directory.extra.get("watermark") == "1"
             for dto in folders:
-                yield self._folder_entry(dto)
+                yield self._inherit(self._folder_entry(dto), marked)
             for dto in files:
-                yield self._file_entry(dto)
+                yield await self._as_served(self._inherit(self._file_entry(dto), marked))
             start += len(folders) + len(files)
             if (not folders and not files) or start >= int(page.get("total") or 0):
                 return
@@ -566,7 +647,82 @@ class DocSpaceBackend(Backend):
         if fresh.extra["in_trash"] == "1" and entry.extra.get("in_trash") != "1":
             # deleted behind our back: it lives on in Trash, but not where we knew it
             raise errors.NotFound(f"DocSpace: {entry.name!r} was moved to the Trash")
-        return fresh
+        fresh = self._inherit(fresh, entry.extra.get("watermark") == "1")
+        return await self._as_served(fresh) if fresh.kind is Kind.FILE else fresh
+
+    # ---- rooms with a watermark -------------------------------------------------------------
+
+    @staticmethod
+    def _inherit(entry: Entry, watermark: bool) -> Entry:
+        """Everything below a room with a watermark is served through it."""
+        if not watermark or entry.extra.get("watermark") == "1":
+            return entry
+        return dataclasses.replace(entry, extra={**entry.extra, "watermark": "1"})
+
+    async def _as_served(self, entry: Entry) -> Entry:
+        """A file of a room with a watermark, as the server serves it.
+
+        FileHandler.ashx.cs converts every file the converter takes (``extsConvertible``) in
+        such a room to a PDF with the watermark on each download, sends it whole and ignores
+        ``Range``: its length is not ``pureContentLength``. The size the mount shows must be
+        the length a read gets, so the served length is asked for once per version (a GET
+        whose body is not read) and the file is read whole, never by ranges (two requests
+        may get two different renderings).
+        """
+        if entry.extra.get("watermark") != "1" or not entry.size:
+            return entry
+        if self._convertible is not None and extension(entry.name) not in self._convertible:
+            return entry
+        key = (self._raw_id(entry), entry.extra.get("version", "0"))
+        served = self._served_sizes.get(key)
+        if served is None:
+            served = await self._served_length(entry)
+            self._served_sizes[key] = served
+        if served == entry.size:
+            return entry  # served as stored (the converter did not take it)
+        if not self._watermark_logged:
+            self._watermark_logged = True
+            log.warning(
+                "DocSpace: files in rooms with a watermark are converted to watermarked PDFs "
+                "when read (first seen: %r, %d bytes stored, %d served): the mount shows and "
+                "reads what the server serves, whole, without byte ranges",
+                entry.name,
+                entry.size,
+                served,
+            )
+        return dataclasses.replace(
+            entry,
+            size=served,
+            version=f"{entry.version}.w{served}",
+            byte_ranges=False,
+            # the only bytes a reader gets are the PDF: a write through the mount would start
+            # from it and upload PDF plus change as the file's next version
+            ops=entry.ops - {Op.REPLACE},
+            extra={**entry.extra, "stored_size": str(entry.size)},
+        )
+
+    async def _served_length(self, entry: Entry) -> int:
+        """The length of what a download of ``entry`` sends (its headers; the body unread
+        unless there is no ``Content-Length``)."""
+        params = {
+            "action": "download",
+            "fileid": self._raw_id(entry),
+            "version": entry.extra.get("version", "0"),
+        }
+        async with self.http.stream(
+            "GET",
+            "/filehandler.ashx",
+            endpoint="download-length",
+            params=params,
+            status_map=STATUS_MAP,
+        ) as response:
+            length = response.headers.get("content-length")
+            if length is not None and length.isdigit():
+                return int(length)
+            total = 0
+            async for chunk in response.aiter_bytes():
+                total += len(chunk)
+            return total
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
@@ -597,10 +753,19 @@ class DocSpaceBackend(Backend):
                     endpoint="download",
                     start=start + delivered,
                     end=end,
-                    ranges=self.capabilities.ranges,
+                    ranges=self.capabilities.ranges and entry.byte_ranges,
                     params=params,
                     status_map=STATUS_MAP,
                 )
+                if not entry.byte_ranges and end is None and start + delivered != size:
+                    # a watermarked rendering of another length than the one listed: the
+                    # next listing shows the new one; this read cannot be served
+                    key = (self._raw_id(entry), entry.extra.get("version", "0"))
+                    self._served_sizes[key] = start + delivered
+                    raise errors.Conflict(
+                        f"DocSpace: {entry.name!r} was served with {start + delivered} bytes, "
+                        f"not {size}: the watermarked rendering changed; read it again"
+                    )
                 return
             except errors.PermissionDenied as exc:
                 if attempt or not await self._token_was_rejected(exc, generation):
@@ -662,40 +827,133 @@ class DocSpaceBackend(Backend):
     # ---- file operations (delete, move) ---------------------------------------------------
 
     async def _run_operation(
-        self, start: Callable[[], Awaitable[Any]], verify: Callable[[], Awaitable[bool]]
+        self,
+        start: Callable[[], Awaitable[Any]],
+        verify: Callable[[], Awaitable[bool]],
+        *,
+        answer_may_be_another: bool = False,
     ) -> None:
         """Start an asynchronous file operation and poll ``fileops`` until it is done (§8.4).
 
         Every answer that lists operations dequeues all finished ones of the user, so the
         requests are serialised and every finished record is kept for whoever waits for it.
         If ours vanished unreported, ``verify`` decides from the entry's state.
+
+        Starting one is not idempotent (a second delete of a file in Trash erases it): after
+        a lost answer or a 5xx, the user's running operations are waited for, ``verify``
+        looks, and only an operation that did not happen is started again.
+
+        ``answer_may_be_another``: the answer is the *first* of the user's operations, not
+        necessarily this one (``VirtualRoomsController.DeleteRoom`` answers
+        ``GetOperationResults().FirstOrDefault()``). Ours is then the one that was not in
+        the listing taken just before the start.
         """
-        async with self._ops_lock:
-            answer = await start()
-            ops = answer if isinstance(answer, list) else [answer]
-            self._record_operations(ops)
-        if not ops or not isinstance(ops[0], dict) or "id" not in ops[0]:
+        for attempt in range(SAVE_ATTEMPTS):
+            known: set[str] = set()
+            try:
+                async with self._ops_lock:
+                    if answer_may_be_another:
+                        listed = await self._call("GET", f"{API}/files/fileops", endpoint="fileops")
+                        self._record_operations(listed or [])
+                        known = {str(op["id"]) for op in listed or [] if isinstance(op, dict)}
+                        known |= self._running_ops | set(self._finished_ops)
+                    answer = await start()
+                    ops = answer if isinstance(answer, list) else [answer]
+                    self._record_operations(ops)
+            except errors.RemoteUnavailable as exc:
+                if attempt + 1 >= SAVE_ATTEMPTS:
+                    raise
+
+                async def done() -> bool:
+                    # it may have been started: let the user's operations finish, then look
+                    await self._settle()
+                    return await verify()
+
+                if await self._look(exc, done):
+                    log.info("DocSpace: a file operation had been started; its answer was lost")
+                    return
+                log.info("DocSpace: a file operation did not start; starting it again")
+                continue
+            break
+        ids = [str(op["id"]) for op in ops if isinstance(op, dict) and "id" in op]
+        if not ids and not answer_may_be_another:
             raise errors.ProtocolError("DocSpace: no file operation in the answer")
-        op_id = str(ops[0]["id"])
+        op_id: str | None = ids[0] if ids else None
+        if answer_may_be_another and op_id in known:
+            op_id = None  # somebody else's: ours is found by polling
         deadline = trio.current_time() + self.operation_timeout
         delay = self.poll_interval
         while True:
-            record = self._finished_ops.pop(op_id, None)
-            if record is not None:
-                self._check_operation(record)
-                return
-            if op_id not in self._running_ops:
-                if await verify():
+            if op_id is not None:
+                record = self._finished_ops.pop(op_id, None)
+                if record is not None:
+                    self._check_operation(record)
+                    if answer_may_be_another and not await verify():
+                        raise errors.RemoteUnavailable("DocSpace: the operation left it in place")
                     return
-                raise errors.RemoteUnavailable("DocSpace: a file operation ended without a result")
+                if op_id not in self._running_ops:
+                    if await verify():
+                        return
+                    raise errors.RemoteUnavailable(
+                        "DocSpace: a file operation ended without a result"
+                    )
+            elif await verify():
+                return
             if trio.current_time() > deadline:
                 raise errors.RemoteUnavailable("DocSpace: a file operation did not finish")
             await trio.sleep(delay)
             delay = min(1.0, delay * 1.5)
             async with self._ops_lock:
                 polled = await self._call("GET", f"{API}/files/fileops", endpoint="fileops")
-                self._running_ops.discard(op_id)
+                if op_id is not None:
+                    self._running_ops.discard(op_id)
                 self._record_operations(polled or [])
+                if op_id is None:
+                    # the first operation we had not seen before, of the same kind, is ours
+                    fresh = [
+                        str(op["id"])
+                        for op in polled or []
+                        if isinstance(op, dict)
+                        and str(op.get("id")) not in known
+                        and op.get("Operation") == OP_DELETE
+                    ]
+                    if fresh:
+                        op_id = fresh[0]
+
+    async def _look(self, exc: errors.DocfsError, check: Callable[[], Awaitable[T]]) -> T | None:
+        """``check`` whether a request that failed with ``exc`` took effect after all.
+
+        An error status is the server's last word: one look. Without an answer (a reset, a
+        timeout) the request may still be on its way or being processed: "not there yet"
+        is not "absent", so it looks again a few times, further apart, before concluding.
+        """
+        delays = (0.0,) if exc.status is not None else LOOK_AGAIN
+        for delay in delays:
+            await trio.sleep(delay)
+            found = await check()
+            if found:
+                return found
+        return None
+
+    async def _settle(self) -> None:
+        """Until none of the user's operations runs (or ``operation_timeout``)."""
+        deadline = trio.current_time() + self.operation_timeout
+        delay = self.poll_interval
+        while trio.current_time() < deadline:
+            async with self._ops_lock:
+                polled = await self._call("GET", f"{API}/files/fileops", endpoint="fileops")
+                self._record_operations(polled or [])
+            running = [
+                op
+                for op in polled or []
+                if isinstance(op, dict)
+                and not op.get("finished")
+                and int(op.get("status") or 0) <= 1
+            ]
+            if not running:
+                return
+            await trio.sleep(delay)
+            delay = min(1.0, delay * 1.5)
 
     def _record_operations(self, ops: list[Any]) -> None:
         for op in ops:
@@ -733,37 +991,117 @@ class DocSpaceBackend(Backend):
         """A new file; a same-named file the caller has not seen yields ``name (1).ext``, a
         file named the same but for case does not (the new one keeps the name it was given).
 
-        Not retried after a lost answer: the caller re-lists and calls again if it is absent.
+        A save whose answer was lost is looked for (a file of this size created after the
+        session opened) before anything is sent again; absent, the caller re-lists and calls
+        again. The server's re-title of every save (``Makefile`` → ``Makefile.``,
+        ``Photo.JPG`` → ``Photo.jpg``) is undone by a rename.
         """
         check_name(name)
         folder = self._folder_target(parent)
         size = src.stat().st_size
         if size == 0:
-            dto = await self._call(
-                "POST",
-                f"{API}/files/{folder}/file",
-                endpoint="create",
-                json={"title": name, "enableExternalExt": True},
-            )
+            dto = await self._create_empty(folder, name)
         else:
-            start = self._call(
-                "POST",
-                f"{API}/files/{folder}/upload/create_session",
-                endpoint="upload-session",
-                json={"fileName": name, "fileSize": size, "createNewIfExist": True},
-                # opening a session creates no file: after a lost answer, open another (the
-                # abandoned one expires on the server)
-                idempotent=True,
-            )
-            dto = await self._session_upload(start, src, size, name)
+
+            def start() -> Awaitable[Any]:
+                return self._call(
+                    "POST",
+                    f"{API}/files/{folder}/upload/create_session",
+                    endpoint="upload-session",
+                    json={"fileName": name, "fileSize": size, "createNewIfExist": True},
+                    # opening a session creates no file: after a lost answer, open another
+                    # (the abandoned one expires on the server)
+                    idempotent=True,
+                )
+
+            async def landed(session: dict[str, Any]) -> dict[str, Any] | None:
+                return await self._find_created(folder, name, size, session.get("created"))
+
+            dto = await self._session_upload(start, src, size, landed)
         entry = self._file_entry(dto)
-        if entry.name != name and not await self._holds_title(folder, name):
+        if entry.name == server_title(name) != name:
+            # the save re-titled it (FileDao.SaveFileAsync "make lowerCase"); a rename does not
+            entry = await self._retitle(entry, name)
+        elif entry.name != name and not await self._holds_title(folder, name):
             # the server matches titles without regard to case (§6.2): beside "Report.PDF" a new
             # "report.pdf" became "report (1).pdf", and the file vanished from where it was
             # written. A rename checks no clashes, so it gets its name back (found by the name
             # fuzzer of tests/reliability). Beside an unseen "report.pdf" it keeps the "(1)"
             entry = await self._retitle(entry, name)
         return entry
+
+    async def _create_empty(self, folder: str, name: str) -> dict[str, Any]:
+        """``POST …/file``; after a lost answer an empty file of that title is ours (even if
+        it was there before, an empty file of that name is what was asked for); none: sent
+        again."""
+        for attempt in range(SAVE_ATTEMPTS):
+            try:
+                dto: dict[str, Any] = await self._call(
+                    "POST",
+                    f"{API}/files/{folder}/file",
+                    endpoint="create",
+                    json={"title": name, "enableExternalExt": True},
+                )
+                return dto
+            except errors.RemoteUnavailable as exc:
+
+                async def empty() -> dict[str, Any] | None:
+                    for dto in await self._titled(folder, name):
+                        if int(dto.get("pureContentLength") or 0) == 0:
+                            return dto
+                    return None
+
+                found = await self._look(exc, empty)
+                if found is not None:
+                    log.info("DocSpace: creating %s had worked; its answer was lost", name)
+                    return found
+                if attempt + 1 >= SAVE_ATTEMPTS:
+                    raise
+                log.info("DocSpace: creating %s did not arrive; sending it again", name)
+        raise AssertionError("unreachable")
+
+    async def _titled(self, folder: str, name: str) -> list[dict[str, Any]]:
+        """The files of ``folder`` that may be ``name`` after a save: as given, re-titled by
+        the server, or numbered ``name (N)`` beside a clash; newest first."""
+        stem = name[: name.rfind(".")] if "." in name else name
+        wanted = {name.lower(), server_title(name).lower()}
+        found: list[dict[str, Any]] = []
+        start = 0
+        while True:
+            page = await self._call(
+                "GET",
+                f"{API}/files/{folder}",
+                endpoint="list",
+                params={"filterValue": stem, "count": PAGE, "startIndex": start},
+            )
+            files = (page.get("files") or []) if isinstance(page, dict) else []
+            folders = (page.get("folders") or []) if isinstance(page, dict) else []
+            for dto in files:
+                title = str(dto.get("title", "")).lower()
+                numbered = title.startswith(stem.lower() + " (")
+                if title in wanted or numbered:
+                    found.append(dto)
+            start += len(folders) + len(files)
+            if (not files and not folders) or start >= int(page.get("total") or 0):
+                break
+        return sorted(found, key=lambda d: int(d.get("id") or 0), reverse=True)
+
+    async def _find_created(
+        self, folder: str, name: str, size: int, since: Any
+    ) -> dict[str, Any] | None:
+        """The file an upload session created, if its last request arrived: that title,
+        that size, created after the session was opened (both times are the server's)."""
+        # the session's time is a .NET DateTime: without a zone it cannot be compared with
+        # the file's (the portal's offset), and the newest matching file is taken instead
+        zoned = isinstance(since, str) and re.search(r"(Z|[+-]\d\d:\d\d)$", since.strip())
+        opened = parse_date(since) if zoned else None
+        for dto in await self._titled(folder, name):
+            created = parse_date(dto.get("created"))
+            if int(dto.get("pureContentLength") or 0) != size:
+                continue
+            if opened is None or (created is not None and created >= opened - 1):
+                return dto
+        return None
 
     async def _holds_title(self, folder: str, title: str) -> bool:
         """Whether ``folder`` holds a file titled exactly ``title`` (a filtered listing)."""
@@ -784,71 +1122,156 @@ class DocSpaceBackend(Backend):
                 return False
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
-        """A new version of the same file id (history keeps the old ones)."""
+        """A new version of the same file id (history keeps the old ones).
+
+        After a lost answer the file's version tells whether the save arrived; if not, it is
+        done again with a new session. The name the user gave survives the server's
+        re-title of every save (a rename back, the only request that keeps a title as is).
+        """
         size = src.stat().st_size
         file_id = self._raw_id(entry)
+        old_version = int(entry.extra.get("version", "0") or 0)
         if size == 0:
-            body, content_type = multipart("File", entry.name, b"")
+            body, content_type = multipart("File", CHUNK_FILENAME, b"")
             ext_field = form_field("FileExtension", extension(entry.name))
             boundary = content_type.split("boundary=")[1]
             body = f"--{boundary}\r\n".encode() + ext_field + body
-            dto = await self._call(
-                "PUT",
-                f"{API}/files/file/{file_id}/saveediting",
-                endpoint="save-editing",
-                body=body,
-                headers={"Content-Type": content_type},
+            for attempt in range(SAVE_ATTEMPTS):
+                try:
+                    dto = await self._call(
+                        "PUT",
+                        f"{API}/files/file/{file_id}/saveediting",
+                        endpoint="save-editing",
+                        body=body,
+                        headers={"Content-Type": content_type},
+                        idempotent=False,  # a resend is another version: look first
+                    )
+                    break
+                except errors.RemoteUnavailable as exc:
+                    found = await self._look(
+                        exc, lambda: self._saved_version(file_id, old_version, 0, None)
+                    )
+                    if found is not None:
+                        dto = found
+                        break
+                    if attempt + 1 >= SAVE_ATTEMPTS:
+                        raise
+            return await self._keep_title(self._file_entry(dto), entry.name)
+
+        def start() -> Awaitable[Any]:
+            return self._call(
+                "POST",
+                f"{API}/files/file/{file_id}/edit_session",
+                endpoint="edit-session",
+                params={"fileSize": size},
+                idempotent=True,  # as for create_session: no version exists until the end
             )
-            return self._file_entry(dto)
-        start = self._call(
-            "POST",
-            f"{API}/files/file/{file_id}/edit_session",
-            endpoint="edit-session",
-            params={"fileSize": size},
-            idempotent=True,  # as for create_session: no version exists until the last chunk
-        )
-        return self._file_entry(await self._session_upload(start, src, size, entry.name))
+
+        async def landed(session: dict[str, Any]) -> dict[str, Any] | None:
+            return await self._saved_version(file_id, old_version, size, session.get("created"))
+
+        dto = await self._session_upload(start, src, size, landed)
+        return await self._keep_title(self._file_entry(dto), entry.name)
+
+    async def _saved_version(
+        self, file_id: str, old_version: int, size: int, since: Any
+    ) -> dict[str, Any] | None:
+        """The file's DTO if a version newer than ``old_version`` of ``size`` bytes is there
+        (saved after ``since``, when known): a save whose answer was lost."""
+        dto = await self._call("GET", f"{API}/files/file/{file_id}", endpoint="file")
+        if not isinstance(dto, dict) or int(dto.get("version") or 0) <= old_version:
+            return None
+        if int(dto.get("pureContentLength") or 0) != size:
+            return None
+        zoned = isinstance(since, str) and re.search(r"(Z|[+-]\d\d:\d\d)$", since.strip())
+        opened = parse_date(since) if zoned else None
+        updated = parse_date(dto.get("updated"))
+        if opened is not None and updated is not None and updated < opened - 1:
+            return None
+        return dto
+
+    async def _keep_title(self, entry: Entry, name: str) -> Entry:
+        """Undo the server's re-title of a save (``Photo.JPG`` → ``Photo.jpg``, ``Makefile`` →
+        ``Makefile.``): without it the file's path changes under the user at every save."""
+        if entry.name == name or entry.name != server_title(name):
+            return entry
+        try:
+            check_name(name)  # a title made elsewhere may be one a request cannot carry
+            return await self._retitle(entry, name)
+        except errors.DocfsError as exc:
+            # the bytes are saved: that must not be reported as a failed upload
+            log.warning(
+                "DocSpace saved %r as %r and it could not be renamed back: %s",
+                name,
+                entry.name,
+                exc,
+            )
+            return entry
 
     async def _session_upload(
-        self, start: Awaitable[Any], src: Path, size: int, name: str
+        self,
+        start: Callable[[], Awaitable[Any]],
+        src: Path,
+        size: int,
+        landed: Callable[[dict[str, Any]], Awaitable[dict[str, Any] | None]],
     ) -> dict[str, Any]:
-        """Chunks of exactly ``chunkUploadSize`` by number, then finalize (§6.4, §6.5)."""
-        answer = await start
-        session = answer.get("data") if isinstance(answer, dict) and "data" in answer else answer
-        if not isinstance(session, dict) or "id" not in session:
-            raise errors.ProtocolError("DocSpace: the upload session answer has no id")
-        uid = str(session["id"])
-        try:
-            if size < self.chunk_size:
-                # "no chunks" mode: the whole body in one request saves the file
-                data = await trio.to_thread.run_sync(_read_slice, src, 0, size)
-                done = await self._chunk({"uid": uid}, data, name, idempotent=False)
-            else:
-                for number in range(1, math.ceil(size / self.chunk_size) + 1):
-                    offset = (number - 1) * self.chunk_size
-                    data = await trio.to_thread.run_sync(_read_slice, src, offset, self.chunk_size)
-                    # a numbered chunk lands in its slot: resending it is harmless
-                    params = {"uid": uid, "upload": "true", "chunkNumber": str(number)}
-                    await self._chunk(params, data, name, idempotent=True)
-                done = await self._chunk({"uid": uid, "finalize": "true"}, None, name, False)
-        except errors.RemoteUnavailable:
-            raise  # the answer was lost: the session may have been committed; do not abort
-        except errors.DocfsError:
-            await self._abort_session(uid)
-            raise
-        file_dto = done.get("file") if isinstance(done, dict) else None
-        if not isinstance(file_dto, dict):
-            raise errors.ProtocolError("DocSpace: the upload finished without a file")
-        return file_dto
+        """Chunks of exactly ``chunkUploadSize`` by number, then finalize (§6.4, §6.5).
 
-    async def _chunk(
-        self, params: dict[str, str], data: bytes | None, name: str, idempotent: bool
-    ) -> Any:
+        ``src`` is read as it is: the caller hands over a file nobody writes any more (the
+        vfs uploads a snapshot). The request that saves (the single body, or ``finalize``)
+        is not blindly repeatable: when its answer is lost, ``landed`` looks at the server;
+        absent, the whole upload is done again in a new session.
+        """
+        for attempt in range(SAVE_ATTEMPTS):
+            answer = await start()
+            session = (
+                answer.get("data") if isinstance(answer, dict) and "data" in answer else answer
+            )
+            if not isinstance(session, dict) or "id" not in session:
+                raise errors.ProtocolError("DocSpace: the upload session answer has no id")
+            uid = str(session["id"])
+            try:
+                done = await self._send_session(uid, src, size)
+            except errors.RemoteUnavailable as exc:
+                # a lost answer or a 5xx: the save may or may not have happened
+                found = await self._look(exc, functools.partial(landed, session))
+                if found is not None:
+                    log.info("DocSpace: an upload had arrived; its answer was lost")
+                    return found
+                await self._abort_session(uid)
+                if attempt + 1 >= SAVE_ATTEMPTS:
+                    raise
+                log.info("DocSpace: an upload did not arrive; sending it again")
+                continue
+            except errors.DocfsError:
+                await self._abort_session(uid)
+                raise
+            file_dto = done.get("file") if isinstance(done, dict) else None
+            if not isinstance(file_dto, dict):
+                raise errors.ProtocolError("DocSpace: the upload finished without a file")
+            return file_dto
+        raise AssertionError("unreachable")
+
+    async def _send_session(self, uid: str, src: Path, size: int) -> Any:
+        """The bytes of one session, then the request that saves them; its answer."""
+        if size < self.chunk_size:
+            # "no chunks" mode: the whole body in one request saves the file
+            data = await trio.to_thread.run_sync(_read_slice, src, 0, size)
+            return await self._chunk({"uid": uid}, data, idempotent=False)
+        for number in range(1, math.ceil(size / self.chunk_size) + 1):
+            offset = (number - 1) * self.chunk_size
+            data = await trio.to_thread.run_sync(_read_slice, src, offset, self.chunk_size)
+            # a numbered chunk lands in its slot: resending it is harmless
+            params = {"uid": uid, "upload": "true", "chunkNumber": str(number)}
+            await self._chunk(params, data, idempotent=True)
+        return await self._chunk({"uid": uid, "finalize": "true"}, None, idempotent=False)
+
+    async def _chunk(self, params: dict[str, str], data: bytes | None, idempotent: bool) -> Any:
         """One ``ChunkedUploader.ashx`` request; its errors are HTTP 200 + ``success:false``."""
         body: bytes | None = None
         headers: dict[str, str] = {}
         if data is not None:
-            body, headers["Content-Type"] = multipart("file", name, data)
+            body, headers["Content-Type"] = multipart("file", CHUNK_FILENAME, data)
         for attempt in range(2):
             generation = self.session.generation
             async with self._gate("POST"):
@@ -948,7 +1371,11 @@ class DocSpaceBackend(Backend):
                 idempotent=False,
             )
 
-        await self._run_operation(start, lambda: self._gone(entry))
+        # a room is always deleted at once, never moved to the Trash, and the answer is the
+        # user's first operation, maybe not this one (VirtualRoomsController.DeleteRoom)
+        await self._run_operation(
+            start, lambda: self._gone(entry), answer_may_be_another=kind == "room"
+        )
 
     async def _require_empty(self, directory: Entry) -> None:
         page = await self._call(
@@ -1019,6 +1446,12 @@ class DocSpaceBackend(Backend):
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if entry.kind is not Kind.FILE or key != "comment":
             raise errors.NotSupported(f"DocSpace: {key!r} is read-only")
+        if value and utf16_length(value) > COMMENT_MAX:
+            # FileDao.UpdateCommentAsync would keep the first 255 characters without a word
+            raise errors.InvalidArgument(
+                f"DocSpace keeps at most {COMMENT_MAX} characters of a comment; "
+                f"this one has {utf16_length(value)}"
+            )
         await self._call(
             "PUT",
             f"{API}/files/file/{self._raw_id(entry)}/comment",

@@ -482,7 +482,7 @@ class DSpace6Backend(Backend):
         from one ``expand=bitstreams`` request, which lists every bundle."""
         if self._type(directory) != "item":
             return []
-        obj = await self._json_object(f"/items/{directory.id}", "item", {"expand": "bitstreams"})
+        obj = await self._json_object(f"/items/{_sid(directory)}", "item", {"expand": "bitstreams"})
         originals, thumbs = [], []
         for bs in _objects(obj.get("bitstreams"), "bitstreams"):
             if not bs.get("name") or not bs.get("uuid"):

@@ -76,3 +76,17 @@ def seed_demo(emu: DocSpaceEmulator) -> None:
 
     public = emu.add_room("Public Docs", owner=owner, room_type=6)
     emu.add_file(public, "README.txt", b"Files in this room are shared by link.\n", owner=owner)
+
+    if emu.server_profile.flag("watermarkedRoom"):
+        # --setting watermarkedRoom=on: documents here download as watermarked PDFs
+        # (FileHandler.ashx.cs), pictures and other files as they are
+        confidential = emu.add_room("Confidential", owner=owner, room_type=5)
+        emu.set_watermark(confidential, "CONFIDENTIAL")
+        emu.add_file(
+            confidential,
+            "Contract.pdf",
+            minimal_pdf("Contract", ["Between the parties.", "Signed 2 May."]),
+            owner=owner,
+        )
+        emu.add_file(confidential, "Minutes.txt", b"Minutes of the board meeting.\n", owner=owner)
+        emu.add_file(confidential, "seal.png", png_image(32, 32), owner=owner)

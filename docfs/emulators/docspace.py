@@ -33,6 +33,7 @@ thread while uvicorn serves requests in another. Nothing here contacts another h
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import itertools
 import json
@@ -51,11 +52,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from docfs.emulators.base import Emulator, LoggedRequest, Receive, Scope, Send
+from docfs.emulators.base import (
+    Emulator,
+    LoggedRequest,
+    Receive,
+    Scope,
+    Send,
+    ServerProfile,
+    ServerSetting,
+    UnknownServerOption,
+)
+from docfs.emulators.samples import minimal_pdf
 from docfs.emulators.thumbjpeg import encode_jpeg, picture_of
 from docfs.vfs.imagecodec import Image, encode_png
 
@@ -118,6 +130,14 @@ MUST_CONVERT: dict[str, str] = {
     **dict.fromkeys((".xls", ".xlt", ".xlsb", ".ods", ".ots", ".fods", ".et", ".ett"), ".xlsx"),
     **dict.fromkeys((".sxc",), ".xlsx"),
     **dict.fromkeys((".ppt", ".pot", ".pps", ".odp", ".otp", ".fodp", ".dps", ".dpt"), ".pptx"),
+}
+#: what the converter takes (``extsConvertible``; our choice of the registry's list: the
+#: document, spreadsheet, presentation and PDF types): in a watermarked room these download
+#: as PDFs
+CONVERTIBLE: dict[str, list[str]] = {
+    ext: sorted({".pdf", MUST_CONVERT.get(ext, ".pdf")})
+    for kind in (5, 6, 7, 10)
+    for ext in FILE_TYPES[kind]
 }
 #: what ``POST …/file`` accepts without ``enableExternalExt`` (other titles get ``.docx``)
 CREATABLE = (".docx", ".xlsx", ".pptx", ".pdf")
@@ -318,6 +338,8 @@ class FolderObj:
     #: the user a My documents or Trash section belongs to
     owner: str | None = None
     origin_folder_id: int | None = None
+    #: a room's watermark text (``SettingsWatermark``): its documents download as PDFs
+    watermark: str | None = None
 
 
 @dataclass
@@ -336,6 +358,9 @@ class UploadSession:
     file_id: int | None = None  # set for edit_session: commit = new version of this file
     keep_version: bool = False
     chunks: dict[int, bytes] = field(default_factory=dict)
+    #: the length the server recorded for each chunk (a numbered chunk's is computed, see
+    #: ``numbered_chunk_length``); ``finalize`` sums these, not the bytes
+    lengths: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -432,9 +457,10 @@ class ChunkError(Exception):
 
 
 def extension(title: str) -> str:
-    """``.ext`` lower-cased, like FileUtility.GetFileExtension; ``""`` without a dot."""
+    """``.ext`` trimmed and lower-cased, like FileUtility.GetFileExtension (.NET's
+    ``Path.GetExtension``): ``""`` without a dot or when the dot is the last character."""
     dot = title.rfind(".")
-    return title[dot:].lower() if dot >= 0 else ""
+    return title[dot:].strip().lower() if 0 <= dot < len(title) - 1 else ""
 
 
 def file_type(title: str) -> int:
@@ -467,6 +493,35 @@ def sanitize_title(title: str) -> str:
         else:
             title = title[:TITLE_MAX_STORED]
     return title
+
+
+def saved_title(title: str) -> str:
+    """The title ``FileDao.SaveFileAsync``/``ReplaceFileVersionAsync`` store ("make lowerCase").
+
+    ``FileUtility.ReplaceFileExtension(title, FileUtility.GetFileExtension(title))``: .NET's
+    ``Path.GetFileNameWithoutExtension`` + ``"."`` + the extension trimmed and lower-cased, so
+    ``Photo.JPG`` becomes ``Photo.jpg`` and a title without an extension gets a trailing dot
+    (``Makefile`` → ``Makefile.``). Every save does this (uploads, ``edit_session``,
+    ``saveediting``, new files); a rename does not.
+    """
+    dot = title.rfind(".")
+    stem = title[:dot] if dot >= 0 else title  # Path.GetFileNameWithoutExtension
+    return stem + "." + extension(title).lstrip(".")
+
+
+#: FileDao.UpdateCommentAsync keeps ``comment[..Math.Min(comment.Length, 255)]``
+COMMENT_MAX = 255
+
+
+def cut_comment(comment: str) -> str:
+    """FileDao.UpdateCommentAsync: the first 255 UTF-16 code units, silently.
+
+    (A cut through a surrogate pair would leave half a character; we drop it, as a JSON
+    answer cannot carry it here.)"""
+    if utf16_length(comment) <= COMMENT_MAX:
+        return comment
+    units = comment.encode("utf-16-le", "surrogatepass")[: 2 * COMMENT_MAX]
+    return units.decode("utf-16-le", "ignore")
 
 
 def available_title(title: str, taken: set[str], is_folder: bool = False) -> str:
@@ -540,6 +595,8 @@ class Part:
     filename: str | None
     content_type: str
     data: bytes
+    #: the part's headers as the server's MultipartReader sees them (name, value), in order
+    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_multipart(body: bytes, content_type: str) -> list[Part]:
@@ -558,9 +615,11 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
             continue
         data = data.removesuffix(b"\r\n")
         headers: dict[str, str] = {}
+        raw_headers: list[tuple[str, str]] = []
         for line in head.decode("utf-8", "replace").split("\r\n"):
             key, _, value = line.partition(":")
             headers[key.strip().lower()] = value.strip()
+            raw_headers.append((key.strip(), value.strip()))
         disposition = headers.get("content-disposition", "")
         name = re.search(r'\bname="([^"]*)"', disposition)
         filename = re.search(r'filename="([^"]*)"', disposition)
@@ -574,9 +633,32 @@ def parse_multipart(body: bytes, content_type: str) -> list[Part]:
                 filename=fname,
                 content_type=headers.get("content-type", "application/octet-stream"),
                 data=data,
+                headers=raw_headers,
             )
         )
     return parts
+
+
+def utf16_length(text: str) -> int:
+    """``string.Length`` in .NET: UTF-16 code units, not bytes and not code points."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def numbered_chunk_length(content_length: int, content_type: str, part: Part) -> int:
+    """What ``ChunkedUploaderHandler.cs`` (``UploadAsync``) takes as a numbered chunk's length.
+
+    The handler never measures the file part: it subtracts from ``Content-Length`` the header
+    lines of the first section counted as ``len(value) + len(key) + 2`` *characters* each, twice
+    ``len("\\r\\n--" + boundary) + 2`` and 6. That is exact for a part with two ASCII headers
+    (Content-Disposition and Content-Type, what a browser sends for a Blob); a part filename
+    with ``é`` or CJK characters makes the chunk look longer than it is, and ``finalize`` then
+    finds the sum of the chunks different from the session's size.
+    """
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    boundary = match.group(1) if match else ""
+    headers_length = sum(utf16_length(v) + utf16_length(k) + 2 for k, v in part.headers)
+    boundary_length = len(("\r\n--" + boundary).encode()) + 2
+    return content_length - headers_length - boundary_length * 2 - 6
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -730,6 +812,38 @@ class DocSpaceEmulator(Emulator):
     """An ONLYOFFICE DocSpace portal in memory (see the module docstring for what it covers)."""
 
     name = "docspace"
+    #: releases with differences the emulator shows: API keys arrive in 3.1.0, the REST
+    #: ``/session`` upload routes in 3.7.0 (``server_version``)
+    versions = ("3.0.4", "3.1.0", "3.6.0", "3.7.2")
+    server_settings = {
+        "chunkUploadSize": ServerSetting(
+            str(CHUNK_UPLOAD_SIZE),
+            "files:uploader:chunk-size in bytes (GET files/settings → chunkUploadSize)",
+        ),
+        "watermarkedRoom": ServerSetting(
+            "off",
+            "the demo data includes a room with a watermark (documents download as PDFs)",
+            ("off", "on"),
+        ),
+        "conversion": ServerSetting(
+            "on", "uploads of old formats are converted to OOXML (extsMustConvert)", ("on", "off")
+        ),
+    }
+    roles = ("admin", "user")
+
+    @classmethod
+    def options_for(cls, profile: ServerProfile) -> dict[str, Any]:
+        try:
+            chunk = int(profile.setting("chunkUploadSize"))
+        except ValueError:
+            raise UnknownServerOption("docspace: chunkUploadSize must be a number") from None
+        if chunk < 1:
+            raise UnknownServerOption("docspace: chunkUploadSize must be positive")
+        return {
+            "server_version": profile.version,
+            "chunk_upload_size": chunk,
+            "conversion": profile.flag("conversion"),
+        }
 
     def __init__(
         self,
@@ -787,6 +901,9 @@ class DocSpaceEmulator(Emulator):
             else content_range_leading_space
         )
         self.update_if_exist = False
+        #: seconds a saving ``ChunkedUploader.ashx`` request (one body, or ``finalize``) takes
+        #: once received: a busy server or slow storage (tests of lost answers)
+        self.save_delay = 0.0
         self.rejected_extensions = frozenset(e.lower() for e in rejected_extensions)
         self._limiter = RateLimiter(rate_limits or RateLimitConfig()) if rate_limiting else None
         self._clock_offset = 0.0
@@ -944,6 +1061,27 @@ class DocSpaceEmulator(Emulator):
         """Switch the room's ``denyDownload`` (downloads then 403 for non-managers)."""
         with self._state:
             self.folders[room_id].deny_download = deny
+
+    def set_watermark(self, room_id: int, text: str | None = "CONFIDENTIAL") -> None:
+        """Give a room a watermark (None: remove it): FileHandler.ashx.cs then serves each
+        of its convertible files as a watermarked PDF, whole, whatever the ``Range``."""
+        with self._state:
+            self.folders[room_id].watermark = text
+
+    def hold_operation(self, email: str) -> str:
+        """Start a file operation of ``email`` that runs until ``finish_operation`` (another
+        client of the same user, e.g. the web UI, moving a big folder)."""
+        with self._state:
+            user = self._user_by_email(email)
+            op = self._start_operation(user, OP_MOVE, True, lambda: None, [], [])
+            op.due = self.now() + 1e9  # until finish_operation
+            return op.id
+
+    def finish_operation(self, op_id: str) -> None:
+        with self._state:
+            for op in self._operations:
+                if op.id == op_id:
+                    op.due = self.now()
 
     def archive_room(self, room_id: int) -> None:
         """Move a room to the Archive section (its content becomes read-only)."""
@@ -1703,6 +1841,9 @@ class DocSpaceEmulator(Emulator):
         }
         if folder.room_type is not None:
             dto["roomType"] = folder.room_type
+            if folder.watermark is not None:
+                # WatermarkDtoHelper: present only on rooms that have one (nulls are omitted)
+                dto["watermark"] = {"additions": 1, "text": folder.watermark, "rotate": -45}
             dto["tags"] = []
             dto["usedSpace"] = sum(
                 f.current.content.size
@@ -1990,6 +2131,7 @@ class DocSpaceEmulator(Emulator):
             title = available_title(title, {f.title.lower() for f in siblings})
         if result is None:
             result = self._new_file(title, folder.id, content, user.id, "Uploaded")
+        result.title = saved_title(result.title)  # FileDao.SaveFileAsync, new file or version
         if convert and self.conversion and result.ext in MUST_CONVERT:
             result.converting_until = self.now() + self.conversion_delay
         return result
@@ -2032,19 +2174,29 @@ class DocSpaceEmulator(Emulator):
     def _expected_chunks(self, session: UploadSession) -> int:
         return max(1, math.ceil(session.total / self.chunk_upload_size))
 
-    def _put_chunk(self, session: UploadSession, number: int | None, data: bytes) -> FileObj | None:
-        """Store one chunk; returns the file when this chunk completed the upload."""
-        if len(data) > self.chunk_upload_size:
+    def _put_chunk(
+        self, session: UploadSession, number: int | None, data: bytes, length: int | None = None
+    ) -> FileObj | None:
+        """Store one chunk; returns the file when this chunk completed the upload.
+
+        ``length`` is what the server believes the chunk's length is (FileUploader.cs
+        ``UploadChunkAsync`` checks it against the chunk size, and ``finalize`` sums it);
+        None: the bytes were measured.
+        """
+        length = len(data) if length is None else length
+        if length > self.chunk_upload_size:
             raise quota_error("The chunk is larger than the allowed chunk size")
         session.touched = self.now()
         if not session.use_chunks:
             session.chunks[1] = data
+            session.lengths[1] = len(data)
             return self._commit(session)
         sequential = number is None
         slot = len(session.chunks) + 1 if number is None else number
         if slot < 1:
             raise argument_error("chunkNumber must be positive")
         session.chunks[slot] = data
+        session.lengths[slot] = length
         if sequential and len(session.chunks) >= self._expected_chunks(session):
             return self._commit(session)
         return None
@@ -2052,7 +2204,7 @@ class DocSpaceEmulator(Emulator):
     def _commit(self, session: UploadSession) -> FileObj:
         """CommonChunkedUploadSessionHolder: sum the slots 1..n; must equal the total."""
         slots = range(1, self._expected_chunks(session) + 1)
-        uploaded = sum(len(session.chunks.get(i, b"")) for i in slots)
+        uploaded = sum(session.lengths.get(i, 0) for i in slots)
         if uploaded != session.total:
             raise argument_error("uploadSize != bytesTotal")
         data = b"".join(session.chunks.get(i, b"") for i in slots)
@@ -2066,6 +2218,7 @@ class DocSpaceEmulator(Emulator):
             if refusal is not None:
                 raise refusal
             self._push_version(file, BytesContent(data), user.id, "Edited", session.keep_version)
+            file.title = saved_title(file.title)  # FileDao.SaveFileAsync re-titles every save
             return file
         folder = self.folders.get(session.folder_id)
         if folder is None:
@@ -2440,7 +2593,7 @@ class DocSpaceEmulator(Emulator):
             "maxUploadFilesCount": 5,
             "extsUploadable": every,
             "extsMustConvert": exts_convert,
-            "extsConvertible": {e: [MUST_CONVERT[e]] for e in exts_convert},
+            "extsConvertible": {e: CONVERTIBLE[e] for e in sorted(CONVERTIBLE)},
             "storeOriginalFiles": bool(ctx.user and ctx.user.store_original),
             "updateIfExist": self.update_if_exist,
             "fileDownloadUrlString": f"{ctx.base}/filehandler.ashx?action=download&fileid={{0}}",
@@ -2661,7 +2814,7 @@ class DocSpaceEmulator(Emulator):
         new_title = sanitize_title(title)
         old_ext = file.ext
         if extension(new_title) != old_ext:
-            new_title += file.title[len(file.title) - len(old_ext) :]
+            new_title += old_ext  # EntryManager.FileRenameAsync: title += ext (lower-case)
         if new_title != file.title:
             file.title = new_title
             file.modified, file.modified_by = self.now(), user.id
@@ -2676,7 +2829,7 @@ class DocSpaceEmulator(Emulator):
     async def _h_comment(self, ctx: Ctx) -> Any:
         body = await self._body(ctx)
         user = ctx.need_user()
-        comment = str(lookup(body, "comment") or "")
+        comment = cut_comment(str(lookup(body, "comment") or ""))
         with self._state:
             file = self._file_ref(ctx)
             refusal = self._edit_refusal(user, file)
@@ -2715,7 +2868,7 @@ class DocSpaceEmulator(Emulator):
             siblings = {f.title.lower() for f in self._files_in(folder.id)}
             if title.lower() in siblings:
                 title = available_title(title, siblings)
-            file = self._new_file(title, folder.id, content, user.id, "Created")
+            file = self._new_file(saved_title(title), folder.id, content, user.id, "Created")
             return self._file_dto(ctx, file)
 
     # ---- handlers: rooms ------------------------------------------------------------------
@@ -2781,9 +2934,11 @@ class DocSpaceEmulator(Emulator):
                 [],
                 [room_id],
             )
+            # VirtualRoomsController.DeleteRoom: the *first* of the user's operation results,
+            # which is another operation whenever one is listed before this one (every
+            # finished one is dequeued by the same call); rooms are always deleted at once
             results = self._operation_results(user)
-            mine = [o for o in results if o["id"] == op.id]
-            return mine[0] if mine else self._op_dto(op)
+            return results[0] if results else self._op_dto(op)
 
     # ---- handlers: delete, move, copy, operations -----------------------------------------
 
@@ -3007,6 +3162,7 @@ class DocSpaceEmulator(Emulator):
             if refusal is not None and not (file.editing and as_bool(fields.get("forcesave"))):
                 raise refusal
             self._push_version(file, BytesContent(part.data), user.id, "Edited")
+            file.title = saved_title(file.title)  # FileDao.SaveFileAsync re-titles every save
             return self._file_dto(ctx, file)
 
     def _rest_guard(self) -> None:
@@ -3072,6 +3228,10 @@ class DocSpaceEmulator(Emulator):
         q = request.query_params
         headers = {k.lower(): v for k, v in request.headers.items()}
         body = await request.body()
+        if self.save_delay and not as_bool(q.get("upload")) and not as_bool(q.get("abort")):
+            # a slow store: the request is received and is saved later, whether or not the
+            # client is still waiting for the answer (the server does not undo it)
+            await anyio.sleep(self.save_delay)
         with self._state:
             self._advance()
             principal = self._authenticate(headers, dict(request.cookies))
@@ -3089,10 +3249,18 @@ class DocSpaceEmulator(Emulator):
                     if part is None:
                         raise ChunkError("No file was sent")
                     number = None
-                    if as_bool(q.get("upload")) and q.get("chunkNumber"):
-                        number = as_int(q.get("chunkNumber"), "chunkNumber")
+                    length = None
+                    if as_bool(q.get("upload")):
+                        # ChunkedRequestType.UploadAsync: the length is computed, not measured
+                        if q.get("chunkNumber"):
+                            number = as_int(q.get("chunkNumber"), "chunkNumber")
+                        length = numbered_chunk_length(
+                            int(headers.get("content-length") or len(body)),
+                            headers.get("content-type", ""),
+                            parts[0],
+                        )
                     self._chunks.append(ChunkRecord(session.id, number, len(part.data)))
-                    file = self._put_chunk(session, number, part.data)
+                    file = self._put_chunk(session, number, part.data, length)
             except (ChunkError, ApiError) as exc:
                 return self._chunk_answer(False, None, str(exc))
             except ValidationFailed:
@@ -3139,9 +3307,16 @@ class DocSpaceEmulator(Emulator):
                 except ApiError:
                     return _html(404, "The file version could not be found")
             title = file.title
+            source = (file.id, version.number)
+            room = self._room_of(file.folder_id)
+            if room is not None and room.watermark is not None and file.ext in CONVERTIBLE:
+                # FileHandler.ashx.cs: IsWatermarkEnabled → ext = ".pdf" and the converter's
+                # stream is sent whole (length = its own length, Range never consulted)
+                body = watermarked_pdf(title, version.content.all(), room.watermark, user)
+                pdf_title = title[: len(title) - len(file.ext)] + ".pdf"
+                return self._send_content(BytesContent(body), pdf_title, None, False, source)
             if self.download_redirect:
                 return self._redirect_to_storage(request, file.id, version.number)
-            source = (file.id, version.number)
         return self._send_content(
             version.content, title, headers.get("range"), self.leading_space, source
         )
@@ -3271,6 +3446,18 @@ def trim_fields(payload: Any, fields: str) -> Any:
         elif low in top or low in _ALWAYS_KEPT:
             out[key] = value
     return out
+
+
+def watermarked_pdf(title: str, data: bytes, text: str, user: User | None) -> bytes:
+    """The converter's output for a watermarked room: a PDF unlike the stored bytes.
+
+    A real server renders the document with the watermark (text, user name, e-mail, IP,
+    date, room name per ``WatermarkAdditions``); ours is stable for a user and a version so
+    that tests can compare two downloads.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    who = user.email if user is not None else "anonymous"
+    return minimal_pdf(title, [f"Watermark: {text}", f"Viewer: {who}", f"Content {digest}"])
 
 
 def _html(status: int, message: str) -> Response:

@@ -427,7 +427,7 @@ class Filesystem:
 
     def range_fetcher(self, entry: Entry) -> RangeFetch | None:
         """Block fetches for backends with byte ranges (None: stream the whole file)."""
-        if not self.backend.capabilities.ranges or entry.transformed:
+        if not self.backend.capabilities.ranges or entry.transformed or not entry.byte_ranges:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:

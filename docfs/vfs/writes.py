@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import logging
 import os
+import shutil
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ class Writes:
 
     def __init__(self, fs: Filesystem) -> None:
         self.fs = fs
+        #: names the snapshots uploads are made from (two commits of one file may overlap)
+        self._snapshots = itertools.count(1)
 
     # ---- checks ----------------------------------------------------------------------------
 
@@ -277,33 +280,49 @@ class Writes:
         if self.fs.options.write_back is not None:
             await self._enqueue(node, parent, remote_name, path)
             return
+        # upload a snapshot: a writer that reopens the file meanwhile must not change the bytes
+        # being sent (a backend declares the size first and reads the body afterwards: DocSpace
+        # answered "uploadSize != bytesTotal"). A hard link is a snapshot only because
+        # ``shared`` makes every later write go to a copy (``_owned``); it stays set, since
+        # the cache may adopt this inode below
+        staged.shared = True
+        snap_path = staged.path.with_name(f"{staged.path.name}.up{next(self._snapshots)}")
         try:
-            # counted as it leaves, for docfs status (see HttpClient.uploading)
-            with self.fs.backend.http.uploading(path, staged.size):
+            os.link(staged.path, snap_path)
+        except OSError:  # a cache on a filesystem without hard links: a copy is a snapshot too
+            shutil.copyfile(staged.path, snap_path)
+        snapshot = Staged(snap_path, os.open(snap_path, os.O_RDONLY))
+        try:
+            try:
+                # counted as it leaves, for docfs status (see HttpClient.uploading)
+                with self.fs.backend.http.uploading(path, snapshot.size):
+                    if node.local:
+                        entry = await self._create_remote(parent, remote_name, snapshot)
+                        self._attach_remote(node, entry)
+                    else:
+                        with self._vanishes(node):
+                            entry = await self.fs.backend.replace_file(node.entry, snapshot.path)
+                        # some repositories give new content a new id (DSpace 7): follow it
+                        self.fs.inodes.rekey(node, entry)
+            except errors.DocfsError as exc:
+                kept = self.fs.lost_found.keep(snapshot, path, str(exc))
+                log.error("upload of %s failed: %s; the data is kept in %s", path, exc, kept)
+                staged.dirty = False
                 if node.local:
-                    entry = await self._create_remote(parent, remote_name, staged)
-                    self._attach_remote(node, entry)
+                    self._unlink_local(node)
                 else:
-                    with self._vanishes(node):
-                        entry = await self.fs.backend.replace_file(node.entry, staged.path)
-                # some repositories give new content a new id (DSpace 7): follow it
-                self.fs.inodes.rekey(node, entry)
-        except errors.DocfsError as exc:
-            kept = self.fs.lost_found.keep(staged, path, str(exc))
-            log.error("upload of %s failed: %s; the data is kept in %s", path, exc, kept)
+                    # remembered attributes change only with a committed version: an mtime
+                    # meant for the new bytes (set while dirty, or a renamed file's) on the
+                    # old ones would make the next rsync skip the file for good (issue 18.1)
+                    node.mtime_override, node.mode_override = self.fs.attrs.get(
+                        node.entry.id, node.entry.version
+                    )
+                raise
             staged.dirty = False
-            if node.local:
-                self._unlink_local(node)
-            else:
-                # remembered attributes change only with a committed version: an mtime meant
-                # for the new bytes (set while dirty, or a renamed file's) on the old ones
-                # would make the next rsync skip the file for good (issue 18.1)
-                node.mtime_override, node.mode_override = self.fs.attrs.get(
-                    node.entry.id, node.entry.version
-                )
-            raise
-        staged.dirty = False
-        self.fs.content.adopt(entry, staged.path)
+            self.fs.content.adopt(entry, snapshot.path)
+        finally:
+            os.close(snapshot.fd)
+            snapshot.path.unlink(missing_ok=True)
         node.kernel_version = None
         self.fs.attrs.put(entry.id, entry.version, node.mtime_override, node.mode_override)
         log.info("uploaded %s (%d bytes)", path, entry.size or 0)

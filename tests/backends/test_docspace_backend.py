@@ -348,15 +348,16 @@ async def test_create_never_overwrites_an_unseen_namesake(serve: Serve, tmp_path
         assert emu.file_content(emu.find(my_id, "report.txt")[0]) == b"someone else's"
 
 
-async def test_lost_create_answer_is_not_retried(serve: Serve, tmp_path: Path) -> None:
+async def test_lost_create_answer_is_found_not_resent(serve: Serve, tmp_path: Path) -> None:
+    """Issue 18.3: the saving request's answer is lost after the server stored the file: the
+    backend finds it (that size, created after the session opened) instead of failing."""
     emu, url = serve()
     async with opened(url) as backend:
         my = await walk(backend, "My documents")
         emu.plan_fault(method="POST", path="/ChunkedUploader.ashx", reset_after=0)
-        with pytest.raises(errors.RemoteUnavailable):
-            await backend.create_file(my, "lost.txt", write(tmp_path, "l", b"payload"))
+        entry = await backend.create_file(my, "lost.txt", write(tmp_path, "l", b"payload"))
+        assert entry.name == "lost.txt" and entry.size == 7
         assert len(emu.requests("POST", "/ChunkedUploader.ashx")) == 1
-        # the server did store it: a caller re-lists before trying again
         names = [e.name async for e in backend.list_dir(my)]
         assert names.count("lost.txt") == 1
 
@@ -691,3 +692,221 @@ async def test_write_concurrency_is_capped(serve: Serve, tmp_path: Path) -> None
                 nursery.start_soon(create, i)
         assert len(emu.children(emu.my_documents_id(OWNER))) == 20
         assert all(r.status != 429 for r in emu.requests())
+
+
+# ---- what the server's source says (issue 17) and recovery of every write (issue 18) --------
+
+
+async def test_chunked_upload_of_non_ascii_names(serve: Serve, tmp_path: Path) -> None:
+    """17.4: numbered chunks are measured from Content-Length minus the part header counted
+    in characters (ChunkedUploaderHandler.cs): a non-ASCII part filename broke finalize."""
+    emu, url = serve(chunk_upload_size=64 * 1024)
+    data = payload(150_000, seed=4)
+    async with opened(url) as backend:
+        my = await walk(backend, "My documents")
+        for name in ("résumé.txt", "報告書 2024.bin"):
+            entry = await backend.create_file(my, name, write(tmp_path, "n", data))
+            assert entry.name == name and entry.size == len(data)
+            assert emu.file_content(int(entry.meta["id"])) == data
+            again = await backend.replace_file(entry, write(tmp_path, "n2", data[::-1]))
+            assert again.name == name
+            assert emu.file_content(int(entry.meta["id"])) == data[::-1]
+    assert [r.number for r in emu.chunk_log()].count(3) == 4  # 3 numbered chunks each time
+
+
+async def test_saves_keep_the_names_the_server_retitles(serve: Serve, tmp_path: Path) -> None:
+    """17.8: every save lower-cases the extension and gives a name without one a trailing
+    dot (FileDao.SaveFileAsync); overwriting Photo.JPG and Makefile keeps both names."""
+    emu, url = serve(chunk_upload_size=64 * 1024)
+    my_id = emu.my_documents_id(OWNER)
+    photo = emu.add_file(my_id, "Photo.JPG", b"jpeg", owner=OWNER)
+    async with opened(url) as backend:
+        my = await walk(backend, "My documents")
+        made = await backend.create_file(my, "Makefile", write(tmp_path, "m", b"all:\n"))
+        assert (
+            made.name == "Makefile" and emu.file_info(int(made.meta["id"]))["title"] == "Makefile"
+        )
+        listing = await children(backend, my)
+        for name, body in (
+            ("Photo.JPG", b"x" * 100),  # one request
+            ("Makefile", payload(100_000)),  # numbered chunks
+            ("Photo.JPG", b""),  # saveediting
+        ):
+            entry = await backend.replace_file(listing[name], write(tmp_path, "b", body))
+            assert entry.name == name
+            listing = await children(backend, my)
+            assert set(listing) == {"Photo.JPG", "Makefile"}
+    assert emu.file_info(photo)["title"] == "Photo.JPG"
+
+
+async def test_long_comments_are_refused_not_cut(serve: Serve) -> None:
+    """17.12: FileDao.UpdateCommentAsync keeps 255 characters without a word: refuse more."""
+    emu, url = serve()
+    file_id = emu.add_file(emu.my_documents_id(OWNER), "c.txt", b"c", owner=OWNER)
+    async with opened(url) as backend:
+        entry = (await children(backend, await walk(backend, "My documents")))["c.txt"]
+        with pytest.raises(errors.InvalidArgument, match="255"):
+            await backend.set_meta(entry, "comment", "é" * 256)
+        assert not emu.requests("PUT", r"/comment$")
+        updated = await backend.set_meta(entry, "comment", "é" * 255)
+        assert emu.file_info(file_id)["comment"] == "é" * 255 == updated.meta["comment"]
+
+
+async def test_room_deletion_waits_for_its_own_operation(serve: Serve) -> None:
+    """17.6: DELETE rooms/{id} answers the user's *first* operation (here one of the web UI
+    that never ends); the backend finds its own and the room is gone when remove returns."""
+    emu, url = serve()
+    emu.hold_operation(OWNER)
+    async with opened(url, operation_timeout=3.0) as backend:
+        rooms = await walk(backend, "Rooms")
+        room = await backend.mkdir(rooms, "Short-lived")
+        await backend.remove(room)
+        assert "Short-lived" not in await children(backend, rooms)
+        assert not emu.find(emu.rooms_root_id, "Short-lived")
+        # rooms never go to the Trash
+        trash = await children(backend, await walk(backend, "Trash"))
+        assert "Short-lived" not in trash
+
+
+def fault_on_query(emu: DocSpaceEmulator, needle: str) -> None:
+    """Let planned faults hit only requests whose query holds ``needle`` (``finalize``)."""
+    take = emu._take_fault
+
+    def only(method: str, path: str, query: str) -> Any:
+        return take(method, path, query) if needle in query else None
+
+    emu._take_fault = only  # type: ignore[method-assign]
+
+
+@pytest.mark.parametrize("fault", ["reset", "500"])
+@pytest.mark.parametrize(
+    "case",
+    ["create", "create-chunked", "create-empty", "replace", "replace-chunked", "replace-empty"],
+)
+async def test_every_save_recovers_from_a_fault(
+    serve: Serve, tmp_path: Path, case: str, fault: str
+) -> None:
+    """18.3: the request that saves (one body, finalize, POST …/file, saveediting) answered
+    with a reset after the server acted, or a 500 before it did: no error, one file, the
+    right bytes (found when it had arrived, sent again when it had not)."""
+    emu, url = serve(chunk_upload_size=64 * 1024)
+    my_id = emu.my_documents_id(OWNER)
+    old_id = emu.add_file(my_id, "old.txt", b"old", owner=OWNER)
+    size = {"chunked": 150_000, "empty": 0}.get(case.partition("-")[2], 1000)
+    data = payload(size, seed=len(case))
+    if case == "create-empty":
+        method, where = "POST", r"/file$"
+    elif case == "replace-empty":
+        method, where = "PUT", r"/saveediting$"
+    else:
+        method, where = "POST", r"/ChunkedUploader.ashx$"
+        if case.endswith("chunked"):
+            fault_on_query(emu, "finalize")
+    kind: dict[str, Any] = {"reset_after": 0} if fault == "reset" else {"status": 500}
+    async with opened(url) as backend:
+        my = await walk(backend, "My documents")
+        listing = await children(backend, my)
+        emu.plan_fault(method=method, path=where, **kind)
+        src = write(tmp_path, "d", data)
+        if case.startswith("create"):
+            entry = await backend.create_file(my, "new.txt", src)
+            file_id = int(entry.meta["id"])
+            assert emu.find(my_id, "new.txt") == [file_id]
+        else:
+            entry = await backend.replace_file(listing["old.txt"], src)
+            file_id = old_id
+            assert entry.id == f"f{old_id}"
+            # one new version: a save that had arrived is not made again
+            assert emu.file_info(old_id)["versions"] == 2
+        assert emu.faults_injected == 1
+        assert entry.size == size and emu.file_content(file_id) == data
+        names = sorted([e.name async for e in backend.list_dir(my)])
+        assert names == (["new.txt", "old.txt"] if case.startswith("create") else ["old.txt"])
+
+
+@pytest.mark.parametrize("fault", ["reset", "500"])
+async def test_delete_and_move_recover_from_a_fault(serve: Serve, fault: str) -> None:
+    """18.3: DELETE and fileops/move are not blindly repeatable (a second delete of a file in
+    Trash erases it): after a fault the backend waits, looks, and starts only what did not."""
+    emu, url = serve()
+    my_id = emu.my_documents_id(OWNER)
+    gone_id = emu.add_file(my_id, "gone.txt", b"g", owner=OWNER)
+    emu.add_file(my_id, "moved.txt", b"m", owner=OWNER)
+    emu.add_folder(my_id, "dest", owner=OWNER)
+    kind: dict[str, Any] = {"reset_after": 0} if fault == "reset" else {"status": 500}
+    async with opened(url) as backend:
+        my = await walk(backend, "My documents")
+        listing = await children(backend, my)
+        emu.plan_fault(method="DELETE", path=r"/files/file/\d+$", **kind)
+        await backend.remove(listing["gone.txt"])
+        emu.plan_fault(method="PUT", path=r"/fileops/move$", **kind)
+        moved = await backend.rename(listing["moved.txt"], listing["dest"], "moved.txt")
+        assert emu.faults_injected == 2
+        assert moved.extra["parent"] == listing["dest"].id
+        assert sorted(await children(backend, my)) == ["dest"]
+        assert sorted(await children(backend, listing["dest"])) == ["moved.txt"]
+        # in the Trash once, not erased from it by a second delete
+        trash = await children(backend, await walk(backend, "Trash"))
+        assert list(trash) == ["gone.txt"] and trash["gone.txt"].id == f"f{gone_id}"
+        rooms = await walk(backend, "Rooms")
+        room = await backend.mkdir(rooms, "Brief")
+        emu.plan_fault(method="DELETE", path=r"/files/rooms/\d+$", **kind)
+        await backend.remove(room)
+        assert emu.faults_injected == 3 and "Brief" not in await children(backend, rooms)
+
+
+async def test_files_of_a_watermarked_room_are_listed_as_served(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    """17.10: FileHandler.ashx.cs serves documents of a room with a watermark as PDFs (other
+    length, Range ignored): the entry's size is the served length, read whole, one log line."""
+    emu, url = serve()
+    room = emu.add_room("Marked", owner=OWNER)
+    emu.set_watermark(room)
+    folder = emu.add_folder(room, "inner", owner=OWNER)
+    emu.add_file(room, "a.txt", b"some text", owner=OWNER)
+    emu.add_file(folder, "b.pdf", b"%PDF-1.4 original", owner=OWNER)
+    emu.add_file(room, "c.png", b"\x89PNG picture", owner=OWNER)
+    caplog.set_level(logging.WARNING, logger="docfs.docspace")
+    async with opened(url) as backend:
+        marked = await walk(backend, "Rooms", "Marked")
+        files = await children(backend, marked)
+        files.update(await children(backend, files["inner"]))
+        for name in ("a.txt", "b.pdf"):
+            entry = files[name]
+            body = await fetch(backend, entry)
+            assert body.startswith(b"%PDF") and len(body) == entry.size
+            assert not entry.byte_ranges
+            assert Op.REPLACE not in entry.ops  # a write would start from the PDF
+            assert (await backend.stat(entry)).size == entry.size
+            # a read in the middle comes from the whole body, not a second rendering's bytes
+            assert await fetch(backend, entry, 10, 30) == body[10:30]
+        assert files["c.png"].size == len(b"\x89PNG picture") and files["c.png"].byte_ranges
+        again = await children(backend, marked)
+        assert again["a.txt"].size == files["a.txt"].size
+    lengths = [r for r in emu.requests("GET", "/filehandler.ashx")]
+    assert len(lengths) == 2 + 2 * 2  # one length probe per file version, then the reads
+    assert len([r for r in caplog.records if "watermark" in r.getMessage()]) == 1
+
+
+async def test_a_save_slower_than_the_timeout_is_waited_for_not_repeated(
+    serve: Serve, tmp_path: Path
+) -> None:
+    """18.3 with the lesson of 18.2: the saving request got no answer within the timeout and
+    the server stores it a moment later: "not there yet" is not "absent". The backend looks
+    again, later, and finds it; it neither fails nor sends a second copy."""
+    emu, url = serve()
+    emu.save_delay = 1.2
+    http = HttpClient(url, limits=Limits(timeout=0.4), retry=RetryPolicy(base=0.01, cap=0.05))
+    backend = DocSpaceBackend(http, Credentials(user=OWNER, password=OWNER_PW))
+    try:
+        await backend.connect()
+        my = await walk(backend, "My documents")
+        entry = await backend.create_file(my, "slow.txt", write(tmp_path, "s", b"slowly"))
+        assert entry.name == "slow.txt" and emu.file_content(int(entry.meta["id"])) == b"slowly"
+        saves = [r for r in emu.requests("POST", "/ChunkedUploader.ashx")]
+        assert len(saves) == 1  # looked for, not sent again (nor aborted)
+        emu.save_delay = 0.0
+        assert emu.find(emu.my_documents_id(OWNER), "slow.txt") == [int(entry.meta["id"])]
+    finally:
+        await backend.aclose()

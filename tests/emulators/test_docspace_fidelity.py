@@ -1171,3 +1171,176 @@ def test_official_sdk_against_the_emulator(url: str, emu: DocSpaceEmulator) -> N
                 break
             time.sleep(0.02)
         assert emu.file_info(file_id)["in_trash"] is True
+
+
+# ---- issue 17: what the server's source says ----------------------------------------------
+
+
+@pytest.fixture
+def small_chunks() -> Iterator[tuple[DocSpaceEmulator, httpx.Client]]:
+    """A portal of its own with 64 KiB chunks, and a client logged in as its owner."""
+    emu = DocSpaceEmulator(user=OWNER, password=OWNER_PW, chunk_upload_size=64 * 1024, seed=3)
+    with EmulatorServer(emu) as server, httpx.Client(base_url=server.url, timeout=30) as client:
+        client.headers["Authorization"] = login(client, server.url, OWNER, OWNER_PW)
+        yield emu, client
+
+
+def chunked_upload(client: httpx.Client, folder: int, part_name: str, data: bytes) -> Any:
+    r = client.post(
+        f"{API}/files/{folder}/upload/create_session",
+        json={"fileName": "résumé.bin", "fileSize": len(data)},
+    )
+    uid = ok(r)["data"]["id"]
+    size = 64 * 1024
+    for number, at in enumerate(range(0, len(data), size), 1):
+        r = client.post(
+            "/ChunkedUploader.ashx",
+            params={"uid": uid, "upload": "true", "chunkNumber": number},
+            files={"file": (part_name, data[at : at + size], "application/octet-stream")},
+        )
+        assert r.status_code == 200, r.text
+        if not r.json()["success"]:
+            return r.json()
+    return client.post("/ChunkedUploader.ashx", params={"uid": uid, "finalize": "true"}).json()
+
+
+def test_numbered_chunk_length_is_computed_from_the_part_header_in_characters(
+    small_chunks: tuple[DocSpaceEmulator, httpx.Client],
+) -> None:
+    """ChunkedUploaderHandler.cs (UploadAsync): Content-Length minus the part's headers
+    counted in characters; finalize needs the sum to be BytesTotal
+    (CommonChunkedUploadSessionHolder.cs), so only an ASCII part filename works."""
+    emu, client = small_chunks
+    my = emu.my_documents_id(OWNER)
+    data = bytes(range(256)) * 600  # 153,600 bytes: three chunks, the last one short
+    done = chunked_upload(client, my, "blob", data)
+    assert done["success"] and done["data"]["file"]["title"] == "résumé.bin"
+    assert emu.file_content(done["data"]["id"]) == data
+    # "é" is one character and two bytes: every chunk looks 2 bytes longer than it is, so
+    # the first (full) chunk is already over the chunk size (FileUploader.UploadChunkAsync)
+    refused = chunked_upload(client, my, "résumé.bin", data)
+    assert refused == {
+        "success": False,
+        "message": "The chunk is larger than the allowed chunk size",
+    }
+
+
+def test_every_save_lower_cases_the_extension_a_rename_does_not(
+    api: httpx.Client, emu: DocSpaceEmulator, my: int
+) -> None:
+    """FileDao.SaveFileAsync/ReplaceFileVersionAsync ("make lowerCase"): uploads,
+    ``saveediting`` and new files; EntryManager.FileRenameAsync keeps what it is given."""
+    photo = upload(api, my, "Photo.JPG", b"jpeg")[0]
+    assert photo["title"] == "Photo.jpg"
+    made = ok(
+        api.post(f"{API}/files/{my}/file", json={"title": "Makefile", "enableExternalExt": True})
+    )
+    assert made["title"] == "Makefile."
+    renamed = ok(api.put(f"{API}/files/file/{made['id']}", json={"title": "Makefile"}))
+    assert renamed["title"] == "Makefile"
+    back = ok(api.put(f"{API}/files/file/{photo['id']}", json={"title": "Photo.JPG"}))
+    assert back["title"] == "Photo.JPG"
+    saved = ok(
+        api.put(
+            f"{API}/files/file/{photo['id']}/saveediting",
+            files={"FileExtension": (None, ".jpg"), "File": ("blob", b"new")},
+        )
+    )
+    assert saved["title"] == "Photo.jpg"
+    assert emu.file_info(made["id"])["title"] == "Makefile"
+
+
+def test_comments_are_cut_to_255_characters(
+    api: httpx.Client, emu: DocSpaceEmulator, my: int
+) -> None:
+    """FileDao.UpdateCommentAsync: ``comment[..Math.Min(comment.Length, 255)]``, silently."""
+    file_id = emu.add_file(my, "c.txt", b"c", owner=OWNER)
+    answer = ok(
+        api.put(f"{API}/files/file/{file_id}/comment", json={"version": 1, "comment": "é" * 300})
+    )
+    assert answer == "é" * 255 == emu.file_info(file_id)["comment"]
+
+
+def test_room_deletion_answers_the_users_first_operation(
+    api: httpx.Client, emu: DocSpaceEmulator
+) -> None:
+    """VirtualRoomsController.DeleteRoom: ``GetOperationResults().FirstOrDefault()``; the
+    room is deleted at once (``immediately: true``), never moved to the Trash."""
+    other = emu.hold_operation(OWNER)
+    room = ok(api.post(f"{API}/files/rooms", json={"title": "Gone", "roomType": "CustomRoom"}))
+    answer = ok(
+        api.request("DELETE", f"{API}/files/rooms/{room['id']}", json={"deleteAfter": False})
+    )
+    assert answer["id"] == other and answer["Operation"] == 0  # somebody else's: a move
+    ops = [o for o in wait_operations_except(api, other) if o["Operation"] == 2]
+    assert len(ops) == 1 and ops[0]["error"] in ("", None)
+    assert not emu.find(emu.rooms_root_id, "Gone")
+    assert "Gone" not in {f["title"] for f in listing(api, "@trash")["folders"]}
+    emu.finish_operation(other)
+
+
+def wait_operations_except(api: httpx.Client, ignored: str) -> list[dict[str, Any]]:
+    seen: list[dict[str, Any]] = []
+    for _ in range(200):
+        ops = [o for o in ok(api.get(f"{API}/files/fileops")) if o["id"] != ignored]
+        seen += [o for o in ops if o["finished"]]
+        if seen and all(o["finished"] for o in ops):
+            return seen
+        time.sleep(0.02)
+    raise AssertionError("operations did not finish")
+
+
+def test_watermarked_room_serves_documents_as_whole_pdfs(
+    http: httpx.Client, url: str, token: str, emu: DocSpaceEmulator
+) -> None:
+    """FileHandler.ashx.cs: in a room with a watermark a convertible file is converted
+    (``WatermarkedDocumentExt = ".pdf"``), its length is the PDF's, ``Range`` is ignored;
+    other files are served as stored."""
+    room = emu.add_room("Marked", owner=OWNER)
+    emu.set_watermark(room, "SECRET")
+    doc = emu.add_file(room, "notes.txt", b"plain text notes", owner=OWNER)
+    pic = emu.add_file(room, "pic.png", b"\x89PNG....", owner=OWNER)
+    get = f"{url}/filehandler.ashx"
+    auth = {"Authorization": token}
+    whole = http.get(get, params={"action": "download", "fileid": doc}, headers=auth)
+    assert whole.status_code == 200 and whole.content.startswith(b"%PDF")
+    assert int(whole.headers["content-length"]) == len(whole.content) != len(b"plain text notes")
+    ranged = http.get(
+        get, params={"action": "download", "fileid": doc}, headers={**auth, "Range": "bytes=5-9"}
+    )
+    assert ranged.status_code == 200 and ranged.content == whole.content
+    assert "content-range" not in ranged.headers
+    assert 'filename="notes.pdf"' in ranged.headers["content-disposition"]
+    png = http.get(
+        get, params={"action": "download", "fileid": pic}, headers={**auth, "Range": "bytes=1-3"}
+    )
+    assert png.status_code == 206 and png.content == b"PNG"
+    room_dto = ok(http.get(f"{url}{API}/files/rooms/{room}", headers=auth))
+    assert room_dto["watermark"]["text"] == "SECRET"
+
+
+def test_releases_and_settings_reach_the_emulator() -> None:
+    """``docfs emulate docspace --server-version V --setting chunkUploadSize=N``."""
+    from docfs.emulators.base import UnknownServerOption
+
+    profile = DocSpaceEmulator.make_profile("3.6.0", {"chunkUploadSize": "1048576"})
+    options = DocSpaceEmulator.options_for(profile)
+    assert options["server_version"] == "3.6.0" and options["chunk_upload_size"] == 1 << 20
+    with pytest.raises(UnknownServerOption):
+        DocSpaceEmulator.options_for(DocSpaceEmulator.make_profile(None, {"chunkUploadSize": "x"}))
+    assert "chunkUploadSize" in DocSpaceEmulator.describe_profiles()
+    from docfs.emulators.launch import Account, build
+
+    built = build(
+        "docspace",
+        Account("u@example.com", "pw-secret-1"),
+        demo=True,
+        server_version="3.1.0",
+        settings={"watermarkedRoom": "on", "chunkUploadSize": "4096"},
+    )
+    assert isinstance(built, DocSpaceEmulator) and built.chunk_upload_size == 4096
+    assert built.server_version == (3, 1, 0)
+    marked = [f for f in built.folders.values() if f.watermark is not None]
+    assert [f.title for f in marked] == ["Confidential"]
+    plain = build("docspace", Account("u@example.com", "pw-secret-1"), demo=True)
+    assert not [f for f in plain.folders.values() if getattr(f, "watermark", None)]

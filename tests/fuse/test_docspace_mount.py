@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -630,3 +632,176 @@ def test_names_docspace_would_rewrite_are_refused_at_once(tmp_path: Path) -> Non
             assert not list((tmp_path / "cache").rglob("lost+found/*"))
         finally:
             m.stop()
+
+
+# ---- issues 17 and 18: what the server's source says ------------------------------------------
+
+
+def test_cp_r_of_accented_cjk_and_25_mib_files_keeps_names_and_bytes(
+    portal: Portal, tmp_path: Path
+) -> None:
+    """Issue 17 acceptance: 20 files, one of 25 MiB (three numbered chunks of the default
+    10 MiB), names with é and CJK characters; the server computes chunk lengths from the
+    part header in characters (ChunkedUploaderHandler.cs), so a non-ASCII part filename
+    failed every file of a chunk or more."""
+    src = tmp_path / "trip"
+    src.mkdir()
+    names = [f"photo-{i:02}.bin" for i in range(14)] + [
+        "Résumé.txt",
+        "café menu.md",
+        "北京 旅行記.txt",
+        "東京タワー.bin",
+        "Makefile",
+        "Photo.JPG",
+    ]
+    files: dict[str, bytes] = {}
+    for i, name in enumerate(names):
+        size = 25 * MiB if name == "東京タワー.bin" else 1000 * (i + 1)
+        files[name] = large_blob(size, seed=i) if size > MiB else os.urandom(size)
+        (src / name).write_bytes(files[name])
+    m = portal.start()
+    m.run("cp", "-r", str(src), str(m.path / "My documents"))
+    trip = only(portal.emu.find(portal.my, "trip"))
+    assert tree_of(portal.emu, trip) == files
+    for name, data in files.items():
+        assert sha256((m.path / "My documents" / "trip" / name).read_bytes()) == sha256(data)
+    assert not (m.cache / "lost+found").exists() or not list((m.cache / "lost+found").iterdir())
+
+
+def test_overwriting_photo_jpg_and_makefile_keeps_both_names(portal: Portal) -> None:
+    """Issue 17.8 acceptance: every save lower-cases the extension and gives a name without
+    one a trailing dot (FileDao.SaveFileAsync); the path must not change under the user."""
+    e = portal.emu
+    photo = e.add_file(portal.my, "Photo.JPG", b"old photo", owner=OWNER[0])
+    make = e.add_file(portal.my, "Makefile", b"all:\n", owner=OWNER[0])
+    m = portal.start()
+    my = m.path / "My documents"
+    (my / "Photo.JPG").write_bytes(b"new photo, longer")
+    with open(my / "Makefile", "ab") as handle:
+        handle.write(b"\ttrue\n")
+    assert e.file_info(photo)["title"] == "Photo.JPG" and e.file_info(make)["title"] == "Makefile"
+    assert e.file_content(make) == b"all:\n\ttrue\n"
+    assert sorted(os.listdir(my)) == ["Makefile", "Photo.JPG"]
+    assert (my / "Photo.JPG").read_bytes() == b"new photo, longer"
+
+
+def test_a_writer_during_an_upload_cannot_change_what_is_sent(
+    open_portal: Callable[..., Portal], tmp_path: Path
+) -> None:
+    """Issue 18.6: a second writer opened the file while its upload was in flight and changed
+    the staged bytes between the declared size and the chunks ("uploadSize != bytesTotal",
+    EIO). The upload now reads a snapshot; the second close uploads the second content."""
+    portal = open_portal(chunk_upload_size=256 * 1024)
+    e = portal.emu
+    m = portal.start()
+    target = m.path / "My documents" / "busy.bin"
+    first, second = os.urandom(600_000), os.urandom(300_000)
+    # the first chunk is held for a moment, so the second writer comes in mid-upload
+    e.plan_fault(method="POST", path=CHUNK, delay=1.0)
+    errors: list[BaseException] = []
+
+    def write_first() -> None:
+        try:
+            target.write_bytes(first)
+        except OSError as exc:
+            errors.append(exc)
+
+    writer = threading.Thread(target=write_first)
+    writer.start()
+    deadline = time.monotonic() + 20
+    while not e.requests("POST", CHUNK):  # the upload has started
+        assert time.monotonic() < deadline, "the first upload never started"
+        time.sleep(0.01)
+    target.write_bytes(second)
+    writer.join(30)
+    assert errors == []
+    file_id = only(e.find(portal.my, "busy.bin"))
+    # the second content goes up when the last writer has closed (maybe in the background)
+    while e.file_info(file_id)["versions"] < 2:
+        assert time.monotonic() < deadline, "the second upload never came"
+        time.sleep(0.05)
+    history = [v["pureContentLength"] for v in api_get(m.url, f"{API}/file/{file_id}/history")]
+    assert sorted(history) == [300_000, 600_000]  # both uploads arrived, each whole
+    assert e.file_content(file_id) == second
+    assert target.read_bytes() == second
+
+
+def test_every_file_of_a_watermarked_room_reads_as_its_size_says(portal: Portal) -> None:
+    """Issue 17.10 acceptance: documents in a room with a watermark come as PDFs of another
+    length, whole, whatever the Range (FileHandler.ashx.cs); stat size = bytes read, the
+    cache keeps them, a read in the middle gets the same body, one log line."""
+    e = portal.emu
+    room = e.add_room("Confidential", owner=OWNER[0])
+    e.set_watermark(room, "CONFIDENTIAL")
+    stored = {
+        "Contract.pdf": b"%PDF-1.4 " + os.urandom(3000),
+        "Minutes.txt": b"minutes " * 500,
+        "big.docx": large_blob(6 * MiB, seed=2),  # stored bigger than a block of ranged reads
+        "seal.png": os.urandom(2000),
+    }
+    for name, data in stored.items():
+        e.add_file(room, name, data, owner=OWNER[0])
+    m = portal.start()
+    folder = m.path / "Rooms" / "Confidential"
+    for name in stored:
+        path = folder / name
+        body = path.read_bytes()
+        assert len(body) == path.stat().st_size, name
+        if name == "seal.png":
+            assert body == stored[name]
+        else:
+            assert body.startswith(b"%PDF") and body != stored[name]
+            with open(path, "rb") as handle:
+                handle.seek(len(body) // 2)
+                assert handle.read(100) == body[len(body) // 2 : len(body) // 2 + 100]
+    e.clear_log()
+    for name in stored:
+        (folder / name).read_bytes()
+    assert e.requests("GET", "/filehandler.ashx") == []  # all served from the cache
+    assert m.log_text().count("converted to watermarked PDFs") == 1
+    # a write would start from the PDF: refused before anything is sent
+    with pytest.raises(PermissionError), open(folder / "Minutes.txt", "ab") as handle:
+        handle.write(b"more")
+    assert "watermark" in m.log_text().split("converted to watermarked PDFs")[1]
+    assert e.requests("POST") == [] and e.requests("PUT") == []
+
+
+def test_cp_r_rsync_and_rm_r_through_a_fifth_of_writes_failing(
+    portal: Portal, tmp_path: Path
+) -> None:
+    """Issue 18.3: a 500 or a lost answer on one in five writes (saves, deletes, moves): no
+    error reaches cp/rsync/rm, the server ends up as the source, nothing in lost+found."""
+    e = portal.emu
+    src = tmp_path / "faulty"
+    src.mkdir()
+    for i in range(24):
+        (src / f"f{i:02}.dat").write_bytes(os.urandom(500 + 97 * i))
+    (src / "empty.txt").write_bytes(b"")
+    m = portal.start()
+    writes = [
+        ("POST", CHUNK),
+        ("POST", EMPTY_FILE),
+        ("PUT", rf"^{API}/file/\d+/saveediting$"),
+        ("DELETE", rf"^{API}/file/\d+$"),
+        ("PUT", rf"^{API}/fileops/move$"),
+    ]
+    for method, path in writes:
+        for kind in ({"status": 500}, {"reset_after": 0}):
+            e.plan_fault(
+                method=method, path=path, probability=0.1, times=None, max_streak=2, **kind
+            )
+    target = m.path / "My documents" / "faulty"
+    m.run("cp", "-r", str(src), str(m.path / "My documents"))
+    for i in range(0, 24, 2):  # new content for half of them, then rsync them over
+        (src / f"f{i:02}.dat").write_bytes(os.urandom(700 + i))
+    done = m.run("rsync", "-a", f"{src}/", f"{target}/", check=False)
+    assert done.returncode == 0, done.stderr
+    folder = only(e.find(portal.my, "faulty"))
+    assert tree_of(e, folder) == local_tree(src)
+    m.run("mkdir", str(target / "sub"))
+    m.run("mv", str(target / "f01.dat"), str(target / "sub" / "f01.dat"))
+    m.run("rm", "-r", str(target / "sub"), str(target / "f03.dat"))
+    assert "f01.dat" not in local_tree(target) and "f03.dat" not in os.listdir(target)
+    assert e.faults_injected > 5
+    lost = m.cache / "lost+found"
+    assert not lost.exists() or not list(lost.iterdir())

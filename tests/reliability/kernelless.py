@@ -25,7 +25,12 @@ from docfs.backends.dspace7 import DSpace7Backend
 from docfs.backends.opus2 import Opus2Backend
 from docfs.backends.rspace import RSpaceBackend
 from docfs.emulators.base import Emulator, EmulatorServer
-from docfs.emulators.docspace import TITLE_MAX_REQUEST, DocSpaceEmulator, sanitize_title
+from docfs.emulators.docspace import (
+    TITLE_MAX_REQUEST,
+    DocSpaceEmulator,
+    sanitize_title,
+    saved_title,
+)
 from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
@@ -297,6 +302,11 @@ class DocSpaceBackdoor(Backdoor):
     def refuses(self, name: str) -> bool:
         # titles are trimmed, TAB * + : " < > ? | \\ / replaced and at most 165 characters long
         return sanitize_title(name) != name or len(name) > TITLE_MAX_REQUEST
+
+    def overwrites(self, name: str) -> bool:
+        # every save re-titles (FileDao.SaveFileAsync: "Photo.JPG" → "Photo.jpg", "Makefile"
+        # → "Makefile."); docfs renames it back, which only a title a request can carry allows
+        return saved_title(name) == name or (name != "" and not self.refuses(name))
 
     def emulator(self) -> Emulator:
         # the rate limiter has tests of its own (tests/backends); here it would only add waits

@@ -89,6 +89,7 @@ def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
         prefilled=True,
         transformed=True,
         object_id="item-uuid",
+        byte_ranges=False,
     )
     # every field differs from its default, so a field the JSON leaves out shows
     for f in dataclasses.fields(Entry):
