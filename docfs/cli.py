@@ -20,25 +20,29 @@ import gc
 import json
 import logging
 import logging.handlers
+import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from docfs import __version__, config, control, errors, sharing
+from docfs import __version__, completion, config, control, errors, sharing
 from docfs.backends.base import Credentials
 from docfs.daemon import (
     PRIVATE_UMASK,
     MountConfig,
     build_backend,
+    connect_backend,
     control_socket,
     default_cache_dir,
     fuse_problem,
@@ -82,6 +86,39 @@ def parse_size(text: str) -> int:
         return config.parse_size(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def number(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number of at least (or, ``exclusive``, more than) ``minimum``:
+    ``--timeout -3`` is a usage error naming the option, not a traceback from deep inside."""
+
+    def check(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
+            relation = "more than" if exclusive else "at least"
+            raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, not {text}")
+        return value
+
+    return check
+
+
+def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for a whole number in ``[minimum, maximum]``."""
+
+    def check(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            limit = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {limit}, not {value}")
+        return value
+
+    return check
 
 
 # ---- logging -------------------------------------------------------------------------------
@@ -191,8 +228,27 @@ def setup_logging(
 # ---- what to mount -------------------------------------------------------------------------
 
 
+def _toml_credentials(path: Path, text: str) -> dict[str, str] | None:
+    """The file read as TOML (``user = "me"``), the format of the configuration; None when it
+    is not TOML made of strings, i.e. the older ``key = value`` lines (where ``password =
+    123456`` is the text "123456", not a TOML number)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+    if not all(isinstance(value, str) for value in data.values()):
+        return None
+    for key in data:
+        if key not in ("user", "password", "token"):
+            hint = difflib.get_close_matches(key, ["user", "password", "token"], n=1)
+            also = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise UsageError(f"{path}: unknown key {key!r} (known: user, password, token){also}")
+    return dict(data)
+
+
 def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
-    """Credentials from ``path`` (``key = value`` lines) or the environment."""
+    """Credentials from ``path`` (TOML, or the older ``key = value`` lines) or the
+    environment."""
     values = {
         "user": os.environ.get("DOCFS_USER") if use_env else None,
         "password": os.environ.get("DOCFS_PASSWORD") if use_env else None,
@@ -204,7 +260,11 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
             mode = path.stat().st_mode
         except OSError as exc:
             raise UsageError(f"cannot read credentials file {path}: {exc.strerror}") from None
-        for number, line in enumerate(text.splitlines(), 1):
+        toml = _toml_credentials(path, text)
+        if toml is not None and mode & 0o077 and ({"password", "token"} & toml.keys()):
+            raise UsageError(f"{path} is readable by group or others; chmod 600 {path}")
+        values.update(toml or {})
+        for number, line in enumerate([] if toml is not None else text.splitlines(), 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
@@ -280,6 +340,14 @@ def parse_remote(text: str) -> tuple[str, str]:
     except KeyError as exc:
         raise UsageError(str(exc.args[0])) from None
     return kind, url
+
+
+def remote_kind(remote: config.Remote) -> tuple[str, str]:
+    """A configured remote's type and URL; ``type = "dspace"`` is detected as ``dspace:URL``
+    on the command line is (DSpace 6 at ``…/rest`` or DSpace 7+)."""
+    if remote.type == config.DETECT_DSPACE:
+        return parse_remote(f"dspace:{remote.url}")
+    return remote.type, remote.url
 
 
 def _pick(*values: Any) -> Any:
@@ -378,7 +446,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
     else:
         name, sub_path = config.split_source(source)
         remote = config.load(args.config, explicit=args.config is not None).remote(name)
-        kind, url = remote.type, remote.url
+        kind, url = remote_kind(remote)
         # a named remote never takes DOCFS_* from the environment: they may belong to another
         credentials = (
             read_credentials(args.credentials_file, use_env=False)
@@ -591,7 +659,7 @@ def run_foreground(mount: MountConfig, redactor: Redactor) -> int:
 def run_daemon(args: argparse.Namespace, mount: MountConfig) -> int:
     """Start a detached copy of this command and return once its mount is ready."""
     read_end, write_end = os.pipe()
-    log_path = args.log_file or mount.cache_dir / f"{mount.namespace}.log"
+    log_path = args.log_file or mount.cache_dir / mount.log_name
     # the cache directory and the log are the user's alone (issue 18.4); this process may be
     # a caller's (tests run the CLI in-process), so its umask is given back
     umask = os.umask(PRIVATE_UMASK)
@@ -685,15 +753,23 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
         clear_stale_states()  # a killed daemon's mount: its state goes with it
     if args.no_wait or not isinstance(pid, int):
         return 0
-    # the daemon uploads what its write-back queue holds before it exits: wait for that
+    # the daemon uploads what its write-back queue holds before it exits: wait for that,
+    # showing its progress (its control socket answers until the queue is empty)
     queue = Path(state["queue"]) if state.get("queue") else None
-    shown = -1
+    socket_path = Path(state["control"]) if state.get("control") else None
+    line = ProgressLine()
+    next_poll = 0.0
     while _alive(pid):
-        left = len(list(queue.glob("*.json"))) if queue is not None and queue.is_dir() else 0
-        if left and left != shown:
-            print(f"docfs: waiting for {left} queued uploads…", file=sys.stderr, flush=True)
-            shown = left
-        time.sleep(0.2)
+        if queue is not None and socket_path is not None and time.monotonic() >= next_poll:
+            next_poll = time.monotonic() + 0.5
+            try:
+                report = control.call(socket_path, {"op": "status"}, timeout=5.0)["status"]
+            except (control.ControlError, KeyError):
+                report = None
+            if report is not None and report["uploads"]["pending"]:
+                line.show(report["uploads"])
+        time.sleep(0.1)
+    line.done()
     return 0
 
 
@@ -833,11 +909,23 @@ def format_status(report: dict[str, Any]) -> str:
             f"received {human_size(e['bytes_received'])}"
         )
     lines.append(format_uploads(uploads))
+    if report.get("write_back") is None:
+        # sync mode: no queue, but the uploads of files being closed are in flight
+        lines.extend(format_transfer(t) for t in report.get("transfers", []))
     if report.get("lost_found"):
         lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
     for held in report.get("held_back") or []:
         lines.append(f"  held back   {held}")
     return "\n".join(lines) + "\n"
+
+
+def format_transfer(t: dict[str, Any]) -> str:
+    """One upload in flight: ``[####------]  40.0 MiB of 80.0 MiB, 8.0 MiB/s, ETA 5 s  /a/b``."""
+    rate = f"{human_size(t['rate'])}/s" if t.get("rate") else "starting"
+    return (
+        f"    {progress_bar(t['sent'], t['size'])} {human_size(t['sent'])} of "
+        f"{human_size(t['size'])}, {rate}, ETA {human_time(t.get('eta'))}  {t['path']}"
+    )
 
 
 def format_uploads(uploads: dict[str, Any]) -> str:
@@ -851,7 +939,8 @@ def format_uploads(uploads: dict[str, Any]) -> str:
     for f in uploads["files"]:
         if f["state"] == "uploading":
             share = f["sent"] * 100 // f["size"] if f["size"] else 100
-            detail = f"{share:3d}%  ETA {human_time(f['eta'])}"
+            rate = f"{human_size(f['rate'])}/s  " if f.get("rate") else ""
+            detail = f"{share:3d}%  {rate}ETA {human_time(f['eta'])}"
         elif f["state"] == "retrying":
             detail = f"retry {f['attempts']} in {human_time(f['due_in'])}"
         else:
@@ -863,26 +952,64 @@ def format_uploads(uploads: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def progress_text(uploads: dict[str, Any]) -> str:
+    """``docfs sync``/``unmount``'s progress: files and bytes left, rate, ETA."""
+    total, left = uploads["bytes_total"], uploads["bytes_left"]
+    rate = f", {human_size(uploads['rate'])}/s" if uploads.get("rate") else ""
+    return (
+        f"docfs: {uploads['pending']} uploads left, {human_size(total - left)} of "
+        f"{human_size(total)} sent{rate}, ETA {human_time(uploads['eta'])}"
+    )
+
+
+class ProgressLine:
+    """A progress line that stays current: on a terminal one line rewritten in place (bytes
+    move every half second even for one big file); otherwise (a log, a pipe) a plain line
+    when the number of files changes or every ``every`` seconds, not a flood."""
+
+    def __init__(self, stream: Any = None, every: float = 10.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = every
+        self._last: tuple[int, float] | None = None
+        self._drawn = False
+
+    def show(self, uploads: dict[str, Any]) -> None:
+        text = progress_text(uploads)
+        now = time.monotonic()
+        if self.live:
+            self.stream.write(f"\r\x1b[K{text}")
+            self._drawn = True
+        elif (
+            self._last is None
+            or self._last[0] != uploads["pending"]
+            or now - self._last[1] >= self.every
+        ):
+            self.stream.write(text + "\n")
+            self._last = (uploads["pending"], now)
+        else:
+            return
+        self.stream.flush()
+
+    def done(self) -> None:
+        """End the line in place, so what follows starts on a line of its own."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
 def cmd_sync(args: argparse.Namespace, redactor: Redactor) -> int:
     state = _mount_state(args.mountpoint)
-    shown = [-1]
-
-    def progress(report: dict[str, Any]) -> None:
-        if report["pending"] != shown[0]:
-            shown[0] = report["pending"]
-            print(
-                f"docfs: {report['pending']} uploads left "
-                f"({human_size(report['bytes_left'])}, ETA {human_time(report['eta'])})",
-                file=sys.stderr,
-                flush=True,
-            )
-
+    line = ProgressLine()
     request: dict[str, Any] = {"op": "sync", "timeout": args.timeout}
     try:
-        answer = control.call(_socket(state), request, progress=progress, timeout=60.0)
+        answer = control.call(_socket(state), request, progress=line.show, timeout=60.0)
     except control.ControlError as exc:
+        line.done()
         print(f"docfs: sync failed: {exc}", file=sys.stderr)
         return 1
+    line.done()
     if answer.get("ok"):
         print(f"docfs: all uploads done ({answer['uploaded']} uploaded)")
         return 0
@@ -945,9 +1072,10 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
     remote = cfg.remote(name)
     credentials = config.credentials(remote)
     redactor.add(*credentials.secrets())
+    kind, url = remote_kind(remote)
     mount = MountConfig(
-        remote_type=remote.type,
-        url=remote.url,
+        remote_type=kind,
+        url=url,
         mountpoint=Path("/"),
         credentials=credentials,
         timeout=_pick(timeout, remote.timeout, DEFAULT_TIMEOUT),
@@ -969,7 +1097,7 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
 async def _list_root(mount: MountConfig, redactor: Redactor) -> list[str]:
     backend = build_backend(mount, redactor)
     try:
-        await backend.connect()
+        await connect_backend(backend, mount.remote_type)
         root = await resolve_root(backend, mount.sub_path)
         return sorted([e.name + ("/" if e.is_dir else "") async for e in backend.list_dir(root)])
     finally:
@@ -1102,12 +1230,8 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
             f"\ndocfs demo: the demo {remote_type(kind).description} repository ({url}) "
             f"is mounted at {mountpoint}\n"
             f"Try, in another terminal:\n"
-            f"  ls -l {mountpoint}\n"
-            f"  find {mountpoint} | head -30\n"
-            f"  getfattr -d -R {mountpoint} | head -30\n"
-            f"  cat \"$(find {mountpoint} -name '*.csv' | head -1)\"\n"
-            f'  cp /etc/hostname "$(dirname "$(find {mountpoint} -name \'*.csv\' | head -1)")"/\n'
-            f"Press Ctrl-C here to unmount and stop.\n",
+            + "".join(f"  {hint}\n" for hint in demo_hints(mountpoint))
+            + "Press Ctrl-C here to unmount and stop.\n",
             flush=True,
         )
 
@@ -1120,6 +1244,21 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
         server.stop()
         shutil.rmtree(cache, ignore_errors=True)
     return 0
+
+
+def demo_hints(mountpoint: Path) -> list[str]:
+    """The commands the demo suggests; each works on every repository type's demo (a test
+    runs them). The copy names its file ``*.txt``: RSpace files a file by its extension (one
+    without, like ``hostname``, belongs in Gallery/Miscellaneous and is refused elsewhere)."""
+    where = shlex.quote(str(mountpoint))  # pasted into a shell: a space must not split it
+    csv = f"\"$(find {where} -name '*.csv' | head -1)\""
+    return [
+        f"ls -l {where}",
+        f"find {where} | head -30",
+        f"getfattr -d -R {where} | head -30",
+        f"cat {csv}",
+        f'cp /etc/hostname "$(dirname {csv})/hostname.txt"',
+    ]
 
 
 def default_demo_mountpoint() -> Path:
@@ -1203,17 +1342,17 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     mount.add_argument(
         "--dir-cache-time",
-        type=float,
+        type=number(0),
         help=f"seconds listings are kept (default: {DEFAULT_DIR_CACHE_TIME:g})",
     )
     mount.add_argument(
         "--timeout",
-        type=float,
+        type=number(0, exclusive=True),
         help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
     mount.add_argument(
         "--write-back",
-        type=float,
+        type=number(0),
         metavar="SECONDS",
         help="close() returns at once; a durable queue uploads after SECONDS",
     )
@@ -1235,15 +1374,16 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     mount.add_argument(
         "--transfers",
-        type=int,
+        type=whole(1),
         help=f"parallel uploads in write-back mode (default: {DEFAULT_TRANSFERS})",
     )
-    mount.add_argument("--uid", type=int, help="owner shown for every file (default: yours)")
-    mount.add_argument("--gid", type=int, help="group shown for every file (default: yours)")
+    mount.add_argument("--uid", type=whole(0), help="owner shown for every file (default: yours)")
+    mount.add_argument("--gid", type=whole(0), help="group shown for every file (default: yours)")
     mount.add_argument(
         "--credentials-file",
         type=Path,
-        help="file with 'user = …', 'password = …' or 'token = …' lines "
+        help='file with user = "…", password = "…" or token = "…" (TOML; unquoted '
+        "values as in older files are read too) "
         "(default: the remote's configuration; for TYPE:URL DOCFS_USER, DOCFS_PASSWORD, "
         "DOCFS_TOKEN)",
     )
@@ -1281,7 +1421,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", parents=[common], help="wait until every queued upload is done")
     sync.add_argument("mountpoint")
-    sync.add_argument("--timeout", type=float, help="give up after this many seconds")
+    sync.add_argument(
+        "--timeout", type=number(0, exclusive=True), help="give up after this many seconds"
+    )
     sync.set_defaults(func=cmd_sync)
 
     refresh = sub.add_parser(
@@ -1299,13 +1441,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("name")
     check.add_argument(
         "--timeout",
-        type=float,
+        type=number(0, exclusive=True),
         help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
     )
 
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")
     demo.add_argument("mountpoint", nargs="?")
-    demo.add_argument("--latency-ms", type=float, default=0.0)
+    demo.add_argument("--latency-ms", type=number(0), default=0.0)
     demo.add_argument(
         "--type", default="dspace6", choices=sorted(REMOTE_TYPES), help="which repository"
     )
@@ -1319,9 +1461,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emulate.add_argument("type", choices=sorted(REMOTE_TYPES))
-    emulate.add_argument("--port", type=int, default=8080)
+    emulate.add_argument("--port", type=whole(0, 65535), default=8080)
     emulate.add_argument("--demo", action="store_true", help="seed the demo data")
-    emulate.add_argument("--latency-ms", type=float, default=0.0)
+    emulate.add_argument("--latency-ms", type=number(0), default=0.0)
     emulate.add_argument("--user", help="create an administrator with this login")
     emulate.add_argument(
         "--password", help="its password (or DOCFS_PASSWORD; this is a test server)"
@@ -1334,7 +1476,7 @@ def build_parser() -> argparse.ArgumentParser:
         "user (or DOCFS_TOKEN)",
     )
     emulate.add_argument(
-        "--rate-limit", type=int, help="Opus 2: requests per minute per token (default 50)"
+        "--rate-limit", type=whole(1), help="Opus 2: requests per minute per token (default 50)"
     )
     emulate.add_argument(
         "--server-version", help="behave like this release of the server (default: the newest)"
@@ -1358,10 +1500,14 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("url")
     detect.set_defaults(func=cmd_detect)
     sharing.register(sub, parents=[common])
+    completion.register(sub, parents=[common])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # PYTHON_ARGCOMPLETE_OK: the shell asks for completions; answered (and exited) here
+    if completion.asked():
+        completion.autocomplete(build_parser())
     words = list(sys.argv[1:] if argv is None else argv)
     try:
         mistyped = mistyped_command(words)

@@ -41,6 +41,9 @@ from docfs.registry import REMOTE_TYPES
 CONFIG_ENV = "DOCFS_CONFIG"
 SYSTEM_CONFIG = Path("/etc/docfs/config.toml")
 
+#: the type that is detected at mount time: DSpace 6 or DSpace 7+ (``docfs detect``)
+DETECT_DSPACE = "dspace"
+
 #: where a secret can come from (besides the file itself)
 SECRET_SOURCES = ("file", "env", "credential", "keyring")
 SECRET_KEYS = ("password", "token")
@@ -62,6 +65,7 @@ COMMAND_WORDS = (
     "shares",
     "mkdir",
     "detect",
+    "completion",
 )
 
 
@@ -276,8 +280,9 @@ class _Parser:
                 raise self.error(f"{prefix}.{key}", _unknown(key, list(_REMOTE_KEYS)))
         kind = self.string(prefix, table, "type", required=True)
         assert kind is not None
-        if kind not in REMOTE_TYPES:
-            known = ", ".join(sorted(REMOTE_TYPES))
+        # "dspace": the mount asks the server whether it is DSpace 6 or 7+, as for dspace:URL
+        if kind not in REMOTE_TYPES and kind != DETECT_DSPACE:
+            known = ", ".join([*sorted(REMOTE_TYPES), DETECT_DSPACE])
             raise self.error(f"{prefix}.type", f"unknown type {kind!r} (known: {known})")
         url = self.string(prefix, table, "url", required=True)
         assert url is not None
@@ -530,8 +535,12 @@ def resolve_secret(secret: Secret, remote: Remote, env: Mapping[str, str] | None
             path = remote.source.parent / path
         try:
             value = path.read_text().strip()
+            mode = path.stat().st_mode
         except OSError as exc:
             raise fail(f"cannot read the secret file {path}: {exc.strerror}") from None
+        if mode & 0o077:
+            # the rule --credentials-file follows: a secret others can read is no secret
+            raise fail(f"the secret file {path} is readable by group or others; chmod 600 {path}")
     elif secret.source == "env":
         value = env.get(secret.ref, "")
         if not value:
@@ -559,7 +568,10 @@ def _from_keyring(secret: Secret, remote: Remote, fail: Callable[[str], ConfigEr
         # optional: only people who use a desktop keyring need the package
         keyring = importlib.import_module("keyring")
     except ImportError:
-        raise fail("the keyring package is not installed (pip install keyring)") from None
+        raise fail(
+            "the keyring package is not installed (pip install 'docfs[keyring]', or pip "
+            "install keyring)"
+        ) from None
     try:
         value = keyring.get_password(secret.ref, remote.name)
     except Exception as exc:  # keyring backends raise their own types

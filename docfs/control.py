@@ -6,7 +6,8 @@ chose a socket over an extended attribute on the root because ``sync`` must stre
 wait for minutes, and because status must work even when the mount itself hangs.
 
 The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
-``{"op": "sync", "timeout": 600}`` or ``{"op": "refresh", "path": "/a/b"}``; the server answers
+``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}`` or ``{"op": "rspace",
+"action": …}`` (see sharing.py); the server answers
 with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
 """
 
@@ -19,7 +20,7 @@ import os
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
+    from docfs.backends._http import Transfer
     from docfs.vfs.filesystem import Filesystem
     from docfs.vfs.inodes import Node
     from docfs.vfs.writeback import Job, WriteBack
@@ -50,72 +52,50 @@ class ControlError(Exception):
 # ---- upload progress -----------------------------------------------------------------------
 
 
-def read_positions(paths: set[str], proc: Path = Path("/proc/self")) -> dict[str, int]:
-    """The file offset of every open descriptor on ``paths``: how far an upload has read.
-
-    An upload streams its queue file from disk as the socket accepts bytes, so the read offset
-    is a close measure of the bytes sent; the HTTP layer needs no hook for it. The figure runs
-    ahead of the network by at most one chunk (1 MiB) and the socket buffers.
-    """
-    found: dict[str, int] = {}
-    if not paths:
-        return found
-    try:
-        fds = os.listdir(proc / "fd")
-    except OSError:
-        return found
-    for fd in fds:
-        try:
-            target = os.readlink(proc / "fd" / fd)
-            if target not in paths:
-                continue
-            info = (proc / "fdinfo" / fd).read_text()
-        except OSError:
-            continue  # closed while we looked
-        for line in info.splitlines():
-            if line.startswith("pos:"):
-                found[target] = max(found.get(target, 0), int(line.split()[1]))
-                break
-    return found
-
-
-@dataclass
-class _Seen:
-    size: int
-    started: float | None = None
+def transfer_json(transfer: Transfer) -> Json:
+    """One upload in flight as ``docfs status`` shows it (either mode)."""
+    return {
+        "path": transfer.path,
+        "size": transfer.size,
+        # a multipart body is a little larger than the file: never more than all of it
+        "sent": min(transfer.sent, transfer.size),
+        "rate": transfer.rate,
+        "eta": transfer.eta,
+        "elapsed": time.monotonic() - transfer.started,
+    }
 
 
 @dataclass
 class UploadMeter:
-    """Progress per queued upload and the recent upload rate of the whole queue."""
+    """Progress per queued upload and the recent upload rate of the whole queue.
+
+    Bytes sent come from the HTTP layer's count of each upload's request bodies as they
+    leave (``HttpClient.uploading``), keyed by job id; a job's rate and ETA run from the start
+    of its upload, not from the first time somebody asked.
+    """
 
     clock: Callable[[], float] = time.monotonic
-    proc: Path = Path("/proc/self")
     #: (time, bytes done in total) samples of the last RATE_WINDOW seconds
     samples: deque[tuple[float, int]] = field(default_factory=deque)
-    seen: dict[str, _Seen] = field(default_factory=dict)
+    #: size of every job seen in the queue, by id (gone from the queue: done)
+    seen: dict[str, int] = field(default_factory=dict)
     finished_bytes: int = 0
 
-    def positions(self, wb: WriteBack) -> dict[str, int]:
-        paths = {str(wb.dir / f"{job.id}.data"): job.id for job in wb.jobs.values()}
-        offsets = read_positions({p for p, j in paths.items() if wb.jobs[j].inflight}, self.proc)
-        return {paths[p]: offset for p, offset in offsets.items()}
-
-    def sample(self, wb: WriteBack) -> dict[str, int]:
+    def sample(self, wb: WriteBack, transfers: Mapping[str, Transfer]) -> dict[str, int]:
         """Record where every upload stands; returns bytes sent per job id."""
         now = self.clock()
-        sent = self.positions(wb)
+        sent = {
+            key: min(t.sent, wb.jobs[key].size)
+            for key, t in transfers.items()
+            if key in wb.jobs and wb.jobs[key].inflight
+        }
         for job_id in list(self.seen):
             if job_id not in wb.jobs:
                 # gone from the queue: uploaded (a failure is rare and moves its bytes aside)
-                self.finished_bytes += self.seen.pop(job_id).size
+                self.finished_bytes += self.seen.pop(job_id)
         for job in wb.jobs.values():
-            seen = self.seen.setdefault(job.id, _Seen(job.size))
-            if job.inflight and seen.started is None:
-                seen.started = now
-            elif not job.inflight:
-                seen.started = None  # waiting for a retry: its rate starts again
-        done = self.finished_bytes + sum(min(v, wb.jobs[k].size) for k, v in sent.items())
+            self.seen.setdefault(job.id, job.size)
+        done = self.finished_bytes + sum(sent.values())
         self.samples.append((now, done))
         while len(self.samples) > 2 and now - self.samples[0][0] > RATE_WINDOW:
             self.samples.popleft()
@@ -130,11 +110,14 @@ class UploadMeter:
             return None
         return (b1 - b0) / (t1 - t0)
 
-    def report(self, wb: WriteBack) -> Json:
+    def report(self, wb: WriteBack, transfers: Mapping[str, Transfer]) -> Json:
         """Pending uploads with their progress; paths are as seen below the mount point."""
-        sent = self.sample(wb)
-        now_wall, now = time.time(), self.clock()
-        files = [self._file(job, sent.get(job.id, 0), now, now_wall) for job in wb.jobs.values()]
+        sent = self.sample(wb, transfers)
+        now_wall = time.time()
+        files = [
+            self._file(job, sent.get(job.id, 0), transfers.get(job.id), now_wall)
+            for job in wb.jobs.values()
+        ]
         files.sort(key=lambda f: (f["state"] != "uploading", f["path"]))
         remaining = sum(f["size"] - f["sent"] for f in files)
         rate = self.rate()
@@ -148,14 +131,8 @@ class UploadMeter:
             "files": files,
         }
 
-    def _file(self, job: Job, sent: int, now: float, now_wall: float) -> Json:
-        sent = min(sent, job.size)
-        seen = self.seen.get(job.id)
-        eta: float | None = None
-        if job.inflight and seen is not None and seen.started is not None and sent > 0:
-            elapsed = now - seen.started
-            if elapsed > 0:
-                eta = (job.size - sent) / (sent / elapsed)
+    def _file(self, job: Job, sent: int, transfer: Transfer | None, now_wall: float) -> Json:
+        uploading = job.inflight and transfer is not None
         state = "uploading" if job.inflight else "retrying" if job.attempts else "queued"
         return {
             "path": job.path,
@@ -164,7 +141,8 @@ class UploadMeter:
             "state": state,
             "attempts": job.attempts,
             "due_in": max(0.0, job.due - now_wall) if not job.inflight else 0.0,
-            "eta": eta,
+            "rate": transfer.rate if uploading and transfer is not None else None,
+            "eta": transfer.eta if uploading and transfer is not None else None,
         }
 
 
@@ -207,7 +185,7 @@ class ControlServer:
         while True:
             wb = self.fs.writeback
             if wb is not None and (wb.jobs or self.meter.seen):
-                self.meter.sample(wb)
+                self.meter.sample(wb, self._transfers())
             await trio.sleep(TICK)
 
     async def _handle(self, stream: trio.SocketStream) -> None:
@@ -237,10 +215,19 @@ class ControlServer:
             if not isinstance(path, str):
                 raise ControlError("refresh needs a path")
             await send({"ok": True, **self.refresh(path)})
+        elif op == "rspace":
+            # docfs share/unshare/shares/mkdir --notebook, done with the mount's own login
+            from docfs.sharing import serve_control  # sharing imports the daemon, as we are
+
+            await send(await serve_control(self.fs.backend, request))
         else:
             raise ControlError(f"unknown request {op!r}")
 
     # ---- status ----------------------------------------------------------------------------
+
+    def _transfers(self) -> dict[str, Transfer]:
+        """The uploads in flight by key (a write-back job's id)."""
+        return {t.key: t for t in list(self.fs.backend.http.transfers.values())}
 
     def status(self) -> Json:
         fs = self.fs
@@ -271,7 +258,9 @@ class ControlServer:
                 "endpoints": endpoints,
             },
             "rate_limit": {"waits": waits, "seconds": waited},
-            "uploads": self.meter.report(wb) if wb is not None else _no_queue(),
+            "uploads": self.meter.report(wb, self._transfers()) if wb is not None else _no_queue(),
+            # every upload in flight, in both modes (sync mode has no queue to show them)
+            "transfers": [transfer_json(t) for t in list(http.transfers.values())],
             "lost_found": _lost_found_count(fs.lost_found.dir),
             # e.g. DSpace submissions not deposited yet
             "held_back": fs.backend.held_back(),
@@ -298,7 +287,7 @@ class ControlServer:
                 nursery.start_soon(drain)
                 while not drained.is_set():
                     watched.update({j.id: j.path for j in wb.jobs.values()})
-                    await send({"progress": self.meter.report(wb)})
+                    await send({"progress": self.meter.report(wb, self._transfers())})
                     with trio.move_on_after(TICK):
                         await drained.wait()
                 nursery.cancel_scope.cancel()

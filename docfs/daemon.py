@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -35,7 +36,7 @@ from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
 from docfs.redact import Redactor
-from docfs.registry import backend_class
+from docfs.registry import backend_class, remote_type
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.names import assign_names
@@ -90,6 +91,19 @@ class MountConfig:
         return f"{self.remote_type}-{host}-{digest.hexdigest()[:10]}"
 
     @property
+    def log_name(self) -> str:
+        """The ``--daemon`` log's file name: ``<remote>.log`` after the configured remote's name
+        (two remotes of one URL keep their lines apart), the namespace for ``TYPE:URL``; a
+        sub-path mount, which may run next to the whole remote's, gets its own."""
+        if self.name is None:
+            return f"{self.namespace}.log"
+        if not self.sub_path:
+            return f"{self.name}.log"
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "_", self.sub_path.strip("/"))[:40]
+        digest = hashlib.sha256(self.sub_path.encode()).hexdigest()[:6]
+        return f"{self.name}-{slug}-{digest}.log"
+
+    @property
     def remote(self) -> str:
         return f"{self.remote_type}:{self.url}"
 
@@ -126,6 +140,18 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
         ca_bundle=config.ca_bundle,
     )
     return cls(http, config.credentials, **config.backend_options)
+
+
+async def connect_backend(backend: Backend, kind: str) -> None:
+    """``backend.connect()``, with a 404 to the first requests said as what it nearly always
+    is: a URL that is not the repository's API (a missing ``/rest``, a path too many)."""
+    try:
+        await backend.connect()
+    except errors.NotFound as exc:
+        hint = remote_type(kind).wrong_url
+        if exc.status != 404 or exc.url is None or not hint:
+            raise
+        raise errors.DocfsError(f"{exc.url} answered 404: {hint}") from None
 
 
 async def resolve_root(backend: Backend, sub_path: str | None) -> Entry:
@@ -408,7 +434,7 @@ async def _serve(
 ) -> None:
     backend = build_backend(config, redactor)
     try:
-        await backend.connect()
+        await connect_backend(backend, config.remote_type)
         root = await resolve_root(backend, config.sub_path)
         cache_root = config.cache_dir / config.namespace
         cache_root.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,9 @@ class DocfsError(Exception):
     errno: int = _errno.EIO
     #: an ordinary answer, not a failure: logged at debug level, never as a warning
     ordinary: bool = False
+    #: the (redacted) URL whose answer this error is, when it is an HTTP answer: lets the
+    #: mount's start explain a 404 of its first request as a wrong URL
+    url: str | None = None
 
     def __init__(self, message: str = "", *, status: int | None = None) -> None:
         super().__init__(message or self.__class__.__name__)

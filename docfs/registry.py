@@ -23,6 +23,8 @@ class RemoteType:
     #: path of the API below the server's root, as served by the emulator
     api_path: str
     description: str
+    #: what a 404 to the first request most likely means (the user gave the wrong URL)
+    wrong_url: str = ""
 
 
 REMOTE_TYPES: dict[str, RemoteType] = {
@@ -34,6 +36,7 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "docfs.emulators.dspace6:DSpace6Emulator",
             "/rest",
             "DSpace 6.x legacy REST API",
+            "is this the DSpace 6 REST URL? `docfs detect URL` can tell",
         ),
         RemoteType(
             "rspace",
@@ -41,6 +44,7 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "docfs.emulators.rspace:RSpaceEmulator",
             "",
             "RSpace ELN API v1",
+            "is this the RSpace server's address (https://HOST, without /api/v1)?",
         ),
         RemoteType(
             "opus2",
@@ -48,6 +52,7 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "docfs.emulators.opus2:Opus2Emulator",
             "",
             "Opus 2 Platform v8 inbound Documents API",
+            "is this the Opus 2 tenant's address (https://TENANT, without /api)?",
         ),
         RemoteType(
             "docspace",
@@ -55,6 +60,7 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "docfs.emulators.docspace:DocSpaceEmulator",
             "",
             "ONLYOFFICE DocSpace API 2.0",
+            "is this the DocSpace portal's address (https://PORTAL, without /api/2.0)?",
         ),
         RemoteType(
             "dspace7",
@@ -62,6 +68,7 @@ REMOTE_TYPES: dict[str, RemoteType] = {
             "docfs.emulators.dspace7:DSpace7Emulator",
             "/server/api",
             "DSpace 7 and later: Server REST API",
+            "is this the DSpace 7+ server (https://HOST or …/server)? `docfs detect URL` can tell",
         ),
     )
 }

@@ -3,11 +3,18 @@
 These commands act on paths inside a running RSpace mount. The object behind a path is the id
 the mount shows as its ``user.docfs.id`` extended attribute (so odd or duplicate names never
 matter); the remote is the one in the state file of the daemon serving the mount point (found
-by walking up from the path). The command then talks to the server itself, with the
-credentials the mount was started with: ``DOCFS_TOKEN`` (or ``DOCFS_USER``/``DOCFS_PASSWORD``,
-or ``--credentials-file``) for a ``rspace:URL`` mount, the configuration for a named remote.
+by walking up from the path). The command asks that daemon to do the work through its control
+socket (``{"op": "rspace", "action": …}``): the mount is logged in already, so nothing asks for
+credentials again and the server sees no second login. Only a daemon that does not answer
+(an older docfs) makes the command talk to the server itself, with the credentials the mount
+was started with: ``DOCFS_TOKEN`` (or ``DOCFS_USER``/``DOCFS_PASSWORD``, or
+``--credentials-file``) for a ``rspace:URL`` mount, the configuration for a named remote.
 Afterwards the mount is told to forget the listings that changed (as ``docfs refresh`` does),
 so a new notebook shows up at once.
+
+Sharing again with a group or user the item is already shared with (same permission) is the
+state asked for: ``already shared with …``, exit 0 (RSpace itself refuses such a share with
+401, which said nothing useful).
 
 RSpace shares documents and notebooks only, with groups (by name, unique name, ``GP`` id or
 number) and with users who are members of one of your groups (by username).
@@ -16,6 +23,8 @@ number) and with users who are members of one of your groups (by username).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import json
 import logging
 import os
@@ -28,7 +37,7 @@ from typing import Any, TypeVar
 import trio
 
 from docfs import config, control, errors
-from docfs.backends.base import Credentials, Entry
+from docfs.backends.base import Credentials, Entry, Kind
 from docfs.backends.rspace import Group, RSpaceBackend, ShareInfo, ShareResult
 from docfs.daemon import MountConfig, build_backend, runtime_dir, state_file
 from docfs.redact import Redactor
@@ -39,6 +48,7 @@ log = logging.getLogger("docfs.sharing")
 ID_XATTR = "user.docfs.id"
 DEFAULT_TIMEOUT = 30.0
 T = TypeVar("T")
+Json = dict[str, Any]
 
 
 # ---- where a path lives --------------------------------------------------------------------
@@ -212,6 +222,155 @@ def _with_backend(
     return trio.run(run)
 
 
+def _run(mounted: Mounted, access: Access, redactor: Redactor, action: str, args: Json) -> Any:
+    """Run ``action`` with ``args`` in the mount's daemon, or (a daemon that does not know the
+    request: an older docfs) here with credentials of our own. Returns the action's result."""
+    if mounted.remote_type != "rspace":
+        raise errors.NotSupported(
+            f"sharing is an RSpace feature; {mounted.mountpoint} is a {mounted.remote_type} mount"
+        )
+    decode = _DECODERS[action]
+    if mounted.control is not None:
+        try:
+            answer = control.call(
+                mounted.control, {"op": "rspace", "action": action, "args": args}, timeout=120
+            )
+        except control.ControlError as exc:
+            if "unknown request" not in str(exc):
+                raise errors.RemoteUnavailable(
+                    f"the mount at {mounted.mountpoint}: {exc}"
+                ) from None
+            log.debug("the mount does not share for us (%s); connecting ourselves", exc)
+        else:
+            if not answer.get("ok"):
+                raise _error(answer)
+            return decode(answer["result"])
+    return _with_backend(mounted, access, redactor, lambda b: _ACTIONS[action](b, **args))
+
+
+def _error(answer: Json) -> errors.DocfsError:
+    """The daemon's error, as the class it raised (so the exit status is the same)."""
+    cls = getattr(errors, str(answer.get("kind")), None)
+    if not (isinstance(cls, type) and issubclass(cls, errors.DocfsError)):
+        cls = errors.DocfsError
+    return cls(str(answer.get("error", "the mount failed to do it")))
+
+
+async def serve_control(backend: object, request: Json) -> Json:
+    """The daemon's side of ``{"op": "rspace"}``: run the action with the mount's own backend
+    (logged in already) and answer its result as JSON, or the error with its class name."""
+    action = request.get("action")
+    args = request.get("args")
+    if action not in _ACTIONS:
+        return {"ok": False, "kind": "InvalidArgument", "error": f"no sharing action {action!r}"}
+    if not isinstance(args, dict):
+        return {"ok": False, "kind": "InvalidArgument", "error": f"bad arguments for {action}"}
+    if not isinstance(backend, RSpaceBackend):
+        return {"ok": False, "kind": "NotSupported", "error": "sharing is an RSpace feature"}
+    work = _ACTIONS[action]
+    try:
+        # checked before the call: a TypeError from inside the work is a bug, not bad input
+        inspect.signature(work).bind(backend, **args)
+    except TypeError:
+        return {"ok": False, "kind": "InvalidArgument", "error": f"bad arguments for {action}"}
+    try:
+        result = await work(backend, **args)
+    except errors.DocfsError as exc:
+        return {"ok": False, "kind": type(exc).__name__, "error": str(exc)}
+    return {"ok": True, "result": _encode(result)}
+
+
+# ---- results as JSON (the control socket carries them) --------------------------------------
+
+
+def _entry_json(entry: Entry) -> Json:
+    return {
+        "id": entry.id,
+        "name": entry.name,
+        "kind": entry.kind.value,
+        "extra": dict(entry.extra),
+    }
+
+
+def _entry(data: Json) -> Entry:
+    return Entry(
+        id=str(data["id"]),
+        name=str(data["name"]),
+        kind=Kind(data["kind"]),
+        size=None,
+        mtime=None,
+        version="",
+        extra={str(k): str(v) for k, v in dict(data.get("extra") or {}).items()},
+    )
+
+
+def _share_json(share: ShareInfo) -> Json:
+    return dataclasses.asdict(share)
+
+
+def _names_json(names: dict[tuple[str, int], str]) -> list[Any]:
+    return [[kind, ident, label] for (kind, ident), label in names.items()]
+
+
+def _names_of(data: list[Any]) -> dict[tuple[str, int], str]:
+    return {(str(kind), int(ident)): str(label) for kind, ident, label in data}
+
+
+def _encode(result: object) -> Json:
+    if isinstance(result, Shared):
+        return {
+            "item": _entry_json(result.item),
+            "shares": [_share_json(s) for s in result.result.shares],
+            "failed": list(result.result.failed),
+            "missing": list(result.missing),
+            "already": list(result.already),
+            "names": _names_json(result.names),
+        }
+    if isinstance(result, Unshared):
+        return {
+            "item": _entry_json(result.item),
+            "removed": [_share_json(s) for s in result.removed],
+            "names": _names_json(result.names),
+        }
+    if isinstance(result, Listing):
+        return {
+            "item": _entry_json(result.item) if result.item is not None else None,
+            "shares": [_share_json(s) for s in result.shares],
+            "names": _names_json(result.names),
+        }
+    assert isinstance(result, Entry)
+    return _entry_json(result)
+
+
+def _decode_shared(data: Json) -> Shared:
+    return Shared(
+        item=_entry(data["item"]),
+        result=ShareResult(
+            shares=tuple(ShareInfo(**s) for s in data["shares"]),
+            failed=tuple(int(i) for i in data["failed"]),
+        ),
+        missing=tuple(data["missing"]),
+        names=_names_of(data["names"]),
+        already=tuple(data["already"]),
+    )
+
+
+def _decode_unshared(data: Json) -> Unshared:
+    return Unshared(
+        item=_entry(data["item"]),
+        removed=[ShareInfo(**s) for s in data["removed"]],
+        names=_names_of(data["names"]),
+    )
+
+
+def _decode_listing(data: Json) -> Listing:
+    return Listing(
+        item=_entry(data["item"]) if data["item"] is not None else None,
+        shares=[ShareInfo(**s) for s in data["shares"]],
+        names=_names_of(data["names"]),
+    )
+
+
 def refresh(mounted: Mounted, directory: Path) -> None:
     """Ask the mount to forget its listings at and below ``directory`` (best effort)."""
     if mounted.control is None:
@@ -261,9 +420,54 @@ def _wanted(
 class Shared:
     item: Entry
     result: ShareResult
-    #: the targets asked for that got no share (already shared with them, or refused)
+    #: the targets asked for that got no share (refused)
     missing: tuple[str, ...]
     names: dict[tuple[str, int], str]
+    #: the targets it was shared with already, with the permission asked for: nothing to do
+    already: tuple[str, ...] = ()
+
+
+async def do_share(
+    backend: RSpaceBackend,
+    *,
+    item_id: str,
+    path: str,
+    groups: Sequence[str],
+    users: Sequence[str],
+    permission: str,
+    folder_id: str | None,
+    folder: str | None,
+) -> Shared:
+    item = await backend.entry_by_id(item_id)
+    _check_shareable(item, Path(path))
+    target_folder = await backend.entry_by_id(folder_id) if folder_id else None
+    if target_folder is not None and target_folder.extra.get("type") != "FOLDER":
+        raise errors.InvalidArgument(f"--folder {folder}: not a Workspace folder")
+    known = await backend.groups()
+    names = _names(known)
+    wanted = _wanted(known, groups, users)
+    existing = {(s.target_type, s.target_id): s for s in [s async for s in backend.shares(item)]}
+    same = [t for t in wanted if t in existing and existing[t].permission == permission.upper()]
+    for target in wanted:
+        if target in existing and target not in same:
+            raise errors.InvalidArgument(
+                f"{item.name!r} is shared with {_label(names, *target)} as "
+                f"{existing[target].permission.lower()} already: unshare it first to make it "
+                f"{permission}"
+            )
+    # RSpace refuses (401) a share that exists: ask only for the new ones
+    new_groups = [g for g in groups if ("GROUP", backend.pick_group(known, g).id) not in same]
+    new_users = [u for u in users if not any(t in same for t in _wanted(known, (), [u]))]
+    if new_groups or new_users:
+        result = await backend.share(
+            item, groups=new_groups, users=new_users, permission=permission, folder=target_folder
+        )
+    else:
+        result = ShareResult(shares=(), failed=())
+    made = {(s.target_type, s.target_id) for s in result.shares}
+    missing = tuple(_label(names, *t) for t in wanted if t not in made and t not in same)
+    already = tuple(_label(names, *t) for t in same)
+    return Shared(item, result, missing, names, already)
 
 
 def share(
@@ -284,24 +488,16 @@ def share(
     folder_id = remote_id(folder) if folder is not None else None
     if folder is not None and locate(folder).mountpoint != mounted.mountpoint:
         raise errors.InvalidArgument(f"{folder} is not in the same mount as {path}")
-
-    async def work(backend: RSpaceBackend) -> Shared:
-        item = await backend.entry_by_id(item_id)
-        _check_shareable(item, path)
-        target_folder = await backend.entry_by_id(folder_id) if folder_id else None
-        if target_folder is not None and target_folder.extra.get("type") != "FOLDER":
-            raise errors.InvalidArgument(f"--folder {folder}: not a Workspace folder")
-        known = await backend.groups()
-        wanted = _wanted(known, groups, users)
-        result = await backend.share(
-            item, groups=groups, users=users, permission=permission, folder=target_folder
-        )
-        made = {(s.target_type, s.target_id) for s in result.shares}
-        names = _names(known)
-        missing = tuple(_label(names, *t) for t in wanted if t not in made)
-        return Shared(item, result, missing, names)
-
-    shared = _with_backend(mounted, access or Access(), redactor or Redactor(), work)
+    args = {
+        "item_id": item_id,
+        "path": str(path),
+        "groups": list(groups),
+        "users": list(users),
+        "permission": permission,
+        "folder_id": folder_id,
+        "folder": str(folder) if folder is not None else None,
+    }
+    shared: Shared = _run(mounted, access or Access(), redactor or Redactor(), "share", args)
     refresh(mounted, mounted.path.parent)
     return shared
 
@@ -323,17 +519,26 @@ def unshare(
 ) -> Unshared:
     """Remove the shares of the item at ``path`` (with these groups/users only, if given)."""
     mounted = locate(path)
-    item_id = remote_id(path)
-
-    async def work(backend: RSpaceBackend) -> Unshared:
-        item = await backend.entry_by_id(item_id)
-        _check_shareable(item, path)
-        removed = await backend.unshare(item, groups=groups, users=users)
-        return Unshared(item, removed, _names(await backend.groups()) if removed else {})
-
-    outcome = _with_backend(mounted, access or Access(), redactor or Redactor(), work)
+    args = {"item_id": remote_id(path), "path": str(path), "groups": groups, "users": users}
+    outcome: Unshared = _run(
+        mounted, access or Access(), redactor or Redactor(), "unshare", {**args}
+    )
     refresh(mounted, mounted.path.parent)
     return outcome
+
+
+async def do_unshare(
+    backend: RSpaceBackend,
+    *,
+    item_id: str,
+    path: str,
+    groups: Sequence[str],
+    users: Sequence[str],
+) -> Unshared:
+    item = await backend.entry_by_id(item_id)
+    _check_shareable(item, Path(path))
+    removed = await backend.unshare(item, groups=groups, users=users)
+    return Unshared(item, removed, _names(await backend.groups()) if removed else {})
 
 
 @dataclass(frozen=True)
@@ -359,14 +564,19 @@ def shares(
         mounted = locate(path)
         item_id = None if mounted.path == mounted.mountpoint else remote_id(path)
 
-    async def work(backend: RSpaceBackend) -> Listing:
-        item = await backend.entry_by_id(item_id) if item_id else None
-        if item is not None:
-            _check_shareable(item, path, f" (or the mount point {mounted.mountpoint} for all)")
-        found = [s async for s in backend.shares(item)]
-        return Listing(item, found, _names(await backend.groups()) if found else {})
+    args = {"item_id": item_id, "path": str(path), "mountpoint": str(mounted.mountpoint)}
+    listing: Listing = _run(mounted, access or Access(), redactor or Redactor(), "shares", args)
+    return listing
 
-    return _with_backend(mounted, access or Access(), redactor or Redactor(), work)
+
+async def do_shares(
+    backend: RSpaceBackend, *, item_id: str | None, path: str, mountpoint: str
+) -> Listing:
+    item = await backend.entry_by_id(item_id) if item_id else None
+    if item is not None:
+        _check_shareable(item, Path(path), f" (or the mount point {mountpoint} for all)")
+    found = [s async for s in backend.shares(item)]
+    return Listing(item, found, _names(await backend.groups()) if found else {})
 
 
 def make_notebook(
@@ -381,12 +591,29 @@ def make_notebook(
     # the name as the mount would send it (a visible substitute for '/' turns back into '/')
     name = restore(path.name)
 
-    async def work(backend: RSpaceBackend) -> Entry:
-        return await backend.mkdir_notebook(await backend.entry_by_id(parent_id), name)
-
-    notebook = _with_backend(mounted, access or Access(), redactor or Redactor(), work)
+    args = {"parent_id": parent_id, "name": name}
+    notebook: Entry = _run(mounted, access or Access(), redactor or Redactor(), "notebook", args)
     refresh(mounted, mounted.path)
     return notebook
+
+
+async def do_notebook(backend: RSpaceBackend, *, parent_id: str, name: str) -> Entry:
+    return await backend.mkdir_notebook(await backend.entry_by_id(parent_id), name)
+
+
+#: what ``{"op": "rspace", "action": …}`` runs, and how its JSON answer is read back
+_ACTIONS: dict[str, Callable[..., Awaitable[Any]]] = {
+    "share": do_share,
+    "unshare": do_unshare,
+    "shares": do_shares,
+    "notebook": do_notebook,
+}
+_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "share": _decode_shared,
+    "unshare": _decode_unshared,
+    "shares": _decode_listing,
+    "notebook": _entry,
+}
 
 
 # ---- the commands --------------------------------------------------------------------------
@@ -413,10 +640,12 @@ def cmd_share(args: argparse.Namespace, redactor: Redactor) -> int:
     for s in done.result.shares:
         who = _label(done.names, s.target_type, s.target_id)
         print(f"shared {_item(done.item)} with {who}, {s.permission.lower()} (share {s.id})")
+    for target in done.already:
+        print(f"{_item(done.item)} is already shared with {target}, {args.permission}")
     for target in done.missing:
         print(
             f"docfs: could not share {_item(done.item)} with {target}: RSpace refused "
-            "(already shared with it, or not allowed)",
+            "(not allowed)",
             file=sys.stderr,
         )
     if done.result.failed and not done.missing:
@@ -489,8 +718,9 @@ def register(
 ) -> None:
     """Add ``share``, ``unshare``, ``shares`` and ``mkdir`` to the ``docfs`` command."""
     creds_help = (
-        "file with 'token = …' (or user/password) lines (default: as the mount: DOCFS_TOKEN… "
-        "for rspace:URL, the configuration for a named remote)"
+        'only when the mount does not answer (an older docfs): file with token = "…" (or '
+        "user/password) (default: as the mount: DOCFS_TOKEN… for rspace:URL, the configuration "
+        "for a named remote)"
     )
     targets_help = "a group: its name, unique name, GP id or number (repeatable)"
 

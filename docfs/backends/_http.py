@@ -11,14 +11,17 @@ so a retry or a re-login never needs the whole upload in memory.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
+import errno
 import logging
 import os
 import random
+import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -189,6 +192,71 @@ class EndpointStats:
 
 
 @dataclass
+class Transfer:
+    """One file upload in flight (``HttpClient.uploading``): the bytes of its request bodies
+    that left so far, counted as the body iterator hands them to the connection (what the
+    kernel took), not when the request was built; ``started`` is ``time.monotonic()`` at its
+    start, so a rate and an ETA need no first sample."""
+
+    path: str
+    size: int
+    key: str
+    started: float
+    sent: int = 0
+
+    @property
+    def rate(self) -> float | None:
+        elapsed = time.monotonic() - self.started
+        return self.sent / elapsed if elapsed > 0 and self.sent else None
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        return max(0, self.size - self.sent) / rate if rate else None
+
+
+#: the upload the current task is doing. Task-local, not global: trio gives each task its own
+#: copy of the context, so concurrent uploads never count into each other; it carries the
+#: upload from the filesystem through a backend's calls (whose signatures know nothing of it)
+#: down to the request bodies
+_TRANSFER: contextvars.ContextVar[Transfer | None] = contextvars.ContextVar(
+    "docfs_transfer", default=None
+)
+
+#: bodies are handed to the connection in pieces of at most this size (a multipart built in
+#: memory is one ``bytes``; file bodies come in 1 MiB chunks), so progress moves as they leave,
+#: also over a slow uplink where 1 MiB takes seconds
+COUNT_PIECE = 256 << 10
+
+
+class _CountingStream(httpx.AsyncByteStream):
+    """A request body that counts what the connection took: a chunk counts once the sender
+    asks for the next one, i.e. after it was written to the socket."""
+
+    def __init__(self, inner: Any, stat: EndpointStats, transfer: Transfer | None) -> None:
+        self._inner = inner
+        self._stat = stat
+        self._transfer = transfer
+        #: bytes this attempt counted (taken back from the transfer when it is retried)
+        self.counted = 0
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            for start in range(0, len(chunk), COUNT_PIECE):
+                piece = chunk[start : start + COUNT_PIECE] if len(chunk) > COUNT_PIECE else chunk
+                yield piece
+                self.counted += len(piece)
+                self._stat.bytes_sent += len(piece)
+                if self._transfer is not None:
+                    self._transfer.sent += len(piece)
+
+    async def aclose(self) -> None:
+        close = getattr(self._inner, "aclose", None)
+        if close is not None:
+            await close()
+
+
+@dataclass
 class Limits:
     """Per-remote limits; ``None`` rate means unlimited."""
 
@@ -254,6 +322,63 @@ def tls_context(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLCo
     return context
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and everything behind it: causes, contexts and the members of exception
+    groups (trio reports a refused connection as a group of one failure per address)."""
+    pending = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        for linked in (current.__cause__, current.__context__):
+            if linked is not None:
+                pending.append(linked)
+
+
+#: errno of a failed connect → the words for it
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.EHOSTUNREACH: "no route to host",
+    errno.ENETUNREACH: "network unreachable",
+    errno.ECONNRESET: "connection reset",
+}
+
+
+def transport_problem(request: httpx.Request, exc: httpx.TransportError) -> str:
+    """One line saying why a request got no answer, in the user's terms (host and port, what
+    went wrong), not httpx's class name: "cannot reach HOST:PORT (connection refused)",
+    "HOST: no such host"."""
+    url = request.url
+    host = url.host
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    where = f"{host}:{port}"
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            if cause.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
+                return f"{host}: no such host"
+            return f"{host}: the name cannot be looked up now ({cause.strerror})"
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.errno in _CONNECT_ERRNOS:
+            return f"cannot reach {where} ({_CONNECT_ERRNOS[cause.errno]})"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"cannot reach {where} (no answer to the connection within the timeout)"
+    if isinstance(exc, httpx.TimeoutException):
+        return (
+            f"{request.method} {redact_url(str(url))}: {where} did not answer within the "
+            "timeout (--timeout)"
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return f"cannot reach {where} ({exc or 'connection failed'})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{request.method} {redact_url(str(url))}: {where} closed the connection"
+    return f"{request.method} {redact_url(str(url))}: {type(exc).__name__}"
+
+
 class _NoCookies(httpx.Cookies):
     """A cookie jar that keeps nothing: each backend's ``Session`` sets the cookies it needs."""
 
@@ -302,6 +427,8 @@ class HttpClient:
         self.redactor = redactor or Redactor()
         self.session: Session | None = None
         self.stats: dict[str, EndpointStats] = {}
+        #: uploads in flight (``uploading``), for ``docfs status`` and the write-back meter
+        self.transfers: dict[int, Transfer] = {}
         self._bucket = (
             TokenBucket(self.limits.requests_per_second, self.limits.burst)
             if self.limits.requests_per_second
@@ -313,6 +440,8 @@ class HttpClient:
         self.logins = 0
         #: trio time until which the server counts as unreachable (see ``DOWN_HOLD``)
         self._down_until: float | None = None
+        #: the server answered at least once (see ``_went_down``)
+        self._answered_once = False
         #: called when the server answers again after it was unreachable (the write-back
         #: queue retries at once instead of at the end of its backoff)
         self.on_recovery: list[Callable[[], None]] = []
@@ -365,6 +494,19 @@ class HttpClient:
 
     def _stat(self, endpoint: str) -> EndpointStats:
         return self.stats.setdefault(endpoint, EndpointStats())
+
+    @contextmanager
+    def uploading(self, path: str, size: int, key: str | None = None) -> Iterator[Transfer]:
+        """Count the request bodies sent inside this block (in this task) as the upload of
+        ``path`` (``size`` bytes); ``key`` finds it again (a write-back job's id)."""
+        transfer = Transfer(path, size, key or path, time.monotonic())
+        self.transfers[id(transfer)] = transfer
+        token = _TRANSFER.set(transfer)
+        try:
+            yield transfer
+        finally:
+            _TRANSFER.reset(token)
+            del self.transfers[id(transfer)]
 
     def total_requests(self) -> int:
         return sum(s.requests for s in self.stats.values())
@@ -473,6 +615,11 @@ class HttpClient:
             request, handle = self._build(
                 method, url, params, headers, json, data, body, threaded and body is None
             )
+            counter = None
+            if body is not None:
+                # bytes count as they leave, not before (see _CountingStream)
+                counter = _CountingStream(request.stream, stat, _TRANSFER.get())
+                request.stream = counter
             if session is not None:
                 state.login_epoch = self.logins
                 session.apply(request)
@@ -497,6 +644,9 @@ class HttpClient:
             finally:
                 if handle is not None:
                     handle.close()
+            if counter is not None and (transfer := _TRANSFER.get()) is not None:
+                # the attempt is sent again (or the error ends the upload): its bytes start over
+                transfer.sent -= counter.counted
             if verdict is False:
                 # log in again outside the concurrency slot: the login needs a slot too
                 assert session is not None
@@ -507,10 +657,12 @@ class HttpClient:
                 assert state.last_error is not None
                 if state.unanswered == state.tries:
                     self._went_down()
-                log.warning("giving up after %d attempts: %s", state.tries, state.last_error)
+                # the caller reports the error in its own one line (the mount's start, the
+                # FUSE operation, the upload): the attempts are detail for -v http
+                log.debug("giving up after %d attempts: %s", state.tries, state.last_error)
                 raise state.last_error
             stat.retries += 1
-            log.info("retrying in %.2f s after: %s", verdict or 0, state.last_error)
+            log.debug("retrying in %.2f s after: %s", verdict or 0, state.last_error)
             await trio.sleep(verdict or 0)
 
     async def _send(
@@ -523,10 +675,6 @@ class HttpClient:
     ) -> httpx.Response | None:
         """Send once; ``None`` means a transport failure worth another try."""
         stat.requests += 1
-        if isinstance(body, bytes):
-            stat.bytes_sent += len(body)
-        elif isinstance(body, Path):
-            stat.bytes_sent += body.stat().st_size
         try:
             response = await self.client.send(request, stream=True)
             self._answered()
@@ -553,11 +701,17 @@ class HttpClient:
 
     def _went_down(self) -> None:
         if self._down_until is None:
-            log.warning("the server is unreachable; until it answers, requests are not retried")
+            # a server that never answered (a wrong host or port at the start) is said by the
+            # error itself; one that answered before went down, which is news worth a line
+            log.log(
+                logging.WARNING if self._answered_once else logging.DEBUG,
+                "the server is unreachable; until it answers, requests are not retried",
+            )
         self._down_until = trio.current_time() + DOWN_HOLD
 
     def _answered(self) -> None:
         """Any answer (even an error status) proves the server is reachable."""
+        self._answered_once = True
         if self._down_until is None:
             return
         self._down_until = None
@@ -576,9 +730,7 @@ class HttpClient:
         """Record a failed send; raise unless another try is safe."""
         state.unanswered += 1
         stat.errors += 1
-        state.last_error = errors.RemoteUnavailable(
-            f"{request.method} {redact_url(str(request.url))}: {type(exc).__name__}"
-        )
+        state.last_error = errors.RemoteUnavailable(transport_problem(request, exc))
         state.last_error.timed_out = isinstance(exc, httpx.TimeoutException)
         if not idempotent and not isinstance(exc, httpx.ConnectError):
             # the server may have processed it: only the caller can tell
@@ -637,6 +789,7 @@ class HttpClient:
             state.last_error = final
             raise final
         error = error_for_status(status, message, status_map)
+        error.url = redact_url(str(request.url))
         if isinstance(error, errors.RateLimited):
             error.retry_after = retry_after
         state.last_error = error

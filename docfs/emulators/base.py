@@ -3,7 +3,8 @@
 An emulator subclasses ``Emulator`` and provides ``routes()``; ``Emulator.app`` wraps them in an
 ASGI middleware that records each request (method, path, query, status, bytes, start and end
 time), applies the configured latency and, if set, a per-response bandwidth (over a long path
-one TCP stream gets a window per round trip however fast the link), and carries out planned
+one TCP stream gets a window per round trip however fast the link) and an upload bandwidth for
+request bodies, and carries out planned
 faults: an error status with optional ``Retry-After``, a stall, a connection cut after N bytes
 of the body, a made-up answer body (invalid JSON, wrong types, missing fields), a
 ``Content-Length`` that lies, or a redirect to another host. Tests drive all of that through the
@@ -212,6 +213,10 @@ class Emulator:
         self.latency_ms = latency_ms
         #: bytes per second each response body is paced to (0: as fast as loopback goes)
         self.bandwidth = 0.0
+        #: bytes per second request bodies are read at (0: at once): a slow uplink, under
+        #: which a client's upload progress can be watched (uvicorn stops reading the socket
+        #: while the app has not taken what it buffered, so the client is held back too)
+        self.upload_bandwidth = 0.0
         self.log: list[LoggedRequest] = []
         self.faults: list[Fault] = []
         self.faults_injected = 0
@@ -292,6 +297,8 @@ class Emulator:
             message = await receive()
             if message["type"] == "http.request":
                 entry.bytes_in += len(message.get("body", b""))
+                if self.upload_bandwidth:
+                    await anyio.sleep(len(message.get("body", b"")) / self.upload_bandwidth)
             return message
 
         app_receive: Receive = counting_receive

@@ -348,10 +348,12 @@ class WriteBack:
                 # no fsync has to wait before each upload
                 job.sent = True
                 data = self._data(job.id)
-                if target is not None:
-                    entry = await self.backend.replace_file(target, data)
-                else:
-                    entry = await self.backend.create_file(parent, job.name, data)
+                # counted as it leaves, for docfs status and sync (see HttpClient.uploading)
+                with self.backend.http.uploading(job.path, job.size, key=job.id):
+                    if target is not None:
+                        entry = await self.backend.replace_file(target, data)
+                    else:
+                        entry = await self.backend.create_file(parent, job.name, data)
         except (errors.RemoteUnavailable, trio.TooSlowError) as exc:
             job.attempts += 1
             pause = min(300.0, 2.0**job.attempts)

@@ -294,14 +294,16 @@ class Writes:
         snapshot = Staged(snap_path, os.open(snap_path, os.O_RDONLY))
         try:
             try:
-                if node.local:
-                    entry = await self._create_remote(parent, remote_name, snapshot)
-                    self._attach_remote(node, entry)
-                else:
-                    with self._vanishes(node):
-                        entry = await self.fs.backend.replace_file(node.entry, snapshot.path)
-                    # some repositories give new content a new id (DSpace 7): follow it
-                    self.fs.inodes.rekey(node, entry)
+                # counted as it leaves, for docfs status (see HttpClient.uploading)
+                with self.fs.backend.http.uploading(path, snapshot.size):
+                    if node.local:
+                        entry = await self._create_remote(parent, remote_name, snapshot)
+                        self._attach_remote(node, entry)
+                    else:
+                        with self._vanishes(node):
+                            entry = await self.fs.backend.replace_file(node.entry, snapshot.path)
+                        # some repositories give new content a new id (DSpace 7): follow it
+                        self.fs.inodes.rekey(node, entry)
             except errors.DocfsError as exc:
                 kept = self.fs.lost_found.keep(snapshot, path, str(exc))
                 log.error("upload of %s failed: %s; the data is kept in %s", path, exc, kept)

@@ -195,9 +195,39 @@ def test_demo_mounts_and_cleans_up_on_ctrl_c(tmp_path: Path) -> None:
     assert not os.path.ismount(mnt)
 
 
-@pytest.mark.parametrize("kind", ["dspace7", "rspace", "opus2", "docspace"])
+def printed_hints(proc: subprocess.Popen[str]) -> list[str]:
+    """The commands the demo prints between "Try, in another terminal:" and "Press Ctrl-C"."""
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        if line.startswith("Press Ctrl-C"):
+            break
+        lines.append(line.rstrip("\n"))
+    start = lines.index("Try, in another terminal:")
+    return [line.strip() for line in lines[start + 1 :] if line.strip()]
+
+
+def run_hints(hints: list[str], cwd: Path) -> None:
+    """Run each printed command as a user would paste it: each must succeed without a word on
+    stderr (getfattr's note about absolute paths aside) and print something where it reads."""
+    assert hints
+    for command in hints:
+        done = subprocess.run(
+            ["bash", "-c", command], capture_output=True, text=True, cwd=cwd, timeout=60
+        )
+        noise = [
+            line
+            for line in done.stderr.splitlines()
+            if "Removing leading '/' from absolute path names" not in line
+        ]
+        assert done.returncode == 0 and noise == [], f"{command}: {done.stderr}"
+        if not command.startswith("cp "):
+            assert done.stdout.strip(), f"{command} printed nothing"
+
+
+@pytest.mark.parametrize("kind", ["dspace6", "dspace7", "rspace", "opus2", "docspace"])
 def test_demo_of_every_repository_type(tmp_path: Path, kind: str) -> None:
-    mnt = tmp_path / "demo"
+    mnt = tmp_path / "my demo"  # the printed commands quote it
     proc = subprocess.Popen(
         [*DOCFS, "demo", "--type", kind, str(mnt)],
         stdout=subprocess.PIPE,
@@ -215,6 +245,8 @@ def test_demo_of_every_repository_type(tmp_path: Path, kind: str) -> None:
         first = next(p for p in files if p.stat().st_size > 0)
         data = first.read_bytes()
         assert len(data) == first.stat().st_size and data.strip(b"\0")
+        # every command the demo suggests works on this repository (issue 23, item 11)
+        run_hints(printed_hints(proc), tmp_path)
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
@@ -317,3 +349,34 @@ def test_a_failed_daemon_mount_shows_this_attempts_log_lines_and_status(
     assert "HTTP 401" in result.stderr
     assert "OLD-RUN-LINE" not in result.stderr
     assert not os.path.ismount(mnt)
+
+
+def test_daemon_logs_are_named_after_the_remote(
+    dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Two configured remotes of one URL write ``<remote>.log`` each, not one shared file."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    cache = tmp_path / "cache"
+    config = tmp_path / "config.toml"
+    url = f"{dspace6_server.url}/rest"
+    config.write_text(
+        f'[remotes.lab]\ntype = "dspace6"\nurl = "{url}"\nuser = "{ADMIN[0]}"\n'
+        'password = { env = "LAB_PASSWORD" }\n'
+        f'[remotes.library]\ntype = "dspace6"\nurl = "{url}"\nuser = "{ADMIN[0]}"\n'
+        'password = { env = "LIBRARY_PASSWORD" }\n'
+    )
+    env = env_without_secrets()
+    env.update(LAB_PASSWORD="wrong-for-lab", LIBRARY_PASSWORD="wrong-for-library")
+    for name in ("lab", "library"):
+        argv = ["--config", str(config), "mount", name, str(mnt), "--daemon"]
+        result = subprocess.run(
+            [*DOCFS, *argv, "--cache-dir", str(cache)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert result.returncode == 77, result.stderr
+        assert f"last log lines ({cache / f'{name}.log'})" in result.stderr
+    assert sorted(p.name for p in cache.glob("*.log")) == ["lab.log", "library.log"]

@@ -440,10 +440,58 @@ def test_status_shows_the_progress_of_a_running_upload(
     assert 0 < seen["sent"] < size
     assert seen["eta"] is not None and seen["eta"] > 0
     line = next(x for x in seen["human"].splitlines() if x.endswith("/Batch/big.bin"))
-    assert re.search(r"\[#*-+\]\s+48\.0 MiB\s+\d+%  ETA ", line), line
+    assert re.search(r"\[#*-+\]\s+48\.0 MiB\s+\d+%  ([\d.]+ [KM]iB/s  )?ETA ", line), line
     assert env.run("sync", str(mnt)).returncode == 0
     (big,) = [b for b in e.bitstreams_of(ids["batch"]) if b["name"] == "big.bin"]
     assert len(e.bitstream_data(big["uuid"])) == size
+
+
+def test_status_shows_a_sync_mode_upload_with_the_bytes_that_left(
+    env: Env, dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    """Without write-back a file uploads while close() waits: status shows it in flight,
+    with bytes counted as they leave (growing under a slow uplink), rate and ETA."""
+    e = emu(dspace6_server)
+    seed(e)
+    mnt = env.mountpoint("mnt")
+    result = env.run(
+        "mount", f"dspace6:{dspace6_server.url}/rest", str(mnt), "--daemon", extra=admin_env()
+    )
+    assert result.returncode == 0, result.stderr
+    size = 12 << 20
+    e.upload_bandwidth = 2 << 20  # six seconds of upload
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(size))
+    (state,) = [json.loads(p.read_text()) for p in env.runtime.glob("mount-*.json")]
+    copy = subprocess.Popen(["cp", str(src), str(mnt / "Lab" / "Incoming" / "Batch")])
+    samples: list[dict[str, Any]] = []
+
+    def two_moments_in_flight() -> bool:
+        # asked in-process: a new python per poll could miss the seconds the upload takes
+        status = control.call(Path(state["control"]), {"op": "status"})["status"]
+        for t in status["transfers"]:
+            if 0 < t["sent"] < size:
+                sent = status["requests"]["endpoints"]["bitstream.upload"]["bytes_sent"]
+                samples.append({**t, "endpoint_sent": sent, "human": cli.format_status(status)})
+        return len({s["sent"] for s in samples}) >= 2
+
+    wait_until(two_moments_in_flight)
+    # and as a script sees it: docfs status --json, later, has more bytes sent
+    later = json.loads(env.run("status", str(mnt), "--json", check=True).stdout)
+    (flying,) = later["transfers"]
+    assert samples[0]["sent"] < samples[-1]["sent"] <= flying["sent"] < size
+    assert copy.wait(60) == 0
+    first, last = samples[0], samples[-1]
+    assert first["path"] == last["path"] == "/Lab/Incoming/Batch/big.bin"
+    assert first["size"] == size and first["sent"] < last["sent"] < size
+    # the endpoint counter counts what left too, not the whole body at the start
+    assert last["endpoint_sent"] < size
+    assert last["rate"] > 0 and last["eta"] > 0
+    line = next(x for x in last["human"].splitlines() if x.endswith("/Batch/big.bin"))
+    assert re.search(r"\[#*-+\] [\d.]+ MiB of 12\.0 MiB, [\d.]+ [KM]iB/s, ETA \d+ s  /", line)
+    status = json.loads(env.run("status", str(mnt), "--json", check=True).stdout)
+    assert status["transfers"] == []
+    assert status["requests"]["endpoints"]["bitstream.upload"]["bytes_sent"] >= size
 
 
 def test_refresh_drops_cached_listings(env: Env, dspace6_server: EmulatorServer) -> None:

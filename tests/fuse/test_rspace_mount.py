@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -430,7 +431,8 @@ def token_mount(
         mount = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
         mount.kind = "rspace"
         mount.start(token=DEFAULT_API_KEY)
-        monkeypatch.setenv("DOCFS_TOKEN", DEFAULT_API_KEY)
+        # docfs share & co. work through the running mount: they need no key of their own
+        monkeypatch.delenv("DOCFS_TOKEN", raising=False)
         try:
             yield emu, mount, server.url
         finally:
@@ -467,15 +469,54 @@ def test_share_unshare_shares_and_mkdir_notebook(
     assert [(s["sharedTargetType"], s["sharedTargetId"], s["permission"]) for s in mine] == [
         ("GROUP", lab_group, "EDIT")
     ]
-    # sharing with the same group again is refused: alone, the whole command fails (the server
-    # answers 401); next to a new target, that target is shared and the refusal named
-    with pytest.raises(errors.PermissionDenied, match="already shared"):
-        run_command(capsys, "share", str(run1), "--group", f"GP{lab_group}")
+    # sharing with the same group again is the state asked for: success, and no request that
+    # RSpace would refuse (it answers 401 to an existing share); next to a new target, that
+    # target is shared and the existing share named
+    emu.clear_log()
     code, out, err = run_command(
-        capsys, "share", str(run1), "--group", str(lab_group), "--user", "user2b"
+        capsys, "share", str(run1), "--group", f"GP{lab_group}", "--permission", "edit"
     )
-    assert code == 1 and "with user 'user2b', read" in out
-    assert f"could not share '{RUN1[-1]}' (SD{doc}) with group 'Kinetics Lab'" in err
+    assert (code, err) == (0, "")
+    assert out == (
+        f"'{RUN1[-1]}' (SD{doc}) is already shared with group 'Kinetics Lab' (GP{lab_group}), "
+        "edit\n"
+    )
+    assert not [r for r in emu.requests() if r.method == "POST"]
+    # asked for read where it is shared for edit: said, not silently changed
+    with pytest.raises(errors.InvalidArgument) as refused:
+        run_command(capsys, "share", str(run1), "--group", str(lab_group), "--user", "user2b")
+    assert str(refused.value) == (
+        f"'{RUN1[-1]}' is shared with group 'Kinetics Lab' (GP{lab_group}) as edit already: "
+        "unshare it first to make it read"
+    )
+    code, out, err = run_command(
+        capsys,
+        *("share", str(run1), "--group", str(lab_group), "--user", "user2b"),
+        *("--permission", "edit"),
+    )
+    assert (code, err) == (0, "")
+    assert "with user 'user2b', edit" in out
+    assert f"is already shared with group 'Kinetics Lab' (GP{lab_group}), edit" in out
+    # the command line as a user types it: one answer, no log lines (no login, no
+    # "connected"), and no key in the environment
+    typed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "docfs",
+            "share",
+            str(run1),
+            "--user",
+            "user2b",
+            "--permission",
+            "edit",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (typed.returncode, typed.stderr) == (0, "")
+    assert typed.stdout == f"'{RUN1[-1]}' (SD{doc}) is already shared with user 'user2b', edit\n"
 
     # docfs shares: of one document, and (from inside the mount, without a path) all of them
     code, out, _ = run_command(capsys, "shares", str(run1))

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import sys
+import tomllib
 import types
 from pathlib import Path
 
 import pytest
 
-from docfs import config
+from docfs import cli, config
 from docfs.config import ConfigError, Secret
+from docfs.emulators.base import EmulatorServer
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -133,11 +135,46 @@ def test_a_secret_in_a_readable_file_is_refused_without_showing_it(tmp_path: Pat
 
 def test_secrets_from_a_file_are_fine_in_a_readable_config(tmp_path: Path) -> None:
     (tmp_path / "a.password").write_text("from-the-file\n")
+    (tmp_path / "a.password").chmod(0o600)
     text = '[remotes.a]\ntype = "dspace6"\nurl = "https://x/rest"\nuser = "u"\n'
     text += 'password = { file = "a.password" }\n'
     remote = config.load(write(tmp_path, text, mode=0o644)).remote("a")
     creds = config.credentials(remote)
     assert (creds.user, creds.password) == ("u", "from-the-file")
+
+
+def test_a_secret_file_others_can_read_is_refused_like_a_credentials_file(
+    tmp_path: Path,
+) -> None:
+    secret = tmp_path / "a.password"
+    secret.write_text("from-the-file\n")
+    secret.chmod(0o640)
+    text = '[remotes.a]\ntype = "dspace6"\nurl = "https://x/rest"\nuser = "u"\n'
+    text += 'password = { file = "a.password" }\n'
+    remote = config.load(write(tmp_path, text)).remote("a")
+    with pytest.raises(ConfigError) as caught:
+        config.credentials(remote)
+    assert (caught.value.line, caught.value.key) == (5, "remotes.a.password")
+    assert f"the secret file {secret} is readable by group or others; chmod 600 {secret}" in str(
+        caught.value
+    )
+    assert "from-the-file" not in str(caught.value)
+
+
+def test_type_dspace_is_accepted_and_detected_at_mount_time(
+    tmp_path: Path, dspace6: EmulatorServer
+) -> None:
+    text = f'[remotes.repo]\ntype = "dspace"\nurl = "{dspace6.url}"\n'
+    remote = config.load(write(tmp_path, text)).remote("repo")
+    assert remote.type == "dspace"
+    assert cli.remote_kind(remote) == ("dspace6", f"{dspace6.url}/rest")
+
+
+def test_keyring_is_an_optional_extra() -> None:
+    project = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    extra = project["project"]["optional-dependencies"]["keyring"]
+    assert [req.split(">")[0] for req in extra] == ["keyring"]
+    assert not any("keyring" in d for d in project["project"]["dependencies"])
 
 
 def test_secret_sources_env_and_systemd_credentials(tmp_path: Path) -> None:
@@ -177,7 +214,7 @@ def test_keyring_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     text = '[remotes.a]\ntype = "rspace"\nurl = "https://x"\ntoken = { keyring = "docfs" }\n'
     remote = config.load(write(tmp_path, text)).remote("a")
     monkeypatch.setitem(sys.modules, "keyring", None)  # as if not installed
-    with pytest.raises(ConfigError, match="pip install keyring"):
+    with pytest.raises(ConfigError, match=r"pip install 'docfs\[keyring\]'"):
         config.credentials(remote)
     fake = types.ModuleType("keyring")
     store = {("docfs", "a"): "tok-from-keyring"}

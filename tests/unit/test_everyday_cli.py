@@ -8,15 +8,17 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import trio
 import trio.testing
 
 from docfs import cli
-from docfs.backends._http import TokenBucket
-from docfs.control import UploadMeter, read_positions
+from docfs.backends._http import COUNT_PIECE, HttpClient, RetryPolicy, TokenBucket, Transfer
+from docfs.control import UploadMeter, transfer_json
 from docfs.daemon import fuse_problem
 from docfs.redact import Redactor
 
@@ -237,19 +239,6 @@ def autojump_clock() -> trio.testing.MockClock:
     return trio.testing.MockClock(autojump_threshold=0)
 
 
-def test_read_positions_reports_the_offset_of_open_files(tmp_path: Path) -> None:
-    data = tmp_path / "job.data"
-    data.write_bytes(b"x" * 10_000)
-    other = tmp_path / "other"
-    other.write_bytes(b"y" * 100)
-    with open(data, "rb") as reader, open(other, "rb") as unrelated:
-        reader.read(4096)
-        unrelated.read(50)
-        assert read_positions({str(data)}) == {str(data): 4096}
-    assert read_positions({str(data)}) == {}  # closed: no upload running
-    assert read_positions(set()) == {}
-
-
 class _Job:
     def __init__(self, job_id: str, size: int, inflight: bool, path: str) -> None:
         self.id, self.size, self.inflight, self.path = job_id, size, inflight, path
@@ -266,26 +255,66 @@ class _Queue:
 def test_upload_meter_gives_progress_rate_and_eta(tmp_path: Path) -> None:
     now = [100.0]
     meter = UploadMeter(clock=lambda: now[0])
-    (tmp_path / "a.data").write_bytes(b"a" * 1000)
-    (tmp_path / "b.data").write_bytes(b"b" * 500)
     queue = _Queue(tmp_path, [_Job("a", 1000, True, "/x/a"), _Job("b", 500, False, "/x/b")])
-    with open(tmp_path / "a.data", "rb", buffering=0) as upload:
-        report = meter.report(queue)  # type: ignore[arg-type]
-        assert [f["sent"] for f in report["files"]] == [0, 0]
-        upload.read(250)
-        now[0] += 1.0
-        report = meter.report(queue)  # type: ignore[arg-type]
+    # the upload of a started 4 s before anybody asked: its ETA runs from then, not from the
+    # first status poll (issue 23, item 4)
+    upload = Transfer("/x/a", 1000, "a", time.monotonic() - 4.0)
+    transfers = {"a": upload}
+    report = meter.report(queue, transfers)  # type: ignore[arg-type]
+    assert [f["sent"] for f in report["files"]] == [0, 0]
+    assert report["files"][0]["eta"] is None  # nothing sent yet: no rate to tell
+    upload.sent = 500  # 500 B in 4 s: 125 B/s, 500 B to go
+    first = meter.report(queue, transfers)["files"][0]  # type: ignore[arg-type]
+    assert first["rate"] == pytest.approx(125.0, rel=0.05)
+    assert first["eta"] == pytest.approx(4.0, rel=0.05)
+    upload.sent = 250
+    now[0] += 1.0
+    report = meter.report(queue, {"a": upload})  # type: ignore[arg-type]
     first, second = report["files"]
     assert (first["path"], first["state"], first["sent"]) == ("/x/a", "uploading", 250)
-    assert first["eta"] == pytest.approx(3.0)  # 250 B/s, 750 B to go
     assert (second["state"], second["sent"], second["eta"]) == ("queued", 0, None)
-    assert report["rate"] == pytest.approx(250.0)
-    assert report["bytes_left"] == 1250 and report["eta"] == pytest.approx(5.0)
-    # a finished job counts as sent for the rate
+    # a finished job counts as sent for the queue's rate
     del queue.jobs["a"]
     now[0] += 1.0
-    report = meter.report(queue)  # type: ignore[arg-type]
+    report = meter.report(queue, {})  # type: ignore[arg-type]
     assert report["pending"] == 1 and report["rate"] == pytest.approx(500.0)
+    assert report["bytes_left"] == 500
+
+
+def test_a_transfer_never_shows_more_than_its_file() -> None:
+    # a multipart body carries a few hundred bytes more than the file
+    report = transfer_json(Transfer("/a", 1000, "/a", time.monotonic() - 1.0, sent=1300))
+    assert report["sent"] == 1000 and report["eta"] == 0.0
+
+
+async def test_request_bodies_count_as_they_leave_into_the_upload() -> None:
+    """Bytes count when the connection took them (each 1 MiB piece once the next is asked
+    for), per endpoint and into the upload the task is doing; a retry starts over."""
+    seen: list[tuple[int, int]] = []
+    attempts = [0]
+    body = b"z" * (3 * COUNT_PIECE + 10)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        attempts[0] += 1
+        async for piece in request.stream:
+            # before the transport takes the next piece, what it took so far is counted
+            seen.append((len(piece), transfer.sent))
+        return httpx.Response(503 if attempts[0] == 1 else 201)
+
+    http = HttpClient(
+        "http://x", transport=httpx.MockTransport(handler), retry=RetryPolicy(base=0.0)
+    )
+    with http.uploading("/lab/big.bin", len(body)) as transfer:
+        await http.request("POST", "/upload", endpoint="upload", body=body)
+        assert transfer.sent == len(body)  # the second attempt's bytes, not both attempts'
+    await http.aclose()
+    sizes = [COUNT_PIECE, COUNT_PIECE, COUNT_PIECE, 10]
+    assert seen == [
+        *[(n, sum(sizes[:i])) for i, n in enumerate(sizes)],
+        *[(n, sum(sizes[:i])) for i, n in enumerate(sizes)],
+    ]
+    assert http.stats["upload"].bytes_sent == 2 * len(body)  # both attempts left
+    assert http.transfers == {}
 
 
 def test_status_display_shows_bars_and_etas() -> None:
@@ -323,7 +352,7 @@ def test_status_display_shows_bars_and_etas() -> None:
             "uploaded": 4,
             "files": [
                 {"path": "/Lab/a", "size": 200, "sent": 50, "state": "uploading", "attempts": 0,
-                 "due_in": 0.0, "eta": 15.0},
+                 "due_in": 0.0, "rate": 10.0, "eta": 15.0},
                 {"path": "/Lab/b", "size": 100, "sent": 0, "state": "retrying", "attempts": 2,
                  "due_in": 4.0, "eta": None},
             ],
@@ -338,7 +367,7 @@ def test_status_display_shows_bars_and_etas() -> None:
     assert "512.0 MiB of 2.0 GiB (25%)" in text
     assert "requests  12, errors 1, retries 1; rate-limit waits 3 (1.2 s)" in text
     assert "2 pending, 250 B left, 10 B/s, ETA 25 s" in text
-    assert "[#####---------------]      200 B   25%  ETA 15 s  /Lab/a" in text
+    assert "[#####---------------]      200 B   25%  10 B/s  ETA 15 s  /Lab/a" in text
     assert "retry 2 in 4 s  /Lab/b" in text
 
 
@@ -384,4 +413,88 @@ def test_mount_says_what_is_missing_before_connecting(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         "docfs: cannot mount: fusermount3 is missing: install FUSE 3 "
         "(apt-get install fuse3, dnf install fuse3)"
+    )
+
+
+# ---- --credentials-file: TOML, and the older lines ------------------------------------------
+
+
+def _creds_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    path = tmp_path / "creds"
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('user = "me@example.org"\npassword = "pa ss=word"\n', ("me@example.org", "pa ss=word")),
+        ("# old lines\nuser = me@x.org\npassword = pa ss=word\n", ("me@x.org", "pa ss=word")),
+        # valid TOML, but a number: the older format's text, not 123456 the integer
+        ("user = me\npassword = 123456\n", ("me", "123456")),
+        ('user = "me"\npassword = "123456"\n', ("me", "123456")),
+    ],
+)  # fmt: skip
+def test_credentials_file_reads_toml_and_older_lines(
+    tmp_path: Path, text: str, expected: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key in ("DOCFS_USER", "DOCFS_PASSWORD", "DOCFS_TOKEN"):
+        monkeypatch.delenv(key, raising=False)
+    creds = cli.read_credentials(_creds_file(tmp_path, text))
+    assert (creds.user, creds.password) == expected
+
+
+def test_a_toml_credentials_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    path = _creds_file(tmp_path, 'token = "secret-token-1"\n', mode=0o644)
+    with pytest.raises(cli.UsageError) as caught:
+        cli.read_credentials(path, use_env=False)
+    assert str(caught.value) == f"{path} is readable by group or others; chmod 600 {path}"
+
+
+def test_a_toml_credentials_file_names_an_unknown_key(tmp_path: Path) -> None:
+    path = _creds_file(tmp_path, 'usr = "me"\npassword = "x"\n')
+    with pytest.raises(cli.UsageError) as caught:
+        cli.read_credentials(path, use_env=False)
+    assert str(caught.value) == (
+        f"{path}: unknown key 'usr' (known: user, password, token); did you mean 'user'?"
+    )
+
+
+# ---- docfs sync / unmount progress ----------------------------------------------------------
+
+
+def _uploads(pending: int, left: int, rate: float | None = 2 << 20) -> dict[str, object]:
+    total = 80 << 20
+    eta = left / rate if rate else None
+    return {"pending": pending, "bytes_total": total, "bytes_left": left, "rate": rate, "eta": eta}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_is_one_line_rewritten_in_place() -> None:
+    out = _Terminal()
+    line = cli.ProgressLine(out)
+    line.show(_uploads(1, 60 << 20))
+    line.show(_uploads(1, 40 << 20))  # one big file: the bytes move, the count does not
+    line.done()
+    assert out.getvalue() == (
+        "\r\x1b[Kdocfs: 1 uploads left, 20.0 MiB of 80.0 MiB sent, 2.0 MiB/s, ETA 30 s"
+        "\r\x1b[Kdocfs: 1 uploads left, 40.0 MiB of 80.0 MiB sent, 2.0 MiB/s, ETA 20 s\n"
+    )
+
+
+def test_progress_elsewhere_is_plain_lines_not_a_flood() -> None:
+    out = io.StringIO()
+    line = cli.ProgressLine(out, every=3600)
+    line.show(_uploads(2, 60 << 20, rate=None))
+    line.show(_uploads(2, 50 << 20))  # same count, soon after: nothing
+    line.show(_uploads(1, 40 << 20))
+    line.done()
+    assert out.getvalue() == (
+        "docfs: 2 uploads left, 20.0 MiB of 80.0 MiB sent, ETA ?\n"
+        "docfs: 1 uploads left, 40.0 MiB of 80.0 MiB sent, 2.0 MiB/s, ETA 20 s\n"
     )
