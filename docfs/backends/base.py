@@ -80,6 +80,10 @@ class Entry:
     #: the server honours byte ranges for this file (with ``Capabilities.ranges``); False: it
     #: sends a body made for each request (e.g. a DocSpace watermark), read only whole
     byte_ranges: bool = True
+    #: the repository made a thumbnail of this file, and the listing said so: what
+    #: ``Backend.thumbnail_data`` needs to fetch it (a bitstream id, a file id and version);
+    #: taken from the listing itself, so knowing about thumbnails costs no request
+    thumbnail: str | None = field(default=None, compare=False)
 
     @property
     def is_dir(self) -> bool:
@@ -96,7 +100,7 @@ class Thumbnail:
 
     #: the ``Entry.id`` of the file it shows
     file_id: str
-    #: backend-private: what ``thumbnail_data`` needs (a bitstream id, a URL)
+    #: backend-private: what ``thumbnail_data`` needs (the file's ``Entry.thumbnail``)
     ref: str
 
 
@@ -184,13 +188,10 @@ class Backend(ABC):
         then. Only for backends whose capabilities say ``changes``."""
         raise NotSupported(f"{self.name}: no change feed")
 
-    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
-        """The repository's thumbnails of the files in ``directory`` (at most a request or two).
-        Backends whose repository makes none keep this default."""
-        return []
-
     async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
-        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``."""
+        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``, whose
+        ``ref`` is the ``Entry.thumbnail`` a listing gave. Backends whose repository makes no
+        thumbnails keep this default (and never set ``Entry.thumbnail``)."""
         raise NotSupported(f"{self.name}: no thumbnails")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
