@@ -423,22 +423,26 @@ def _is_pdf(name: str) -> bool:
     return name.lower().endswith(".pdf")
 
 
-def _thumbnail_refs(bundles: list[JSON]) -> dict[str, str]:
-    """``bitstream:<uuid>`` of each ORIGINAL file → that of its THUMBNAIL bitstream, from the
-    bundles ``embed=bundles/bitstreams`` put in the item's answer (every bundle, each with its
-    first page of bitstreams: ItemRest's ``bundles`` link, BundleRest's ``bitstreams``). Only
-    what the answer holds: a thumbnail past an embedded page costs no request and is skipped."""
-    pairs: dict[str, list[tuple[str, str]]] = {ORIGINAL: [], "THUMBNAIL": []}
+def _thumbnail_refs(bundles: list[JSON], files: list[Entry]) -> dict[str, str]:
+    """``bitstream:<uuid>`` of each ORIGINAL file in ``files`` → that of its THUMBNAIL
+    bitstream, from the bundles ``embed=bundles/bitstreams`` put in the item's answer (every
+    bundle, each with its first page of bitstreams: ItemRest's ``bundles`` link, BundleRest's
+    ``bitstreams``). Only what the answer holds: a thumbnail past the embedded page costs no
+    request and is not looked for."""
+    thumbs: list[tuple[str, str]] = []
     for bundle in bundles:
-        target = pairs.get(str(bundle.get("name")))
-        if target is None:
+        if bundle.get("name") != "THUMBNAIL":
             continue
         embedded = (bundle.get("_embedded") or {}).get("bitstreams") or {}
         for obj in (embedded.get("_embedded") or {}).get("bitstreams") or []:
             if isinstance(obj, dict) and obj.get("uuid") and obj.get("name"):
-                target.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
-    found = match_thumbnails(pairs[ORIGINAL], pairs["THUMBNAIL"])
-    return {t.file_id: t.ref for t in found}
+                thumbs.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
+    originals = [
+        (e.id, e.name)
+        for e in files
+        if e.kind is Kind.FILE and e.extra.get("bundle_name") == ORIGINAL
+    ]
+    return {t.file_id: t.ref for t in match_thumbnails(originals, thumbs)} if thumbs else {}
 
 
 class DSpace7Backend(Backend):
@@ -751,7 +755,6 @@ class DSpace7Backend(Backend):
             "mappedCollections"
         )
         entries: list[Entry] = []
-        thumbs = _thumbnail_refs(bundles.get("bundles") or [])
         for bundle in bundles.get("bundles") or []:
             name = str(bundle.get("name") or "")
             bundle_uuid = str(bundle["uuid"])
@@ -766,6 +769,7 @@ class DSpace7Backend(Backend):
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))
+        thumbs = _thumbnail_refs(bundles.get("bundles") or [], entries)
         if thumbs:
             entries = [
                 dataclasses.replace(e, thumbnail=thumbs[e.id]) if e.id in thumbs else e
