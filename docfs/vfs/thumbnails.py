@@ -212,7 +212,8 @@ class Wanted:
 
 
 class ThumbnailWriter:
-    """Writes a directory's repository thumbnails into the freedesktop cache when it is listed."""
+    """Writes a directory's repository thumbnails into the freedesktop cache when a file manager
+    lists it."""
 
     def __init__(
         self,
