@@ -475,6 +475,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
             direct_io=bool(_pick(args.direct_io, r.direct_io, False)),
             thumbnail_max=_pick(args.thumbnail_max, r.thumbnail_max),
             thumbnailers=r.thumbnailers,
+            file_managers=r.file_managers,
             dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
             write_back=_pick(args.write_back, r.write_back),
             transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),

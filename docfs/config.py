@@ -138,6 +138,8 @@ class Remote:
     thumbnail_max: int | None = None
     #: process names (``/proc/PID/comm``) the guard treats as thumbnailers and indexers
     thumbnailers: tuple[str, ...] | None = None
+    #: process names whose directory listings get the repository's thumbnails
+    file_managers: tuple[str, ...] | None = None
     #: Opus 2 wire profile: a file, or a table of settings
     profile: Path | dict[str, Any] | None = None
     source: Path | None = None
@@ -452,6 +454,7 @@ _SETTINGS: dict[str, Check] = {
     "thumbnails": _bool,
     "thumbnail_max": _size,
     "thumbnailers": _names,
+    "file_managers": _names,
 }
 _REMOTE_KEYS = {"type": None, "url": None, "user": None, "profile": None}
 _REMOTE_KEYS.update(dict.fromkeys(SECRET_KEYS))

@@ -40,7 +40,7 @@ from docfs.registry import backend_class, remote_type
 from docfs.vfs.content import ContentCache
 from docfs.vfs.filesystem import Filesystem, Options
 from docfs.vfs.names import assign_names
-from docfs.vfs.thumbnails import ThumbnailWriter
+from docfs.vfs.thumbnails import DEFAULT_FILE_MANAGERS, ThumbnailWriter
 
 log = logging.getLogger("docfs.daemon")
 
@@ -445,7 +445,12 @@ async def _serve(
         content = ContentCache(cache_root, config.cache_size, config.namespace)
         fs = Filesystem(backend, root, content, config.options)
         if config.thumbnails and ThumbnailWriter.supported(backend):
-            fs.thumbnails = ThumbnailWriter(fs, config.mountpoint)
+            managers = config.options.file_managers
+            fs.thumbnails = ThumbnailWriter(
+                fs,
+                config.mountpoint,
+                file_managers=DEFAULT_FILE_MANAGERS if managers is None else managers,
+            )
         ops = FuseOperations(fs)
         try:
             pyfuse3.init(ops, str(config.mountpoint), fuse_options(config))

@@ -133,7 +133,11 @@ class FuseOperations(pyfuse3.Operations):
 
     @_guard
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        return await self.fs.opendir(inode)
+        dh = await self.fs.opendir(inode)
+        if self.fs.thumbnails is not None:
+            # only a file manager's listing fetches thumbnails: find, rsync, du cost none
+            self.fs.thumbnails.opened(inode, ctx.pid)
+        return dh
 
     @_guard
     async def readdir(self, fh: int, start_id: int, token: pyfuse3.ReaddirToken) -> None:

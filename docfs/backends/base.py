@@ -84,6 +84,10 @@ class Entry:
     #: its own, e.g. a DSpace bitstream): the vfs shows the date it first saw this version
     #: of the entry instead (``docfs.vfs.dates``), so a change to a sibling changes nothing
     inherited_mtime: bool = False
+    #: the repository made a thumbnail of this file, and the listing said so: what
+    #: ``Backend.thumbnail_data`` needs to fetch it (a bitstream id, a file id and version);
+    #: taken from the listing itself, so knowing about thumbnails costs no request
+    thumbnail: str | None = field(default=None, compare=False)
 
     @property
     def is_dir(self) -> bool:
@@ -100,7 +104,7 @@ class Thumbnail:
 
     #: the ``Entry.id`` of the file it shows
     file_id: str
-    #: backend-private: what ``thumbnail_data`` needs (a bitstream id, a URL)
+    #: backend-private: what ``thumbnail_data`` needs (the file's ``Entry.thumbnail``)
     ref: str
 
 
@@ -188,13 +192,10 @@ class Backend(ABC):
         then. Only for backends whose capabilities say ``changes``."""
         raise NotSupported(f"{self.name}: no change feed")
 
-    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
-        """The repository's thumbnails of the files in ``directory`` (at most a request or two).
-        Backends whose repository makes none keep this default."""
-        return []
-
     async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
-        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``."""
+        """The image bytes (JPEG or PNG as the server stores them) of ``thumbnail``, whose
+        ``ref`` is the ``Entry.thumbnail`` a listing gave. Backends whose repository makes no
+        thumbnails keep this default (and never set ``Entry.thumbnail``)."""
         raise NotSupported(f"{self.name}: no thumbnails")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:

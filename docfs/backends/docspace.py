@@ -544,6 +544,10 @@ class DocSpaceBackend(Backend):
         if dto.get("locked"):
             meta["locked_by"] = str(dto.get("lockedBy") or "")
         self._common_meta(meta, dto)
+        thumbnail = None
+        if dto.get("thumbnailStatus") == THUMBNAIL_CREATED and dto.get("thumbnailUrl"):
+            # the builder made one and the listing says so (FileDto.cs): fetched by id/version
+            thumbnail = f"{file_id}:{version}"
         return Entry(
             id=f"f{file_id}",
             name=str(dto.get("title", "")),
@@ -561,6 +565,7 @@ class DocSpaceBackend(Backend):
                 "version": str(version),
                 "in_trash": "1" if root_type == FT_TRASH else "0",
             },
+            thumbnail=thumbnail,
         )
 
     @staticmethod
@@ -772,34 +777,6 @@ class DocSpaceBackend(Backend):
                     raise
 
     # ---- thumbnails --------------------------------------------------------------------------
-
-    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
-        """Files of the folder whose ``thumbnailStatus`` is Created (1): the server made a
-        thumbnail and ``thumbnailUrl`` points at it (``FileDto.cs``). One listing again, page
-        by page; nothing for the root and the rooms list, which hold no files."""
-        kind = directory.extra.get("kind")
-        if kind in ("root", "rooms"):
-            return []
-        found: list[Thumbnail] = []
-        start = 0
-        while True:
-            page = await self._call(
-                "GET",
-                f"{API}/files/{self._raw_id(directory)}",
-                endpoint="list",
-                params={"count": PAGE, "startIndex": start},
-            )
-            if not isinstance(page, dict):
-                raise errors.ProtocolError("DocSpace: a listing without FolderContentDto")
-            folders = page.get("folders") or []
-            files = page.get("files") or []
-            for dto in files:
-                if dto.get("thumbnailStatus") == THUMBNAIL_CREATED and dto.get("thumbnailUrl"):
-                    ref = f"{dto['id']}:{int(dto.get('version') or 0)}"
-                    found.append(Thumbnail(file_id=f"f{dto['id']}", ref=ref))
-            start += len(folders) + len(files)
-            if (not folders and not files) or start >= int(page.get("total") or 0):
-                return found
 
     async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
         """``filehandler.ashx?action=thumb`` (``FileHandler.ashx.cs#ThumbnailFile``): the

@@ -194,6 +194,18 @@ def _objects(value: object, what: str) -> list[dict[str, Any]]:
     return value
 
 
+def _thumbnail_refs(bitstreams: list[dict[str, Any]]) -> dict[str, str]:
+    """ORIGINAL bitstream uuid → uuid of its THUMBNAIL bitstream, from an item's
+    ``expand=bitstreams`` answer (each bitstream carries its ``bundleName``)."""
+    pairs: dict[str, list[tuple[str, str]]] = {"ORIGINAL": [], "THUMBNAIL": []}
+    for bs in bitstreams:
+        target = pairs.get(str(bs.get("bundleName")))
+        if target is not None and bs.get("name") and bs.get("uuid"):
+            target.append((str(bs["uuid"]), str(bs["name"])))
+    found = match_thumbnails(pairs["ORIGINAL"], pairs["THUMBNAIL"])
+    return {t.file_id: t.ref for t in found}
+
+
 def _uuid(obj: Mapping[str, Any], what: str, key: str = "uuid") -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
@@ -401,9 +413,15 @@ class DSpace6Backend(Backend):
             )
             mtime = parse_last_modified(obj.get("lastModified"))
             mapped = len(self._collections_of(obj)) > 1
-            for bs in _objects(obj.get("bitstreams"), "bitstreams"):
+            bitstreams = _objects(obj.get("bitstreams"), "bitstreams")
+            # expand=bitstreams lists every bundle: the THUMBNAIL one tells, at no further
+            # request, which files have a thumbnail (ItemsResource.java, Bitstream.java)
+            thumbs = _thumbnail_refs(bitstreams)
+            for bs in bitstreams:
                 if bs.get("bundleName") == "ORIGINAL":
-                    yield self._bitstream(bs, _sid(directory), mtime, mapped)
+                    entry = self._bitstream(bs, _sid(directory), mtime, mapped)
+                    ref = thumbs.get(entry.id)
+                    yield entry if ref is None else replace(entry, thumbnail=ref)
         else:
             raise errors.NotSupported(f"not a directory: {_sid(directory)}")
 
@@ -478,23 +496,6 @@ class DSpace6Backend(Backend):
         )
 
     # ---- thumbnails ------------------------------------------------------------------------
-
-    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
-        """The item's THUMBNAIL bitstreams (made by the media filter: ``x.pdf`` → ``x.pdf.jpg``),
-        from one ``expand=bitstreams`` request, which lists every bundle."""
-        if self._type(directory) != "item":
-            return []
-        obj = await self._json_object(f"/items/{_sid(directory)}", "item", {"expand": "bitstreams"})
-        originals, thumbs = [], []
-        for bs in _objects(obj.get("bitstreams"), "bitstreams"):
-            if not bs.get("name") or not bs.get("uuid"):
-                continue
-            pair = (str(bs["uuid"]), str(bs["name"]))
-            if bs.get("bundleName") == "ORIGINAL":
-                originals.append(pair)
-            elif bs.get("bundleName") == "THUMBNAIL":
-                thumbs.append(pair)
-        return match_thumbnails(originals, thumbs)
 
     async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
         return await fetch_bytes(

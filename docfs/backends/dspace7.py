@@ -423,6 +423,28 @@ def _is_pdf(name: str) -> bool:
     return name.lower().endswith(".pdf")
 
 
+def _thumbnail_refs(bundles: list[JSON], files: list[Entry]) -> dict[str, str]:
+    """``bitstream:<uuid>`` of each ORIGINAL file in ``files`` → that of its THUMBNAIL
+    bitstream, from the bundles ``embed=bundles/bitstreams`` put in the item's answer (every
+    bundle, each with its first page of bitstreams: ItemRest's ``bundles`` link, BundleRest's
+    ``bitstreams``). Only what the answer holds: a thumbnail past the embedded page costs no
+    request and is not looked for."""
+    thumbs: list[tuple[str, str]] = []
+    for bundle in bundles:
+        if bundle.get("name") != "THUMBNAIL":
+            continue
+        embedded = (bundle.get("_embedded") or {}).get("bitstreams") or {}
+        for obj in (embedded.get("_embedded") or {}).get("bitstreams") or []:
+            if isinstance(obj, dict) and obj.get("uuid") and obj.get("name"):
+                thumbs.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
+    originals = [
+        (e.id, e.name)
+        for e in files
+        if e.kind is Kind.FILE and e.extra.get("bundle_name") == ORIGINAL
+    ]
+    return {t.file_id: t.ref for t in match_thumbnails(originals, thumbs)} if thumbs else {}
+
+
 class DSpace7Backend(Backend):
     """DSpace 7+ Server REST API; see the module docstring for the mapping."""
 
@@ -748,6 +770,12 @@ class DSpace7Backend(Backend):
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))
+        thumbs = _thumbnail_refs(bundles.get("bundles") or [], entries)
+        if thumbs:
+            entries = [
+                dataclasses.replace(e, thumbnail=thumbs[e.id]) if e.id in thumbs else e
+                for e in entries
+            ]
         if mapped:
             # removing a file would remove it from the item in every collection: the files go
             # only with the item, whose rmdir takes it out of this collection alone
@@ -908,28 +936,6 @@ class DSpace7Backend(Backend):
         )
 
     # ---- Backend: thumbnails ---------------------------------------------------------------
-
-    async def thumbnails(self, directory: Entry) -> list[Thumbnail]:
-        """The item's THUMBNAIL bitstreams, matched to the ORIGINAL ones by name as
-        ``BitstreamServiceImpl.getThumbnail`` does; one request, like the item's listing (the
-        per-bitstream ``thumbnail`` link would cost a request per file)."""
-        if self._type(directory) != "item":
-            return []
-        uuid = self._uuid(directory)
-        data = await self._json(
-            "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
-        )
-        bundles = ((data.get("_embedded") or {}).get("bundles") or {}).get("_embedded") or {}
-        originals: list[tuple[str, str]] = []
-        thumbs: list[tuple[str, str]] = []
-        for bundle in bundles.get("bundles") or []:
-            target = {ORIGINAL: originals, "THUMBNAIL": thumbs}.get(str(bundle.get("name")))
-            if target is None:
-                continue
-            async for obj in self._bundle_files(bundle):
-                if obj.get("uuid") and obj.get("name"):
-                    target.append((f"bitstream:{obj['uuid']}", str(obj["name"])))
-        return match_thumbnails(originals, thumbs)
 
     async def thumbnail_data(self, thumbnail: Thumbnail) -> bytes:
         uuid = thumbnail.ref.removeprefix("bitstream:")

@@ -806,3 +806,13 @@ class ContentCache:
             shutil.copyfile(src, tmp)
         os.rename(tmp, self.path(key))
         self._keep(key, size)
+
+    def arriving(self, entry: Entry) -> bool:
+        """Every byte of ``entry`` is here or on its way without further asking: cached, or a
+        whole-file download of it runs (being checked included), or every block of a ranged
+        one arrived. Another reader joining now costs no transfer of its own."""
+        key = self.key(entry)
+        if key in self._files or key in self._downloads:
+            return True
+        blocks = self._blocks.get(key)
+        return blocks is not None and blocks.error is None and not blocks.missing()

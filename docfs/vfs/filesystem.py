@@ -52,6 +52,9 @@ class Options:
     thumbnail_max: int | None = None
     #: process names the guard knows as thumbnailers (None: ``DEFAULT_THUMBNAILERS``)
     thumbnailers: tuple[str, ...] | None = None
+    #: process names whose directory listings get the repository's thumbnails (None:
+    #: ``DEFAULT_FILE_MANAGERS``); see ``docfs.vfs.thumbnails``
+    file_managers: tuple[str, ...] | None = None
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 
@@ -312,8 +315,6 @@ class Filesystem:
         node.listed_at = node.full_listed_at = self.fresh.now()
         node.hidden = None
         self._stale_warned.discard(node.ino)
-        if self.thumbnails is not None:
-            self.thumbnails.listed(node)
 
     def _vanished(self, node: Node) -> None:
         """``node`` answered 404: drop it and make its parent re-list."""

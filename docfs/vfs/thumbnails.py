@@ -6,16 +6,25 @@ normal|large/<md5 of the file's URI>.png``, a PNG whose ``Thumb::URI`` and ``Thu
 chunks must match the file); only when nothing valid is there does it run a thumbnailer, which
 reads the original, often whole. On a mount that is a download of every file of the folder.
 
-``ThumbnailWriter``: when a directory is listed, the repository's own thumbnails (DSpace's
-THUMBNAIL bundle, DocSpace's ``thumbnailUrl``) are fetched in the background, converted to PNG
-and written to that cache for the files as the mount shows them (the URI of the mounted path,
-the mtime the mount reports), so the file manager finds them and never opens the originals.
-Bounded: one directory at a time per mount, a few transfers at once, thumbnails already valid in
-the cache are not fetched again, and a failure costs one debug line.
+``ThumbnailWriter``: when a file manager (by ``/proc/PID/comm`` of the process that opens the
+directory: ``DEFAULT_FILE_MANAGERS``) lists a directory, the repository's own thumbnails
+(DSpace's THUMBNAIL bundle, DocSpace's ``thumbnailUrl``) are fetched in the background,
+converted to PNG and written to that cache for the files as the mount shows them (the URI of the
+mounted path, the mtime the mount reports), so the file manager finds them and never opens the
+originals. Which files have a thumbnail comes with the listing (``Entry.thumbnail``): a listing
+costs what it cost before, and only the thumbnails themselves are requests. ``find``, ``rsync``,
+``du`` and other walks are no file manager: they cost no thumbnail at all. Bounded: one
+directory at a time per mount, a few transfers at once, thumbnails already valid in the cache
+are not fetched again, and a failure costs one debug line.
 
 ``ThumbnailerGuard``: when a known thumbnailer or indexer (by ``/proc/PID/comm``) opens a large
-file that is not in the content cache, the open is refused at once (EACCES), so a thumbnail
-costs no download; thumbnailers treat that as "no thumbnail" and remember the failure.
+file whose bytes are neither in the content cache nor on their way (a whole-file download that
+runs for another reader, every block of a ranged one), the open is refused at once (EACCES), so
+a thumbnail costs no download; thumbnailers treat that as "no thumbnail" and remember the
+failure.
+
+FUSE gives the id of the calling *thread*; GLib and KIO list and read in worker threads, whose
+names are not the program's, so a name matches the thread or the process it belongs to.
 """
 
 from __future__ import annotations
@@ -63,6 +72,26 @@ DEFAULT_THUMBNAILERS: tuple[str, ...] = (
     "baloo_file_extr",
     "baloo_file",
 )
+#: process names (``/proc/PID/comm``) of programs whose directory listings are a person looking
+#: at the files, so the repository's thumbnails are written for them. Each lists in its own
+#: process (GIO enumerates local and FUSE paths in the caller, GtkFileChooser too; KIO runs its
+#: file worker as a thread of the application, or as ``kioworker``/``kioslave5`` elsewhere)
+DEFAULT_FILE_MANAGERS: tuple[str, ...] = (
+    "nautilus",  # GNOME Files
+    "nemo",  # Cinnamon
+    "nemo-desktop",
+    "caja",  # MATE
+    "thunar",  # Xfce
+    "pcmanfm",  # LXDE
+    "pcmanfm-qt",  # LXQt
+    "dolphin",  # KDE
+    "konqueror",
+    "kioworker",  # KF6 out-of-process worker
+    "kioslave5",  # KF5 out-of-process worker
+    "xdg-desktop-por",  # xdg-desktop-portal-gtk/-gnome/-kde: the sandboxed file chooser
+    "xfdesktop",
+    "spacefm",
+)
 #: ``--thumbnail-max`` default where the backend streams whole files (no byte ranges)
 DEFAULT_MAX_NO_RANGES = 10 << 20
 #: the default where the backend has byte ranges: a thumbnailer may then read only part of a
@@ -87,6 +116,33 @@ def process_name(pid: int) -> str | None:
         return None  # gone already, or another PID namespace
 
 
+def _thread_group(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Tgid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def known_name(pid: int, names: frozenset[str]) -> str | None:
+    """The name in ``names`` of thread ``pid`` or of the process it belongs to, if any.
+
+    FUSE reports the calling thread; GLib's worker threads are called ``pool-…`` or
+    ``gdbus``, so the program's name is the thread group leader's ``comm``."""
+    name = process_name(pid)
+    if name is None:
+        return None
+    if name in names:
+        return name
+    group = _thread_group(pid)
+    if group is None or group == pid:
+        return None
+    leader = process_name(group)
+    return leader if leader in names else None
+
+
 @dataclass
 class ThumbnailerGuard:
     """Refuses opens of large uncached files by thumbnailers and indexers."""
@@ -108,10 +164,11 @@ class ThumbnailerGuard:
         if node is None or node.is_dir or node.staged is not None or node.local:
             return None
         size = node.entry.size or 0
-        if size <= self.limit or fs.content.contains(node.entry):
+        if size <= self.limit or fs.content.arriving(node.entry):
+            # cached, or every byte comes anyway: reading costs no transfer of its own
             return None
-        name = process_name(pid)
-        if name is None or name not in self.names:
+        name = known_name(pid, self.names)
+        if name is None:
             return None
         return (
             f"{name} (pid {pid}) may not open {fs.path(node)} ({size} bytes, not cached): "
@@ -150,42 +207,69 @@ class Wanted:
     uri: str
     mtime: int
     size: int
+    #: the file's ``Entry.thumbnail``: what ``Backend.thumbnail_data`` fetches
+    ref: str
 
 
 class ThumbnailWriter:
-    """Writes a directory's repository thumbnails into the freedesktop cache when it is listed."""
+    """Writes a directory's repository thumbnails into the freedesktop cache when a file manager
+    lists it."""
 
-    def __init__(self, fs: Filesystem, mountpoint: Path, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        fs: Filesystem,
+        mountpoint: Path,
+        root: Path | None = None,
+        file_managers: Iterable[str] = DEFAULT_FILE_MANAGERS,
+    ) -> None:
         self.fs = fs
         self.backend: Backend = fs.backend
         self.mountpoint = str(mountpoint)
         self.root = root or thumbnail_root()
+        #: process names whose directory listings get thumbnails
+        self.file_managers = frozenset(comm_name(n) for n in file_managers)
         #: directories whose thumbnails are being fetched
         self._busy: set[int] = set()
-        #: the files (id, version) each directory had when its thumbnails were last fetched
-        self._done: dict[int, frozenset[tuple[str, str]]] = {}
+        #: the files (id, version, thumbnail) each directory had when its thumbnails were last
+        #: fetched
+        self._done: dict[int, frozenset[tuple[str, str, str]]] = {}
         self._limiter = trio.CapacityLimiter(TRANSFERS)
         self._directories = trio.Semaphore(1)
 
     @staticmethod
     def supported(backend: Backend) -> bool:
-        return type(backend).thumbnails is not Backend.thumbnails
+        return type(backend).thumbnail_data is not Backend.thumbnail_data
+
+    def opened(self, ino: int, pid: int) -> None:
+        """Called when process ``pid`` opened directory ``ino`` (listed already): a file
+        manager's listing gets its thumbnails; any other program's (``find``, ``rsync``, a
+        backup) costs nothing more."""
+        directory = self.fs.inodes.find(ino)
+        if directory is None or not directory.is_dir:
+            return
+        if known_name(pid, self.file_managers) is not None:
+            self.listed(directory)
 
     def listed(self, directory: Node) -> None:
-        """Called after ``directory`` was listed: start fetching what the cache lacks."""
+        """Start fetching the thumbnails of ``directory``'s files that the cache lacks."""
         nursery = self.fs._nursery
         if nursery is None or directory.ino in self._busy:
             return
         files = [self.fs.inodes.find(ino) for ino in (directory.children or {}).values()]
-        nodes = [n for n in files if n is not None and not n.is_dir and n.staged is None]
-        signature = frozenset((n.entry.id, n.entry.version) for n in nodes)
+        nodes = [
+            n
+            for n in files
+            if n is not None and not n.is_dir and n.staged is None and n.entry.thumbnail
+        ]
+        signature = frozenset((n.entry.id, n.entry.version, n.entry.thumbnail or "") for n in nodes)
         if not nodes or self._done.get(directory.ino) == signature:
             return
         files_seen: list[Wanted] = []
         for node in nodes:
             attr = self.fs.attr(node)
             uri = file_uri(self.mountpoint + self.fs.path(node))
-            files_seen.append(Wanted(node.entry.id, uri, int(attr.mtime), attr.size))
+            ref = node.entry.thumbnail or ""
+            files_seen.append(Wanted(node.entry.id, uri, int(attr.mtime), attr.size, ref))
         self._busy.add(directory.ino)
         nursery.start_soon(self._fetch, directory, files_seen, signature)
 
@@ -198,20 +282,14 @@ class ThumbnailWriter:
         ]
 
     async def _fetch(
-        self, directory: Node, files: list[Wanted], signature: frozenset[tuple[str, str]]
+        self, directory: Node, files: list[Wanted], signature: frozenset[tuple[str, str, str]]
     ) -> None:
         try:
             async with self._directories:
                 wanted = await trio.to_thread.run_sync(self._missing, files)
-                if not wanted:
-                    self._done[directory.ino] = signature
-                    return
-                thumbs = {t.file_id: t for t in await self.backend.thumbnails(directory.entry)}
                 async with trio.open_nursery() as nursery:
                     for item in wanted:
-                        thumb = thumbs.get(item.entry_id)
-                        if thumb is not None:
-                            nursery.start_soon(self._one, thumb, item)
+                        nursery.start_soon(self._one, Thumbnail(item.entry_id, item.ref), item)
             self._done[directory.ino] = signature
         except errors.DocfsError as exc:
             log.debug("no thumbnails for %s: %s", self.fs.path(directory), exc)

@@ -200,9 +200,21 @@ class Visit:
         return len(self.listing) + len(self.browse) + len(self.thumbnailers)
 
 
-def _valid_thumbnail(root: Path, path: Path) -> bool:
+def valid_thumbnail(root: Path, path: Path) -> bool:
     uri = file_uri(str(path))
     return is_valid(root / "normal" / cache_name(uri), uri, int(os.stat(path).st_mtime))
+
+
+def list_as(program: str, folder: Path) -> list[str]:
+    """The names in ``folder`` as a process called ``program`` lists them (a copy of ``ls``
+    under that name: the mount tells programs apart by ``/proc/PID/comm``)."""
+    with tempfile.TemporaryDirectory() as tools:
+        ls = Path(tools) / program
+        shutil.copy("/bin/ls", ls)
+        done = subprocess.run(
+            [str(ls), "-1", "-A", str(folder)], capture_output=True, check=True, timeout=120
+        )
+    return sorted(os.fsdecode(n) for n in done.stdout.splitlines())
 
 
 def play(
@@ -213,19 +225,21 @@ def play(
     wait: float = 60.0,
     browse: bool = True,
 ) -> Visit:
-    """Visit ``folder`` (a directory of the mount) as a file manager. ``expect_thumbnails``:
+    """Visit ``folder`` (a directory of the mount) as Nautilus. ``expect_thumbnails``:
     names the repository has thumbnails of, waited for (with a deadline) after the listing, as
     a file manager's view shows up meanwhile. Then stop the mount and ``Visit.account``.
     ``browse=False`` leaves out the opens and sniffs: the thumbnailers' part alone."""
     visit = Visit(folder_bytes)
     visit.marks.append(time.monotonic())
-    names = sorted(os.listdir(folder))
+    # listed by the file manager's own process, as GIO does (``nautilus`` is one the mount
+    # knows: its listings get the repository's thumbnails)
+    names = list_as("nautilus", folder)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
-        if all(_valid_thumbnail(thumbnails, folder / n) for n in expect_thumbnails):
+        if all(valid_thumbnail(thumbnails, folder / n) for n in expect_thumbnails):
             break
         time.sleep(0.05)
-    visit.cached = [n for n in names if _valid_thumbnail(thumbnails, folder / n)]
+    visit.cached = [n for n in names if valid_thumbnail(thumbnails, folder / n)]
     visit.marks.append(time.monotonic())
     for name in names if browse else ():
         fd = os.open(folder / name, os.O_RDONLY)
@@ -240,7 +254,7 @@ def play(
     with tempfile.TemporaryDirectory() as out_dir:
         for name in names:
             path = folder / name
-            if _valid_thumbnail(thumbnails, path):
+            if valid_thumbnail(thumbnails, path):
                 continue  # the file manager takes the cached one and runs nothing
             mime = mimetypes.guess_type(name)[0]
             command = commands.get(mime or "")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,7 @@ def test_no_thumbnails_option_writes_none_and_guard_off_lets_thumbnailers_read(
     m = _mount(repository, tmp_path, "--no-thumbnails", "--thumbnail-max", "0")
     try:
         path = m.path / repository.folder
-        names = sorted(p.name for p in path.iterdir())
+        names = fm.list_as("nautilus", path)  # a file manager's listing: still no thumbnails
         assert tiff in names
         done = subprocess.run([str(tumblerd), str(path / tiff)], capture_output=True, timeout=120)
         assert done.returncode == 0 and done.stdout == folder[tiff]
@@ -237,9 +238,12 @@ def test_the_guard_refuses_a_thumbnailer_at_once_and_lets_others_read(
         assert done.returncode == 0 and done.stdout == folder[small]
         with open(path / tiff, "rb") as f:
             assert f.read() == folder[tiff]
-        # now cached: the thumbnailer may have it, at no cost
-        done = subprocess.run([str(tools / "tumblerd"), str(path / tiff)], capture_output=True)
-        assert done.returncode == 0 and done.stdout == folder[tiff]
+            # every byte is here (the download may still check its MD5 before it keeps the
+            # file): the thumbnailer may have it, at no further cost
+            reads = len(repository.log())
+            done = subprocess.run([str(tools / "tumblerd"), str(path / tiff)], capture_output=True)
+            assert done.returncode == 0 and done.stdout == folder[tiff]
+        assert [r for r in repository.log()[reads:] if uuid in r.path] == []
     finally:
         m.stop()
     assert m.log_text().count("thumbnailers and indexers are refused") == 2
@@ -347,5 +351,62 @@ def test_thumbnails_already_in_the_cache_are_not_fetched_again(
             m.stop()
         items = [r for r in repository.log()[start:] if r.path.startswith("/rest/items/")]
         retrieved = [r for r in repository.log()[start:] if r.path.endswith("/retrieve")]
-        # first: the listing, the thumbnails' listing and three thumbnails; then the listing only
-        assert (len(items), len(retrieved)) == ((2, 3) if round_ == 0 else (1, 0))
+        # first: the listing (which names the thumbnails) and three thumbnails; then the
+        # listing only
+        assert (len(items), len(retrieved)) == ((1, 3) if round_ == 0 else (1, 0))
+
+
+def _thumbnail_download(kind: str, r: LoggedRequest) -> bool:
+    """A request for a thumbnail's bytes (a file's too, but these tests read no file)."""
+    if kind == "docspace":
+        return r.path == "/filehandler.ashx"
+    if kind == "dspace6":
+        return r.path.endswith("/retrieve")
+    return r.method == "GET" and r.path.endswith("/content")
+
+
+@pytest.mark.parametrize("repository", list(REPOSITORIES), indirect=True)
+def test_only_a_file_manager_costs_thumbnails_and_no_listing_costs_more(
+    repository: Repository, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``find`` and ``ls -R`` (any program that is no file manager: rsync, du, a backup) cost
+    the listing and nothing else: no thumbnail is fetched or written. A file manager's listing
+    of the same folder costs the same listing requests, plus one request per thumbnail."""
+    cache_home = tmp_path / "xdg-cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache_home))
+    spent: dict[str, list[LoggedRequest]] = {}
+    for program in ("find", "nautilus"):
+        m = Mount(repository.url, tmp_path / "mnt", tmp_path / f"cache-{program}")
+        m.kind = repository.kind
+        m.start(credentials=repository.credentials)
+        try:
+            path = m.path / repository.folder
+            os.stat(path)  # the way there (its parents' listings) is no part of the count
+            start = len(repository.log())
+            if program == "find":
+                found = m.run("find", str(path)).stdout.splitlines()
+                listed = m.run("ls", "-lR", str(path)).stdout
+                assert len(found) > 1 and all(Path(f).name in listed for f in found[1:])
+            else:
+                fm.list_as("nautilus", path)
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline and not all(
+                    fm.valid_thumbnail(cache_home / "thumbnails", path / n)
+                    for n in repository.thumbnailed
+                ):
+                    time.sleep(0.05)
+        finally:
+            m.stop()
+        spent[program] = repository.log()[start:]
+        if program == "find":
+            assert not (cache_home / "thumbnails").exists()
+    listing = spent["find"]
+    fetched = [r for r in spent["nautilus"] if _thumbnail_download(repository.kind, r)]
+    print(
+        f"{repository.kind}: listing the folder costs {len(listing)} requests by find/ls -R, "
+        f"{len(spent['nautilus'])} by a file manager ({len(fetched)} thumbnails)"
+    )
+    assert [r for r in listing if _thumbnail_download(repository.kind, r)] == []
+    assert len(fetched) == len(repository.thumbnailed)
+    rest = [r for r in spent["nautilus"] if not _thumbnail_download(repository.kind, r)]
+    assert sorted((r.method, r.path) for r in rest) == sorted((r.method, r.path) for r in listing)

@@ -104,7 +104,7 @@ def test_written_thumbnails_are_valid_for_their_uri_and_mtime(tmp_path: Path) ->
 
     writer = ThumbnailWriter.__new__(ThumbnailWriter)
     writer.root = tmp_path
-    item = Wanted("id", "file:///mnt/x.pdf", 1700000000, 1234)
+    item = Wanted("id", "file:///mnt/x.pdf", 1700000000, 1234, "thumb-id")
     writer.write(thumbnail_jpeg(b"pdf", longest=175), item)
     normal = tmp_path / "normal" / cache_name(item.uri)
     large = tmp_path / "large" / cache_name(item.uri)
@@ -133,6 +133,7 @@ def test_options_reach_the_mount_from_the_command_line_and_the_configuration(
     config.write_text(
         '[remotes.repo]\ntype = "dspace6"\nurl = "https://repo.example.org/rest"\n'
         'thumbnails = false\nthumbnail_max = "5M"\nthumbnailers = ["tumblerd", "my-indexer"]\n'
+        'file_managers = ["nautilus", "my-browser"]\n'
     )
     monkeypatch.setenv("DOCFS_CONFIG", str(config))
     mnt = tmp_path / "mnt"
@@ -144,12 +145,87 @@ def test_options_reach_the_mount_from_the_command_line_and_the_configuration(
     assert configured.thumbnails is False
     assert configured.options.thumbnail_max == 5 << 20
     assert configured.options.thumbnailers == ("tumblerd", "my-indexer")
+    assert configured.options.file_managers == ("nautilus", "my-browser")
     plain = cli.mount_config(
         parser.parse_args(["mount", "dspace6:https://repo.example.org/rest", str(mnt)])
     )
     assert plain.thumbnails is True and plain.options.thumbnail_max is None
+    assert plain.options.file_managers is None  # DEFAULT_FILE_MANAGERS
     flags = parser.parse_args(
         ["mount", "dspace6:https://x/rest", str(mnt), "--no-thumbnails", "--thumbnail-max", "0"]
     )
     chosen = cli.mount_config(flags)
     assert chosen.thumbnails is False and chosen.options.thumbnail_max == 0
+
+
+def test_a_name_matches_the_thread_or_the_process_it_belongs_to() -> None:
+    """FUSE reports the calling thread; a file manager lists in worker threads (GLib's
+    ``pool-…``), so the program is known by its thread group's name too."""
+    import ctypes
+    import os
+    import threading
+
+    from docfs.vfs.thumbnails import known_name, process_name
+
+    own = process_name(os.getpid())
+    assert own is not None
+    found: list[str | None] = []
+
+    def worker() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        assert libc.prctl(15, b"pool-worker", 0, 0, 0) == 0  # PR_SET_NAME
+        tid = threading.get_native_id()
+        assert process_name(tid) == "pool-worker"
+        found.append(known_name(tid, frozenset({own})))
+        found.append(known_name(tid, frozenset({"pool-worker"})))
+        found.append(known_name(tid, frozenset({"nautilus"})))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert found == [own, "pool-worker", None]
+
+
+def test_the_guard_lets_a_thumbnailer_join_a_download_that_brings_every_byte(
+    tmp_path: Path,
+) -> None:
+    """Once the last byte arrived the content cache still checks the MD5 before it keeps the
+    file: a thumbnailer that opens it then costs no transfer, so it is let in (before, it was
+    refused until the check ended: the guard test failed one run in two)."""
+    import os
+    from types import SimpleNamespace
+
+    import trio
+
+    from docfs.backends.base import Entry, Kind
+    from docfs.vfs.content import ContentCache
+    from docfs.vfs.thumbnails import ThumbnailerGuard, process_name
+
+    own = process_name(os.getpid())
+    assert own is not None
+    guard = ThumbnailerGuard(limit=10, names=frozenset({own}))
+    entry = Entry("f1", "scan.tif", Kind.FILE, 100, None, "v1")
+    node = SimpleNamespace(is_dir=False, staged=None, local=False, entry=entry)
+    cache = ContentCache(tmp_path, 1 << 20, "ns")
+    fs = SimpleNamespace(
+        inodes=SimpleNamespace(find=lambda ino: node), content=cache, path=lambda n: "/scan.tif"
+    )
+    verdicts: list[str | None] = []
+
+    async def main() -> None:
+        release = trio.Event()
+
+        async def fetch(sink: object) -> None:
+            await release.wait()
+
+        async with trio.open_nursery() as nursery:
+            verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
+            handle = cache.open(entry, fetch, nursery)  # type: ignore[arg-type]
+            # the download runs (for another reader): joining it costs nothing more
+            verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
+            release.set()
+            cache.release(handle)
+
+    trio.run(main)
+    assert verdicts[0] is not None and "thumbnailers and indexers are refused" in verdicts[0]
+    assert verdicts[1] is None

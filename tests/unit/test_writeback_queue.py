@@ -91,6 +91,7 @@ def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
         object_id="item-uuid",
         byte_ranges=False,
         inherited_mtime=True,
+        thumbnail="thumb-uuid",
     )
     # every field differs from its default, so a field the JSON leaves out shows
     for f in dataclasses.fields(Entry):
