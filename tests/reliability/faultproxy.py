@@ -31,8 +31,9 @@ of these faults:
 
 ``max_streak`` keeps it a flaky network rather than a dead one: the same request (method, path
 and query) is never hit more than that many times in a row. A ``Rule`` with ``cover`` also hits
-the first request of each endpoint it matches (method and path with ids blanked), so even a
-short run faults every write endpoint once. ``injected`` counts what was done by kind, and
+the first request of each endpoint it matches (method and path with ids blanked), and
+``each_kind_first`` makes the first faults one of each kind, so even a short run faults every
+write endpoint and shows every kind of fault. ``injected`` counts what was done by kind, and
 ``log`` keeps every request with its fault, for a test's figures and its evidence.
 
 Threads, one per client connection; ``stop`` (or leaving the ``with`` block, or ``lifetime``
@@ -132,11 +133,22 @@ class ProxiedRequest:
 
     def __str__(self) -> str:
         query = f"?{self.query}" if self.query else ""
-        reached = "reached the server" if self.forwarded else "did not reach the server"
+        if not self.forwarded:
+            server = "never reached the server"
+        elif self.fault == "stall_pass":
+            server = f"reached the server late, which answered {self.upstream_status}"
+        else:
+            server = f"the server answered {self.upstream_status}"
+        client = {
+            "reset_response": "the client got a cut answer",
+            "lost_answer": "the client got no answer",
+            "reset_request": "the client's connection was reset",
+            "stall_drop": "the client got no answer",
+            "stall_pass": "the client had timed out",
+        }.get(self.fault or "", f"the client got {self.status or 'nothing'}")
         return (
-            f"{self.method} {self.path}{query} [{self.fault or 'clean'}] {reached}, "
-            f"server {self.upstream_status or '-'}, client {self.status or '-'}, "
-            f"{self.end - self.start:.2f} s"
+            f"{self.method} {self.path}{query} [{self.fault or 'clean'}]: {server}; {client} "
+            f"({self.end - self.start:.2f} s)"
         )
 
 
@@ -388,6 +400,9 @@ class FaultProxy:
     weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(KINDS, 1.0))
     statuses: tuple[tuple[int, str | None], ...] = STATUSES
     max_streak: int | None = 2
+    #: the first faults drawn take each kind of ``weights`` once (in a seeded order) before
+    #: the weights decide: a short run still sees every kind
+    each_kind_first: bool = False
     #: seconds after ``start`` at which the proxy stops by itself, whatever the test does
     lifetime: float = 900.0
 
@@ -405,6 +420,10 @@ class FaultProxy:
         self._stop = threading.Event()
         self._streaks: dict[tuple[str, str, str], int] = {}
         self._covered: set[str] = set()
+        self._first_kinds = [k for k in KINDS if self.weights.get(k, 0) > 0]
+        self._random.shuffle(self._first_kinds)
+        if not self.each_kind_first:
+            self._first_kinds.clear()
         self._sockets: set[socket.socket] = set()
         self._threads: list[threading.Thread] = []
         self._listener: socket.socket | None = None
@@ -527,7 +546,10 @@ class FaultProxy:
             kinds = [k for k in KINDS if self.weights.get(k, 0) > 0]
             if not kinds:
                 return None
-            kind = self._random.choices(kinds, [self.weights[k] for k in kinds])[0]
+            if self._first_kinds:
+                kind = self._first_kinds.pop()
+            else:
+                kind = self._random.choices(kinds, [self.weights[k] for k in kinds])[0]
             decision = _Decision(kind)
             if kind == "status":
                 decision.status, decision.retry_after = self._random.choice(self.statuses)

@@ -8,6 +8,7 @@ and store say and what the proxy counted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import time
@@ -284,3 +285,17 @@ def test_stop_ends_stalls_at_once_and_the_lifetime_stops_it(echo: EmulatorServer
     wait_for(lambda: not timed.running, limit=10)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", timed.port), timeout=2)
+
+
+def test_each_kind_first(echo: EmulatorServer) -> None:
+    # status weighs 5 to 1: without each_kind_first, three draws would mostly be statuses
+    weights = {"status": 5.0, "lost_answer": 1.0, "reset_response": 1.0}
+    proxy = FaultProxy(
+        echo.url, everything(), weights=weights, each_kind_first=True, max_streak=None
+    )
+    with proxy, httpx.Client(base_url=proxy.url) as client:
+        for n in range(3):
+            with contextlib.suppress(httpx.TransportError):
+                client.get(f"/sized/{n + 10}")
+    kinds = sorted(str(r.fault).split()[0] for r in proxy.faulted())
+    assert kinds == ["lost_answer", "reset_response", "status"]
