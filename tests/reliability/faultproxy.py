@@ -524,12 +524,15 @@ class FaultProxy:
             return list(self.log)
 
     def summary(self) -> str:
-        """``N requests, M faults (kind: n, ...)`` for a test's figures."""
+        """``N requests on C connections, M faults injected (kind: n, ...)``: figures."""
         with self._lock:
             total = len(self.log)
             kinds = ", ".join(f"{k}: {n}" for k, n in sorted(self.injected.items()))
             count = sum(self.injected.values())
-        return f"{total} requests, {count} faults injected ({kinds or 'none'})"
+        return (
+            f"{total} requests on {self.connections} connections, {count} faults injected "
+            f"({kinds or 'none'})"
+        )
 
     def _decide(self, method: str, path: str, query: str) -> _Decision | None:
         with self._lock:
