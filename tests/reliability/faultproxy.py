@@ -126,6 +126,8 @@ class ProxiedRequest:
     response_bytes: int = 0
     start: float = 0.0
     end: float = 0.0
+    #: wall-clock time it arrived, to match it with the lines of a daemon's log
+    arrived: float = field(default_factory=time.time)
 
     @property
     def endpoint(self) -> str:
@@ -146,9 +148,11 @@ class ProxiedRequest:
             "stall_drop": "the client got no answer",
             "stall_pass": "the client had timed out",
         }.get(self.fault or "", f"the client got {self.status or 'nothing'}")
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.arrived))
+        stamp += f",{int(self.arrived * 1000) % 1000:03d}"
         return (
-            f"{self.method} {self.path}{query} [{self.fault or 'clean'}]: {server}; {client} "
-            f"({self.end - self.start:.2f} s)"
+            f"{stamp} {self.method} {self.path}{query} [{self.fault or 'clean'}]: {server}; "
+            f"{client} ({self.end - self.start:.2f} s)"
         )
 
 

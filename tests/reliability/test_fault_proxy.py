@@ -105,16 +105,25 @@ def reported(label: str, result: object) -> list[str]:
     return [f"{label} exited {code}: {err[-1500:]}"]
 
 
-def evidence(proxy: FaultProxy, logs: str) -> str:
+def evidence(proxy: FaultProxy, logs: str, problems: list[str]) -> str:
+    """The faults injected, the daemon's warnings, and what it said about each file named in
+    a problem (where a retry concluded "did not arrive" too early, say)."""
     faulted = [str(r) for r in proxy.faulted()]
-    warnings = [
-        ln for ln in logs.splitlines() if re.search(r"WARNING|ERROR|Traceback|lost\+found", ln)
+    lines = logs.splitlines()
+    warnings = [ln for ln in lines if re.search(r"WARNING|ERROR|Traceback|lost\+found", ln)]
+    named = {m.group(1) for p in problems for m in re.finditer(r"(file-\d+)", p)}
+    about = [
+        ln
+        for ln in lines
+        if " DEBUG " not in ln and ln not in warnings and any(n in ln for n in named)
     ]
     return (
         f"\n--- faults injected ({len(faulted)}):\n"
         + "\n".join(faulted[:80])
         + f"\n--- daemon warnings and errors ({len(warnings)}):\n"
         + "\n".join(warnings[:80])
+        + f"\n--- what the daemon said about the files named above ({len(about)}):\n"
+        + "\n".join(about[:60])
     )
 
 
@@ -216,4 +225,4 @@ def test_cp_and_rsync_twice_through_a_faulty_network(target: Target, tmp_path: P
         + ", ".join(f"{k} {v:.1f} s" for k, v in took.items())
         + (f"; {len(problems)} problems" if problems else "; all checks passed")
     )
-    assert problems == [], "\n".join(problems) + evidence(proxy, logs)
+    assert problems == [], "\n".join(problems) + evidence(proxy, logs, problems)
