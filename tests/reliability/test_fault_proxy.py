@@ -12,7 +12,9 @@ without ``Retry-After``. Through that:
 2. ``rsync -a`` of a second version of the tree (other bytes, partly other sizes, dated 2021)
    over the copy where the backend can replace files (an overwrite by rename for every file),
    into a fresh directory where it cannot (RSpace's Gallery, Opus 2);
-3. the same ``rsync -a`` again, which must find nothing to send.
+3. the same ``rsync -a`` again, which must find nothing to send;
+4. where files can be renamed and deleted: ``mv`` of two files in the mount, and ``rsync -a
+   --delete`` of the source without three files (the rename and delete endpoints).
 
 Then, the proxy idle (a late request has landed), the server's state from the emulator's
 backdoor must be exactly the source trees: nothing missing, nothing stale, no duplicates, no
@@ -20,7 +22,9 @@ temporary names; ``cp`` and ``rsync`` reported no error; lost+found is empty; an
 straight to the emulator (no proxy, empty cache) reads every file back byte-identical.
 
 CI runs 30 files of up to 2 MiB per backend; ``DOCFS_FAULT_FULL=1`` runs the acceptance size,
-100 files of up to 8 MiB. ``DOCFS_FAULT_SEED`` picks another seed for the faults. Every run
+100 files of up to 8 MiB. ``DOCFS_FAULT_SEED`` picks another seed for the faults and
+``DOCFS_FAULT_RATE`` another share of writes hit (0: a clean network, to tell a fault's harm
+from the scenario's own). Every run
 prints its figures (requests, faults by kind, the write endpoints hit, the time each step took).
 Each check is made and reported, not just the first that fails, with the faulted requests and
 the daemon's warnings as evidence.
@@ -48,7 +52,9 @@ SEED = int(os.environ.get("DOCFS_FAULT_SEED", "18"))
 #: the mount's --timeout, and a stall that outlasts it
 TIMEOUT = 2.0
 STALL = TIMEOUT + 1.0
-WRITE_RATE, READ_RATE = 0.2, 0.05
+#: the share of writes and of reads hit (``DOCFS_FAULT_RATE=0``: the same run on a clean network)
+WRITE_RATE = float(os.environ.get("DOCFS_FAULT_RATE", "0.2"))
+READ_RATE = WRITE_RATE / 4
 #: the error statuses are one kind among the others: twice the weight of each
 WEIGHTS = {**dict.fromkeys(KINDS, 1.0), "status": 2.0}
 #: a bound on each program that only stops a hang
@@ -127,6 +133,33 @@ def evidence(proxy: FaultProxy, logs: str, problems: list[str]) -> str:
     )
 
 
+def rename_and_delete(dest: Path, src: Path, tree: dict[str, bytes]) -> list[str]:
+    """``mv`` two files in the mount (and in ``src``), remove three from ``src`` and ``rsync
+    -a --delete``: the rename and delete endpoints under the same faults. ``tree`` follows."""
+    problems: list[str] = []
+    names = sorted(tree)
+    for rel in names[1:3]:
+        new = rel.replace("file-", "renamed-")
+        moved = run("mv", str(dest / rel), str(dest / new), timeout=LIMIT, check=False)
+        problems += reported(f"mv {rel}", moved)
+        (src / rel).rename(src / new)
+        tree[new] = tree.pop(rel)
+    for rel in names[-3:]:
+        (src / rel).unlink()
+        del tree[rel]
+    changed = ("rsync", "-a", "--delete", "--itemize-changes", f"{src}/", f"{dest}/")
+    third = run(*changed, timeout=LIMIT, check=False)
+    problems += reported("rsync -a --delete (3)", third)
+    changes = third.stdout.splitlines()
+    deleted = [ln for ln in changes if ln.startswith("*deleting")]
+    if len(deleted) != 3:
+        problems.append(f"rsync -a --delete (3) deleted {len(deleted)} files, not 3: {deleted}")
+    sent = [ln for ln in changes if ln.startswith(">f")]
+    if sent:
+        problems.append(f"rsync -a --delete (3) sent {len(sent)} files again: {sent[:5]}")
+    return problems
+
+
 def test_cp_and_rsync_twice_through_a_faulty_network(target: Target, tmp_path: Path) -> None:
     t = target
     if isinstance(t, DocSpaceTarget):
@@ -149,7 +182,7 @@ def test_cp_and_rsync_twice_through_a_faulty_network(target: Target, tmp_path: P
     try:
         daemon.start("--timeout", str(TIMEOUT))
         # from here on (the mount is up): a fifth of the writes, every write endpoint once
-        proxy.plan(Rule(WRITES, WRITE_RATE, cover=True), Rule(READS, READ_RATE))
+        proxy.plan(Rule(WRITES, WRITE_RATE, cover=WRITE_RATE > 0), Rule(READS, READ_RATE))
         mounted = len(proxy.requests())
 
         began = time.monotonic()
@@ -178,6 +211,11 @@ def test_cp_and_rsync_twice_through_a_faulty_network(target: Target, tmp_path: P
         sent = [ln for ln in again.stdout.splitlines() if ln.startswith(">f")]
         if sent:
             problems.append(f"rsync -a (2) sent {len(sent)} files again: {sent[:5]}")
+
+        if overwrite:
+            began = time.monotonic()
+            problems += rename_and_delete(daemon.at(mirrored), src2, v2)
+            took["mv, rsync --delete"] = time.monotonic() - began
 
         proxy.plan()  # clean from here on; a stalled request still lands before the checks
         daemon.stop()
