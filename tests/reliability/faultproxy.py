@@ -36,6 +36,9 @@ the first request of each endpoint it matches (method and path with ids blanked)
 write endpoint and shows every kind of fault. ``injected`` counts what was done by kind, and
 ``log`` keeps every request with its fault, for a test's figures and its evidence.
 
+Not a general proxy: no TLS, no ``CONNECT``, no ``Expect: 100-continue`` (httpx, docfs's
+client, never sends it), and interim 1xx answers are dropped.
+
 Threads, one per client connection; ``stop`` (or leaving the ``with`` block, or ``lifetime``
 seconds, whichever comes first) closes every socket and ends every stall at once.
 """
