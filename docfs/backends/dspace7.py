@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -59,13 +60,20 @@ import re
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -79,6 +87,7 @@ from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind,
 log = logging.getLogger("docfs.dspace7")
 
 JSON = dict[str, Any]
+_T = TypeVar("_T")
 
 CSRF_HEADER = "DSPACE-XSRF-TOKEN"
 CSRF_REQUEST_HEADER = "X-XSRF-TOKEN"
@@ -1089,7 +1098,12 @@ class DSpace7Backend(Backend):
         return None
 
     async def _upload_and_swap(self, entry: Entry, src: Path) -> Entry:
-        """7-9: upload the new content beside the old, delete the old, restore the order."""
+        """7-9: upload the new content beside the old, delete the old, restore the order.
+
+        Each step has its own recovery (issue 18.3): a lost answer to the upload is looked for
+        (and waited for, where it may still land) before the upload is sent again; once the
+        old bitstream is deleted the new content is committed, and the reordering after it is
+        checked against the bundle and never fails the write."""
         uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         order = [
@@ -1104,41 +1118,19 @@ class DSpace7Backend(Backend):
         old = order[position]
         metadata = {k: v for k, v in (old.get("metadata") or {}).items() if k != "dc.title"}
         name = str(old.get("name") or entry.name)
-        try:
-            response = await self._upload(
-                f"core/bundles/{bundle}/bitstreams", src, name, {"metadata": metadata}
-            )
-        except errors.RemoteUnavailable:
-            # the answer was lost, perhaps not the upload: look before failing, so that the
-            # server does not keep the new copy beside the old one under the same name
-            known = {str(o.get("uuid")) for o in order}
-            arrived = await self._arrived(bundle, name, src, known)
-            if arrived is None:
-                raise
-            log.info("the upload of %s had arrived; its answer was lost", name)
-            new, stamp = arrived, time.time()
-        else:
-            new, stamp = self._decode(response), _server_time(response)
+        known = {str(o.get("uuid")) for o in order}
+        new, stamp = await self._upload_once(bundle, src, name, {"metadata": metadata}, known)
         try:
             await self._delete(f"core/bitstreams/{uuid}", "bitstreams")
         except errors.DocfsError:
-            # keep the server as it was rather than leave two copies behind
-            await self._delete(f"core/bitstreams/{new['uuid']}", "bitstreams")
-            raise
-        last = len(order) - 1  # the new one is last once the old one is gone
-        if position != last:
-            await self._json(
-                "PATCH",
-                f"core/bundles/{bundle}",
-                endpoint="bundles",
-                json=[
-                    {
-                        "op": "move",
-                        "from": f"/_links/bitstreams/{last}/href",
-                        "path": f"/_links/bitstreams/{position}/href",
-                    }
-                ],
-            )
+            if await self._exists(f"core/bitstreams/{uuid}", "bitstreams") is not False:
+                # the old one is still there (or nobody can tell): take the new one away
+                # rather than leave two copies behind — never when the old one is gone
+                with suppress(errors.DocfsError):
+                    await self._delete(f"core/bitstreams/{new['uuid']}", "bitstreams")
+                raise
+            log.info("the old copy of %s was deleted; its answer was lost", name)
+        await self._restore_position(bundle, str(new["uuid"]), position, name)
         return self._file(
             new,
             item=item,
@@ -1147,10 +1139,135 @@ class DSpace7Backend(Backend):
             mtime=stamp,
         )
 
-    async def _arrived(self, bundle: str, name: str, src: Path, known: set[str]) -> JSON | None:
+    async def _upload_once(
+        self, bundle: str, src: Path, name: str, properties: JSON, known: set[str]
+    ) -> tuple[JSON, float]:
+        """POST a new bitstream into ``bundle``; after a lost answer, look for it (for as
+        long as it may still land) before sending it again, so that the server never keeps
+        two copies. ``known`` are the bundle's bitstreams from before."""
+        md5: str | None = None
+        for attempt in range(3):
+            try:
+                response = await self._upload(
+                    f"core/bundles/{bundle}/bitstreams", src, name, properties
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                if md5 is None:
+                    md5 = await trio.to_thread.run_sync(_md5_of, src)
+                look = functools.partial(self._arrived, bundle, name, src, known, md5=md5)
+                arrived = await self._until(look, exc, name)
+                if arrived is not None:
+                    log.info("the upload of %s had arrived; its answer was lost", name)
+                    return arrived, time.time()
+                log.info("the upload of %s did not arrive; sending it again", name)
+            else:
+                return self._decode(response), _server_time(response)
+        raise AssertionError("unreachable")
+
+    async def _restore_position(self, bundle: str, new: str, position: int, name: str) -> None:
+        """Move the new bitstream to the old one's place in the bundle (``move`` of
+        ``/_links/bitstreams/<i>/href``). A move is not idempotent (sent twice, it moves
+        another file), so after a lost answer the bundle's order is read again and the move
+        recomputed from it. The content is committed by now: a failure here costs the order
+        only, one warning, never the write."""
+
+        async def where() -> tuple[int, int] | None:
+            """(current, wanted) index of the new bitstream; None if it is gone."""
+            listing = self._pages(
+                f"core/bundles/{bundle}/bitstreams", "bitstreams", endpoint="bundles/bitstreams"
+            )
+            order = [str(o.get("uuid")) async for o in listing]
+            if new not in order:
+                return None
+            return order.index(new), min(position, len(order) - 1)
+
+        problem: errors.DocfsError | None = None
+        try:
+            for _ in range(3):
+                places = await where()
+                if places is None or places[0] == places[1]:
+                    return  # in its place (or removed meanwhile: nothing to order)
+                current, wanted = places
+                try:
+                    await self._json(
+                        "PATCH",
+                        f"core/bundles/{bundle}",
+                        endpoint="bundles",
+                        idempotent=False,
+                        json=[
+                            {
+                                "op": "move",
+                                "from": f"/_links/bitstreams/{current}/href",
+                                "path": f"/_links/bitstreams/{wanted}/href",
+                            }
+                        ],
+                    )
+                    return
+                except errors.RemoteUnavailable as exc:
+                    problem = exc
+
+                    async def moved() -> bool | None:
+                        places = await where()
+                        return True if places is None or places[0] == places[1] else None
+
+                    if await self._until(moved, exc, name):
+                        log.info("%s was put in its place; the answer was lost", name)
+                        return
+        except errors.DocfsError as exc:
+            problem = exc
+        log.warning(
+            "%s: the new content is stored, but it could not be put back in its place in "
+            "the bundle (%s)",
+            name,
+            problem,
+        )
+
+    async def _until(
+        self,
+        look: Callable[[], Awaitable[_T | None]],
+        exc: errors.RemoteUnavailable,
+        what: str,
+    ) -> _T | None:
+        """What ``look`` finds of a request whose answer was lost, or None once it can no
+        longer land. A reset or a 500 ends the exchange: one look tells. A timeout or a
+        gateway's 502/504 does not: the request may still be held on the way or be processed,
+        so "not there" means "not visible yet" for twice the request timeout (issue 18.2,
+        the rule ``vfs/writes.py`` applies to creates)."""
+        settle = 0.0
+        if exc.timed_out or exc.status in (502, 504):
+            settle = 2 * self.http.limits.timeout
+        deadline = trio.current_time() + settle
+        pause = 0.25
+        while True:
+            found = await look()
+            if found is not None:
+                return found
+            left = deadline - trio.current_time()
+            if left <= 0:
+                return None
+            log.info("%s: not visible yet; looking again in %.1f s", what, min(pause, left))
+            await trio.sleep(min(pause, left))
+            pause *= 2
+
+    async def _exists(self, path: str, endpoint: str) -> bool | None:
+        """Does ``path`` exist? None if the server does not say."""
+        try:
+            await self._json("GET", path, endpoint=endpoint)
+        except errors.NotFound:
+            return False
+        except errors.DocfsError:
+            return None
+        return True
+
+    async def _arrived(
+        self, bundle: str, name: str, src: Path, known: set[str], *, md5: str | None = None
+    ) -> JSON | None:
         """A bitstream of ``bundle`` named ``name`` with ``src``'s bytes that is not one of
         ``known``: an upload whose answer was lost."""
-        md5 = await trio.to_thread.run_sync(_md5_of, src)
+        if md5 is None:
+            md5 = await trio.to_thread.run_sync(_md5_of, src)
         listing = self._pages(
             f"core/bundles/{bundle}/bitstreams", "bitstreams", endpoint="bundles/bitstreams"
         )
@@ -1641,13 +1758,7 @@ class DSpace7Backend(Backend):
         kind = self._type(entry)
         item = self._uuid(entry) if kind == "item" else entry.extra.get("item", "")
         async with self._changing(item):
-            obj = await self._json(
-                "PATCH",
-                f"{API_SECTION[kind]}/{self._uuid(entry)}",
-                endpoint=kind + "s",
-                json=ops,
-                status_map={422: errors.InvalidArgument},
-            )
+            obj = await self._patch_once(f"{API_SECTION[kind]}/{self._uuid(entry)}", kind, ops)
         name = str(obj.get("name") or self._uuid(entry))
         version = entry.version if kind == "bitstream" else str(obj.get("lastModified") or "")
         mtime = (
@@ -1661,6 +1772,45 @@ class DSpace7Backend(Backend):
             draft.entry = fresh  # the collection shows it from here until it is deposited
         return fresh
 
+    async def _patch_once(self, path: str, kind: str, ops: list[JSON]) -> JSON:
+        """A metadata PATCH that is applied once, whatever the network does (issue 18.3).
+
+        ``replace`` sets a value: repeated, it sets it again, so a patch of replaces only is
+        retried like a PUT. ``add`` appends (DSpaceObjectMetadataAddOperation: "appending if
+        index is 0 or left out") and ``remove`` of a missing field is a 422: after a lost
+        answer the object is read again, for as long as the patch may still land, and the
+        patch is sent again only if its result is not there."""
+        endpoint = kind + "s"
+        status_map = {422: errors.InvalidArgument}
+        if all(op.get("op") == "replace" for op in ops):
+            return await self._json(
+                "PATCH", path, endpoint=endpoint, json=ops, idempotent=True, status_map=status_map
+            )
+
+        async def applied() -> JSON | None:
+            obj = await self._json("GET", path, endpoint=endpoint)
+            return obj if _patched(obj, ops) else None
+
+        for attempt in range(3):
+            try:
+                return await self._json(
+                    "PATCH",
+                    path,
+                    endpoint=endpoint,
+                    json=ops,
+                    idempotent=False,
+                    status_map=status_map,
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                obj = await self._until(applied, exc, path)
+                if obj is not None:
+                    log.info("the change of %s had arrived; its answer was lost", path)
+                    return obj
+                log.info("the change of %s did not arrive; sending it again", path)
+        raise AssertionError("unreachable")
+
 
 def _workspace_title(ws: JSON) -> str:
     """A workspace item's title, from its traditionalpageone section."""
@@ -1669,6 +1819,32 @@ def _workspace_title(ws: JSON) -> str:
     if values and isinstance(values[0], dict) and values[0].get("value"):
         return str(values[0]["value"])
     return "(untitled)"
+
+
+def _patched(obj: JSON, ops: list[JSON]) -> bool:
+    """Does ``obj`` show the result of the metadata patch ``ops`` (as ``_set_title`` and
+    ``set_meta`` build them)? False where it cannot tell."""
+    metadata = obj.get("metadata") or {}
+    for op in ops:
+        parts = str(op.get("path", "")).split("/")
+        if len(parts) < 3 or parts[1] != "metadata":
+            return False
+        have = [v.get("value") for v in metadata.get(parts[2]) or [] if isinstance(v, dict)]
+        kind, value = op.get("op"), op.get("value")
+        if kind == "remove" and len(parts) == 3:
+            ok = not have
+        elif kind in ("add", "replace") and len(parts) == 3 and isinstance(value, list):
+            want = [v.get("value") for v in value if isinstance(v, dict)]
+            # an add appends to what the field held (which we believed empty)
+            ok = have[-len(want) :] == want if kind == "add" else have == want
+        elif kind == "replace" and len(parts) == 5 and parts[4] == "value":
+            index = int(parts[3]) if parts[3].isdigit() else -1
+            ok = 0 <= index < len(have) and have[index] == value
+        else:
+            return False
+        if not ok:
+            return False
+    return True
 
 
 def _extra_of(entry: Entry) -> dict[str, str]:
