@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from docfs import errors
-from docfs.backends._http import HttpClient, RetryPolicy
+from docfs.backends._http import HttpClient, Limits, RetryPolicy
 from docfs.backends.base import Credentials, Entry, Kind, Op
 from docfs.backends.dspace7 import DSpace7Backend, api_prefix, jwt_expiry, probe
 from docfs.emulators.base import EmulatorServer
@@ -450,11 +450,162 @@ async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
     assert not emulator.exists(old_uuid) and new.extra["uuid"] == new_uuid
     assert emulator.content(new_uuid) == b"B, version 2"
 
-    # a gateway error (the server never saw it): the overwrite fails, the old content stays
+
+# ---- recovery of every write from faults (issue 18.3) --------------------------------------
+
+#: the client's request timeout in the fault tests below: a held request outlasts it
+SHORT = 0.5
+
+
+async def short_timeout(server: EmulatorServer, opened: list[DSpace7Backend]) -> DSpace7Backend:
+    """A backend whose requests time out after ``SHORT`` seconds (a lost answer is then looked
+    for during ``2 * SHORT``)."""
+    http = HttpClient(server.url, retry=FAST_RETRY, limits=Limits(timeout=SHORT))
+    backend = DSpace7Backend(http, Credentials(*ADMIN))
+    opened.append(backend)
+    await backend.connect()
+    return backend
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[DSpace7Backend]]:
+    backends: list[DSpace7Backend] = []
+    yield backends
+    for backend in backends:
+        await backend.aclose()
+
+
+async def test_overwrite_whose_upload_is_held_past_the_timeout_is_not_sent_twice(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    # a proxy holds the upload longer than the client waits; the server stores it later
+    emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", hold=SHORT * 1.8)
+    emulator.clear_log()
+
+    new = await backend.replace_file(files[1], write(tmp_path, "b2", b"B, version 2"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 1  # looked for, not sent again
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[1][0] == new.extra["uuid"]
+    assert emulator.content(new.extra["uuid"]) == b"B, version 2"
+
+    # a gateway's 502 (the server never saw it): looked for, then sent again
     emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", status=502)
-    with pytest.raises(errors.RemoteUnavailable):
-        await backend.replace_file(new, write(tmp_path, "b3", b"B, version 3"))
-    assert emulator.bitstreams(item)[1] == (new_uuid, "b.txt")
+    emulator.clear_log()
+    newer = await backend.replace_file(new, write(tmp_path, "b3", b"B, version 3"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 2
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[1][0] == newer.extra["uuid"]
+    assert emulator.content(newer.extra["uuid"]) == b"B, version 3"
+
+
+async def test_overwrite_whose_reordering_answer_is_lost_succeeds_in_order(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    bundle = r"/core/bundles/[^/]+$"
+
+    # the move was made, its answer lost: the order read again says so, no second move
+    emulator.plan_fault(method="PATCH", path=bundle, reset_after=0)
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[0][0] == new.extra["uuid"]
+    assert len(emulator.requests("PATCH", bundle)) == 1
+
+    # the move never reached the server (502): moved after the order was read again
+    emulator.plan_fault(method="PATCH", path=bundle, status=502)
+    emulator.clear_log()
+    new = await backend.replace_file(new, write(tmp_path, "a3", b"A3"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[0][0] == new.extra["uuid"]
+    assert len(emulator.requests("PATCH", bundle)) == 2
+
+    # held past the timeout, it lands late: waited for, not repeated (that would move c.txt)
+    emulator.plan_fault(method="PATCH", path=bundle, hold=SHORT * 1.8)
+    emulator.clear_log()
+    new = await backend.replace_file(new, write(tmp_path, "a4", b"A4"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert len(emulator.requests("PATCH", bundle)) == 1
+
+    # no move gets through at all: the content is stored all the same, and docfs follows it
+    emulator.plan_fault(method="PATCH", path=bundle, status=500, times=None)
+    new = await backend.replace_file(new, write(tmp_path, "a5", b"A5"))
+    emulator.clear_faults()
+    assert emulator.content(new.extra["uuid"]) == b"A5"
+    assert sorted(n or "" for _, n in emulator.bitstreams(item)) == ["a.txt", "b.txt", "c.txt"]
+    assert (await backend.stat(new)).size == 2
+
+
+async def test_overwrite_whose_delete_answers_are_lost_keeps_the_new_copy(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    old_uuid = emulator.bitstreams(item)[0][0]
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    # the DELETE is done but its answer lost, and every retry fails: the old copy is gone,
+    # so the new one is the file now (taking it away too would lose the file)
+    emulator.plan_fault(method="DELETE", path="/core/bitstreams/", reset_after=0)
+    emulator.plan_fault(method="DELETE", path="/core/bitstreams/", status=500, times=None)
+
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    emulator.clear_faults()
+    assert not emulator.exists(old_uuid)
+    assert emulator.bitstreams(item) == [
+        (new.extra["uuid"], "a.txt"),
+        (files[1].extra["uuid"], "b.txt"),
+    ]
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+
+
+async def test_rename_and_metadata_changes_survive_lost_answers(
+    serve: Serve, opened: list[DSpace7Backend]
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await short_timeout(server, opened)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    uuid = file.extra["uuid"]
+    patch = r"/core/bitstreams/[^/]+$"
+
+    # a rename is a replace of dc.title: safe to send again after a lost answer or a timeout
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    file = await backend.rename(file, await walk(backend, "C", "Coll", "Item"), "b.txt")
+    assert emulator.bitstreams(item) == [(uuid, "b.txt")] and file.name == "b.txt"
+    emulator.plan_fault(method="PATCH", path=patch, delay=SHORT * 1.5)
+    file = await backend.rename(file, await walk(backend, "C", "Coll", "Item"), "c.txt")
+    assert emulator.bitstreams(item) == [(uuid, "c.txt")] and file.name == "c.txt"
+
+    # an add appends: after a lost answer the file is read again, and the add not repeated
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.description", "once")
+    assert emulator.metadata_of(uuid)["dc.description"] == ["once"]
+    assert len(emulator.requests("PATCH", patch)) == 1
+    assert file.meta["dc.description"] == "once"
+    # held past the timeout, it lands late: waited for, not sent twice
+    emulator.plan_fault(method="PATCH", path=patch, hold=SHORT * 1.8)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.subject", "held")
+    assert emulator.metadata_of(uuid)["dc.subject"] == ["held"]
+    assert len(emulator.requests("PATCH", patch)) == 1
+    # never processed (502): not there when read again, so it is sent again
+    emulator.plan_fault(method="PATCH", path=patch, status=502)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.rights", "sent twice")
+    assert emulator.metadata_of(uuid)["dc.rights"] == ["sent twice"]
+    assert len(emulator.requests("PATCH", patch)) == 2
+    # a remove whose answer is lost: gone when read again, so no 422 from a second remove
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    file = await backend.set_meta(file, "dc.rights", None)
+    assert "dc.rights" not in emulator.metadata_of(uuid) and "dc.rights" not in file.meta
 
 
 async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(
