@@ -1130,7 +1130,8 @@ class DSpace7Backend(Backend):
                     await self._delete(f"core/bitstreams/{new['uuid']}", "bitstreams")
                 raise
             log.info("the old copy of %s was deleted; its answer was lost", name)
-        await self._restore_position(bundle, str(new["uuid"]), position, name)
+        # the new one is last once the old one is gone
+        await self._restore_position(bundle, str(new["uuid"]), len(order) - 1, position, name)
         return self._file(
             new,
             item=item,
@@ -1166,9 +1167,11 @@ class DSpace7Backend(Backend):
                 return self._decode(response), _server_time(response)
         raise AssertionError("unreachable")
 
-    async def _restore_position(self, bundle: str, new: str, position: int, name: str) -> None:
-        """Move the new bitstream to the old one's place in the bundle (``move`` of
-        ``/_links/bitstreams/<i>/href``). A move is not idempotent (sent twice, it moves
+    async def _restore_position(
+        self, bundle: str, new: str, last: int, position: int, name: str
+    ) -> None:
+        """Move the new bitstream from ``last`` to the old one's place in the bundle (``move``
+        of ``/_links/bitstreams/<i>/href``). A move is not idempotent (sent twice, it moves
         another file), so after a lost answer the bundle's order is read again and the move
         recomputed from it. The content is committed by now: a failure here costs the order
         only, one warning, never the write."""
@@ -1185,8 +1188,10 @@ class DSpace7Backend(Backend):
 
         problem: errors.DocfsError | None = None
         try:
-            for _ in range(3):
-                places = await where()
+            places: tuple[int, int] | None = (last, position)
+            for attempt in range(3):
+                if attempt:
+                    places = await where()
                 if places is None or places[0] == places[1]:
                     return  # in its place (or removed meanwhile: nothing to order)
                 current, wanted = places
@@ -1209,8 +1214,8 @@ class DSpace7Backend(Backend):
                     problem = exc
 
                     async def moved() -> bool | None:
-                        places = await where()
-                        return True if places is None or places[0] == places[1] else None
+                        now = await where()
+                        return True if now is None or now[0] == now[1] else None
 
                     if await self._until(moved, exc, name):
                         log.info("%s was put in its place; the answer was lost", name)
