@@ -980,13 +980,20 @@ class DSpace7Backend(Backend):
         hint = self._bundle_hint.get(item)
         if hint is not None:
             return hint
-        for _ in range(2):
+
+        async def find() -> str | None:
             listing = self._pages(f"core/items/{item}/bundles", "bundles", endpoint="items/bundles")
             async with aclosing(listing):
                 async for bundle in listing:
                     if bundle.get("name") == ORIGINAL:
                         self._bundle_hint[item] = str(bundle["uuid"])
                         return str(bundle["uuid"])
+            return None
+
+        for attempt in range(3):
+            found = await find()
+            if found is not None:
+                return found
             try:
                 created = await self._json(
                     "POST",
@@ -998,6 +1005,15 @@ class DSpace7Backend(Backend):
                 )
             except errors.AlreadyExists:
                 continue  # created meanwhile (or our lost answer): list again
+            except errors.RemoteUnavailable as exc:
+                # a second one is refused (ItemRestRepository.addBundleToItem: "The bundle name
+                # already exists"), but the one sent may still land: wait for it, not fail
+                if attempt == 2:
+                    raise
+                found = await self._until(find, exc, f"the ORIGINAL bundle of item {item}")
+                if found is not None:
+                    return found
+                continue
             self._bundle_hint[item] = str(created["uuid"])
             return str(created["uuid"])
         raise errors.ProtocolError(f"item {item}: cannot find or create its ORIGINAL bundle")
@@ -1056,24 +1072,12 @@ class DSpace7Backend(Backend):
     async def _put_content(self, entry: Entry, src: Path) -> Entry | None:
         """10.0's ``PUT …/content`` (BitstreamReplaceController); None where the server does
         not replace content (then ``_replace`` is False for the rest of the mount)."""
-        uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         bundle_name = entry.extra.get("bundle_name", ORIGINAL)
         if self._replace is False:
             return None
         try:
-            # the entry's own name as the part's filename: with replaceName=false
-            # BitstreamServiceImpl.replace keeps the old name only when the extensions
-            # agree (else old base name + uploaded extension)
-            response = await self._upload(
-                f"core/bitstreams/{uuid}/content",
-                src,
-                None,
-                None,
-                method="PUT",
-                params={"replaceName": "false"},
-                filename=entry.name,
-            )
+            replaced = await self._put_once(entry, src)
         except (errors.NotSupported, errors.InvalidArgument) as exc:
             # 10.0 with replace-bitstream.enabled=false (the default): the service throws
             # IllegalStateException, answered 400; a server without the endpoint 405.
@@ -1088,14 +1092,55 @@ class DSpace7Backend(Backend):
             )
         else:
             self._replace = True
-            return self._file(
-                self._decode(response),
-                item=item,
-                bundle=bundle,
-                bundle_name=bundle_name,
-                mtime=_server_time(response),
-            )
+            obj, stamp = replaced
+            return self._file(obj, item=item, bundle=bundle, bundle_name=bundle_name, mtime=stamp)
         return None
+
+    async def _put_once(self, entry: Entry, src: Path) -> tuple[JSON, float]:
+        """``PUT …/content`` is not repeatable: it puts a new bitstream (new uuid) in the old
+        one's place, so a second PUT to the old uuid is a 404. After a lost answer: if the
+        old uuid is gone, the new bitstream with these bytes in its bundle is the answer;
+        if it is still there once the PUT can no longer land, it is sent again."""
+        uuid = self._uuid(entry)
+        bundle = entry.extra["bundle"]
+        md5: str | None = None
+        for attempt in range(3):
+            try:
+                # the entry's own name as the part's filename: with replaceName=false
+                # BitstreamServiceImpl.replace keeps the old name only when the extensions
+                # agree (else old base name + uploaded extension)
+                response = await self._upload(
+                    f"core/bitstreams/{uuid}/content",
+                    src,
+                    None,
+                    None,
+                    method="PUT",
+                    params={"replaceName": "false"},
+                    filename=entry.name,
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                if md5 is None:
+                    md5 = await trio.to_thread.run_sync(_md5_of, src)
+                look = functools.partial(self._replaced, uuid, bundle, entry.name, src, md5)
+                found = await self._until(look, exc, entry.name)
+                if found is not None:
+                    log.info("the new content of %s had arrived; its answer was lost", entry.name)
+                    return found, time.time()
+                log.info("the new content of %s did not arrive; sending it again", entry.name)
+            else:
+                return self._decode(response), _server_time(response)
+        raise AssertionError("unreachable")
+
+    async def _replaced(
+        self, uuid: str, bundle: str, name: str, src: Path, md5: str
+    ) -> JSON | None:
+        """The bitstream that a ``PUT …/content`` of ``src`` to ``uuid`` put in its place, if
+        it did (the old uuid is gone then)."""
+        if await self._exists(f"core/bitstreams/{uuid}", "bitstreams") is not False:
+            return None
+        return await self._arrived(bundle, name, src, {uuid}, md5=md5)
 
     async def _upload_and_swap(self, entry: Entry, src: Path) -> Entry:
         """7-9: upload the new content beside the old, delete the old, restore the order.
@@ -1389,14 +1434,7 @@ class DSpace7Backend(Backend):
         createWorkflowItem answer 422), and once deposited the submitter may no longer add
         files (XmlWorkflowServiceImpl.start removes the submitter's policies on the item).
         """
-        workspace = await self._json(
-            "POST",
-            "submission/workspaceitems",
-            endpoint="submission",
-            params={"owningCollection": collection, "embed": "item"},
-            idempotent=False,
-            status_map={422: errors.NotFound},
-        )
+        workspace = await self._new_workspace_item(collection)
         ws_id = workspace.get("id")
         url = ((workspace.get("_links") or {}).get("self") or {}).get("href")
         if ws_id is None or not url:
@@ -1408,8 +1446,14 @@ class DSpace7Backend(Backend):
         ]
         ops.append({"op": "add", "path": "/sections/license/granted", "value": True})
         try:
+            # each op sets (a whole field's add "initializes or replaces" it in a submission:
+            # ItemMetadataValueAddPatchOperation; the license add grants it): safe to repeat
             await self._json(
-                "PATCH", f"submission/workspaceitems/{ws_id}", endpoint="submission", json=ops
+                "PATCH",
+                f"submission/workspaceitems/{ws_id}",
+                endpoint="submission",
+                json=ops,
+                idempotent=True,
             )
             item = (workspace.get("_embedded") or {}).get("item")
             item_uuid = (item or {}).get("uuid")
@@ -1437,6 +1481,64 @@ class DSpace7Backend(Backend):
             self.deposit_after,
         )
         return entry
+
+    async def _new_workspace_item(self, collection: str) -> JSON:
+        """``POST /submission/workspaceitems``; after a lost answer, the submitter's workspace
+        items are read (for as long as the POST may still land) and an empty one in this
+        collection that this mount has not seen is taken as ours, rather than leaving it
+        behind and making another (issue 18.3)."""
+        for attempt in range(3):
+            try:
+                return await self._json(
+                    "POST",
+                    "submission/workspaceitems",
+                    endpoint="submission",
+                    params={"owningCollection": collection, "embed": "item"},
+                    idempotent=False,
+                    status_map={422: errors.NotFound},
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                look = functools.partial(self._unclaimed_workspace_item, collection)
+                found = await self._until(look, exc, "new workspace item")
+                if found is not None:
+                    log.info("workspace item %s had been made; its answer was lost", found["id"])
+                    return found
+                log.info("the new workspace item did not arrive; asking again")
+        raise AssertionError("unreachable")
+
+    async def _unclaimed_workspace_item(self, collection: str) -> JSON | None:
+        """An untitled workspace item of this user in ``collection`` that is neither one of
+        this mount's nor one found at its start: one whose creation answer was lost."""
+        person = self.session.person()
+        if not person:
+            return None
+        seen = self._made | set(self._orphans)
+        listing = self._pages(
+            "submission/workspaceitems/search/findBySubmitter",
+            "workspaceitems",
+            endpoint="submission",
+            params={"uuid": person, "embed": "collection"},
+        )
+        async with aclosing(listing):
+            async for ws in listing:
+                ws_id = ws.get("id")
+                owner = ((ws.get("_embedded") or {}).get("collection") or {}).get("uuid")
+                if (
+                    isinstance(ws_id, int)
+                    and ws_id not in seen
+                    and owner == collection
+                    and _workspace_title(ws) == "(untitled)"
+                ):
+                    self._made.add(ws_id)  # claimed: a concurrent look must not take it too
+                    return await self._json(
+                        "GET",
+                        f"submission/workspaceitems/{ws_id}",
+                        endpoint="submission",
+                        params={"embed": "item"},
+                    )
+        return None
 
     @asynccontextmanager
     async def _changing(self, item: str) -> AsyncIterator[None]:
@@ -1533,39 +1635,72 @@ class DSpace7Backend(Backend):
             )
 
     async def _deposit(self, draft: Draft) -> None:
-        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises."""
+        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises.
+
+        A deposit consumes the workspace item (it becomes a workflow item or is archived), so
+        one sent twice is refused, never doubled; and a workspace item that is gone after an
+        error means the deposit went through. After a lost answer it is looked for (for as
+        long as the deposit may still land) and then sent again (issue 18.3)."""
         item = draft.entry.extra["uuid"]
+        ws_path = f"submission/workspaceitems/{draft.ws_id}"
+
+        async def consumed() -> bool | None:
+            return True if await self._exists(ws_path, "submission") is False else None
+
         async with self._deposit_lock:
             if self._drafts.get(item) is not draft:
                 return  # deposited or removed meanwhile
-            try:
-                deposit = await self.http.request(
-                    "POST",
-                    f"{self.api}/workflow/workflowitems",
-                    endpoint="workflow",
-                    body=f"{draft.url}\n".encode(),
-                    headers={"Content-Type": "text/uri-list"},
-                    idempotent=False,
-                    status_map={422: errors.InvalidArgument},
-                )
-            except errors.DocfsError as exc:
-                problem = await self._refusal(draft, exc)
-                if problem != draft.told:
-                    log.warning(
-                        "cannot deposit the new item %s (it stays a workspace item, %d, in "
-                        "your DSpace workspace): %s",
-                        draft.entry.name,
-                        draft.ws_id,
-                        problem,
+            for attempt in range(3):
+                try:
+                    deposit = await self.http.request(
+                        "POST",
+                        f"{self.api}/workflow/workflowitems",
+                        endpoint="workflow",
+                        body=f"{draft.url}\n".encode(),
+                        headers={"Content-Type": "text/uri-list"},
+                        idempotent=False,
+                        status_map={422: errors.InvalidArgument},
                     )
-                draft.problem = draft.told = problem
-                return
+                    break
+                except errors.RemoteUnavailable as exc:
+                    if await self._until(consumed, exc, draft.entry.name):
+                        deposit = None
+                        break
+                    if attempt == 2:
+                        # no answer is no refusal: tried again after the next quiet period
+                        log.info(
+                            "deposit of %s got no answer (%s); trying again later",
+                            draft.entry.name,
+                            exc,
+                        )
+                        draft.touched = time.monotonic()
+                        return
+                except errors.DocfsError as exc:
+                    if await consumed():
+                        deposit = None  # an earlier try landed late: this one was refused
+                        break
+                    problem = await self._refusal(draft, exc)
+                    if problem != draft.told:
+                        log.warning(
+                            "cannot deposit the new item %s (it stays a workspace item, %d, "
+                            "in your DSpace workspace): %s",
+                            draft.entry.name,
+                            draft.ws_id,
+                            problem,
+                        )
+                    draft.problem = draft.told = problem
+                    return
             del self._drafts[item]
-        if deposit.content:
+        if deposit is None:
+            # gone from the workspace, the answer lost: archived or in review, shown while
+            # the index may lag (a stat drops it if we may not see it)
+            log.info("new item %s had been deposited; its answer was lost", draft.entry.name)
+        elif deposit.content:
             # a workflow item: the item waits for review, invisible until approved
             log.info("new item %s was deposited and waits in review", draft.entry.name)
             return
-        log.info("new item %s was deposited", draft.entry.name)
+        else:
+            log.info("new item %s was deposited", draft.entry.name)
         self._pending.setdefault(draft.collection, {})[item] = (time.monotonic(), draft.entry)
 
     async def _refusal(self, draft: Draft, exc: errors.DocfsError) -> str:

@@ -457,11 +457,13 @@ async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
 SHORT = 0.5
 
 
-async def short_timeout(server: EmulatorServer, opened: list[DSpace7Backend]) -> DSpace7Backend:
+async def short_timeout(
+    server: EmulatorServer, opened: list[DSpace7Backend], user: tuple[str, str] = ADMIN
+) -> DSpace7Backend:
     """A backend whose requests time out after ``SHORT`` seconds (a lost answer is then looked
     for during ``2 * SHORT``)."""
     http = HttpClient(server.url, retry=FAST_RETRY, limits=Limits(timeout=SHORT))
-    backend = DSpace7Backend(http, Credentials(*ADMIN))
+    backend = DSpace7Backend(http, Credentials(*user))
     opened.append(backend)
     await backend.connect()
     return backend
@@ -606,6 +608,74 @@ async def test_rename_and_metadata_changes_survive_lost_answers(
     emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
     file = await backend.set_meta(file, "dc.rights", None)
     assert "dc.rights" not in emulator.metadata_of(uuid) and "dc.rights" not in file.meta
+
+
+async def test_a_submitters_new_item_survives_lost_answers(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    """Workspace item, its metadata, its ORIGINAL bundle and its deposit: each write is
+    recovered after a lost answer, and nothing is made twice or left behind."""
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    backend = await short_timeout(server, opened, USER)
+    parent = await walk(backend, "C", "Coll")
+
+    # the workspace item is made, its answer lost: found among the user's, not made again
+    emulator.plan_fault(method="POST", path="/submission/workspaceitems$", reset_after=0)
+    first = await backend.mkdir(parent, "First")
+    assert len(emulator.requests("POST", "/submission/workspaceitems$")) == 1
+    assert emulator.workspace_items() == [first.extra["uuid"]]
+    # its metadata patch sets whole fields (repeatable): sent again, the title is there once
+    emulator.plan_fault(method="PATCH", path="/submission/workspaceitems/", reset_after=0)
+    second = await backend.mkdir(parent, "Second")
+    assert len(emulator.requests("PATCH", "/submission/workspaceitems/")) == 3
+    assert emulator.metadata_of(second.extra["uuid"])["dc.title"] == ["Second"]
+    assert sorted(emulator.workspace_items()) == sorted([first.extra["uuid"], second.extra["uuid"]])
+
+    # the ORIGINAL bundle's creation is held past the timeout: waited for, not failed
+    emulator.plan_fault(method="POST", path="/core/items/[^/]+/bundles$", hold=SHORT * 1.8)
+    await backend.create_file(first, "a.txt", write(tmp_path, "a", b"A"))
+    assert emulator.bundle_names(first.extra["uuid"]) == ["ORIGINAL"]
+    assert [n for _, n in emulator.bitstreams(first.extra["uuid"])] == ["a.txt"]
+    await backend.create_file(second, "b.txt", write(tmp_path, "b", b"B"))
+
+    # a deposit is held past the timeout and goes through late: the workspace item that is
+    # gone tells, and it is not sent again
+    emulator.plan_fault(method="POST", path="/workflow/workflowitems$", hold=SHORT * 1.8)
+    await backend.settle()
+    assert backend.held_back() == []
+    assert len(emulator.requests("POST", "/workflow/workflowitems$")) == 2
+    assert emulator.workspace_items() == []
+    assert sorted(emulator.items_in(collection)) == sorted(
+        [first.extra["uuid"], second.extra["uuid"]]
+    )
+
+
+async def test_put_content_on_10_survives_a_lost_answer_and_a_gateway_error(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    put = CONTENT_PATH
+
+    # replaced, the answer lost: the old uuid is gone, the new one with these bytes is it
+    emulator.plan_fault(method="PUT", path=put, reset_after=0)
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert len(emulator.requests("PUT", put)) == 1
+    assert emulator.bitstreams(item)[0] == (new.extra["uuid"], "a.txt")
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+
+    # never processed (502): the old uuid is still there, so it is sent again
+    emulator.plan_fault(method="PUT", path=put, status=502)
+    emulator.clear_log()
+    newer = await backend.replace_file(new, write(tmp_path, "a3", b"A3"))
+    assert len(emulator.requests("PUT", put)) == 2
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+    assert emulator.content(newer.extra["uuid"]) == b"A3"
 
 
 async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(
