@@ -1852,13 +1852,23 @@ class DSpace7Backend(Backend):
             bundle, bundle_name = self._uuid(target), target.name
         else:
             raise errors.CrossDevice(f"{entry.name}: DSpace moves files only within an item")
-        await self.http.request(
-            "PUT",
-            f"{self.api}/core/bitstreams/{self._uuid(entry)}/bundle",
-            endpoint="bitstreams/bundle",
-            body=f"{self.http.base_url}{self.api}/core/bundles/{bundle}\n".encode(),
-            headers={"Content-Type": "text/uri-list"},
-        )
+        uuid = self._uuid(entry)
+        try:
+            await self.http.request(
+                "PUT",
+                f"{self.api}/core/bitstreams/{uuid}/bundle",
+                endpoint="bitstreams/bundle",
+                body=f"{self.http.base_url}{self.api}/core/bundles/{bundle}\n".encode(),
+                headers={"Content-Type": "text/uri-list"},
+                # a PUT, retried after a lost answer: the second one is refused with 400 "already
+                # in the target bundle" (BitstreamRestRepository.performBitstreamMove)
+                status_map={400: errors.Conflict},
+            )
+        except errors.Conflict:
+            now = await self._json("GET", f"core/bitstreams/{uuid}/bundle", endpoint="bitstreams")
+            if str(now.get("uuid") or "") != bundle:
+                raise errors.InvalidArgument(f"{entry.name}: DSpace refused the move") from None
+            log.info("%s was moved already; the answer was lost", entry.name)
         extra = {
             **entry.extra,
             "bundle": bundle,

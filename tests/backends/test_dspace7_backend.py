@@ -653,6 +653,26 @@ async def test_a_submitters_new_item_survives_lost_answers(
     )
 
 
+async def test_move_between_bundles_whose_answer_is_lost_is_no_error(
+    serve: Serve, connect: Connect
+) -> None:
+    """The PUT is retried after a lost answer, and the server refuses the second one: "The
+    provided bitstream is already in the target bundle" (400). The move is done all the same."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    emulator.add_bundle(item, "EXTRA")
+    backend = await connect(server, other_bundles=True)
+    entry = await walk(backend, "C", "Coll", "Item")
+    (file,) = [e for e in await listing(backend, entry) if not e.is_dir]
+    extra = await child(backend, entry, "EXTRA")
+    emulator.plan_fault(method="PUT", path="/core/bitstreams/[^/]+/bundle$", reset_after=0)
+
+    moved = await backend.rename(file, extra, "a.txt")
+    assert emulator.bitstreams(item, "EXTRA") == [(file.extra["uuid"], "a.txt")]
+    assert moved.extra["bundle_name"] == "EXTRA"
+    assert [r.status for r in emulator.requests("PUT", "/bundle$")] == [200, 400]
+
+
 async def test_put_content_on_10_survives_a_lost_answer_and_a_gateway_error(
     serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
 ) -> None:
