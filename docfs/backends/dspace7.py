@@ -30,6 +30,9 @@ name and metadata, deletes the old one and moves the new one to the old position
 before giving up, so the server never keeps both). On 10.0 ``PUT …/content`` is used where the
 server enables it (it gives a new uuid too; the part carries the entry's own name, since the
 server derives the new name from it); a 400 or 405 to it switches the mount to upload-and-swap.
+Every write has a recovery path after a lost answer: repeatable ones are retried, the others
+are checked against the server's state (for as long as they may still land) and then resumed
+or sent again (``docs/protocols/dspace7.md``, "Which writes may be sent twice").
 Renames are ``dc.title`` patches; a move between items is ``EXDEV``. A new item is made with
 the admin-only ``POST /core/items``; for everybody else it is a workspace item, shown at once,
 that takes files and is deposited later — after ``deposit_after`` seconds of quiet, or when
