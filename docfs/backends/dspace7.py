@@ -30,6 +30,9 @@ name and metadata, deletes the old one and moves the new one to the old position
 before giving up, so the server never keeps both). On 10.0 ``PUT …/content`` is used where the
 server enables it (it gives a new uuid too; the part carries the entry's own name, since the
 server derives the new name from it); a 400 or 405 to it switches the mount to upload-and-swap.
+Every write has a recovery path after a lost answer: repeatable ones are retried, the others
+are checked against the server's state (for as long as they may still land) and then resumed
+or sent again (``docs/protocols/dspace7.md``, "Which writes may be sent twice").
 Renames are ``dc.title`` patches; a move between items is ``EXDEV``. A new item is made with
 the admin-only ``POST /core/items``; for everybody else it is a workspace item, shown at once,
 that takes files and is deposited later — after ``deposit_after`` seconds of quiet, or when
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -59,13 +63,20 @@ import re
 import tempfile
 import time
 import uuid as uuidlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+)
 from contextlib import aclosing, asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import trio
@@ -79,6 +90,7 @@ from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind,
 log = logging.getLogger("docfs.dspace7")
 
 JSON = dict[str, Any]
+_T = TypeVar("_T")
 
 CSRF_HEADER = "DSPACE-XSRF-TOKEN"
 CSRF_REQUEST_HEADER = "X-XSRF-TOKEN"
@@ -978,13 +990,20 @@ class DSpace7Backend(Backend):
         hint = self._bundle_hint.get(item)
         if hint is not None:
             return hint
-        for _ in range(2):
+
+        async def find() -> str | None:
             listing = self._pages(f"core/items/{item}/bundles", "bundles", endpoint="items/bundles")
             async with aclosing(listing):
                 async for bundle in listing:
                     if bundle.get("name") == ORIGINAL:
                         self._bundle_hint[item] = str(bundle["uuid"])
                         return str(bundle["uuid"])
+            return None
+
+        for attempt in range(3):
+            found = await find()
+            if found is not None:
+                return found
             try:
                 created = await self._json(
                     "POST",
@@ -996,6 +1015,15 @@ class DSpace7Backend(Backend):
                 )
             except errors.AlreadyExists:
                 continue  # created meanwhile (or our lost answer): list again
+            except errors.RemoteUnavailable as exc:
+                # a second one is refused (ItemRestRepository.addBundleToItem: "The bundle name
+                # already exists"), but the one sent may still land: wait for it, not fail
+                if attempt == 2:
+                    raise
+                found = await self._until(find, exc, f"the ORIGINAL bundle of item {item}")
+                if found is not None:
+                    return found
+                continue
             self._bundle_hint[item] = str(created["uuid"])
             return str(created["uuid"])
         raise errors.ProtocolError(f"item {item}: cannot find or create its ORIGINAL bundle")
@@ -1054,24 +1082,12 @@ class DSpace7Backend(Backend):
     async def _put_content(self, entry: Entry, src: Path) -> Entry | None:
         """10.0's ``PUT …/content`` (BitstreamReplaceController); None where the server does
         not replace content (then ``_replace`` is False for the rest of the mount)."""
-        uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         bundle_name = entry.extra.get("bundle_name", ORIGINAL)
         if self._replace is False:
             return None
         try:
-            # the entry's own name as the part's filename: with replaceName=false
-            # BitstreamServiceImpl.replace keeps the old name only when the extensions
-            # agree (else old base name + uploaded extension)
-            response = await self._upload(
-                f"core/bitstreams/{uuid}/content",
-                src,
-                None,
-                None,
-                method="PUT",
-                params={"replaceName": "false"},
-                filename=entry.name,
-            )
+            replaced = await self._put_once(entry, src)
         except (errors.NotSupported, errors.InvalidArgument) as exc:
             # 10.0 with replace-bitstream.enabled=false (the default): the service throws
             # IllegalStateException, answered 400; a server without the endpoint 405.
@@ -1086,17 +1102,63 @@ class DSpace7Backend(Backend):
             )
         else:
             self._replace = True
-            return self._file(
-                self._decode(response),
-                item=item,
-                bundle=bundle,
-                bundle_name=bundle_name,
-                mtime=_server_time(response),
-            )
+            obj, stamp = replaced
+            return self._file(obj, item=item, bundle=bundle, bundle_name=bundle_name, mtime=stamp)
         return None
 
+    async def _put_once(self, entry: Entry, src: Path) -> tuple[JSON, float]:
+        """``PUT …/content`` is not repeatable: it puts a new bitstream (new uuid) in the old
+        one's place, so a second PUT to the old uuid is a 404. After a lost answer: if the
+        old uuid is gone, the new bitstream with these bytes in its bundle is the answer;
+        if it is still there once the PUT can no longer land, it is sent again."""
+        uuid = self._uuid(entry)
+        bundle = entry.extra["bundle"]
+        md5: str | None = None
+        for attempt in range(3):
+            try:
+                # the entry's own name as the part's filename: with replaceName=false
+                # BitstreamServiceImpl.replace keeps the old name only when the extensions
+                # agree (else old base name + uploaded extension)
+                response = await self._upload(
+                    f"core/bitstreams/{uuid}/content",
+                    src,
+                    None,
+                    None,
+                    method="PUT",
+                    params={"replaceName": "false"},
+                    filename=entry.name,
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                if md5 is None:
+                    md5 = await trio.to_thread.run_sync(_md5_of, src)
+                look = functools.partial(self._replaced, uuid, bundle, entry.name, src, md5)
+                found = await self._until(look, exc, entry.name)
+                if found is not None:
+                    log.info("the new content of %s had arrived; its answer was lost", entry.name)
+                    return found, time.time()
+                log.info("the new content of %s did not arrive; sending it again", entry.name)
+            else:
+                return self._decode(response), _server_time(response)
+        raise AssertionError("unreachable")
+
+    async def _replaced(
+        self, uuid: str, bundle: str, name: str, src: Path, md5: str
+    ) -> JSON | None:
+        """The bitstream that a ``PUT …/content`` of ``src`` to ``uuid`` put in its place, if
+        it did (the old uuid is gone then)."""
+        if await self._exists(f"core/bitstreams/{uuid}", "bitstreams") is not False:
+            return None
+        return await self._arrived(bundle, name, src, {uuid}, md5=md5)
+
     async def _upload_and_swap(self, entry: Entry, src: Path) -> Entry:
-        """7-9: upload the new content beside the old, delete the old, restore the order."""
+        """7-9: upload the new content beside the old, delete the old, restore the order.
+
+        Each step has its own recovery (issue 18.3): a lost answer to the upload is looked for
+        (and waited for, where it may still land) before the upload is sent again; once the
+        old bitstream is deleted the new content is committed, and the reordering after it is
+        checked against the bundle and never fails the write."""
         uuid = self._uuid(entry)
         item, bundle = entry.extra["item"], entry.extra["bundle"]
         order = [
@@ -1111,41 +1173,20 @@ class DSpace7Backend(Backend):
         old = order[position]
         metadata = {k: v for k, v in (old.get("metadata") or {}).items() if k != "dc.title"}
         name = str(old.get("name") or entry.name)
-        try:
-            response = await self._upload(
-                f"core/bundles/{bundle}/bitstreams", src, name, {"metadata": metadata}
-            )
-        except errors.RemoteUnavailable:
-            # the answer was lost, perhaps not the upload: look before failing, so that the
-            # server does not keep the new copy beside the old one under the same name
-            known = {str(o.get("uuid")) for o in order}
-            arrived = await self._arrived(bundle, name, src, known)
-            if arrived is None:
-                raise
-            log.info("the upload of %s had arrived; its answer was lost", name)
-            new, stamp = arrived, time.time()
-        else:
-            new, stamp = self._decode(response), _server_time(response)
+        known = {str(o.get("uuid")) for o in order}
+        new, stamp = await self._upload_once(bundle, src, name, {"metadata": metadata}, known)
         try:
             await self._delete(f"core/bitstreams/{uuid}", "bitstreams")
         except errors.DocfsError:
-            # keep the server as it was rather than leave two copies behind
-            await self._delete(f"core/bitstreams/{new['uuid']}", "bitstreams")
-            raise
-        last = len(order) - 1  # the new one is last once the old one is gone
-        if position != last:
-            await self._json(
-                "PATCH",
-                f"core/bundles/{bundle}",
-                endpoint="bundles",
-                json=[
-                    {
-                        "op": "move",
-                        "from": f"/_links/bitstreams/{last}/href",
-                        "path": f"/_links/bitstreams/{position}/href",
-                    }
-                ],
-            )
+            if await self._exists(f"core/bitstreams/{uuid}", "bitstreams") is not False:
+                # the old one is still there (or nobody can tell): take the new one away
+                # rather than leave two copies behind — never when the old one is gone
+                with suppress(errors.DocfsError):
+                    await self._delete(f"core/bitstreams/{new['uuid']}", "bitstreams")
+                raise
+            log.info("the old copy of %s was deleted; its answer was lost", name)
+        # the new one is last once the old one is gone
+        await self._restore_position(bundle, str(new["uuid"]), len(order) - 1, position, name)
         return self._file(
             new,
             item=item,
@@ -1154,10 +1195,139 @@ class DSpace7Backend(Backend):
             mtime=stamp,
         )
 
-    async def _arrived(self, bundle: str, name: str, src: Path, known: set[str]) -> JSON | None:
+    async def _upload_once(
+        self, bundle: str, src: Path, name: str, properties: JSON, known: set[str]
+    ) -> tuple[JSON, float]:
+        """POST a new bitstream into ``bundle``; after a lost answer, look for it (for as
+        long as it may still land) before sending it again, so that the server never keeps
+        two copies. ``known`` are the bundle's bitstreams from before."""
+        md5: str | None = None
+        for attempt in range(3):
+            try:
+                response = await self._upload(
+                    f"core/bundles/{bundle}/bitstreams", src, name, properties
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                if md5 is None:
+                    md5 = await trio.to_thread.run_sync(_md5_of, src)
+                look = functools.partial(self._arrived, bundle, name, src, known, md5=md5)
+                arrived = await self._until(look, exc, name)
+                if arrived is not None:
+                    log.info("the upload of %s had arrived; its answer was lost", name)
+                    return arrived, time.time()
+                log.info("the upload of %s did not arrive; sending it again", name)
+            else:
+                return self._decode(response), _server_time(response)
+        raise AssertionError("unreachable")
+
+    async def _restore_position(
+        self, bundle: str, new: str, last: int, position: int, name: str
+    ) -> None:
+        """Move the new bitstream from ``last`` to the old one's place in the bundle (``move``
+        of ``/_links/bitstreams/<i>/href``). A move is not idempotent (sent twice, it moves
+        another file), so after a lost answer the bundle's order is read again and the move
+        recomputed from it. The content is committed by now: a failure here costs the order
+        only, one warning, never the write."""
+
+        async def where() -> tuple[int, int] | None:
+            """(current, wanted) index of the new bitstream; None if it is gone."""
+            listing = self._pages(
+                f"core/bundles/{bundle}/bitstreams", "bitstreams", endpoint="bundles/bitstreams"
+            )
+            order = [str(o.get("uuid")) async for o in listing]
+            if new not in order:
+                return None
+            return order.index(new), min(position, len(order) - 1)
+
+        problem: errors.DocfsError | None = None
+        try:
+            places: tuple[int, int] | None = (last, position)
+            for attempt in range(3):
+                if attempt:
+                    places = await where()
+                if places is None or places[0] == places[1]:
+                    return  # in its place (or removed meanwhile: nothing to order)
+                current, wanted = places
+                try:
+                    await self._json(
+                        "PATCH",
+                        f"core/bundles/{bundle}",
+                        endpoint="bundles",
+                        idempotent=False,
+                        json=[
+                            {
+                                "op": "move",
+                                "from": f"/_links/bitstreams/{current}/href",
+                                "path": f"/_links/bitstreams/{wanted}/href",
+                            }
+                        ],
+                    )
+                    return
+                except errors.RemoteUnavailable as exc:
+                    problem = exc
+
+                    async def moved() -> bool | None:
+                        now = await where()
+                        return True if now is None or now[0] == now[1] else None
+
+                    if await self._until(moved, exc, name):
+                        log.info("%s was put in its place; the answer was lost", name)
+                        return
+        except errors.DocfsError as exc:
+            problem = exc
+        log.warning(
+            "%s: the new content is stored, but it could not be put back in its place in "
+            "the bundle (%s)",
+            name,
+            problem,
+        )
+
+    async def _until(
+        self,
+        look: Callable[[], Awaitable[_T | None]],
+        exc: errors.RemoteUnavailable,
+        what: str,
+    ) -> _T | None:
+        """What ``look`` finds of a request whose answer was lost, or None once it can no
+        longer land. A reset or a 500 ends the exchange: one look tells. A timeout or a
+        gateway's 502/504 does not: the request may still be held on the way or be processed,
+        so "not there" means "not visible yet" for twice the request timeout (issue 18.2,
+        the rule ``vfs/writes.py`` applies to creates)."""
+        settle = 0.0
+        if exc.timed_out or exc.status in (502, 504):
+            settle = 2 * self.http.limits.timeout
+        deadline = trio.current_time() + settle
+        pause = 0.25
+        while True:
+            found = await look()
+            if found is not None:
+                return found
+            left = deadline - trio.current_time()
+            if left <= 0:
+                return None
+            log.info("%s: not visible yet; looking again in %.1f s", what, min(pause, left))
+            await trio.sleep(min(pause, left))
+            pause *= 2
+
+    async def _exists(self, path: str, endpoint: str) -> bool | None:
+        """Does ``path`` exist? None if the server does not say."""
+        try:
+            await self._json("GET", path, endpoint=endpoint)
+        except errors.NotFound:
+            return False
+        except errors.DocfsError:
+            return None
+        return True
+
+    async def _arrived(
+        self, bundle: str, name: str, src: Path, known: set[str], *, md5: str | None = None
+    ) -> JSON | None:
         """A bitstream of ``bundle`` named ``name`` with ``src``'s bytes that is not one of
         ``known``: an upload whose answer was lost."""
-        md5 = await trio.to_thread.run_sync(_md5_of, src)
+        if md5 is None:
+            md5 = await trio.to_thread.run_sync(_md5_of, src)
         listing = self._pages(
             f"core/bundles/{bundle}/bitstreams", "bitstreams", endpoint="bundles/bitstreams"
         )
@@ -1274,14 +1444,7 @@ class DSpace7Backend(Backend):
         createWorkflowItem answer 422), and once deposited the submitter may no longer add
         files (XmlWorkflowServiceImpl.start removes the submitter's policies on the item).
         """
-        workspace = await self._json(
-            "POST",
-            "submission/workspaceitems",
-            endpoint="submission",
-            params={"owningCollection": collection, "embed": "item"},
-            idempotent=False,
-            status_map={422: errors.NotFound},
-        )
+        workspace = await self._new_workspace_item(collection)
         ws_id = workspace.get("id")
         url = ((workspace.get("_links") or {}).get("self") or {}).get("href")
         if ws_id is None or not url:
@@ -1293,8 +1456,14 @@ class DSpace7Backend(Backend):
         ]
         ops.append({"op": "add", "path": "/sections/license/granted", "value": True})
         try:
+            # each op sets (a whole field's add "initializes or replaces" it in a submission:
+            # ItemMetadataValueAddPatchOperation; the license add grants it): safe to repeat
             await self._json(
-                "PATCH", f"submission/workspaceitems/{ws_id}", endpoint="submission", json=ops
+                "PATCH",
+                f"submission/workspaceitems/{ws_id}",
+                endpoint="submission",
+                json=ops,
+                idempotent=True,
             )
             item = (workspace.get("_embedded") or {}).get("item")
             item_uuid = (item or {}).get("uuid")
@@ -1322,6 +1491,64 @@ class DSpace7Backend(Backend):
             self.deposit_after,
         )
         return entry
+
+    async def _new_workspace_item(self, collection: str) -> JSON:
+        """``POST /submission/workspaceitems``; after a lost answer, the submitter's workspace
+        items are read (for as long as the POST may still land) and an empty one in this
+        collection that this mount has not seen is taken as ours, rather than leaving it
+        behind and making another (issue 18.3)."""
+        for attempt in range(3):
+            try:
+                return await self._json(
+                    "POST",
+                    "submission/workspaceitems",
+                    endpoint="submission",
+                    params={"owningCollection": collection, "embed": "item"},
+                    idempotent=False,
+                    status_map={422: errors.NotFound},
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                look = functools.partial(self._unclaimed_workspace_item, collection)
+                found = await self._until(look, exc, "new workspace item")
+                if found is not None:
+                    log.info("workspace item %s had been made; its answer was lost", found["id"])
+                    return found
+                log.info("the new workspace item did not arrive; asking again")
+        raise AssertionError("unreachable")
+
+    async def _unclaimed_workspace_item(self, collection: str) -> JSON | None:
+        """An untitled workspace item of this user in ``collection`` that is neither one of
+        this mount's nor one found at its start: one whose creation answer was lost."""
+        person = self.session.person()
+        if not person:
+            return None
+        seen = self._made | set(self._orphans)
+        listing = self._pages(
+            "submission/workspaceitems/search/findBySubmitter",
+            "workspaceitems",
+            endpoint="submission",
+            params={"uuid": person, "embed": "collection"},
+        )
+        async with aclosing(listing):
+            async for ws in listing:
+                ws_id = ws.get("id")
+                owner = ((ws.get("_embedded") or {}).get("collection") or {}).get("uuid")
+                if (
+                    isinstance(ws_id, int)
+                    and ws_id not in seen
+                    and owner == collection
+                    and _workspace_title(ws) == "(untitled)"
+                ):
+                    self._made.add(ws_id)  # claimed: a concurrent look must not take it too
+                    return await self._json(
+                        "GET",
+                        f"submission/workspaceitems/{ws_id}",
+                        endpoint="submission",
+                        params={"embed": "item"},
+                    )
+        return None
 
     @asynccontextmanager
     async def _changing(self, item: str) -> AsyncIterator[None]:
@@ -1418,39 +1645,72 @@ class DSpace7Backend(Backend):
             )
 
     async def _deposit(self, draft: Draft) -> None:
-        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises."""
+        """``POST /workflow/workflowitems`` with the workspace item's URL; never raises.
+
+        A deposit consumes the workspace item (it becomes a workflow item or is archived), so
+        one sent twice is refused, never doubled; and a workspace item that is gone after an
+        error means the deposit went through. After a lost answer it is looked for (for as
+        long as the deposit may still land) and then sent again (issue 18.3)."""
         item = draft.entry.extra["uuid"]
+        ws_path = f"submission/workspaceitems/{draft.ws_id}"
+
+        async def consumed() -> bool | None:
+            return True if await self._exists(ws_path, "submission") is False else None
+
         async with self._deposit_lock:
             if self._drafts.get(item) is not draft:
                 return  # deposited or removed meanwhile
-            try:
-                deposit = await self.http.request(
-                    "POST",
-                    f"{self.api}/workflow/workflowitems",
-                    endpoint="workflow",
-                    body=f"{draft.url}\n".encode(),
-                    headers={"Content-Type": "text/uri-list"},
-                    idempotent=False,
-                    status_map={422: errors.InvalidArgument},
-                )
-            except errors.DocfsError as exc:
-                problem = await self._refusal(draft, exc)
-                if problem != draft.told:
-                    log.warning(
-                        "cannot deposit the new item %s (it stays a workspace item, %d, in "
-                        "your DSpace workspace): %s",
-                        draft.entry.name,
-                        draft.ws_id,
-                        problem,
+            for attempt in range(3):
+                try:
+                    deposit = await self.http.request(
+                        "POST",
+                        f"{self.api}/workflow/workflowitems",
+                        endpoint="workflow",
+                        body=f"{draft.url}\n".encode(),
+                        headers={"Content-Type": "text/uri-list"},
+                        idempotent=False,
+                        status_map={422: errors.InvalidArgument},
                     )
-                draft.problem = draft.told = problem
-                return
+                    break
+                except errors.RemoteUnavailable as exc:
+                    if await self._until(consumed, exc, draft.entry.name):
+                        deposit = None
+                        break
+                    if attempt == 2:
+                        # no answer is no refusal: tried again after the next quiet period
+                        log.info(
+                            "deposit of %s got no answer (%s); trying again later",
+                            draft.entry.name,
+                            exc,
+                        )
+                        draft.touched = time.monotonic()
+                        return
+                except errors.DocfsError as exc:
+                    if await consumed():
+                        deposit = None  # an earlier try landed late: this one was refused
+                        break
+                    problem = await self._refusal(draft, exc)
+                    if problem != draft.told:
+                        log.warning(
+                            "cannot deposit the new item %s (it stays a workspace item, %d, "
+                            "in your DSpace workspace): %s",
+                            draft.entry.name,
+                            draft.ws_id,
+                            problem,
+                        )
+                    draft.problem = draft.told = problem
+                    return
             del self._drafts[item]
-        if deposit.content:
+        if deposit is None:
+            # gone from the workspace, the answer lost: archived or in review, shown while
+            # the index may lag (a stat drops it if we may not see it)
+            log.info("new item %s had been deposited; its answer was lost", draft.entry.name)
+        elif deposit.content:
             # a workflow item: the item waits for review, invisible until approved
             log.info("new item %s was deposited and waits in review", draft.entry.name)
             return
-        log.info("new item %s was deposited", draft.entry.name)
+        else:
+            log.info("new item %s was deposited", draft.entry.name)
         self._pending.setdefault(draft.collection, {})[item] = (time.monotonic(), draft.entry)
 
     async def _refusal(self, draft: Draft, exc: errors.DocfsError) -> str:
@@ -1602,13 +1862,23 @@ class DSpace7Backend(Backend):
             bundle, bundle_name = self._uuid(target), target.name
         else:
             raise errors.CrossDevice(f"{entry.name}: DSpace moves files only within an item")
-        await self.http.request(
-            "PUT",
-            f"{self.api}/core/bitstreams/{self._uuid(entry)}/bundle",
-            endpoint="bitstreams/bundle",
-            body=f"{self.http.base_url}{self.api}/core/bundles/{bundle}\n".encode(),
-            headers={"Content-Type": "text/uri-list"},
-        )
+        uuid = self._uuid(entry)
+        try:
+            await self.http.request(
+                "PUT",
+                f"{self.api}/core/bitstreams/{uuid}/bundle",
+                endpoint="bitstreams/bundle",
+                body=f"{self.http.base_url}{self.api}/core/bundles/{bundle}\n".encode(),
+                headers={"Content-Type": "text/uri-list"},
+                # a PUT, retried after a lost answer: the second one is refused with 400 "already
+                # in the target bundle" (BitstreamRestRepository.performBitstreamMove)
+                status_map={400: errors.Conflict},
+            )
+        except errors.Conflict:
+            now = await self._json("GET", f"core/bitstreams/{uuid}/bundle", endpoint="bitstreams")
+            if str(now.get("uuid") or "") != bundle:
+                raise errors.InvalidArgument(f"{entry.name}: DSpace refused the move") from None
+            log.info("%s was moved already; the answer was lost", entry.name)
         extra = {
             **entry.extra,
             "bundle": bundle,
@@ -1648,13 +1918,7 @@ class DSpace7Backend(Backend):
         kind = self._type(entry)
         item = self._uuid(entry) if kind == "item" else entry.extra.get("item", "")
         async with self._changing(item):
-            obj = await self._json(
-                "PATCH",
-                f"{API_SECTION[kind]}/{self._uuid(entry)}",
-                endpoint=kind + "s",
-                json=ops,
-                status_map={422: errors.InvalidArgument},
-            )
+            obj = await self._patch_once(f"{API_SECTION[kind]}/{self._uuid(entry)}", kind, ops)
         name = str(obj.get("name") or self._uuid(entry))
         version = entry.version if kind == "bitstream" else str(obj.get("lastModified") or "")
         mtime = (
@@ -1668,6 +1932,45 @@ class DSpace7Backend(Backend):
             draft.entry = fresh  # the collection shows it from here until it is deposited
         return fresh
 
+    async def _patch_once(self, path: str, kind: str, ops: list[JSON]) -> JSON:
+        """A metadata PATCH that is applied once, whatever the network does (issue 18.3).
+
+        ``replace`` sets a value: repeated, it sets it again, so a patch of replaces only is
+        retried like a PUT. ``add`` appends (DSpaceObjectMetadataAddOperation: "appending if
+        index is 0 or left out") and ``remove`` of a missing field is a 422: after a lost
+        answer the object is read again, for as long as the patch may still land, and the
+        patch is sent again only if its result is not there."""
+        endpoint = kind + "s"
+        status_map = {422: errors.InvalidArgument}
+        if all(op.get("op") == "replace" for op in ops):
+            return await self._json(
+                "PATCH", path, endpoint=endpoint, json=ops, idempotent=True, status_map=status_map
+            )
+
+        async def applied() -> JSON | None:
+            obj = await self._json("GET", path, endpoint=endpoint)
+            return obj if _patched(obj, ops) else None
+
+        for attempt in range(3):
+            try:
+                return await self._json(
+                    "PATCH",
+                    path,
+                    endpoint=endpoint,
+                    json=ops,
+                    idempotent=False,
+                    status_map=status_map,
+                )
+            except errors.RemoteUnavailable as exc:
+                if attempt == 2:
+                    raise
+                obj = await self._until(applied, exc, path)
+                if obj is not None:
+                    log.info("the change of %s had arrived; its answer was lost", path)
+                    return obj
+                log.info("the change of %s did not arrive; sending it again", path)
+        raise AssertionError("unreachable")
+
 
 def _workspace_title(ws: JSON) -> str:
     """A workspace item's title, from its traditionalpageone section."""
@@ -1676,6 +1979,32 @@ def _workspace_title(ws: JSON) -> str:
     if values and isinstance(values[0], dict) and values[0].get("value"):
         return str(values[0]["value"])
     return "(untitled)"
+
+
+def _patched(obj: JSON, ops: list[JSON]) -> bool:
+    """Does ``obj`` show the result of the metadata patch ``ops`` (as ``_set_title`` and
+    ``set_meta`` build them)? False where it cannot tell."""
+    metadata = obj.get("metadata") or {}
+    for op in ops:
+        parts = str(op.get("path", "")).split("/")
+        if len(parts) < 3 or parts[1] != "metadata":
+            return False
+        have = [v.get("value") for v in metadata.get(parts[2]) or [] if isinstance(v, dict)]
+        kind, value = op.get("op"), op.get("value")
+        if kind == "remove" and len(parts) == 3:
+            ok = not have
+        elif kind in ("add", "replace") and len(parts) == 3 and isinstance(value, list):
+            want = [v.get("value") for v in value if isinstance(v, dict)]
+            # an add appends to what the field held (which we believed empty)
+            ok = have[-len(want) :] == want if kind == "add" else have == want
+        elif kind == "replace" and len(parts) == 5 and parts[4] == "value":
+            index = int(parts[3]) if parts[3].isdigit() else -1
+            ok = 0 <= index < len(have) and have[index] == value
+        else:
+            return False
+        if not ok:
+            return False
+    return True
 
 
 def _extra_of(entry: Entry) -> dict[str, str]:

@@ -847,6 +847,11 @@ class DSpace7Emulator(Emulator):
                 "in_workspace": any(w.item == item for w in self._workspace.values()),
             }
 
+    def workspace_items(self) -> list[str]:
+        """Uuids of the items in somebody's workspace (made, not deposited)."""
+        with self._state:
+            return [w.item for w in self._workspace.values()]
+
     def items_in(self, collection: str) -> list[str]:
         """Uuids of the archived items owned by a collection (whatever Discovery shows)."""
         with self._state:
@@ -2652,7 +2657,13 @@ class DSpace7Emulator(Emulator):
             elif (
                 len(parts) >= 4 and parts[1] == "sections" and parts[2] not in ("license", "upload")
             ):
-                self._apply_patch(item, {**op, "path": "/metadata/" + "/".join(parts[3:])})
+                change = {**op, "path": "/metadata/" + "/".join(parts[3:])}
+                if op.get("op") == "add" and len(parts) == 4:
+                    # a whole field's add "initializes or replaces" it in a submission
+                    # (submit/factory/impl/ItemMetadataValueAddPatchOperation: replaceValue),
+                    # unlike an archived object's add, which appends
+                    change["op"] = "replace"
+                self._apply_patch(item, change)
             else:
                 raise Fail(422)
         ws.last_modified = time.time()

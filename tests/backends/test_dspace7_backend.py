@@ -18,7 +18,7 @@ import pytest
 import trio
 
 from docfs import errors
-from docfs.backends._http import HttpClient, RetryPolicy
+from docfs.backends._http import HttpClient, Limits, RetryPolicy
 from docfs.backends.base import Credentials, Entry, Kind, Op
 from docfs.backends.dspace7 import DSpace7Backend, api_prefix, jwt_expiry, probe
 from docfs.emulators.base import EmulatorServer
@@ -450,11 +450,252 @@ async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
     assert not emulator.exists(old_uuid) and new.extra["uuid"] == new_uuid
     assert emulator.content(new_uuid) == b"B, version 2"
 
-    # a gateway error (the server never saw it): the overwrite fails, the old content stays
+
+# ---- recovery of every write from faults (issue 18.3) --------------------------------------
+
+#: the client's request timeout in the fault tests below: a held request outlasts it
+SHORT = 0.5
+
+
+async def short_timeout(
+    server: EmulatorServer, opened: list[DSpace7Backend], user: tuple[str, str] = ADMIN
+) -> DSpace7Backend:
+    """A backend whose requests time out after ``SHORT`` seconds (a lost answer is then looked
+    for during ``2 * SHORT``)."""
+    http = HttpClient(server.url, retry=FAST_RETRY, limits=Limits(timeout=SHORT))
+    backend = DSpace7Backend(http, Credentials(*user))
+    opened.append(backend)
+    await backend.connect()
+    return backend
+
+
+@pytest.fixture
+async def opened() -> AsyncIterator[list[DSpace7Backend]]:
+    backends: list[DSpace7Backend] = []
+    yield backends
+    for backend in backends:
+        await backend.aclose()
+
+
+async def test_overwrite_whose_upload_is_held_past_the_timeout_is_not_sent_twice(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    # a proxy holds the upload longer than the client waits; the server stores it later
+    emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", hold=SHORT * 1.8)
+    emulator.clear_log()
+
+    new = await backend.replace_file(files[1], write(tmp_path, "b2", b"B, version 2"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 1  # looked for, not sent again
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[1][0] == new.extra["uuid"]
+    assert emulator.content(new.extra["uuid"]) == b"B, version 2"
+
+    # a gateway's 502 (the server never saw it): looked for, then sent again
     emulator.plan_fault(method="POST", path="/core/bundles/.*/bitstreams$", status=502)
-    with pytest.raises(errors.RemoteUnavailable):
-        await backend.replace_file(new, write(tmp_path, "b3", b"B, version 3"))
-    assert emulator.bitstreams(item)[1] == (new_uuid, "b.txt")
+    emulator.clear_log()
+    newer = await backend.replace_file(new, write(tmp_path, "b3", b"B, version 3"))
+    assert len(emulator.requests("POST", "/bitstreams$")) == 2
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[1][0] == newer.extra["uuid"]
+    assert emulator.content(newer.extra["uuid"]) == b"B, version 3"
+
+
+async def test_overwrite_whose_reordering_answer_is_lost_succeeds_in_order(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B", "c.txt": b"C"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    bundle = r"/core/bundles/[^/]+$"
+
+    # the move was made, its answer lost: the order read again says so, no second move
+    emulator.plan_fault(method="PATCH", path=bundle, reset_after=0)
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[0][0] == new.extra["uuid"]
+    assert len(emulator.requests("PATCH", bundle)) == 1
+
+    # the move never reached the server (502): moved after the order was read again
+    emulator.plan_fault(method="PATCH", path=bundle, status=502)
+    emulator.clear_log()
+    new = await backend.replace_file(new, write(tmp_path, "a3", b"A3"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert emulator.bitstreams(item)[0][0] == new.extra["uuid"]
+    assert len(emulator.requests("PATCH", bundle)) == 2
+
+    # held past the timeout, it lands late: waited for, not repeated (that would move c.txt)
+    emulator.plan_fault(method="PATCH", path=bundle, hold=SHORT * 1.8)
+    emulator.clear_log()
+    new = await backend.replace_file(new, write(tmp_path, "a4", b"A4"))
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
+    assert len(emulator.requests("PATCH", bundle)) == 1
+
+    # no move gets through at all: the content is stored all the same, and docfs follows it
+    emulator.plan_fault(method="PATCH", path=bundle, status=500, times=None)
+    new = await backend.replace_file(new, write(tmp_path, "a5", b"A5"))
+    emulator.clear_faults()
+    assert emulator.content(new.extra["uuid"]) == b"A5"
+    assert sorted(n or "" for _, n in emulator.bitstreams(item)) == ["a.txt", "b.txt", "c.txt"]
+    assert (await backend.stat(new)).size == 2
+
+
+async def test_overwrite_whose_delete_answers_are_lost_keeps_the_new_copy(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    old_uuid = emulator.bitstreams(item)[0][0]
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    # the DELETE is done but its answer lost, and every retry fails: the old copy is gone,
+    # so the new one is the file now (taking it away too would lose the file)
+    emulator.plan_fault(method="DELETE", path="/core/bitstreams/", reset_after=0)
+    emulator.plan_fault(method="DELETE", path="/core/bitstreams/", status=500, times=None)
+
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    emulator.clear_faults()
+    assert not emulator.exists(old_uuid)
+    assert emulator.bitstreams(item) == [
+        (new.extra["uuid"], "a.txt"),
+        (files[1].extra["uuid"], "b.txt"),
+    ]
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+
+
+async def test_rename_and_metadata_changes_survive_lost_answers(
+    serve: Serve, opened: list[DSpace7Backend]
+) -> None:
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await short_timeout(server, opened)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    uuid = file.extra["uuid"]
+    patch = r"/core/bitstreams/[^/]+$"
+
+    # a rename is a replace of dc.title: safe to send again after a lost answer or a timeout
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    file = await backend.rename(file, await walk(backend, "C", "Coll", "Item"), "b.txt")
+    assert emulator.bitstreams(item) == [(uuid, "b.txt")] and file.name == "b.txt"
+    emulator.plan_fault(method="PATCH", path=patch, delay=SHORT * 1.5)
+    file = await backend.rename(file, await walk(backend, "C", "Coll", "Item"), "c.txt")
+    assert emulator.bitstreams(item) == [(uuid, "c.txt")] and file.name == "c.txt"
+
+    # an add appends: after a lost answer the file is read again, and the add not repeated
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.description", "once")
+    assert emulator.metadata_of(uuid)["dc.description"] == ["once"]
+    assert len(emulator.requests("PATCH", patch)) == 1
+    assert file.meta["dc.description"] == "once"
+    # held past the timeout, it lands late: waited for, not sent twice
+    emulator.plan_fault(method="PATCH", path=patch, hold=SHORT * 1.8)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.subject", "held")
+    assert emulator.metadata_of(uuid)["dc.subject"] == ["held"]
+    assert len(emulator.requests("PATCH", patch)) == 1
+    # never processed (502): not there when read again, so it is sent again
+    emulator.plan_fault(method="PATCH", path=patch, status=502)
+    emulator.clear_log()
+    file = await backend.set_meta(file, "dc.rights", "sent twice")
+    assert emulator.metadata_of(uuid)["dc.rights"] == ["sent twice"]
+    assert len(emulator.requests("PATCH", patch)) == 2
+    # a remove whose answer is lost: gone when read again, so no 422 from a second remove
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    file = await backend.set_meta(file, "dc.rights", None)
+    assert "dc.rights" not in emulator.metadata_of(uuid) and "dc.rights" not in file.meta
+
+
+async def test_a_submitters_new_item_survives_lost_answers(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    """Workspace item, its metadata, its ORIGINAL bundle and its deposit: each write is
+    recovered after a lost answer, and nothing is made twice or left behind."""
+    emulator, server = serve()
+    community = emulator.add_community("C")
+    collection = emulator.add_collection("Coll", community)
+    emulator.grant_role(USER[0], "submitter")
+    backend = await short_timeout(server, opened, USER)
+    parent = await walk(backend, "C", "Coll")
+
+    # the workspace item is made, its answer lost: found among the user's, not made again
+    emulator.plan_fault(method="POST", path="/submission/workspaceitems$", reset_after=0)
+    first = await backend.mkdir(parent, "First")
+    assert len(emulator.requests("POST", "/submission/workspaceitems$")) == 1
+    assert emulator.workspace_items() == [first.extra["uuid"]]
+    # its metadata patch sets whole fields (repeatable): sent again, the title is there once
+    emulator.plan_fault(method="PATCH", path="/submission/workspaceitems/", reset_after=0)
+    second = await backend.mkdir(parent, "Second")
+    assert len(emulator.requests("PATCH", "/submission/workspaceitems/")) == 3
+    assert emulator.metadata_of(second.extra["uuid"])["dc.title"] == ["Second"]
+    assert sorted(emulator.workspace_items()) == sorted([first.extra["uuid"], second.extra["uuid"]])
+
+    # the ORIGINAL bundle's creation is held past the timeout: waited for, not failed
+    emulator.plan_fault(method="POST", path="/core/items/[^/]+/bundles$", hold=SHORT * 1.8)
+    await backend.create_file(first, "a.txt", write(tmp_path, "a", b"A"))
+    assert emulator.bundle_names(first.extra["uuid"]) == ["ORIGINAL"]
+    assert [n for _, n in emulator.bitstreams(first.extra["uuid"])] == ["a.txt"]
+    await backend.create_file(second, "b.txt", write(tmp_path, "b", b"B"))
+
+    # a deposit is held past the timeout and goes through late: the workspace item that is
+    # gone tells, and it is not sent again
+    emulator.plan_fault(method="POST", path="/workflow/workflowitems$", hold=SHORT * 1.8)
+    await backend.settle()
+    assert backend.held_back() == []
+    assert len(emulator.requests("POST", "/workflow/workflowitems$")) == 2
+    assert emulator.workspace_items() == []
+    assert sorted(emulator.items_in(collection)) == sorted(
+        [first.extra["uuid"], second.extra["uuid"]]
+    )
+
+
+async def test_move_between_bundles_whose_answer_is_lost_is_no_error(
+    serve: Serve, connect: Connect
+) -> None:
+    """The PUT is retried after a lost answer, and the server refuses the second one: "The
+    provided bitstream is already in the target bundle" (400). The move is done all the same."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    emulator.add_bundle(item, "EXTRA")
+    backend = await connect(server, other_bundles=True)
+    entry = await walk(backend, "C", "Coll", "Item")
+    (file,) = [e for e in await listing(backend, entry) if not e.is_dir]
+    extra = await child(backend, entry, "EXTRA")
+    emulator.plan_fault(method="PUT", path="/core/bitstreams/[^/]+/bundle$", reset_after=0)
+
+    moved = await backend.rename(file, extra, "a.txt")
+    assert emulator.bitstreams(item, "EXTRA") == [(file.extra["uuid"], "a.txt")]
+    assert moved.extra["bundle_name"] == "EXTRA"
+    assert [r.status for r in emulator.requests("PUT", "/bundle$")] == [200, 400]
+
+
+async def test_put_content_on_10_survives_a_lost_answer_and_a_gateway_error(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    backend = await short_timeout(server, opened)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    put = CONTENT_PATH
+
+    # replaced, the answer lost: the old uuid is gone, the new one with these bytes is it
+    emulator.plan_fault(method="PUT", path=put, reset_after=0)
+    new = await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert len(emulator.requests("PUT", put)) == 1
+    assert emulator.bitstreams(item)[0] == (new.extra["uuid"], "a.txt")
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+
+    # never processed (502): the old uuid is still there, so it is sent again
+    emulator.plan_fault(method="PUT", path=put, status=502)
+    emulator.clear_log()
+    newer = await backend.replace_file(new, write(tmp_path, "a3", b"A3"))
+    assert len(emulator.requests("PUT", put)) == 2
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt"]
+    assert emulator.content(newer.extra["uuid"]) == b"A3"
 
 
 async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(

@@ -924,6 +924,21 @@ def test_42_workspace_and_workflow_items(env: Env, api: Api) -> None:
     )
     assert patched.status_code == 200
     assert patched.json()["sections"]["license"]["granted"] is True
+    # a whole field's add in a submission initializes or replaces it, never appends
+    # (ItemMetadataValueAddPatchOperation), so the same patch sent again changes nothing
+    again = api.send(
+        "PATCH",
+        f"/submission/workspaceitems/{workspace['id']}",
+        json=[
+            {
+                "op": "add",
+                "path": "/sections/traditionalpageone/dc.title",
+                "value": [{"value": "Deposit"}],
+            }
+        ],
+    )
+    titles = again.json()["sections"]["traditionalpageone"]["dc.title"]
+    assert [t["value"] for t in titles] == ["Deposit"]
     item_uuid = api.http.get(
         f"/submission/workspaceitems/{workspace['id']}", params={"embed": "item"}
     ).json()["_embedded"]["item"]["uuid"]

@@ -235,6 +235,8 @@ class Target:
         self.server = EmulatorServer(self.e)
         self.daemons: list[Daemon] = []
         self._parents: dict[str, Any] = {}
+        #: an origin in front of the emulator (a fault proxy) that mounts made from now on use
+        self.front: str | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -273,7 +275,9 @@ class Target:
 
     @property
     def url(self) -> str:
-        return self.adapter.remote_url(self.server)
+        """The URL a mount uses: the emulator's, or through ``front`` when one is set."""
+        url = self.adapter.remote_url(self.server)
+        return url if self.front is None else url.replace(self.server.url, self.front, 1)
 
     def remote(self, *, login: bool = False) -> Remote:
         """The remote a user mounts; ``login``: credentials the server can expire and renew."""
