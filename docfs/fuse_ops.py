@@ -49,7 +49,7 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
                 # the kernel asks again for each page of a file whose download failed: one
                 # line says it, the same line a hundred times would bury everything else
                 level = logging.DEBUG
-            log.log(level, "%s: %s (%s)", fn.__name__, exc, errno.errorcode.get(exc.errno, "?"))
+            log.log(level, "%s (%s)", _said(fn.__name__, exc), errno.errorcode.get(exc.errno, "?"))
             raise pyfuse3.FUSEError(exc.errno) from None
         except OSError as exc:
             log.warning("%s: %s", fn.__name__, exc)
@@ -61,6 +61,15 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
             raise pyfuse3.FUSEError(errno.EIO) from None
 
     return wrapper
+
+
+def _said(operation: str, exc: Exception) -> str:
+    """``exc``'s message with the operation in front, once: a message that begins with it
+    already (``mkdir /a/b: …``) would otherwise read ``mkdir: mkdir /a/b: …``."""
+    message = str(exc)
+    if message.startswith((f"{operation} ", f"{operation}:")):
+        return message
+    return f"{operation}: {message}"
 
 
 def entry_attributes(attr: Attr) -> pyfuse3.EntryAttributes:
