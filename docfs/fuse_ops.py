@@ -86,10 +86,9 @@ def entry_attributes(attr: Attr) -> pyfuse3.EntryAttributes:
     result.st_size = attr.size
     result.st_blksize = 128 * 1024
     result.st_blocks = (attr.size + 511) // 512
-    mtime_ns = int(attr.mtime * 1e9)
-    result.st_atime_ns = mtime_ns
-    result.st_mtime_ns = mtime_ns
-    result.st_ctime_ns = int(attr.ctime * 1e9)
+    result.st_atime_ns = attr.mtime_ns
+    result.st_mtime_ns = attr.mtime_ns
+    result.st_ctime_ns = attr.mtime_ns
     return result
 
 
@@ -207,7 +206,7 @@ class FuseOperations(pyfuse3.Operations):
             inode,
             size=attr.st_size if fields.update_size else None,
             mode=attr.st_mode if fields.update_mode else None,
-            mtime=attr.st_mtime_ns / 1e9 if fields.update_mtime else None,
+            mtime_ns=attr.st_mtime_ns if fields.update_mtime else None,
             uid=attr.st_uid if fields.update_uid else None,
             gid=attr.st_gid if fields.update_gid else None,
             fh=fh,

@@ -362,11 +362,11 @@ class Writes:
         ino = self.fs.job_nodes.pop(job.id, None)
         if ino is None:
             # queued by an earlier run: no node of ours stands for it
-            self.fs.attrs.put(entry.id, entry.version, job.mtime, job.mode)
+            self.fs.attrs.put(entry.id, entry.version, job.mtime_ns, job.mode)
             self.fs.invalidate_by_id(job.parent["id"])
             return
         node = self.fs.inodes.find(ino)
-        mtime, mode = job.mtime, job.mode
+        mtime, mode = job.mtime_ns, job.mode
         if node is not None and node.pending_job == job.id:
             mtime, mode = node.mtime_override, node.mode_override
         self.fs.attrs.put(entry.id, entry.version, mtime, mode)
@@ -747,11 +747,15 @@ class Writes:
         uid: int | None = None,
         gid: int | None = None,
         fh: int | None = None,
+        mtime_ns: int | None = None,
     ) -> Attr:
+        """``mtime_ns`` (what the kernel sends) or ``mtime`` in seconds sets the mtime."""
         node = self.fs.inodes.get(ino)
+        if mtime_ns is None and mtime is not None:
+            mtime_ns = round(mtime * 1e9)
         if uid not in (None, self.fs.options.uid) or gid not in (None, self.fs.options.gid):
             raise errors.NotSupported("chown: files belong to the mounting user")
-        if (size is not None or mode is not None or mtime is not None) and (
+        if (size is not None or mode is not None or mtime_ns is not None) and (
             self.fs.options.read_only
         ):
             raise errors.ReadOnly("setattr: read-only mount")
@@ -759,9 +763,9 @@ class Writes:
             await self._truncate(node, size, fh)
         if mode is not None:
             node.mode_override = mode & 0o7777
-        if mtime is not None:
-            node.mtime_override = mtime
-        if (mode is not None or mtime is not None) and not node.local:
+        if mtime_ns is not None:
+            node.mtime_override = mtime_ns
+        if (mode is not None or mtime_ns is not None) and not node.local:
             dirty = node.staged is not None and node.staged.dirty
             if not dirty:
                 self.fs.attrs.put(
