@@ -1740,8 +1740,8 @@ def _more_hints(entry: Entry, op: Op) -> str | None:
         return f"the API uploads only into the sections {', '.join(sorted(UPLOAD_SECTIONS))}"
     if op is Op.MKDIR and kind == DOCUMENT:
         return "a document holds its fields and attached files: make the folder beside it"
-    if op is Op.MKDIR and entry.extra.get("system"):
-        return "RSpace makes the folders here itself (when something is shared with you)"
+    if entry.extra.get("system") and op in (Op.MKDIR, Op.REMOVE, Op.RENAME):
+        return "RSpace makes and keeps this folder (and those in Shared) itself"
     if kind == MEDIA and op is Op.REMOVE:
         return "the API cannot delete Gallery files: delete it in RSpace's web interface"
     if kind == MEDIA and op is Op.SET_META:

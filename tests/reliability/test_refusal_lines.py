@@ -132,6 +132,10 @@ def test_rspace_refusals(
         "sections only: copy files into Gallery/<section> (Audios, Chemistry, "
         "Documents, Images, Miscellaneous, Videos) (EPERM)"
     ]
+    assert _refusal(vfs, caplog, "mkdir", ("Shared",), "mine") == [
+        "mkdir /Shared/mine: rspace has no such operation here; RSpace makes and keeps this "
+        "folder (and those in Shared) itself (EPERM)"
+    ]
     assert _refusal(vfs, caplog, "create", (), "a.txt") == [
         "create /a.txt: rspace has no such operation here; RSpace keeps files in the Gallery: "
         "copy it into Gallery/<section>, or into a document's directory to attach it to the "
