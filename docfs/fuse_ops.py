@@ -49,7 +49,7 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
                 # the kernel asks again for each page of a file whose download failed: one
                 # line says it, the same line a hundred times would bury everything else
                 level = logging.DEBUG
-            log.log(level, "%s: %s (%s)", fn.__name__, exc, errno.errorcode.get(exc.errno, "?"))
+            log.log(level, "%s (%s)", _said(fn.__name__, exc), errno.errorcode.get(exc.errno, "?"))
             raise pyfuse3.FUSEError(exc.errno) from None
         except OSError as exc:
             log.warning("%s: %s", fn.__name__, exc)
@@ -61,6 +61,15 @@ def _guard(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any
             raise pyfuse3.FUSEError(errno.EIO) from None
 
     return wrapper
+
+
+def _said(operation: str, exc: Exception) -> str:
+    """``exc``'s message with the operation in front, once: a message that begins with it
+    already (``mkdir /a/b: …``) would otherwise read ``mkdir: mkdir /a/b: …``."""
+    message = str(exc)
+    if message.startswith((f"{operation} ", f"{operation}:")):
+        return message
+    return f"{operation}: {message}"
 
 
 def entry_attributes(attr: Attr) -> pyfuse3.EntryAttributes:
@@ -77,10 +86,9 @@ def entry_attributes(attr: Attr) -> pyfuse3.EntryAttributes:
     result.st_size = attr.size
     result.st_blksize = 128 * 1024
     result.st_blocks = (attr.size + 511) // 512
-    mtime_ns = int(attr.mtime * 1e9)
-    result.st_atime_ns = mtime_ns
-    result.st_mtime_ns = mtime_ns
-    result.st_ctime_ns = int(attr.ctime * 1e9)
+    result.st_atime_ns = attr.mtime_ns
+    result.st_mtime_ns = attr.mtime_ns
+    result.st_ctime_ns = attr.mtime_ns
     return result
 
 
@@ -202,7 +210,7 @@ class FuseOperations(pyfuse3.Operations):
             inode,
             size=attr.st_size if fields.update_size else None,
             mode=attr.st_mode if fields.update_mode else None,
-            mtime=attr.st_mtime_ns / 1e9 if fields.update_mtime else None,
+            mtime_ns=attr.st_mtime_ns if fields.update_mtime else None,
             uid=attr.st_uid if fields.update_uid else None,
             gid=attr.st_gid if fields.update_gid else None,
             fh=fh,

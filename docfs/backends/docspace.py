@@ -353,7 +353,7 @@ class DocSpaceBackend(Backend):
                 "added when there is none) and this title cannot be given back by a rename: "
                 "copy the file to a new name instead"
             )
-        return None
+        return _more_hints(entry, op)
 
     def __init__(
         self,
@@ -1436,3 +1436,32 @@ class DocSpaceBackend(Backend):
             json={"version": int(entry.extra.get("version", "1")), "comment": value or ""},
         )
         return await self.stat(entry)
+
+
+def _more_hints(entry: Entry, op: Op) -> str | None:
+    """``refusal_hint`` for what the mapping and the user's access leave out."""
+    kind = entry.extra.get("kind")
+    if kind == "root":
+        return (
+            "the top level holds My documents, Rooms and Trash: "
+            "files and folders go inside My documents or a room"
+        )
+    if entry.extra.get("in_trash") == "1" or entry.read_only:
+        return "the Trash and archived rooms are read-only: restore it in DocSpace first"
+    if kind == "rooms" and op is Op.CREATE_FILE:
+        return "Rooms holds rooms only: mkdir Rooms/NAME makes a room; files go inside it"
+    if kind == "rooms" and op is Op.MKDIR:
+        return "your DocSpace account may not create rooms (a DocSpace or room admin can)"
+    if kind in ("rooms", "section") and op in (Op.REMOVE, Op.RENAME):
+        return "My documents, Rooms and Trash are DocSpace's own: they cannot change"
+    what = {
+        Op.CREATE_FILE: "add files",
+        Op.MKDIR: "make folders",
+        Op.REPLACE: "edit files",
+        Op.SET_META: "edit files",
+        Op.REMOVE: "delete",
+        Op.RENAME: "rename",
+    }.get(op)
+    if what is None:
+        return None
+    return f"your role in this room does not let you {what} here: a room admin can change it"

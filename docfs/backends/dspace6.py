@@ -45,6 +45,7 @@ import httpx
 import trio
 
 from docfs import errors
+from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
@@ -267,6 +268,9 @@ class DSpace6Backend(Backend):
         # the DSpace 6 REST API never redirects to another host: such an answer is not DSpace
         # speaking (a captive portal, a hijack), so it is refused instead of followed
         http.foreign_redirects = False
+
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        return dspace_refusal_hint(entry, op, "DSpace 6")
 
     # ---- helpers ---------------------------------------------------------------------------
 

@@ -83,6 +83,7 @@ import trio
 from cachetools import LRUCache
 
 from docfs import errors
+from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
@@ -585,6 +586,9 @@ class DSpace7Backend(Backend):
                 return
             else:
                 page += 1
+
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        return dspace_refusal_hint(entry, op, "DSpace 7")
 
     def _ops(self, kind: str) -> frozenset[Op]:
         if not self.session.authenticated:

@@ -763,6 +763,28 @@ class Opus2Backend(Backend):
             return parent.extra["project"], parent.extra["folder"]
         raise errors.NotSupported("opus2: documents and folders live inside projects")
 
+    def refusal_hint(self, entry: Entry, op: Op) -> str | None:
+        kind = entry.extra.get("type")
+        if kind == "root":
+            return "projects are made in Opus 2 itself: files and folders go inside a project"
+        if not self._writable(entry):
+            return "your access to this project is read-only: a project administrator can change it"
+        if kind == _T_PROJECT and op in (Op.REMOVE, Op.RENAME):
+            return "projects are renamed and removed in Opus 2 itself"
+        if kind == _T_FOLDER and op is Op.RENAME:
+            return (
+                "the Documents API cannot rename folders: make a new folder and move the "
+                "documents into it (mv)"
+            )
+        if kind == _T_DOCUMENT and op is Op.REMOVE:
+            return (
+                "the Documents API cannot delete documents: delete it in Opus 2 (or set "
+                "document_delete = true in the remote's wire profile if the tenant has the call)"
+            )
+        if op is Op.SET_META and kind != _T_DOCUMENT:
+            return "only documents have fields (user.opus2.<field name>)"
+        return None
+
     def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
         """Refuse at once (EINVAL, no request) a name the server answers 400 for, so a new
         file fails at ``open`` and not at close with its data in lost+found."""

@@ -1394,7 +1394,7 @@ class RSpaceBackend(Backend):
                 "RSpace keeps files in the Gallery: copy it into Gallery/<section>, "
                 "or into a document's directory to attach it to the document"
             )
-        return None
+        return _more_hints(entry, op)
 
     async def remove(self, entry: Entry) -> None:
         kind = entry.extra.get("type")
@@ -1726,3 +1726,28 @@ class RSpaceBackend(Backend):
             )
             removed.append(share)
         return removed
+
+
+def _more_hints(entry: Entry, op: Op) -> str | None:
+    """``refusal_hint`` for the refusals of the mapping that are not about names."""
+    kind = entry.extra.get("type")
+    if kind == GALLERY:
+        return (
+            "the Gallery holds its sections only: copy files into Gallery/<section> "
+            f"({', '.join(sorted(UPLOAD_SECTIONS))})"
+        )
+    if op is Op.CREATE_FILE and kind in (SECTION, GFOLDER):
+        return f"the API uploads only into the sections {', '.join(sorted(UPLOAD_SECTIONS))}"
+    if op is Op.MKDIR and kind == DOCUMENT:
+        return "a document holds its fields and attached files: make the folder beside it"
+    if entry.extra.get("system") and op in (Op.MKDIR, Op.REMOVE, Op.RENAME):
+        return "RSpace makes and keeps this folder (and those in Shared) itself"
+    if kind == MEDIA and op is Op.REMOVE:
+        return "the API cannot delete Gallery files: delete it in RSpace's web interface"
+    if kind == MEDIA and op is Op.SET_META:
+        return "the API cannot change a Gallery file's caption"
+    if kind in (FIELD, LINKED) and op in (Op.RENAME, Op.SET_META):
+        return "a document's files follow its form and its fields: rename the document instead"
+    if not entry.extra.get("owned") and op in (Op.REMOVE, Op.RENAME, Op.MKDIR):
+        return "this is not yours (shared with you or made by RSpace): only its owner can change it"
+    return None

@@ -69,6 +69,8 @@ class Attr:
     size: int
     mtime: float
     ctime: float
+    #: ``mtime`` exactly, in nanoseconds (what the kernel is given)
+    mtime_ns: int = 0
 
 
 @dataclass
@@ -158,10 +160,16 @@ class Filesystem:
 
     def attr(self, node: Node) -> Attr:
         entry = node.entry
-        mtime = node.mtime_override or self.dates.mtime(entry) or entry.mtime
-        if mtime is None:
-            parent = self.inodes.find(node.parent)
-            mtime = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
+        if node.mtime_override is not None:
+            # what utimens set, in nanoseconds: given back exactly
+            mtime_ns = node.mtime_override
+            mtime = mtime_ns / 1e9
+        else:
+            shown = self.dates.mtime(entry) or entry.mtime
+            if shown is None:
+                parent = self.inodes.find(node.parent)
+                shown = parent.entry.mtime if parent and parent.entry.mtime else self.mounted_at
+            mtime, mtime_ns = shown, int(shown * 1e9)
         writable = not (self.options.read_only or entry.read_only)
         if node.is_dir:
             mode = stat.S_IFDIR | (0o755 if writable else 0o555)
@@ -172,7 +180,9 @@ class Filesystem:
             size = node.staged.size if node.staged is not None else entry.size or 0
         if node.mode_override is not None:
             mode = stat.S_IFMT(mode) | (node.mode_override & 0o7777)
-        return Attr(node.ino, mode, nlink, self.options.uid, self.options.gid, size, mtime, mtime)
+        return Attr(
+            node.ino, mode, nlink, self.options.uid, self.options.gid, size, mtime, mtime, mtime_ns
+        )
 
     async def getattr(self, ino: int) -> Attr:
         node = self.inodes.get(ino)

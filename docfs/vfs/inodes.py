@@ -48,8 +48,10 @@ class Node:
     local: bool = False
     #: never uploaded (editor swap files, desktop droppings, rsync temp names)
     local_only: bool = False
-    #: mtime and mode set by utimens/chmod (the repository has no place for them)
-    mtime_override: float | None = None
+    #: mtime (integer nanoseconds: a float loses the last digits, and ``rsync
+    #: --modify-window=-1`` compares them all) and mode set by utimens/chmod (the repository
+    #: has no place for them)
+    mtime_override: int | None = None
     mode_override: int | None = None
     #: the write-back job that will upload this node's content
     pending_job: str | None = None

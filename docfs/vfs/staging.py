@@ -97,32 +97,56 @@ class LostFound:
 
 
 class AttrStore:
-    """SQLite on disk, a dict in memory: every listed entry asks ``get``, so it must not query."""
+    """SQLite on disk, a dict in memory: every listed entry asks ``get``, so it must not query.
+
+    Mtimes are integer nanoseconds (``mtime_ns``): a float of seconds keeps only about seven
+    digits after the point, so ``.129353603`` came back as ``.129353728`` and ``rsync
+    --modify-window=-1`` or ``cp -p`` then ``stat`` saw another time. The ``mtime`` column of
+    seconds is still written, for an older docfs reading the same cache directory."""
 
     def __init__(self, root: Path) -> None:
         self._db = sqlite3.connect(root / "attrs.sqlite", isolation_level=None)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS attrs (id TEXT, version TEXT, mtime REAL, mode INTEGER,"
-            " PRIMARY KEY (id, version))"
+            " mtime_ns INTEGER, PRIMARY KEY (id, version))"
         )
-        self._rows: dict[tuple[str, str], tuple[float | None, int | None]] = {
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(attrs)")}
+        if "mtime_ns" not in columns:
+            # a table of an older docfs: its float seconds become the nanoseconds that docfs
+            # showed for them (``int(mtime * 1e9)``), so no file's mtime changes on upgrade;
+            # the digits the float lost stay lost, what is set from now on is kept exactly
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute("ALTER TABLE attrs ADD COLUMN mtime_ns INTEGER")
+                old = self._db.execute(
+                    "SELECT id, version, mtime FROM attrs WHERE mtime IS NOT NULL"
+                ).fetchall()
+                self._db.executemany(
+                    "UPDATE attrs SET mtime_ns = ? WHERE id = ? AND version = ?",
+                    [(int(mtime * 1e9), id_, version) for id_, version, mtime in old],
+                )
+        self._rows: dict[tuple[str, str], tuple[int | None, int | None]] = {
             (row[0], row[1]): (row[2], row[3])
-            for row in self._db.execute("SELECT id, version, mtime, mode FROM attrs")
+            for row in self._db.execute("SELECT id, version, mtime_ns, mode FROM attrs")
         }
 
-    def get(self, entry_id: str, version: str) -> tuple[float | None, int | None]:
+    def get(self, entry_id: str, version: str) -> tuple[int | None, int | None]:
+        """(mtime in nanoseconds, mode) remembered for this version, or Nones."""
         return self._rows.get((entry_id, version), (None, None))
 
-    def put(self, entry_id: str, version: str, mtime: float | None, mode: int | None) -> None:
-        if mtime is None and mode is None:
+    def put(self, entry_id: str, version: str, mtime_ns: int | None, mode: int | None) -> None:
+        if mtime_ns is None and mode is None:
             if self._rows.pop((entry_id, version), None) is not None:
                 self._db.execute(
                     "DELETE FROM attrs WHERE id = ? AND version = ?", (entry_id, version)
                 )
             return
-        self._rows[(entry_id, version)] = (mtime, mode)
+        self._rows[(entry_id, version)] = (mtime_ns, mode)
+        seconds = None if mtime_ns is None else mtime_ns / 1e9
         self._db.execute(
-            "INSERT OR REPLACE INTO attrs VALUES (?, ?, ?, ?)", (entry_id, version, mtime, mode)
+            "INSERT OR REPLACE INTO attrs (id, version, mtime, mode, mtime_ns)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (entry_id, version, seconds, mode, mtime_ns),
         )
 
     def close(self) -> None:

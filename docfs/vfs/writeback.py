@@ -81,8 +81,11 @@ class Job:
     attempts: int = 0
     #: the upload was sent at least once: check the server before sending it again
     sent: bool = False
+    #: seconds: what a queue file of an older docfs holds (read as ``mtime_ns`` on load)
     mtime: float | None = None
     mode: int | None = None
+    #: the mtime to remember for the uploaded version, in integer nanoseconds
+    mtime_ns: int | None = None
     inflight: bool = field(default=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -137,6 +140,9 @@ class WriteBack:
             try:
                 data = json.loads(meta.read_text())
                 job = Job(**data)
+                if job.mtime_ns is None and job.mtime is not None:
+                    # an older docfs's seconds: the nanoseconds it showed for them
+                    job.mtime_ns, job.mtime = int(job.mtime * 1e9), None
             except (ValueError, TypeError) as exc:
                 log.error("unreadable queue entry %s (%s): moved aside", meta, exc)
                 meta.rename(meta.with_suffix(".broken"))
@@ -242,7 +248,7 @@ class WriteBack:
         name: str,
         target: Entry | None,
         local_path: str,
-        mtime: float | None,
+        mtime_ns: int | None,
         mode: int | None,
     ) -> Job:
         job_id = uuid.uuid4().hex
@@ -263,7 +269,7 @@ class WriteBack:
             md5=digest,
             due=time.time() + self.delay,
             path=local_path,
-            mtime=mtime,
+            mtime_ns=mtime_ns,
             mode=mode,
         )
         self._save(job)

@@ -54,23 +54,28 @@ class Writes:
 
     # ---- checks ----------------------------------------------------------------------------
 
-    def _refuse(self, node: Node, op: Op, what: str) -> None:
-        """Raise (with one log line) unless ``op`` is allowed on/inside ``node``."""
+    def _refuse(self, node: Node, op: Op, what: str, name: str | None = None) -> None:
+        """Raise unless ``op`` is allowed on ``node`` (or, given the ``name`` of the new entry,
+        inside it). The message is the refusal's one log line (``fuse_ops`` logs it with the
+        errno): it names the path refused — the new entry, not its parent — and the backend's
+        hint of what to do instead."""
         if self.fs.options.read_only:
-            log.info("%s %s: refused, the mount is read-only", what, self.fs.path(node))
-            raise errors.ReadOnly(f"{what}: read-only mount")
+            raise errors.ReadOnly(
+                f"{what} {self._refused_path(node, name)}: the mount is read-only"
+            )
         if node.local_only:
             return
         if not node.entry.allows(op):
-            hint = self.fs.backend.refusal_hint(node.entry, op)
-            log.warning(
-                "%s %s: %s has no such operation here%s",
-                what,
-                self.fs.path(node),
-                self.fs.backend.name,
-                f"; {hint}" if hint else "",
+            backend = self.fs.backend
+            hint = backend.refusal_hint(node.entry, op)
+            raise errors.NotSupported(
+                f"{what} {self._refused_path(node, name)}: {backend.name} has no such "
+                f"operation here{f'; {hint}' if hint else ''}"
             )
-            raise errors.NotSupported(f"{what}: not supported by {self.fs.backend.name} here")
+
+    def _refused_path(self, node: Node, name: str | None) -> str:
+        path = self.fs.path(node)
+        return path if name is None else f"{path.rstrip('/')}/{name}"
 
     def _stays_local(self, parent: Node, name: str) -> bool:
         return parent.local_only or self.fs.names.is_local_only(name)
@@ -140,7 +145,7 @@ class Writes:
         if await self._child(parent, name) is not None:
             raise errors.AlreadyExists(name)
         if not self._stays_local(parent, name):
-            self._refuse(parent, Op.CREATE_FILE, "create")
+            self._refuse(parent, Op.CREATE_FILE, "create", name)
             if not self._is_temporary(name):
                 self.fs.backend.check_name(parent.entry, restore(name), Kind.FILE)
         elif self.fs.options.read_only:
@@ -357,11 +362,11 @@ class Writes:
         ino = self.fs.job_nodes.pop(job.id, None)
         if ino is None:
             # queued by an earlier run: no node of ours stands for it
-            self.fs.attrs.put(entry.id, entry.version, job.mtime, job.mode)
+            self.fs.attrs.put(entry.id, entry.version, job.mtime_ns, job.mode)
             self.fs.invalidate_by_id(job.parent["id"])
             return
         node = self.fs.inodes.find(ino)
-        mtime, mode = job.mtime, job.mode
+        mtime, mode = job.mtime_ns, job.mode
         if node is not None and node.pending_job == job.id:
             mtime, mode = node.mtime_override, node.mode_override
         self.fs.attrs.put(entry.id, entry.version, mtime, mode)
@@ -493,7 +498,7 @@ class Writes:
                 raise errors.ReadOnly("mkdir: read-only mount")
             node = self._new_local(parent, name, Kind.DIR)
         else:
-            self._refuse(parent, Op.MKDIR, "mkdir")
+            self._refuse(parent, Op.MKDIR, "mkdir", name)
             remote_name = restore(name)
             self.fs.backend.check_name(parent.entry, remote_name, Kind.DIR)
 
@@ -592,7 +597,7 @@ class Writes:
         """A file not on the server yet: rename here; upload if the new name is a final one."""
         final = not self._stays_local(dst_dir, new_name) and not self._is_temporary(new_name)
         if final and not src.is_dir and dst is None:
-            self._refuse(dst_dir, Op.CREATE_FILE, "rename")
+            self._refuse(dst_dir, Op.CREATE_FILE, "rename", new_name)
             self.fs.backend.check_name(dst_dir.entry, restore(new_name), Kind.FILE)
         if dst is not None and not dst.is_dir and not dst.local and final:
             # the usual write-then-rename: the temp file's bytes become a new version
@@ -742,11 +747,15 @@ class Writes:
         uid: int | None = None,
         gid: int | None = None,
         fh: int | None = None,
+        mtime_ns: int | None = None,
     ) -> Attr:
+        """``mtime_ns`` (what the kernel sends) or ``mtime`` in seconds sets the mtime."""
         node = self.fs.inodes.get(ino)
+        if mtime_ns is None and mtime is not None:
+            mtime_ns = round(mtime * 1e9)
         if uid not in (None, self.fs.options.uid) or gid not in (None, self.fs.options.gid):
             raise errors.NotSupported("chown: files belong to the mounting user")
-        if (size is not None or mode is not None or mtime is not None) and (
+        if (size is not None or mode is not None or mtime_ns is not None) and (
             self.fs.options.read_only
         ):
             raise errors.ReadOnly("setattr: read-only mount")
@@ -754,9 +763,9 @@ class Writes:
             await self._truncate(node, size, fh)
         if mode is not None:
             node.mode_override = mode & 0o7777
-        if mtime is not None:
-            node.mtime_override = mtime
-        if (mode is not None or mtime is not None) and not node.local:
+        if mtime_ns is not None:
+            node.mtime_override = mtime_ns
+        if (mode is not None or mtime_ns is not None) and not node.local:
             dirty = node.staged is not None and node.staged.dirty
             if not dirty:
                 self.fs.attrs.put(

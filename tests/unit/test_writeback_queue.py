@@ -101,3 +101,24 @@ def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
     assert {f.name: getattr(back, f.name) for f in dataclasses.fields(Entry)} == {
         f.name: getattr(entry, f.name) for f in dataclasses.fields(Entry)
     }
+
+
+async def test_a_queued_mtime_is_kept_in_nanoseconds_and_old_entries_still_load(
+    tmp_path: Path,
+) -> None:
+    """Issue 23.13: a job's mtime survives a restart to the nanosecond; an entry written by
+    an older docfs (float seconds in ``mtime``) loads with the same instant in nanoseconds."""
+    stamp = 1_614_834_367_129_353_603
+    wb = queue(tmp_path)
+    staged = Staging(tmp_path).new()
+    os.write(staged.fd, b"x")
+    parent = Entry("p", "Item", Kind.DIR, None, None, "")
+    job = await wb.enqueue(staged, parent, "f", None, "/Item/f", stamp, 0o640)
+    old = json.loads((wb.dir / f"{job.id}.json").read_text())
+    del old["mtime_ns"]
+    old.update(id="old", mtime=1_614_834_367.5)
+    (wb.dir / "old.json").write_text(json.dumps(old))
+    os.link(wb.dir / f"{job.id}.data", wb.dir / "old.data")
+    again = queue(tmp_path)
+    assert again.jobs[job.id].mtime_ns == stamp and again.jobs[job.id].mode == 0o640
+    assert again.jobs["old"].mtime_ns == 1_614_834_367_500_000_000
