@@ -53,8 +53,10 @@ Fetch = Callable[[Sink, int], Awaitable[None]]
 #: and a sequential reader's window doubles as it goes (its reads never wait for it)
 STREAM_AHEAD = 64 << 10
 #: when the last reader leaves a stream with at most this much still to come, it is finished
-#: (and verified and cached) rather than cancelled
-FINISH_BELOW = 1 << 20
+#: (and verified and cached) rather than cancelled. Small: a file manager sniffs every file of
+#: a folder, and finishing each one that had less than 1 MiB to go cost a 60-file folder of
+#: small documents more than the 5% of its size a visit may cost (issue 25)
+FINISH_BELOW = 256 << 10
 #: a kept prefix of a file whose download was stopped: ``<key>.partial``
 PARTIAL = ".partial"
 #: "the whole file" as a reader's demand
