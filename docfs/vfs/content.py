@@ -811,10 +811,18 @@ class ContentCache:
 
     def arriving(self, entry: Entry) -> bool:
         """Every byte of ``entry`` is here or on its way without further asking: cached, or a
-        whole-file download of it runs (being checked included), or every block of a ranged
-        one arrived. Another reader joining now costs no transfer of its own."""
+        download of it that a reader asked to run to the end (or that has every byte, being
+        checked), or every block of a ranged one arrived. Another reader joining now costs no
+        transfer of its own; joining a stream held near a sniffer's bytes would."""
         key = self.key(entry)
-        if key in self._files or key in self._downloads:
+        if key in self._files:
             return True
+        download = self._downloads.get(key)
+        if download is not None and download.error is None and not download.stopped:
+            end = download.expected
+            if download.demand >= EVERYTHING or (
+                end is not None and max(download.demand, download.received) >= end
+            ):
+                return True
         blocks = self._blocks.get(key)
         return blocks is not None and blocks.error is None and not blocks.missing()

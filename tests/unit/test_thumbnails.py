@@ -11,6 +11,7 @@ import hashlib
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -215,17 +216,27 @@ def test_the_guard_lets_a_thumbnailer_join_a_download_that_brings_every_byte(
     async def main() -> None:
         release = trio.Event()
 
-        async def fetch(sink: object) -> None:
+        async def fetch(sink: Any, start: int) -> None:
             await release.wait()
+            await sink(b"x" * 100)
 
         async with trio.open_nursery() as nursery:
             verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
-            handle = cache.open(entry, fetch, nursery)  # type: ignore[arg-type]
-            # the download runs (for another reader): joining it costs nothing more
+            handle = cache.open(entry, fetch, nursery)
+            # opening starts nothing (downloads follow reads): still refused
+            verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
+            # a reader that asked for a few bytes: joining its stream would pull more
+            nursery.start_soon(cache.read, handle, 0, 10)
+            await trio.testing.wait_all_tasks_blocked()
+            verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
+            # a reader asked for the whole file: joining it costs nothing more
+            nursery.start_soon(cache.read, handle, 0, 100)
+            await trio.testing.wait_all_tasks_blocked()
             verdicts.append(guard.refusal(fs, 2, os.getpid()))  # type: ignore[arg-type]
             release.set()
+            await trio.testing.wait_all_tasks_blocked()
             cache.release(handle)
 
     trio.run(main)
+    assert [v is None for v in verdicts] == [False, False, False, True], verdicts
     assert verdicts[0] is not None and "thumbnailers and indexers are refused" in verdicts[0]
-    assert verdicts[1] is None
