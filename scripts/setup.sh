@@ -5,42 +5,35 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras="${1:-emulators}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo=sudo
+# apt_install LABEL APT-OPTIONS… -- PACKAGES…: install those of PACKAGES that are missing. A
+# freshly booted machine often has another apt (unattended-upgrades) holding the lock: wait for
+# it rather than fail at once
+apt_install() {
+  local label="$1" options=() missing=() p
+  shift
+  while [ "$1" != "--" ]; do options+=("$1"); shift; done
+  shift
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  [ "${#missing[@]}" -gt 0 ] || return 0
+  echo "setup: installing ${missing[*]}$label"
+  local lock=(-o DPkg::Lock::Timeout=300)
+  $sudo apt-get "${lock[@]}" update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq \
+      ${options[@]+"${options[@]}"} "${missing[@]}" >/dev/null
+}
 # openssl makes test certificates; systemd brings systemd-analyze for the unit checks
-packages=(fuse3 libfuse3-dev pkg-config rsync attr python3-venv openssl systemd)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  echo "setup: installing ${missing[*]}"
-  # a freshly booted machine often has another apt (unattended-upgrades) holding the lock:
-  # wait for it rather than fail at once
-  lock=(-o DPkg::Lock::Timeout=300)
-  $sudo apt-get "${lock[@]}" update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq "${missing[@]}" >/dev/null
-fi
+apt_install "" -- fuse3 libfuse3-dev pkg-config rsync attr python3-venv openssl systemd
 # the file-manager visit test (tests/fuse/test_file_manager.py) runs the desktop's real
 # thumbnailers, and the JPEG decoder is checked against libjpeg: for the test extras only, and
 # without the GUI packages they recommend
 if [[ "$extras" == *test* || "$extras" == *bench* ]]; then
-  tools=(libgdk-pixbuf2.0-bin evince libgsf-bin libjpeg-turbo-progs libglib2.0-bin)
-  absent=()
-  for p in "${tools[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || absent+=("$p")
-  done
-  if [ "${#absent[@]}" -gt 0 ]; then
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    echo "setup: installing ${absent[*]} (test tools)"
-    lock=(-o DPkg::Lock::Timeout=300)
-    { $sudo apt-get "${lock[@]}" update -qq &&
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock[@]}" install -y -qq \
-        --no-install-recommends \
-        "${absent[@]}" >/dev/null; } ||
-      echo "setup: WARNING: could not install ${absent[*]}: the thumbnailer tests will skip"
-  fi
+  apt_install " (test tools)" --no-install-recommends -- \
+    libgdk-pixbuf2.0-bin evince libgsf-bin libjpeg-turbo-progs libglib2.0-bin ||
+    echo "setup: WARNING: could not install the thumbnailers: the thumbnailer tests will skip"
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip

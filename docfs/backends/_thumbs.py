@@ -10,6 +10,7 @@ DSpace 7 finds the thumbnail of a bitstream by the pattern ``^<name>.([^.]+)$`` 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from docfs import errors
 from docfs.backends._http import HttpClient
@@ -39,8 +40,9 @@ def match_thumbnails(
     return found
 
 
-async def fetch_bytes(http: HttpClient, url: str, endpoint: str) -> bytes:
-    """The whole body at ``url``, refused past ``MAX_THUMBNAIL_BYTES``."""
+async def fetch_bytes(http: HttpClient, url: str, endpoint: str, **options: Any) -> bytes:
+    """The whole body at ``url``, refused past ``MAX_THUMBNAIL_BYTES`` (``options`` go to
+    ``HttpClient.download``: query parameters, a status map)."""
     parts: list[bytes] = []
     received = 0
 
@@ -51,5 +53,5 @@ async def fetch_bytes(http: HttpClient, url: str, endpoint: str) -> bytes:
             raise errors.ProtocolError(f"{url}: a thumbnail of more than {received} bytes")
         parts.append(chunk)
 
-    await http.download(url, sink, endpoint=endpoint, ranges=False)
+    await http.download(url, sink, endpoint=endpoint, ranges=False, **options)
     return b"".join(parts)

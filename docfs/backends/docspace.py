@@ -63,7 +63,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
-from docfs.backends._thumbs import MAX_THUMBNAIL_BYTES
+from docfs.backends._thumbs import fetch_bytes
 from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
 
 log = logging.getLogger("docfs.docspace")
@@ -782,24 +782,13 @@ class DocSpaceBackend(Backend):
         """``filehandler.ashx?action=thumb`` (``FileHandler.ashx.cs#ThumbnailFile``): the
         stored thumbnail of the default size, in the server's ``files:thumbnail:exts``."""
         file_id, _, version = thumbnail.ref.partition(":")
-        parts: list[bytes] = []
-        received = 0
-
-        async def sink(chunk: bytes) -> None:
-            nonlocal received
-            received += len(chunk)
-            if received > MAX_THUMBNAIL_BYTES:
-                raise errors.ProtocolError(f"DocSpace: thumbnail of file {file_id} too large")
-            parts.append(chunk)
-
-        await self.http.download(
+        return await fetch_bytes(
+            self.http,
             "/filehandler.ashx",
-            sink,
-            endpoint="thumb",
+            "thumb",
             params={"action": "thumb", "fileid": file_id, "version": version},
             status_map=STATUS_MAP,
         )
-        return b"".join(parts)
 
     # ---- file operations (delete, move) ---------------------------------------------------
 

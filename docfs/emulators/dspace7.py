@@ -2004,6 +2004,20 @@ class DSpace7Emulator(Emulator):
             self._touch(item)
         return self._empty(204)
 
+    @staticmethod
+    def _one_uri(ctx: Ctx, section: str) -> str | None:
+        """The uuid of the one ``/core/<section>/<uuid>`` a ``text/uri-list`` body names (None
+        when it names another kind, or not exactly one); 415 for another content type."""
+        if "text/uri-list" not in ctx.request.headers.get("content-type", ""):
+            raise Fail(415, "Unsupported Media Type")
+        lines = [
+            line.strip()
+            for line in ctx.body.decode("utf-8", "replace").splitlines()
+            if line.strip() and not line.startswith("#")
+        ]
+        found = re.search(f"/core/{section}/({UUID_RX})$", lines[0]) if len(lines) == 1 else None
+        return found.group(1) if found else None
+
     def _move_item(self, ctx: Ctx, uuid: str) -> Response:
         """ItemOwningCollectionUpdateRestController.move: WRITE on the item first
         (@PreAuthorize), one collection in a text/uri-list (else 422), archived or withdrawn
@@ -2014,15 +2028,8 @@ class DSpace7Emulator(Emulator):
         item = self._lookup(ctx, uuid, Item)
         assert isinstance(item, Item)
         self._require_write(ctx, item)
-        if "text/uri-list" not in ctx.request.headers.get("content-type", ""):
-            raise Fail(415, "Unsupported Media Type")
-        lines = [
-            line.strip()
-            for line in ctx.body.decode("utf-8", "replace").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        found = re.search(f"/core/collections/({UUID_RX})$", lines[0]) if len(lines) == 1 else None
-        target = self._objects.get(found.group(1)) if found else None
+        found = self._one_uri(ctx, "collections")
+        target = self._objects.get(found) if found else None
         if not isinstance(target, Collection):
             raise Fail(
                 422, "The collection doesn't exist or the data cannot be resolved to a collection."
@@ -2175,17 +2182,10 @@ class DSpace7Emulator(Emulator):
     def _move_bitstream(self, ctx: Ctx, uuid: str) -> Response:
         stream = self._lookup(ctx, uuid, Bitstream)
         assert isinstance(stream, Bitstream)
-        if "text/uri-list" not in ctx.request.headers.get("content-type", ""):
-            raise Fail(415, "Unsupported Media Type")
-        lines = [
-            line.strip()
-            for line in ctx.body.decode("utf-8", "replace").splitlines()
-            if line.strip() and not line.startswith("#")
-        ]
-        found = re.search(f"/core/bundles/({UUID_RX})$", lines[0]) if len(lines) == 1 else None
+        found = self._one_uri(ctx, "bundles")
         if found is None:
             raise Fail(400)
-        target = self._objects.get(found.group(1))
+        target = self._objects.get(found)
         if not isinstance(target, Bundle):
             raise Fail(422)
         if stream.bundle == target.uuid:

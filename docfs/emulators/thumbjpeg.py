@@ -11,21 +11,14 @@ emulator does not render PDFs): a deterministic pattern, distinct per file.
 from __future__ import annotations
 
 import hashlib
-import math
 import operator
 import struct
 
-_ZIGZAG = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
-    12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
-    35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
-    58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-]  # fmt: skip
-_COS = [
-    [(math.sqrt(0.5) if u == 0 else 1.0) / 2 * math.cos((2 * x + 1) * u * math.pi / 16)
-     for x in range(8)]
-    for u in range(8)
-]  # fmt: skip
+from docfs.vfs.imagecodec import IDCT_BASIS, ZIGZAG
+
+#: the forward DCT's basis, _COS[u][x]: the transpose of the decoder's IDCT basis
+_COS = [list(column) for column in zip(*IDCT_BASIS, strict=True)]
+_ZIGZAG = ZIGZAG
 _QUANT = [4] * 64
 #: every (run, size) symbol a baseline AC coefficient can need, plus EOB (0x00) and ZRL (0xF0)
 _AC_SYMBOLS = [0x00, 0xF0] + [(run << 4) | size for run in range(16) for size in range(1, 11)]

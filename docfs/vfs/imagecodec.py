@@ -162,15 +162,15 @@ def decode_png(data: bytes) -> Image:
 
 # ---- baseline JPEG -----------------------------------------------------------------------------
 
-_ZIGZAG = [
+ZIGZAG = [
     0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
     12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
     35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
     58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
 ]  # fmt: skip
 
-#: IDCT basis: _COS[x][u] = C(u)/2 * cos((2x+1)uπ/16)
-_COS = [
+#: IDCT basis: IDCT_BASIS[x][u] = C(u)/2 * cos((2x+1)uπ/16) (its transpose is the DCT's)
+IDCT_BASIS = [
     [(math.sqrt(0.5) if u == 0 else 1.0) / 2 * math.cos((2 * x + 1) * u * math.pi / 16)
      for u in range(8)]
     for x in range(8)
@@ -242,19 +242,19 @@ def _extend(value: int, size: int) -> int:
 def _idct(coefficients: list[float]) -> list[float]:
     """8x8 inverse DCT, separable: rows then columns; returns 64 samples (level-shifted).
     Rows and columns without AC terms (most, in a thumbnail) are constant: no products."""
-    dc_gain = _COS[0][0]
+    dc_gain = IDCT_BASIS[0][0]
     rows = []
     for y in range(0, 64, 8):
         row = coefficients[y : y + 8]
         if any(row[1:]):
-            rows.append([sum(map(operator.mul, basis, row)) for basis in _COS])
+            rows.append([sum(map(operator.mul, basis, row)) for basis in IDCT_BASIS])
         else:
             rows.append([row[0] * dc_gain] * 8)
     out = [0.0] * 64
     for x in range(8):
         column = [r[x] for r in rows]
         if any(column[1:]):
-            for y, basis in enumerate(_COS):
+            for y, basis in enumerate(IDCT_BASIS):
                 out[y * 8 + x] = sum(map(operator.mul, basis, column)) + 128
         else:
             value = column[0] * dc_gain + 128
@@ -304,7 +304,7 @@ def decode_jpeg(data: bytes) -> Image:
                 table = list(struct.unpack(">64H", values)) if precision else list(values)
                 quant[ident] = [0] * 64
                 for k in range(64):
-                    quant[ident][_ZIGZAG[k]] = table[k]  # stored in zigzag order
+                    quant[ident][ZIGZAG[k]] = table[k]  # stored in zigzag order
                 i += 1 + size
         elif marker == 0xC4:  # Huffman tables
             i = 0
@@ -389,7 +389,7 @@ def _decode_scan(
                             k += run
                             if k > 63:
                                 break
-                            position = _ZIGZAG[k]
+                            position = ZIGZAG[k]
                             block[position] = _extend(bits.bits(size), size) * table[position]
                             k += 1
                         samples = _idct(block)
