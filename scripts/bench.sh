@@ -23,6 +23,9 @@ mkdir -p "$code/tests"
 cp -r docfs "$code/"
 cp tests/__init__.py "$code/tests/"
 cp -r tests/bench "$code/tests/"
+# B12 plays the file-manager visit of the acceptance test: the same module
+mkdir -p "$code/tests/fuse"
+cp tests/fuse/__init__.py tests/fuse/file_manager.py "$code/tests/fuse/"
 revision="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain -- docfs 2>/dev/null)" ]; then
   revision="$revision + uncommitted changes"
