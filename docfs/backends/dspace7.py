@@ -1801,23 +1801,37 @@ class DSpace7Backend(Backend):
             )
         elif here == owning:
             target = next(c for c in mapped if c != here)
-            try:
-                await self.http.request(
-                    "PUT",
-                    f"{self.api}/core/items/{uuid}/owningCollection",
-                    endpoint="items/owningCollection",
-                    body=f"{self.http.base_url}{self.api}/core/collections/{target}\n".encode(),
-                    headers={"Content-Type": "text/uri-list"},
-                    idempotent=False,
-                    # the server's "already the owning collection" after a lost answer
-                    status_map={400: errors.Conflict},
-                )
-            except (errors.Conflict, errors.RemoteUnavailable):
+
+            async def owned_by_target() -> bool | None:
                 now = await self._json(
                     "GET", f"core/items/{uuid}/owningCollection", endpoint="items"
                 )
-                if str(now.get("uuid") or "") != target:
-                    raise
+                return True if str(now.get("uuid") or "") == target else None
+
+            try:
+                for attempt in range(3):
+                    try:
+                        await self.http.request(
+                            "PUT",
+                            f"{self.api}/core/items/{uuid}/owningCollection",
+                            endpoint="items/owningCollection",
+                            body=f"{self.http.base_url}{self.api}/core/collections/{target}\n".encode(),
+                            headers={"Content-Type": "text/uri-list"},
+                            idempotent=False,
+                            # "already the owning collection": a concurrent or earlier change
+                            status_map={400: errors.Conflict},
+                        )
+                        break
+                    except errors.Conflict:
+                        if not await owned_by_target():
+                            raise
+                        break
+                    except errors.RemoteUnavailable as exc:
+                        # answer lost: not sent again before it can no longer land (18.2)
+                        if await self._until(owned_by_target, exc, entry.name):
+                            break
+                        if attempt == 2:
+                            raise
             except errors.PermissionDenied:
                 log.warning(
                     "DSpace 7+ refused to hand %r over to another of its collections: taking "

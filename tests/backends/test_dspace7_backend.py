@@ -1291,3 +1291,33 @@ async def test_overwrites_at_once_on_a_default_10_cost_one_failed_put(
 
 def files_of_item(emulator: DSpace7Emulator, item: str) -> dict[str, bytes]:
     return {name or "": emulator.content(uuid) for uuid, name in emulator.bitstreams(item)}
+
+
+async def test_taking_a_mapped_item_out_of_a_collection_survives_lost_answers(
+    serve: Serve, opened: list[DSpace7Backend]
+) -> None:
+    """rmdir of a mapped item: the unmap (a repeat is a silent 204) is retried after a lost
+    answer; the owner change is not repeated blindly: after a lost answer the owner is read
+    again and found changed."""
+    emulator, server = serve()
+    collection, item = seed_item(emulator, {"a.txt": b"A"})
+    community = emulator.find("C", "community")[0]
+    mapped = emulator.add_collection("Mapped", community)
+    other = emulator.add_collection("Other", community)
+    emulator.map_item(item, mapped)
+    emulator.map_item(item, other)
+    backend = await short_timeout(server, opened)
+    in_mapped = await walk(backend, "C", "Mapped", "Item")
+    # held past the client's timeout, then carried out: the answer is lost
+    emulator.plan_fault(method="DELETE", path="/mappedCollections/", hold=SHORT * 1.8)
+    await backend.remove_from(in_mapped, await walk(backend, "C", "Mapped"))
+    # the unmap is safe to repeat (a collection the item has left answers 204): it was
+    assert len(emulator.requests("DELETE", "/mappedCollections/")) == 2
+    assert item not in emulator.items_in(mapped) and emulator.exists(item)
+
+    in_owner = await walk(backend, "C", "Coll", "Item")
+    emulator.plan_fault(method="PUT", path="/owningCollection$", hold=SHORT * 1.8)
+    await backend.remove_from(in_owner, await walk(backend, "C", "Coll"))
+    assert len(emulator.requests("PUT", "/owningCollection$")) == 1
+    assert emulator.items_in(collection) == [] and emulator.items_in(other) == [item]
+    assert emulator.bitstreams(item)[0][1] == "a.txt"
