@@ -9,20 +9,26 @@ refuse an unsupported operation locally, without a request.
 from __future__ import annotations
 
 import enum
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+import trio
 
 from docfs.backends._http import Limits
-from docfs.errors import NotSupported
+from docfs.errors import NotSupported, RemoteUnavailable
 
 if TYPE_CHECKING:
     from docfs.backends._http import HttpClient
 
 #: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
 Sink = Callable[[bytes], Awaitable[None]]
+
+log = logging.getLogger("docfs.backends")
+_T = TypeVar("_T")
 
 
 class Kind(enum.Enum):
@@ -137,6 +143,38 @@ class Credentials:
 
     def secrets(self) -> list[str]:
         return [s for s in (self.password, self.token) if s]
+
+
+def landing_window(exc: RemoteUnavailable, timeout: float) -> float:
+    """How long a request whose answer was lost may still land on the server.
+
+    A reset or a 500 ends the exchange: what the server did, it has done. A timeout or a
+    gateway's 502/504 does not: a proxy may hold the request, or the server may still be
+    storing it, and it may land after the client gave up (issue 18.2). Until twice the request
+    timeout has passed, "not there" then only means "not visible yet"."""
+    if not exc.timed_out and exc.status not in (502, 504):
+        return 0.0
+    return 2 * timeout
+
+
+async def until_visible(
+    look: Callable[[], Awaitable[_T | None]], window: float, what: str
+) -> _T | None:
+    """What ``look`` finds of a request whose answer was lost, or None once ``window`` seconds
+    (see ``landing_window``) have passed without it: looked for again with growing pauses.
+    Shared by the vfs's creates and the backends' own recovery, so both wait alike."""
+    deadline = trio.current_time() + window
+    pause = 0.25
+    while True:
+        found = await look()
+        if found is not None:
+            return found
+        left = deadline - trio.current_time()
+        if left <= 0:
+            return None
+        log.info("%s: not visible yet; looking again in %.1f s", what, min(pause, left))
+        await trio.sleep(min(pause, left))
+        pause *= 2
 
 
 class Backend(ABC):

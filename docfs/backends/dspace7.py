@@ -86,7 +86,18 @@ from docfs import errors
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.base import (
+    Backend,
+    Capabilities,
+    Credentials,
+    Entry,
+    Kind,
+    Op,
+    Sink,
+    Thumbnail,
+    landing_window,
+    until_visible,
+)
 
 log = logging.getLogger("docfs.dspace7")
 
@@ -1299,21 +1310,7 @@ class DSpace7Backend(Backend):
         gateway's 502/504 does not: the request may still be held on the way or be processed,
         so "not there" means "not visible yet" for twice the request timeout (issue 18.2,
         the rule ``vfs/writes.py`` applies to creates)."""
-        settle = 0.0
-        if exc.timed_out or exc.status in (502, 504):
-            settle = 2 * self.http.limits.timeout
-        deadline = trio.current_time() + settle
-        pause = 0.25
-        while True:
-            found = await look()
-            if found is not None:
-                return found
-            left = deadline - trio.current_time()
-            if left <= 0:
-                return None
-            log.info("%s: not visible yet; looking again in %.1f s", what, min(pause, left))
-            await trio.sleep(min(pause, left))
-            pause *= 2
+        return await until_visible(look, landing_window(exc, self.http.limits.timeout), what)
 
     async def _exists(self, path: str, endpoint: str) -> bool | None:
         """Does ``path`` exist? None if the server does not say."""

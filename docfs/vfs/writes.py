@@ -23,10 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from docfs import errors
-from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.base import Entry, Kind, Op, landing_window, until_visible
 from docfs.vfs.inodes import Node
 from docfs.vfs.names import restore
 from docfs.vfs.staging import Staged
@@ -453,16 +451,10 @@ class Writes:
         raise AssertionError("unreachable")
 
     def _settle_time(self, exc: errors.RemoteUnavailable) -> float:
-        """How long a request whose answer was lost may still land on the server.
-
-        A reset or a 500 ends the exchange: what the server did, it has done. A timeout or a
-        gateway's 502/504 does not: a proxy may hold the request, or the server may still be
-        storing it, and it may land after the client gave up (issue 18.2). Until twice the
-        request timeout has passed, "not in the listing" then only means "not visible yet"."""
-        if not exc.timed_out and exc.status not in (502, 504):
-            return 0.0
+        """How long the request may still land (``landing_window``), with the backend's
+        request timeout where it has an HTTP client to ask."""
         limits = getattr(getattr(self.fs.backend, "http", None), "limits", None)
-        return 2 * float(getattr(limits, "timeout", SETTLE_DEFAULT))
+        return landing_window(exc, float(getattr(limits, "timeout", SETTLE_DEFAULT)))
 
     async def _arrived(
         self,
@@ -474,18 +466,14 @@ class Writes:
     ) -> Entry | None:
         """The entry a request whose answer was lost created, or None once it can no longer
         land: the listing is read again with growing pauses until ``settle`` seconds pass."""
-        deadline = trio.current_time() + settle
-        pause = 0.25
-        while True:
+
+        async def look() -> Entry | None:
             async for found in self.fs.backend.list_dir(parent.entry):
                 if found.name == name and same(found) and found.id not in known:
                     return found
-            left = deadline - trio.current_time()
-            if left <= 0:
-                return None
-            log.info("%s is not visible yet; looking again in %.1f s", name, min(pause, left))
-            await trio.sleep(min(pause, left))
-            pause *= 2
+            return None
+
+        return await until_visible(look, settle, name)
 
     # ---- namespace -------------------------------------------------------------------------
 
