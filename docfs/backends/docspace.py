@@ -52,8 +52,8 @@ import math
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import aclosing, asynccontextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
@@ -1032,25 +1032,30 @@ class DocSpaceBackend(Backend):
         stem = name[: name.rfind(".")] if "." in name else name
         wanted = {name.lower(), server_title(name).lower()}
         found: list[dict[str, Any]] = []
+        async for dto in self._filtered_files(folder, stem):
+            title = str(dto.get("title", "")).lower()
+            numbered = title.startswith(stem.lower() + " (")
+            if title in wanted or numbered:
+                found.append(dto)
+        return sorted(found, key=lambda d: int(d.get("id") or 0), reverse=True)
+
+    async def _filtered_files(self, folder: str, text: str) -> AsyncGenerator[dict[str, Any]]:
+        """The file DTOs of ``folder`` the server's ``filterValue`` matches, page by page."""
         start = 0
         while True:
             page = await self._call(
                 "GET",
                 f"{API}/files/{folder}",
                 endpoint="list",
-                params={"filterValue": stem, "count": PAGE, "startIndex": start},
+                params={"filterValue": text, "count": PAGE, "startIndex": start},
             )
             files = (page.get("files") or []) if isinstance(page, dict) else []
             folders = (page.get("folders") or []) if isinstance(page, dict) else []
             for dto in files:
-                title = str(dto.get("title", "")).lower()
-                numbered = title.startswith(stem.lower() + " (")
-                if title in wanted or numbered:
-                    found.append(dto)
+                yield dto
             start += len(folders) + len(files)
             if (not files and not folders) or start >= int(page.get("total") or 0):
-                break
-        return sorted(found, key=lambda d: int(d.get("id") or 0), reverse=True)
+                return
 
     async def _find_created(
         self, folder: str, name: str, size: int, since: Any
@@ -1071,21 +1076,11 @@ class DocSpaceBackend(Backend):
 
     async def _holds_title(self, folder: str, title: str) -> bool:
         """Whether ``folder`` holds a file titled exactly ``title`` (a filtered listing)."""
-        start = 0
-        while True:
-            page = await self._call(
-                "GET",
-                f"{API}/files/{folder}",
-                endpoint="list",
-                params={"filterValue": title, "count": PAGE, "startIndex": start},
-            )
-            files = (page.get("files") or []) if isinstance(page, dict) else []
-            if any(dto.get("title") == title for dto in files):
-                return True
-            folders = (page.get("folders") or []) if isinstance(page, dict) else []
-            start += len(folders) + len(files)
-            if (not files and not folders) or start >= int(page.get("total") or 0):
-                return False
+        async with aclosing(self._filtered_files(folder, title)) as files:
+            async for dto in files:
+                if dto.get("title") == title:
+                    return True  # no further page is asked for
+        return False
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         """A new version of the same file id (history keeps the old ones).
