@@ -767,10 +767,12 @@ def test_every_file_of_a_watermarked_room_reads_as_its_size_says(portal: Portal)
 
 
 def test_cp_r_rsync_and_rm_r_through_a_fifth_of_writes_failing(
-    portal: Portal, tmp_path: Path
+    open_portal: Callable[..., Portal], tmp_path: Path
 ) -> None:
     """Issue 18.3: a 500 or a lost answer on one in five writes (saves, deletes, moves): no
     error reaches cp/rsync/rm, the server ends up as the source, nothing in lost+found."""
+    # a fixed seed: the faults drawn depend on it, not on luck (an unseeded run once drew 3)
+    portal = open_portal(seed=1805)
     e = portal.emu
     src = tmp_path / "faulty"
     src.mkdir()
@@ -802,6 +804,7 @@ def test_cp_r_rsync_and_rm_r_through_a_fifth_of_writes_failing(
     m.run("mv", str(target / "f01.dat"), str(target / "sub" / "f01.dat"))
     m.run("rm", "-r", str(target / "sub"), str(target / "f03.dat"))
     assert "f01.dat" not in local_tree(target) and "f03.dat" not in os.listdir(target)
+    print("faults injected:", e.faults_injected)
     assert e.faults_injected > 5
     lost = m.cache / "lost+found"
     assert not lost.exists() or not list(lost.iterdir())

@@ -488,7 +488,7 @@ def test_status_shows_a_sync_mode_upload_with_the_bytes_that_left(
     assert last["endpoint_sent"] < size
     assert last["rate"] > 0 and last["eta"] > 0
     line = next(x for x in last["human"].splitlines() if x.endswith("/Batch/big.bin"))
-    assert re.search(r"\[#*-+\] [\d.]+ MiB of 12\.0 MiB, [\d.]+ [KM]iB/s, ETA \d+ s  /", line)
+    assert re.search(r"\[#*-+\] [\d.]+ [KM]iB of 12\.0 MiB, [\d.]+ [KM]iB/s, ETA \d+ s  /", line)
     status = json.loads(env.run("status", str(mnt), "--json", check=True).stdout)
     assert status["transfers"] == []
     assert status["requests"]["endpoints"]["bitstream.upload"]["bytes_sent"] >= size
