@@ -66,7 +66,7 @@ def test_sdist_and_wheel_install_into_a_fresh_venv_and_mount(
     assert {"LICENSE", "README.md", "pyproject.toml", "docfs/cli.py", "man/docfs.1"} <= names
     with zipfile.ZipFile(wheel) as whl:
         members = whl.namelist()
-    assert "docfs/cli.py" in members and "docfs/emulators/dspace6.py" in members
+    assert "docfs/cli.py" in members and "docfs/emulators/dspace6/__init__.py" in members
     assert any(m.endswith(".dist-info/licenses/LICENSE") for m in members)
     assert f"docfs-{version}.data/data/share/man/man1/docfs.1" in members
 
