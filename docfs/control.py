@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 if TYPE_CHECKING:
-    from docfs.backends._http import Transfer
+    from docfs.backends.traffic import Transfer
     from docfs.vfs.filesystem import Filesystem
     from docfs.vfs.inodes import Node
     from docfs.vfs.writeback import Job, WriteBack
@@ -70,7 +70,7 @@ class UploadMeter:
     """Progress per queued upload and the recent upload rate of the whole queue.
 
     Bytes sent come from the HTTP layer's count of each upload's request bodies as they
-    leave (``HttpClient.uploading``), keyed by job id; a job's rate and ETA run from the start
+    leave (``Backend.uploading``), keyed by job id; a job's rate and ETA run from the start
     of its upload, not from the first time somebody asked.
     """
 
@@ -227,11 +227,11 @@ class ControlServer:
 
     def _transfers(self) -> dict[str, Transfer]:
         """The uploads in flight by key (a write-back job's id)."""
-        return {t.key: t for t in list(self.fs.backend.http.transfers.values())}
+        return {t.key: t for t in self.fs.backend.traffic().transfers}
 
     def status(self) -> Json:
         fs = self.fs
-        http = fs.backend.http
+        traffic = fs.backend.traffic()
         endpoints = {
             name: {
                 "requests": s.requests,
@@ -240,9 +240,9 @@ class ControlServer:
                 "bytes_sent": s.bytes_sent,
                 "bytes_received": s.bytes_received,
             }
-            for name, s in sorted(http.stats.items())
+            for name, s in sorted(traffic.endpoints.items())
         }
-        waits, waited = http.rate_limit_waits()
+        waits, waited = traffic.rate_limit_waits, traffic.rate_limit_seconds
         wb = fs.writeback
         return {
             **self.identity,
@@ -260,7 +260,7 @@ class ControlServer:
             "rate_limit": {"waits": waits, "seconds": waited},
             "uploads": self.meter.report(wb, self._transfers()) if wb is not None else _no_queue(),
             # every upload in flight, in both modes (sync mode has no queue to show them)
-            "transfers": [transfer_json(t) for t in list(http.transfers.values())],
+            "transfers": [transfer_json(t) for t in traffic.transfers],
             "lost_found": _lost_found_count(fs.lost_found.dir),
             # e.g. DSpace submissions not deposited yet
             "held_back": fs.backend.held_back(),

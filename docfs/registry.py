@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from docfs.backends.base import Backend
+    from docfs.backends.http_backend import HttpBackend
     from docfs.emulators.base import Emulator
 
 
@@ -87,7 +87,7 @@ def remote_type(name: str) -> RemoteType:
         raise KeyError(f"unknown repository type {name!r} (known: {known})") from None
 
 
-def backend_class(name: str) -> type[Backend]:
+def backend_class(name: str) -> type[HttpBackend]:
     cls = _load(remote_type(name).backend)
     return cls  # type: ignore[return-value]
 

@@ -31,6 +31,11 @@ import trio
 
 from docfs import errors
 from docfs.backends._threaded import THREADED, ThreadingTransport
+
+# re-exported: callers that build a client give it its ``Limits``
+from docfs.backends.traffic import EndpointStats as EndpointStats
+from docfs.backends.traffic import Limits as Limits
+from docfs.backends.traffic import Transfer as Transfer
 from docfs.redact import Redactor, redact_url
 
 log = logging.getLogger("docfs.http")
@@ -182,39 +187,6 @@ def rolling_window_bucket(limit: float, window: float = 60.0, max_burst: int = 1
     return Limits(requests_per_second=spare / window, burst=burst)
 
 
-@dataclass
-class EndpointStats:
-    requests: int = 0
-    retries: int = 0
-    errors: int = 0
-    bytes_sent: int = 0
-    bytes_received: int = 0
-
-
-@dataclass
-class Transfer:
-    """One file upload in flight (``HttpClient.uploading``): the bytes of its request bodies
-    that left so far, counted as the body iterator hands them to the connection (what the
-    kernel took), not when the request was built; ``started`` is ``time.monotonic()`` at its
-    start, so a rate and an ETA need no first sample."""
-
-    path: str
-    size: int
-    key: str
-    started: float
-    sent: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        elapsed = time.monotonic() - self.started
-        return self.sent / elapsed if elapsed > 0 and self.sent else None
-
-    @property
-    def eta(self) -> float | None:
-        rate = self.rate
-        return max(0, self.size - self.sent) / rate if rate else None
-
-
 #: the upload the current task is doing. Task-local, not global: trio gives each task its own
 #: copy of the context, so concurrent uploads never count into each other; it carries the
 #: upload from the filesystem through a backend's calls (whose signatures know nothing of it)
@@ -254,16 +226,6 @@ class _CountingStream(httpx.AsyncByteStream):
         close = getattr(self._inner, "aclose", None)
         if close is not None:
             await close()
-
-
-@dataclass
-class Limits:
-    """Per-remote limits; ``None`` rate means unlimited."""
-
-    requests_per_second: float | None = None
-    burst: int = 10
-    concurrency: int = 8
-    timeout: float = 30.0
 
 
 class Session(Protocol):

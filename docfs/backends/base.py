@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import trio
 
-from docfs.backends._http import Limits
+from docfs.backends.traffic import Limits, Traffic, Transfer
 from docfs.errors import NotSupported, RemoteUnavailable
-
-if TYPE_CHECKING:
-    from docfs.backends._http import HttpClient
 
 #: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
 Sink = Callable[[bytes], Awaitable[None]]
@@ -48,6 +47,16 @@ class Op(enum.Enum):
     #: the entry cannot be removed alone, only with its directory (e.g. the fields of an RSpace
     #: document): unlinking it hides it locally, and removing the directory removes it for real
     REMOVE_WITH_DIR = "remove_with_dir"
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    """A digest the repository gives for a file's stored bytes (``Entry.checksum``)."""
+
+    #: lower-case ``hashlib`` name: ``md5``, ``sha256``…
+    algorithm: str
+    #: lower-case hex digest
+    value: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,9 @@ class Entry:
     #: ``Backend.thumbnail_data`` needs to fetch it (a bitstream id, a file id and version);
     #: taken from the listing itself, so knowing about thumbnails costs no request
     thumbnail: str | None = field(default=None, compare=False)
+    #: the repository's digest of the stored bytes (what a complete download is checked
+    #: against); None where it gives none, or where ``transformed`` makes it not apply
+    checksum: Checksum | None = None
 
     @property
     def is_dir(self) -> bool:
@@ -178,16 +190,40 @@ async def until_visible(
 
 
 class Backend(ABC):
-    """One repository API. Read methods are required; write methods raise NotSupported."""
+    """One repository API. Read methods are required; write methods raise NotSupported.
+
+    The protocol knows no HTTP: a backend owns its client (``docfs.backends.http_backend``
+    for the HTTP ones) and hands the rest of docfs only what it needs — its traffic counters,
+    the uploads in flight, a note when the server is back, its request timeout."""
 
     name: ClassVar[str]
     capabilities: ClassVar[Capabilities]
     #: the server's documented limits (rate, concurrency), used unless the user sets others
     default_limits: ClassVar[Limits] = Limits()
 
-    def __init__(self, http: HttpClient, credentials: Credentials) -> None:
-        self.http = http
+    def __init__(self, credentials: Credentials) -> None:
         self.credentials = credentials
+
+    # ---- what the vfs and the control channel may ask of any backend ----------------------
+
+    def traffic(self) -> Traffic:
+        """Requests so far per endpoint, rate-limit waits, uploads in flight."""
+        return Traffic()
+
+    def uploading(
+        self, path: str, size: int, key: str | None = None
+    ) -> AbstractContextManager[Transfer]:
+        """Count what is sent inside this block (in this task) as the upload of ``path``;
+        ``key`` finds it again in ``traffic().transfers`` (a write-back job's id)."""
+        return _uncounted(path, size, key)
+
+    def on_recovery(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional
+        """Call ``callback`` whenever the server answers again after it was unreachable."""
+
+    @property
+    def request_timeout(self) -> float:
+        """Seconds one request may take before it counts as lost (see ``landing_window``)."""
+        return self.default_limits.timeout
 
     async def connect(self) -> None:  # noqa: B027 - optional hook
         """Log in (if credentials were given) and check the server answers."""
@@ -272,5 +308,11 @@ class Backend(ABC):
         """What the backend still holds back, one line each (shown by ``docfs status``)."""
         return []
 
-    async def aclose(self) -> None:
-        await self.http.aclose()
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection(s); called once when the mount ends."""
+
+
+@contextmanager
+def _uncounted(path: str, size: int, key: str | None) -> Iterator[Transfer]:
+    """``Backend.uploading`` of a backend that counts nothing: a transfer nobody fills in."""
+    yield Transfer(path, size, key or path, time.monotonic())

@@ -35,7 +35,7 @@ from typing import Any
 import trio
 
 from docfs import errors
-from docfs.backends.base import Backend, Entry, Kind, Op
+from docfs.backends.base import Backend, Checksum, Entry, Kind, Op
 from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import LostFound, Staged
 
@@ -54,6 +54,8 @@ def entry_to_json(entry: Entry) -> dict[str, Any]:
             value = sorted(op.value for op in value)
         elif isinstance(value, Mapping):
             value = dict(value)
+        elif isinstance(value, Checksum):
+            value = {"algorithm": value.algorithm, "value": value.value}
         data[f.name] = value
     return data
 
@@ -65,6 +67,8 @@ def entry_from_json(data: dict[str, Any]) -> Entry:
     values = {key: value for key, value in data.items() if key in known}
     values["kind"] = Kind(data["kind"])
     values["ops"] = frozenset(Op(v) for v in data.get("ops", ()))
+    if isinstance(checksum := data.get("checksum"), dict):
+        values["checksum"] = Checksum(str(checksum["algorithm"]), str(checksum["value"]))
     return Entry(**values)
 
 
@@ -129,7 +133,7 @@ class WriteBack:
         self._sync_wanted = trio.Event()
         self._synced = trio.Event()
         # after an outage, upload at once rather than at the end of each job's backoff
-        backend.http.on_recovery.append(self.nudge)
+        backend.on_recovery(self.nudge)
         self._load()
 
     # ---- persistence -----------------------------------------------------------------------
@@ -355,7 +359,7 @@ class WriteBack:
                 job.sent = True
                 data = self._data(job.id)
                 # counted as it leaves, for docfs status and sync (see HttpClient.uploading)
-                with self.backend.http.uploading(job.path, job.size, key=job.id):
+                with self.backend.uploading(job.path, job.size, key=job.id):
                     if target is not None:
                         entry = await self.backend.replace_file(target, data)
                     else:

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("docfs.writes")
 
-#: the request timeout assumed where the backend has no HTTP client to ask (see _settle_time)
-SETTLE_DEFAULT = 30.0
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 _local_ids = itertools.count(1)
@@ -298,7 +296,7 @@ class Writes:
         try:
             try:
                 # counted as it leaves, for docfs status (see HttpClient.uploading)
-                with self.fs.backend.http.uploading(path, snapshot.size):
+                with self.fs.backend.uploading(path, snapshot.size):
                     if node.local:
                         entry = await self._create_remote(parent, remote_name, snapshot)
                         self._attach_remote(node, entry)
@@ -451,10 +449,9 @@ class Writes:
         raise AssertionError("unreachable")
 
     def _settle_time(self, exc: errors.RemoteUnavailable) -> float:
-        """How long the request may still land (``landing_window``), with the backend's
-        request timeout where it has an HTTP client to ask."""
-        limits = getattr(getattr(self.fs.backend, "http", None), "limits", None)
-        return landing_window(exc, float(getattr(limits, "timeout", SETTLE_DEFAULT)))
+        """How long the request may still land (``landing_window``) at the backend's
+        request timeout."""
+        return landing_window(exc, self.fs.backend.request_timeout)
 
     async def _arrived(
         self,

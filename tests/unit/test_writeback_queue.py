@@ -17,7 +17,8 @@ from docfs.vfs.writeback import WriteBack
 
 
 def queue(tmp_path: Path) -> WriteBack:
-    backend = types.SimpleNamespace(http=types.SimpleNamespace(on_recovery=[]))
+    recoveries: list[object] = []
+    backend = types.SimpleNamespace(on_recovery=recoveries.append)
     return WriteBack(tmp_path, backend, LostFound(tmp_path), delay=3600)  # type: ignore[arg-type]
 
 
@@ -70,7 +71,7 @@ async def test_wait_durable_wakes_the_syncer(tmp_path: Path) -> None:
 def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
     import dataclasses
 
-    from docfs.backends.base import Entry, Kind, Op
+    from docfs.backends.base import Checksum, Entry, Kind, Op
     from docfs.vfs.writeback import entry_from_json, entry_to_json
 
     entry = Entry(
@@ -92,6 +93,7 @@ def test_a_queued_entry_keeps_every_field_across_a_restart() -> None:
         byte_ranges=False,
         inherited_mtime=True,
         thumbnail="thumb-uuid",
+        checksum=Checksum("md5", "0" * 32),
     )
     # every field differs from its default, so a field the JSON leaves out shows
     for f in dataclasses.fields(Entry):

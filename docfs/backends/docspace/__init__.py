@@ -64,7 +64,8 @@ import trio
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends._thumbs import fetch_bytes
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.http_backend import HttpBackend
 
 log = logging.getLogger("docfs.docspace")
 T = TypeVar("T")
@@ -320,7 +321,7 @@ def op_error(message: str) -> errors.DocfsError:
     return errors.RemoteUnavailable(f"DocSpace: {message}")
 
 
-class DocSpaceBackend(Backend):
+class DocSpaceBackend(HttpBackend):
     """ONLYOFFICE DocSpace ``/api/2.0`` (see the module docstring for the mapping)."""
 
     name: ClassVar[str] = "docspace"

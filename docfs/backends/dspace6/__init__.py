@@ -48,7 +48,8 @@ from docfs import errors
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.http_backend import HttpBackend
 
 log = logging.getLogger("docfs.backends.dspace6")
 
@@ -248,7 +249,7 @@ def _meta_of(metadata: object) -> dict[str, str]:
     return out
 
 
-class DSpace6Backend(Backend):
+class DSpace6Backend(HttpBackend):
     name: ClassVar[str] = "dspace6"
     capabilities: ClassVar[Capabilities] = Capabilities(
         ops=frozenset(Op),

@@ -87,7 +87,6 @@ from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
-    Backend,
     Capabilities,
     Credentials,
     Entry,
@@ -98,6 +97,7 @@ from docfs.backends.base import (
     landing_window,
     until_visible,
 )
+from docfs.backends.http_backend import HttpBackend
 
 log = logging.getLogger("docfs.dspace7")
 
@@ -469,7 +469,7 @@ def _thumbnail_refs(bundles: list[JSON], files: list[Entry]) -> dict[str, str]:
     return {t.file_id: t.ref for t in match_thumbnails(originals, thumbs)} if thumbs else {}
 
 
-class DSpace7Backend(Backend):
+class DSpace7Backend(HttpBackend):
     """DSpace 7+ Server REST API; see the module docstring for the mapping."""
 
     name = "dspace7"

@@ -67,7 +67,8 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends.http_backend import HttpBackend
 
 log = logging.getLogger("docfs.backends.opus2")
 
@@ -360,7 +361,7 @@ class _Upload:
             self.temp.unlink(missing_ok=True)
 
 
-class Opus2Backend(Backend):
+class Opus2Backend(HttpBackend):
     """Projects → folders → documents of one Opus 2 tenant, over its inbound Documents API."""
 
     name = "opus2"

@@ -68,7 +68,8 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
-from docfs.backends.base import Backend, Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op, Sink
+from docfs.backends.http_backend import HttpBackend
 
 log = logging.getLogger("docfs.backends.rspace")
 
@@ -437,7 +438,7 @@ class _FilesCursor:
 # the backend
 
 
-class RSpaceBackend(Backend):
+class RSpaceBackend(HttpBackend):
     """RSpace ELN API v1: Workspace, notebooks, documents and the Gallery."""
 
     name = "rspace"

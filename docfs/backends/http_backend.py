@@ -1,0 +1,47 @@
+"""The base of every backend that talks HTTP: it owns its ``HttpClient``.
+
+The backend protocol (``docfs.backends.base``) knows no HTTP; this class answers its questions
+(traffic, uploads in flight, recovery, timeout) from the client, so neither the vfs nor the
+control channel ever touches ``backend.http``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from docfs.backends._http import HttpClient
+from docfs.backends.base import Backend, Credentials
+from docfs.backends.traffic import Traffic, Transfer
+
+
+class HttpBackend(Backend):
+    """A backend whose repository is an HTTP API reached through ``self.http``."""
+
+    def __init__(self, http: HttpClient, credentials: Credentials) -> None:
+        super().__init__(credentials)
+        self.http = http
+
+    def traffic(self) -> Traffic:
+        waits, waited = self.http.rate_limit_waits()
+        return Traffic(
+            endpoints=dict(self.http.stats),
+            rate_limit_waits=waits,
+            rate_limit_seconds=waited,
+            transfers=list(self.http.transfers.values()),
+        )
+
+    def uploading(
+        self, path: str, size: int, key: str | None = None
+    ) -> AbstractContextManager[Transfer]:
+        return self.http.uploading(path, size, key)
+
+    def on_recovery(self, callback: Callable[[], None]) -> None:
+        self.http.on_recovery.append(callback)
+
+    @property
+    def request_timeout(self) -> float:
+        return self.http.limits.timeout
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
