@@ -279,13 +279,13 @@ def test_lone_surrogates_in_a_listing_do_not_hide_the_directory(
     Java and .NET strings can hold. The emulator is made to escape its JSON that way here.
     Every entry of that directory stays listed, under a valid name that reaches its own
     file."""
-    import docfs.emulators.dspace6 as dspace6_emulator
+    import docfs.emulators.dspace6.rendering as dspace6_rendering
 
     def escaped(payload: object, status: int = 200) -> Response:
         body = json.dumps(payload, ensure_ascii=True).encode()
         return Response(body, status_code=status, headers={"content-type": "application/json"})
 
-    monkeypatch.setattr(dspace6_emulator, "_json_response", escaped)
+    monkeypatch.setattr(dspace6_rendering, "json_response", escaped)
     backdoor = BACKDOORS[0]
     assert backdoor.name == "dspace6"
     names = ["ok.txt", "\ud800", "a\udcff.txt", "a\ud800.txt", "a\ufffd.txt"]
