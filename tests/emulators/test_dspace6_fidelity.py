@@ -1,5 +1,6 @@
-"""Fidelity of the DSpace 6 emulator: one test per item of the checklist in section 13 of
-``shared/reference/dspace6.md``, plus the fault plan, the request log and the demo data.
+"""Fidelity of the DSpace 6 emulator to the server behaviour described in
+docs/protocols/dspace6.md (one test per point), plus the fault plan, the request log and the
+demo data.
 
 Every test talks real HTTP over loopback to a fresh emulator served by ``EmulatorServer``.
 """

@@ -1,6 +1,7 @@
-"""The RSpace emulator against the fidelity checklist of ``shared/reference/rspace.md`` §9.
+"""The RSpace emulator against the server behaviour described in docs/protocols/rspace.md.
 
-Each test names the checklist items it covers. Requests are plain httpx over loopback; the
+Each test names the checklist items it covers (the numbered fidelity checklist the emulator was
+first written against). Requests are plain httpx over loopback; the
 last tests run the official client (PyPI ``rspace-client`` 2.7.x) against the emulator, which
 is our evidence that it speaks the real protocol.
 """

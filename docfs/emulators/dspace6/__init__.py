@@ -7,21 +7,21 @@ theirs. Bitstream bodies are kept as ``bytes`` with their MD5 computed once at s
 items of a collection are kept sorted by UUID, so 20 MiB bodies and collections of thousands of
 items stay cheap.
 
-What the emulator reproduces (see the reference for the evidence): cookie login through
-``/login`` (form body or query string only, ``JSESSIONID`` with ``Path=/rest/; HttpOnly``),
-``/status``, anonymous READ of public objects, 401 for every failed permission (never 403), 500
-for malformed ids, legacy numeric ids, the JSON shapes of section 4 with relative links, string
-``archived``/``withdrawn`` and zone-less ``lastModified``, ``expand`` exactly as section 5 (split
-on commas, case-sensitive, not trimmed, one level deep), paging cut *before* READ filtering and no
-totals, the ``/items/{id}/bitstreams`` slice bug, the 500s of ``DELETE
-/collections/{cid}/items/{iid}``, ``GET /handle/...`` and anonymous ``DELETE
-/items/{id}/bitstreams/{bid}``, 415 for object bodies without a JSON/XML ``Content-Type``, 400
-``text/plain`` for unknown or read-only properties, uploads into ORIGINAL with formats guessed like
-``URLConnection.guessContentTypeFromName`` + the DSpace format registry, ``sequenceId`` -1 until
-the next item update, ``/retrieve`` without ranges or validators (``Content-Length`` only up to
-8 KiB, chunked above), HTML error pages, and a per-collection review (workflow) mode.
+What the emulator reproduces (docs/protocols/dspace6.md, "The /rest API as the emulator reproduces
+it", names the server files): cookie login through ``/login`` (form body or query string only,
+``JSESSIONID`` with ``Path=/rest/; HttpOnly``), ``/status``, anonymous READ of public objects, 401
+for every failed permission (never 403), 500 for malformed ids, legacy numeric ids, the JSON shapes
+of ``rest/common/*.java`` with relative links, string ``archived``/``withdrawn`` and zone-less
+``lastModified``, ``expand`` as the server parses it (split on commas, case-sensitive, not trimmed,
+one level deep), paging cut *before* READ filtering and no totals, the ``/items/{id}/bitstreams``
+slice bug, the 500s of ``DELETE /collections/{cid}/items/{iid}``, ``GET /handle/...`` and anonymous
+``DELETE /items/{id}/bitstreams/{bid}``, 415 for object bodies without a JSON/XML ``Content-Type``,
+400 ``text/plain`` for unknown or read-only properties, uploads into ORIGINAL with formats guessed
+like ``URLConnection.guessContentTypeFromName`` + the DSpace format registry, ``sequenceId`` -1
+until the next item update, ``/retrieve`` without ranges or validators (``Content-Length`` only up
+to 8 KiB, chunked above), HTML error pages, and a per-collection review (workflow) mode.
 
-Deviations from the reference, and choices where it leaves one open:
+Deviations from the server, and choices where its source leaves one open:
 
 * XML is not implemented. Responses are always JSON; a request whose ``Accept`` admits neither
   JSON, ``application/*`` nor ``*/*`` gets 406. An ``application/xml`` request body is accepted
@@ -33,13 +33,13 @@ Deviations from the reference, and choices where it leaves one open:
   policies created with the backdoor ``grant``. An ``ADMIN`` policy on a community or collection
   works like DSpace's community/collection administrators: every action on everything below it.
   Uploading needs WRITE on the item (else 401) and ADD on it (the ORIGINAL bundle inherits the
-  item's policies; else 500, as the reference describes for a missing bundle ADD).
+  item's policies; else 500, as ``processException`` answers a missing bundle ADD).
 * A collection or community has exactly one parent; items can be mapped into further collections
   with the backdoor ``map_item``. There are no logos (``logo`` is always ``null``), no withdrawal
   (``withdrawn`` is always ``"false"``), and no usage statistics.
 * ``DELETE /items/{id}/bitstreams/{bid}``: as in the source, the item is looked up with WRITE
   first (401 when that fails); the bitstream DELETE check that follows answers 401 to a logged-in
-  caller and 500 to an anonymous one (the NullPointerException of the reference).
+  caller and 500 to an anonymous one (the server's NullPointerException).
 * ``/items/{id}/bitstreams`` does not reset negative ``limit``/``offset`` (its source has no such
   check): they reach ``subList`` and answer 500, like ``offset > size``.
 * ``find-by-metadata-field`` returns archived items that are READ-able and discoverable, for

@@ -20,7 +20,8 @@ REASONS = {
 
 
 class HttpError(Exception):
-    """Ends a request with an error status; bodies follow the reference's emulator defaults."""
+    """Ends a request with an error status; bodies are a Tomcat-like error page, or
+    ``text/plain`` for Jersey's 400s (docs/protocols/dspace6.md, Errors)."""
 
     def __init__(self, status: int, message: str | None = None, *, plain: bool = False) -> None:
         super().__init__(status, message)

@@ -352,7 +352,8 @@ class Routes(ContainerRoutes, ItemRoutes, BitstreamRoutes):
                 }
             )
         node = self._handles.get(handle)
-        # the 404/401 thrown here is replaced by 500 in processFinally (section 8)
+        # the 404/401 thrown here is replaced by 500 in processFinally
+        # (docs/protocols/dspace6.md, Errors)
         if node is None or not self._can(rq.who, "READ", node):
             raise HttpError(500)
         if isinstance(node, Community):

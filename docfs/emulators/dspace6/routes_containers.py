@@ -162,7 +162,7 @@ class ContainerRoutes(Bodies, Rendering):
 
     def _h_delete_collection_item(self, rq: Req, kid: str, iid: str) -> Response:
         # every 404/401 of this method is thrown without aborting the context first, so
-        # processFinally turns it into 500 (section 8)
+        # processFinally turns it into 500 (docs/protocols/dspace6.md, Errors)
         try:
             k = self._resolve(Collection, kid)
             item = self._resolve(Item, iid)

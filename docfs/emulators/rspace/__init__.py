@@ -19,9 +19,10 @@ upload quota of ``APIFileUploadThrottlingInterceptor`` (MB per hour and per day,
 State lives in memory and is guarded by one lock, so tests may use the backdoor (``add_user``,
 ``add_folder``, ``add_document``, ``add_file``, ``replace_file_data``, ``expire_tokens`` …) from
 another thread while the server runs. Request log, planned faults and latency come from
-``Emulator``. Where the reference leaves a behaviour open it names an "emulator default"; this
-module implements exactly those defaults (e.g. 404 for double-slash paths, 413/41301 for
-uploads over the limit, 500/50001 for a non-existent ``parentFolderId`` on ``POST /folders``).
+``Emulator``. Where the server's source leaves a behaviour open, docs/protocols/rspace.md ("What
+the emulator chooses") names the choice made here (e.g. 404 for double-slash paths, 413/41301
+for uploads over the limit, 500/50001 for a non-existent ``parentFolderId`` on ``POST
+/folders``).
 
 The package is split by responsibility: ``settings`` (defaults and fixed limits), ``content``
 (sections, content types, HTML), ``records`` and ``model`` (the state and its domain
