@@ -196,7 +196,7 @@ class RangeSource:
             if self.go is not None:
                 await self.go.wait()
 
-    async def whole(self, sink: Sink) -> None:
+    async def whole(self, sink: Sink, offset: int) -> None:
         raise AssertionError("a ranged file must not be streamed whole")
 
 
