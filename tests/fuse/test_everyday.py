@@ -48,7 +48,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
 def readme_block(section: str, language: str, contains: str) -> str:
     """The fenced block in README section ``section`` that contains ``contains``."""
     text = README.read_text().split(f"\n## {section}", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
+    blocks: list[tuple[str, str]] = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
     return next(body for lang, body in blocks if lang == language and contains in body)
 
 
