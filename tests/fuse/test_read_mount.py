@@ -45,7 +45,9 @@ def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
         data = e.bitstream_data(uuid)
         assert subprocess.run(["cmp", str(path), "-"], input=data).returncode == 0, path
         assert path.read_bytes() == data
-        item = e.get_object(e.get_object(uuid)["parent"])  # type: ignore[index]
+        bitstream = e.get_object(uuid)
+        assert bitstream is not None
+        item = e.get_object(bitstream["parent"])
         assert item is not None
         st = path.stat()
         assert st.st_size == len(data)
@@ -53,7 +55,9 @@ def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
     # repository metadata as extended attributes
     item_dir = files[0].parent
     dump = m.run("getfattr", "-d", str(item_dir)).stdout
-    title = e.get_object(xattr(m, item_dir, "user.docfs.id"))["name"]  # type: ignore[index]
+    item_object = e.get_object(xattr(m, item_dir, "user.docfs.id"))
+    assert item_object is not None
+    title = item_object["name"]
     assert f'user.dspace.dc.title="{title}"' in dump
     assert "user.dspace.handle=" in dump
     assert "user.dspace.checksum.md5=" in m.run("getfattr", "-d", str(files[0])).stdout

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from docfs.emulators.base import EmulatorServer
@@ -33,7 +34,7 @@ def make_files(root: Path, n: int) -> dict[str, bytes]:
     return files
 
 
-def wait_until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
