@@ -1082,7 +1082,8 @@ def lazy_sdk() -> None:
                 r"^from ([\w.]+) import (\w+)(?: as (\w+))?$", init.read_text(), re.MULTILINE
             )
         }
-        module.__getattr__ = _resolver(module, index)  # type: ignore[method-assign]
+        # PEP 562 looks a module's __getattr__ up in its namespace
+        module.__dict__["__getattr__"] = _resolver(module, index)
         sys.modules[name] = module
         parent, _, leaf = name.rpartition(".")
         if parent:
