@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh test
 .venv/bin/ruff check docfs tests
 .venv/bin/ruff format --check docfs tests
-.venv/bin/mypy docfs
+.venv/bin/mypy docfs tests
 .venv/bin/pytest -q "$@"

@@ -177,8 +177,8 @@ async def test_gallery_pages_and_sizes_without_a_request_per_file(serve: Serve) 
     changed = emu.find("run-007.csv")[0]
     emu.replace_file_data(changed, b"x" * 5000)
     emu.clear_log()
-    entries = {e.name: e for e in await children(backend, folder)}
-    assert entries["run-007.csv"].size == 5000 and entries["run-007.csv"].version == "2"
+    by_name = {e.name: e for e in await children(backend, folder)}
+    assert by_name["run-007.csv"].size == 5000 and by_name["run-007.csv"].version == "2"
     assert count(emu, "GET", r"^/api/v1/files$") == 1  # newest first: found on page 0
 
 

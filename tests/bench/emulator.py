@@ -107,11 +107,14 @@ def _cmd_traffic(s: _State) -> Traffic:
 
 
 def _cmd_bitstream_count(s: _State, item: str) -> int:
+    # only the DSpace 6 benchmarks (B5) count an item's bitstreams
+    assert isinstance(s.emulator, DSpace6Emulator)
     return len(s.emulator.bitstreams_of(item))
 
 
 def _cmd_wait_bitstreams(s: _State, item: str, n: int, timeout: float) -> bool:
     """Block until ``item`` holds ``n`` bitstreams (polled here, not over the pipe)."""
+    assert isinstance(s.emulator, DSpace6Emulator)  # as in _cmd_bitstream_count
     deadline = time.monotonic() + timeout
     while len(s.emulator.bitstreams_of(item)) < n:
         if time.monotonic() > deadline:

@@ -38,7 +38,7 @@ class Seeded:
 
     file_dir: tuple[str, ...]  # a directory holding files (files can be created here)
     dir_parent: tuple[str, ...]  # a directory where mkdir works
-    change: Callable[[bytes], None]  # replace hello.txt's content behind the mount's back
+    change: Callable[[bytes], object]  # replace hello.txt's content behind the mount's back
     ids: dict[str, str] = field(default_factory=dict)
 
 

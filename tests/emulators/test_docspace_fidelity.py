@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -1082,7 +1082,8 @@ def lazy_sdk() -> None:
                 r"^from ([\w.]+) import (\w+)(?: as (\w+))?$", init.read_text(), re.MULTILINE
             )
         }
-        module.__getattr__ = _resolver(module, index)  # type: ignore[method-assign]
+        # PEP 562 looks a module's __getattr__ up in its namespace
+        module.__dict__["__getattr__"] = _resolver(module, index)
         sys.modules[name] = module
         parent, _, leaf = name.rpartition(".")
         if parent:
@@ -1098,6 +1099,16 @@ def _resolver(module: types.ModuleType, index: dict[str, str]) -> Any:
         return value
 
     return resolve
+
+
+T = TypeVar("T")
+
+
+def given(value: T | None) -> T:
+    """``value``, which the SDK's models type as optional (every field of its OpenAPI schema
+    is), and which the test needs present."""
+    assert value is not None
+    return value
 
 
 def test_official_sdk_against_the_emulator(url: str, emu: DocSpaceEmulator) -> None:
@@ -1126,38 +1137,38 @@ def test_official_sdk_against_the_emulator(url: str, emu: DocSpaceEmulator) -> N
         auth = AuthenticationApi(client).authenticate_me(
             AuthRequestsDto(userName=OWNER, password=OWNER_PW)
         )
-        token = auth.response.token
-        assert token and auth.response.expires is not None
+        token = given(auth.response).token
+        assert token and given(auth.response).expires is not None
         config.access_token = token
         # [AllowAnonymous] routes carry no auth settings in the SDK: send the auth cookie
         client.cookie = f"asc_auth_key={token}"
         folders, files = FoldersApi(client), FilesApi(client)
 
-        my = folders.get_my_folder()
-        assert "sdk-welcome.txt" in {f.title for f in my.response.files}
-        assert my.response.total == len(my.response.files) + len(my.response.folders)
-        rooms = RoomsApi(client).get_rooms_folder()
-        assert "SDK room" in {r.title for r in rooms.response.folders}
-        content = folders.get_folder_by_folder_id(room)
-        assert [f.title for f in content.response.files] == ["in-room.txt"]
+        my = given(folders.get_my_folder().response)
+        assert "sdk-welcome.txt" in {f.title for f in given(my.files)}
+        assert my.total == len(given(my.files)) + len(given(my.folders))
+        rooms = given(RoomsApi(client).get_rooms_folder().response)
+        assert "SDK room" in {r.title for r in given(rooms.folders)}
+        content = given(folders.get_folder_by_folder_id(room).response)
+        assert [f.title for f in given(content.files)] == ["in-room.txt"]
 
-        info = files.get_file_info(welcome)
-        assert info.response.title == "sdk-welcome.txt" and info.response.pure_content_length == 9
+        info = given(files.get_file_info(welcome).response)
+        assert info.title == "sdk-welcome.txt" and info.pure_content_length == 9
 
         made = folders.create_folder(my_root, CreateFolder(title="SDK folder"))
-        folder_id = made.response.id
+        folder_id = given(given(made.response).id)
         assert emu.folder_info(folder_id)["title"] == "SDK folder"
 
         uploaded = folders.upload_file(folder_id, file=("sdk.txt", b"from the sdk"))
-        file_id = uploaded.response[0].id
+        file_id = given(given(uploaded.response)[0].id)
         assert emu.file_content(file_id) == b"from the sdk"
         folders.upload_file(folder_id, file=("sdk.txt", b"second version"))
 
         renamed = files.update_file(file_id, UpdateFile(title="renamed.md"))
-        assert renamed.response.title == "renamed.md.txt"
+        assert given(renamed.response).title == "renamed.md.txt"
 
         history = files.get_file_version_info(file_id)
-        assert [(h.version, h.comment) for h in history.response] == [
+        assert [(h.version, h.comment) for h in given(history.response)] == [
             (2, "Uploaded"),
             (1, "Uploaded"),
         ]
@@ -1343,4 +1354,5 @@ def test_releases_and_settings_reach_the_emulator() -> None:
     marked = [f for f in built.folders.values() if f.watermark is not None]
     assert [f.title for f in marked] == ["Confidential"]
     plain = build("docspace", Account("u@example.com", "pw-secret-1"), demo=True)
+    assert isinstance(plain, DocSpaceEmulator)
     assert not [f for f in plain.folders.values() if getattr(f, "watermark", None)]

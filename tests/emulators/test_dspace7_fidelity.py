@@ -1129,8 +1129,8 @@ def test_dspace_rest_client_drives_the_emulator(
     env: Env, tmp_path: Path, quiet_root_logger: None
 ) -> None:
     # the package ships no type information
-    from dspace_rest_client.client import DSpaceClient  # type: ignore[import-untyped]
-    from dspace_rest_client.models import Item  # type: ignore[import-untyped]
+    from dspace_rest_client.client import DSpaceClient
+    from dspace_rest_client.models import Item
 
     emulator, server, tree = env
     client = DSpaceClient(

@@ -112,7 +112,7 @@ def api() -> Iterator[Api]:
 
 def assert_error(response: httpx.Response, status: int, internal: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert list(body) == ERROR_KEYS
     assert body["httpCode"] == status and body["internalCode"] == internal
     assert body["status"] == SPRING_STATUS[status]

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -139,6 +140,13 @@ class Mount:
         return self.log.read_text(errors="replace")
 
 
+class MountFactory(Protocol):
+    """What ``mount_factory`` gives: a :class:`Mount` of the DSpace 6 emulator at
+    ``tmp_path/name``, caching in ``cache`` (``tmp_path/cache`` by default)."""
+
+    def __call__(self, *extra: str, name: str = "mnt", cache: Path | None = None) -> Mount: ...
+
+
 @pytest.fixture
 def dspace6_server() -> Iterator[EmulatorServer]:
     emulator = DSpace6Emulator()
@@ -148,7 +156,7 @@ def dspace6_server() -> Iterator[EmulatorServer]:
 
 
 @pytest.fixture
-def mount_factory(tmp_path: Path, dspace6_server: EmulatorServer) -> Iterator[type[Mount]]:
+def mount_factory(tmp_path: Path, dspace6_server: EmulatorServer) -> Iterator[MountFactory]:
     mounts: list[Mount] = []
 
     class _Mount(Mount):

@@ -48,7 +48,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 30.0) -> None:
 def readme_block(section: str, language: str, contains: str) -> str:
     """The fenced block in README section ``section`` that contains ``contains``."""
     text = README.read_text().split(f"\n## {section}", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
+    blocks: list[tuple[str, str]] = re.findall(r"```(\w*)\n(.*?)```", text, re.S)
     return next(body for lang, body in blocks if lang == language and contains in body)
 
 
@@ -516,7 +516,9 @@ def test_refresh_drops_cached_listings(env: Env, dspace6_server: EmulatorServer)
     assert os.listdir(incoming) == ["Batch"]
     refreshed = env.run("refresh", str(mnt / "Lab"))
     assert refreshed.returncode == 0, refreshed.stderr
-    dropped = int(re.search(r"(\d+) cached listings dropped", refreshed.stdout).group(1))  # type: ignore[union-attr]
+    counted = re.search(r"(\d+) cached listings dropped", refreshed.stdout)
+    assert counted is not None, refreshed.stdout
+    dropped = int(counted.group(1))
     assert dropped == 2  # /Lab and /Lab/Incoming; /Lab/Archive was never listed
     assert sorted(os.listdir(incoming)) == ["Added behind the mount's back", "Batch"]
     nothing = env.run("refresh", str(mnt / "Lab" / "Archive"))

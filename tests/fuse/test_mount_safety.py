@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.fuse.conftest import ADMIN, Mount
+from tests.conftest import ADMIN
+from tests.fuse.conftest import Mount, MountFactory
 
 DOCFS = [sys.executable, "-m", "docfs"]
 
@@ -34,7 +35,7 @@ def mount_cmd(mount: Mount, path: Path, *more: str) -> subprocess.CompletedProce
     )
 
 
-def test_a_live_docfs_mount_is_not_mounted_over(mount_factory: type[Mount]) -> None:
+def test_a_live_docfs_mount_is_not_mounted_over(mount_factory: MountFactory) -> None:
     first = mount_factory().start()
     result = mount_cmd(first, first.path)
     assert result.returncode == 2
@@ -54,13 +55,14 @@ def test_a_live_docfs_mount_is_not_mounted_over(mount_factory: type[Mount]) -> N
 
 
 def test_a_second_mount_of_the_same_remote_and_cache_is_refused(
-    mount_factory: type[Mount], tmp_path: Path
+    mount_factory: MountFactory, tmp_path: Path
 ) -> None:
     first = mount_factory().start()
     other = tmp_path / "other"
     other.mkdir()
     result = mount_cmd(first, other)
     assert result.returncode == 1, result.stderr
+    assert first.proc is not None
     assert f"another docfs mount (pid {first.proc.pid}) of this remote uses the cache" in (
         result.stderr
     ), result.stderr
@@ -68,7 +70,7 @@ def test_a_second_mount_of_the_same_remote_and_cache_is_refused(
 
 
 def test_a_non_empty_mount_point_needs_allow_non_empty(
-    mount_factory: type[Mount], tmp_path: Path
+    mount_factory: MountFactory, tmp_path: Path
 ) -> None:
     mnt = tmp_path / "busy"
     mnt.mkdir()

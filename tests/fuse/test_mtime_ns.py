@@ -16,7 +16,7 @@ from pathlib import Path
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import MountFactory
 
 #: 2021-03-04 05:06:07.129353603 UTC: the last digits are the ones a float of seconds loses
 STAMP = "2021-03-04 05:06:07.129353603"
@@ -38,7 +38,7 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout: float = 30.0) -
 
 
 def test_touch_and_utime_keep_nanoseconds_across_a_remount(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     emulator, collection = _collection(dspace6_server)
     item = emulator.add_item(collection, "Paper")
@@ -61,7 +61,7 @@ def test_touch_and_utime_keep_nanoseconds_across_a_remount(
 
 
 def test_rsync_with_nanosecond_window_sends_nothing_the_second_time(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator, _ = _collection(dspace6_server)
     src = tmp_path / "src"
@@ -87,7 +87,7 @@ def test_rsync_with_nanosecond_window_sends_nothing_the_second_time(
 
 
 def test_a_queued_upload_keeps_its_nanoseconds_through_a_crash(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """``cp -p`` in write-back mode, the daemon killed before the upload: the next mount
     uploads the queued file and remembers the job's mtime for it, to the nanosecond."""

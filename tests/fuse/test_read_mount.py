@@ -14,7 +14,7 @@ from pathlib import Path
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.demo_data import seed_dspace6
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import Mount, MountFactory
 
 
 def emu(server: EmulatorServer) -> DSpace6Emulator:
@@ -31,7 +31,7 @@ def timestamp(value: datetime) -> float:
 
 
 def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     seed_dspace6(e)
@@ -45,7 +45,9 @@ def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
         data = e.bitstream_data(uuid)
         assert subprocess.run(["cmp", str(path), "-"], input=data).returncode == 0, path
         assert path.read_bytes() == data
-        item = e.get_object(e.get_object(uuid)["parent"])  # type: ignore[index]
+        bitstream = e.get_object(uuid)
+        assert bitstream is not None
+        item = e.get_object(bitstream["parent"])
         assert item is not None
         st = path.stat()
         assert st.st_size == len(data)
@@ -53,7 +55,9 @@ def test_demo_tree_with_ls_find_cat_cmp_stat_getfattr_cp(
     # repository metadata as extended attributes
     item_dir = files[0].parent
     dump = m.run("getfattr", "-d", str(item_dir)).stdout
-    title = e.get_object(xattr(m, item_dir, "user.docfs.id"))["name"]  # type: ignore[index]
+    item_object = e.get_object(xattr(m, item_dir, "user.docfs.id"))
+    assert item_object is not None
+    title = item_object["name"]
     assert f'user.dspace.dc.title="{title}"' in dump
     assert "user.dspace.handle=" in dump
     assert "user.dspace.checksum.md5=" in m.run("getfattr", "-d", str(files[0])).stdout
@@ -81,7 +85,7 @@ def big_collection(e: DSpace6Emulator, n: int = 1050) -> str:
 
 
 def test_request_economy_of_listings_and_missing_names(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     col = big_collection(e)
@@ -102,7 +106,7 @@ def test_request_economy_of_listings_and_missing_names(
 
 
 def test_cached_reads_cost_nothing_even_after_a_restart(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     com = e.add_community("C")
@@ -123,7 +127,7 @@ def test_cached_reads_cost_nothing_even_after_a_restart(
 
 
 def test_direct_io_reads_bypass_the_kernel_page_cache(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     # seen by changing docfs's cached copy behind its back: a plain mount's second read is
     # answered by the kernel from its own copy, a --direct-io mount's by docfs every time
@@ -159,7 +163,7 @@ def test_direct_io_reads_bypass_the_kernel_page_cache(
 
 
 def test_file_changed_behind_the_mount_is_fresh_after_the_ttl(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     com = e.add_community("C")
@@ -185,7 +189,7 @@ def _cache_bytes(root: Path) -> int:
 
 
 def test_cache_stays_within_its_bound(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     com = e.add_community("C")
@@ -208,7 +212,7 @@ def test_cache_stays_within_its_bound(
 
 
 def test_concurrent_readers_and_shared_downloads(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     com = e.add_community("C")
@@ -242,7 +246,7 @@ def test_concurrent_readers_and_shared_downloads(
     assert len(e.requests("GET", "/retrieve$")) == 1
 
 
-def test_unmount_leaves_no_process_behind(mount_factory: type[Mount]) -> None:
+def test_unmount_leaves_no_process_behind(mount_factory: MountFactory) -> None:
     m = mount_factory().start()
     proc = m.proc
     assert proc is not None
@@ -255,7 +259,7 @@ def test_unmount_leaves_no_process_behind(mount_factory: type[Mount]) -> None:
     m.proc = None
 
 
-def test_sigterm_unmounts_cleanly(mount_factory: type[Mount]) -> None:
+def test_sigterm_unmounts_cleanly(mount_factory: MountFactory) -> None:
     m = mount_factory().start()
     assert m.proc is not None
     m.proc.terminate()
@@ -265,7 +269,7 @@ def test_sigterm_unmounts_cleanly(mount_factory: type[Mount]) -> None:
 
 
 def test_read_ahead_option_sets_the_mounts_kernel_read_ahead(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     seed_dspace6(emu(dspace6_server))
     plain = mount_factory(name="plain").start()

@@ -25,7 +25,7 @@ from docfs.emulators.base import EmulatorServer, LoggedRequest
 from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
 from tests.conftest import ADMIN
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import Mount, MountFactory
 
 MIB = 1 << 20
 SIZE = 48 * MIB
@@ -100,7 +100,7 @@ def dspace6_server() -> Iterator[EmulatorServer]:
 
 
 def test_dspace6_open_costs_nothing_and_a_sniff_at_most_1_mib(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = dspace6_server.emulator
     assert isinstance(e, DSpace6Emulator)

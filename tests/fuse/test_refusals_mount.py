@@ -8,11 +8,11 @@ from pathlib import Path
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import MountFactory
 
 
 def test_rsync_trailing_slash_in_collections_and_items(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator = dspace6_server.emulator
     assert isinstance(emulator, DSpace6Emulator)

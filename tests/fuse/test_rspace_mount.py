@@ -552,9 +552,9 @@ def test_share_unshare_shares_and_mkdir_notebook(
     # mkdir --notebook: a notebook, shown by the mount at once
     code, out, _ = run_command(capsys, "mkdir", "--notebook", str(m.path / "Projects" / "ELN 2"))
     assert code == 0 and "created notebook" in out
-    (made,) = emu.find("ELN 2")
-    assert emu.record(made)["kind"] == "NOTEBOOK"
-    assert emu.record(made)["parent"] == emu.find("Projects")[0]
+    (notebook,) = emu.find("ELN 2")
+    assert emu.record(notebook)["kind"] == "NOTEBOOK"
+    assert emu.record(notebook)["parent"] == emu.find("Projects")[0]
     assert "ELN 2" in os.listdir(m.path / "Projects")
     assert m.run("mkdir", str(m.path / "Projects" / "ELN 2" / "Day 1"), check=False).returncode == 0
     assert emu.record(emu.find("Day 1")[0])["kind"] == "DOCUMENT"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import MountFactory
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -29,7 +29,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def test_a_files_date_does_not_follow_its_siblings(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = dspace6_server.emulator
     assert isinstance(e, DSpace6Emulator)

@@ -12,7 +12,7 @@ import pytest
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import MountFactory
 
 SIZES = [0, 1, 100, 4095, 4096, 4097, 65536, 65537, 300_000, 1 << 20]
 
@@ -54,7 +54,7 @@ def uploads(e: DSpace6Emulator) -> list[str]:
 
 
 def test_cp_r_tree_into_a_collection(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -75,7 +75,7 @@ def test_cp_r_tree_into_a_collection(
 
 
 def test_rsync_twice_then_changes(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e, "Mirror")
@@ -129,7 +129,7 @@ def item_with_files(e: DSpace6Emulator, col: str, title: str, **files: bytes) ->
 
 
 def test_cp_p_mv_rm_mkdir(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -168,7 +168,7 @@ def test_cp_p_mv_rm_mkdir(
 
 
 def test_rm_r_of_a_mapped_item_leaves_it_in_its_other_collection(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     """Issue 17.9: ``DELETE /items/{id}`` deletes an item from every collection it is mapped
     into, so ``rm -r`` takes it out of this collection only, files and all."""
@@ -199,7 +199,7 @@ def test_rm_r_of_a_mapped_item_leaves_it_in_its_other_collection(
     assert e.get_object(item) is None
 
 
-def test_overwrite_in_place(mount_factory: type[Mount], dspace6_server: EmulatorServer) -> None:
+def test_overwrite_in_place(mount_factory: MountFactory, dspace6_server: EmulatorServer) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
     item = item_with_files(e, col, "Edits", log_txt=b"line 1\n", data_bin=b"0123456789")
@@ -232,7 +232,7 @@ def test_overwrite_in_place(mount_factory: type[Mount], dspace6_server: Emulator
 
 
 def test_metadata_through_xattrs(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -240,17 +240,19 @@ def test_metadata_through_xattrs(
     m = mount_factory().start()
     path = m.path / "Lab" / "Incoming" / "Tagged"
     m.run("setfattr", "-n", "user.dspace.dc.subject", "-v", "soil", str(path))
-    assert e.get_object(item)["metadata"]["dc.subject"] == ["soil"]  # type: ignore[index]
+    tagged = e.get_object(item)
+    assert tagged is not None and tagged["metadata"]["dc.subject"] == ["soil"]
     assert (
         m.run("getfattr", "--only-values", "-n", "user.dspace.dc.subject", str(path)).stdout
         == "soil"
     )
     m.run("setfattr", "-x", "user.dspace.dc.subject", str(path))
-    assert "dc.subject" not in e.get_object(item)["metadata"]  # type: ignore[index]
+    untagged = e.get_object(item)
+    assert untagged is not None and "dc.subject" not in untagged["metadata"]
 
 
 def test_refused_upload_keeps_data_and_daemon_serves(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -273,7 +275,7 @@ def test_refused_upload_keeps_data_and_daemon_serves(
 
 @pytest.mark.parametrize("name", [".report.txt.swp", ".DS_Store", "._x", "~$doc.docx"])
 def test_local_only_files_never_leave(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, name: str
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, name: str
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -289,7 +291,7 @@ def test_local_only_files_never_leave(
 
 
 def test_shell_redirections_reach_the_server(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer
+    mount_factory: MountFactory, dspace6_server: EmulatorServer
 ) -> None:
     e = emu(dspace6_server)
     _, col = setup_collection(e)
@@ -307,7 +309,7 @@ def test_shell_redirections_reach_the_server(
 
 
 def test_rsync_after_a_failed_overwrite_sends_the_file_again(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """Issue 18.1: rsync's rename over ``d.txt`` fails (PUT …/data answers 500 each time).
     The mount must go on showing the old version with its own mtime, so the next rsync sends
@@ -338,7 +340,7 @@ def test_rsync_after_a_failed_overwrite_sends_the_file_again(
 
 
 def test_cp_through_a_proxy_slower_than_the_timeout_makes_one_file(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """Issue 18.2: with ``--timeout 1`` the upload's POST is held 1.6 s (as a slow proxy
     would) and then acted on; before the fix ``cp`` exited 0 and the server had two files."""

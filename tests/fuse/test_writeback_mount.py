@@ -7,11 +7,12 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import Mount
+from tests.fuse.conftest import MountFactory
 
 
 def emu(server: EmulatorServer) -> DSpace6Emulator:
@@ -33,7 +34,7 @@ def make_files(root: Path, n: int) -> dict[str, bytes]:
     return files
 
 
-def wait_until(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
@@ -45,7 +46,7 @@ def on_server(e: DSpace6Emulator, item: str) -> dict[str, bytes]:
 
 
 def test_queue_survives_sigkill_and_uploads_each_file_exactly_once(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     item = target_item(e)
@@ -73,7 +74,7 @@ def test_queue_survives_sigkill_and_uploads_each_file_exactly_once(
 
 
 def test_kill_during_uploads_does_not_duplicate(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     item = target_item(e)
@@ -95,7 +96,7 @@ def test_kill_during_uploads_does_not_duplicate(
 
 
 def test_unmount_waits_for_the_queue_and_renames_apply_to_it(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     e = emu(dspace6_server)
     item = target_item(e)
@@ -128,7 +129,7 @@ def test_unmount_waits_for_the_queue_and_renames_apply_to_it(
 
 
 def test_a_queued_file_keeps_its_bytes_while_it_is_written_again(
-    mount_factory: type[Mount], dspace6_server: EmulatorServer, tmp_path: Path
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
 ) -> None:
     """The queue holds a hard link to the staged file: the next write must copy it first."""
     e = emu(dspace6_server)

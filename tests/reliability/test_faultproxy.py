@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -55,7 +55,7 @@ class Echo(Emulator):
         async def chunked(request: Request) -> Response:
             data = blob(int(request.path_params["size"]))
 
-            async def pieces() -> Iterator[bytes]:  # type: ignore[misc]
+            async def pieces() -> AsyncIterator[bytes]:
                 for at in range(0, len(data), 50_000):
                     yield data[at : at + 50_000]
 

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -129,18 +130,22 @@ def test_malformed_answers_are_eio_and_the_daemon_keeps_serving(
         if case.download:
             os.listdir(base / case.name)
             path = "/rest/bitstreams/[^/]+/retrieve$"
-            e.plan_fault(method="GET", path=path, **case.fault)  # type: ignore[arg-type]
+            e.plan_fault(method="GET", path=path, **case.fault)
             if case.eio:
-                fails_with_eio(lambda c=case: (base / c.name / "big.bin").read_bytes())
+                fails_with_eio((base / case.name / "big.bin").read_bytes)
             else:
                 assert (base / case.name / "big.bin").read_bytes() == BIG
                 # the download goes on (and fails) after the reader had every byte
                 failed = daemon.log_text().count("download of 'big.bin' failed")
-                wait_for(lambda n=failed: daemon.log_text().count("big.bin' failed") > n)
+
+                def one_more_failure(n: int = failed) -> bool:
+                    return daemon.log_text().count("big.bin' failed") > n
+
+                wait_for(one_more_failure)
         else:
             path = f"^/rest/items/{case.item}$"
-            e.plan_fault(method="GET", path=path, **case.fault)  # type: ignore[arg-type]
-            fails_with_eio(lambda c=case: os.listdir(base / c.name))
+            e.plan_fault(method="GET", path=path, **case.fault)
+            fails_with_eio(partial(os.listdir, base / case.name))
         e.clear_faults()
         new = daemon.log_text().splitlines()[before:]
         problems = [ln for ln in new if re.search(r" (WARNING|ERROR|CRITICAL) ", ln)]

@@ -218,7 +218,11 @@ def test_keyring_is_optional(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         config.credentials(remote)
     fake = types.ModuleType("keyring")
     store = {("docfs", "a"): "tok-from-keyring"}
-    fake.get_password = lambda service, user: store.get((service, user))  # type: ignore[attr-defined]
+
+    def get_password(service: str, user: str) -> str | None:
+        return store.get((service, user))
+
+    monkeypatch.setattr(fake, "get_password", get_password, raising=False)
     monkeypatch.setitem(sys.modules, "keyring", fake)
     assert config.credentials(remote).token == "tok-from-keyring"
     store.clear()

@@ -11,7 +11,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Sink
-from docfs.vfs.content import ContentCache
+from docfs.vfs.content import ContentCache, Fetch
 
 
 def entry(eid: str, data: bytes, version: str = "v1", md5: bool = False) -> Entry:
@@ -30,7 +30,7 @@ class Source:
         #: bytes handed to the cache, in all
         self.sent = 0
 
-    def fetch(self, data: bytes, chunk: int = 65536):  # type: ignore[no-untyped-def]
+    def fetch(self, data: bytes, chunk: int = 65536) -> Fetch:
         async def run(sink: Sink, start: int = 0) -> None:
             self.downloads += 1
             self.starts.append(start)
@@ -44,7 +44,7 @@ class Source:
         return run
 
 
-async def read_all(cache: ContentCache, e: Entry, fetch, nursery) -> bytes:  # type: ignore[no-untyped-def]
+async def read_all(cache: ContentCache, e: Entry, fetch: Fetch, nursery: trio.Nursery) -> bytes:
     handle = cache.open(e, fetch, nursery)
     try:
         return await cache.read(handle, 0, (e.size or 0) + 1)
@@ -196,7 +196,7 @@ class RangeSource:
             if self.go is not None:
                 await self.go.wait()
 
-    async def whole(self, sink: Sink) -> None:
+    async def whole(self, sink: Sink, offset: int) -> None:
         raise AssertionError("a ranged file must not be streamed whole")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import ClassVar
 
 import pytest
 from starlette.routing import BaseRoute
@@ -15,7 +14,7 @@ from docfs.emulators.base import Emulator, ServerSetting, UnknownServerOption, v
 class _Toy(Emulator):
     name = "toy"
     versions = ("1.0", "2.0")
-    server_settings: ClassVar[dict[str, ServerSetting]] = {
+    server_settings = {
         "feature.enabled": ServerSetting("false", "a switch", ("true", "false")),
         "chunk": ServerSetting("10", "a size"),
     }

@@ -16,7 +16,7 @@ import pytest
 import trio
 import trio.testing
 
-from docfs import cli
+from docfs import __version__, cli
 from docfs.backends._http import COUNT_PIECE, HttpClient, RetryPolicy, TokenBucket, Transfer
 from docfs.control import UploadMeter, transfer_json
 from docfs.daemon import fuse_problem
@@ -211,7 +211,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"docfs {cli.__version__}"
+    assert capsys.readouterr().out.strip() == f"docfs {__version__}"
 
 
 # ---- rate-limit counters and upload progress -----------------------------------------------
@@ -296,6 +296,7 @@ async def test_request_bodies_count_as_they_leave_into_the_upload() -> None:
 
     async def handler(request: httpx.Request) -> httpx.Response:
         attempts[0] += 1
+        assert isinstance(request.stream, httpx.AsyncByteStream)
         async for piece in request.stream:
             # before the transport takes the next piece, what it took so far is counted
             seen.append((len(piece), transfer.sent))

@@ -63,5 +63,6 @@ async def test_abort_stops_the_thread_before_the_fd_is_closed(tmp_path: Path) ->
     for _ in range(20):
         await writer.write(b"y" * 1_000_000)
     writer.abort()
+    assert writer._thread is not None
     assert not writer._thread.is_alive()
     os.close(fd)

@@ -6,8 +6,9 @@ import bisect
 import errno
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from docfs.backends._http import (
     error_for_status,
     parse_retry_after,
 )
+from docfs.backends.http_backend import HttpBackend
 from docfs.daemon import MountConfig, build_backend
 from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.redact import Redactor
@@ -62,7 +64,7 @@ class Echo(Emulator):
         return PlainTextResponse(f"ok {len(body)}")
 
     async def big(self, request: Request) -> Response:
-        async def chunks() -> Iterator[bytes]:  # type: ignore[misc]
+        async def chunks() -> AsyncIterator[bytes]:
             for i in range(0, len(BIG), 65536):
                 yield BIG[i : i + 65536]
 
@@ -136,10 +138,10 @@ def server() -> Iterator[EmulatorServer]:
         yield srv
 
 
-def client(server: EmulatorServer, **limits: object) -> HttpClient:
+def client(server: EmulatorServer, **limits: Any) -> HttpClient:
     return HttpClient(
         server.url,
-        limits=Limits(**limits),  # type: ignore[arg-type]
+        limits=Limits(**limits),
         retry=RetryPolicy(attempts=4, base=0.01, cap=0.05),
     )
 
@@ -267,7 +269,8 @@ async def test_concurrency_cap(server: EmulatorServer) -> None:
     async with trio.open_nursery() as nursery:
         for _ in range(6):
             nursery.start_soon(functools.partial(http.request, "GET", "/slow", endpoint="slow"))
-    assert server.emulator.max_concurrent == 2  # type: ignore[attr-defined]
+    assert isinstance(server.emulator, Echo)
+    assert server.emulator.max_concurrent == 2
     await http.aclose()
 
 
@@ -289,7 +292,8 @@ async def test_session_login_and_relogin_once_on_expiry(
     session = TokenSession(SECRET)
     http.session = session
     assert (await http.request("GET", "/private", endpoint="p")).text == "secret data"
-    emulator: Echo = server.emulator  # type: ignore[assignment]
+    emulator = server.emulator
+    assert isinstance(emulator, Echo)
     emulator.valid_token = "something else"  # the server forgot our session
     assert (await http.request("GET", "/private", endpoint="p")).text == "secret data"
     assert emulator.logins == 2
@@ -315,7 +319,9 @@ async def test_connection_refused_is_remote_unavailable() -> None:
     await http.aclose()
 
 
-async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer) -> None:
+async def test_downloads_are_received_in_a_worker_thread(
+    server: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The body of a download is received off the trio thread, in batches that grow to 1 MiB."""
     import threading
 
@@ -334,13 +340,13 @@ async def test_downloads_are_received_in_a_worker_thread(server: EmulatorServer)
     async def sink(chunk: bytes) -> None:
         sizes.append(len(chunk))
 
-    _threaded._ThreadStream._hand_over = spy  # type: ignore[method-assign]
+    monkeypatch.setattr(_threaded._ThreadStream, "_hand_over", spy)
     try:
         assert await http.download("/big", sink, endpoint="big") == len(BIG)
         # a plain request stays on the trio thread's async transport
         await http.request("GET", "/ok", endpoint="ok")
     finally:
-        _threaded._ThreadStream._hand_over = hand_over  # type: ignore[method-assign]
+        monkeypatch.undo()
         await http.aclose()
     assert threading.current_thread().name not in seen and seen
     assert sum(sizes) == len(BIG)
@@ -354,8 +360,6 @@ async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
 ) -> None:
     import threading
 
-    from docfs.backends import _threaded
-
     started: list[str] = []
 
     class Counted(threading.Thread):
@@ -364,7 +368,7 @@ async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
                 started.append(self.name)
             super().start()
 
-    monkeypatch.setattr(_threaded.threading, "Thread", Counted)
+    monkeypatch.setattr(threading, "Thread", Counted)
     http = client(server)
     got = bytearray()
 
@@ -517,6 +521,7 @@ async def test_a_configured_requests_per_minute_holds_in_every_rolling_minute(
         requests_per_second=120 / 60,
     )
     backend = build_backend(config, Redactor())
+    assert isinstance(backend, HttpBackend)
     bucket = backend.http._bucket
     assert bucket is not None
     granted: list[float] = []

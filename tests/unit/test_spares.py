@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import trio
@@ -12,9 +13,9 @@ from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import Staging
 
 
-async def _until(condition: object, timeout: float = 5.0) -> None:
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     with trio.fail_after(timeout):
-        while not condition():  # type: ignore[operator]
+        while not condition():
             await trio.sleep(0.01)
 
 

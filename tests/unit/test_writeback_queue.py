@@ -11,7 +11,6 @@ import pytest
 import trio
 
 from docfs.backends.base import Entry, Kind
-from docfs.vfs import writeback
 from docfs.vfs.staging import LostFound, Staging
 from docfs.vfs.writeback import WriteBack
 
@@ -32,7 +31,7 @@ async def test_close_writes_the_entry_and_the_syncer_commits_a_group(
         synced.append(fd)
         real_fsync(fd)
 
-    monkeypatch.setattr(writeback.os, "fsync", counting_fsync)
+    monkeypatch.setattr(os, "fsync", counting_fsync)
     wb = queue(tmp_path)
     staging = Staging(tmp_path)
     parent = Entry("p", "Item", Kind.DIR, None, None, "")
