@@ -10,16 +10,16 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from docfs.emulators.opus2.model import (
-    _check_access,
-    _coerce,
-    _Field,
-    _Project,
-    _Team,
-    _Token,
-    _User,
+    Field,
+    Project,
+    Team,
+    Token,
+    User,
+    check_access,
+    coerce_value,
 )
 from docfs.emulators.opus2.rendering import Rendering
-from docfs.emulators.opus2.wire import _FIELD_TYPES, READ_WRITE
+from docfs.emulators.opus2.wire import FIELD_TYPES, READ_WRITE
 
 
 class Backdoor(Rendering):
@@ -65,7 +65,7 @@ class Backdoor(Rendering):
         with self._state:
             if any(u.email.lower() == email.lower() for u in self._users.values()):
                 raise ValueError(f"user {email} exists")
-            user = _User(
+            user = User(
                 id=self._new_id(),
                 email=email,
                 name=name or email.split("@")[0],
@@ -88,7 +88,7 @@ class Backdoor(Rendering):
         with self._state:
             owner = self._user_ref(user)
             lifetime = ttl if ttl is not None else self._token_ttl
-            token = _Token(
+            token = Token(
                 id=self._new_id(),
                 name=name,
                 user_id=owner.id,
@@ -118,7 +118,7 @@ class Backdoor(Rendering):
     def add_team(self, name: str, members: Iterable[str] = ()) -> str:
         """Create a team of users (ids or emails); returns its id."""
         with self._state:
-            team = _Team(self._new_id(), name, {self._user_ref(m).id for m in members})
+            team = Team(self._new_id(), name, {self._user_ref(m).id for m in members})
             self._teams[team.id] = team
             return team.id
 
@@ -136,9 +136,9 @@ class Backdoor(Rendering):
         (default: the default user with ``ReadWrite``). Returns the project id."""
         with self._state:
             now = self.now()
-            project = _Project(self._new_id(), name, template_id, now, now, download_via_api)
+            project = Project(self._new_id(), name, template_id, now, now, download_via_api)
             for user, access in (members or {self.default_user_id: READ_WRITE}).items():
-                project.members[self._user_ref(user).id] = _check_access(access)
+                project.members[self._user_ref(user).id] = check_access(access)
             self._projects[project.id] = project
             return project.id
 
@@ -150,7 +150,7 @@ class Backdoor(Rendering):
             if access is None:
                 project.members.pop(uid, None)
             else:
-                project.members[uid] = _check_access(access)
+                project.members[uid] = check_access(access)
 
     def set_team_access(self, project_id: str, team_id: str, access: str | None) -> None:
         with self._state:
@@ -158,7 +158,7 @@ class Backdoor(Rendering):
             if access is None:
                 project.teams.pop(team_id, None)
             else:
-                project.teams[team_id] = _check_access(access)
+                project.teams[team_id] = check_access(access)
 
     def set_download_via_api(self, project_id: str, enabled: bool) -> None:
         """The per-project "Download docs via API" setting."""
@@ -169,10 +169,10 @@ class Backdoor(Rendering):
         self, project_id: str, name: str, type: str = "text", choices: Iterable[str] = ()
     ) -> str:
         """Define a metadata field (``text``/``date``/``number``/``choice``); returns its id."""
-        if type not in _FIELD_TYPES:
+        if type not in FIELD_TYPES:
             raise ValueError(f"field type {type!r}")
         with self._state:
-            definition = _Field(self._new_id(), name, type, tuple(choices))
+            definition = Field(self._new_id(), name, type, tuple(choices))
             self._projects[project_id].fields[definition.id] = definition
             return definition.id
 
@@ -215,7 +215,7 @@ class Backdoor(Rendering):
             doc = self._create_document(project, name, data, folder_id, mime_type)
             for key, value in (fields or {}).items():
                 definition = self._field_named(project, key)
-                doc.values[definition.id] = _coerce(definition, value)
+                doc.values[definition.id] = coerce_value(definition, value)
             return doc.id
 
     def seed_tree(
@@ -243,7 +243,7 @@ class Backdoor(Rendering):
         with self._state:
             doc = self._documents[document_id]
             definition = self._field_named(self._projects[doc.project_id], name)
-            doc.values[definition.id] = _coerce(definition, value)
+            doc.values[definition.id] = coerce_value(definition, value)
             doc.updated_at = self.now()
 
     def delete_folder(self, folder_id: str) -> None:

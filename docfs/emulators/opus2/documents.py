@@ -8,16 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from docfs.emulators.opus2.handlers import Handlers
-from docfs.emulators.opus2.model import _checksum, _coerce, _User
-from docfs.emulators.opus2.parsing import _byte_range, _json_object, _rfc5987
-from docfs.emulators.opus2.rendering import _chunks
+from docfs.emulators.opus2.model import User, coerce_value, content_checksum
+from docfs.emulators.opus2.parsing import byte_range, json_object, rfc5987
+from docfs.emulators.opus2.rendering import body_chunks
 from docfs.emulators.opus2.wire import ApiError
 
 
 class DocumentRoutes(Handlers):
     """Documents and their content."""
 
-    async def _h_documents(self, request: Request, user: _User) -> Response:
+    async def _h_documents(self, request: Request, user: User) -> Response:
         after = self._after(request)
         with self._state:
             project = self._project(request.path_params["projectId"], user)
@@ -28,7 +28,7 @@ class DocumentRoutes(Handlers):
             ]
             return self._paged(request, docs)
 
-    async def _h_folder_documents(self, request: Request, user: _User) -> Response:
+    async def _h_folder_documents(self, request: Request, user: User) -> Response:
         after = self._after(request)
         with self._state:
             project = self._project(request.path_params["projectId"], user)
@@ -40,19 +40,19 @@ class DocumentRoutes(Handlers):
             ]
             return self._paged(request, docs)
 
-    async def _h_document(self, request: Request, user: _User) -> Response:
+    async def _h_document(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user)
             return JSONResponse(
                 self._doc_json(self._document(project, request.path_params["documentId"]))
             )
 
-    async def _h_document_add(self, request: Request, user: _User) -> Response:
+    async def _h_document_add(self, request: Request, user: User) -> Response:
         name, part, parts = await self._upload(request)
         folder_part = parts.get(self.profile.upload_folder_part)
         folder_id = folder_part.data.decode().strip() if folder_part else ""
         reject = request.query_params.get("rejectDuplicate", "").lower() == "true"
-        checksum = _checksum(part.data)
+        checksum = content_checksum(part.data)
         with self._state:
             project = self._project(request.path_params["projectId"], user, write=True)
             target = folder_id or None
@@ -69,7 +69,7 @@ class DocumentRoutes(Handlers):
             doc = self._create_document(project, name, part.data, target, mime)
             return JSONResponse(self._doc_json(doc), 201)
 
-    async def _h_replace(self, request: Request, user: _User) -> Response:
+    async def _h_replace(self, request: Request, user: User) -> Response:
         name, part, _ = await self._upload(request)
         rename = request.query_params.get("replaceName", "").lower() == "true"
         with self._state:
@@ -80,7 +80,7 @@ class DocumentRoutes(Handlers):
                 doc.name = name
             return JSONResponse(self._doc_json(doc))
 
-    async def _h_move(self, request: Request, user: _User) -> Response:
+    async def _h_move(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user, write=True)
             doc = self._document(project, request.path_params["documentId"])
@@ -89,8 +89,8 @@ class DocumentRoutes(Handlers):
             doc.updated_at = self.now()
             return JSONResponse(self._doc_json(doc))
 
-    async def _h_rename(self, request: Request, user: _User) -> Response:
-        data = await _json_object(request)
+    async def _h_rename(self, request: Request, user: User) -> Response:
+        data = await json_object(request)
         name = data.get("name")
         if not isinstance(name, str) or not name.strip() or "/" in name:
             raise ApiError(400, "Invalid document name")
@@ -101,7 +101,7 @@ class DocumentRoutes(Handlers):
             doc.updated_at = self.now()
             return JSONResponse(self._doc_json(doc))
 
-    async def _h_document_delete(self, request: Request, user: _User) -> Response:
+    async def _h_document_delete(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user, write=True)
             doc = self._document(project, request.path_params["documentId"])
@@ -109,8 +109,8 @@ class DocumentRoutes(Handlers):
             del self._documents[doc.id]
             return JSONResponse(answer)
 
-    async def _h_field_put(self, request: Request, user: _User) -> Response:
-        data = await _json_object(request)
+    async def _h_field_put(self, request: Request, user: User) -> Response:
+        data = await json_object(request)
         if "value" not in data:
             raise ApiError(400, "value is required")
         with self._state:
@@ -119,11 +119,11 @@ class DocumentRoutes(Handlers):
             definition = project.fields.get(request.path_params["fieldId"])
             if definition is None:
                 raise ApiError(404, "Field not found")
-            doc.values[definition.id] = _coerce(definition, data["value"])
+            doc.values[definition.id] = coerce_value(definition, data["value"])
             doc.updated_at = self.now()
             return JSONResponse(self._doc_json(doc))
 
-    async def _h_content(self, request: Request, user: _User) -> Response:
+    async def _h_content(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user)
             doc = self._document(project, request.path_params["documentId"])
@@ -135,17 +135,19 @@ class DocumentRoutes(Handlers):
             headers = {
                 "ETag": f'"{doc.current.id}"',
                 "Content-Type": doc.mime_type,
-                "Content-Disposition": f"attachment; filename*=UTF-8''{_rfc5987(doc.name)}",
+                "Content-Disposition": f"attachment; filename*=UTF-8''{rfc5987(doc.name)}",
             }
         start, stop, status = 0, len(data), 200
         if self.profile.ranges:
             headers["Accept-Ranges"] = "bytes"
             wanted = request.headers.get("range")
             if wanted:
-                start, stop, status = _byte_range(wanted, len(data))
+                start, stop, status = byte_range(wanted, len(data))
                 if status == 206:
                     headers["Content-Range"] = f"bytes {start}-{stop - 1}/{len(data)}"
         headers["Content-Length"] = str(stop - start)
         if request.method == "HEAD":
             return Response(status_code=status, headers=headers)
-        return StreamingResponse(_chunks(data, start, stop), status_code=status, headers=headers)
+        return StreamingResponse(
+            body_chunks(data, start, stop), status_code=status, headers=headers
+        )

@@ -21,7 +21,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 
 from docfs.emulators.base import Emulator, ServerProfile, ServerSetting, UnknownServerOption
-from docfs.emulators.opus2.model import _Document, _Folder, _Project, _Team, _Token, _User
+from docfs.emulators.opus2.model import Document, Folder, Project, Team, Token, User
 from docfs.emulators.opus2.routes import Routes
 from docfs.emulators.opus2.wire import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Profile
 
@@ -85,12 +85,12 @@ class Opus2Emulator(Routes, Emulator):
         self._token_ttl = token_ttl
         self._api_enabled = api_enabled
         self._hits: dict[str, deque[float]] = {}
-        self._users: dict[str, _User] = {}
-        self._tokens: dict[str, _Token] = {}
-        self._teams: dict[str, _Team] = {}
-        self._projects: dict[str, _Project] = {}
-        self._folders: dict[str, _Folder] = {}
-        self._documents: dict[str, _Document] = {}
+        self._users: dict[str, User] = {}
+        self._tokens: dict[str, Token] = {}
+        self._teams: dict[str, Team] = {}
+        self._projects: dict[str, Project] = {}
+        self._folders: dict[str, Folder] = {}
+        self._documents: dict[str, Document] = {}
         super().__init__(latency_ms=latency_ms, seed=seed)
         # unknown routes and wrong methods answer with this API's JSON error body too; Starlette
         # types handlers for any Exception, this one only ever receives HTTPException

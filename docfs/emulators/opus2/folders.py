@@ -7,21 +7,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from docfs.emulators.opus2.handlers import Handlers
-from docfs.emulators.opus2.model import _User
-from docfs.emulators.opus2.parsing import _json_object
+from docfs.emulators.opus2.model import User
+from docfs.emulators.opus2.parsing import json_object
 from docfs.emulators.opus2.wire import ApiError
 
 
 class FolderRoutes(Handlers):
     """Folders."""
 
-    async def _h_folders(self, request: Request, user: _User) -> Response:
+    async def _h_folders(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user)
             folders = self._sorted_folders(project.id)
             return self._paged(request, [self._folder_json(f) for f in folders])
 
-    async def _h_folder_by_name(self, request: Request, user: _User) -> Response:
+    async def _h_folder_by_name(self, request: Request, user: User) -> Response:
         name = request.path_params["name"].rstrip("/")
         with self._state:
             project = self._project(request.path_params["projectId"], user)
@@ -35,8 +35,8 @@ class FolderRoutes(Handlers):
                 raise ApiError(404, "Folder not found")
             return JSONResponse(self._folder_json(found))
 
-    async def _h_folder_add(self, request: Request, user: _User) -> Response:
-        data = await _json_object(request)
+    async def _h_folder_add(self, request: Request, user: User) -> Response:
+        data = await json_object(request)
         name = data.get("name")
         if not isinstance(name, str) or not name.strip():
             raise ApiError(400, "name is required")
@@ -46,7 +46,7 @@ class FolderRoutes(Handlers):
             folder = self._create_folder(project, name, parent)
             return JSONResponse(self._folder_json(folder), 201)
 
-    async def _h_folder_delete(self, request: Request, user: _User) -> Response:
+    async def _h_folder_delete(self, request: Request, user: User) -> Response:
         with self._state:
             project = self._project(request.path_params["projectId"], user, write=True)
             folder = self._folder(project, request.path_params["folderId"])

@@ -9,15 +9,15 @@ from typing import Any
 from starlette.requests import Request
 
 from docfs.emulators.opus2.backdoor import Backdoor
-from docfs.emulators.opus2.model import _Document, _Folder, _Project, _Team, _User
-from docfs.emulators.opus2.parsing import _parse_multipart, _Part
+from docfs.emulators.opus2.model import Document, Folder, Project, Team, User
+from docfs.emulators.opus2.parsing import Part, parse_multipart
 from docfs.emulators.opus2.wire import READ_WRITE, ApiError
 
 
 class Handlers(Backdoor):
     """Base of the route groups (``people``, ``projects``, ``folders``, ``documents``)."""
 
-    def _project(self, project_id: str, user: _User, *, write: bool = False) -> _Project:
+    def _project(self, project_id: str, user: User, *, write: bool = False) -> Project:
         project = self._projects.get(project_id)
         if project is None:
             raise ApiError(404, "Project not found")
@@ -28,20 +28,20 @@ class Handlers(Backdoor):
             raise ApiError(403, "You do not have permission to modify this project")
         return project
 
-    def _document(self, project: _Project, document_id: str) -> _Document:
+    def _document(self, project: Project, document_id: str) -> Document:
         doc = self._documents.get(document_id)
         if doc is None or doc.project_id != project.id:
             raise ApiError(404, "Document not found")
         return doc
 
-    def _folder(self, project: _Project, folder_id: str) -> _Folder:
+    def _folder(self, project: Project, folder_id: str) -> Folder:
         folder = self._folders.get(folder_id)
         if folder is None or folder.project_id != project.id:
             raise ApiError(404, "Folder not found")
         return folder
 
     @staticmethod
-    def _require_admin(user: _User) -> None:
+    def _require_admin(user: User) -> None:
         if not user.admin:
             raise ApiError(403, "You do not have permission to perform this operation")
 
@@ -66,21 +66,21 @@ class Handlers(Backdoor):
             ) from None
         return stamp.timestamp()
 
-    def _team(self, request: Request) -> _Team:
+    def _team(self, request: Request) -> Team:
         team = self._teams.get(request.path_params["teamId"])
         if team is None:
             raise ApiError(404, "Team not found")
         return team
 
-    def _user_param(self, request: Request) -> _User:
+    def _user_param(self, request: Request) -> User:
         try:
             return self._user_ref(request.path_params["email"])  # already percent-decoded
         except KeyError:
             raise ApiError(404, "User not found") from None
 
-    async def _upload(self, request: Request) -> tuple[str, _Part, dict[str, _Part]]:
+    async def _upload(self, request: Request) -> tuple[str, Part, dict[str, Part]]:
         """The document name, the file part and all parts of an upload (400 if malformed)."""
-        parts = _parse_multipart(request.headers.get("content-type", ""), await request.body())
+        parts = parse_multipart(request.headers.get("content-type", ""), await request.body())
         part = parts.get(self.profile.upload_file_part)
         if part is None or part.filename is None:
             raise ApiError(400, f"Missing file part '{self.profile.upload_file_part}'")

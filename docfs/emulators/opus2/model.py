@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from docfs.emulators.opus2.wire import _ACCESS, _DATE_ONLY, READ, READ_WRITE, ApiError, Opus2Profile
+from docfs.emulators.opus2.wire import ACCESS, DATE_ONLY, READ, READ_WRITE, ApiError, Opus2Profile
 
 
 @dataclass
-class _User:
+class User:
     id: str
     email: str
     name: str
@@ -32,7 +32,7 @@ class _User:
 
 
 @dataclass
-class _Token:
+class Token:
     id: str
     name: str
     user_id: str
@@ -42,14 +42,14 @@ class _Token:
 
 
 @dataclass
-class _Team:
+class Team:
     id: str
     name: str
     members: set[str] = field(default_factory=set)  # user ids
 
 
 @dataclass
-class _Field:
+class Field:
     id: str
     name: str
     type: str
@@ -57,7 +57,7 @@ class _Field:
 
 
 @dataclass
-class _Project:
+class Project:
     id: str
     name: str
     template_id: str
@@ -66,11 +66,11 @@ class _Project:
     download_via_api: bool = True
     members: dict[str, str] = field(default_factory=dict)  # user id → access
     teams: dict[str, str] = field(default_factory=dict)  # team id → access
-    fields: dict[str, _Field] = field(default_factory=dict)
+    fields: dict[str, Field] = field(default_factory=dict)
 
 
 @dataclass
-class _Folder:
+class Folder:
     id: str
     project_id: str
     name: str
@@ -80,7 +80,7 @@ class _Folder:
 
 
 @dataclass
-class _Version:
+class Version:
     id: str
     number: int
     data: bytes
@@ -89,7 +89,7 @@ class _Version:
 
 
 @dataclass
-class _Document:
+class Document:
     id: str
     project_id: str
     name: str
@@ -97,11 +97,11 @@ class _Document:
     mime_type: str
     created_at: float
     updated_at: float
-    versions: list[_Version]
+    versions: list[Version]
     values: dict[str, Any] = field(default_factory=dict)  # field id → value
 
     @property
-    def current(self) -> _Version:
+    def current(self) -> Version:
         return self.versions[-1]
 
 
@@ -123,12 +123,12 @@ class State:
     _api_enabled: bool
     #: request times per token inside the rate-limit window
     _hits: dict[str, deque[float]]
-    _users: dict[str, _User]
-    _tokens: dict[str, _Token]
-    _teams: dict[str, _Team]
-    _projects: dict[str, _Project]
-    _folders: dict[str, _Folder]
-    _documents: dict[str, _Document]
+    _users: dict[str, User]
+    _tokens: dict[str, Token]
+    _teams: dict[str, Team]
+    _projects: dict[str, Project]
+    _folders: dict[str, Folder]
+    _documents: dict[str, Document]
     default_user_id: str
     default_token: str
 
@@ -157,7 +157,7 @@ class Model(State):
         body = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
         return f"{head}.{body}.{self._ids.getrandbits(128):032x}"
 
-    def _user_ref(self, ref: str) -> _User:
+    def _user_ref(self, ref: str) -> User:
         if ref in self._users:
             return self._users[ref]
         for user in self._users.values():
@@ -165,13 +165,13 @@ class Model(State):
                 return user
         raise KeyError(f"no user {ref!r}")
 
-    def _field_named(self, project: _Project, name: str) -> _Field:
+    def _field_named(self, project: Project, name: str) -> Field:
         for definition in project.fields.values():
             if definition.name == name:
                 return definition
         raise KeyError(f"no field {name!r}")
 
-    def _folder_path(self, folder: _Folder) -> str:
+    def _folder_path(self, folder: Folder) -> str:
         parts = [folder.name]
         parent = folder.parent_id
         while parent is not None:
@@ -180,15 +180,15 @@ class Model(State):
             parent = above.parent_id
         return "/" + "/".join(reversed(parts))
 
-    def _sorted_folders(self, project_id: str) -> list[_Folder]:
+    def _sorted_folders(self, project_id: str) -> list[Folder]:
         folders = [f for f in self._folders.values() if f.project_id == project_id]
         return sorted(folders, key=lambda f: (self._folder_path(f), f.id))
 
-    def _sorted_docs(self, project_id: str) -> list[_Document]:
+    def _sorted_docs(self, project_id: str) -> list[Document]:
         docs = [d for d in self._documents.values() if d.project_id == project_id]
         return sorted(docs, key=lambda d: (d.name, d.id))
 
-    def _create_folder(self, project: _Project, name: str, parent_id: str | None) -> _Folder:
+    def _create_folder(self, project: Project, name: str, parent_id: str | None) -> Folder:
         if not name or "/" in name:
             raise ApiError(400, "Invalid folder name")
         if parent_id is not None:
@@ -203,24 +203,24 @@ class Model(State):
             ):
                 raise ApiError(409, "A folder with this name already exists")
         now = self.now()
-        folder = _Folder(self._new_id(), project.id, name, parent_id, now, now)
+        folder = Folder(self._new_id(), project.id, name, parent_id, now, now)
         self._folders[folder.id] = folder
         return folder
 
     def _create_document(
         self,
-        project: _Project,
+        project: Project,
         name: str,
         data: bytes,
         folder_id: str | None,
         mime_type: str | None,
-    ) -> _Document:
+    ) -> Document:
         if folder_id is not None:
             folder = self._folders.get(folder_id)
             if folder is None or folder.project_id != project.id:
                 raise ApiError(404, "Folder not found")
         now = self.now()
-        doc = _Document(
+        doc = Document(
             id=self._new_id(),
             project_id=project.id,
             name=name,
@@ -228,18 +228,18 @@ class Model(State):
             mime_type=mime_type or mimetypes.guess_type(name)[0] or "application/octet-stream",
             created_at=now,
             updated_at=now,
-            versions=[_Version(self._new_id(), 1, data, _checksum(data), now)],
+            versions=[Version(self._new_id(), 1, data, content_checksum(data), now)],
         )
         self._documents[doc.id] = doc
         return doc
 
-    def _new_version(self, doc: _Document, data: bytes) -> None:
+    def _new_version(self, doc: Document, data: bytes) -> None:
         now = self.now()
         number = doc.current.number + 1
-        doc.versions.append(_Version(self._new_id(), number, data, _checksum(data), now))
+        doc.versions.append(Version(self._new_id(), number, data, content_checksum(data), now))
         doc.updated_at = now
 
-    def _access(self, project: _Project, user: _User) -> str | None:
+    def _access(self, project: Project, user: User) -> str | None:
         levels = set()
         if user.id in project.members:
             levels.add(project.members[user.id])
@@ -252,17 +252,17 @@ class Model(State):
         return READ if levels else None
 
 
-def _checksum(data: bytes) -> str:
+def content_checksum(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def _check_access(access: str) -> str:
-    if access not in _ACCESS:
-        raise ValueError(f"access must be one of {_ACCESS}")
+def check_access(access: str) -> str:
+    if access not in ACCESS:
+        raise ValueError(f"access must be one of {ACCESS}")
     return access
 
 
-def _coerce(definition: _Field, value: Any) -> Any:
+def coerce_value(definition: Field, value: Any) -> Any:
     """Validate a field value against its type, the way the server answers 400."""
     if value is None:
         return None
@@ -285,7 +285,7 @@ def _coerce(definition: _Field, value: Any) -> Any:
 
 
 def _is_date(value: str) -> bool:
-    if not _DATE_ONLY.match(value):
+    if not DATE_ONLY.match(value):
         return False
     try:
         datetime.strptime(value, "%Y-%m-%d")

@@ -13,18 +13,18 @@ from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 
-from docfs.emulators.opus2.wire import _RANGE, ApiError
+from docfs.emulators.opus2.wire import RANGE, ApiError
 
 
 @dataclass
-class _Part:
+class Part:
     headers: dict[str, str]
     data: bytes
     name: str
     filename: str | None
 
 
-def _require_length(request: Request) -> None:
+def require_length(request: Request) -> None:
     # the vendor's note: a PUT without a body must say Content-Length: 0
     if request.method == "PUT" and not (
         "content-length" in request.headers or "transfer-encoding" in request.headers
@@ -32,7 +32,7 @@ def _require_length(request: Request) -> None:
         raise ApiError(411, "Length Required: send Content-Length: 0 with an empty PUT")
 
 
-def _int_query(query: Mapping[str, str], key: str, default: int, minimum: int) -> int:
+def int_query(query: Mapping[str, str], key: str, default: int, minimum: int) -> int:
     raw = query.get(key)
     if raw is None:
         return default
@@ -45,23 +45,23 @@ def _int_query(query: Mapping[str, str], key: str, default: int, minimum: int) -
     return value
 
 
-async def _json_body(request: Request) -> Any:
+async def json_body(request: Request) -> Any:
     try:
         return json.loads(await request.body())
     except ValueError:
         raise ApiError(400, "Invalid JSON") from None
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    data = await _json_body(request)
+async def json_object(request: Request) -> dict[str, Any]:
+    data = await json_body(request)
     if not isinstance(data, dict):
         raise ApiError(400, "Invalid JSON: expected an object")
     return data
 
 
-def _byte_range(header: str, length: int) -> tuple[int, int, int]:
+def byte_range(header: str, length: int) -> tuple[int, int, int]:
     """(start, stop, status) for a single ``bytes=`` range; anything else is the whole body."""
-    match = _RANGE.match(header.strip())
+    match = RANGE.match(header.strip())
     if match is None or (not match.group(1) and not match.group(2)):
         return 0, length, 200
     first, last = match.group(1), match.group(2)
@@ -77,7 +77,7 @@ def _byte_range(header: str, length: int) -> tuple[int, int, int]:
     return start, stop, 206
 
 
-def _rfc5987(name: str) -> str:
+def rfc5987(name: str) -> str:
     return quote(name, safe="")
 
 
@@ -101,7 +101,7 @@ def _disposition(value: str) -> dict[str, str]:
     return params
 
 
-def _parse_multipart(content_type: str, body: bytes) -> dict[str, _Part]:
+def parse_multipart(content_type: str, body: bytes) -> dict[str, Part]:
     """The parts of a ``multipart/form-data`` body by field name (first one wins)."""
     kind, _, rest = content_type.partition(";")
     if kind.strip().lower() != "multipart/form-data":
@@ -111,7 +111,7 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, _Part]:
         raise ApiError(400, "Missing multipart boundary")
     delimiter = b"\r\n--" + boundary.encode("latin-1")
     pieces = (b"\r\n" + body).split(delimiter)
-    parts: dict[str, _Part] = {}
+    parts: dict[str, Part] = {}
     for piece in pieces[1:]:
         if piece.startswith(b"--"):
             break
@@ -125,6 +125,6 @@ def _parse_multipart(content_type: str, body: bytes) -> dict[str, _Part]:
         params = _disposition(headers.get("content-disposition", ""))
         if "name" in params:
             parts.setdefault(
-                params["name"], _Part(headers, data, params["name"], params.get("filename"))
+                params["name"], Part(headers, data, params["name"], params.get("filename"))
             )
     return parts

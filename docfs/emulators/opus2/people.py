@@ -6,21 +6,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from docfs.emulators.opus2.handlers import Handlers
-from docfs.emulators.opus2.model import _User
-from docfs.emulators.opus2.parsing import _json_body, _json_object
-from docfs.emulators.opus2.wire import _ROLES, _TEMPLATES, ApiError
+from docfs.emulators.opus2.model import User
+from docfs.emulators.opus2.parsing import json_body, json_object
+from docfs.emulators.opus2.wire import ROLES, TEMPLATES, ApiError
 
 
 class PeopleRoutes(Handlers):
     """Tokens, roles, templates, users, teams."""
 
-    async def _h_tokens(self, request: Request, user: _User) -> Response:
+    async def _h_tokens(self, request: Request, user: User) -> Response:
         with self._state:
             tokens = [t for t in self._tokens.values() if user.admin or t.user_id == user.id]
             return JSONResponse([self._token_json(t) for t in tokens])
 
-    async def _h_token_add(self, request: Request, user: _User) -> Response:
-        data = await _json_object(request)
+    async def _h_token_add(self, request: Request, user: User) -> Response:
+        data = await json_object(request)
         name = data.get("name")
         if not isinstance(name, str) or not name:
             raise ApiError(400, "name is required")
@@ -34,9 +34,9 @@ class PeopleRoutes(Handlers):
             value = self.add_token(owner_id, name=name)
             return JSONResponse({**self._token_json(self._tokens[value]), "token": value}, 201)
 
-    async def _h_token_delete(self, request: Request, user: _User) -> Response:
+    async def _h_token_delete(self, request: Request, user: User) -> Response:
         body = await request.body()
-        data = await _json_object(request) if body.strip() else dict(request.query_params)
+        data = await json_object(request) if body.strip() else dict(request.query_params)
         name = data.get("name")
         with self._state:
             owner = data.get("userId")
@@ -51,19 +51,19 @@ class PeopleRoutes(Handlers):
             del self._tokens[token.value]
             return JSONResponse(self._token_json(token))
 
-    async def _h_roles(self, request: Request, user: _User) -> Response:
-        return JSONResponse([{"id": rid, "name": name} for rid, name in _ROLES])
+    async def _h_roles(self, request: Request, user: User) -> Response:
+        return JSONResponse([{"id": rid, "name": name} for rid, name in ROLES])
 
-    async def _h_templates(self, request: Request, user: _User) -> Response:
-        return JSONResponse([{"id": tid, "name": name} for tid, name in _TEMPLATES])
+    async def _h_templates(self, request: Request, user: User) -> Response:
+        return JSONResponse([{"id": tid, "name": name} for tid, name in TEMPLATES])
 
-    async def _h_users(self, request: Request, user: _User) -> Response:
+    async def _h_users(self, request: Request, user: User) -> Response:
         with self._state:
             users = sorted(self._users.values(), key=lambda u: u.email)
             return self._paged(request, [self._user_json(u) for u in users])
 
-    async def _h_users_add(self, request: Request, user: _User) -> Response:
-        data = await _json_body(request)
+    async def _h_users_add(self, request: Request, user: User) -> Response:
+        data = await json_body(request)
         entries = data if isinstance(data, list) else [data]
         with self._state:
             self._require_admin(user)
@@ -73,7 +73,7 @@ class PeopleRoutes(Handlers):
                 if any(u.email.lower() == entry["email"].lower() for u in self._users.values()):
                     raise ApiError(409, f"User {entry['email']} already exists")
                 role = entry.get("roleId", "role-user")
-                if role not in dict(_ROLES):
+                if role not in dict(ROLES):
                     raise ApiError(400, "Unknown roleId")
             created = [
                 self.add_user(
@@ -86,14 +86,14 @@ class PeopleRoutes(Handlers):
             ]
             return JSONResponse([self._user_json(self._users[uid]) for uid in created], 201)
 
-    async def _h_user_by_id(self, request: Request, user: _User) -> Response:
+    async def _h_user_by_id(self, request: Request, user: User) -> Response:
         with self._state:
             found = self._users.get(request.path_params["userId"])
             if found is None:
                 raise ApiError(404, "User not found")
             return JSONResponse(self._user_json(found))
 
-    async def _h_user_by_email(self, request: Request, user: _User) -> Response:
+    async def _h_user_by_email(self, request: Request, user: User) -> Response:
         email = request.query_params.get("email")
         if not email:
             raise ApiError(400, "email is required")
@@ -103,19 +103,19 @@ class PeopleRoutes(Handlers):
             except KeyError:
                 raise ApiError(404, "User not found") from None
 
-    async def _h_teams(self, request: Request, user: _User) -> Response:
+    async def _h_teams(self, request: Request, user: User) -> Response:
         with self._state:
             return JSONResponse(
                 [{"id": self._oid(t.id), "name": t.name} for t in self._teams.values()]
             )
 
-    async def _h_team_users(self, request: Request, user: _User) -> Response:
+    async def _h_team_users(self, request: Request, user: User) -> Response:
         with self._state:
             team = self._team(request)
             members = sorted((self._users[m] for m in team.members), key=lambda u: u.email)
             return JSONResponse([self._user_json(u) for u in members])
 
-    async def _h_team_user_add(self, request: Request, user: _User) -> Response:
+    async def _h_team_user_add(self, request: Request, user: User) -> Response:
         with self._state:
             self._require_admin(user)
             team = self._team(request)
@@ -123,7 +123,7 @@ class PeopleRoutes(Handlers):
             team.members.add(member.id)
             return JSONResponse(self._user_json(member))
 
-    async def _h_team_user_remove(self, request: Request, user: _User) -> Response:
+    async def _h_team_user_remove(self, request: Request, user: User) -> Response:
         with self._state:
             self._require_admin(user)
             team = self._team(request)

@@ -9,9 +9,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from docfs.emulators.opus2.model import Model, _Document, _Field, _Folder, _Project, _Token, _User
-from docfs.emulators.opus2.parsing import _int_query
-from docfs.emulators.opus2.wire import _CHUNK
+from docfs.emulators.opus2.model import Document, Field, Folder, Model, Project, Token, User
+from docfs.emulators.opus2.parsing import int_query
+from docfs.emulators.opus2.wire import CHUNK
 
 
 class Rendering(Model):
@@ -25,7 +25,7 @@ class Rendering(Model):
     def _stamp(self, when: float) -> str:
         return self.profile.format_date(when)
 
-    def _user_json(self, user: _User) -> dict[str, Any]:
+    def _user_json(self, user: User) -> dict[str, Any]:
         return {
             "id": self._oid(user.id),
             "email": user.email,
@@ -34,7 +34,7 @@ class Rendering(Model):
             "createdAt": self._stamp(user.created_at),
         }
 
-    def _token_json(self, token: _Token) -> dict[str, Any]:
+    def _token_json(self, token: Token) -> dict[str, Any]:
         return {
             "id": self._oid(token.id),
             "name": token.name,
@@ -43,7 +43,7 @@ class Rendering(Model):
             "expiresAt": self._stamp(token.expires_at) if token.expires_at is not None else None,
         }
 
-    def _project_json(self, project: _Project, user: _User) -> dict[str, Any]:
+    def _project_json(self, project: Project, user: User) -> dict[str, Any]:
         data: dict[str, Any] = {
             "id": self._oid(project.id),
             "name": project.name,
@@ -56,7 +56,7 @@ class Rendering(Model):
             data[self.profile.access_key] = self._access(project, user)
         return data
 
-    def _folder_json(self, folder: _Folder) -> dict[str, Any]:
+    def _folder_json(self, folder: Folder) -> dict[str, Any]:
         return {
             "id": self._oid(folder.id),
             "name": folder.name,
@@ -66,7 +66,7 @@ class Rendering(Model):
             "updatedAt": self._stamp(folder.updated_at),
         }
 
-    def _doc_json(self, doc: _Document) -> dict[str, Any]:
+    def _doc_json(self, doc: Document) -> dict[str, Any]:
         project = self._projects[doc.project_id]
         version = doc.current
         return {
@@ -86,7 +86,7 @@ class Rendering(Model):
             ],
         }
 
-    def _field_json(self, definition: _Field) -> dict[str, Any]:
+    def _field_json(self, definition: Field) -> dict[str, Any]:
         data: dict[str, Any] = {
             "fieldId": self._oid(definition.id),
             "name": definition.name,
@@ -100,15 +100,15 @@ class Rendering(Model):
         profile = self.profile
         query = request.query_params
         size = min(
-            _int_query(query, profile.size_param, profile.default_page_size, 1),
+            int_query(query, profile.size_param, profile.default_page_size, 1),
             profile.max_page_size,
         )
         if profile.paging == "page":
-            page = _int_query(query, profile.page_param, profile.first_page, profile.first_page)
+            page = int_query(query, profile.page_param, profile.first_page, profile.first_page)
             start = (page - profile.first_page) * size
             position = page
         else:
-            start = position = _int_query(query, profile.page_param, 0, 0)
+            start = position = int_query(query, profile.page_param, 0, 0)
         body: dict[str, Any] = {
             profile.items_key: items[start : start + size],
             profile.page_param: position,
@@ -119,8 +119,8 @@ class Rendering(Model):
         return JSONResponse(body)
 
 
-async def _chunks(data: bytes, start: int, stop: int) -> AsyncIterator[bytes]:
+async def body_chunks(data: bytes, start: int, stop: int) -> AsyncIterator[bytes]:
     # ~64 KiB pieces, so a planned reset can cut a large body in the middle
     view = memoryview(data)
-    for offset in range(start, stop, _CHUNK):
-        yield bytes(view[offset : min(stop, offset + _CHUNK)])
+    for offset in range(start, stop, CHUNK):
+        yield bytes(view[offset : min(stop, offset + CHUNK)])

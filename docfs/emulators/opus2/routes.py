@@ -17,13 +17,13 @@ from starlette.routing import BaseRoute, Route
 
 from docfs.emulators.opus2.documents import DocumentRoutes
 from docfs.emulators.opus2.folders import FolderRoutes
-from docfs.emulators.opus2.model import _Token, _User
-from docfs.emulators.opus2.parsing import _require_length
+from docfs.emulators.opus2.model import Token, User
+from docfs.emulators.opus2.parsing import require_length
 from docfs.emulators.opus2.people import PeopleRoutes
 from docfs.emulators.opus2.projects import ProjectRoutes
 from docfs.emulators.opus2.wire import ApiError
 
-Handler = Callable[[Request, _User], Awaitable[Response]]
+Handler = Callable[[Request, User], Awaitable[Response]]
 
 
 class Routes(PeopleRoutes, ProjectRoutes, FolderRoutes, DocumentRoutes):
@@ -82,7 +82,7 @@ class Routes(PeopleRoutes, ProjectRoutes, FolderRoutes, DocumentRoutes):
     def _endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
-                _require_length(request)
+                require_length(request)
                 with self._state:
                     token = self._authenticate(request)
                     user = self._users[token.user_id]
@@ -99,7 +99,7 @@ class Routes(PeopleRoutes, ProjectRoutes, FolderRoutes, DocumentRoutes):
         message = "Resource not found" if exc.status_code == 404 else exc.detail
         return ApiError(exc.status_code, message, headers=exc.headers).response()
 
-    def _authenticate(self, request: Request) -> _Token:
+    def _authenticate(self, request: Request) -> Token:
         value = request.headers.get(self.profile.auth_header) or request.headers.get("x-api-token")
         if not value:
             scheme, _, credential = request.headers.get("authorization", "").partition(" ")
@@ -115,7 +115,7 @@ class Routes(PeopleRoutes, ProjectRoutes, FolderRoutes, DocumentRoutes):
             raise ApiError(403, "Access to the integrations API is not enabled")
         return token
 
-    def _admit(self, token: _Token) -> dict[str, str]:
+    def _admit(self, token: Token) -> dict[str, str]:
         """Count the request in the token's rolling window, or refuse it."""
         limit = self._rate_limit
         if limit <= 0:

@@ -18,13 +18,13 @@ from docfs.backends.opus2 import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Prof
 
 READ_WRITE = "ReadWrite"
 READ = "Read"
-_ACCESS = (READ, READ_WRITE)
-_CHUNK = 64 * 1024
-_FIELD_TYPES = ("text", "date", "number", "choice")
-_ROLES = (("role-admin", "Administrator"), ("role-user", "Standard user"), ("role-ext", "External"))
-_TEMPLATES = (("tpl-lit", "Litigation"), ("tpl-arb", "Arbitration"), ("tpl-blank", "Blank"))
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+ACCESS = (READ, READ_WRITE)
+CHUNK = 64 * 1024
+FIELD_TYPES = ("text", "date", "number", "choice")
+ROLES = (("role-admin", "Administrator"), ("role-user", "Standard user"), ("role-ext", "External"))
+TEMPLATES = (("tpl-lit", "Litigation"), ("tpl-arb", "Arbitration"), ("tpl-blank", "Blank"))
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 class ApiError(Exception):
