@@ -4,7 +4,6 @@ the parsed parts of a multipart or JSON body."""
 from __future__ import annotations
 
 import email.message
-import email.utils
 import json
 from collections.abc import Callable
 from dataclasses import dataclass

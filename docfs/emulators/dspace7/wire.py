@@ -5,7 +5,6 @@ date formats and the error exception every handler raises (``Fail``, rendered by
 from __future__ import annotations
 
 import base64
-import email.message
 import email.utils
 import re
 from datetime import UTC, datetime
