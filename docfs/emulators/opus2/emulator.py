@@ -98,6 +98,8 @@ class Opus2Emulator(Routes, Emulator):
         self.default_user_id = self.add_user("docfs@example.com", name="docfs API user", admin=True)
         self.default_token = self.add_token(self.default_user_id, name="docfs", value=token)
 
+    # a backdoor helper kept here: it reads the ``Emulator`` base's request log, and the mixins
+    # do not derive from ``Emulator``
     def rate_limited(self) -> int:
         """How many requests the rate limiter refused so far (from the request log)."""
         status = self.profile.rate_limit_status
