@@ -1,8 +1,8 @@
-"""The DSpace 7+ emulator against the fidelity checklist of ``shared/reference/dspace7.md``.
+"""The DSpace 7+ emulator against the server's behaviour as ``docs/protocols/dspace7.md`` has it.
 
-One test per checklist item (numbered as in section 14), driven with plain httpx over loopback,
-plus the vendor-independent client ``dspace-rest-client`` running its own login, listing,
-creation, upload and download code against the emulator.
+One numbered test per item of the emulator's fidelity checklist (each name says what it checks),
+driven with plain httpx over loopback, plus the vendor-independent client ``dspace-rest-client``
+running its own login, listing, creation, upload and download code against the emulator.
 """
 
 from __future__ import annotations

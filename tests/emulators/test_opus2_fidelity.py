@@ -1,5 +1,5 @@
-"""The Opus 2 emulator against ``shared/reference/opus2.md``: its fidelity checklist (§3) item by
-item, the default wire profile (§2), and an alternative profile, with plain httpx over loopback.
+"""The Opus 2 emulator against ``docs/protocols/opus2.md``: what it is checked against, item by
+item, the default profile's shapes, and an alternative profile, with plain httpx over loopback.
 
 Opus 2 publishes no client library, so there is no vendor-client test here.
 """
@@ -89,7 +89,7 @@ def shared_tenant() -> Iterator[Tenant]:
 
 
 def error_of(response: httpx.Response, status: int) -> str:
-    """Assert the reference's error body and return its message."""
+    """Assert the API's error body (docs/protocols/opus2.md) and return its message."""
     assert response.status_code == status, response.text
     body = response.json()
     assert body["status"] == status and isinstance(body["message"], str) and body["message"]

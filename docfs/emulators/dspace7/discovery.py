@@ -1,0 +1,133 @@
+"""DSpace 7's identifiers and Discovery: ``/pid/find`` and ``/discover/search/objects`` (the
+``_embedded.searchResult`` nesting, its 100-per-page cap, scopes, sorting, the index delay)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from starlette.responses import Response
+
+from docfs.emulators.dspace7.context import Ctx
+from docfs.emulators.dspace7.handlers import Handlers
+from docfs.emulators.dspace7.model import DSO, Collection, Community, Item
+from docfs.emulators.dspace7.wire import DISCOVERY_MAX, JSON, PAGE_DEFAULT, SORT_FIELDS, Fail
+
+
+class DiscoveryRoutes(Handlers):
+    """Identifiers and search."""
+
+    def _pid_find(self, ctx: Ctx) -> Response:
+        identifier = (ctx.param("id") or "").strip()
+        identifier = re.sub(r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier)
+        dso = self._objects.get(self._handles.get(identifier, ""))
+        if dso is None:
+            raise Fail(404)
+        return self._empty(302, {"Location": self._url(ctx, dso)})
+
+    def _search(self, ctx: Ctx) -> Response:
+        scope = ctx.param("scope")
+        dso_type = (ctx.param("dsoType") or "").upper()
+        query = ctx.param("query")
+        sort_by, order = self._sort(ctx.param("sort"))
+        candidates = self._search_candidates(ctx, scope, dso_type)
+        if query and query.strip() not in ("*", "*:*"):
+            needle = query.strip().lower()
+            candidates = [d for d in candidates if needle in (d.name or "").lower()]
+        candidates = self._sorted(candidates, sort_by, order)
+        page, size = self._page_params(ctx, PAGE_DEFAULT, DISCOVERY_MAX)
+        url = f"{ctx.api}/discover/search/objects"
+        extra = {
+            k: v for k, v in ctx.request.query_params.multi_items() if k not in ("page", "size")
+        }
+
+        def result(dso: DSO) -> JSON:
+            return {
+                "hitHighlights": {},
+                "type": "discover",
+                "_links": {"indexableObject": {"href": self._url(ctx, dso)}},
+                "_embedded": {"indexableObject": self._render(ctx, dso)},
+            }
+
+        body = self._page_body(ctx, "objects", candidates, url, page, size, extra, render=result)
+        return self._json(
+            {
+                "id": None,
+                "scope": scope,
+                "query": query,
+                "appliedFilters": [],
+                "sort": {"by": sort_by, "order": order},
+                "configuration": ctx.param("configuration") or "default",
+                "type": "discover",
+                "_embedded": {"searchResult": body, "facets": []},
+                "_links": {"self": {"href": str(ctx.request.url)}},
+            }
+        )
+
+    @staticmethod
+    def _sort(param: str | None) -> tuple[str, str]:
+        if not param:
+            return "score", "DESC"
+        by, _, order = param.partition(",")
+        order = (order or "ASC").upper()
+        if by not in SORT_FIELDS or order not in ("ASC", "DESC"):
+            raise Fail(400, f"The sort option {param} is invalid")
+        return by, order
+
+    def _search_candidates(self, ctx: Ctx, scope: str | None, dso_type: str) -> list[DSO]:
+        """Indexed objects within scope that the caller may see, in index (creation) order."""
+        now = time.time()
+        collections: set[str] = set()
+        if scope is not None:
+            scope_obj = self._objects.get(scope)
+            if not isinstance(scope_obj, Community | Collection):
+                return []  # unknown scope: an empty result (emulator choice)
+            collections = (
+                {scope} if isinstance(scope_obj, Collection) else self._collections_under(scope_obj)
+            )
+        found: list[DSO] = []
+        for dso in self._objects.values():
+            if dso_type and dso.type.upper() != dso_type:
+                continue
+            if isinstance(dso, Item):
+                if not dso.in_archive or dso.indexed_at > now:
+                    continue
+                if not ctx.admin and (dso.withdrawn or not dso.discoverable):
+                    continue
+                if scope is not None and not (
+                    dso.owning in collections or collections & set(dso.mapped)
+                ):
+                    continue
+            elif isinstance(dso, Community | Collection):
+                if scope is not None and not self._below(dso, scope):
+                    continue
+            else:
+                continue
+            if self._can_read(ctx.caller, dso):
+                found.append(dso)
+        return found
+
+    def _below(self, dso: DSO, ancestor: str) -> bool:
+        parent = self._parent(dso)
+        while parent is not None:
+            if parent.uuid == ancestor:
+                return True
+            parent = self._parent(parent)
+        return False
+
+    @staticmethod
+    def _sorted(objs: list[DSO], by: str, order: str) -> list[DSO]:
+        if by == "score":
+            return objs
+        if by == "lastModified":
+
+            def key(d: DSO) -> Any:
+                return d.last_modified
+        else:
+
+            def key(d: DSO) -> Any:
+                values = d.metadata.get(by) or [{}]
+                return (str(values[0].get("value") or "").lower(), d.uuid)
+
+        return sorted(objs, key=key, reverse=order == "DESC")
