@@ -6,6 +6,7 @@ file" and "refused locally, without a request" are checked on the wire.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -19,7 +20,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
-from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.base import Checksum, Credentials, Entry, Kind, Op
 from docfs.backends.opus2 import (
     ALTERNATIVE_PROFILE,
     DEFAULT_PROFILE,
@@ -816,3 +817,24 @@ async def test_profiles_load_from_toml_and_json(tmp_path: Path) -> None:
         Opus2Backend.capabilities.ranges is True and backend.capabilities.meta_namespace == "opus2"
     )
     await backend.aclose()
+
+
+async def test_a_document_carries_the_servers_sha256_as_its_typed_checksum(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # the default profile's ``checksum`` is "sha256:<hex>" (docs/protocols/opus2.md): a listed,
+    # a stat'ed and a newly uploaded document all give it as Entry.checksum
+    emu, url = serve()
+    project = emu.add_project("P")
+    data = payload(3000)
+    emu.add_document(project, "a.bin", data)
+    src = tmp_path / "b.bin"
+    src.write_bytes(payload(5000, seed=2))
+    async with opened(url, emu.default_token) as backend:
+        listed = (await children(backend, await walk(backend, "P")))["a.bin"]
+        stated = await backend.stat(listed)
+        made = await backend.create_file(await walk(backend, "P"), "b.bin", src)
+    want = Checksum("sha256", hashlib.sha256(data).hexdigest())
+    assert listed.checksum == want
+    assert stated.checksum == want
+    assert made.checksum == Checksum("sha256", hashlib.sha256(src.read_bytes()).hexdigest())
