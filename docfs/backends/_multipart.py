@@ -84,6 +84,10 @@ class FilePart:
     content_type: str = "application/octet-stream"
     #: also send ``filename*=UTF-8''…`` (RFC 6266), for a server that prefers it
     filename_star: bool = False
+    #: send only ``length`` bytes from ``offset`` (one chunk of a chunked upload); ``None``:
+    #: the whole file, which must keep its size until it is sent
+    offset: int = 0
+    length: int | None = None
 
 
 Part = Field | FilePart
@@ -99,8 +103,8 @@ class Multipart(StreamBody):
 
     def __init__(self, parts: Sequence[Part], boundary: str | None = None) -> None:
         self.boundary = boundary or "docfs-" + secrets.token_hex(16)
-        #: the encoded body: bytes as they are, and (path, size) for each file's content
-        self._segments: list[bytes | tuple[Path, int]] = []
+        #: the encoded body: bytes as they are, and a ``_Slice`` for each file's content
+        self._segments: list[bytes | _Slice] = []
         pending = bytearray()
         for part in parts:
             pending += f"--{self.boundary}\r\n".encode()
@@ -116,7 +120,7 @@ class Multipart(StreamBody):
                     f"Content-Type: {part.content_type}\r\n\r\n"
                 ).encode()
                 self._segments.append(bytes(pending))
-                self._segments.append((part.path, part.path.stat().st_size))
+                self._segments.append(_Slice.of(part))
                 pending = bytearray(b"\r\n")
             else:
                 name = quote_filename(part.name)
@@ -128,7 +132,8 @@ class Multipart(StreamBody):
         pending += f"--{self.boundary}--\r\n".encode()
         self._segments.append(bytes(pending))
         self._length = sum(
-            len(segment) if isinstance(segment, bytes) else segment[1] for segment in self._segments
+            len(segment) if isinstance(segment, bytes) else segment.size
+            for segment in self._segments
         )
 
     @property
@@ -145,10 +150,27 @@ class Multipart(StreamBody):
         return _Reader(self._segments)
 
 
+@dataclass(frozen=True)
+class _Slice:
+    """The bytes of a file part: ``size`` bytes of ``path`` from ``offset``; ``whole``: all
+    of it (then the file must still have exactly that size when it is read)."""
+
+    path: Path
+    offset: int
+    size: int
+    whole: bool
+
+    @classmethod
+    def of(cls, part: FilePart) -> _Slice:
+        if part.length is None:
+            return cls(part.path, 0, part.path.stat().st_size, True)
+        return cls(part.path, part.offset, part.length, False)
+
+
 class _Reader:
     """One pass over a ``Multipart`` body; ``close`` releases the file it is reading."""
 
-    def __init__(self, segments: Sequence[bytes | tuple[Path, int]]) -> None:
+    def __init__(self, segments: Sequence[bytes | _Slice]) -> None:
         self._segments = segments
         self._handle: IO[bytes] | None = None
 
@@ -160,13 +182,17 @@ class _Reader:
             if isinstance(segment, bytes):
                 yield segment
                 continue
-            path, size = segment
+            path, size = segment.path, segment.size
             self.close()
             self._handle = handle = path.open("rb")
-            if os.fstat(handle.fileno()).st_size != size:
+            stored = os.fstat(handle.fileno()).st_size
+            fits = stored == size if segment.whole else stored >= segment.offset + size
+            if not fits:
                 raise errors.Conflict(f"{path.name} changed size while being uploaded")
+            handle.seek(segment.offset)
             if size <= SMALL_FILE:
-                data = handle.read(size + 1)
+                # a slice ends before the file does: never read past it
+                data = handle.read(size + 1 if segment.whole else size)
                 if len(data) != size:
                     raise errors.Conflict(f"{path.name} changed size while being uploaded")
                 left = 0
@@ -180,7 +206,7 @@ class _Reader:
                         break
                     left -= len(piece)
                     yield piece
-            if left or handle.read(1):
+            if left or (segment.whole and handle.read(1)):
                 raise errors.Conflict(f"{path.name} changed size while being uploaded")
             self.close()
 

@@ -13,6 +13,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
+from docfs.backends._multipart import Multipart
 from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op
 from docfs.backends.docspace.common import (
     API,
@@ -113,7 +114,7 @@ class DocSpaceApi(HttpBackend):
         endpoint: str,
         params: dict[str, Any] | None = None,
         json: Any = None,
-        body: bytes | None = None,
+        body: bytes | Multipart | None = None,
         headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
         status_map: StatusMap | None = None,

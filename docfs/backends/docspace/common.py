@@ -2,9 +2,7 @@
 
 import logging
 import re
-import secrets
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -121,33 +119,6 @@ CHUNK_FILENAME = "blob"
 SAVE_ATTEMPTS = 3
 #: after a request that got no answer, the pauses before each look at the server's state
 LOOK_AGAIN = (0.0, 0.5, 1.5, 4.0)
-
-
-def multipart(field: str, filename: str, data: bytes) -> tuple[bytes, str]:
-    """One file part as multipart/form-data; returns the body and its Content-Type."""
-    boundary = "docfs-" + secrets.token_hex(12)
-    # a line break would end the part's header (the chunk then arrived as "No file was sent"):
-    # encoded as browsers do; the title comes from the upload session, not from this name
-    quoted = (
-        filename.replace("\\", "\\\\").replace('"', '\\"').replace("\r", "%0D").replace("\n", "%0A")
-    )
-    head = (
-        f"--{boundary}\r\n"
-        f'Content-Disposition: form-data; name="{field}"; filename="{quoted}"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n"
-    ).encode()
-    body = head + data + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
-
-
-def form_field(name: str, value: str) -> bytes:
-    return f'Content-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-
-
-def _read_slice(path: Path, offset: int, length: int) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(offset)
-        return handle.read(length)
 
 
 def unwrap(response: httpx.Response) -> Any:

@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from docfs import errors
+from docfs.backends._multipart import Field, FilePart, Multipart
 from docfs.backends.base import Entry, Kind
 from docfs.backends.docspace.common import (
     API,
@@ -23,12 +24,9 @@ from docfs.backends.docspace.common import (
     PAGE,
     SAVE_ATTEMPTS,
     STATUS_MAP,
-    _read_slice,
     check_name,
     extension,
-    form_field,
     log,
-    multipart,
     parse_date,
     server_title,
 )
@@ -186,10 +184,13 @@ class DocSpaceUploads(DocSpaceOperations):
         file_id = self._raw_id(entry)
         old_version = int(entry.extra.get("version", "0") or 0)
         if size == 0:
-            body, content_type = multipart("File", CHUNK_FILENAME, b"")
-            ext_field = form_field("FileExtension", extension(entry.name))
-            boundary = content_type.split("boundary=")[1]
-            body = f"--{boundary}\r\n".encode() + ext_field + body
+            # the empty content is the (empty) file itself
+            body = Multipart(
+                [
+                    Field("FileExtension", extension(entry.name)),
+                    FilePart("File", src, CHUNK_FILENAME),
+                ]
+            )
             for attempt in range(SAVE_ATTEMPTS):
                 try:
                     dto = await self._call(
@@ -197,7 +198,7 @@ class DocSpaceUploads(DocSpaceOperations):
                         f"{API}/files/file/{file_id}/saveediting",
                         endpoint="save-editing",
                         body=body,
-                        headers={"Content-Type": content_type},
+                        headers={"Content-Type": body.content_type},
                         idempotent=False,  # a resend is another version: look first
                     )
                     break
@@ -311,22 +312,25 @@ class DocSpaceUploads(DocSpaceOperations):
         """The bytes of one session, then the request that saves them; its answer."""
         if size < self.chunk_size:
             # "no chunks" mode: the whole body in one request saves the file
-            data = await trio.to_thread.run_sync(_read_slice, src, 0, size)
-            return await self._chunk({"uid": uid}, data, idempotent=False)
+            whole = FilePart("file", src, CHUNK_FILENAME, length=size)
+            return await self._chunk({"uid": uid}, whole, idempotent=False)
         for number in range(1, math.ceil(size / self.chunk_size) + 1):
             offset = (number - 1) * self.chunk_size
-            data = await trio.to_thread.run_sync(_read_slice, src, offset, self.chunk_size)
+            length = min(self.chunk_size, size - offset)
+            chunk = FilePart("file", src, CHUNK_FILENAME, offset=offset, length=length)
             # a numbered chunk lands in its slot: resending it is harmless
             params = {"uid": uid, "upload": "true", "chunkNumber": str(number)}
-            await self._chunk(params, data, idempotent=True)
+            await self._chunk(params, chunk, idempotent=True)
         return await self._chunk({"uid": uid, "finalize": "true"}, None, idempotent=False)
 
-    async def _chunk(self, params: dict[str, str], data: bytes | None, idempotent: bool) -> Any:
-        """One ``ChunkedUploader.ashx`` request; its errors are HTTP 200 + ``success:false``."""
-        body: bytes | None = None
+    async def _chunk(self, params: dict[str, str], part: FilePart | None, idempotent: bool) -> Any:
+        """One ``ChunkedUploader.ashx`` request (``part``: the bytes it carries, streamed from
+        the file); its errors are HTTP 200 + ``success:false``."""
+        body: Multipart | None = None
         headers: dict[str, str] = {}
-        if data is not None:
-            body, headers["Content-Type"] = multipart("file", CHUNK_FILENAME, data)
+        if part is not None:
+            body = Multipart([part])
+            headers["Content-Type"] = body.content_type
         for attempt in range(2):
             generation = self.session.generation
             async with self._gate("POST"):
