@@ -45,8 +45,8 @@ so ``Opus2Profile.limits()`` paces the client below it; a 429 that comes anyway 
 its ``Retry-After`` by the HTTP layer.
 
 Modules: ``session`` (the API token), ``api`` (requests, paging and the entries built from the
-answers), ``reading`` (listings, stat, downloads), ``backend`` (writes; the class a mount
-uses), ``upload`` (the multipart body). The wire profile lives in ``docfs.wire.opus2_profile``,
+answers), ``reading`` (listings, stat, downloads), ``backend`` (writes, the multipart upload
+body; the class a mount uses). The wire profile lives in ``docfs.wire.opus2_profile``,
 shared with the emulator; it is re-exported here.
 """
 
@@ -54,7 +54,6 @@ from __future__ import annotations
 
 from docfs.backends.opus2.backend import Opus2Backend
 from docfs.backends.opus2.session import Opus2Session
-from docfs.backends.opus2.upload import _filename_params
 from docfs.wire.opus2_profile import (
     ALTERNATIVE_PROFILE,
     DEFAULT_PROFILE,
@@ -68,6 +67,5 @@ __all__ = [
     "Opus2Backend",
     "Opus2Profile",
     "Opus2Session",
-    "_filename_params",
     "load_profile",
 ]

@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from docfs import errors
+from docfs.backends._multipart import Field, FilePart, Multipart
 from docfs.backends.base import Entry, Kind, Op
 from docfs.backends.opus2.api import (
     _AUTH,
@@ -28,8 +30,8 @@ from docfs.backends.opus2.api import (
     log,
 )
 from docfs.backends.opus2.reading import Opus2Reader
-from docfs.backends.opus2.upload import _multipart, _Upload
 from docfs.hashing import file_digest_async
+from docfs.wire.opus2_profile import Opus2Profile
 
 
 class Opus2Backend(Opus2Reader):
@@ -74,15 +76,15 @@ class Opus2Backend(Opus2Reader):
         _check_name(name, Kind.FILE)
         pid, folder = self._target_folder(parent)
         fields = {self.profile.upload_folder_part: folder} if folder else {}
-        upload = await self._upload(src, name, fields)
+        body = upload_body(self.profile, src, name, fields)
         try:
             response = await self.http.request(
                 "POST",
                 self._project_path(pid, "documents"),
                 endpoint="upload",
                 params={"rejectDuplicate": "true"},
-                headers={"Content-Type": upload.content_type},
-                body=upload.body,
+                headers={"Content-Type": body.content_type},
+                body=body,
                 status_map=_AUTH,
             )
         except errors.AlreadyExists:
@@ -93,8 +95,6 @@ class Opus2Backend(Opus2Reader):
                 raise
             log.info("opus2: %r already in the folder (same checksum); not uploaded again", name)
             return existing
-        finally:
-            upload.discard()
         return self._document_entry(_as_object(self._json(response)), pid, True)
 
     async def _find_same(self, parent: Entry, name: str, src: Path) -> Entry | None:
@@ -113,18 +113,15 @@ class Opus2Backend(Opus2Reader):
         pid = entry.extra["project"]
         # the name stays what it is (docs/protocols/opus2.md: unless ``replaceName=true``, never
         # sent), so the filename only has to pass the server's check: a blank or "/" name would not
-        upload = await self._upload(src, _replace_filename(entry.name), {})
-        try:
-            response = await self.http.request(
-                "POST",
-                self._project_path(pid, "documents", _q(entry.extra["document"]), "replace"),
-                endpoint="replace",
-                headers={"Content-Type": upload.content_type},
-                body=upload.body,
-                status_map=_AUTH,
-            )
-        finally:
-            upload.discard()
+        body = upload_body(self.profile, src, _replace_filename(entry.name), {})
+        response = await self.http.request(
+            "POST",
+            self._project_path(pid, "documents", _q(entry.extra["document"]), "replace"),
+            endpoint="replace",
+            headers={"Content-Type": body.content_type},
+            body=body,
+            status_map=_AUTH,
+        )
         return self._document_entry(_as_object(self._json(response)), pid, True)
 
     async def mkdir(self, parent: Entry, name: str) -> Entry:
@@ -253,12 +250,6 @@ class Opus2Backend(Opus2Reader):
                 return item
         raise errors.NotSupported(f"opus2: the project has no field named {name!r}")
 
-    async def _upload(self, src: Path, filename: str, fields: Mapping[str, str]) -> _Upload:
-        profile = self.profile
-        return await _multipart(
-            src, filename, profile.upload_file_part, fields, star=profile.upload_filename_star
-        )
-
     @staticmethod
     def _require_document(entry: Entry, action: str) -> None:
         if entry.extra.get("type") != _T_DOCUMENT:
@@ -267,3 +258,26 @@ class Opus2Backend(Opus2Reader):
 
 # ---------------------------------------------------------------------------------------------
 # small helpers
+
+
+def upload_body(
+    profile: Opus2Profile, src: Path, filename: str, fields: Mapping[str, str]
+) -> Multipart:
+    """The multipart body of an upload: the profile's text fields, then the file, streamed
+    from ``src`` (no copy) under the profile's part name.
+
+    The filename goes as the shared encoder quotes it (``docfs/backends/_multipart.py``), plus
+    ``filename*=UTF-8''…`` unless the profile turns it off: the server stores ``filename*``
+    exactly and prefers it; in ``filename="…"`` it undoes quoted pairs and the HTML form
+    encoding of line breaks, so a name with a quote, a backslash or a line break arrives whole
+    either way.
+    """
+    mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+    file = FilePart(
+        profile.upload_file_part,
+        src,
+        filename,
+        mime,
+        filename_star=profile.upload_filename_star,
+    )
+    return Multipart([*(Field(key, value) for key, value in fields.items()), file])

@@ -7,7 +7,6 @@ Gallery media index, what the server's release can do).
 from __future__ import annotations
 
 import contextlib
-import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +16,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
+from docfs.backends._multipart import Field, FilePart, Multipart
 from docfs.backends.base import Capabilities, Credentials, Op
 from docfs.backends.http_backend import HttpBackend
 from docfs.backends.rspace.common import (
@@ -184,7 +184,7 @@ class RSpaceApi(HttpBackend):
             method, path, endpoint=endpoint, json=body, headers=JSON_ACCEPT, status_map=status_map
         )
 
-    async def _multipart(
+    async def _upload(
         self,
         path: str,
         *,
@@ -194,29 +194,21 @@ class RSpaceApi(HttpBackend):
         fields: Mapping[str, str],
         status_map: StatusMap,
     ) -> dict[str, Any]:
-        """POST a file as multipart/form-data; never retried blindly (only 429/503)."""
+        """POST a file as multipart/form-data (the file part last, after ``fields``); never
+        retried blindly (only 429/503)."""
         size = src.stat().st_size
         if size > MAX_UPLOAD:
             raise errors.TooLarge(f"RSpace accepts uploads up to 50 MB; {filename!r} is {size} B")
-        data = await trio.to_thread.run_sync(src.read_bytes)
-        boundary = "docfs" + secrets.token_hex(16)
-        parts = bytearray()
-        for key, value in fields.items():
-            parts += (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'
-            ).encode()
-        quoted = filename.replace("\\", "\\\\").replace('"', '\\"')
-        parts += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{quoted}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-        ).encode()
-        parts += data + f"\r\n--{boundary}--\r\n".encode()
+        # streamed from the staged file, re-read from the start on a retry (never in memory)
+        body = Multipart(
+            [*(Field(key, value) for key, value in fields.items()), FilePart("file", src, filename)]
+        )
         response = await self._call(
             "POST",
             path,
             endpoint=endpoint,
-            body=bytes(parts),
-            headers={**JSON_ACCEPT, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            body=body,
+            headers={**JSON_ACCEPT, "Content-Type": body.content_type},
             idempotent=False,
             status_map=status_map,
         )

@@ -122,7 +122,7 @@ class RSpaceBackend(RSpaceReader):
 
     async def _upload_to_gallery(self, parent: Entry, name: str, src: Path) -> Entry:
         section = self._check_section(parent, name)
-        info = await self._multipart(
+        info = await self._upload(
             "/files",
             endpoint="files.upload",
             filename=name,
@@ -150,7 +150,7 @@ class RSpaceBackend(RSpaceReader):
                 "RSpace: document %r has no text field to link %r from", doc_entry.name, name
             )
             raise errors.NotSupported("the document has no text field to link the file from")
-        info = await self._multipart(
+        info = await self._upload(
             "/files",
             endpoint="files.upload",
             filename=name,
@@ -190,7 +190,7 @@ class RSpaceBackend(RSpaceReader):
         if kind not in (MEDIA, LINKED):
             raise errors.NotSupported(f"{entry.name!r} cannot be overwritten")
         # the server renames the file to the uploaded filename: send the current name
-        info = await self._multipart(
+        info = await self._upload(
             f"/files/{_num(entry)}/file",
             endpoint="files.version",
             filename=entry.name,
