@@ -6,9 +6,11 @@ file" and "refused locally, without a request" are checked on the wire.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -19,14 +21,14 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
-from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.base import Checksum, Credentials, Entry, Kind, Op
 from docfs.backends.opus2 import (
     ALTERNATIVE_PROFILE,
     DEFAULT_PROFILE,
     Opus2Backend,
     Opus2Profile,
-    _filename_params,
 )
+from docfs.backends.opus2.backend import upload_body
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.opus2 import READ, READ_WRITE, Opus2Emulator
 
@@ -388,12 +390,26 @@ async def test_upload_filenames_are_stored_exactly(serve: Serve, tmp_path: Path)
     assert sorted(d["name"] for d in emu.documents(project, other)) == sorted(plain)
 
 
-def test_upload_filename_fallback_keeps_what_html5_and_rfc_parsers_agree_on() -> None:
-    # filename="…" for servers that ignore filename*: a quote and line breaks in the HTML5
-    # form encoding, a backslash escaped as a quoted pair, UTF-8 as is
-    assert _filename_params('a\\b"c\r\nü.txt') == (
-        "filename=\"a\\\\b%22c%0D%0Aü.txt\"; filename*=UTF-8''a%5Cb%22c%0D%0A%C3%BC.txt"
-    )
+async def test_upload_filename_follows_the_shared_quoting_rule_plus_filename_star(
+    tmp_path: Path,
+) -> None:
+    # filename="…" as the shared encoder quotes every name (a backslash and a quote as quoted
+    # pairs, line breaks in the HTML5 form encoding, UTF-8 as is), then filename*=UTF-8''…,
+    # which the server prefers; the file streams from the staged file itself
+    src = tmp_path / "staged"
+    src.write_bytes(b"content")
+    body = upload_body(DEFAULT_PROFILE, src, 'a\\b"c\r\nü.txt', {"folderId": "7"})
+    reader = body.open()
+    try:
+        sent = b"".join([piece async for piece in reader])
+    finally:
+        reader.close()
+    assert sent.endswith(b"content\r\n--" + body.boundary.encode() + b"--\r\n")
+    assert (
+        'name="file"; filename="a\\\\b\\"c%0D%0Aü.txt"; '
+        "filename*=UTF-8''a%5Cb%22c%0D%0A%C3%BC.txt\r\n"
+    ).encode() in sent
+    assert sent.index(b'name="folderId"') < sent.index(b'name="file"')
 
 
 async def test_replace_keeps_a_name_the_upload_route_would_refuse(
@@ -816,3 +832,47 @@ async def test_profiles_load_from_toml_and_json(tmp_path: Path) -> None:
         Opus2Backend.capabilities.ranges is True and backend.capabilities.meta_namespace == "opus2"
     )
     await backend.aclose()
+
+
+async def test_a_document_carries_the_servers_sha256_as_its_typed_checksum(
+    serve: Serve, tmp_path: Path
+) -> None:
+    # the default profile's ``checksum`` is "sha256:<hex>" (docs/protocols/opus2.md): a listed,
+    # a stat'ed and a newly uploaded document all give it as Entry.checksum
+    emu, url = serve()
+    project = emu.add_project("P")
+    data = payload(3000)
+    emu.add_document(project, "a.bin", data)
+    src = tmp_path / "b.bin"
+    src.write_bytes(payload(5000, seed=2))
+    async with opened(url, emu.default_token) as backend:
+        listed = (await children(backend, await walk(backend, "P")))["a.bin"]
+        stated = await backend.stat(listed)
+        made = await backend.create_file(await walk(backend, "P"), "b.bin", src)
+    want = Checksum("sha256", hashlib.sha256(data).hexdigest())
+    assert listed.checksum == want
+    assert stated.checksum == want
+    assert made.checksum == Checksum("sha256", hashlib.sha256(src.read_bytes()).hexdigest())
+
+
+async def test_a_large_upload_streams_from_the_staged_file_without_a_copy(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the body used to be spooled into a temporary file next to the source (a second copy of
+    # every upload over 1 MiB); it is streamed from the staged file now
+    def no_temp(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an upload made a temporary copy")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_temp)
+    emu, url = serve()
+    emu.add_project("P")
+    data = payload(3 << 20)
+    src = tmp_path / "big.bin"
+    src.write_bytes(data)
+    async with opened(url, emu.default_token) as backend:
+        parent = await walk(backend, "P")
+        made = await backend.create_file(parent, "big.bin", src)
+        again = await backend.replace_file(made, src)
+    assert made.size == again.size == len(data)
+    assert emu.document(made.meta["id"])["content"] == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.bin"]

@@ -267,6 +267,30 @@ async def test_upload_into_gallery_folder_and_section_check(
     assert "Images" in caplog.text
 
 
+async def test_uploads_stream_from_the_staged_file(
+    serve: Serve, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a new Gallery file and a new version are sent by the shared multipart encoder, piece by
+    # piece from the staged file; the whole file is never read into memory first
+    emu, server = serve()
+    emu.add_folder(emu.folder_id("Documents"), "data")
+    backend = await connected(server)
+    folder = await walk(backend, "Gallery", "Documents", "data")
+    staged = write(tmp_path, "a", os.urandom(2_500_000))
+    real = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == staged:
+            raise AssertionError("the upload read the whole file into memory")
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    entry = await backend.create_file(folder, "big.csv", staged)
+    again = await backend.replace_file(entry, staged)
+    assert emu.file_data(int(entry.extra["id"])) == real(staged)
+    assert (entry.size, again.size, again.version) == (2_500_000, 2_500_000, "2")
+
+
 async def test_new_version_keeps_name_and_bumps_version(serve: Serve, tmp_path: Path) -> None:
     # the server's GET /files/{id} may be cached (stale); the backend trusts the POST answer
     emu, server = serve(stale_file_cache=True)
