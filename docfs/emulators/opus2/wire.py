@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from docfs.backends.opus2 import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Profile
+from docfs.wire.opus2_profile import ALTERNATIVE_PROFILE, DEFAULT_PROFILE, Opus2Profile
 
 READ_WRITE = "ReadWrite"
 READ = "Read"
