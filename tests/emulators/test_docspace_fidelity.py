@@ -1,4 +1,4 @@
-"""The DocSpace emulator against the fidelity checklist of ``shared/reference/docspace.md`` §11.
+"""The DocSpace emulator against the fidelity checklist of ``docs/protocols/docspace.md`` §11.
 
 Each test names the checklist items it covers. Everything goes over real loopback HTTP with
 httpx; the last tests run ONLYOFFICE's own Python SDK (``docspace-api-sdk``) against the

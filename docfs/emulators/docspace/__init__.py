@@ -1,6 +1,7 @@
 """ONLYOFFICE DocSpace emulator: ``/api/2.0``, ``filehandler.ashx`` and ``ChunkedUploader.ashx``.
 
-Follows ``shared/reference/docspace.md`` (server 3.7.2; older behaviour through ``server_version``):
+Follows the wire reference of ``docs/protocols/docspace.md`` (server 3.7.2; older behaviour
+through ``server_version``); the § numbers below are its sections:
 
 * the success envelope (``response``, ``count``, ``links``, ``status``, ``statusCode``), the
   error envelope, and validation errors that come back *success-shaped* with ``status: 1`` (§2);
@@ -23,9 +24,9 @@ Follows ``shared/reference/docspace.md`` (server 3.7.2; older behaviour through 
   10 000 POST/PUT a day → 429 with ``X-RateLimit-*`` and ``Retry-After``; or the older platform's
   "500 per 10 s → 503 + Retry-After" rule (``RateLimitConfig.workspace()``) (§10).
 
-Emulator choices where the reference leaves a question open are the ones of its Appendix B. The
-default listing order is by title (``AZ``), folders first. Conversion keeps the bytes (only the
-name and version change): there is no document server here.
+Where the server's source leaves a question open the emulator follows that file's "Emulator
+choices". The default listing order is by title (``AZ``), folders first. Conversion keeps the
+bytes (only the name and version change): there is no document server here.
 
 State is in memory and guarded by one re-entrant lock: tests call the backdoor from their own
 thread while uvicorn serves requests in another. Nothing here contacts another host.
@@ -85,7 +86,7 @@ TITLE_MAX_REQUEST = 165
 TITLE_MAX_STORED = 170
 SESSION_TTL = 12 * 3600.0
 
-# FolderType (srv:…/Folder.cs)
+# FolderType (DocSpace-server products/ASC.Files/Core/Core/Entries/Folder.cs)
 FT_DEFAULT, FT_TRASH, FT_USER, FT_VIRTUAL_ROOMS, FT_ARCHIVE = 0, 3, 5, 14, 20
 #: RoomType → the FolderType of a room of that type
 ROOM_FOLDER_TYPE = {1: 15, 2: 16, 5: 19, 6: 22, 8: 29, 9: 31}
@@ -2603,7 +2604,7 @@ class DocSpaceEmulator(Emulator):
     async def _h_update_if_exist(self, ctx: Ctx) -> Any:
         body = await self._body(ctx)
         with self._state:
-            # stored, not consulted by uploads (Appendix B)
+            # stored, not consulted by uploads (§6.2, "Emulator choices")
             self.update_if_exist = as_bool(lookup(body, "set"))
             return self.update_if_exist
 
@@ -3067,7 +3068,8 @@ class DocSpaceEmulator(Emulator):
         if part is None:
             raise argument_error("No file was sent")
         if not part.data:
-            raise argument_error("Empty file")  # Appendix B: a 0-byte part is refused
+            # a 0-byte part is refused (docs/protocols/docspace.md, "Emulator choices")
+            raise argument_error("Empty file")
         if len(part.data) > self.max_upload_size:
             raise quota_error("The file exceeds the maximum upload size")
         create_new = as_bool(ctx.request.query_params.get("createNewIfExist"))
