@@ -35,22 +35,17 @@ thread while uvicorn serves requests in another. Nothing here contacts another h
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import itertools
 import json
 import math
 import mimetypes
-import random
 import re
 import secrets
 import threading
 import time
 import urllib.parse
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
 import anyio
@@ -59,7 +54,6 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from docfs.emulators.base import (
-    Emulator,
     LoggedRequest,
     Receive,
     Scope,
@@ -68,754 +62,207 @@ from docfs.emulators.base import (
     ServerSetting,
     UnknownServerOption,
 )
+from docfs.emulators.docspace.model import (
+    ACCESS_NAMES,
+    CHUNK_UPLOAD_SIZE,
+    CONFLICT_NAMES,
+    CONVERTIBLE,
+    CREATABLE,
+    CREATE,
+    DAY,
+    EDIT,
+    FILE_SECURITY_KEYS,
+    FILE_TYPES,
+    FOLDER_SECURITY_KEYS,
+    FT_ARCHIVE,
+    FT_DEFAULT,
+    FT_TRASH,
+    FT_USER,
+    FT_VIRTUAL_ROOMS,
+    FULL,
+    MAX_UPLOAD_SIZE,
+    MUST_CONVERT,
+    NONE,
+    OP_COPY,
+    OP_DELETE,
+    OP_MOVE,
+    READ,
+    ROOM_FILESHARE,
+    ROOM_FOLDER_TYPE,
+    ROOM_TYPE_NAMES,
+    SESSION_TTL,
+    ST_COMPLETED,
+    ST_FAILED,
+    STREAM_CHUNK,
+    TEMPLATE_BODY,
+    TITLE_MAX_REQUEST,
+    TITLE_MAX_STORED,
+    ApiError,
+    ApiKey,
+    BytesContent,
+    ChunkError,
+    ChunkRecord,
+    Content,
+    DownloadRecord,
+    FileObj,
+    FolderObj,
+    KiB,
+    Operation,
+    PatternContent,
+    Token,
+    UploadSession,
+    User,
+    ValidationFailed,
+    Version,
+    access_denied,
+    argument_error,
+    available_title,
+    cut_comment,
+    extension,
+    file_type,
+    format_date,
+    invalid_operation,
+    not_found,
+    quota_error,
+    sanitize_title,
+    saved_title,
+    size_string,
+)
+from docfs.emulators.docspace.ratelimit import RateLimitConfig, RateLimiter
+from docfs.emulators.docspace.state import (
+    VOID,
+    Created,
+    Ctx,
+    Handler,
+    PortalState,
+    Principal,
+    Unauthorized,
+    Void,
+)
+from docfs.emulators.docspace.wire import (
+    LEADING_SPACE_SUPPORTED,
+    Part,
+    as_bool,
+    as_int,
+    enum_value,
+    lookup,
+    numbered_chunk_length,
+    parse_multipart,
+    parse_range,
+)
 from docfs.emulators.samples import minimal_pdf
 from docfs.emulators.thumbjpeg import encode_jpeg, picture_of
 from docfs.vfs.imagecodec import Image, encode_png
 
-KiB = 1 << 10
-MiB = 1 << 20
-DAY = 86400.0
-
-#: what the server answers as ``chunkUploadSize`` (files:uploader:chunk-size)
-CHUNK_UPLOAD_SIZE = 10 * MiB
-#: web:available-file-size, the cap of non-chunked uploads
-MAX_UPLOAD_SIZE = 100 * MiB
-#: how a download body is cut into ASGI messages (so planned resets can land mid-body)
-STREAM_CHUNK = 64 * KiB
-TITLE_MAX_REQUEST = 165
-TITLE_MAX_STORED = 170
-SESSION_TTL = 12 * 3600.0
-
-# FolderType (DocSpace-server products/ASC.Files/Core/Core/Entries/Folder.cs)
-FT_DEFAULT, FT_TRASH, FT_USER, FT_VIRTUAL_ROOMS, FT_ARCHIVE = 0, 3, 5, 14, 20
-#: RoomType → the FolderType of a room of that type
-ROOM_FOLDER_TYPE = {1: 15, 2: 16, 5: 19, 6: 22, 8: 29, 9: 31}
-ROOM_TYPE_NAMES = {
-    "fillingformsroom": 1,
-    "editingroom": 2,
-    "customroom": 5,
-    "publicroom": 6,
-    "virtualdataroom": 8,
-    "airoom": 9,
-}
-CONFLICT_NAMES = {"skip": 0, "overwrite": 1, "duplicate": 2}
-# FileOperationType and DistributedTaskStatus
-OP_MOVE, OP_COPY, OP_DELETE = 0, 1, 2
-ST_RUNNING, ST_COMPLETED, ST_FAILED = 1, 2, 4
-
-# internal access levels (what a user may do somewhere), mapped to FileShare ints for the DTOs
-NONE, READ, EDIT, CREATE, FULL = 0, 1, 2, 3, 4
-ACCESS_NAMES = {"read": READ, "editor": EDIT, "content_creator": CREATE, "manager": FULL}
-ROOM_FILESHARE = {READ: 2, EDIT: 10, CREATE: 11, FULL: 9}
-
-INVALID_TITLE_CHARS = re.compile(r"[\t*+:\"<>?|\\/]|[\ud800-\udfff]")
-
-FILE_TYPES: dict[int, tuple[str, ...]] = {
-    1: (".zip", ".rar", ".7z", ".tar", ".gz", ".tgz", ".bz2"),
-    2: (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v"),
-    3: (".mp3", ".wav", ".ogg", ".flac", ".m4a", ".aac"),
-    4: (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".svg", ".webp", ".tif", ".tiff"),
-    5: (".xlsx", ".xls", ".ods", ".csv", ".xlsb", ".xlt", ".ots", ".fods"),
-    6: (".pptx", ".ppt", ".odp", ".pps", ".pot", ".otp", ".fodp"),
-    7: (".docx", ".doc", ".odt", ".rtf", ".txt", ".md", ".htm", ".html", ".epub", ".fb2", ".ott"),
-    10: (".pdf",),
-    11: (".vsdx",),
-}
-#: extensions /upload converts to OOXML (ONLYOFFICE's format registry, "auto-convert")
-MUST_CONVERT: dict[str, str] = {
-    **dict.fromkeys(
-        (".doc", ".dot", ".odt", ".ott", ".rtf", ".epub", ".fb2", ".htm", ".html", ".mht"),
-        ".docx",
-    ),
-    **dict.fromkeys((".mhtml", ".xml", ".wps", ".wpt", ".stw", ".sxw", ".fodt"), ".docx"),
-    **dict.fromkeys((".xls", ".xlt", ".xlsb", ".ods", ".ots", ".fods", ".et", ".ett"), ".xlsx"),
-    **dict.fromkeys((".sxc",), ".xlsx"),
-    **dict.fromkeys((".ppt", ".pot", ".pps", ".odp", ".otp", ".fodp", ".dps", ".dpt"), ".pptx"),
-}
-#: what the converter takes (``extsConvertible``; our choice of the registry's list: the
-#: document, spreadsheet, presentation and PDF types): in a watermarked room these download
-#: as PDFs
-CONVERTIBLE: dict[str, list[str]] = {
-    ext: sorted({".pdf", MUST_CONVERT.get(ext, ".pdf")})
-    for kind in (5, 6, 7, 10)
-    for ext in FILE_TYPES[kind]
-}
-#: what ``POST …/file`` accepts without ``enableExternalExt`` (other titles get ``.docx``)
-CREATABLE = (".docx", ".xlsx", ".pptx", ".pdf")
-#: the bytes a new document gets from its "template": an empty ZIP archive
-TEMPLATE_BODY = b"PK\x05\x06" + bytes(18)
-
-FILE_SECURITY_KEYS = (
-    "Read",
-    "Comment",
-    "FillForms",
-    "Review",
-    "Edit",
-    "Delete",
-    "CustomFilter",
-    "Rename",
-    "ReadHistory",
-    "Lock",
-    "EditHistory",
-    "Copy",
-    "Move",
-    "Duplicate",
-    "Download",
-    "Convert",
-    "CopyLink",
-    "Embed",
-)
-FOLDER_SECURITY_KEYS = (
-    "Read",
-    "Create",
-    "CreateFrom",
-    "Delete",
-    "EditRoom",
-    "Rename",
-    "ReadHistory",
-    "CopyTo",
-    "Copy",
-    "MoveTo",
-    "Move",
-    "Pin",
-    "Mute",
-    "EditAccess",
-    "Duplicate",
-    "Download",
-    "CopySharedLink",
-)
-
-
-# ---- content ------------------------------------------------------------------------------
-
-
-class Content:
-    """The bytes of one file version; large test files are generated instead of stored."""
-
-    size: int
-
-    def read(self, start: int, end: int) -> bytes:
-        """Bytes [start, end)."""
-        raise NotImplementedError
-
-    def all(self) -> bytes:
-        return self.read(0, self.size)
-
-
-class BytesContent(Content):
-    """Content held as bytes (uploads, small seeded files)."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.size = len(data)
-
-    def read(self, start: int, end: int) -> bytes:
-        return self.data[start:end]
-
-
-class PatternContent(Content):
-    """``size`` deterministic pseudo-random bytes that are never held in memory at once."""
-
-    BLOCK = 1 * MiB
-
-    def __init__(self, size: int, seed: int) -> None:
-        self.size = size
-        self.seed = seed
-        self._block = random.Random(seed).randbytes(self.BLOCK)
-
-    def read(self, start: int, end: int) -> bytes:
-        end = min(end, self.size)
-        parts = []
-        pos = start
-        while pos < end:
-            block_no, offset = divmod(pos, self.BLOCK)
-            take = min(end - pos, self.BLOCK - offset)
-            chunk = self._block[offset : offset + take]
-            if offset == 0:
-                # the block number in each block's first byte tells equal blocks apart
-                chunk = bytes([chunk[0] ^ (block_no & 0xFF)]) + chunk[1:]
-            parts.append(chunk)
-            pos += take
-        return b"".join(parts)
-
-
-# ---- model --------------------------------------------------------------------------------
-
-
-@dataclass
-class User:
-    """A portal account with its My documents (optional) and Trash sections."""
-
-    id: str
-    email: str
-    password: str = field(repr=False)
-    display_name: str
-    admin: bool = True
-    has_my: bool = True
-    two_factor: str | None = None  # None, "app" or "sms"
-    disabled: bool = False
-    store_original: bool = False
-    my_id: int = 0
-    trash_id: int = 0
-
-
-@dataclass
-class ApiKey:
-    """An ``sk-…`` key with its scopes (``*`` = everything)."""
-
-    id: str
-    key: str = field(repr=False)
-    user_id: str
-    name: str
-    scopes: tuple[str, ...]
-    created: float
-    expires: float | None
-
-
-@dataclass
-class Token:
-    """A login token's owner and expiry (portal clock)."""
-
-    user_id: str
-    expires: float
-
-
-@dataclass
-class Version:
-    """One content version of a file."""
-
-    number: int
-    group: int
-    content: Content
-    created: float
-    author: str
-    comment: str
-
-
-@dataclass
-class FileObj:
-    """A file: its versions (the last is current), lock and conversion state."""
-
-    id: int
-    title: str
-    folder_id: int
-    created: float
-    created_by: str
-    versions: list[Version]
-    modified: float
-    modified_by: str
-    locked_by: str | None = None
-    editing: bool = False
-    converting_until: float | None = None
-    origin_folder_id: int | None = None
-    #: the thumbnail the builder made: (version number, image bytes, media type)
-    thumbnail: tuple[int, bytes, str] | None = None
-
-    @property
-    def current(self) -> Version:
-        return self.versions[-1]
-
-    @property
-    def ext(self) -> str:
-        return extension(self.title)
-
-
-@dataclass
-class FolderObj:
-    """A folder, a room (``room_type`` set) or a section root (no parent)."""
-
-    id: int
-    title: str
-    parent_id: int | None
-    folder_type: int
-    created: float
-    created_by: str
-    modified: float
-    modified_by: str
-    room_type: int | None = None
-    deny_download: bool = False
-    #: room members: user id → access level
-    members: dict[str, int] = field(default_factory=dict)
-    #: the user a My documents or Trash section belongs to
-    owner: str | None = None
-    origin_folder_id: int | None = None
-    #: a room's watermark text (``SettingsWatermark``): its documents download as PDFs
-    watermark: str | None = None
-
-
-@dataclass
-class UploadSession:
-    """A chunked upload: chunk slots by number, committed when complete."""
-
-    id: str
-    user_id: str
-    folder_id: int
-    title: str
-    total: int
-    created: float
-    touched: float
-    create_new: bool
-    use_chunks: bool
-    file_id: int | None = None  # set for edit_session: commit = new version of this file
-    keep_version: bool = False
-    chunks: dict[int, bytes] = field(default_factory=dict)
-    #: the length the server recorded for each chunk (a numbered chunk's is computed, see
-    #: ``numbered_chunk_length``); ``finalize`` sums these, not the bytes
-    lengths: dict[int, int] = field(default_factory=dict)
-
-
-@dataclass
-class Operation:
-    """An asynchronous file operation; ``apply`` runs when it is due."""
-
-    id: str
-    user_id: str
-    kind: int
-    due: float
-    hold: bool
-    apply: Callable[[], None] = field(repr=False)
-    status: int = ST_RUNNING
-    error: str = ""
-    files: list[int] = field(default_factory=list)
-    folders: list[int] = field(default_factory=list)
-
-    @property
-    def finished(self) -> bool:
-        return self.status > ST_RUNNING
-
-
-@dataclass(frozen=True)
-class DownloadRecord:
-    """One content answer (``filehandler.ashx`` or storage): which bytes of what were sent."""
-
-    file_id: int
-    version: int
-    #: the ``Range`` header as received (None: the whole file was asked for)
-    range: str | None
-    #: the bytes sent, [start, end); nothing for a refused range
-    start: int
-    end: int
-    status: int
-
-
-@dataclass(frozen=True)
-class ChunkRecord:
-    """One chunk received by ``ChunkedUploader.ashx`` (sessions are gone once committed)."""
-
-    session_id: str
-    #: ``chunkNumber`` for numbered chunks; None for sequential ones and "no chunks" bodies
-    number: int | None
-    size: int
-
-
-class ApiError(Exception):
-    """An exception the server's handler turns into the error envelope (§2.2)."""
-
-    def __init__(
-        self, status: int, message: str, kind: str = "System.Exception", detailed: bool = True
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
-        #: auth, brute-force, CustomHttpException and NotSupported errors carry no type/stack
-        self.detailed = detailed
-
-
-def not_found(what: str = "The item could not be found") -> ApiError:
-    return ApiError(404, what, "ASC.Files.Core.ItemNotFoundException")
-
-
-def access_denied() -> ApiError:
-    return ApiError(403, "Access denied", "System.Security.SecurityException")
-
-
-def invalid_operation(message: str) -> ApiError:
-    return ApiError(403, message, "System.InvalidOperationException")
-
-
-def argument_error(message: str) -> ApiError:
-    return ApiError(400, message, "System.ArgumentException")
-
-
-def quota_error(message: str) -> ApiError:
-    return ApiError(402, message, "ASC.Core.Tenants.TenantQuotaException")
-
-
-class ValidationFailed(Exception):
-    """Model validation: HTTP 400 with a success-shaped envelope and ProblemDetails (§2.3)."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("validation")
-        self.errors = errors
-
-
-class ChunkError(Exception):
-    """A ChunkedUploader.ashx failure: HTTP 200 with ``success: false`` (§6.4)."""
-
-
-# ---- small helpers ------------------------------------------------------------------------
-
-
-def extension(title: str) -> str:
-    """``.ext`` trimmed and lower-cased, like FileUtility.GetFileExtension (.NET's
-    ``Path.GetExtension``): ``""`` without a dot or when the dot is the last character."""
-    dot = title.rfind(".")
-    return title[dot:].strip().lower() if 0 <= dot < len(title) - 1 else ""
-
-
-def file_type(title: str) -> int:
-    ext = extension(title)
-    for kind, exts in FILE_TYPES.items():
-        if ext in exts:
-            return kind
-    return 0
-
-
-def size_string(size: int) -> str:
-    """FilesSizeToString: ``"{size:#,0.##} {unit}"`` with 1024-based units."""
-    units = ("bytes", "KB", "MB", "GB", "TB")
-    value = float(size)
-    unit = 0
-    while value >= 1024 and unit < len(units) - 1:
-        value /= 1024
-        unit += 1
-    text = f"{value:,.2f}".rstrip("0").rstrip(".")
-    return f"{text} {units[unit]}"
-
-
-def sanitize_title(title: str) -> str:
-    """Global.ReplaceInvalidCharsAndTruncate: trim, replace bad characters, cut at 170."""
-    title = INVALID_TITLE_CHARS.sub("_", title.strip())
-    if len(title) > TITLE_MAX_STORED:
-        ext = extension(title)
-        if ext and len(ext) <= 20:
-            title = title[: TITLE_MAX_STORED - len(ext)] + title[-len(ext) :]
-        else:
-            title = title[:TITLE_MAX_STORED]
-    return title
-
-
-def saved_title(title: str) -> str:
-    """The title ``FileDao.SaveFileAsync``/``ReplaceFileVersionAsync`` store ("make lowerCase").
-
-    ``FileUtility.ReplaceFileExtension(title, FileUtility.GetFileExtension(title))``: .NET's
-    ``Path.GetFileNameWithoutExtension`` + ``"."`` + the extension trimmed and lower-cased, so
-    ``Photo.JPG`` becomes ``Photo.jpg`` and a title without an extension gets a trailing dot
-    (``Makefile`` → ``Makefile.``). Every save does this (uploads, ``edit_session``,
-    ``saveediting``, new files); a rename does not.
-    """
-    dot = title.rfind(".")
-    stem = title[:dot] if dot >= 0 else title  # Path.GetFileNameWithoutExtension
-    return stem + "." + extension(title).lstrip(".")
-
-
-#: FileDao.UpdateCommentAsync keeps ``comment[..Math.Min(comment.Length, 255)]``
-COMMENT_MAX = 255
-
-
-def cut_comment(comment: str) -> str:
-    """FileDao.UpdateCommentAsync: the first 255 UTF-16 code units, silently.
-
-    (A cut through a surrogate pair would leave half a character; we drop it, as a JSON
-    answer cannot carry it here.)"""
-    if utf16_length(comment) <= COMMENT_MAX:
-        return comment
-    units = comment.encode("utf-16-le", "surrogatepass")[: 2 * COMMENT_MAX]
-    return units.decode("utf-16-le", "ignore")
-
-
-def available_title(title: str, taken: set[str], is_folder: bool = False) -> str:
-    """``name (1).ext``, ``name (2).ext`` … (folders get the suffix at the end)."""
-    ext = "" if is_folder else extension(title)
-    stem = title[: len(title) - len(ext)] if ext else title
-    for n in itertools.count(1):
-        candidate = f"{stem} ({n}){title[len(stem) :]}"
-        if candidate.lower() not in taken:
-            return candidate
-    raise AssertionError("unreachable")
-
-
-def format_date(stamp: float, offset_minutes: int) -> str:
-    """ApiDateTime.ToRoundTripString: seven fraction digits and ``±hh:mm`` (or ``Z``)."""
-    tz = UTC if offset_minutes == 0 else timezone(timedelta(minutes=offset_minutes))
-    moment = datetime.fromtimestamp(stamp, tz)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{moment.microsecond:06d}0"
-    if offset_minutes == 0:
-        return text + "Z"
-    sign = "+" if offset_minutes > 0 else "-"
-    hours, minutes = divmod(abs(offset_minutes), 60)
-    return f"{text}{sign}{hours:02d}:{minutes:02d}"
-
-
-def lookup(body: dict[str, Any], name: str, default: Any = None) -> Any:
-    """Case-insensitive JSON binding, as ASP.NET Core does it."""
-    lowered = name.lower()
-    for key, value in body.items():
-        if key.lower() == lowered:
-            return value
-    return default
-
-
-def as_bool(value: Any, default: bool = False) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1", "yes")
-    return bool(value)
-
-
-def as_int(value: Any, name: str) -> int:
-    """Numbers may come as JSON numbers or strings (AllowReadingFromString)."""
-    if isinstance(value, bool):
-        raise ValidationFailed({name: [f"The value is not valid for {name}."]})
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-        return int(value)
-    raise ValidationFailed({name: [f"The value '{value}' is not valid for {name}."]})
-
-
-def enum_value(value: Any, names: dict[str, int], name: str) -> int:
-    """JsonStringEnumConverter: a name (any case) or a number."""
-    if isinstance(value, str) and value.strip().lower() in names:
-        return names[value.strip().lower()]
-    number = as_int(value, name)
-    if number not in names.values():
-        raise ValidationFailed({name: [f"The value '{value}' is not valid for {name}."]})
-    return number
-
-
-@dataclass
-class Part:
-    """One part of a multipart/form-data body."""
-
-    name: str
-    filename: str | None
-    content_type: str
-    data: bytes
-    #: the part's headers as the server's MultipartReader sees them (name, value), in order
-    headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-def parse_multipart(body: bytes, content_type: str) -> list[Part]:
-    """A small multipart/form-data reader (the emulator holds whole bodies in memory anyway)."""
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    if not match:
-        return []
-    delimiter = b"--" + match.group(1).encode("latin-1")
-    parts: list[Part] = []
-    for raw in body.split(delimiter)[1:]:
-        if raw.startswith(b"--"):
-            break
-        raw = raw.removeprefix(b"\r\n")
-        head, sep, data = raw.partition(b"\r\n\r\n")
-        if not sep:
+# what tests, the demo data and the conformance adapters import from the package
+__all__ = [
+    "CHUNK_UPLOAD_SIZE",
+    "LEADING_SPACE_SUPPORTED",
+    "MAX_UPLOAD_SIZE",
+    "SESSION_TTL",
+    "TITLE_MAX_REQUEST",
+    "TITLE_MAX_STORED",
+    "ApiError",
+    "ChunkRecord",
+    "DocSpaceEmulator",
+    "DownloadRecord",
+    "RateLimitConfig",
+    "RateLimiter",
+    "sanitize_title",
+    "saved_title",
+]
+
+
+#: keys a ``fields=`` trimmed FolderContentDto keeps so that paging still works (our choice)
+_ALWAYS_KEPT = frozenset({"startindex", "count", "total"})
+
+
+def trim_fields(payload: Any, fields: str) -> Any:
+    """DynamicIgnoreConverter: ``fields=files.id,files.title,folders.id`` (one nesting level)."""
+    top: set[str] = set()
+    nested: dict[str, set[str]] = {}
+    for item in fields.split(","):
+        head, _, rest = item.strip().partition(".")
+        if not head:
             continue
-        data = data.removesuffix(b"\r\n")
-        headers: dict[str, str] = {}
-        raw_headers: list[tuple[str, str]] = []
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-            raw_headers.append((key.strip(), value.strip()))
-        disposition = headers.get("content-disposition", "")
-        name = re.search(r'\bname="([^"]*)"', disposition)
-        filename = re.search(r'filename="([^"]*)"', disposition)
-        starred = re.search(r"filename\*=UTF-8''([^;]+)", disposition, re.IGNORECASE)
-        fname = urllib.parse.unquote(starred.group(1)) if starred else None
-        if fname is None and filename:
-            fname = filename.group(1)
-        parts.append(
-            Part(
-                name=name.group(1) if name else "",
-                filename=fname,
-                content_type=headers.get("content-type", "application/octet-stream"),
-                data=data,
-                headers=raw_headers,
-            )
-        )
-    return parts
+        if rest:
+            nested.setdefault(head.lower(), set()).add(rest.lower())
+        else:
+            top.add(head.lower())
+
+    def keep(obj: Any, wanted: set[str]) -> Any:
+        if isinstance(obj, list):
+            return [keep(o, wanted) for o in obj]
+        if isinstance(obj, dict) and wanted:
+            return {k: v for k, v in obj.items() if k.lower() in wanted}
+        return obj
+
+    if isinstance(payload, list):
+        return keep(payload, top)
+    if not isinstance(payload, dict):
+        return payload
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        low = key.lower()
+        if low in nested:
+            out[key] = keep(value, nested[low])
+        elif low in top or low in _ALWAYS_KEPT:
+            out[key] = value
+    return out
 
 
-def utf16_length(text: str) -> int:
-    """``string.Length`` in .NET: UTF-16 code units, not bytes and not code points."""
-    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+def watermarked_pdf(title: str, data: bytes, text: str, user: User | None) -> bytes:
+    """The converter's output for a watermarked room: a PDF unlike the stored bytes.
 
-
-def numbered_chunk_length(content_length: int, content_type: str, part: Part) -> int:
-    """What ``ChunkedUploaderHandler.cs`` (``UploadAsync``) takes as a numbered chunk's length.
-
-    The handler never measures the file part: it subtracts from ``Content-Length`` the header
-    lines of the first section counted as ``len(value) + len(key) + 2`` *characters* each, twice
-    ``len("\\r\\n--" + boundary) + 2`` and 6. That is exact for a part with two ASCII headers
-    (Content-Disposition and Content-Type, what a browser sends for a Blob); a part filename
-    with ``é`` or CJK characters makes the chunk look longer than it is, and ``finalize`` then
-    finds the sum of the chunks different from the session's size.
+    A real server renders the document with the watermark (text, user name, e-mail, IP,
+    date, room name per ``WatermarkAdditions``); ours is stable for a user and a version so
+    that tests can compare two downloads.
     """
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
-    boundary = match.group(1) if match else ""
-    headers_length = sum(utf16_length(v) + utf16_length(k) + 2 for k, v in part.headers)
-    boundary_length = len(("\r\n--" + boundary).encode()) + 2
-    return content_length - headers_length - boundary_length * 2 - 6
+    digest = hashlib.sha256(data).hexdigest()
+    who = user.email if user is not None else "anonymous"
+    return minimal_pdf(title, [f"Watermark: {text}", f"Viewer: {who}", f"Content {digest}"])
 
 
-def parse_range(header: str, size: int) -> tuple[int, int] | None:
-    """FileHandler.ProcessRangeHeader: first range only, no suffix form; END clamped.
+def _html(status: int, message: str) -> Response:
+    body = f"<html><body><h1>{status}</h1><p>{message}</p></body></html>"
+    return Response(body, status, media_type="text/html; charset=utf-8")
 
-    Returns (start, end inclusive); raises ValueError for what the server answers 400.
-    """
+
+def _storage_range(header: str, size: int) -> tuple[int, int] | None:
+    """RFC 9110 single-range semantics, suffix ranges included (what S3 does)."""
     spec = header.strip()
     if not spec.lower().startswith("bytes="):
         return None
     first = spec[6:].split(",")[0].strip()
-    start_text, dash, end_text = first.partition("-")
-    if not dash or not start_text.strip().isdigit():
-        raise ValueError("suffix or malformed range")
+    start_text, _, end_text = first.partition("-")
+    if not start_text:
+        length = int(end_text)
+        return max(0, size - length), size - 1
     start = int(start_text)
-    end = int(end_text) if end_text.strip().isdigit() else size - 1
-    end = min(end, size - 1)
+    end = min(int(end_text), size - 1) if end_text else size - 1
     if start > end:
-        raise ValueError("start beyond end")
+        raise ValueError("unsatisfiable")
     return start, end
 
 
-#: uvicorn's h11 writer rejects a header value with leading whitespace; httptools writes it
-LEADING_SPACE_SUPPORTED = importlib.util.find_spec("httptools") is not None
+async def _stream(content: Content, start: int, end: int) -> AsyncIterator[bytes]:
+    """The body in 64 KiB messages, so a planned reset can cut it mid-way."""
+    pos = start
+    while pos < end:
+        nxt = min(end, pos + STREAM_CHUNK)
+        yield content.read(pos, nxt)
+        pos = nxt
 
 
-# ---- rate limiting ------------------------------------------------------------------------
-
-
-@dataclass
-class RateLimitConfig:
-    """The global limiter of §10.1 (DocSpace) or the older platform's rule of §10.2."""
-
-    per_window: int = 1500
-    window_seconds: float = 60.0
-    concurrent_get: int | None = 50
-    concurrent_write: int | None = 15
-    daily_writes: int | None = 10_000
-    #: 429 (DocSpace) or 503 (ONLYOFFICE Workspace)
-    status: int = 429
-    #: Retry-After sent when a concurrency limit rejects (the limiter has no lease time)
-    concurrency_retry_after: int = 1
-
-    @classmethod
-    def workspace(cls, per_window: int = 500, window_seconds: float = 10.0) -> RateLimitConfig:
-        """ "500 requests per 10 s from one IP with one account → 503 + Retry-After"."""
-        return cls(
-            per_window=per_window,
-            window_seconds=window_seconds,
-            concurrent_get=None,
-            concurrent_write=None,
-            daily_writes=None,
-            status=503,
-        )
-
-
-class RateLimiter:
-    """Sliding window + concurrency + daily write limits per user (or client IP)."""
-
-    def __init__(self, config: RateLimitConfig) -> None:
-        self.config = config
-        self._lock = threading.Lock()
-        self._stamps: dict[str, deque[float]] = {}
-        self._in_flight: dict[tuple[str, bool], int] = {}
-        self._daily: dict[tuple[str, int], int] = {}
-
-    def acquire(self, key: str, method: str, now: float) -> dict[str, str] | None:
-        """Take a slot, or return the rejection headers."""
-        cfg = self.config
-        is_get = method in ("GET", "HEAD", "OPTIONS")
-        with self._lock:
-            stamps = self._stamps.setdefault(key, deque())
-            while stamps and stamps[0] <= now - cfg.window_seconds:
-                stamps.popleft()
-            if len(stamps) >= cfg.per_window:
-                reset = stamps[0] + cfg.window_seconds - now
-                return _limit_headers(cfg.per_window, reset)
-            cap = cfg.concurrent_get if is_get else cfg.concurrent_write
-            if cap is not None and self._in_flight.get((key, is_get), 0) >= cap:
-                return _limit_headers(cap, cfg.concurrency_retry_after)
-            day = int(now // DAY)
-            counts_daily = method in ("POST", "PUT") and cfg.daily_writes is not None
-            if counts_daily and self._daily.get((key, day), 0) >= (cfg.daily_writes or 0):
-                return _limit_headers(cfg.daily_writes or 0, (day + 1) * DAY - now)
-            stamps.append(now)
-            self._in_flight[(key, is_get)] = self._in_flight.get((key, is_get), 0) + 1
-            if counts_daily:
-                self._daily[(key, day)] = self._daily.get((key, day), 0) + 1
-            return None
-
-    def release(self, key: str, method: str) -> None:
-        is_get = method in ("GET", "HEAD", "OPTIONS")
-        with self._lock:
-            self._in_flight[(key, is_get)] -= 1
-
-
-def _limit_headers(limit: int, reset: float) -> dict[str, str]:
-    seconds = str(max(1, math.ceil(reset)))
-    return {
-        "X-RateLimit-Limit": str(limit),
-        "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": seconds,
-        "Retry-After": seconds,
-    }
-
-
-# ---- request context ----------------------------------------------------------------------
-
-
-@dataclass
-class Principal:
-    """Who a request is from: a user, with API-key scopes if a key was used."""
-
-    user: User
-    #: API-key scopes; None for login tokens and Basic auth (full access)
-    scopes: tuple[str, ...] | None = None
-
-
-@dataclass
-class Ctx:
-    """What a handler knows about its request."""
-
-    request: Request
-    principal: Principal | None
-    base: str
-
-    @property
-    def user(self) -> User | None:
-        return self.principal.user if self.principal else None
-
-    def need_user(self) -> User:
-        if self.principal is None:
-            raise access_denied()
-        return self.principal.user
-
-
-Handler = Callable[[Ctx], Awaitable[Any]]
-
-
-class Void:
-    """Marker for actions that return nothing: the envelope then has no ``response``."""
-
-
-VOID = Void()
-
-
-# ---- the emulator -------------------------------------------------------------------------
-
-
-class DocSpaceEmulator(Emulator):
+class DocSpaceEmulator(PortalState):
     """An ONLYOFFICE DocSpace portal in memory (see the module docstring for what it covers)."""
 
     name = "docspace"
+
     #: releases with differences the emulator shows: API keys arrive in 3.1.0, the REST
     #: ``/session`` upload routes in 3.7.0 (``server_version``)
     versions = ("3.0.4", "3.1.0", "3.6.0", "3.7.2")
+
     server_settings = {
         "chunkUploadSize": ServerSetting(
             str(CHUNK_UPLOAD_SIZE),
@@ -830,6 +277,7 @@ class DocSpaceEmulator(Emulator):
             "on", "uploads of old formats are converted to OOXML (extsMustConvert)", ("on", "off")
         ),
     }
+
     roles = ("admin", "user")
 
     @classmethod
@@ -891,7 +339,7 @@ class DocSpaceEmulator(Emulator):
         self.conversion = conversion
         self.conversion_delay = conversion_delay
         self.download_redirect = download_redirect
-        self.storage_base: str | None = None
+        self.storage_base = None
         self.login_attempts = login_attempts
         self.login_window = login_window
         self.login_block = login_block
@@ -910,21 +358,21 @@ class DocSpaceEmulator(Emulator):
         self._clock_offset = 0.0
         self._folder_ids = itertools.count(1)
         self._file_ids = itertools.count(1)
-        self.users: dict[str, User] = {}
-        self.folders: dict[int, FolderObj] = {}
-        self.files: dict[int, FileObj] = {}
-        self._tokens: dict[str, Token] = {}
-        self._keys: dict[str, ApiKey] = {}
-        self._sessions: dict[str, UploadSession] = {}
-        self._operations: list[Operation] = []
-        self._login_failures: dict[tuple[str, str], list[float]] = {}
-        self._login_blocked: dict[tuple[str, str], float] = {}
-        self._storage_links: dict[str, tuple[int, int, float]] = {}
+        self.users = {}
+        self.folders = {}
+        self.files = {}
+        self._tokens = {}
+        self._keys = {}
+        self._sessions = {}
+        self._operations = []
+        self._login_failures = {}
+        self._login_blocked = {}
+        self._storage_links = {}
         #: (path, whether an Authorization header or auth cookie came along) per storage GET
-        self.storage_requests: list[tuple[str, bool]] = []
+        self.storage_requests = []
         #: every content answer and every chunk, for tests (cleared with the request log)
-        self._downloads: list[DownloadRecord] = []
-        self._chunks: list[ChunkRecord] = []
+        self._downloads = []
+        self._chunks = []
         self.rooms_root_id = self._new_system_folder("Rooms", FT_VIRTUAL_ROOMS)
         self.archive_root_id = self._new_system_folder("Archive", FT_ARCHIVE)
         super().__init__(latency_ms=latency_ms, seed=seed)
@@ -932,19 +380,6 @@ class DocSpaceEmulator(Emulator):
             self.add_user(user, password or "")
             if api_key is not None:
                 self.add_api_key(user, key=api_key)
-
-    # ---- clock ----------------------------------------------------------------------------
-
-    def now(self) -> float:
-        """The portal's clock (wall time plus what ``advance_clock`` added)."""
-        return time.time() + self._clock_offset
-
-    def advance_clock(self, seconds: float) -> None:
-        """Move the portal's clock forward: tokens, upload sessions and limits age with it."""
-        with self._state:
-            self._clock_offset += seconds
-
-    # ---- backdoor: users and credentials --------------------------------------------------
 
     def add_user(
         self,
@@ -1032,8 +467,6 @@ class DocSpaceEmulator(Emulator):
         """The folder id of the user's Trash."""
         with self._state:
             return self._user_by_email(email).trash_id
-
-    # ---- backdoor: tree -------------------------------------------------------------------
 
     def add_room(
         self,
@@ -1175,8 +608,6 @@ class DocSpaceEmulator(Emulator):
         with self._state:
             self._limiter = RateLimiter(config) if config is not None else None
 
-    # ---- thumbnails (the ThumbnailBuilder worker, FileHandler action=thumb) ---------------
-
     #: what the builder makes thumbnails of (``ThumbnailSettings.Formats`` for documents,
     #: converted by the Document Server to ``DocThumbnailExtension``, jpg; images are
     #: ``Global.ImageThumbnailExtension``, up to ``MaxImageFileSize`` 30 MiB)
@@ -1214,10 +645,13 @@ class DocSpaceEmulator(Emulator):
             ".xlsm",
         )
     )
+
     THUMBNAIL_IMAGES = frozenset(
         [".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".png", ".tiff", ".tif", ".tga", ".webp", ".heic"]
     )
+
     MAX_IMAGE_FILE_SIZE = 30 << 20
+
     #: the size of the stored thumbnail the handler serves by default (the first of
     #: ``thumbnail:sizes``; a choice: the configured sizes live outside the server source)
     THUMBNAIL_SIZE = (256, 192)
@@ -1290,8 +724,6 @@ class DocSpaceEmulator(Emulator):
             if thumb is None or thumb[0] != (wanted or file.current.number):
                 return Response(status_code=204)
             return Response(thumb[1], 200, media_type=thumb[2])
-
-    # ---- backdoor: inspection -------------------------------------------------------------
 
     def file_content(self, file_id: int, version: int | None = None) -> bytes:
         """The bytes of the current (or a given) version."""
@@ -1380,8 +812,6 @@ class DocSpaceEmulator(Emulator):
         with self._state:
             return len(self._operations)
 
-    # ---- internals: users and auth --------------------------------------------------------
-
     def _user_by_email(self, email: str) -> User:
         for user in self.users.values():
             if user.email.lower() == email.lower():
@@ -1469,8 +899,6 @@ class DocSpaceEmulator(Emulator):
             return "user:" + principal.user.id
         client = scope.get("client") or ("?", 0)
         return f"ip:{client[0]}"
-
-    # ---- internals: tree ------------------------------------------------------------------
 
     def _new_system_folder(self, title: str, folder_type: int, owner: str | None = None) -> int:
         now = self.now()
@@ -1588,8 +1016,6 @@ class DocSpaceEmulator(Emulator):
         if chain[0].folder_type in (FT_VIRTUAL_ROOMS, FT_ARCHIVE) and len(chain) > 1:
             return chain[1]
         return None
-
-    # ---- internals: permissions -----------------------------------------------------------
 
     def _level(self, user: User | None, folder_id: int) -> int:
         """What ``user`` may do inside ``folder_id`` (NONE … FULL)."""
@@ -1718,8 +1144,6 @@ class DocSpaceEmulator(Emulator):
         if self._room_of(folder_id) is None:
             return 0 if level == FULL else 2
         return ROOM_FILESHARE.get(level, 0)
-
-    # ---- internals: DTOs ------------------------------------------------------------------
 
     def _date(self, stamp: float) -> str:
         return format_date(stamp, self.tz_offset_minutes)
@@ -1914,8 +1338,6 @@ class DocSpaceEmulator(Emulator):
             "status": op.status,
         }
 
-    # ---- internals: time-driven work ------------------------------------------------------
-
     def _advance(self) -> None:
         """Finish due operations and conversions, drop idle upload sessions."""
         now = self.now()
@@ -1982,8 +1404,6 @@ class DocSpaceEmulator(Emulator):
             if only is None or op.id == only:
                 out.append(self._op_dto(op))
         return out
-
-    # ---- internals: delete, move, copy ----------------------------------------------------
 
     def _delete_file(self, user: User, file_id: int, immediately: bool) -> None:
         file = self.files.get(file_id)
@@ -2095,8 +1515,6 @@ class DocSpaceEmulator(Emulator):
                 self._transfer_file(user, file, twin, resolve, True)
         else:
             folder.parent_id, folder.title = dest.id, title
-
-    # ---- internals: uploads ---------------------------------------------------------------
 
     def _upload_target(self, user: User, folder: FolderObj) -> FolderObj:
         """FileUploader.GetFolderIdAsync: no uploads into Rooms/Archive roots or Trash."""
@@ -2240,8 +1658,6 @@ class DocSpaceEmulator(Emulator):
             "uploaded": True,
             "file": self._file_dto(ctx, file),
         }
-
-    # ---- HTTP: dispatch and envelopes -----------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The global rate limiter sits in front of everything, like ASP.NET's middleware."""
@@ -2414,8 +1830,6 @@ class DocSpaceEmulator(Emulator):
             raise access_denied()
         return file
 
-    # ---- HTTP: routes ---------------------------------------------------------------------
-
     def routes(self) -> list[BaseRoute]:
         """Literal paths come before ``{folderId}``: Starlette takes the first match."""
         r = self._route
@@ -2472,8 +1886,6 @@ class DocSpaceEmulator(Emulator):
             Route("/storage/{key}", self._h_storage, methods=["GET"]),
         ]
         return list(routes)
-
-    # ---- handlers: authentication and people ----------------------------------------------
 
     async def _h_login(self, ctx: Ctx) -> Any:
         body = await self._body(ctx)
@@ -2607,8 +2019,6 @@ class DocSpaceEmulator(Emulator):
             # stored, not consulted by uploads (§6.2, "Emulator choices")
             self.update_if_exist = as_bool(lookup(body, "set"))
             return self.update_if_exist
-
-    # ---- handlers: listing and info -------------------------------------------------------
 
     @staticmethod
     def _paging(ctx: Ctx) -> tuple[int, int]:
@@ -2762,8 +2172,6 @@ class DocSpaceEmulator(Emulator):
             self._require_read(ctx.user, folder.id)
             return [self._folder_dto(ctx, f) for f in self._chain(folder.id)]
 
-    # ---- handlers: create, rename, lock, comment ------------------------------------------
-
     async def _h_create_folder(self, ctx: Ctx) -> Any:
         body = await self._body(ctx)
         title = self._title(body)
@@ -2872,8 +2280,6 @@ class DocSpaceEmulator(Emulator):
             file = self._new_file(saved_title(title), folder.id, content, user.id, "Created")
             return self._file_dto(ctx, file)
 
-    # ---- handlers: rooms ------------------------------------------------------------------
-
     def _room_ref(self, ctx: Ctx) -> FolderObj:
         ref = ctx.request.path_params["roomId"]
         room = self.folders.get(int(ref)) if ref.isdigit() else None
@@ -2940,8 +2346,6 @@ class DocSpaceEmulator(Emulator):
             # finished one is dequeued by the same call); rooms are always deleted at once
             results = self._operation_results(user)
             return results[0] if results else self._op_dto(op)
-
-    # ---- handlers: delete, move, copy, operations -----------------------------------------
 
     async def _h_delete_file(self, ctx: Ctx) -> Any:
         body = await self._body(ctx)
@@ -3043,8 +2447,6 @@ class DocSpaceEmulator(Emulator):
         user = ctx.need_user()
         with self._state:
             return self._operation_results(user, ctx.request.query_params.get("id"))
-
-    # ---- handlers: uploads ----------------------------------------------------------------
 
     async def _multipart(self, ctx: Ctx) -> list[Part]:
         length = int(ctx.request.headers.get("content-length") or 0)
@@ -3223,8 +2625,6 @@ class DocSpaceEmulator(Emulator):
             del self._sessions[session.id]
             return VOID
 
-    # ---- ChunkedUploader.ashx -------------------------------------------------------------
-
     async def _h_chunk(self, request: Request) -> Response:
         """Not in the envelope; errors are HTTP 200 with ``success: false`` (§6.4a)."""
         q = request.query_params
@@ -3279,8 +2679,6 @@ class DocSpaceEmulator(Emulator):
             body["data"] = data
         body["message"] = message
         return self._json(body, status)
-
-    # ---- filehandler.ashx and storage -----------------------------------------------------
 
     async def _h_download(self, request: Request) -> Response:
         """FileHandler.DownloadFile: one byte range, the leading-space Content-Range (§5)."""
@@ -3396,98 +2794,3 @@ class DocSpaceEmulator(Emulator):
         record = DownloadRecord(source[0], source[1], range_header, start, max(start, end), status)
         with self._state:
             self._downloads.append(record)
-
-
-# ---- module helpers used by the emulator ----------------------------------------------------
-
-
-@dataclass
-class Created:
-    """A handler result sent with HTTP 201 inside the envelope."""
-
-    payload: Any
-
-
-class Unauthorized(Exception):
-    """Raised where the server would challenge: 401 with an empty body."""
-
-
-#: keys a ``fields=`` trimmed FolderContentDto keeps so that paging still works (our choice)
-_ALWAYS_KEPT = frozenset({"startindex", "count", "total"})
-
-
-def trim_fields(payload: Any, fields: str) -> Any:
-    """DynamicIgnoreConverter: ``fields=files.id,files.title,folders.id`` (one nesting level)."""
-    top: set[str] = set()
-    nested: dict[str, set[str]] = {}
-    for item in fields.split(","):
-        head, _, rest = item.strip().partition(".")
-        if not head:
-            continue
-        if rest:
-            nested.setdefault(head.lower(), set()).add(rest.lower())
-        else:
-            top.add(head.lower())
-
-    def keep(obj: Any, wanted: set[str]) -> Any:
-        if isinstance(obj, list):
-            return [keep(o, wanted) for o in obj]
-        if isinstance(obj, dict) and wanted:
-            return {k: v for k, v in obj.items() if k.lower() in wanted}
-        return obj
-
-    if isinstance(payload, list):
-        return keep(payload, top)
-    if not isinstance(payload, dict):
-        return payload
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        low = key.lower()
-        if low in nested:
-            out[key] = keep(value, nested[low])
-        elif low in top or low in _ALWAYS_KEPT:
-            out[key] = value
-    return out
-
-
-def watermarked_pdf(title: str, data: bytes, text: str, user: User | None) -> bytes:
-    """The converter's output for a watermarked room: a PDF unlike the stored bytes.
-
-    A real server renders the document with the watermark (text, user name, e-mail, IP,
-    date, room name per ``WatermarkAdditions``); ours is stable for a user and a version so
-    that tests can compare two downloads.
-    """
-    digest = hashlib.sha256(data).hexdigest()
-    who = user.email if user is not None else "anonymous"
-    return minimal_pdf(title, [f"Watermark: {text}", f"Viewer: {who}", f"Content {digest}"])
-
-
-def _html(status: int, message: str) -> Response:
-    body = f"<html><body><h1>{status}</h1><p>{message}</p></body></html>"
-    return Response(body, status, media_type="text/html; charset=utf-8")
-
-
-def _storage_range(header: str, size: int) -> tuple[int, int] | None:
-    """RFC 9110 single-range semantics, suffix ranges included (what S3 does)."""
-    spec = header.strip()
-    if not spec.lower().startswith("bytes="):
-        return None
-    first = spec[6:].split(",")[0].strip()
-    start_text, _, end_text = first.partition("-")
-    if not start_text:
-        length = int(end_text)
-        return max(0, size - length), size - 1
-    start = int(start_text)
-    end = min(int(end_text), size - 1) if end_text else size - 1
-    if start > end:
-        raise ValueError("unsatisfiable")
-    return start, end
-
-
-async def _stream(content: Content, start: int, end: int) -> AsyncIterator[bytes]:
-    """The body in 64 KiB messages, so a planned reset can cut it mid-way."""
-    pos = start
-    while pos < end:
-        nxt = min(end, pos + STREAM_CHUNK)
-        yield content.read(pos, nxt)
-        pos = nxt
