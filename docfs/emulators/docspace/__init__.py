@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import math
 import mimetypes
 import re
 import secrets
@@ -45,7 +44,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 import anyio
@@ -86,8 +85,6 @@ from docfs.emulators.docspace.model import (
     ROOM_FOLDER_TYPE,
     ROOM_TYPE_NAMES,
     SESSION_TTL,
-    ST_COMPLETED,
-    ST_FAILED,
     STREAM_CHUNK,
     TEMPLATE_BODY,
     TITLE_MAX_REQUEST,
@@ -120,8 +117,9 @@ from docfs.emulators.docspace.model import (
     saved_title,
 )
 from docfs.emulators.docspace.ratelimit import RateLimitConfig, RateLimiter
-from docfs.emulators.docspace.rendering import Rendering, trim_fields
+from docfs.emulators.docspace.rendering import trim_fields
 from docfs.emulators.docspace.state import VOID, Created, Ctx, Handler, Unauthorized, Void
+from docfs.emulators.docspace.uploads import Uploads
 from docfs.emulators.docspace.wire import (
     LEADING_SPACE_SUPPORTED,
     Part,
@@ -199,7 +197,7 @@ async def _stream(content: Content, start: int, end: int) -> AsyncIterator[bytes
         pos = nxt
 
 
-class DocSpaceEmulator(Rendering):
+class DocSpaceEmulator(Uploads):
     """An ONLYOFFICE DocSpace portal in memory (see the module docstring for what it covers)."""
 
     name = "docspace"
@@ -686,327 +684,6 @@ class DocSpaceEmulator(Rendering):
         """File operations still queued (running, or finished and not yet reported)."""
         with self._state:
             return len(self._operations)
-
-    def _advance(self) -> None:
-        """Finish due operations and conversions, drop idle upload sessions."""
-        now = self.now()
-        for op in [o for o in self._operations if not o.finished and o.due <= now]:
-            try:
-                op.apply()
-                op.status = ST_COMPLETED
-            except ApiError as exc:
-                op.status, op.error = ST_FAILED, exc.message
-        for file in list(self.files.values()):
-            if file.converting_until is not None and file.converting_until <= now:
-                self._finish_conversion(file)
-        for sid, session in list(self._sessions.items()):
-            if session.touched + self.session_ttl <= now:
-                del self._sessions[sid]
-
-    def _finish_conversion(self, file: FileObj) -> None:
-        """§6.6: the same entry becomes a new OOXML version, or a second file is added."""
-        file.converting_until = None
-        ext = file.ext
-        target = file.title[: len(file.title) - len(ext)] + MUST_CONVERT[ext]
-        owner = self.users.get(file.created_by)
-        if owner is not None and owner.store_original:
-            self._new_file(
-                target, file.folder_id, file.current.content, file.created_by, "Converted"
-            )
-        else:
-            file.title = target
-            self._push_version(file, file.current.content, file.created_by, "Converted")
-
-    def _start_operation(
-        self,
-        user: User,
-        kind: int,
-        hold: bool,
-        apply: Callable[[], None],
-        files: list[int],
-        folders: list[int],
-    ) -> Operation:
-        op = Operation(
-            id=str(uuid.uuid4()),
-            user_id=user.id,
-            kind=kind,
-            due=self.now() + self.operation_delay,
-            hold=hold,
-            apply=apply,
-            files=files,
-            folders=folders,
-        )
-        self._operations.append(op)
-        return op
-
-    def _operation_results(self, user: User, only: str | None = None) -> list[dict[str, Any]]:
-        """FileOperationsManager.GetOperationResults: finished tasks are dequeued (§8.4)."""
-        self._advance()
-        out = []
-        for op in list(self._operations):
-            if op.user_id != user.id:
-                continue
-            if op.finished:
-                self._operations.remove(op)
-                if not op.hold:
-                    continue
-            if only is None or op.id == only:
-                out.append(self._op_dto(op))
-        return out
-
-    def _delete_file(self, user: User, file_id: int, immediately: bool) -> None:
-        file = self.files.get(file_id)
-        if file is None:
-            raise not_found("The file could not be found")
-        in_trash = self._root_of(file.folder_id).folder_type == FT_TRASH
-        if not self._file_security(user, file)["Delete"]:
-            raise access_denied()
-        if file.editing:
-            raise invalid_operation("The file is currently being edited")
-        if immediately or in_trash:
-            del self.files[file_id]
-        else:
-            file.origin_folder_id, file.folder_id = file.folder_id, user.trash_id
-
-    def _delete_folder(self, user: User, folder_id: int, immediately: bool) -> None:
-        folder = self.folders.get(folder_id)
-        if folder is None:
-            raise not_found("The folder could not be found")
-        if not self._folder_security(user, folder)["Delete"]:
-            raise access_denied()
-        in_trash = self._root_of(folder_id).folder_type == FT_TRASH
-        if immediately or in_trash or folder.room_type is not None:
-            self._destroy_folder(folder_id)
-        else:
-            folder.origin_folder_id, folder.parent_id = folder.parent_id, user.trash_id
-
-    def _transfer(
-        self,
-        user: User,
-        file_ids: list[int],
-        folder_ids: list[int],
-        dest_id: int,
-        resolve: int,
-        copy: bool,
-    ) -> None:
-        dest = self.folders.get(dest_id)
-        if dest is None:
-            raise not_found("The destination folder could not be found")
-        self._check_create_in(user, dest)
-        for folder_id in folder_ids:
-            folder = self.folders.get(folder_id)
-            if folder is None:
-                raise not_found("The folder could not be found")
-            self._transfer_folder(user, folder, dest, resolve, copy)
-        for file_id in file_ids:
-            file = self.files.get(file_id)
-            if file is None:
-                raise not_found("The file could not be found")
-            self._transfer_file(user, file, dest, resolve, copy)
-
-    def _transfer_file(
-        self, user: User, file: FileObj, dest: FolderObj, resolve: int, copy: bool
-    ) -> None:
-        """FileMoveCopyOperation for one file (§8.5)."""
-        if self._level(user, file.folder_id) < READ:
-            raise access_denied()
-        if not copy and not self._file_security(user, file)["Move"]:
-            raise access_denied()
-        if not copy and file.folder_id == dest.id:
-            return
-        title = file.title
-        siblings = [f for f in self._files_in(dest.id) if f.id != file.id]
-        clash = next((f for f in siblings if f.title.lower() == title.lower()), None)
-        if clash is not None:
-            if resolve == 0:
-                return
-            if resolve == 1:
-                self._push_version(clash, file.current.content, user.id, "Overwritten")
-                if not copy:
-                    del self.files[file.id]
-                return
-            title = available_title(title, {f.title.lower() for f in siblings})
-        if copy:
-            self._new_file(title, dest.id, file.current.content, user.id, "Copied")
-        else:
-            file.folder_id, file.title = dest.id, title
-
-    def _transfer_folder(
-        self, user: User, folder: FolderObj, dest: FolderObj, resolve: int, copy: bool
-    ) -> None:
-        if folder.parent_id is None or folder.room_type is not None:
-            raise invalid_operation("Sections and rooms cannot be moved or copied this way")
-        if dest.id == folder.id or any(d.id == folder.id for d in self._chain(dest.id)):
-            raise invalid_operation("A folder cannot be moved into itself")
-        if not copy and not self._folder_security(user, folder)["Move"]:
-            raise access_denied()
-        if not copy and folder.parent_id == dest.id:
-            return
-        siblings = [f for f in self._subfolders(dest.id) if f.id != folder.id]
-        clash = next((f for f in siblings if f.title.lower() == folder.title.lower()), None)
-        if clash is not None and resolve != 2:
-            # Skip and Overwrite merge into the same-named folder
-            for sub in self._subfolders(folder.id):
-                self._transfer_folder(user, sub, clash, resolve, copy)
-            for file in self._files_in(folder.id, True):
-                self._transfer_file(user, file, clash, resolve, copy)
-            if not copy and not self._subfolders(folder.id) and not self._files_in(folder.id, True):
-                del self.folders[folder.id]
-            return
-        title = folder.title
-        if clash is not None:
-            title = available_title(title, {f.title.lower() for f in siblings}, is_folder=True)
-        if copy:
-            twin = self._new_folder(title, dest.id, FT_DEFAULT, user.id)
-            for sub in self._subfolders(folder.id):
-                self._transfer_folder(user, sub, twin, resolve, True)
-            for file in self._files_in(folder.id):
-                self._transfer_file(user, file, twin, resolve, True)
-        else:
-            folder.parent_id, folder.title = dest.id, title
-
-    def _upload_target(self, user: User, folder: FolderObj) -> FolderObj:
-        """FileUploader.GetFolderIdAsync: no uploads into Rooms/Archive roots or Trash."""
-        self._check_create_in(user, folder)
-        return folder
-
-    def _check_extension(self, title: str) -> None:
-        """The upload filter: NotSupportedException → 415, without type or stack."""
-        if extension(title) in self.rejected_extensions:
-            raise ApiError(415, "The file type is not supported", detailed=False)
-
-    def _store_upload(
-        self,
-        user: User,
-        folder: FolderObj,
-        title: str,
-        content: Content,
-        create_new: bool,
-        convert: bool,
-    ) -> FileObj:
-        """§6.2: same title → new version when editable; ``createNewIfExist`` → ``name (1)``."""
-        title = sanitize_title(title)
-        self._check_extension(title)
-        siblings = self._files_in(folder.id)
-        same = [f for f in siblings if f.title.lower() == title.lower()]
-        result: FileObj | None = None
-        if same and not create_new:
-            target = same[0]
-            if self._edit_refusal(user, target) is None:
-                self._push_version(target, content, user.id, "Uploaded")
-                result = target
-        elif same:
-            title = available_title(title, {f.title.lower() for f in siblings})
-        if result is None:
-            result = self._new_file(title, folder.id, content, user.id, "Uploaded")
-        result.title = saved_title(result.title)  # FileDao.SaveFileAsync, new file or version
-        if convert and self.conversion and result.ext in MUST_CONVERT:
-            result.converting_until = self.now() + self.conversion_delay
-        return result
-
-    def _new_session(
-        self,
-        user: User,
-        folder: FolderObj,
-        title: str,
-        total: int,
-        create_new: bool,
-        file_id: int | None = None,
-    ) -> UploadSession:
-        if total < 0:
-            raise argument_error("fileSize must not be negative")
-        self._check_extension(title)
-        now = self.now()
-        session = UploadSession(
-            id=str(uuid.UUID(int=self._random.getrandbits(128), version=4)),
-            user_id=user.id,
-            folder_id=folder.id,
-            title=sanitize_title(title),
-            total=total,
-            created=now,
-            touched=now,
-            create_new=create_new,
-            # InitAsync: below one chunk the whole body comes in a single request
-            use_chunks=total >= self.chunk_upload_size,
-            file_id=file_id,
-        )
-        self._sessions[session.id] = session
-        return session
-
-    def _session_of(self, user: User | None, sid: str) -> UploadSession:
-        session = self._sessions.get(sid)
-        if session is None or user is None or session.user_id != user.id:
-            raise ChunkError("Not authorized or session with specified upload id already expired")
-        return session
-
-    def _expected_chunks(self, session: UploadSession) -> int:
-        return max(1, math.ceil(session.total / self.chunk_upload_size))
-
-    def _put_chunk(
-        self, session: UploadSession, number: int | None, data: bytes, length: int | None = None
-    ) -> FileObj | None:
-        """Store one chunk; returns the file when this chunk completed the upload.
-
-        ``length`` is what the server believes the chunk's length is (FileUploader.cs
-        ``UploadChunkAsync`` checks it against the chunk size, and ``finalize`` sums it);
-        None: the bytes were measured.
-        """
-        length = len(data) if length is None else length
-        if length > self.chunk_upload_size:
-            raise quota_error("The chunk is larger than the allowed chunk size")
-        session.touched = self.now()
-        if not session.use_chunks:
-            session.chunks[1] = data
-            session.lengths[1] = len(data)
-            return self._commit(session)
-        sequential = number is None
-        slot = len(session.chunks) + 1 if number is None else number
-        if slot < 1:
-            raise argument_error("chunkNumber must be positive")
-        session.chunks[slot] = data
-        session.lengths[slot] = length
-        if sequential and len(session.chunks) >= self._expected_chunks(session):
-            return self._commit(session)
-        return None
-
-    def _commit(self, session: UploadSession) -> FileObj:
-        """CommonChunkedUploadSessionHolder: sum the slots 1..n; must equal the total."""
-        slots = range(1, self._expected_chunks(session) + 1)
-        uploaded = sum(session.lengths.get(i, 0) for i in slots)
-        if uploaded != session.total:
-            raise argument_error("uploadSize != bytesTotal")
-        data = b"".join(session.chunks.get(i, b"") for i in slots)
-        del self._sessions[session.id]
-        user = self.users[session.user_id]
-        if session.file_id is not None:
-            file = self.files.get(session.file_id)
-            if file is None:
-                raise not_found("The file could not be found")
-            refusal = self._edit_refusal(user, file)
-            if refusal is not None:
-                raise refusal
-            self._push_version(file, BytesContent(data), user.id, "Edited", session.keep_version)
-            file.title = saved_title(file.title)  # FileDao.SaveFileAsync re-titles every save
-            return file
-        folder = self.folders.get(session.folder_id)
-        if folder is None:
-            raise not_found("The folder could not be found")
-        # the session path never converts (§6.6)
-        return self._store_upload(
-            user, folder, session.title, BytesContent(data), session.create_new, convert=False
-        )
-
-    def _upload_result(self, ctx: Ctx, file: FileObj, snake: bool) -> dict[str, Any]:
-        """The completion object: ``provider_key`` on .ashx, ``providerKey`` on REST."""
-        return {
-            "id": file.id,
-            "folderId": file.folder_id,
-            "version": file.current.number,
-            "title": file.title,
-            "provider_key" if snake else "providerKey": "",
-            "uploaded": True,
-            "file": self._file_dto(ctx, file),
-        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The global rate limiter sits in front of everything, like ASP.NET's middleware."""
