@@ -1,4 +1,4 @@
-"""The DocSpace emulator against the fidelity checklist of ``shared/reference/docspace.md`` §11.
+"""The DocSpace emulator against the fidelity checklist of ``docs/protocols/docspace.md`` §11.
 
 Each test names the checklist items it covers. Everything goes over real loopback HTTP with
 httpx; the last tests run ONLYOFFICE's own Python SDK (``docspace-api-sdk``) against the
@@ -1356,3 +1356,27 @@ def test_releases_and_settings_reach_the_emulator() -> None:
     plain = build("docspace", Account("u@example.com", "pw-secret-1"), demo=True)
     assert isinstance(plain, DocSpaceEmulator)
     assert not [f for f in plain.folders.values() if getattr(f, "watermark", None)]
+
+
+# ---- issue 19: the emulator's shape -----------------------------------------------------------
+
+
+def test_emulator_is_a_package_of_small_modules() -> None:
+    """No module of the package over 800 lines and no class over ~600 (it was one 3,491-line
+    module with a 2,375-line class); the § comments cite a file the repository has."""
+    import ast
+
+    import docfs.emulators.docspace as package
+
+    root = Path(package.__file__).parent
+    modules = sorted(root.rglob("*.py"))
+    assert len(modules) > 1
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        assert text.count("\n") <= 800, module
+        assert "shared/reference" not in text, module
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                assert node.end_lineno is not None
+                assert node.end_lineno - node.lineno < 600, (module, node.name)
+    assert (root.parents[2] / "docs" / "protocols" / "docspace.md").is_file()
