@@ -5,12 +5,14 @@ that honour ``Retry-After``; a token-bucket rate limiter and a concurrency cap p
 session hook (log in, attach credentials, re-login once when the server says the session
 expired); request accounting per endpoint; log lines without secrets.
 
-Bodies are given as ``bytes`` or a ``Path`` (streamed from disk and re-opened on every attempt),
-so a retry or a re-login never needs the whole upload in memory.
+Bodies are given as ``bytes``, a ``Path`` (streamed from disk and re-opened on every attempt) or
+a ``StreamBody`` (a body of known length opened again for every attempt: a multipart upload, see
+``_multipart.py``), so a retry or a re-login never needs the whole upload in memory.
 """
 
 from __future__ import annotations
 
+import abc
 import contextvars
 import email.utils
 import errno
@@ -244,7 +246,27 @@ class Session(Protocol):
     def secrets(self) -> Iterable[str]: ...
 
 
-Body = bytes | Path | None
+class BodyReader(Protocol):
+    """One pass over a ``StreamBody``, from its first byte; closed after the attempt."""
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+class StreamBody(abc.ABC):
+    """A body streamed from its start again for every attempt, whose length is known before
+    it is sent (the request carries a ``Content-Length``, not chunked encoding)."""
+
+    @property
+    @abc.abstractmethod
+    def length(self) -> int: ...
+
+    @abc.abstractmethod
+    def open(self) -> BodyReader: ...
+
+
+Body = bytes | Path | StreamBody | None
 
 
 @dataclass
@@ -509,9 +531,11 @@ class HttpClient:
         body: Body,
         threaded: bool = False,
     ) -> tuple[httpx.Request, Any]:
-        handle = None
+        handle: Any = None
         content: Any = None
-        if isinstance(body, Path):
+        if isinstance(body, StreamBody):
+            handle = content = body.open()
+        elif isinstance(body, Path):
             handle = body.open("rb")
             # a small file is read at once: two thread hops per upload cost more than the read
             small = os.fstat(handle.fileno()).st_size <= SMALL_BODY
@@ -528,10 +552,10 @@ class HttpClient:
             content=content,
             extensions={THREADED: True} if threaded else None,
         )
-        if isinstance(body, Path):
-            request.headers["Content-Length"] = str(body.stat().st_size)
+        size = _length(body)
+        if isinstance(body, Path | StreamBody):
+            request.headers["Content-Length"] = str(size)
             request.headers.pop("Transfer-Encoding", None)
-        size = body.stat().st_size if isinstance(body, Path) else len(body or b"")
         if size:
             # ``timeout`` is per-request idle time (connect, each read, each write); the wait
             # for the answer to an upload grows with its size (see STORE_SECONDS_PER_BYTE)
@@ -877,6 +901,12 @@ class HttpClient:
                 )
                 await trio.sleep(self.retry.backoff(attempt, None))
         raise AssertionError("unreachable")
+
+
+def _length(body: Body) -> int:
+    if isinstance(body, StreamBody):
+        return body.length
+    return body.stat().st_size if isinstance(body, Path) else len(body or b"")
 
 
 async def _file_chunks(handle: Any, size: int = 1 << 20) -> AsyncIterator[bytes]:
