@@ -717,6 +717,31 @@ async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(
     assert emulator.content(new.extra["uuid"]) == b"A2"
 
 
+async def test_overwrite_on_10_keeps_a_quote_bearing_name_and_copies_nothing(
+    serve: Serve, connect: Connect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spring reads the part's filename with ``ContentDisposition.parse``, which undoes the
+    quoted pairs ``\\"`` and ``\\\\`` but no percent encoding: the old encoder sent a quote
+    as ``%22``, so ``notes.t"x`` came back as ``notes.t%22x`` (another extension). The
+    upload streams the staging file as it is: no temporary copy beside it or in /tmp."""
+
+    def no_temp_files(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the upload made a temporary copy")
+
+    monkeypatch.setattr("tempfile.mkstemp", no_temp_files)
+    emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
+    _, item = seed_item(emulator, {'notes.t"x': b"A", "back\\slash.txt": b"B"})
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    new = await backend.replace_file(files[0], write(staged, "42", b"A2"))
+    await backend.replace_file(files[1], write(staged, "43", b"B2"))
+    assert [n for _, n in emulator.bitstreams(item)] == ['notes.t"x', "back\\slash.txt"]
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+    assert sorted(os.listdir(staged)) == ["42", "43"]
+
+
 async def test_overwrite_on_a_default_10_falls_back_after_one_400(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:

@@ -58,11 +58,8 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 import time
-import uuid as uuidlib
 from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
@@ -85,6 +82,7 @@ from cachetools import LRUCache
 from docfs import errors
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
+from docfs.backends._multipart import Field, FilePart, Multipart, Part
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
     Capabilities,
@@ -1061,21 +1059,20 @@ class DSpace7Backend(HttpBackend):
         props = dict(properties or {})
         if name is not None:
             props["name"] = name
-        part_name = filename or name or src.name
-        body, content_type = await _multipart_file(src, part_name, props or None)
-        try:
-            return await self.http.request(
-                method,
-                f"{self.api}/{path}",
-                endpoint="upload",
-                params=params,
-                body=body,
-                headers={"Content-Type": content_type},
-                idempotent=False,
-                status_map={404: errors.NotFound, 422: errors.InvalidArgument},
-            )
-        finally:
-            await trio.to_thread.run_sync(_unlink, body)
+        parts: list[Part] = [FilePart("file", src, filename or name or src.name)]
+        if props:
+            parts.append(Field("properties", json.dumps(props), "application/json"))
+        body = Multipart(parts)
+        return await self.http.request(
+            method,
+            f"{self.api}/{path}",
+            endpoint="upload",
+            params=params,
+            body=body,
+            headers={"Content-Type": body.content_type},
+            idempotent=False,
+            status_map={404: errors.NotFound, 422: errors.InvalidArgument},
+        )
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         async with self._changing(entry.extra.get("item", "")):
@@ -2047,46 +2044,3 @@ def _md5_of(path: Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _unlink(path: Path) -> None:
-    with suppress(FileNotFoundError):
-        path.unlink()
-
-
-async def _multipart_file(src: Path, filename: str, properties: JSON | None) -> tuple[Path, str]:
-    """Write the multipart body to a temporary file beside ``src`` (HttpClient streams a
-    ``Path`` from disk, so a large upload never sits in memory)."""
-    boundary = uuidlib.uuid4().hex
-
-    def write() -> Path:
-        quoted = (
-            filename.replace("\\", "\\\\").replace('"', "%22").replace("\r", "").replace("\n", "")
-        )
-        head = (
-            f"--{boundary}\r\n"
-            f'Content-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        tail = b"\r\n"
-        if properties is not None:
-            tail += (
-                f"--{boundary}\r\n"
-                'Content-Disposition: form-data; name="properties"\r\n'
-                "Content-Type: application/json\r\n\r\n"
-                f"{json.dumps(properties)}\r\n"
-            ).encode()
-        tail += f"--{boundary}--\r\n".encode()
-        try:
-            fd, name = tempfile.mkstemp(prefix=".docfs-upload-", dir=src.parent)
-        except OSError:
-            fd, name = tempfile.mkstemp(prefix="docfs-upload-")
-        with os.fdopen(fd, "wb") as out, src.open("rb") as source:
-            out.write(head)
-            while chunk := source.read(1 << 20):
-                out.write(chunk)
-            out.write(tail)
-        return Path(name)
-
-    path = await trio.to_thread.run_sync(write)
-    return path, f"multipart/form-data; boundary={boundary}"
