@@ -49,7 +49,7 @@ from urllib.parse import quote
 import trio
 
 from docfs import errors
-from docfs.backends._http import StreamBody
+from docfs.backends._http_body import StreamBody
 
 #: how much of a file is read at once while the body goes out (one worker-thread hop each)
 PIECE = 1 << 20
