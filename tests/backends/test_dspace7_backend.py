@@ -1074,7 +1074,7 @@ async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
         def time() -> float:
             return time.time() + ahead
 
-    monkeypatch.setattr("docfs.backends.dspace7.time", Later)
+    monkeypatch.setattr("docfs.backends.dspace7.session.time", Later)
     assert (await backend.stat(entry)).name == "Item"
     logins = emulator.requests("POST", "/authn/login$")
     assert len(logins) == 1 and logins[0].status == 200
