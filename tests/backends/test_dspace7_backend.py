@@ -19,7 +19,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
-from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.base import Checksum, Credentials, Entry, Kind, Op
 from docfs.backends.dspace7 import DSpace7Backend, api_prefix, jwt_expiry, probe
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace7 import DSpace7Emulator
@@ -1240,6 +1240,37 @@ async def test_pdfs_with_a_cover_page_are_listed_as_served(
     for entry in (await listing(admin, await walk(admin, "C", "Coll", "Item")))[:2]:
         assert not entry.transformed
         assert hashlib.md5(await fetch(admin, entry)).hexdigest() == entry.meta["checksum.md5"]
+
+
+async def test_files_carry_the_stored_md5_as_a_typed_checksum(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    """``Entry.checksum`` is the bitstream's ``checkSum`` (the ``checksum.md5`` xattr stays):
+    listed, stated, uploaded, overwritten (upload-and-swap on 7.6, ``PUT …/content`` on 10.0);
+    a PDF served with a cover page has none (its stored MD5 is not that of the served bytes)."""
+
+    def md5(data: bytes) -> Checksum:
+        return Checksum("md5", hashlib.md5(data).hexdigest())
+
+    for version in ("7.6", "10.0"):
+        emulator, server = serve(version=version, replace_bitstream_enabled=True)
+        seed_item(emulator, {"a.txt": b"A"})
+        backend = await connect(server)
+        item = await walk(backend, "C", "Coll", "Item")
+        (listed,) = await listing(backend, item)
+        assert listed.checksum == md5(b"A")
+        assert listed.meta["checksum.md5"] == listed.checksum.value
+        assert (await backend.stat(listed)).checksum == listed.checksum
+        created = await backend.create_file(item, "b.txt", write(tmp_path, "b", b"B"))
+        assert created.checksum == md5(b"B")
+        replaced = await backend.replace_file(listed, write(tmp_path, "a2", b"A2"))
+        assert replaced.checksum == md5(b"A2"), version
+    emulator, server = serve(cover_pages=True)
+    seed_item(emulator, {"a.pdf": b"%PDF-1.4 A"})
+    backend = await connect(server, Credentials(*USER))
+    (served,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert served.transformed and served.checksum is None
+    assert (await backend.stat(served)).checksum is None
 
 
 async def test_embargoed_file_is_listed_and_stated_but_not_read_anonymously(

@@ -17,6 +17,7 @@ import trio
 from cachetools import LRUCache
 
 from docfs import errors
+from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import (
@@ -252,6 +253,7 @@ class DSpace7Core(HttpBackend):
             meta=flatten_meta(obj),
             ops=self._ops("bitstream"),
             inherited_mtime=True,  # the item's date: bitstreams have none
+            checksum=bitstream_checksum(obj.get("checkSum")),
             extra={
                 "type": "bitstream",
                 "uuid": uuid,

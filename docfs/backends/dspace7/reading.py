@@ -266,6 +266,8 @@ class Reading(DSpace7Core):
             version=f"served:{etag}:{served}:{entry.version}",
             meta=meta,
             transformed=True,
+            # the stored MD5 is not that of the served bytes
+            checksum=None,
         )
 
     async def _bundle_files(self, bundle: JSON) -> AsyncIterator[JSON]:
