@@ -40,6 +40,7 @@ from docfs.backends._http_errors import DEFAULT_STATUS_MAP as DEFAULT_STATUS_MAP
 from docfs.backends._http_errors import StatusMap as StatusMap
 from docfs.backends._http_errors import certificate_problem
 from docfs.backends._http_errors import error_for_status as error_for_status
+from docfs.backends._http_errors import login_refused as login_refused
 from docfs.backends._http_errors import transport_problem as transport_problem
 from docfs.backends._http_transport import Client, origin
 from docfs.backends._http_transport import tls_context as tls_context

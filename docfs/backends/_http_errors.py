@@ -1,8 +1,9 @@
 """What an HTTP answer or a failed request means to the user.
 
 The one table from a status to a ``DocfsError`` (backends override single entries per call),
-and the one-line explanation of a transport failure (no route, refused, no such host, a
-timeout) in the user's terms. Used by the client in ``_http.py``; importable from there too.
+the one-line explanation of a transport failure (no route, refused, no such host, a timeout)
+in the user's terms, and the one wording of a refused login. Used by the client in
+``_http.py``; importable from there too.
 """
 
 from __future__ import annotations
@@ -115,3 +116,14 @@ def transport_problem(request: httpx.Request, exc: httpx.TransportError) -> str:
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"{request.method} {redact_url(str(url))}: {where} closed the connection"
     return f"{request.method} {redact_url(str(url))}: {type(exc).__name__}"
+
+
+def login_refused(
+    product: str, user: str | None, why: str, exc: errors.DocfsError
+) -> errors.AuthenticationFailed:
+    """The error for a login the server refused (``exc``, an ``AuthenticationFailed`` of the
+    login request): what the user must fix, not an HTTP status of a URL. Raise it ``from None``
+    (the request's error says nothing more)."""
+    return errors.AuthenticationFailed(
+        f"{product} refused the login of {user}: {why} (HTTP {exc.status})", status=exc.status
+    )

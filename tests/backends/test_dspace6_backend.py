@@ -349,6 +349,16 @@ async def test_bad_credentials(dspace6: EmulatorServer) -> None:
     await backend.aclose()
 
 
+async def test_a_refused_login_says_what_to_fix(dspace6: EmulatorServer) -> None:
+    backend = dspace6_backend(dspace6, Credentials(ADMIN[0], "wrong-password"))
+    with pytest.raises(errors.AuthenticationFailed) as refused:
+        await backend.connect()
+    await backend.aclose()
+    assert str(refused.value) == (
+        f"DSpace refused the login of {ADMIN[0]}: wrong e-mail or password (HTTP 401)"
+    )
+
+
 async def test_anonymous_sees_public_and_gets_401_on_private(dspace6: EmulatorServer) -> None:
     e = emu(dspace6)
     ids = small_tree(e)

@@ -1049,6 +1049,15 @@ async def test_bad_credentials_fail_to_connect(serve: Serve, connect: Connect) -
         await connect(server, Credentials(ADMIN[0], "wrong password"))
 
 
+async def test_a_refused_login_says_what_to_fix(serve: Serve, connect: Connect) -> None:
+    _, server = serve()
+    with pytest.raises(errors.AuthenticationFailed) as refused:
+        await connect(server, Credentials(ADMIN[0], "wrong password"))
+    assert str(refused.value) == (
+        f"DSpace refused the login of {ADMIN[0]}: wrong e-mail or password (HTTP 401)"
+    )
+
+
 async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
     serve: Serve,
     connect: Connect,

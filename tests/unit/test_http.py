@@ -23,6 +23,7 @@ from docfs.backends._http import (
     Limits,
     RetryPolicy,
     error_for_status,
+    login_refused,
     parse_retry_after,
 )
 from docfs.daemon import MountConfig, build_backend
@@ -152,6 +153,14 @@ def test_status_map_defaults_and_overrides() -> None:
     assert isinstance(error_for_status(502, "x"), errors.RemoteUnavailable)
     assert isinstance(error_for_status(500, "x", {500: errors.NotFound}), errors.NotFound)
     assert error_for_status(404, "x").errno == 2
+
+
+def test_a_refused_login_says_what_to_fix_not_the_url() -> None:
+    refused = error_for_status(401, "POST https://h/login: 401", {401: errors.AuthenticationFailed})
+    error = login_refused("DSpace", "a@b.org", "wrong e-mail or password", refused)
+    assert isinstance(error, errors.AuthenticationFailed)
+    assert str(error) == "DSpace refused the login of a@b.org: wrong e-mail or password (HTTP 401)"
+    assert error.status == 401
 
 
 def test_parse_retry_after() -> None:

@@ -46,7 +46,7 @@ import trio
 from docfs import errors
 from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
-from docfs.backends._http import HttpClient, Limits
+from docfs.backends._http import HttpClient, Limits, login_refused
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
     Capabilities,
@@ -144,12 +144,7 @@ class CookieSession:
                 status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
             )
         except errors.AuthenticationFailed as exc:
-            # the user must see what to fix, not an HTTP status of an URL
-            raise errors.AuthenticationFailed(
-                f"DSpace refused the login of {self._email}: wrong e-mail or password "
-                f"(HTTP {exc.status})",
-                status=exc.status,
-            ) from None
+            raise login_refused("DSpace", self._email, "wrong e-mail or password", exc) from None
         cookie = response.cookies.get("JSESSIONID")
         if not cookie:
             raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")

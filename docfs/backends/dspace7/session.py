@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import httpx
 
 from docfs import errors
-from docfs.backends._http import HttpClient
+from docfs.backends._http import HttpClient, login_refused
 from docfs.backends.base import Credentials
 
 log = logging.getLogger("docfs.dspace7")
@@ -217,12 +217,7 @@ class DSpace7Session:
                     status_map={401: errors.AuthenticationFailed},
                 )
             except errors.AuthenticationFailed as exc:
-                # the user must see what to fix, not an HTTP status of an URL
-                raise errors.AuthenticationFailed(
-                    f"DSpace refused the login of {self._user}: wrong e-mail or password "
-                    f"(HTTP {exc.status})",
-                    status=exc.status,
-                ) from None
+                raise login_refused("DSpace", self._user, "wrong e-mail or password", exc) from None
             except errors.PermissionDenied as exc:
                 # a 403 here is the CSRF check (7.x hands out the token in that 403)
                 if exc.status == 403 and attempt == 0:
