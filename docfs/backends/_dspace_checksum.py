@@ -1,9 +1,10 @@
 """A DSpace bitstream's stored checksum as the typed ``Entry.checksum`` (DSpace 6 and 7+).
 
 Both REST APIs describe it the same way: ``"checkSum": {"value": …, "checkSumAlgorithm":
-"MD5"}`` (DSpace 6's ``BitstreamRest``/``CheckSum``, DSpace 7's ``CheckSumRest``). The stores
-compute MD5 (``DSBitStoreService``, ``S3BitStoreService``: ``CSA = "MD5"``); a value under any
-other name is not taken as MD5. The ``checksum.md5`` meta key stays as the visible xattr.
+"MD5"}`` (DSpace 6's ``dspace-rest/…/common/CheckSum.java``, DSpace 7's ``CheckSumRest``). The
+file store computes MD5 (``DSBitStoreService``: ``CSA = "MD5"``); a value under any other
+algorithm name is not taken as MD5. The ``checksum.md5`` meta key stays as the visible xattr.
+See docs/protocols/dspace6.md and dspace7.md.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ and a double quote are written as quoted pairs (``\\\\``, ``\\"``, RFC 7578 sect
 RFC 9110's quoted-string), and CR and LF (which no quoted-string may hold: they would end the
 header line) as ``%0D`` and ``%0A``, as browsers do (the HTML form-data encoding). Other
 characters, UTF-8 included, go as they are: RFC 7578 section 4.2 allows raw UTF-8 and every
-browser sends it so. Why this rule, server by server (see docs/protocols/dspace7.md):
+browser sends it so. Why this rule, server by server (DSpace: docs/protocols/dspace7.md,
+"Uploads"):
 
 - DSpace 7+ (Spring's ``StandardMultipartHttpServletRequest``) reads the part's name with
   ``ContentDisposition.parse``, which undoes exactly the quoted pairs ``\\"`` and ``\\\\``

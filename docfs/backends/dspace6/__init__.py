@@ -2,7 +2,7 @@
 
 The remote URL is the REST webapp itself, e.g. ``https://repo.example.org/rest``.
 
-Mapping (see ``shared/reference/dspace6.md`` §14):
+Mapping (why these calls: docs/protocols/dspace6.md, "How the tree is listed"):
 
 - root: the site; its children are the top-level communities (``GET /hierarchy``, one call);
 - community: sub-communities and collections (``GET /communities/{id}?expand=…``, one call);

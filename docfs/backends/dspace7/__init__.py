@@ -4,7 +4,8 @@
 backend appends ``/server/api``. A URL that already ends in ``/server`` (the ``dspaceServer`` of
 the root document) gets ``/api``, and one that ends in ``/api`` is used as it is.
 
-**Mapping** (the same shape as DSpace 6; see ``shared/reference/dspace7.md`` section 15):
+**Mapping** (the same shape as DSpace 6; why these calls: docs/protocols/dspace7.md, "How the
+tree is listed"):
 
 =====================  ==========================================================  ============
 path                   object and listing call                                     mkdir inside

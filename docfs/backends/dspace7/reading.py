@@ -134,7 +134,8 @@ class Reading(DSpace7Core):
                 yield draft.entry
 
     async def _pending_items(self, collection: str, seen: set[str]) -> list[Entry]:
-        """Items we created that the search index does not show yet (reference section 8)."""
+        """Items we created that the search index does not show yet (docs/protocols/dspace7.md,
+        "Discovery lags behind")."""
         pending = self._pending.get(collection, {})
         shown: list[Entry] = []
         for item_uuid, (created, entry) in list(pending.items()):

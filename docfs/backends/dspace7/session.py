@@ -1,5 +1,6 @@
-"""Login state of a DSpace 7+ mount: the JWT bearer token (refreshed before it expires
-and before long uploads) and the CSRF token pair (docs/protocols/dspace7.md, "Login")."""
+"""Login state of a DSpace 7+ mount: the JWT bearer token (refreshed before it expires and
+before long uploads) and the CSRF token pair (docs/protocols/dspace7.md, "Login: a JWT and a
+CSRF token")."""
 
 from __future__ import annotations
 

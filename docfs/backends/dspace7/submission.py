@@ -1,6 +1,6 @@
 """New directories in DSpace 7+: communities, collections, bundles and items — an
 administrator's archived at once, everybody else's a workspace item deposited later
-(docs/protocols/dspace7.md, "New items of non-administrators")."""
+(docs/protocols/dspace7.md, "New items of a non-administrator")."""
 
 from __future__ import annotations
 
