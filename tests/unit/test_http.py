@@ -26,6 +26,7 @@ from docfs.backends._http import (
     login_refused,
     parse_retry_after,
 )
+from docfs.backends.http_backend import HttpBackend
 from docfs.daemon import MountConfig, build_backend
 from docfs.emulators.base import Emulator, EmulatorServer
 from docfs.redact import Redactor
@@ -363,8 +364,6 @@ async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
 ) -> None:
     import threading
 
-    from docfs.backends import _threaded
-
     started: list[str] = []
 
     class Counted(threading.Thread):
@@ -373,7 +372,8 @@ async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
                 started.append(self.name)
             super().start()
 
-    monkeypatch.setattr(_threaded.threading, "Thread", Counted)
+    # _threaded starts its receiving thread through the stdlib's threading.Thread
+    monkeypatch.setattr("docfs.backends._threaded.threading.Thread", Counted)
     http = client(server)
     got = bytearray()
 
@@ -526,6 +526,7 @@ async def test_a_configured_requests_per_minute_holds_in_every_rolling_minute(
         requests_per_second=120 / 60,
     )
     backend = build_backend(config, Redactor())
+    assert isinstance(backend, HttpBackend)
     bucket = backend.http._bucket
     assert bucket is not None
     granted: list[float] = []
