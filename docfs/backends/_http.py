@@ -7,20 +7,18 @@ expired); request accounting per endpoint; log lines without secrets.
 
 Bodies are given as ``bytes``, a ``Path`` (streamed from disk and re-opened on every attempt) or
 a ``StreamBody`` (a body of known length opened again for every attempt: a multipart upload, see
-``_multipart.py``), so a retry or a re-login never needs the whole upload in memory.
+``_multipart.py``), so a retry or a re-login never needs the whole upload in memory
+(``_http_body.py``). The status table and the words for transport failures are in
+``_http_errors.py``, TLS, origins and the cookie-less httpx client in ``_http_transport.py``;
+their names are importable from here too.
 """
 
 from __future__ import annotations
 
-import abc
 import contextvars
 import email.utils
-import errno
 import logging
-import os
 import random
-import socket
-import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -32,6 +30,20 @@ import httpx
 import trio
 
 from docfs import errors
+from docfs.backends._http_body import COUNT_PIECE as COUNT_PIECE
+from docfs.backends._http_body import SMALL_BODY as SMALL_BODY
+from docfs.backends._http_body import Body as Body
+from docfs.backends._http_body import BodyReader as BodyReader
+from docfs.backends._http_body import CountingStream, body_length, open_content
+from docfs.backends._http_body import StreamBody as StreamBody
+from docfs.backends._http_errors import DEFAULT_STATUS_MAP as DEFAULT_STATUS_MAP
+from docfs.backends._http_errors import StatusMap as StatusMap
+from docfs.backends._http_errors import certificate_problem
+from docfs.backends._http_errors import error_for_status as error_for_status
+from docfs.backends._http_errors import login_refused as login_refused
+from docfs.backends._http_errors import transport_problem as transport_problem
+from docfs.backends._http_transport import Client, origin
+from docfs.backends._http_transport import tls_context as tls_context
 from docfs.backends._threaded import THREADED, ThreadingTransport
 
 # re-exported: callers that build a client give it its ``Limits``
@@ -55,11 +67,6 @@ CREDENTIAL_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "apikey", "x-api-key", "x-api-token"}
 )
 
-StatusMap = Mapping[int, type[errors.DocfsError]]
-
-#: file bodies up to this size are read into memory instead of streamed from the disk
-SMALL_BODY = 256 << 10
-
 #: after the last byte of an upload, the server may take this long per byte to store it
 #: (write, checksum, index) before it answers: the answer is awaited ``timeout`` plus that
 #: (1 s per MiB). Without it, a big upload timed out while the server was still storing it,
@@ -68,36 +75,6 @@ STORE_SECONDS_PER_BYTE = 1.0 / (1 << 20)
 
 #: a rate-limit wait at least this long (seconds) gets a log line
 LONG_WAIT = 5.0
-
-#: the default status → error table; backends override single entries per call
-DEFAULT_STATUS_MAP: dict[int, type[errors.DocfsError]] = {
-    400: errors.InvalidArgument,
-    401: errors.PermissionDenied,
-    403: errors.PermissionDenied,
-    404: errors.NotFound,
-    405: errors.NotSupported,
-    409: errors.AlreadyExists,
-    410: errors.NotFound,
-    412: errors.Conflict,
-    413: errors.TooLarge,
-    415: errors.ProtocolError,
-    422: errors.InvalidArgument,
-    423: errors.PermissionDenied,
-    429: errors.RateLimited,
-    507: errors.QuotaExceeded,
-}
-
-
-def error_for_status(
-    status: int, message: str, overrides: StatusMap | None = None
-) -> errors.DocfsError:
-    """Map an HTTP status to the matching error (the single place where this happens)."""
-    if overrides and status in overrides:
-        return overrides[status](message, status=status)
-    cls = DEFAULT_STATUS_MAP.get(status)
-    if cls is None:
-        cls = errors.RemoteUnavailable if status >= 500 else errors.ProtocolError
-    return cls(message, status=status)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -197,38 +174,6 @@ _TRANSFER: contextvars.ContextVar[Transfer | None] = contextvars.ContextVar(
     "docfs_transfer", default=None
 )
 
-#: bodies are handed to the connection in pieces of at most this size (a multipart built in
-#: memory is one ``bytes``; file bodies come in 1 MiB chunks), so progress moves as they leave,
-#: also over a slow uplink where 1 MiB takes seconds
-COUNT_PIECE = 256 << 10
-
-
-class _CountingStream(httpx.AsyncByteStream):
-    """A request body that counts what the connection took: a chunk counts once the sender
-    asks for the next one, i.e. after it was written to the socket."""
-
-    def __init__(self, inner: Any, stat: EndpointStats, transfer: Transfer | None) -> None:
-        self._inner = inner
-        self._stat = stat
-        self._transfer = transfer
-        #: bytes this attempt counted (taken back from the transfer when it is retried)
-        self.counted = 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            for start in range(0, len(chunk), COUNT_PIECE):
-                piece = chunk[start : start + COUNT_PIECE] if len(chunk) > COUNT_PIECE else chunk
-                yield piece
-                self.counted += len(piece)
-                self._stat.bytes_sent += len(piece)
-                if self._transfer is not None:
-                    self._transfer.sent += len(piece)
-
-    async def aclose(self) -> None:
-        close = getattr(self._inner, "aclose", None)
-        if close is not None:
-            await close()
-
 
 class Session(Protocol):
     """A backend's login state, attached to each request (cookie, bearer token, API key…)."""
@@ -246,29 +191,6 @@ class Session(Protocol):
     def secrets(self) -> Iterable[str]: ...
 
 
-class BodyReader(Protocol):
-    """One pass over a ``StreamBody``, from its first byte; closed after the attempt."""
-
-    def __aiter__(self) -> AsyncIterator[bytes]: ...
-
-    def close(self) -> None: ...
-
-
-class StreamBody(abc.ABC):
-    """A body streamed from its start again for every attempt, whose length is known before
-    it is sent (the request carries a ``Content-Length``, not chunked encoding)."""
-
-    @property
-    @abc.abstractmethod
-    def length(self) -> int: ...
-
-    @abc.abstractmethod
-    def open(self) -> BodyReader: ...
-
-
-Body = bytes | Path | StreamBody | None
-
-
 @dataclass
 class _Attempt:
     relogged: bool = False
@@ -279,116 +201,6 @@ class _Attempt:
     login_epoch: int = 0
     #: tries that got no answer at all (connection refused, reset, timeout)
     unanswered: int = 0
-
-
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-    return url.scheme, url.host, port
-
-
-def _certificate_problem(exc: BaseException) -> ssl.SSLCertVerificationError | None:
-    """The certificate verification failure behind a connect error, if that is what it is."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def tls_context(verify: bool = True, ca_bundle: Path | None = None) -> ssl.SSLContext | bool:
-    """What httpx's ``verify`` gets: the system's CAs, plus ``ca_bundle``'s; or no checks."""
-    if not verify:
-        return False
-    context = ssl.create_default_context()
-    if ca_bundle is not None:
-        context.load_verify_locations(cafile=str(ca_bundle))
-    return context
-
-
-def _causes(exc: BaseException) -> Iterator[BaseException]:
-    """``exc`` and everything behind it: causes, contexts and the members of exception
-    groups (trio reports a refused connection as a group of one failure per address)."""
-    pending = [exc]
-    seen: set[int] = set()
-    while pending:
-        current = pending.pop()
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        if isinstance(current, BaseExceptionGroup):
-            pending.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None:
-                pending.append(linked)
-
-
-#: errno of a failed connect → the words for it
-_CONNECT_ERRNOS = {
-    errno.ECONNREFUSED: "connection refused",
-    errno.EHOSTUNREACH: "no route to host",
-    errno.ENETUNREACH: "network unreachable",
-    errno.ECONNRESET: "connection reset",
-}
-
-
-def transport_problem(request: httpx.Request, exc: httpx.TransportError) -> str:
-    """One line saying why a request got no answer, in the user's terms (host and port, what
-    went wrong), not httpx's class name: "cannot reach HOST:PORT (connection refused)",
-    "HOST: no such host"."""
-    url = request.url
-    host = url.host
-    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
-    where = f"{host}:{port}"
-    for cause in _causes(exc):
-        if isinstance(cause, socket.gaierror):
-            if cause.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", None)):
-                return f"{host}: no such host"
-            return f"{host}: the name cannot be looked up now ({cause.strerror})"
-    for cause in _causes(exc):
-        if isinstance(cause, OSError) and cause.errno in _CONNECT_ERRNOS:
-            return f"cannot reach {where} ({_CONNECT_ERRNOS[cause.errno]})"
-    if isinstance(exc, httpx.ConnectTimeout):
-        return f"cannot reach {where} (no answer to the connection within the timeout)"
-    if isinstance(exc, httpx.TimeoutException):
-        return (
-            f"{request.method} {redact_url(str(url))}: {where} did not answer within the "
-            "timeout (--timeout)"
-        )
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot reach {where} ({exc or 'connection failed'})"
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"{request.method} {redact_url(str(url))}: {where} closed the connection"
-    return f"{request.method} {redact_url(str(url))}: {type(exc).__name__}"
-
-
-class _NoCookies(httpx.Cookies):
-    """A cookie jar that keeps nothing: each backend's ``Session`` sets the cookies it needs."""
-
-    def extract_cookies(self, response: httpx.Response) -> None:
-        return None
-
-
-class _Client(httpx.AsyncClient):
-    """``httpx.AsyncClient`` without its cookie jar.
-
-    A jar would resend stale credentials after a re-login and cookies by host, not port; and
-    its urllib-based bookkeeping (a ``Cookie`` header merged into every request, every
-    response's ``Set-Cookie`` parsed) was ~15% of the client's CPU per small upload.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        self._no_cookies = _NoCookies()
-        super().__init__(**kwargs)
-
-    @property
-    def cookies(self) -> httpx.Cookies:
-        return self._no_cookies
-
-    @cookies.setter
-    def cookies(self, cookies: Any) -> None:
-        raise TypeError("docfs sessions set their own cookies; the client keeps none")
 
 
 class HttpClient:
@@ -444,7 +256,7 @@ class HttpClient:
                 redact_url(self.base_url),
             )
         tls = tls_context(verify, ca_bundle)
-        self.client = _Client(
+        self.client = Client(
             base_url=self.base_url,
             # downloads run in worker threads (see _threaded.py); tests may pass their own
             transport=transport or ThreadingTransport(tls),
@@ -455,7 +267,7 @@ class HttpClient:
             # runs for every request of a redirect chain too: credentials stay at home
             event_hooks={"request": [self._check_origin]},
         )
-        self._origin = _origin(self.client.base_url)
+        self._origin = origin(self.client.base_url)
 
     async def _check_origin(self, request: httpx.Request) -> None:
         """Strip credentials from a request that a redirect sends to another origin.
@@ -463,7 +275,7 @@ class HttpClient:
         httpx drops ``Authorization`` and the manual ``Cookie`` header on such redirects, but
         not API-key headers, and its cookie jar adds cookies by host (not port) again.
         """
-        if _origin(request.url) == self._origin:
+        if origin(request.url) == self._origin:
             return
         where = f"{request.method} {redact_url(str(request.url))}"
         if not self.foreign_redirects:
@@ -531,17 +343,7 @@ class HttpClient:
         body: Body,
         threaded: bool = False,
     ) -> tuple[httpx.Request, Any]:
-        handle: Any = None
-        content: Any = None
-        if isinstance(body, StreamBody):
-            handle = content = body.open()
-        elif isinstance(body, Path):
-            handle = body.open("rb")
-            # a small file is read at once: two thread hops per upload cost more than the read
-            small = os.fstat(handle.fileno()).st_size <= SMALL_BODY
-            content = handle.read() if small else _file_chunks(handle)
-        elif body is not None:
-            content = body
+        content, handle = open_content(body)
         request = self.client.build_request(
             method,
             url,
@@ -552,7 +354,7 @@ class HttpClient:
             content=content,
             extensions={THREADED: True} if threaded else None,
         )
-        size = _length(body)
+        size = body_length(body)
         if isinstance(body, Path | StreamBody):
             request.headers["Content-Length"] = str(size)
             request.headers.pop("Transfer-Encoding", None)
@@ -603,8 +405,8 @@ class HttpClient:
             )
             counter = None
             if body is not None:
-                # bytes count as they leave, not before (see _CountingStream)
-                counter = _CountingStream(request.stream, stat, _TRANSFER.get())
+                # bytes count as they leave, not before (see CountingStream)
+                counter = CountingStream(request.stream, stat, _TRANSFER.get())
                 request.stream = counter
             if session is not None:
                 state.login_epoch = self.logins
@@ -666,7 +468,7 @@ class HttpClient:
             self._answered()
             return response
         except httpx.ConnectError as exc:
-            problem = _certificate_problem(exc)
+            problem = certificate_problem(exc)
             if problem is None:
                 self._transport_failed(request, exc, stat, state, idempotent)
                 return None
@@ -901,17 +703,3 @@ class HttpClient:
                 )
                 await trio.sleep(self.retry.backoff(attempt, None))
         raise AssertionError("unreachable")
-
-
-def _length(body: Body) -> int:
-    if isinstance(body, StreamBody):
-        return body.length
-    return body.stat().st_size if isinstance(body, Path) else len(body or b"")
-
-
-async def _file_chunks(handle: Any, size: int = 1 << 20) -> AsyncIterator[bytes]:
-    while True:
-        chunk = await trio.to_thread.run_sync(handle.read, size)
-        if not chunk:
-            return
-        yield chunk

@@ -12,7 +12,8 @@ and a double quote are written as quoted pairs (``\\\\``, ``\\"``, RFC 7578 sect
 RFC 9110's quoted-string), and CR and LF (which no quoted-string may hold: they would end the
 header line) as ``%0D`` and ``%0A``, as browsers do (the HTML form-data encoding). Other
 characters, UTF-8 included, go as they are: RFC 7578 section 4.2 allows raw UTF-8 and every
-browser sends it so. Why this rule, server by server (see docs/protocols/dspace7.md):
+browser sends it so. Why this rule, server by server (DSpace: docs/protocols/dspace7.md,
+"Uploads"):
 
 - DSpace 7+ (Spring's ``StandardMultipartHttpServletRequest``) reads the part's name with
   ``ContentDisposition.parse``, which undoes exactly the quoted pairs ``\\"`` and ``\\\\``
@@ -49,7 +50,7 @@ from urllib.parse import quote
 import trio
 
 from docfs import errors
-from docfs.backends._http import StreamBody
+from docfs.backends._http_body import StreamBody
 
 #: how much of a file is read at once while the body goes out (one worker-thread hop each)
 PIECE = 1 << 20

@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from docfs import errors
-from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.base import Checksum, Credentials, Entry, Kind, Op
 from docfs.backends.dspace6 import DSpace6Backend, parse_last_modified
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
@@ -179,6 +179,33 @@ async def test_upload_replace_rename_delete(dspace6: EmulatorServer, tmp_path: P
     await backend.aclose()
 
 
+async def test_files_carry_the_stored_md5_as_a_typed_checksum(
+    dspace6: EmulatorServer, tmp_path: Path
+) -> None:
+    """``Entry.checksum`` is the bitstream's ``checkSum`` (the ``checksum.md5`` xattr stays):
+    listed, stated, uploaded, and after an overwrite the MD5 of what was sent."""
+
+    def md5(data: bytes) -> Checksum:
+        return Checksum("md5", hashlib.md5(data).hexdigest())
+
+    small_tree(emu(dspace6))
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    listed = (await children(backend, item))["thesis.pdf"]
+    assert listed.checksum == md5(b"%PDF-1.4 hello")
+    assert listed.meta["checksum.md5"] == listed.checksum.value
+    assert (await backend.stat(listed)).checksum == listed.checksum
+    src = tmp_path / "data.csv"
+    src.write_bytes(b"a,b\n1,2\n")
+    created = await backend.create_file(item, "data.csv", src)
+    assert created.checksum == md5(b"a,b\n1,2\n")
+    src.write_bytes(b"a,b\n3,4\n")
+    replaced = await backend.replace_file(created, src)
+    assert replaced.checksum == md5(b"a,b\n3,4\n")
+    assert replaced.meta["checksum.md5"] == replaced.checksum.value
+    await backend.aclose()
+
+
 async def test_removing_a_mapped_item_unmaps_it_and_keeps_its_files(
     dspace6: EmulatorServer,
 ) -> None:
@@ -320,6 +347,16 @@ async def test_bad_credentials(dspace6: EmulatorServer) -> None:
     with pytest.raises(errors.AuthenticationFailed):
         await backend.connect()
     await backend.aclose()
+
+
+async def test_a_refused_login_says_what_to_fix(dspace6: EmulatorServer) -> None:
+    backend = dspace6_backend(dspace6, Credentials(ADMIN[0], "wrong-password"))
+    with pytest.raises(errors.AuthenticationFailed) as refused:
+        await backend.connect()
+    await backend.aclose()
+    assert str(refused.value) == (
+        f"DSpace refused the login of {ADMIN[0]}: wrong e-mail or password (HTTP 401)"
+    )
 
 
 async def test_anonymous_sees_public_and_gets_401_on_private(dspace6: EmulatorServer) -> None:

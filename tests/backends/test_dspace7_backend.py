@@ -19,7 +19,7 @@ import trio
 
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
-from docfs.backends.base import Credentials, Entry, Kind, Op
+from docfs.backends.base import Checksum, Credentials, Entry, Kind, Op
 from docfs.backends.dspace7 import DSpace7Backend, api_prefix, jwt_expiry, probe
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace7 import DSpace7Emulator
@@ -717,6 +717,31 @@ async def test_overwrite_on_10_uses_put_content_and_keeps_the_name(
     assert emulator.content(new.extra["uuid"]) == b"A2"
 
 
+async def test_overwrite_on_10_keeps_a_quote_bearing_name_and_copies_nothing(
+    serve: Serve, connect: Connect, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spring reads the part's filename with ``ContentDisposition.parse``, which undoes the
+    quoted pairs ``\\"`` and ``\\\\`` but no percent encoding: the old encoder sent a quote
+    as ``%22``, so ``notes.t"x`` came back as ``notes.t%22x`` (another extension). The
+    upload streams the staging file as it is: no temporary copy beside it or in /tmp."""
+
+    def no_temp_files(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the upload made a temporary copy")
+
+    monkeypatch.setattr("tempfile.mkstemp", no_temp_files)
+    emulator, server = serve(version="10.0", replace_bitstream_enabled=True)
+    _, item = seed_item(emulator, {'notes.t"x': b"A", "back\\slash.txt": b"B"})
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    new = await backend.replace_file(files[0], write(staged, "42", b"A2"))
+    await backend.replace_file(files[1], write(staged, "43", b"B2"))
+    assert [n for _, n in emulator.bitstreams(item)] == ['notes.t"x', "back\\slash.txt"]
+    assert emulator.content(new.extra["uuid"]) == b"A2"
+    assert sorted(os.listdir(staged)) == ["42", "43"]
+
+
 async def test_overwrite_on_a_default_10_falls_back_after_one_400(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:
@@ -1024,6 +1049,15 @@ async def test_bad_credentials_fail_to_connect(serve: Serve, connect: Connect) -
         await connect(server, Credentials(ADMIN[0], "wrong password"))
 
 
+async def test_a_refused_login_says_what_to_fix(serve: Serve, connect: Connect) -> None:
+    _, server = serve()
+    with pytest.raises(errors.AuthenticationFailed) as refused:
+        await connect(server, Credentials(ADMIN[0], "wrong password"))
+    assert str(refused.value) == (
+        f"DSpace refused the login of {ADMIN[0]}: wrong e-mail or password (HTTP 401)"
+    )
+
+
 async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
     serve: Serve,
     connect: Connect,
@@ -1049,7 +1083,7 @@ async def test_token_is_refreshed_before_expiry_and_renewed_after_revocation(
         def time() -> float:
             return time.time() + ahead
 
-    monkeypatch.setattr("docfs.backends.dspace7.time", Later)
+    monkeypatch.setattr("docfs.backends.dspace7.session.time", Later)
     assert (await backend.stat(entry)).name == "Item"
     logins = emulator.requests("POST", "/authn/login$")
     assert len(logins) == 1 and logins[0].status == 200
@@ -1215,6 +1249,37 @@ async def test_pdfs_with_a_cover_page_are_listed_as_served(
     for entry in (await listing(admin, await walk(admin, "C", "Coll", "Item")))[:2]:
         assert not entry.transformed
         assert hashlib.md5(await fetch(admin, entry)).hexdigest() == entry.meta["checksum.md5"]
+
+
+async def test_files_carry_the_stored_md5_as_a_typed_checksum(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    """``Entry.checksum`` is the bitstream's ``checkSum`` (the ``checksum.md5`` xattr stays):
+    listed, stated, uploaded, overwritten (upload-and-swap on 7.6, ``PUT …/content`` on 10.0);
+    a PDF served with a cover page has none (its stored MD5 is not that of the served bytes)."""
+
+    def md5(data: bytes) -> Checksum:
+        return Checksum("md5", hashlib.md5(data).hexdigest())
+
+    for version in ("7.6", "10.0"):
+        emulator, server = serve(version=version, replace_bitstream_enabled=True)
+        seed_item(emulator, {"a.txt": b"A"})
+        backend = await connect(server)
+        item = await walk(backend, "C", "Coll", "Item")
+        (listed,) = await listing(backend, item)
+        assert listed.checksum == md5(b"A")
+        assert listed.meta["checksum.md5"] == listed.checksum.value
+        assert (await backend.stat(listed)).checksum == listed.checksum
+        created = await backend.create_file(item, "b.txt", write(tmp_path, "b", b"B"))
+        assert created.checksum == md5(b"B")
+        replaced = await backend.replace_file(listed, write(tmp_path, "a2", b"A2"))
+        assert replaced.checksum == md5(b"A2"), version
+    emulator, server = serve(cover_pages=True)
+    seed_item(emulator, {"a.pdf": b"%PDF-1.4 A"})
+    backend = await connect(server, Credentials(*USER))
+    (served,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert served.transformed and served.checksum is None
+    assert (await backend.stat(served)).checksum is None
 
 
 async def test_embargoed_file_is_listed_and_stated_but_not_read_anonymously(

@@ -24,6 +24,7 @@ from docfs.backends._http import (
     Limits,
     RetryPolicy,
     error_for_status,
+    login_refused,
     parse_retry_after,
 )
 from docfs.backends.http_backend import HttpBackend
@@ -154,6 +155,14 @@ def test_status_map_defaults_and_overrides() -> None:
     assert isinstance(error_for_status(502, "x"), errors.RemoteUnavailable)
     assert isinstance(error_for_status(500, "x", {500: errors.NotFound}), errors.NotFound)
     assert error_for_status(404, "x").errno == 2
+
+
+def test_a_refused_login_says_what_to_fix_not_the_url() -> None:
+    refused = error_for_status(401, "POST https://h/login: 401", {401: errors.AuthenticationFailed})
+    error = login_refused("DSpace", "a@b.org", "wrong e-mail or password", refused)
+    assert isinstance(error, errors.AuthenticationFailed)
+    assert str(error) == "DSpace refused the login of a@b.org: wrong e-mail or password (HTTP 401)"
+    assert error.status == 401
 
 
 def test_parse_retry_after() -> None:
@@ -368,7 +377,8 @@ async def test_a_body_that_comes_with_the_headers_needs_no_receiving_thread(
                 started.append(self.name)
             super().start()
 
-    monkeypatch.setattr(threading, "Thread", Counted)
+    # _threaded starts its receiving thread through the stdlib's threading.Thread
+    monkeypatch.setattr("docfs.backends._threaded.threading.Thread", Counted)
     http = client(server)
     got = bytearray()
 

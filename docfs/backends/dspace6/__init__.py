@@ -2,7 +2,7 @@
 
 The remote URL is the REST webapp itself, e.g. ``https://repo.example.org/rest``.
 
-Mapping (see ``shared/reference/dspace6.md`` §14):
+Mapping (why these calls: docs/protocols/dspace6.md, "How the tree is listed"):
 
 - root: the site; its children are the top-level communities (``GET /hierarchy``, one call);
 - community: sub-communities and collections (``GET /communities/{id}?expand=…``, one call);
@@ -31,7 +31,6 @@ final. Anonymous mounts send no cookie at all.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import sys
 import time
@@ -45,11 +44,22 @@ import httpx
 import trio
 
 from docfs import errors
+from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
-from docfs.backends._http import HttpClient, Limits
+from docfs.backends._http import HttpClient, Limits, login_refused
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
-from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op, Sink, Thumbnail
+from docfs.backends.base import (
+    Capabilities,
+    Checksum,
+    Credentials,
+    Entry,
+    Kind,
+    Op,
+    Sink,
+    Thumbnail,
+)
 from docfs.backends.http_backend import HttpBackend
+from docfs.hashing import file_digest_async
 
 log = logging.getLogger("docfs.backends.dspace6")
 
@@ -134,12 +144,7 @@ class CookieSession:
                 status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
             )
         except errors.AuthenticationFailed as exc:
-            # the user must see what to fix, not an HTTP status of an URL
-            raise errors.AuthenticationFailed(
-                f"DSpace refused the login of {self._email}: wrong e-mail or password "
-                f"(HTTP {exc.status})",
-                status=exc.status,
-            ) from None
+            raise login_refused("DSpace", self._email, "wrong e-mail or password", exc) from None
         cookie = response.cookies.get("JSESSIONID")
         if not cookie:
             raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")
@@ -362,6 +367,7 @@ class DSpace6Backend(HttpBackend):
             meta=meta,
             ops=MAPPED_BITSTREAM_OPS if mapped else BITSTREAM_OPS,
             inherited_mtime=True,  # the item's date: bitstreams have none
+            checksum=bitstream_checksum(checksum),
             extra={
                 "type": "bitstream",
                 "item": item,
@@ -531,14 +537,18 @@ class DSpace6Backend(HttpBackend):
             body=src,
         )
         # PUT answers an empty body; the new MD5 is what the server computes from our bytes
-        md5 = hashlib.md5(usedforsecurity=False)
-        with src.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                md5.update(block)
-        digest = md5.hexdigest()
+        size = src.stat().st_size
+        digest = await file_digest_async(src, size=size)
         meta = dict(entry.meta)
         meta["checksum.md5"] = digest
-        return replace(entry, size=src.stat().st_size, mtime=time.time(), version=digest, meta=meta)
+        return replace(
+            entry,
+            size=size,
+            mtime=time.time(),
+            version=digest,
+            meta=meta,
+            checksum=Checksum("md5", digest),
+        )
 
     async def mkdir(self, parent: Entry, name: str) -> Entry:
         kind = self._type(parent)
