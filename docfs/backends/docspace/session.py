@@ -6,7 +6,7 @@ from collections.abc import Iterable
 import httpx
 
 from docfs import errors
-from docfs.backends._http import HttpClient
+from docfs.backends._http import HttpClient, login_refused
 from docfs.backends.base import Credentials
 from docfs.backends.docspace.common import API, LOGIN_STATUS_MAP, parse_date, unwrap
 
@@ -71,10 +71,7 @@ class DocSpaceSession:
                 if exc.status == 403
                 else "wrong e-mail or password"
             )
-            raise errors.AuthenticationFailed(
-                f"DocSpace refused the login of {self._user}: {why} (HTTP {exc.status})",
-                status=exc.status,
-            ) from None
+            raise login_refused("DocSpace", self._user, why, exc) from None
         answer = unwrap(response)
         if not isinstance(answer, dict):
             raise errors.ProtocolError("DocSpace: unexpected login answer")

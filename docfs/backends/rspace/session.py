@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from docfs import errors
-from docfs.backends._http import HttpClient, StatusMap
+from docfs.backends._http import HttpClient, StatusMap, login_refused
 from docfs.backends.rspace.common import JSON_ACCEPT, _json, log
 
 
@@ -95,11 +95,8 @@ class OAuthSession:
                 )
             except errors.AuthenticationFailed as exc:
                 # the user must see what to fix, not an HTTP status of an URL
-                raise errors.AuthenticationFailed(
-                    f"RSpace refused the login of {self._user}: wrong username or password, "
-                    f"or wrong OAuth client id or secret (HTTP {exc.status})",
-                    status=exc.status,
-                ) from None
+                why = "wrong username or password, or wrong OAuth client id or secret"
+                raise login_refused("RSpace", self._user, why, exc) from None
         try:
             self._access = str(tokens["access_token"])
             self._refresh = str(tokens.get("refresh_token") or self._refresh or "") or None
