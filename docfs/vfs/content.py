@@ -41,6 +41,8 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry, Sink
+from docfs.hashing import INLINE_MAX
+from docfs.vfs import checksums
 from docfs.vfs.filewriter import FileWriter
 
 log = logging.getLogger("docfs.cache")
@@ -122,31 +124,11 @@ READ_AHEAD = 4
 BLOCK_FETCHERS = 4
 #: a small read at the start of a ranged file fetches only this much of its first block
 FIRST_FETCH = 256 << 10
-#: a block-filled file up to this size is MD5-checked at once, a bigger one in a worker thread
-INLINE_VERIFY = 1 << 20
+#: a block-filled file up to this size is checked at once, a bigger one in a worker thread
+INLINE_VERIFY = INLINE_MAX
 
 #: fetches bytes [start, end) of the file
 RangeFetch = Callable[[Sink, int, int], Awaitable[None]]
-
-
-def _checked_md5(path: Path) -> str | OSError:
-    """The MD5 hex digest of a file's content, or why it could not be read."""
-    md5 = hashlib.md5(usedforsecurity=False)
-    try:
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                md5.update(chunk)
-    except OSError as exc:
-        return exc
-    return md5.hexdigest()
-
-
-async def _md5_of(path: Path, size: int) -> str | OSError:
-    """``_checked_md5`` of a complete cache file: at once when small, else in a worker thread
-    (reading 256 MiB back on the trio thread would stall every FUSE request ~0.5 s)."""
-    if size <= INLINE_VERIFY:
-        return _checked_md5(path)
-    return await trio.to_thread.run_sync(_checked_md5, path)
 
 
 class BlockDownload:
@@ -538,30 +520,37 @@ class ContentCache:
             return
         if blocks.pending or blocks.missing():
             return
-        if not self._block_entries[blocks.key].meta.get("checksum.md5"):
+        checksum = checksums.expected(self._block_entries[blocks.key])
+        if checksum is None:
             self._end_blocks(blocks, complete=True)  # nothing to check it against
         elif blocks.size <= INLINE_VERIFY:
             # little to read: finished before the last reader is answered, as before
-            self._verify(blocks, _checked_md5(blocks.path))
+            self._verify(blocks, checksums.digest(blocks.path, checksum.algorithm))
         else:
             blocks.verifying = True
             nursery.start_soon(self._verify_in_thread, blocks)
 
     async def _verify_in_thread(self, blocks: BlockDownload) -> None:
-        self._verify(blocks, await _md5_of(blocks.path, blocks.size))
+        checksum = checksums.expected(self._block_entries[blocks.key])
+        assert checksum is not None  # (checked by _block_arrived)
+        self._verify(
+            blocks, await checksums.digest_async(blocks.path, checksum.algorithm, blocks.size)
+        )
 
     def _verify(self, blocks: BlockDownload, digest: str | OSError) -> None:
-        """Keep the file if ``digest`` is the MD5 the repository gave."""
+        """Keep the file if ``digest`` is the checksum the repository gave."""
         entry = self._block_entries[blocks.key]
-        expected_md5 = entry.meta.get("checksum.md5") or ""
+        checksum = checksums.expected(entry)
+        assert checksum is not None  # (checked by _block_arrived)
         if isinstance(digest, OSError):
             blocks.error = digest
             log.warning("download of %r failed: cache file: %s", entry.name, digest)
             self._end_blocks(blocks, complete=False)
             return
-        if digest != expected_md5.lower():
-            log.warning("download of %r: MD5 mismatch; not cached", entry.name)
-            blocks.error = errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
+        if digest != checksum.value:
+            what = checksums.label(checksum)
+            log.warning("download of %r: %s mismatch; not cached", entry.name, what)
+            blocks.error = errors.ProtocolError(f"download of {entry.name!r}: {what} mismatch")
             self._end_blocks(blocks, complete=False)
             return
         self._end_blocks(blocks, complete=True)
@@ -622,7 +611,7 @@ class ContentCache:
             blocks.start(block, nursery, arrived)
 
     async def _run(self, download: Download, entry: Entry, fetch: Fetch) -> None:
-        expected_md5 = entry.meta.get("checksum.md5")
+        checksum = checksums.expected(entry)
         base = download.received
         fd = os.open(download.path, os.O_WRONLY)
         os.lseek(fd, base, os.SEEK_SET)
@@ -647,16 +636,20 @@ class ContentCache:
                     f"download of {entry.name!r}: got {download.received} bytes, "
                     f"the repository says {download.expected}"
                 )
-            if expected_md5:
+            if checksum is not None:
                 # hashed once every byte is in the file, not while they stream in: readers
                 # get their bytes as they land either way, and hashing alongside took CPU
                 # that receiving, writing and answering the reads need (a cold 256 MiB dd
                 # through the mount ~12% faster)
-                digest = await _md5_of(download.path, download.received)
+                digest = await checksums.digest_async(
+                    download.path, checksum.algorithm, download.received
+                )
                 if isinstance(digest, OSError):
                     raise digest
-                if digest != expected_md5.lower():
-                    raise errors.ProtocolError(f"download of {entry.name!r}: MD5 mismatch")
+                if digest != checksum.value:
+                    raise errors.ProtocolError(
+                        f"download of {entry.name!r}: {checksums.label(checksum)} mismatch"
+                    )
             os.rename(download.path, self.path(download.key))
             self._keep(download.key, download.received)
             download.done = True

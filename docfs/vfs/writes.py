@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op, landing_window, until_visible
+from docfs.retry import RetryPolicy
 from docfs.vfs.inodes import Node
 from docfs.vfs.names import restore
 from docfs.vfs.staging import Staged
@@ -38,6 +39,9 @@ log = logging.getLogger("docfs.writes")
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
 _local_ids = itertools.count(1)
+#: a create whose answer was lost is sent at most three times in all; instead of a pause, each
+#: retry first looks whether the last try landed after all (``_arrived``)
+CREATE_RETRY = RetryPolicy(attempts=3, base=0.0, jitter=False)
 
 
 class Writes:
@@ -432,11 +436,11 @@ class Writes:
         # what the parent held before: a match among these is not ours (taken lazily, after
         # a failure, since our own entry joins the children only after a success)
         known: set[str] | None = None
-        for attempt in range(3):
+        for attempt in range(CREATE_RETRY.attempts):
             try:
                 return await send()
             except errors.RemoteUnavailable as exc:
-                if attempt == 2:
+                if CREATE_RETRY.gives_up(attempt):
                     raise
                 if known is None:
                     children = (parent.children or {}).values()
