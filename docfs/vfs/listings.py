@@ -15,7 +15,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry
-from docfs.vfs.inodes import ROOT_INODE, Node
+from docfs.vfs.inodes import ROOT_INODE, ChangeFeed, Node
 from docfs.vfs.names import assign_names
 from docfs.vfs.state import MountState
 
@@ -92,20 +92,19 @@ class Listings:
         if (
             scope is None
             or node.children is None
-            or scope.scope_synced is None
+            or scope.feed is None
             or not fresh.fresh_for(node.full_listed_at, FULL_LISTING_EVERY)
         ):
             return False
-        if not fresh.fresh(scope.scope_checked):
+        feed = scope.feed
+        if not fresh.fresh(feed.checked):
             started = time.time()
-            async for parent_id, entry in self.state.backend.changes(
-                scope.entry, scope.scope_synced
-            ):
+            async for parent_id, entry in self.state.backend.changes(scope.entry, feed.synced):
                 self._apply_change(parent_id, entry)
-            scope.scope_synced, scope.scope_checked = started, fresh.now()
+            feed.synced, feed.checked = started, fresh.now()
         if node.children is None or node.listed_at is None:
             return False  # the feed showed something new here: list it
-        node.listed_at = scope.scope_checked
+        node.listed_at = feed.checked
         return True
 
     def _apply_change(self, parent_id: str, entry: Entry) -> None:
@@ -130,8 +129,8 @@ class Listings:
             await self._list_tree(node)
         else:
             self._apply_listing(node, [e async for e in backend.list_dir(node.entry)])
-        if node.entry.change_scope and node.scope_synced is None:
-            node.scope_synced, node.scope_checked = started, node.listed_at
+        if node.entry.change_scope and node.feed is None:
+            node.feed = ChangeFeed(started, node.listed_at)
 
     async def _list_tree(self, scope: Node) -> None:
         """List a whole change scope with one tree listing: every directory below it at once."""
