@@ -150,3 +150,19 @@ def test_backends_never_import_the_vfs_and_the_vfs_only_base_and_traffic() -> No
             ):
                 wrong.append(f"{module} -> {target}")
     assert not wrong, "layering broken: " + ", ".join(wrong)
+
+
+def test_fuse_ops_and_control_enter_the_vfs_only_through_filesystem() -> None:
+    # the parts of the vfs (its write path, listings, extended attributes, inode table) are
+    # the Filesystem's business: the kernel side and the control channel call its methods
+    parts = {"writes", "listings", "xattrs", "inodes"}
+    wrong = []
+    for name in ("fuse_ops.py", "control.py"):
+        for node in ast.walk(ast.parse((PACKAGE / name).read_text())):
+            if not isinstance(node, ast.Attribute) or node.attr not in parts:
+                continue
+            holder = node.value
+            held = holder.attr if isinstance(holder, ast.Attribute) else getattr(holder, "id", "")
+            if held == "fs":
+                wrong.append(f"{name}:{node.lineno} fs.{node.attr}")
+    assert not wrong, "reaching past Filesystem: " + ", ".join(wrong)
