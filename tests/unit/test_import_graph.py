@@ -61,8 +61,8 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
                 source = node.module or ""
             for alias in node.names:
                 add(f"{source}.{alias.name}")
-        for child in ast.iter_child_nodes(node):
-            visit(child)
+        for inner in ast.iter_child_nodes(node):
+            visit(inner)
 
     visit(ast.parse(path.read_text(), str(path)))
     return found
