@@ -30,7 +30,6 @@ import trio
 if TYPE_CHECKING:
     from docfs.backends.traffic import Transfer
     from docfs.vfs.filesystem import Filesystem
-    from docfs.vfs.inodes import Node
     from docfs.vfs.writeback import Job, WriteBack
 
 log = logging.getLogger("docfs.control")
@@ -313,39 +312,9 @@ class ControlServer:
 
     def refresh(self, path: str) -> Json:
         """Forget cached listings at and below ``path`` (a path inside the mount)."""
-        node = self._cached_node(path)
-        if node is None:
-            return {"dropped": 0}
-        if not node.is_dir:
-            parent = self.fs.inodes.find(node.parent)
-            if parent is None:
-                return {"dropped": 0}
-            node = parent
-        dropped = 0
-        todo = [node]
-        while todo:
-            current = todo.pop()
-            if current.listed_at is not None:
-                current.listed_at = None
-                dropped += 1
-            for ino in current.child_names().values():
-                child = self.fs.inodes.find(ino)
-                if child is not None and child.is_dir and child.parent == current.ino:
-                    todo.append(child)
+        dropped = self.fs.refresh(path)
         log.info("refresh %s: %d cached listings dropped", path, dropped)
         return {"dropped": dropped}
-
-    def _cached_node(self, path: str) -> Node | None:
-        """The node of ``path`` if the mount knows it; never asks the server."""
-        from docfs.vfs.inodes import ROOT_INODE
-
-        node = self.fs.inodes.find(ROOT_INODE)
-        for part in (p for p in path.split("/") if p):
-            if node is None or not node.is_dir:
-                return None
-            ino = node.child_names().get(part)
-            node = self.fs.inodes.find(ino) if ino is not None else None
-        return node
 
 
 def _refusal(message: str) -> Json:

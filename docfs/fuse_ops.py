@@ -182,20 +182,20 @@ class FuseOperations(pyfuse3.Operations):
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
     ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
-        fh, attr = await self.fs.writes.create(parent_inode, _name(name), mode)
+        fh, attr = await self.fs.create(parent_inode, _name(name), mode)
         return pyfuse3.FileInfo(fh=fh, direct_io=self.fs.options.direct_io), entry_attributes(attr)
 
     @_guard
     async def write(self, fh: int, off: int, buf: bytes) -> int:
-        return await self.fs.writes.write(fh, off, buf)
+        return await self.fs.write(fh, off, buf)
 
     @_guard
     async def flush(self, fh: int) -> None:
-        await self.fs.writes.flush(fh)
+        await self.fs.flush(fh)
 
     @_guard
     async def fsync(self, fh: int, datasync: bool) -> None:
-        await self.fs.writes.fsync(fh)
+        await self.fs.fsync(fh)
 
     @_guard
     async def setattr(
@@ -206,7 +206,7 @@ class FuseOperations(pyfuse3.Operations):
         fh: int | None,
         ctx: pyfuse3.RequestContext,
     ) -> pyfuse3.EntryAttributes:
-        result = await self.fs.writes.setattr(
+        result = await self.fs.setattr(
             inode,
             size=attr.st_size if fields.update_size else None,
             mode=attr.st_mode if fields.update_mode else None,
@@ -221,15 +221,15 @@ class FuseOperations(pyfuse3.Operations):
     async def mkdir(
         self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
     ) -> pyfuse3.EntryAttributes:
-        return entry_attributes(await self.fs.writes.mkdir(parent_inode, _name(name), mode))
+        return entry_attributes(await self.fs.mkdir(parent_inode, _name(name), mode))
 
     @_guard
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        await self.fs.writes.rmdir(parent_inode, _name(name))
+        await self.fs.rmdir(parent_inode, _name(name))
 
     @_guard
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        await self.fs.writes.unlink(parent_inode, _name(name))
+        await self.fs.unlink(parent_inode, _name(name))
 
     @_guard
     async def rename(
@@ -241,7 +241,7 @@ class FuseOperations(pyfuse3.Operations):
         flags: int,
         ctx: pyfuse3.RequestContext,
     ) -> None:
-        await self.fs.writes.rename(
+        await self.fs.rename(
             parent_inode_old, _name(name_old), parent_inode_new, _name(name_new), flags
         )
 
@@ -249,11 +249,11 @@ class FuseOperations(pyfuse3.Operations):
     async def setxattr(
         self, inode: int, name: bytes, value: bytes, ctx: pyfuse3.RequestContext
     ) -> None:
-        await self.fs.writes.setxattr(inode, _name(name), value)
+        await self.fs.setxattr(inode, _name(name), value)
 
     @_guard
     async def removexattr(self, inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
-        await self.fs.writes.removexattr(inode, _name(name))
+        await self.fs.removexattr(inode, _name(name))
 
     @_guard
     async def read(self, fh: int, off: int, size: int) -> bytes:

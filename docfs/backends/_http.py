@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextvars
 import email.utils
 import logging
-import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
@@ -51,6 +50,9 @@ from docfs.backends.traffic import EndpointStats as EndpointStats
 from docfs.backends.traffic import Limits as Limits
 from docfs.backends.traffic import Transfer as Transfer
 from docfs.redact import Redactor, redact_url
+
+# re-exported: the policy moved to docfs.retry (one policy for every retry loop)
+from docfs.retry import RetryPolicy as RetryPolicy
 
 log = logging.getLogger("docfs.http")
 
@@ -91,21 +93,6 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-@dataclass
-class RetryPolicy:
-    attempts: int = 5
-    base: float = 0.2
-    cap: float = 10.0
-    #: a Retry-After longer than this is not waited for: the error goes to the caller
-    max_retry_after: float = 60.0
-
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return retry_after
-        # full jitter: spreads retries of many clients over the window
-        return random.uniform(0, min(self.cap, self.base * 2**attempt))
 
 
 class TokenBucket:

@@ -22,6 +22,15 @@ ROOT_INODE = 1  # what the kernel calls the mount point (pyfuse3.ROOT_INODE)
 
 
 @dataclass(slots=True)
+class ChangeFeed:
+    """Where a change scope's feed was last read: ``synced`` is the wall time changes are
+    asked for since, ``checked`` when (monotonic) that was."""
+
+    synced: float
+    checked: float | None
+
+
+@dataclass(slots=True)
 class Node:
     ino: int
     entry: Entry
@@ -55,10 +64,8 @@ class Node:
     mode_override: int | None = None
     #: the write-back job that will upload this node's content
     pending_job: str | None = None
-    #: change scopes (Entry.change_scope): wall time the change feed was last read from, and
-    #: when (monotonic) it was read
-    scope_synced: float | None = None
-    scope_checked: float | None = None
+    #: change scopes (Entry.change_scope): where their change feed stands (None: not read yet)
+    feed: ChangeFeed | None = None
     #: last full listing (monotonic); change-feed refreshes do not count
     full_listed_at: float | None = None
 

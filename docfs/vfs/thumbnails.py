@@ -45,8 +45,8 @@ from docfs.backends.base import Backend, Thumbnail
 from docfs.vfs import imagecodec
 
 if TYPE_CHECKING:
-    from docfs.vfs.filesystem import Filesystem
     from docfs.vfs.inodes import Node
+    from docfs.vfs.state import MountState
 
 log = logging.getLogger("docfs.thumbnails")
 
@@ -156,7 +156,7 @@ class ThumbnailerGuard:
             limit = DEFAULT_MAX_RANGES if ranges else DEFAULT_MAX_NO_RANGES
         return cls(limit, frozenset(comm_name(n) for n in names))
 
-    def refusal(self, fs: Filesystem, ino: int, pid: int) -> str | None:
+    def refusal(self, fs: MountState, ino: int, pid: int) -> str | None:
         """Why this open is refused (one log line), or None to let it through."""
         if self.limit <= 0 or not self.names:
             return None
@@ -217,7 +217,7 @@ class ThumbnailWriter:
 
     def __init__(
         self,
-        fs: Filesystem,
+        fs: MountState,
         mountpoint: Path,
         root: Path | None = None,
         file_managers: Iterable[str] = DEFAULT_FILE_MANAGERS,

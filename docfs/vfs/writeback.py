@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -36,6 +35,9 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Checksum, Entry, Kind, Op
+from docfs.hashing import file_digest, file_digest_async
+from docfs.retry import UNLIMITED, RetryPolicy
+from docfs.vfs import checksums
 from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import LostFound, Staged
 
@@ -103,6 +105,10 @@ _SAVED = tuple(f.name for f in fields(Job) if f.name != "inflight")
 
 Done = Callable[[Job, Entry], None]
 
+#: a queued upload is tried until it lands or is refused for good; the pause after a
+#: transient failure doubles from 2 s up to five minutes (no jitter: one client's queue)
+UPLOAD_RETRY = RetryPolicy(attempts=UNLIMITED, base=1.0, cap=300.0, jitter=False)
+
 
 class WriteBack:
     def __init__(
@@ -114,8 +120,10 @@ class WriteBack:
         delay: float,
         transfers: int = 4,
         spares: SpareFiles | None = None,
+        retry: RetryPolicy = UPLOAD_RETRY,
     ) -> None:
         self.dir = root / "queue"
+        self.retry = retry
         self.spares = spares
         self.dir.mkdir(parents=True, exist_ok=True)
         self.backend = backend
@@ -365,13 +373,16 @@ class WriteBack:
                     else:
                         entry = await self.backend.create_file(parent, job.name, data)
         except (errors.RemoteUnavailable, trio.TooSlowError) as exc:
+            if self.retry.gives_up(job.attempts):  # never with the default UPLOAD_RETRY
+                self._give_up(job, exc)
+                return
             job.attempts += 1
-            pause = min(300.0, 2.0**job.attempts)
+            # job.attempts counts from 1 here: the first pause is 2 s
+            pause = self.retry.backoff(job.attempts)
             if isinstance(exc, errors.RemoteUnavailable) and exc.timed_out:
                 # the upload may still land (held by a proxy, or still being stored): look
                 # for it only once it can no longer, or it is sent twice (issue 18.2)
-                limits = getattr(getattr(self.backend, "http", None), "limits", None)
-                pause = max(pause, 2 * float(getattr(limits, "timeout", 30.0)))
+                pause = max(pause, 2 * self.backend.request_timeout)
             job.due = time.time() + pause
             self._save(job)
             log.warning(
@@ -384,10 +395,7 @@ class WriteBack:
             self._wake.set()
             return
         except errors.DocfsError as exc:
-            staged = Staged(self._data(job.id), -1)
-            kept = self.lost_found.keep(staged, job.path, str(exc))
-            log.error("upload of %s failed: %s; the data is kept in %s", job.path, exc, kept)
-            self._remove(job)
+            self._give_up(job, exc)
             return
         self.uploaded += 1
         if self.on_done is not None:
@@ -398,16 +406,36 @@ class WriteBack:
         self._remove(job)
         log.info("uploaded %s (%d bytes, write-back)", job.path, job.size)
 
+    def _give_up(self, job: Job, exc: BaseException) -> None:
+        """The upload failed for good: its bytes go to lost+found, the job goes."""
+        staged = Staged(self._data(job.id), -1)
+        kept = self.lost_found.keep(staged, job.path, str(exc))
+        log.error("upload of %s failed: %s; the data is kept in %s", job.path, exc, kept)
+        self._remove(job)
+
+    async def _same_content(self, entry: Entry, job: Job) -> bool:
+        """``entry`` on the server holds the job's bytes: same size, and same digest where
+        the repository gives one (the job's MD5, or its data hashed in that algorithm)."""
+        if entry.size != job.size:
+            return False
+        checksum = checksums.expected(entry)
+        if checksum is None:
+            return True
+        if checksum.algorithm == "md5":
+            return checksum.value == job.md5
+        digest = await file_digest_async(self._data(job.id), checksum.algorithm, size=job.size)
+        return checksum.value == digest
+
     async def _already_there(self, job: Job, parent: Entry, target: Entry | None) -> Entry | None:
         """After a crash or a lost answer: did the upload arrive?"""
         if target is not None:
             with contextlib.suppress(errors.NotFound):
                 current = await self.backend.stat(target)
-                if _same_content(current, job):
+                if await self._same_content(current, job):
                     return current
             return None
         async for entry in self.backend.list_dir(parent):
-            if entry.name == job.name and _same_content(entry, job):
+            if entry.name == job.name and await self._same_content(entry, job):
                 log.info("%s had arrived before the restart; not sending it again", job.path)
                 return entry
         return None
@@ -419,15 +447,4 @@ def _stash(src: Path, dst: Path) -> str:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-    md5 = hashlib.md5(usedforsecurity=False)
-    with open(dst, "rb") as fin:
-        for block in iter(lambda: fin.read(1 << 20), b""):
-            md5.update(block)
-    return md5.hexdigest()
-
-
-def _same_content(entry: Entry, job: Job) -> bool:
-    if entry.size != job.size:
-        return False
-    md5 = entry.meta.get("checksum.md5")
-    return md5 is None or md5.lower() == job.md5
+    return file_digest(dst, "md5")

@@ -61,9 +61,9 @@ class World:
 
     async def write_file(self, names: tuple[str, ...], data: bytes) -> None:
         parent = await self.ino(*names[:-1])
-        fh, _ = await self.fs.writes.create(parent, names[-1], 0o644)
-        await self.fs.writes.write(fh, 0, data)
-        await self.fs.writes.flush(fh)
+        fh, _ = await self.fs.create(parent, names[-1], 0o644)
+        await self.fs.write(fh, 0, data)
+        await self.fs.flush(fh)
         await self.fs.release(fh)
 
     async def warm(self) -> int:
@@ -176,7 +176,7 @@ async def test_temp_name_is_uploaded_once_under_its_final_name(world: World) -> 
     world.emulator.clear_log()
     await world.write_file((*world.seeded.file_dir, ".final.txt.Ab12Cd"), b"rsync data")
     assert world.requests() == 0  # nothing leaves while the name is temporary
-    await world.fs.writes.rename(folder, ".final.txt.Ab12Cd", folder, "final.txt")
+    await world.fs.rename(folder, ".final.txt.Ab12Cd", folder, "final.txt")
     assert world.uploads() == 1
     assert not [r for r in world.emulator.requests() if "Ab12Cd" in r.path + r.query]
     world.clock.now += 61
@@ -190,7 +190,7 @@ async def test_rename_over_existing_file_makes_a_new_version(world: World) -> No
     await world.write_file((*world.seeded.file_dir, ".hello.txt.XyZ123"), b"version 2\n")
     moved = await world.ino(*world.seeded.file_dir, ".hello.txt.XyZ123")
     world.emulator.clear_log()
-    await world.fs.writes.rename(folder, ".hello.txt.XyZ123", folder, "hello.txt")
+    await world.fs.rename(folder, ".hello.txt.XyZ123", folder, "hello.txt")
     # the new bytes went to the server exactly once (``uploads() <= 1`` alone passed with
     # none), and as a new version: no request that creates a second file. A request the server
     # refused stored nothing (a default DSpace 10 answers the first PUT of new content with
@@ -229,7 +229,7 @@ async def test_unsupported_operation_is_refused_without_a_request(world: World) 
     await world.fs.opendir(ROOT_INODE)
     before = world.requests()
     with pytest.raises(errors.NotSupported) as info:
-        await world.fs.writes.create(ROOT_INODE, "stray.txt", 0o644)
+        await world.fs.create(ROOT_INODE, "stray.txt", 0o644)
     assert info.value.errno == errno.EPERM
     assert world.requests() == before
 
@@ -251,7 +251,7 @@ async def test_mkdir_where_the_mapping_allows(world: World) -> None:
     if Op.MKDIR not in world.backend.capabilities.ops:
         pytest.skip(f"{world.adapter.name} cannot create directories")
     parent = await world.ino(*world.seeded.dir_parent)
-    attr = await world.fs.writes.mkdir(parent, "Fresh", 0o755)
+    attr = await world.fs.mkdir(parent, "Fresh", 0o755)
     assert await world.ino(*world.seeded.dir_parent, "Fresh") == attr.ino
     world.clock.now += 61
     assert await world.ino(*world.seeded.dir_parent, "Fresh") == attr.ino
@@ -262,7 +262,7 @@ async def test_read_only_mount_refuses_writes(world: World) -> None:
     folder = await world.warm()
     before = world.requests()
     with pytest.raises(errors.ReadOnly) as info:
-        await world.fs.writes.create(folder, "x.txt", 0o644)
+        await world.fs.create(folder, "x.txt", 0o644)
     assert info.value.errno == errno.EROFS
     assert world.requests() == before
 
@@ -294,9 +294,9 @@ async def test_rm_r_of_the_file_directory(world: World) -> None:
     ):
         pytest.skip(f"{world.adapter.name}: these files cannot be removed")
     for name in nodes:  # what rm -r does: the files, then the directory
-        await world.fs.writes.unlink(folder, name)
+        await world.fs.unlink(folder, name)
     assert world.fs.readdir(await world.fs.opendir(folder), 0) == []
-    await world.fs.writes.rmdir(parent, world.seeded.file_dir[-1])
+    await world.fs.rmdir(parent, world.seeded.file_dir[-1])
     world.clock.now += 61
     with pytest.raises(errors.NotFound):
         await world.ino(*world.seeded.file_dir)

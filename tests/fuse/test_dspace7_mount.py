@@ -34,7 +34,7 @@ from docfs.emulators.base import EmulatorServer, LoggedRequest
 from docfs.emulators.demo_dspace7 import seed_demo
 from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.samples import large_blob
-from docfs.vfs.content import BLOCK_SIZE, READ_AHEAD
+from docfs.vfs.blocks import BLOCK_SIZE, READ_AHEAD
 from tests.conftest import ADMIN
 from tests.fuse.conftest import Mount
 

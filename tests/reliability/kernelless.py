@@ -433,7 +433,7 @@ class Vfs:
         """``open(O_CREAT|O_EXCL)``: a handle of a new empty file (refusals come from here)."""
 
         async def create() -> int:
-            fh, _ = await self.fs.writes.create(folder, name, 0o644)
+            fh, _ = await self.fs.create(folder, name, 0o644)
             return fh
 
         return self.loop.call(create)
@@ -443,8 +443,8 @@ class Vfs:
 
         async def finish() -> None:
             try:
-                await self.fs.writes.write(fh, 0, data)
-                await self.fs.writes.flush(fh)
+                await self.fs.write(fh, 0, data)
+                await self.fs.flush(fh)
             finally:
                 await self.fs.release(fh)
 
@@ -456,8 +456,8 @@ class Vfs:
         async def overwrite() -> None:
             fh, _ = await self.fs.open(ino, write=True, truncate=True)
             try:
-                await self.fs.writes.write(fh, 0, data)
-                await self.fs.writes.flush(fh)
+                await self.fs.write(fh, 0, data)
+                await self.fs.flush(fh)
             finally:
                 await self.fs.release(fh)
 

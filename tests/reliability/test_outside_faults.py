@@ -60,8 +60,8 @@ def _rsync_once(vfs: Vfs, folder: int, name: str, data: bytes) -> None:
     ino = vfs.ino(*_path_of(vfs, folder), temp)
 
     async def finish() -> None:
-        await vfs.fs.writes.setattr(ino, mtime=OLD_MTIME)
-        await vfs.fs.writes.rename(folder, temp, folder, name)
+        await vfs.fs.setattr(ino, mtime=OLD_MTIME)
+        await vfs.fs.rename(folder, temp, folder, name)
 
     vfs.loop.call(finish)
 
@@ -231,7 +231,7 @@ def test_a_request_held_past_the_timeout_is_not_sent_twice(
                     wait_for(lambda: not queue.jobs)
             else:
                 parent = vfs.ino(*sandbox.path[:-1])
-                vfs.loop.call(vfs.fs.writes.mkdir, parent, "new item", 0o755)
+                vfs.loop.call(vfs.fs.mkdir, parent, "new item", 0o755)
             # the held request has been acted on (not dropped) by now
             wait_for(lambda: _all_answered(emulator))
             posts = emulator.requests("POST", held)

@@ -105,8 +105,8 @@ class VfsModel(RuleBasedStateMachine):
         async def write() -> None:
             fh, _ = await fs.open(ino, write=True, truncate=truncate)
             try:
-                await fs.writes.write(fh, offset, data)
-                await fs.writes.flush(fh)
+                await fs.write(fh, offset, data)
+                await fs.flush(fh)
             finally:
                 await fs.release(fh)
 
@@ -129,10 +129,10 @@ class VfsModel(RuleBasedStateMachine):
         fs = self.vfs.fs
 
         async def create() -> None:
-            fh, _ = await fs.writes.create(self.folder, name, 0o644)
+            fh, _ = await fs.create(self.folder, name, 0o644)
             try:
-                await fs.writes.write(fh, 0, data)
-                await fs.writes.flush(fh)
+                await fs.write(fh, 0, data)
+                await fs.flush(fh)
             finally:
                 await fs.release(fh)
 
@@ -166,7 +166,7 @@ class VfsModel(RuleBasedStateMachine):
         if name not in self.model:
             return
         ino = self.child(name)
-        self.call(lambda: self.vfs.fs.writes.setattr(ino, size=size))
+        self.call(lambda: self.vfs.fs.setattr(ino, size=size))
         old = self.model[name]
         self.model[name] = (old + b"\0" * size)[:size]
 
@@ -181,7 +181,7 @@ class VfsModel(RuleBasedStateMachine):
         name = self.pick(pick)
 
         def go() -> None:
-            self.call(self.vfs.fs.writes.unlink, self.folder, name)
+            self.call(self.vfs.fs.unlink, self.folder, name)
 
         if name not in self.model:
             with pytest.raises(errors.NotFound):
@@ -198,7 +198,7 @@ class VfsModel(RuleBasedStateMachine):
         src = self.pick(pick)
 
         def go() -> None:
-            self.call(self.vfs.fs.writes.rename, self.folder, src, self.folder, dst, 0)
+            self.call(self.vfs.fs.rename, self.folder, src, self.folder, dst, 0)
 
         if src not in self.model:
             with pytest.raises(errors.NotFound):

@@ -358,7 +358,7 @@ async def test_a_continued_download_is_verified_whole(tmp_path: Path) -> None:
 
 
 async def test_a_small_read_at_the_start_of_a_ranged_file_fetches_little(tmp_path: Path) -> None:
-    from docfs.vfs.content import BLOCK_SIZE, FIRST_FETCH
+    from docfs.vfs.blocks import BLOCK_SIZE, FIRST_FETCH
 
     data = os.urandom(BLOCK_SIZE * 3)
     src = RangeSource(data)
@@ -426,7 +426,7 @@ async def test_last_close_stops_ranged_fetches_in_flight(tmp_path: Path) -> None
 
 
 async def test_a_close_lets_a_small_first_fetch_finish_and_keeps_it(tmp_path: Path) -> None:
-    from docfs.vfs.content import BLOCK_SIZE, FIRST_FETCH
+    from docfs.vfs.blocks import BLOCK_SIZE, FIRST_FETCH
 
     data = os.urandom(BLOCK_SIZE * 6)
     src = RangeSource(data)

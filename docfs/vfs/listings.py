@@ -1,0 +1,219 @@
+"""Directory listings: fetched whole on first use, kept for the TTL, refreshed when stale.
+
+A stale listing is refreshed through its change scope's feed where the backend has one
+(``Backend.changes``), else listed again (one tree listing for a whole scope where the backend
+can). A listing that fails because the server is away is served from what is cached, with one
+warning; a directory that answers 404 is dropped and its parent re-listed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Entry
+from docfs.vfs.inodes import ROOT_INODE, ChangeFeed, Node
+from docfs.vfs.names import assign_names
+from docfs.vfs.state import MountState
+
+log = logging.getLogger("docfs.vfs")
+
+#: with a change feed, directories are still listed in full once every this many TTLs
+FULL_LISTING_EVERY = 10
+
+
+class Listings:
+    """The listing side of a mount (its state is the ``MountState``)."""
+
+    def __init__(self, state: MountState) -> None:
+        self.state = state
+        self._list_locks: dict[int, trio.Lock] = {}
+        self._stale_warned: set[int] = set()
+
+    async def refresh_parent(self, node: Node) -> None:
+        """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
+        if node.ino == ROOT_INODE or node.detached:
+            return
+        parent = self.state.inodes.find(node.parent)
+        if parent is not None and parent.children is not None:
+            await self.ensure_listed(parent)
+
+    async def ensure_listed(self, node: Node) -> dict[str, int]:
+        if not node.is_dir:
+            raise errors.NotADirectory(self.state.path(node))
+        fresh = self.state.fresh
+        if fresh.fresh(node.listed_at):
+            return node.child_names()
+        lock = self._list_locks.setdefault(node.ino, trio.Lock())
+        async with lock:
+            # another task may have listed it while we waited for the lock
+            if not fresh.fresh(node.listed_at):
+                try:
+                    if not await self._refresh_from_changes(node):
+                        await self._list(node)
+                except errors.RemoteUnavailable:
+                    if node.children is None:
+                        raise
+                    if node.ino not in self._stale_warned:
+                        self._stale_warned.add(node.ino)
+                        log.warning(
+                            "server unavailable: serving the cached listing of %r",
+                            self.state.path(node),
+                        )
+                except errors.NotFound:
+                    self.vanished(node)
+                    raise
+        return node.child_names()
+
+    def _scope_of(self, node: Node) -> Node | None:
+        """The nearest change scope at or above ``node`` (None without a change feed)."""
+        if not self.state.backend.capabilities.changes:
+            return None
+        current: Node | None = node
+        while current is not None:
+            if current.entry.change_scope:
+                return current
+            if current.ino == ROOT_INODE:
+                return None
+            current = self.state.inodes.find(current.parent)
+        return None
+
+    async def _refresh_from_changes(self, node: Node) -> bool:
+        """Refresh a stale listing through its scope's change feed; False: list it instead.
+
+        A change feed reports new and changed entries, not deletions, so every directory is
+        still listed in full once every ``FULL_LISTING_EVERY`` TTLs.
+        """
+        fresh = self.state.fresh
+        scope = self._scope_of(node)
+        if (
+            scope is None
+            or node.children is None
+            or scope.feed is None
+            or not fresh.fresh_for(node.full_listed_at, FULL_LISTING_EVERY)
+        ):
+            return False
+        feed = scope.feed
+        if not fresh.fresh(feed.checked):
+            started = time.time()
+            async for parent_id, entry in self.state.backend.changes(scope.entry, feed.synced):
+                self._apply_change(parent_id, entry)
+            feed.synced, feed.checked = started, fresh.now()
+        if node.children is None or node.listed_at is None:
+            return False  # the feed showed something new here: list it
+        node.listed_at = feed.checked
+        return True
+
+    def _apply_change(self, parent_id: str, entry: Entry) -> None:
+        inodes = self.state.inodes
+        known = inodes.by_id(entry.id)
+        holder = inodes.find(known.parent) if known is not None else None
+        if (
+            known is not None
+            and known.entry.name == entry.name
+            and (holder is not None and holder.entry.id == parent_id)
+        ):
+            if known.staged is None and known.pending_job is None:
+                known.entry = entry  # new size/version: the next open gets the new content
+            return
+        # new, or renamed: its directory (if we hold a listing of it) must be listed again
+        self.state.invalidate_by_id(parent_id)
+
+    async def _list(self, node: Node) -> None:
+        started = time.time()
+        backend = self.state.backend
+        if node.entry.change_scope and backend.capabilities.tree:
+            await self._list_tree(node)
+        else:
+            self._apply_listing(node, [e async for e in backend.list_dir(node.entry)])
+        if node.entry.change_scope and node.feed is None:
+            node.feed = ChangeFeed(started, node.listed_at)
+
+    async def _list_tree(self, scope: Node) -> None:
+        """List a whole change scope with one tree listing: every directory below it at once."""
+        groups: dict[str, list[Entry]] = {}
+        async for parent_id, entry in self.state.backend.list_tree(scope.entry):
+            groups.setdefault(parent_id, []).append(entry)
+        pending, seen = [scope], {scope.ino}
+        while pending:
+            current = pending.pop()
+            self._apply_listing(current, groups.get(current.entry.id, []))
+            for ino in (current.children or {}).values():
+                child = self.state.inodes.find(ino)
+                if child is not None and child.is_dir and ino not in seen:
+                    seen.add(ino)
+                    pending.append(child)
+
+    def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
+        state, inodes = self.state, self.state.inodes
+        named = assign_names(entries, ((e.name, e.id) for e in entries), inodes.naming_id)
+        state.dates.note(entries)  # the files new here keep the date they show now
+        children: dict[str, int] = {}
+        for name, entry in named.items():
+            if name in node.local_children:
+                continue  # a local file of that name shadows the remote one until it is uploaded
+            child = inodes.place(entry, node.ino, name)
+            if child.staged is None:
+                child.mtime_override, child.mode_override = state.attrs.get(entry.id, entry.version)
+            children[name] = child.ino
+        kept = set(children.values())
+        for name, ino in (node.children or {}).items():
+            old = inodes.find(ino)
+            if ino in kept or old is None or old.parent != node.ino or old.name != name:
+                continue
+            # gone from the server (not moved elsewhere in our tree)
+            if inodes.by_id(old.entry.id) is old:
+                inodes.detach(old)
+        node.children = children
+        node.listed_at = node.full_listed_at = state.fresh.now()
+        node.hidden = None
+        self._stale_warned.discard(node.ino)
+
+    def vanished(self, node: Node) -> None:
+        """``node`` answered 404: drop it and make its parent re-list."""
+        parent = self.state.inodes.find(node.parent)
+        if parent is not None and node.ino != ROOT_INODE:
+            parent.listed_at = None
+            self.state.inodes.detach(node)
+
+    # ---- the control channel's refresh -----------------------------------------------------
+
+    def cached_node(self, path: str) -> Node | None:
+        """The node of ``path`` (inside the mount) if the mount knows it; never asks the
+        server."""
+        inodes = self.state.inodes
+        node = inodes.find(ROOT_INODE)
+        for part in (p for p in path.split("/") if p):
+            if node is None or not node.is_dir:
+                return None
+            ino = node.child_names().get(part)
+            node = inodes.find(ino) if ino is not None else None
+        return node
+
+    def forget_below(self, path: str) -> int:
+        """Forget the cached listings at and below ``path`` (of a file: its directory's);
+        returns how many were dropped."""
+        inodes = self.state.inodes
+        node = self.cached_node(path)
+        if node is None:
+            return 0
+        if not node.is_dir:
+            parent = inodes.find(node.parent)
+            if parent is None:
+                return 0
+            node = parent
+        dropped = 0
+        todo = [node]
+        while todo:
+            current = todo.pop()
+            if current.listed_at is not None:
+                current.listed_at = None
+                dropped += 1
+            for ino in current.child_names().values():
+                child = inodes.find(ino)
+                if child is not None and child.is_dir and child.parent == current.ino:
+                    todo.append(child)
+        return dropped
