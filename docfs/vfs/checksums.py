@@ -18,10 +18,6 @@ from docfs.hashing import file_digest, file_digest_async
 def expected(entry: Entry) -> Checksum | None:
     """The checksum ``entry``'s bytes must have, or None (nothing to check against)."""
     checksum = entry.checksum
-    if checksum is None:
-        # remove once every backend sets Entry.checksum: the older, magic metadata key
-        md5 = entry.meta.get("checksum.md5")
-        checksum = Checksum("md5", md5) if md5 else None
     if checksum is None or not checksum.value:
         return None
     if checksum.algorithm.lower() not in hashlib.algorithms_available:

@@ -29,10 +29,8 @@ def sha256(data: bytes) -> Checksum:
 def test_expected_prefers_the_typed_checksum_and_normalises_it() -> None:
     typed = file_entry("a", b"x", Checksum("SHA256", "ABC"), **{"checksum.md5": "def"})
     assert checksums.expected(typed) == Checksum("sha256", "abc")
-    # the fallback for backends that do not fill Entry.checksum yet
-    assert checksums.expected(file_entry("b", b"x", None, **{"checksum.md5": "DEF"})) == (
-        Checksum("md5", "def")
-    )
+    # the visible xattr key is only metadata: the vfs checks the typed checksum alone
+    assert checksums.expected(file_entry("b", b"x", None, **{"checksum.md5": "DEF"})) is None
     assert checksums.expected(file_entry("c", b"x", None)) is None
     # an algorithm this Python cannot compute is no checksum at all (the size still counts)
     assert checksums.expected(file_entry("d", b"x", Checksum("nohash", "00"))) is None

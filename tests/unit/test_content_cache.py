@@ -10,13 +10,13 @@ import pytest
 import trio
 
 from docfs import errors
-from docfs.backends.base import Entry, Kind, Sink
+from docfs.backends.base import Checksum, Entry, Kind, Sink
 from docfs.vfs.content import ContentCache, Fetch
 
 
 def entry(eid: str, data: bytes, version: str = "v1", md5: bool = False) -> Entry:
-    meta = {"checksum.md5": hashlib.md5(data).hexdigest()} if md5 else {}
-    return Entry(eid, eid, Kind.FILE, len(data), None, version, meta=meta)
+    checksum = Checksum("md5", hashlib.md5(data).hexdigest()) if md5 else None
+    return Entry(eid, eid, Kind.FILE, len(data), None, version, checksum=checksum)
 
 
 class Source:
