@@ -80,6 +80,23 @@ def _cmd_add_numbered_items(s: _State, collection: str, prefix: str, n: int) -> 
     return n
 
 
+def _cmd_seed_walk(s: _State, collection: str, n: int, seed: int) -> int:
+    """B10's collection: ``n`` items of two small files each, made here; returns their bytes.
+
+    Sizes vary (a few hundred bytes to a few KiB) so that ``du`` adds up something real; the
+    bodies are slices of one random buffer (their content is never read)."""
+    rng = random.Random(seed)
+    body = rng.randbytes(8192)
+    total = 0
+    for i in range(n):
+        item = s.emulator.add_item(collection, f"Item {i:05d}")
+        for name in ("text.txt", "data.bin"):
+            size = rng.randrange(200, 8192)
+            s.emulator.add_bitstream(item, name, body[:size])
+            total += size
+    return total
+
+
 def _cmd_add_bitstream(s: _State, item: str, name: str, blob: str) -> str:
     return s.emulator.add_bitstream(item, name, s.blobs[blob])
 
@@ -205,6 +222,10 @@ class RemoteEmulator:
 
     def add_numbered_items(self, collection: str, prefix: str, n: int) -> None:
         self.call("add_numbered_items", collection=collection, prefix=prefix, n=n)
+
+    def seed_walk(self, collection: str, n: int, seed: int = 10) -> int:
+        """``n`` items of two small files each in ``collection``; returns their total size."""
+        return int(self.call("seed_walk", collection=collection, n=n, seed=seed))
 
     def add_bitstream(self, item: str, name: str, blob: str) -> str:
         return str(self.call("add_bitstream", item=item, name=name, blob=blob))
