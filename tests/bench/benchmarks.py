@@ -945,6 +945,12 @@ def bench_walk(ctx: Context, latency: float) -> list[Row]:
     return walk.bench_walk(ctx, latency)
 
 
+def bench_rclone(ctx: Context, latency: float) -> list[Row]:
+    from tests.bench import rclone
+
+    return rclone.bench_rclone(ctx, latency)
+
+
 @dataclass(frozen=True)
 class Group:
     ids: tuple[str, ...]
@@ -963,5 +969,7 @@ GROUPS = (
     Group(("B8",), bench_first_byte, (20.0,)),
     Group(("B9",), bench_memory, (0.0,)),
     Group(("B10",), bench_walk),
+    # rclone's server has no latency model: 0 ms only
+    Group(("B11",), bench_rclone, (0.0,)),
     Group(("B12",), bench_file_manager, (20.0,)),
 )

@@ -233,7 +233,7 @@ def walk_rows(ctx: Context, latency: float, kind: str) -> list[Row]:
             row.notes.append(
                 f"{kind} {what}: a fresh daemon per run, cold; the direct script sends "
                 f"{concurrency} requests at a time (docfs's default concurrency for {kind}); "
-                f"{reps} runs each; seeding took {seeding():.1f} s; docfs requests (median "
+                f"{reps} runs each; seeding took {seeding():.2f} s; docfs requests (median "
                 "run): "
                 f"{_kinds_note(sorted(row.docfs, key=lambda r: r.requests)[len(row.docfs) // 2])}"
             )
