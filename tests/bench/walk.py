@@ -12,6 +12,13 @@ them with the concurrency docfs is allowed against that backend (its
   (one page holds the files of 100 items; docs/protocols/dspace6.md, "JSON shapes, expand").
   The API sets no maximum ``limit``; the baseline pages at 100, the page size docfs lists with,
   so the ratio counts per-item requests, not a bigger page.
+* DocSpace: the room's pages of folders, and the pages of every file below it
+  (``filterType=FilesOnly`` lists recursively, each file with its ``folderId`` and size:
+  ONLYOFFICE/DocSpace-server ``products/ASC.Files/Core/Core/Dao/TeamlabDao/FileDao.cs``,
+  ``withSubfolders`` defaults to true and applies once a filter is set); at most 100 entries a
+  page, paced as docfs paces itself (its default 24.5 requests/s, burst 25: the portal's 1500
+  a minute). The emulator's own
+  limiter is off, since its 60 s window would carry one run's requests into the next one.
 * DSpace 7: Discovery pages of the collection's items (at most 100 a page) with
   ``embed=bundles/bitstreams`` applied to each result's ``indexableObject``, as the emulator
   honours it (the DSpace Angular UI sends ``embed=`` on search results, e.g. ``embed=thumbnail``;
@@ -26,6 +33,8 @@ import concurrent.futures
 import contextlib
 import statistics
 import subprocess
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -34,10 +43,12 @@ from typing import Any
 
 import httpx
 
+from docfs.backends.docspace import DocSpaceBackend
 from docfs.backends.dspace6 import DSpace6Backend
 from docfs.backends.dspace7 import DSpace7Backend
 from tests.bench.benchmarks import Context, Env
 from tests.bench.direct import JSON, PAGE, Direct
+from tests.bench.emulator import PASSWORD, USER
 from tests.bench.measure import Row, Run, stopwatch
 
 #: repetitions of B10 (each docfs run is a fresh daemon walking N items: minutes at 20 ms)
@@ -122,6 +133,61 @@ def walk_dspace7(client: httpx.Client, collection: str, concurrency: int) -> Lis
     return Listing(len(files), sum(int(b["sizeBytes"]) for b in files))
 
 
+#: DocSpace's largest page (``count`` is [Range(1, 100)], GetFolderRequestDto.cs)
+DOCSPACE_PAGE = 100
+
+
+class Pace:
+    """A token bucket (``rate`` a second, ``burst`` at once) shared by threads: the baseline
+    keeps the pace docfs's default limits impose on it for DocSpace."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+        self.lock = threading.Lock()
+
+    def wait(self) -> None:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            self.tokens -= 1
+            delay = -self.tokens / self.rate if self.tokens < 0 else 0.0
+        if delay:
+            time.sleep(delay)
+
+
+def walk_docspace(client: httpx.Client, room: int, concurrency: int, pace: Pace) -> Listing:
+    """Every file of a DocSpace room of folders: the pages of its folders (their names), and
+    the pages of all files below it (``filterType=1``, FilesOnly, lists recursively because
+    ``withSubFolders`` defaults to true: FileDao.cs, see the module docstring), each with its
+    ``folderId`` and ``pureContentLength``; the first page of each says how many there are."""
+
+    def page(files: bool, start: int) -> tuple[int, list[Any]]:
+        pace.wait()
+        params = {"count": str(DOCSPACE_PAGE), "startIndex": str(start)}
+        if files:
+            params["filterType"] = "1"
+        response = client.get(f"/files/{room}", params=params)
+        response.raise_for_status()
+        body = response.json()["response"]
+        return int(body["total"]), body["files" if files else "folders"]
+
+    (folder_total, folders), (file_total, files) = _pool_map(
+        2, lambda f: [page(bool(f), 0)], [0, 1]
+    )
+    rest = [(False, k) for k in range(DOCSPACE_PAGE, folder_total, DOCSPACE_PAGE)]
+    rest += [(True, k) for k in range(DOCSPACE_PAGE, file_total, DOCSPACE_PAGE)]
+    with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+        for (is_files, _), (_, part) in zip(rest, pool.map(lambda a: page(*a), rest), strict=True):
+            (files if is_files else folders).extend(part)
+    known = {f["id"] for f in folders}
+    if any(f["folderId"] not in known for f in files):
+        raise RuntimeError("DocSpace: a file outside the room's folders")
+    return Listing(len(files), sum(int(f.get("pureContentLength") or 0) for f in files))
+
+
 def find_files(path: Path, expect: int) -> None:
     """``find PATH -type f | wc -l``; fails unless it counts ``expect`` files."""
     out = subprocess.run(
@@ -157,35 +223,82 @@ def _kinds_note(run: Run) -> str:
     return ", ".join(f"{k} x{n}" for k, n in top)
 
 
+@dataclass
+class Side:
+    """One backend's B10 setup: where the walked collection is and the baseline that lists it."""
+
+    top: str
+    name: str
+    expect: Listing
+    concurrency: int
+    how: str
+    baseline: Callable[[], Listing]
+
+
+def _dspace6_side(env: Env, n: int) -> Side:
+    emu = env.emu
+    collection = emu.add_collection("Walk", emu.add_community("Tree"))
+    expect = Listing(2 * n, emu.seed_walk(collection, n))
+    concurrency = DSpace6Backend.default_limits.concurrency
+    direct = env.direct  # logged in before any clock starts, as the daemon is
+    return Side(
+        "Tree",
+        "Walk",
+        expect,
+        concurrency,
+        f"{PAGE}-item pages with expand=bitstreams",
+        lambda: walk_dspace6(direct, collection, concurrency),
+    )
+
+
+def _dspace7_side(env: Env, n: int, stack: contextlib.ExitStack) -> Side:
+    emu = env.emu
+    collection = emu.add_collection("Walk", emu.add_community("Tree"))
+    expect = Listing(2 * n, emu.seed_walk(collection, n))
+    concurrency = DSpace7Backend.default_limits.concurrency
+    client = stack.enter_context(httpx.Client(base_url=f"{emu.url}/server/api", timeout=120))
+    return Side(
+        "Tree",
+        "Walk",
+        expect,
+        concurrency,
+        f"Discovery pages of {DSPACE7_PAGE} with embed=bundles/bitstreams",
+        lambda: walk_dspace7(client, collection, concurrency),
+    )
+
+
+def _docspace_side(env: Env, n: int, stack: contextlib.ExitStack) -> Side:
+    emu = env.emu
+    room, size = emu.seed_walk_room(n)
+    limits = DocSpaceBackend.default_limits
+    client = stack.enter_context(httpx.Client(base_url=f"{emu.url}/api/2.0", timeout=120))
+    login = client.post("/authentication", json={"userName": USER, "password": PASSWORD})
+    login.raise_for_status()
+    client.headers["Authorization"] = login.json()["response"]["token"]
+    rate = limits.requests_per_second or 1e9
+    return Side(
+        "Rooms",
+        "Walk",
+        Listing(2 * n, size),
+        limits.concurrency,
+        f"{DOCSPACE_PAGE}-entry pages of folders + recursive FilesOnly pages, {rate:g}/s",
+        lambda: walk_docspace(client, room, limits.concurrency, Pace(rate, limits.burst)),
+    )
+
+
 def walk_rows(ctx: Context, latency: float, kind: str) -> list[Row]:
-    """B10's two rows (find, du) for the DSpace 6 or DSpace 7 emulator."""
+    """B10's two rows (find, du) for one backend's emulator."""
     n = ctx.sizes.walk_items
     reps = min(ctx.sizes.reps, MAX_REPS)
     with Env(ctx, f"walk-{kind}", latency, kind) as env, contextlib.ExitStack() as stack:
-        emu = env.emu
-        collection = emu.add_collection("Walk", emu.add_community("Tree"))
         with stopwatch() as seeding:
-            seeded = emu.seed_walk(collection, n)
-        expect = Listing(2 * n, seeded)
-        baseline: Callable[[], Listing]
-        if kind == "dspace6":
-            concurrency = DSpace6Backend.default_limits.concurrency
-            how = f"{PAGE}-item pages with expand=bitstreams"
-            direct = env.direct  # logged in before any clock starts, as the daemon is
-
-            def baseline() -> Listing:
-                return walk_dspace6(direct, collection, concurrency)
-
-        else:
-            concurrency = DSpace7Backend.default_limits.concurrency
-            how = f"Discovery pages of {DSPACE7_PAGE} with embed=bundles/bitstreams"
-            client = stack.enter_context(
-                httpx.Client(base_url=f"{emu.url}/server/api", timeout=120)
-            )
-
-            def baseline() -> Listing:
-                return walk_dspace7(client, collection, concurrency)
-
+            if kind == "dspace6":
+                side = _dspace6_side(env, n)
+            elif kind == "dspace7":
+                side = _dspace7_side(env, n, stack)
+            else:
+                side = _docspace_side(env, n, stack)
+        expect, how, concurrency, baseline = side.expect, side.how, side.concurrency, side.baseline
         if baseline() != expect:  # also warms the baseline's connections
             raise RuntimeError(f"B10 {kind}: the baseline saw {baseline()}, not {expect}")
         label = f"{n:,} items x 2 files"
@@ -213,10 +326,10 @@ def walk_rows(ctx: Context, latency: float, kind: str) -> list[Row]:
             for what, row in rows.items():
                 # a daemon of its own with an empty cache: nothing is listed yet
                 m = env.mount(name=f"{what}{i}")
-                top = m.path / "Tree"
+                top = m.path / side.top
                 top.stat()
                 list(top.iterdir())  # the path above the collection is not what is timed
-                walk = partial(actions[what], top / "Walk")
+                walk = partial(actions[what], top / side.name)
                 with env.profiled(f"B10-{what}", m):
                     row.docfs.append(env.run_docfs(m, walk))
                 m.stop()
@@ -241,4 +354,8 @@ def walk_rows(ctx: Context, latency: float, kind: str) -> list[Row]:
 
 
 def bench_walk(ctx: Context, latency: float) -> list[Row]:
-    return [*walk_rows(ctx, latency, "dspace6"), *walk_rows(ctx, latency, "dspace7")]
+    return [*(row for kind in KINDS for row in walk_rows(ctx, latency, kind))]
+
+
+#: B10's backends: both DSpace APIs and DocSpace (which seeds faster than RSpace)
+KINDS = ("dspace6", "dspace7", "docspace")
