@@ -357,5 +357,6 @@ def bench_walk(ctx: Context, latency: float) -> list[Row]:
     return [*(row for kind in KINDS for row in walk_rows(ctx, latency, kind))]
 
 
-#: B10's backends: both DSpace APIs and DocSpace (which seeds faster than RSpace)
+#: B10's backends: both DSpace APIs and DocSpace (its backdoor makes a room of folders and
+#: files directly, in-process; RSpace was not tried)
 KINDS = ("dspace6", "dspace7", "docspace")
