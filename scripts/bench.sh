@@ -28,7 +28,8 @@ for arg in "$@"; do
   [ "$prev" = "--only" ] && only="$arg"
   prev="$arg"
 done
-if { [ -z "$only" ] || [[ ",${only^^}," == *",B11,"* ]]; } && ! command -v rclone >/dev/null; then
+wanted=",$(printf '%s' "$only" | tr -d ' ' | tr '[:lower:]' '[:upper:]'),"
+if { [ -z "$only" ] || [[ "$wanted" == *",B11,"* ]]; } && ! command -v rclone >/dev/null; then
   echo "bench: installing rclone for B11 (apt-get install -y rclone) …" >&2
   if ! { apt-get install -y rclone >/dev/null 2>&1 \
     || { apt-get update >/dev/null 2>&1 && apt-get install -y rclone >/dev/null 2>&1; }; }; then
