@@ -65,6 +65,8 @@ class Sizes:
     cache_file: int = 16 * MiB
     #: B12's folder is ~380 MiB divided by this
     visit_scale_down: int = 1
+    #: items (of two files each) in B10's walked collection
+    walk_items: int = 5000
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -80,6 +82,7 @@ class Sizes:
             cache_size=32 * MiB,
             cache_file=8 * MiB,
             visit_scale_down=8,
+            walk_items=500,
         )
 
 
@@ -933,6 +936,21 @@ def bench_file_manager(ctx: Context, latency: float) -> list[Row]:
     return rows
 
 
+# ---- B10, B11 (issue 24): in modules of their own, imported when run (they use Env) ---------
+
+
+def bench_walk(ctx: Context, latency: float) -> list[Row]:
+    from tests.bench import walk
+
+    return walk.bench_walk(ctx, latency)
+
+
+def bench_rclone(ctx: Context, latency: float) -> list[Row]:
+    from tests.bench import rclone
+
+    return rclone.bench_rclone(ctx, latency)
+
+
 @dataclass(frozen=True)
 class Group:
     ids: tuple[str, ...]
@@ -950,5 +968,8 @@ GROUPS = (
     Group(("B7",), bench_parallel, (20.0,)),
     Group(("B8",), bench_first_byte, (20.0,)),
     Group(("B9",), bench_memory, (0.0,)),
+    Group(("B10",), bench_walk),
+    # rclone's server has no latency model: 0 ms only
+    Group(("B11",), bench_rclone, (0.0,)),
     Group(("B12",), bench_file_manager, (20.0,)),
 )

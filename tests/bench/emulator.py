@@ -1,4 +1,4 @@
-"""The DSpace 6 (or DSpace 7) emulator in a process of its own, driven through a pipe.
+"""The DSpace 6 (DSpace 7, DocSpace) emulator in a process of its own, driven through a pipe.
 
 The benchmarks compare docfs with httpx scripts run by the harness. Were the emulator a thread
 of the harness, the harness's own httpx client would compete with it for one GIL while the
@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from docfs.emulators.base import EmulatorServer
+from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
 
@@ -45,8 +46,14 @@ class Traffic:
 
 @dataclass
 class _State:
-    emulator: DSpace6Emulator | DSpace7Emulator
+    emulator: DSpace6Emulator | DSpace7Emulator | DocSpaceEmulator
     blobs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def dspace(self) -> DSpace6Emulator | DSpace7Emulator:
+        """The emulator, for the commands that only DSpace's take."""
+        assert not isinstance(self.emulator, DocSpaceEmulator), "a DSpace command on DocSpace"
+        return self.emulator
 
 
 def _kind(path: str) -> str:
@@ -63,25 +70,64 @@ def _cmd_make_blob(s: _State, key: str, size: int, seed: int) -> None:
 
 
 def _cmd_add_community(s: _State, name: str) -> str:
-    return s.emulator.add_community(name)
+    return s.dspace.add_community(name)
 
 
 def _cmd_add_collection(s: _State, name: str, community: str) -> str:
-    return s.emulator.add_collection(name, community)
+    return s.dspace.add_collection(name, community)
 
 
 def _cmd_add_items(s: _State, collection: str, titles: list[str]) -> list[str]:
-    return [s.emulator.add_item(collection, t) for t in titles]
+    return [s.dspace.add_item(collection, t) for t in titles]
 
 
 def _cmd_add_numbered_items(s: _State, collection: str, prefix: str, n: int) -> int:
     for i in range(n):
-        s.emulator.add_item(collection, f"{prefix} {i:06d}")
+        s.dspace.add_item(collection, f"{prefix} {i:06d}")
     return n
 
 
+def _walk_files(seed: int) -> Callable[[], tuple[tuple[str, bytes], ...]]:
+    """B10's two files of an item, new sizes at each call (a few hundred bytes to 8 KiB, so
+    that ``du`` adds up something real); the bodies are slices of one random buffer."""
+    rng = random.Random(seed)
+    body = rng.randbytes(8192)
+    return lambda: tuple((name, body[: rng.randrange(200, 8192)]) for name in WALK_FILES)
+
+
+#: the names of the files of each item of B10's collection
+WALK_FILES = ("text.txt", "data.bin")
+
+
+def _cmd_seed_walk(s: _State, collection: str, n: int, seed: int) -> int:
+    """B10's collection: ``n`` items of two small files each, made here; returns their bytes."""
+    files = _walk_files(seed)
+    total = 0
+    for i in range(n):
+        item = s.dspace.add_item(collection, f"Item {i:05d}")
+        for name, data in files():
+            s.dspace.add_bitstream(item, name, data)
+            total += len(data)
+    return total
+
+
+def _cmd_seed_walk_room(s: _State, n: int, seed: int) -> tuple[int, int]:
+    """B10 on DocSpace: a room of ``n`` folders of two small files each (the collection and
+    items of DSpace); returns the room's id and the files' bytes."""
+    assert isinstance(s.emulator, DocSpaceEmulator)
+    files = _walk_files(seed)
+    room = s.emulator.add_room("Walk", owner=USER)
+    total = 0
+    for i in range(n):
+        folder = s.emulator.add_folder(room, f"Item {i:05d}", owner=USER)
+        for name, data in files():
+            s.emulator.add_file(folder, name, data, owner=USER)
+            total += len(data)
+    return room, total
+
+
 def _cmd_add_bitstream(s: _State, item: str, name: str, blob: str) -> str:
-    return s.emulator.add_bitstream(item, name, s.blobs[blob])
+    return s.dspace.add_bitstream(item, name, s.blobs[blob])
 
 
 def _cmd_set_latency(s: _State, ms: float) -> None:
@@ -130,8 +176,8 @@ def _cmd_seed_visit_folder(s: _State, item: str, scale_down: int) -> tuple[list[
 
     files = file_manager.make_folder(scale_down)
     for name, data in files.items():
-        s.emulator.add_bitstream(item, name, data)
-    s.emulator.filter_media(item)
+        s.dspace.add_bitstream(item, name, data)
+    s.dspace.filter_media(item)
     # both DSpace versions' default thumbnail filters take these of the folder's formats
     thumbnailed = [n for n in files if n.endswith((".pdf", ".png", ".jpg"))]
     return thumbnailed, sum(len(d) for d in files.values())
@@ -144,9 +190,14 @@ _COMMANDS: dict[str, Callable[..., Any]] = {
 
 def _serve(conn: Connection, latency_ms: float, kind: str) -> None:
     """Child process: serve the emulator on loopback and answer commands until ``stop``."""
-    emulator: DSpace6Emulator | DSpace7Emulator
+    emulator: DSpace6Emulator | DSpace7Emulator | DocSpaceEmulator
     if kind == "dspace7":
         emulator = DSpace7Emulator(latency_ms=latency_ms, seed=1)
+    elif kind == "docspace":
+        # without the portal's request limiter: docfs paces itself to it (its default limits)
+        # and so does the baseline, but the limiter's window would carry one run's requests
+        # over into the next one's
+        emulator = DocSpaceEmulator(latency_ms=latency_ms, seed=1, rate_limiting=False)
     else:
         emulator = DSpace6Emulator(latency_ms=latency_ms, seed=1)
     emulator.add_user(USER, PASSWORD, admin=True)
@@ -168,7 +219,8 @@ class RemoteEmulator:
     """Handle on an emulator process; its methods are the benchmark's backdoor."""
 
     def __init__(self, latency_ms: float = 0.0, kind: str = "dspace6") -> None:
-        """``kind``: the DSpace 6 emulator (most benchmarks), or DSpace 7 (byte ranges)."""
+        """``kind``: the DSpace 6 emulator (most benchmarks), DSpace 7 (byte ranges) or
+        DocSpace (B10)."""
         ctx = multiprocessing.get_context("spawn")
         self._conn, child = ctx.Pipe()
         self._proc = ctx.Process(target=_serve, args=(child, latency_ms, kind), daemon=True)
@@ -179,7 +231,9 @@ class RemoteEmulator:
         #: the DSpace 6 REST root (what ``Direct`` talks to)
         self.api = f"{self.url}/rest"
         #: what ``docfs mount`` is given
-        self.remote = f"dspace7:{self.url}" if kind == "dspace7" else f"dspace6:{self.api}"
+        self.remote = {"dspace7": f"dspace7:{self.url}", "docspace": f"docspace:{self.url}"}.get(
+            kind, f"dspace6:{self.api}"
+        )
 
     def call(self, name: str, /, **kwargs: Any) -> Any:
         self._conn.send((name, kwargs))
@@ -205,6 +259,15 @@ class RemoteEmulator:
 
     def add_numbered_items(self, collection: str, prefix: str, n: int) -> None:
         self.call("add_numbered_items", collection=collection, prefix=prefix, n=n)
+
+    def seed_walk(self, collection: str, n: int, seed: int = 10) -> int:
+        """``n`` items of two small files each in ``collection``; returns their total size."""
+        return int(self.call("seed_walk", collection=collection, n=n, seed=seed))
+
+    def seed_walk_room(self, n: int, seed: int = 10) -> tuple[int, int]:
+        """DocSpace: a room of ``n`` folders of two small files; its id and the files' size."""
+        room, total = self.call("seed_walk_room", n=n, seed=seed)
+        return int(room), int(total)
 
     def add_bitstream(self, item: str, name: str, blob: str) -> str:
         return str(self.call("add_bitstream", item=item, name=name, blob=blob))
