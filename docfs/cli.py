@@ -20,7 +20,6 @@ import gc
 import json
 import logging
 import logging.handlers
-import math
 import os
 import re
 import shlex
@@ -36,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import trio
 
-from docfs import __version__, completion, config, control, errors, sharing
+from docfs import __version__, completion, config, control, errors, registry
 from docfs.backends.base import Credentials
 from docfs.daemon import (
     PRIVATE_UMASK,
@@ -51,8 +50,10 @@ from docfs.daemon import (
     serve,
     state_file,
 )
+from docfs.options import MOUNT_OPTIONS, OPTIONS, Option, default, parse_cli
 from docfs.redact import Redactor
-from docfs.registry import REMOTE_TYPES, remote_type
+from docfs.registry import REMOTE_TYPES, families, remote_type, type_options
+from docfs.remotetype import load
 from docfs.vfs.filesystem import Options
 
 if TYPE_CHECKING:
@@ -64,11 +65,6 @@ log = logging.getLogger("docfs")
 READY_FD_ENV = "DOCFS_READY_FD"
 LEVELS = ["debug", "info", "warning", "error"]
 COMMANDS = config.COMMAND_WORDS
-DEFAULT_CACHE_SIZE = "10G"
-DEFAULT_DIR_CACHE_TIME = 60.0
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_TRANSFERS = 4
-DEFAULT_READ_AHEAD = 0
 
 
 #: exit statuses a service manager can tell apart (systemd ``RestartPreventExitStatus=``): a
@@ -88,37 +84,27 @@ def parse_size(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def number(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]:
-    """An argparse type for a number of at least (or, ``exclusive``, more than) ``minimum``:
+def argument_type(option: Option) -> Callable[[str], Any]:
+    """An argparse type checking a value with the option's rule (``docfs.options``):
     ``--timeout -3`` is a usage error naming the option, not a traceback from deep inside."""
 
-    def check(text: str) -> float:
+    def check(text: str) -> Any:
         try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (exclusive and value == minimum):
-            relation = "more than" if exclusive else "at least"
-            raise argparse.ArgumentTypeError(f"must be {relation} {minimum:g}, not {text}")
-        return value
+            return parse_cli(option, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
     return check
+
+
+def number(minimum: float, *, exclusive: bool = False) -> Callable[[str], float]:
+    """An argparse type for a number of at least (or, ``exclusive``, more than) ``minimum``."""
+    return argument_type(Option("", "number", "", minimum=minimum, exclusive=exclusive))
 
 
 def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     """An argparse type for a whole number in ``[minimum, maximum]``."""
-
-    def check(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-        if value < minimum or (maximum is not None and value > maximum):
-            limit = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
-            raise argparse.ArgumentTypeError(f"must be {limit}, not {value}")
-        return value
-
-    return check
+    return argument_type(Option("", "whole", "", minimum=minimum, maximum=maximum))
 
 
 # ---- logging -------------------------------------------------------------------------------
@@ -289,7 +275,7 @@ def read_credentials(path: Path | None, *, use_env: bool = True) -> Credentials:
     return Credentials(values["user"], values["password"], values["token"])
 
 
-_INLINE = re.compile(r"[A-Za-z0-9_]+:https?://")  # also "dspace:URL" (detected)
+_INLINE = re.compile(r"[A-Za-z0-9_]+:https?://")  # also "FAMILY:URL" (detected)
 
 
 def is_inline(source: str) -> bool:
@@ -301,20 +287,24 @@ def source_mistake(source: str) -> str | None:
     """What is wrong with a mount source that looks like a mistyped ``TYPE:URL``, if anything."""
     types = sorted(REMOTE_TYPES)
     if source.startswith(("http://", "https://")):
+        detect = "".join(
+            f" (or {family}:{source} to detect {registry.family_label(family)}; "
+            f"`docfs detect {source}` tells)"
+            for family in families()
+        )
         return (
             f"{source!r} is a URL without its repository type: give it as "
-            f"TYPE:{source} with TYPE one of {', '.join(types)} "
-            f"(or dspace:{source} to detect DSpace 6 or 7+; `docfs detect {source}` tells)"
+            f"TYPE:{source} with TYPE one of {', '.join(types)}{detect}"
         )
     kind, sep, rest = source.partition(":")
     if not sep or rest.startswith("/"):
         return None  # NAME or NAME:/sub/path
-    if kind in REMOTE_TYPES or kind == "dspace":
+    if kind in REMOTE_TYPES or kind in families():
         if not rest.startswith(("http://", "https://")):
             return f"remote {source!r}: the URL must start with http:// or https://"
         return None
     if rest.startswith(("http://", "https://")) or "//" in rest:
-        hint = difflib.get_close_matches(kind, [*types, "dspace"], n=1)
+        hint = difflib.get_close_matches(kind, [*types, *families()], n=1)
         also = f"; did you mean {hint[0]!r}?" if hint else ""
         return f"unknown repository type {kind!r} (known: {', '.join(types)}){also}"
     return None
@@ -326,13 +316,13 @@ def parse_remote(text: str) -> tuple[str, str]:
         raise UsageError(mistake)
     kind, sep, url = text.partition(":")
     if not sep or not url.startswith(("http://", "https://")):
-        raise UsageError(f"remote {text!r}: expected TYPE:URL, e.g. dspace6:https://host/rest")
-    if kind == "dspace":
-        # "dspace:URL": ask the server whether it is DSpace 6 or 7+
-        from docfs.detect import detect_dspace
+        raise UsageError(f"remote {text!r}: expected TYPE:URL, e.g. {registry.example()}")
+    if kind in families():
+        # "FAMILY:URL": ask the server which member of the family it is
+        from docfs.detect import detect
 
         try:
-            return trio.run(detect_dspace, url)
+            return trio.run(detect, kind, url)
         except errors.DocfsError as exc:
             raise UsageError(str(exc)) from None
     try:
@@ -343,10 +333,10 @@ def parse_remote(text: str) -> tuple[str, str]:
 
 
 def remote_kind(remote: config.Remote) -> tuple[str, str]:
-    """A configured remote's type and URL; ``type = "dspace"`` is detected as ``dspace:URL``
-    on the command line is (DSpace 6 at ``…/rest`` or DSpace 7+)."""
-    if remote.type == config.DETECT_DSPACE:
-        return parse_remote(f"dspace:{remote.url}")
+    """A configured remote's type and URL; a family's name (``type = FAMILY``) is detected
+    as ``FAMILY:URL`` on the command line is."""
+    if remote.type in families():
+        return parse_remote(f"{remote.type}:{remote.url}")
     return remote.type, remote.url
 
 
@@ -356,26 +346,57 @@ def _pick(*values: Any) -> Any:
 
 
 def _backend_options(remote: config.Remote) -> dict[str, Any]:
-    if remote.type != "opus2":
-        return {}
-    from docfs.backends.opus2 import load_profile
-
+    """The backend's keyword arguments from the configured remote: its type's own settings
+    (``docfs.remotetype.TypeOption``) and, where the backend re-reads it, the token file."""
+    rtype = REMOTE_TYPES.get(remote.type)
+    if rtype is None:
+        return {}  # a family: the detected type's backend takes its defaults
     options: dict[str, Any] = {}
-    if remote.profile is not None:
+    for typed in rtype.options:
+        name = typed.option.name
+        if name not in remote.type_options:
+            continue
+        value = remote.type_options[name]
         try:
-            options["profile"] = load_profile(remote.profile)
-        except (OSError, ValueError, TypeError) as exc:
-            detail = exc.strerror if isinstance(exc, OSError) else str(exc)
+            options[typed.backend_kwarg] = typed.to_backend(value) if typed.to_backend else value
+        except ValueError as exc:
             raise config.ConfigError(
-                f"cannot use the wire profile: {detail}",
-                path=remote.source,
-                key=f"remotes.{remote.name}.profile",
+                str(exc), path=remote.source, key=f"remotes.{remote.name}.{name}"
             ) from None
-    token_file = config.token_file(remote)
+    token_file = config.token_file(remote) if rtype.token_file else None
     if token_file is not None:
         # a regenerated token is picked up from the file after a 401, without a restart
         options["token_file"] = token_file
     return options
+
+
+def _type_flags(args: argparse.Namespace, kind: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The repository types' own flags given on the command line (``docfs.remotetype``), as
+    the backend's keyword arguments; a flag of another type is a usage error."""
+    result = dict(options)
+    for rtype, typed in type_options():
+        option = typed.option
+        value = getattr(args, option.dest, None) if option.dest else None
+        if value is None or value is False:
+            continue
+        owners = registry.option_owners(option.name)
+        if kind not in {t.name for t in owners}:
+            labels = " and ".join(t.label for t in owners)
+            raise UsageError(f"{option.flag} is an option of {labels} remotes")
+        if rtype.name == kind:
+            converted = typed.to_backend(value) if typed.to_backend else value
+            result[typed.backend_kwarg] = converted
+    return result
+
+
+def _given(args: argparse.Namespace, remote: config.Remote, name: str) -> Any:
+    """An option's value: the command line, then the configuration, then the table's default."""
+    option = OPTIONS[name]
+    given = getattr(args, option.dest, None) if option.dest else None
+    if given is not None and option.negated:
+        given = False if given else None  # --no-thumbnails: off; absent: not said
+    configured = getattr(remote, name, None) if option.config else None
+    return _pick(given, configured, default(name))
 
 
 def clear_stale_mount(mountpoint: Path) -> Path:
@@ -468,79 +489,44 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         url=url,
         mountpoint=mountpoint,
         credentials=credentials,
-        cache_dir=_pick(args.cache_dir, r.cache_dir, default_cache_dir()),
-        cache_size=_pick(args.cache_size, r.cache_size, config.parse_size(DEFAULT_CACHE_SIZE)),
+        cache_dir=_pick(_given(args, r, "cache_dir"), default_cache_dir()),
+        cache_size=_given(args, r, "cache_size"),
         options=Options(
-            read_only=bool(_pick(args.read_only, r.read_only, False)),
-            direct_io=bool(_pick(args.direct_io, r.direct_io, False)),
-            thumbnail_max=_pick(args.thumbnail_max, r.thumbnail_max),
-            thumbnailers=r.thumbnailers,
-            file_managers=r.file_managers,
-            dir_cache_time=_pick(args.dir_cache_time, r.dir_cache_time, DEFAULT_DIR_CACHE_TIME),
-            write_back=_pick(args.write_back, r.write_back),
-            transfers=_pick(args.transfers, r.transfers, DEFAULT_TRANSFERS),
-            uid=_pick(args.uid, os.getuid()),
-            gid=_pick(args.gid, os.getgid()),
+            read_only=bool(_given(args, r, "read_only")),
+            direct_io=bool(_given(args, r, "direct_io")),
+            thumbnail_max=_given(args, r, "thumbnail_max"),
+            thumbnailers=_given(args, r, "thumbnailers"),
+            file_managers=_given(args, r, "file_managers"),
+            dir_cache_time=_given(args, r, "dir_cache_time"),
+            write_back=_given(args, r, "write_back"),
+            transfers=_given(args, r, "transfers"),
+            uid=_pick(_given(args, r, "uid"), os.getuid()),
+            gid=_pick(_given(args, r, "gid"), os.getgid()),
         ),
-        timeout=_pick(args.timeout, r.timeout, DEFAULT_TIMEOUT),
-        concurrency=r.concurrency,
+        timeout=_given(args, r, "timeout"),
+        concurrency=_given(args, r, "concurrency"),
         requests_per_second=rpm / 60 if rpm else None,
         sub_path=sub_path,
         name=remote.name if remote is not None else None,
-        allow_other=bool(args.allow_other),
-        verify_tls=not args.insecure,
-        ca_bundle=args.ca_bundle,
+        allow_other=bool(_given(args, r, "allow_other")),
+        verify_tls=not _given(args, r, "insecure"),
+        ca_bundle=_given(args, r, "ca_bundle"),
         fuse_options=frozenset(args.kernel_option or ()),
-        read_ahead=_pick(args.read_ahead, DEFAULT_READ_AHEAD),
-        thumbnails=bool(_pick(False if args.no_thumbnails else None, r.thumbnails, True)),
-        backend_options=_docspace_options(
+        read_ahead=_given(args, r, "read_ahead"),
+        thumbnails=bool(_given(args, r, "thumbnails")),
+        backend_options=_type_flags(
             args, kind, _backend_options(remote) if remote is not None else {}
         ),
     )
 
 
-def _docspace_options(
-    args: argparse.Namespace, kind: str, options: dict[str, Any]
-) -> dict[str, Any]:
-    """``--permanent-delete`` and ``--hide-trash``: DocSpace's Trash behaviour."""
-    wanted = {"permanent_delete": args.permanent_delete, "show_trash": not args.hide_trash}
-    if not args.permanent_delete and not args.hide_trash:
-        return options
-    if kind != "docspace":
-        raise UsageError("--permanent-delete and --hide-trash are options of DocSpace remotes")
-    return {**options, **wanted}
-
-
 # ---- the mount.fuse3 call form -------------------------------------------------------------
 
-#: ``-o`` options that map to a docfs flag or option
-_HELPER_FLAGS = {
-    "ro": "--read-only",
-    "direct_io": "--direct-io",
-    "no_thumbnails": "--no-thumbnails",
-    "allow_other": "--allow-other",
-    "nonempty": "--allow-non-empty",
-    "permanent_delete": "--permanent-delete",
-    "hide_trash": "--hide-trash",
-    "insecure": "--insecure",
-}
+_ALL_OPTIONS = (*MOUNT_OPTIONS, *(o.option for _, o in type_options()))
+#: ``-o`` options that map to a docfs flag or option (``docfs.options``)
+_HELPER_FLAGS = {o.helper: o.flag for o in _ALL_OPTIONS if o.kind == "flag" and o.helper and o.flag}
 _HELPER_VALUES = {
-    "ca_bundle": "--ca-bundle",
-    "cache_size": "--cache-size",
-    "cache_dir": "--cache-dir",
-    "dir_cache_time": "--dir-cache-time",
-    "read_ahead": "--read-ahead",
-    "thumbnail_max": "--thumbnail-max",
-    "write_back": "--write-back",
-    "transfers": "--transfers",
-    "timeout": "--timeout",
-    "config": "--config",
-    "credentials_file": "--credentials-file",
-    "log_file": "--log-file",
-    "log_level": "--log-level",
-    "verbose": "-v",
-    "uid": "--uid",
-    "gid": "--gid",
+    o.helper.rstrip("="): o.flag for o in _ALL_OPTIONS if o.kind != "flag" and o.helper and o.flag
 }
 #: kernel mount flags passed on to the FUSE mount
 _HELPER_KERNEL = {"noexec", "nosuid", "nodev"}
@@ -734,9 +720,17 @@ def cmd_mount(args: argparse.Namespace, redactor: Redactor) -> int:
 
 
 def cmd_detect(args: argparse.Namespace, redactor: Redactor) -> int:
-    """Print which DSpace a URL serves, as the TYPE:URL to mount."""
-    kind, url = parse_remote(f"dspace:{args.url}")
-    print(f"{kind}:{url}")
+    """Print which type of a family a URL serves, as the TYPE:URL to mount."""
+    problems = []
+    for family in families():
+        try:
+            kind, url = parse_remote(f"{family}:{args.url}")
+        except UsageError as exc:
+            problems.append(str(exc))
+            continue
+        print(f"{kind}:{url}")
+        return 0
+    raise UsageError("; ".join(problems) or "no repository type can be detected")
     return 0
 
 
@@ -1079,7 +1073,7 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
         url=url,
         mountpoint=Path("/"),
         credentials=credentials,
-        timeout=_pick(timeout, remote.timeout, DEFAULT_TIMEOUT),
+        timeout=_pick(timeout, remote.timeout, default("timeout")),
         sub_path=sub_path,
         backend_options=_backend_options(remote),
     )
@@ -1223,7 +1217,7 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
         credentials=demo_credentials(kind, emulator, account),
         cache_dir=cache,
         cache_size=256 << 20,
-        options=Options(dir_cache_time=60),
+        options=Options(dir_cache_time=default("dir_cache_time")),
     )
 
     def ready() -> None:
@@ -1249,8 +1243,8 @@ def cmd_demo(args: argparse.Namespace, redactor: Redactor) -> int:
 
 def demo_hints(mountpoint: Path) -> list[str]:
     """The commands the demo suggests; each works on every repository type's demo (a test
-    runs them). The copy names its file ``*.txt``: RSpace files a file by its extension (one
-    without, like ``hostname``, belongs in Gallery/Miscellaneous and is refused elsewhere)."""
+    runs them). The copy names its file ``*.txt``: some repositories file a file by its
+    extension, and refuse one without (like ``hostname``) in most folders."""
     where = shlex.quote(str(mountpoint))  # pasted into a shell: a space must not split it
     csv = f"\"$(find {where} -name '*.csv' | head -1)\""
     return [
@@ -1282,7 +1276,8 @@ def _logging_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         action="append",
         metavar="MODULE",
         default=[] if top else argparse.SUPPRESS,
-        help="debug messages of one module: http, vfs, writeback, backends.dspace6, httpx…",
+        help="debug messages of one module: http, vfs, writeback, "
+        f"backends.{registry.DEMO_DEFAULT}, httpx…",
     )
     parser.add_argument(
         "--config",
@@ -1290,6 +1285,20 @@ def _logging_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=default,
         help="configuration file (default: $XDG_CONFIG_HOME/docfs/config.toml)",
     )
+
+
+def add_flag(parser: argparse.ArgumentParser, option: Option, *, owner: str = "") -> None:
+    """The option's flag, its help (and default) and its check from the table."""
+    assert option.flag is not None
+    text = f"{owner}: {option.flag_help()}" if owner else option.flag_help()
+    names = (option.flag, *option.aliases)
+    if option.kind == "flag":
+        # None when absent: the configuration, then the default, decide
+        parser.add_argument(*names, action="store_true", default=None, help=text or None)
+    else:
+        parser.add_argument(
+            *names, type=argument_type(option), metavar=option.metavar, help=text or None
+        )
 
 
 def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -1301,93 +1310,20 @@ def _mount_parser(sub: Any, common: argparse.ArgumentParser) -> None:
         "left out come from the remote's configuration, then from the defaults shown.",
     )
     mount.add_argument(
-        "remote", help="NAME[:/sub/path] from the configuration, or TYPE:URL (dspace6:https://…)"
+        "remote",
+        help=f"NAME[:/sub/path] from the configuration, or TYPE:URL ({registry.example()})",
     )
     mount.add_argument("mountpoint")
     mount.add_argument("-d", "--daemon", action="store_true", help="detach once mounted")
-    mount.add_argument("--read-only", action="store_true", default=None)
-    mount.add_argument(
-        "--direct-io",
-        action="store_true",
-        default=None,
-        help="serve reads past the kernel's page cache: big sequential reads (cp, rsync, dd) "
-        "faster and held in memory once, not twice; many small reads slower (each one asks "
-        "docfs); shared mmap of a file is refused",
-    )
-    mount.add_argument(
-        "--no-thumbnails",
-        action="store_true",
-        help="do not write the repository's own thumbnails into the desktop's thumbnail cache "
-        "(~/.cache/thumbnails) when a directory is listed",
-    )
-    mount.add_argument(
-        "--thumbnail-max",
-        type=parse_size,
-        help="refuse thumbnailers and indexers (tumblerd, evince-thumbnailer, tracker…) files "
-        "over this size that are not cached (default: 10M, 16M where the server has byte "
-        "ranges; 0: let them read everything)",
-    )
-    mount.add_argument("--allow-other", action="store_true", help="let other users in")
-    mount.add_argument(
-        "--allow-non-empty",
-        action="store_true",
-        help="mount over a directory that has files in it (they are hidden while mounted)",
-    )
-    mount.add_argument("--cache-dir", type=Path, help="default: $XDG_CACHE_HOME/docfs")
-    mount.add_argument("--cache-size", type=parse_size, help=f"default: {DEFAULT_CACHE_SIZE}")
-    mount.add_argument(
-        "--read-ahead",
-        type=parse_size,
-        help="raise the kernel read-ahead of the mount (e.g. 1M) for bulk sequential reads; "
-        "it delays the first byte of a cold file (default: 0, the kernel's 128K; needs root)",
-    )
-    mount.add_argument(
-        "--dir-cache-time",
-        type=number(0),
-        help=f"seconds listings are kept (default: {DEFAULT_DIR_CACHE_TIME:g})",
-    )
-    mount.add_argument(
-        "--timeout",
-        type=number(0, exclusive=True),
-        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
-    )
-    mount.add_argument(
-        "--write-back",
-        type=number(0),
-        metavar="SECONDS",
-        help="close() returns at once; a durable queue uploads after SECONDS",
-    )
-    mount.add_argument(
-        "--ca-bundle", type=Path, help="also trust the CA certificates in this PEM file"
-    )
-    mount.add_argument(
-        "--insecure",
-        action="store_true",
-        help="do not verify the server's TLS certificate (a warning is logged)",
-    )
-    mount.add_argument(
-        "--permanent-delete",
-        action="store_true",
-        help="DocSpace: rm deletes at once instead of moving to the Trash",
-    )
-    mount.add_argument(
-        "--hide-trash", action="store_true", help="DocSpace: do not show the Trash directory"
-    )
-    mount.add_argument(
-        "--transfers",
-        type=whole(1),
-        help=f"parallel uploads in write-back mode (default: {DEFAULT_TRANSFERS})",
-    )
-    mount.add_argument("--uid", type=whole(0), help="owner shown for every file (default: yours)")
-    mount.add_argument("--gid", type=whole(0), help="group shown for every file (default: yours)")
-    mount.add_argument(
-        "--credentials-file",
-        type=Path,
-        help='file with user = "…", password = "…" or token = "…" (TOML; unquoted '
-        "values as in older files are read too) "
-        "(default: the remote's configuration; for TYPE:URL DOCFS_USER, DOCFS_PASSWORD, "
-        "DOCFS_TOKEN)",
-    )
+    for option in MOUNT_OPTIONS:
+        if option.flag is not None and not option.global_flag:
+            add_flag(mount, option)
+    seen = set()
+    for _, typed in type_options():
+        if typed.option.flag is not None and typed.option.name not in seen:
+            seen.add(typed.option.name)
+            owners = " and ".join(t.label for t in registry.option_owners(typed.option.name))
+            add_flag(mount, typed.option, owner=owners)
     mount.add_argument("--kernel-option", action="append", help=argparse.SUPPRESS)
     mount.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     mount.set_defaults(func=cmd_mount)
@@ -1440,17 +1376,16 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common], help="log in and list the root of NAME[:/sub/path]"
     )
     check.add_argument("name")
-    check.add_argument(
-        "--timeout",
-        type=number(0, exclusive=True),
-        help=f"idle seconds per request; uploads 1 s/MiB more (default: {DEFAULT_TIMEOUT:g})",
-    )
+    add_flag(check, OPTIONS["timeout"])
 
     demo = sub.add_parser("demo", parents=[common], help="serve the demo repository and mount it")
     demo.add_argument("mountpoint", nargs="?")
     demo.add_argument("--latency-ms", type=number(0), default=0.0)
     demo.add_argument(
-        "--type", default="dspace6", choices=sorted(REMOTE_TYPES), help="which repository"
+        "--type",
+        default=registry.DEMO_DEFAULT,
+        choices=sorted(REMOTE_TYPES),
+        help="which repository",
     )
     demo.set_defaults(func=cmd_demo)
 
@@ -1473,11 +1408,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key",
         "--token",
         dest="api_key",
-        help="an API key (RSpace, DocSpace sk-…) or token (Opus 2) accepted for the seeded "
-        "user (or DOCFS_TOKEN)",
+        help="an API key or token accepted for the seeded user (or DOCFS_TOKEN); "
+        + "; ".join(t.key_help for t in registry.REGISTERED if t.key_help),
     )
     emulate.add_argument(
-        "--rate-limit", type=whole(1), help="Opus 2: requests per minute per token (default 50)"
+        "--rate-limit",
+        type=whole(1),
+        help="; ".join(t.rate_limit_help for t in registry.REGISTERED if t.rate_limit_help)
+        or "requests per minute, where the emulator limits them",
     )
     emulate.add_argument(
         "--server-version", help="behave like this release of the server (default: the newest)"
@@ -1496,11 +1434,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulate.set_defaults(func=cmd_emulate)
     detect = sub.add_parser(
-        "detect", parents=[common], help="tell whether a URL serves DSpace 6 or DSpace 7+"
+        "detect",
+        parents=[common],
+        help="tell which repository type a URL serves: "
+        + "; ".join(registry.family_label(f) for f in families()),
     )
     detect.add_argument("url")
     detect.set_defaults(func=cmd_detect)
-    sharing.register(sub, parents=[common])
+    for command in registry.commands():
+        load(command.register)(sub, parents=[common])
     completion.register(sub, parents=[common])
     return parser
 

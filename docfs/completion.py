@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from docfs import config
-from docfs.registry import REMOTE_TYPES
+from docfs.registry import REMOTE_TYPES, families
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -32,7 +32,7 @@ def remote_names(parsed_args: argparse.Namespace | None = None, **_: Any) -> lis
         names = sorted(config.load(path, explicit=path is not None).remotes)
     except (config.ConfigError, OSError):
         names = []  # a broken configuration must not break the shell
-    return [*names, *(f"{t}:" for t in sorted(REMOTE_TYPES)), "dspace:"]
+    return [*names, *(f"{t}:" for t in sorted(REMOTE_TYPES)), *(f"{f}:" for f in families())]
 
 
 def configured_names(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:

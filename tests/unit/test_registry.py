@@ -1,0 +1,115 @@
+"""A repository is one package plus one registration line (issue 19).
+
+The generic layers (command line, configuration, daemon, detection, emulator launcher, option
+table) name no repository: what differs per type comes from its descriptor
+(``docfs/backends/<type>/descriptor.py``) through ``docfs.registry``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from docfs import config, options, registry
+from docfs.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: the modules that must stay generic
+GENERIC = [
+    "docfs/cli.py",
+    "docfs/config.py",
+    "docfs/daemon.py",
+    "docfs/detect.py",
+    "docfs/completion.py",
+    "docfs/options.py",
+    "docfs/remotetype.py",
+    "docfs/emulators/launch.py",
+]
+
+
+def _generic_files() -> list[Path]:
+    files = [ROOT / p for p in GENERIC]
+    commands = ROOT / "docfs" / "commands"
+    return files + sorted(commands.glob("*.py"))
+
+
+def _names() -> list[str]:
+    """Every registered type's name and label, and each family's name."""
+    words = {t.name for t in registry.REGISTERED} | set(registry.families())
+    words |= {t.label for t in registry.REGISTERED}
+    # the labels' stems too: "DSpace 7+" must not appear as "DSpace", "Opus 2" as "Opus"
+    words |= {t.label.split()[0] for t in registry.REGISTERED}
+    return sorted(words)
+
+
+@pytest.mark.parametrize("path", _generic_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_generic_modules_name_no_repository(path: Path) -> None:
+    """Code, strings and comments alike: a new type must not need an edit here."""
+    text = path.read_text()
+    pattern = re.compile("|".join(re.escape(w) for w in _names()), re.IGNORECASE)
+    found = [
+        f"{number}: {line.strip()}"
+        for number, line in enumerate(text.splitlines(), 1)
+        if pattern.search(line)
+    ]
+    assert not found, f"{path.name} names a repository:\n" + "\n".join(found)
+
+
+def test_the_check_sees_a_repository_name() -> None:
+    """The pattern above does find a type's name (a check that cannot fail proves nothing)."""
+    pattern = re.compile("|".join(re.escape(w) for w in _names()), re.IGNORECASE)
+    for t in registry.REGISTERED:
+        assert pattern.search(f'if kind == "{t.name}":')
+        assert pattern.search(f"# the {t.label} case")
+
+
+def test_every_registered_type_has_a_descriptor_in_its_package() -> None:
+    for t in registry.REGISTERED:
+        package = t.backend.split(":")[0]
+        assert (ROOT / package.replace(".", "/") / "descriptor.py").is_file(), t.name
+        assert t.backend_class().__module__.startswith(package)
+        assert registry.remote_type(t.name) is t
+
+
+def test_type_options_reach_parser_config_and_mount_helper() -> None:
+    """A descriptor's option appears as a flag, an -o name and a config key without any
+    edit of the generic modules."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    mount_flags = {s for a in sub.choices["mount"]._actions for s in a.option_strings}
+    from docfs import cli
+
+    for _, typed in registry.type_options():
+        option = typed.option
+        if option.flag:
+            assert option.flag in mount_flags
+        if option.helper:
+            assert option.helper.rstrip("=") in {*cli._HELPER_FLAGS, *cli._HELPER_VALUES}
+        if option.config:
+            assert option.name in config._REMOTE_KEYS
+
+
+def test_every_config_option_is_a_remote_field() -> None:
+    """The table's config keys and ``config.Remote``'s fields are one list."""
+    fields = set(config.Remote.__dataclass_fields__)
+    for option in options.MOUNT_OPTIONS:
+        if option.config:
+            assert option.name in fields, option.name
+            assert option.name in config._REMOTE_KEYS
+
+
+def test_the_table_defaults_are_the_vfs_and_daemon_defaults() -> None:
+    """Where the vfs keeps a default of its own (``Options``), it is the table's."""
+    from docfs.daemon import MountConfig
+    from docfs.vfs.filesystem import Options
+
+    vfs = Options()
+    for name in ("dir_cache_time", "transfers", "write_back", "thumbnail_max"):
+        assert getattr(vfs, name) == options.default(name), name
+    mount = MountConfig(remote_type=registry.DEMO_DEFAULT, url="https://x", mountpoint=Path("/"))
+    assert mount.cache_size == options.default("cache_size") == 10 << 30
+    assert mount.timeout == options.default("timeout")
