@@ -41,7 +41,7 @@ def configured_names(parsed_args: argparse.Namespace | None = None, **_: Any) ->
 
 def mount_points(**_: Any) -> list[str]:
     """The mount points of this user's running docfs mounts."""
-    from docfs.cli import running_mounts  # the CLI imports this module
+    from docfs.commands.status import running_mounts
 
     return sorted(str(s["mountpoint"]) for s in running_mounts() if s.get("mountpoint"))
 

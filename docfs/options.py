@@ -196,7 +196,14 @@ _THUMBNAILS = "(~/.cache/thumbnails) when a directory is listed"
 
 #: every option a mount of any repository type has, in the order ``docfs mount --help`` shows
 MOUNT_OPTIONS: tuple[Option, ...] = (
-    Option("read_only", "flag", "", flag="--read-only", helper="ro", config=True),
+    Option(
+        "read_only",
+        "flag",
+        "refuse every write with EROFS, without a request",
+        flag="--read-only",
+        helper="ro",
+        config=True,
+    ),
     Option(
         "direct_io",
         "flag",

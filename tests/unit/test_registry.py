@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,14 +83,14 @@ def test_type_options_reach_parser_config_and_mount_helper() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     mount_flags = {s for a in sub.choices["mount"]._actions for s in a.option_strings}
-    from docfs import cli
+    from docfs.commands import helper
 
     for _, typed in registry.type_options():
         option = typed.option
         if option.flag:
             assert option.flag in mount_flags
         if option.helper:
-            assert option.helper.rstrip("=") in {*cli._HELPER_FLAGS, *cli._HELPER_VALUES}
+            assert option.helper.rstrip("=") in {*helper._HELPER_FLAGS, *helper._HELPER_VALUES}
         if option.config:
             assert option.name in config._REMOTE_KEYS
 
@@ -113,3 +115,31 @@ def test_the_table_defaults_are_the_vfs_and_daemon_defaults() -> None:
     mount = MountConfig(remote_type=registry.DEMO_DEFAULT, url="https://x", mountpoint=Path("/"))
     assert mount.cache_size == options.default("cache_size") == 10 << 30
     assert mount.timeout == options.default("timeout")
+
+
+def test_the_readme_options_table_is_the_option_table() -> None:
+    """README's generated table is current (``scripts/manpage.py`` writes it)."""
+    check = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "manpage.py"), "--check-readme"],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, "README's options table is stale: run scripts/manpage.py"
+
+
+def test_the_readme_first_table_gives_the_table_defaults() -> None:
+    """The hand-written table of common options in "Using it" states the same defaults."""
+    section = (ROOT / "README.md").read_text().split("## Using it", 1)[1].split("<!--", 1)[0]
+    rows = re.findall(r"^\| `(--[a-z-]+)[^`]*` \| ([^|]*) \|", section, re.M)
+    by_flag = {o.flag: o for o in options.MOUNT_OPTIONS if o.flag}
+    checked = 0
+    for flag, cell in rows:
+        option = by_flag.get(flag)
+        if option is None:
+            continue
+        shown = "off" if option.negated else option.default_shown()
+        if shown is None:
+            continue
+        assert cell.strip().strip("`").startswith(shown), (flag, cell, shown)
+        checked += 1
+    assert checked >= 8

@@ -158,8 +158,8 @@ def remote_id(path: Path) -> str:
 
 def _credentials(mounted: Mounted, access: Access) -> tuple[Credentials, config.Remote | None]:
     """The mount's credentials: from the configured remote, or as ``docfs mount`` reads them."""
-    # imported here: docfs.cli imports this module to register the commands
-    from docfs.cli import read_credentials
+    # imported here: the command line imports this module to register the commands
+    from docfs.commands.source import read_credentials
 
     if mounted.name is None:
         return read_credentials(access.credentials_file), None
