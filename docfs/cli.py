@@ -8,6 +8,10 @@ non-zero exit status, not a traceback.
 ``docfs SOURCE MOUNTPOINT -o OPTIONS`` (no command word) is the call form of ``mount.fuse3``,
 which ``mount -t fuse.docfs`` and ``/etc/fstab`` lines use: it mounts like ``docfs mount`` and
 detaches once the mount is ready (like sshfs), unless ``-f`` is given.
+
+This module builds the parser (the mount flags from ``docfs.options`` and the repository types'
+descriptors), sets up logging and runs the command; the commands themselves live in
+``docfs.commands``, one module per concern.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import IO, Any
 
 from docfs import __version__, completion, config, errors, registry
 from docfs.commands.common import EXIT_AUTH, EXIT_USAGE, UsageError, argument_type, number, whole
-from docfs.commands.emulate import _emulator_profiles_help, cmd_demo, cmd_emulate
+from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
 from docfs.commands.mount import cmd_detect, cmd_mount, cmd_unmount
 from docfs.commands.remotes import cmd_remotes
@@ -320,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
         "emulate",
         parents=[common],
         help="serve a repository emulator on 127.0.0.1",
-        epilog=_emulator_profiles_help(),
+        epilog=emulator_profiles_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     emulate.add_argument("type", choices=sorted(REMOTE_TYPES))

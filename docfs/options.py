@@ -134,14 +134,12 @@ def parse_cli(option: Option, text: str) -> Any:
             value = float(text)
         except ValueError:
             raise ValueError(f"expected a number, not {text!r}") from None
-        if not math.isfinite(value) and option.minimum is not None:
+        low = option.minimum
+        if low is not None and (
+            not math.isfinite(value) or value < low or (option.exclusive and value == low)
+        ):
             relation = "more than" if option.exclusive else "at least"
-            raise ValueError(f"must be {relation} {option.minimum:g}, not {text}")
-        try:
-            _range(option, value)
-        except ValueError:
-            relation = "more than" if option.exclusive else "at least"
-            raise ValueError(f"must be {relation} {option.minimum:g}, not {text}") from None
+            raise ValueError(f"must be {relation} {low:g}, not {text}")
         return value
     if option.kind == "whole":
         try:
@@ -423,7 +421,8 @@ def markdown_table(options: Iterable[Option], type_options: Iterable[tuple[str, 
         flag = f"`{option.flag}`" if option.flag else ""
         helper = f"`{option.helper}`" if option.helper else ""
         key = f"`{option.name}`" if option.config else ""
-        shown = option.default_shown()
+        # a negated flag is off unless given; its configuration key is on
+        shown = "off" if option.negated else option.default_shown()
         text = option.help.replace("|", "\\|") or "-"
         if owner:
             text = f"{owner}: {text}"

@@ -68,7 +68,7 @@ class TypeOption:
     """A repository type's own option and how its value reaches the backend class."""
 
     option: Option
-    #: the backend's keyword argument; None: the option only feeds ``to_backend``
+    #: the backend's keyword argument the value is given as
     backend_kwarg: str
     #: the value as the backend takes it (``not hide_trash`` → ``show_trash``, a profile file →
     #: the loaded profile); ValueError/OSError/TypeError say why it cannot be used

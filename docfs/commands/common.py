@@ -61,7 +61,7 @@ def whole(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     return argument_type(Option("", "whole", "", minimum=minimum, maximum=maximum))
 
 
-def _pick(*values: Any) -> Any:
+def pick(*values: Any) -> Any:
     """The first value that is set: command line, then configuration, then built-in default."""
     return next((v for v in values if v is not None), None)
 
@@ -74,7 +74,7 @@ def read_state(path: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

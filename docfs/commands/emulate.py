@@ -64,7 +64,7 @@ def _start_emulator(
     return server, emulator
 
 
-def _emulator_profiles_help() -> str:
+def emulator_profiles_help() -> str:
     """The releases, settings and roles each emulator knows, for ``docfs emulate --help``."""
     from docfs.registry import emulator_class
 

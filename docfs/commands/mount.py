@@ -20,7 +20,7 @@ from docfs.commands.common import (
     EXIT_USAGE,
     READY_FD_ENV,
     UsageError,
-    _alive,
+    alive,
     read_state,
 )
 from docfs.commands.source import mount_config, parse_remote
@@ -126,7 +126,7 @@ def clear_stale_states() -> None:
                 # unreadable: maybe a daemon is writing it right now; only an old one is stale
                 if time.time() - path.stat().st_mtime < 60:
                     continue
-        elif isinstance(state.get("pid"), int) and _alive(state["pid"]):
+        elif isinstance(state.get("pid"), int) and alive(state["pid"]):
             continue
         log.debug("removing the state of a daemon that is gone: %s", path.name)
         path.unlink(missing_ok=True)
@@ -171,7 +171,7 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
         print(f"docfs: cannot unmount {mountpoint}: {result.stderr.strip()}", file=sys.stderr)
         return 1
     pid = state.get("pid")
-    if not (isinstance(pid, int) and _alive(pid)):
+    if not (isinstance(pid, int) and alive(pid)):
         clear_stale_states()  # a killed daemon's mount: its state goes with it
     if args.no_wait or not isinstance(pid, int):
         return 0
@@ -181,7 +181,7 @@ def cmd_unmount(args: argparse.Namespace, redactor: Redactor) -> int:
     socket_path = Path(state["control"]) if state.get("control") else None
     line = ProgressLine()
     next_poll = 0.0
-    while _alive(pid):
+    while alive(pid):
         if queue is not None and socket_path is not None and time.monotonic() >= next_poll:
             next_poll = time.monotonic() + 0.5
             try:

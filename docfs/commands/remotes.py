@@ -9,8 +9,8 @@ from pathlib import Path
 import trio
 
 from docfs import config, errors
-from docfs.commands.common import _pick
-from docfs.commands.source import _backend_options, remote_kind
+from docfs.commands.common import pick
+from docfs.commands.source import backend_options, remote_kind
 from docfs.daemon import (
     MountConfig,
     build_backend,
@@ -53,9 +53,9 @@ def check_remote(cfg: config.Config, source: str, timeout: float | None, redacto
         url=url,
         mountpoint=Path("/"),
         credentials=credentials,
-        timeout=_pick(timeout, remote.timeout, default("timeout")),
+        timeout=pick(timeout, remote.timeout, default("timeout")),
         sub_path=sub_path,
-        backend_options=_backend_options(remote),
+        backend_options=backend_options(remote),
     )
     who = f"as {credentials.user}" if credentials.user else "anonymously"
     try:

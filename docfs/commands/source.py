@@ -18,7 +18,7 @@ import trio
 
 from docfs import config, errors, registry
 from docfs.backends.base import Credentials
-from docfs.commands.common import UsageError, _pick
+from docfs.commands.common import UsageError, pick
 from docfs.daemon import (
     MountConfig,
     default_cache_dir,
@@ -156,7 +156,7 @@ def remote_kind(remote: config.Remote) -> tuple[str, str]:
     return remote.type, remote.url
 
 
-def _backend_options(remote: config.Remote) -> dict[str, Any]:
+def backend_options(remote: config.Remote) -> dict[str, Any]:
     """The backend's keyword arguments from the configured remote: its type's own settings
     (``docfs.remotetype.TypeOption``) and, where the backend re-reads it, the token file."""
     rtype = REMOTE_TYPES.get(remote.type)
@@ -207,7 +207,7 @@ def _given(args: argparse.Namespace, remote: config.Remote, name: str) -> Any:
     if given is not None and option.negated:
         given = False if given else None  # --no-thumbnails: off; absent: not said
     configured = getattr(remote, name, None) if option.config else None
-    return _pick(given, configured, default(name))
+    return pick(given, configured, default(name))
 
 
 def clear_stale_mount(mountpoint: Path) -> Path:
@@ -300,7 +300,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         url=url,
         mountpoint=mountpoint,
         credentials=credentials,
-        cache_dir=_pick(_given(args, r, "cache_dir"), default_cache_dir()),
+        cache_dir=pick(_given(args, r, "cache_dir"), default_cache_dir()),
         cache_size=_given(args, r, "cache_size"),
         options=Options(
             read_only=bool(_given(args, r, "read_only")),
@@ -311,8 +311,8 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
             dir_cache_time=_given(args, r, "dir_cache_time"),
             write_back=_given(args, r, "write_back"),
             transfers=_given(args, r, "transfers"),
-            uid=_pick(_given(args, r, "uid"), os.getuid()),
-            gid=_pick(_given(args, r, "gid"), os.getgid()),
+            uid=pick(_given(args, r, "uid"), os.getuid()),
+            gid=pick(_given(args, r, "gid"), os.getgid()),
         ),
         timeout=_given(args, r, "timeout"),
         concurrency=_given(args, r, "concurrency"),
@@ -326,6 +326,6 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         read_ahead=_given(args, r, "read_ahead"),
         thumbnails=bool(_given(args, r, "thumbnails")),
         backend_options=_type_flags(
-            args, kind, _backend_options(remote) if remote is not None else {}
+            args, kind, backend_options(remote) if remote is not None else {}
         ),
     )

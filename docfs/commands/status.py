@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from docfs import control
-from docfs.commands.common import UsageError, _alive, read_state
+from docfs.commands.common import UsageError, alive, read_state
 from docfs.daemon import (
     control_socket,
     runtime_dir,
@@ -27,7 +27,7 @@ def stale_mounts() -> list[str]:
     for path in sorted(runtime_dir().glob("mount-*.json")):
         state = read_state(path) or {}
         pid, where = state.get("pid"), state.get("mountpoint")
-        dead = isinstance(pid, int) and not _alive(pid)
+        dead = isinstance(pid, int) and not alive(pid)
         if dead and isinstance(where, str) and _stale(Path(where)):
             found.append(where)
     return found
@@ -38,7 +38,7 @@ def running_mounts() -> list[dict[str, Any]]:
     found = []
     for path in sorted(runtime_dir().glob("mount-*.json")):
         state = read_state(path)
-        if state is not None and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+        if state is not None and isinstance(state.get("pid"), int) and alive(state["pid"]):
             found.append(state)
     return found
 
@@ -46,7 +46,7 @@ def running_mounts() -> list[dict[str, Any]]:
 def _mount_state(mountpoint: str) -> dict[str, Any]:
     path = Path(mountpoint).resolve()
     state = read_state(state_file(path))
-    if state is None or not isinstance(state.get("pid"), int) or not _alive(state["pid"]):
+    if state is None or not isinstance(state.get("pid"), int) or not alive(state["pid"]):
         if _stale(path):
             raise UsageError(f"stale mount at {path}: run `docfs unmount {path}`")
         raise UsageError(f"no docfs mount at {path}")
@@ -263,7 +263,7 @@ def find_mount(path: Path) -> tuple[dict[str, Any], str]:
     for candidate in (Path(os.path.abspath(path)), path.resolve()):
         for base in (candidate, *candidate.parents):
             state = read_state(state_file(base))
-            if state is not None and isinstance(state.get("pid"), int) and _alive(state["pid"]):
+            if state is not None and isinstance(state.get("pid"), int) and alive(state["pid"]):
                 inside = candidate.relative_to(base).as_posix()
                 return state, "/" if inside == "." else f"/{inside}"
     raise UsageError(f"{path} is not inside a docfs mount")

@@ -143,3 +143,42 @@ def test_the_readme_first_table_gives_the_table_defaults() -> None:
         assert cell.strip().strip("`").startswith(shown), (flag, cell, shown)
         checked += 1
     assert checked >= 8
+
+
+def _mount_args(*words: str) -> argparse.Namespace:
+    args = build_parser().parse_args(["mount", *words])
+    args.argv = ["mount", *words]
+    return args
+
+
+def test_a_type_flag_reaches_its_backend_and_is_refused_for_another_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from docfs import cli
+
+    for name in ("DOCFS_USER", "DOCFS_PASSWORD", "DOCFS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    mount = cli.mount_config(
+        _mount_args("docspace:https://portal", str(tmp_path), "--hide-trash", "--permanent-delete")
+    )
+    assert mount.backend_options == {"show_trash": False, "permanent_delete": True}
+    plain = cli.mount_config(_mount_args("docspace:https://portal", str(tmp_path)))
+    assert plain.backend_options == {}
+    with pytest.raises(cli.UsageError, match="--hide-trash is an option of DocSpace remotes"):
+        cli.mount_config(_mount_args("dspace6:https://x/rest", str(tmp_path), "--hide-trash"))
+
+
+def test_a_configured_type_setting_reaches_its_backend_with_its_limits(tmp_path: Path) -> None:
+    from docfs.commands.source import backend_options
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[remotes.m]\ntype = "opus2"\nurl = "https://t"\n[remotes.m.profile]\nrate_limit = 30\n'
+    )
+    remote = config.load(path).remote("m")
+    kwargs = backend_options(remote)
+    opus2 = registry.remote_type("opus2")
+    assert opus2.limits is not None
+    limits = opus2.limits(kwargs)
+    assert limits is not None and limits == kwargs["profile"].limits()
+    assert limits != opus2.backend_class().default_limits
