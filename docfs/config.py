@@ -278,7 +278,7 @@ class _Parser:
                 values[key] = check(self, f"{prefix}.{key}", table[key])
             elif key in defaults:
                 values[key] = check(self, f"defaults.{key}", defaults[key])
-        own = self.type_options(prefix, kind, table)
+        own = self.own_settings(prefix, kind, table)
         return Remote(
             name=name,
             type=kind,
@@ -318,7 +318,7 @@ class _Parser:
         choices = ", ".join(f"{{ {s} = ... }}" for s in SECRET_SOURCES)
         raise self.error(full, f"expected one of {choices}, or the secret as a string")
 
-    def type_options(self, prefix: str, kind: str, table: dict[str, Any]) -> dict[str, Any]:
+    def own_settings(self, prefix: str, kind: str, table: dict[str, Any]) -> dict[str, Any]:
         """The repository type's own settings, each checked; another type's are refused."""
         found: dict[str, Any] = {}
         for key, option in _TYPE_KEYS.items():

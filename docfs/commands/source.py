@@ -19,10 +19,7 @@ import trio
 from docfs import config, errors, registry
 from docfs.backends.base import Credentials
 from docfs.commands.common import UsageError, pick
-from docfs.daemon import (
-    MountConfig,
-    default_cache_dir,
-)
+from docfs.daemon import MountConfig, default_cache_dir
 from docfs.options import OPTIONS, default
 from docfs.registry import REMOTE_TYPES, families, remote_type, type_options
 from docfs.vfs.filesystem import Options
@@ -195,7 +192,10 @@ def _type_flags(args: argparse.Namespace, kind: str, options: dict[str, Any]) ->
             labels = " and ".join(t.label for t in owners)
             raise UsageError(f"{option.flag} is an option of {labels} remotes")
         if rtype.name == kind:
-            converted = typed.to_backend(value) if typed.to_backend else value
+            try:
+                converted = typed.to_backend(value) if typed.to_backend else value
+            except ValueError as exc:
+                raise UsageError(f"{option.flag}: {exc}") from None
             result[typed.backend_kwarg] = converted
     return result
 

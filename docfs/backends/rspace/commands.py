@@ -40,13 +40,13 @@ from docfs import config, control, errors
 from docfs.backends.base import Credentials, Entry, Kind
 from docfs.backends.rspace import Group, RSpaceBackend, ShareInfo, ShareResult
 from docfs.daemon import MountConfig, build_backend, runtime_dir, state_file
+from docfs.options import default
 from docfs.redact import Redactor
 from docfs.vfs.names import restore
 
 log = logging.getLogger("docfs.sharing")
 
 ID_XATTR = "user.docfs.id"
-DEFAULT_TIMEOUT = 30.0
 T = TypeVar("T")
 Json = dict[str, Any]
 
@@ -193,7 +193,7 @@ def open_backend(mounted: Mounted, access: Access, redactor: Redactor) -> RSpace
         url=mounted.url,
         mountpoint=mounted.mountpoint,
         credentials=credentials,
-        timeout=(remote.timeout if remote is not None else None) or DEFAULT_TIMEOUT,
+        timeout=(remote.timeout if remote is not None else None) or default("timeout"),
         concurrency=remote.concurrency if remote is not None else None,
         requests_per_second=rpm / 60 if rpm else None,
     )
