@@ -83,6 +83,11 @@ def commands() -> list[Command]:
     return [c for t in REGISTERED for c in t.commands]
 
 
+def control_handler(op: str) -> str | None:
+    """The import string of the handler of a type's own control request ``op``, if any."""
+    return next((t.control_ops[op] for t in REGISTERED if op in t.control_ops), None)
+
+
 def command_words() -> tuple[str, ...]:
     return tuple(w for c in commands() for w in c.words)
 

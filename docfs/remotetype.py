@@ -107,6 +107,9 @@ class RemoteType:
     #: or None for the backend class's documented ``default_limits``
     limits: Callable[[Mapping[str, Any]], Limits | None] | None = None
     commands: tuple[Command, ...] = ()
+    #: control-socket requests only this type's mounts answer: ``op`` → import string of
+    #: ``async handler(backend, request) → answer`` (what its extra commands ask the daemon)
+    control_ops: Mapping[str, str] = field(default_factory=dict)
     #: ``FAMILY:URL`` asks each member's probe in registration order
     family: str | None = None
     #: ``url → the URL to mount as this type``, or None when the server is not of this type

@@ -182,3 +182,12 @@ def test_a_configured_type_setting_reaches_its_backend_with_its_limits(tmp_path:
     limits = opus2.limits(kwargs)
     assert limits is not None and limits == kwargs["profile"].limits()
     assert limits != opus2.backend_class().default_limits
+
+
+def test_the_control_channel_finds_a_types_own_requests() -> None:
+    from docfs.backends.rspace.commands import serve_control
+    from docfs.remotetype import load
+
+    handler = registry.control_handler("rspace")
+    assert handler is not None and load(handler) is serve_control
+    assert registry.control_handler("status") is None

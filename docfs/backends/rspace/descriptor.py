@@ -34,6 +34,7 @@ RSPACE = RemoteType(
     commands=(
         Command(("share", "unshare", "shares", "mkdir"), "docfs.backends.rspace.commands:register"),
     ),
+    control_ops={"rspace": "docfs.backends.rspace.commands:serve_control"},
     account=_ApiKey(),
     demo="docfs.emulators.demo_rspace:seed_demo",
     key_help="RSpace: an API key",
