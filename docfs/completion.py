@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from docfs import config
-from docfs.registry import REMOTE_TYPES
+from docfs.registry import REMOTE_TYPES, families
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -32,7 +32,7 @@ def remote_names(parsed_args: argparse.Namespace | None = None, **_: Any) -> lis
         names = sorted(config.load(path, explicit=path is not None).remotes)
     except (config.ConfigError, OSError):
         names = []  # a broken configuration must not break the shell
-    return [*names, *(f"{t}:" for t in sorted(REMOTE_TYPES)), "dspace:"]
+    return [*names, *(f"{t}:" for t in sorted(REMOTE_TYPES)), *(f"{f}:" for f in families())]
 
 
 def configured_names(parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
@@ -41,7 +41,7 @@ def configured_names(parsed_args: argparse.Namespace | None = None, **_: Any) ->
 
 def mount_points(**_: Any) -> list[str]:
     """The mount points of this user's running docfs mounts."""
-    from docfs.cli import running_mounts  # the CLI imports this module
+    from docfs.commands.status import running_mounts
 
     return sorted(str(s["mountpoint"]) for s in running_mounts() if s.get("mountpoint"))
 

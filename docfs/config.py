@@ -7,8 +7,8 @@ The file is ``$XDG_CONFIG_HOME/docfs/config.toml`` (``~/.config/docfs/config.tom
     cache_size = "5G"
 
     [remotes.myrepo]
-    type = "dspace6"
-    url = "https://repo.example.org/rest"
+    type = "TYPE"                   # a registered repository type (docfs.registry)
+    url = "https://repo.example.org/api"
     user = "me@example.org"
     password = { env = "MYREPO_PASSWORD" }   # or { file = … }, { credential = … }, { keyring = … }
     requests_per_minute = 120
@@ -35,14 +35,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from docfs import options
 from docfs.backends.base import Credentials
-from docfs.registry import REMOTE_TYPES
+from docfs.registry import REMOTE_TYPES, command_words, families, type_options
 
 CONFIG_ENV = "DOCFS_CONFIG"
 SYSTEM_CONFIG = Path("/etc/docfs/config.toml")
-
-#: the type that is detected at mount time: DSpace 6 or DSpace 7+ (``docfs detect``)
-DETECT_DSPACE = "dspace"
 
 #: where a secret can come from (besides the file itself)
 SECRET_SOURCES = ("file", "env", "credential", "keyring")
@@ -60,10 +58,7 @@ COMMAND_WORDS = (
     "remotes",
     "demo",
     "emulate",
-    "share",
-    "unshare",
-    "shares",
-    "mkdir",
+    *command_words(),  # the words only some repository types have
     "detect",
     "completion",
 )
@@ -82,19 +77,6 @@ class ConfigError(Exception):
             where += f": {key}"
         super().__init__(f"{where}: {message}")
         self.path, self.line, self.key = path, line, key
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from ``512M``, ``10G``, ``1.5GiB`` or a plain number of bytes."""
-    if isinstance(text, int):
-        if text < 0:
-            raise ValueError(f"not a size: {text}")
-        return text
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*", text, re.IGNORECASE)
-    if not match:
-        raise ValueError(f"not a size: {text!r} (e.g. 512M, 10G)")
-    number, unit = float(match.group(1)), match.group(2).lower()
-    return int(number * 1024 ** " kmgt".index(unit or " "))
 
 
 @dataclass(frozen=True)
@@ -140,8 +122,8 @@ class Remote:
     thumbnailers: tuple[str, ...] | None = None
     #: process names whose directory listings get the repository's thumbnails
     file_managers: tuple[str, ...] | None = None
-    #: Opus 2 wire profile: a file, or a table of settings
-    profile: Path | dict[str, Any] | None = None
+    #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
+    type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
     line: int | None = None
 
@@ -282,9 +264,9 @@ class _Parser:
                 raise self.error(f"{prefix}.{key}", _unknown(key, list(_REMOTE_KEYS)))
         kind = self.string(prefix, table, "type", required=True)
         assert kind is not None
-        # "dspace": the mount asks the server whether it is DSpace 6 or 7+, as for dspace:URL
-        if kind not in REMOTE_TYPES and kind != DETECT_DSPACE:
-            known = ", ".join([*sorted(REMOTE_TYPES), DETECT_DSPACE])
+        # a family's name: the mount asks the server which member it is, as for FAMILY:URL
+        if kind not in REMOTE_TYPES and kind not in families():
+            known = ", ".join([*sorted(REMOTE_TYPES), *families()])
             raise self.error(f"{prefix}.type", f"unknown type {kind!r} (known: {known})")
         url = self.string(prefix, table, "url", required=True)
         assert url is not None
@@ -296,7 +278,7 @@ class _Parser:
                 values[key] = check(self, f"{prefix}.{key}", table[key])
             elif key in defaults:
                 values[key] = check(self, f"defaults.{key}", defaults[key])
-        profile = self.profile(prefix, kind, table.get("profile"))
+        own = self.own_settings(prefix, kind, table)
         return Remote(
             name=name,
             type=kind,
@@ -304,7 +286,7 @@ class _Parser:
             user=self.string(prefix, table, "user"),
             password=self.secret(prefix, table, "password"),
             token=self.secret(prefix, table, "token"),
-            profile=profile,
+            type_options=own,
             source=self.path,
             line=self.line_of(prefix),
             **values,
@@ -336,25 +318,24 @@ class _Parser:
         choices = ", ".join(f"{{ {s} = ... }}" for s in SECRET_SOURCES)
         raise self.error(full, f"expected one of {choices}, or the secret as a string")
 
-    def profile(self, prefix: str, kind: str, value: object) -> Path | dict[str, Any] | None:
-        if value is None:
-            return None
-        if kind != "opus2":
-            raise self.error(f"{prefix}.profile", "a wire profile is an Opus 2 setting")
-        if isinstance(value, str):
-            path = Path(value).expanduser()
-            return path if path.is_absolute() else self.path.parent / path
-        if isinstance(value, dict):
-            from docfs.backends.opus2 import Opus2Profile
+    def own_settings(self, prefix: str, kind: str, table: dict[str, Any]) -> dict[str, Any]:
+        """The repository type's own settings, each checked; another type's are refused."""
+        found: dict[str, Any] = {}
+        for key, option in _TYPE_KEYS.items():
+            if key not in table:
+                continue
+            owners = [t for t, o in type_options() if o.option.name == key]
+            if kind not in {t.name for t in owners}:
+                labels = " and ".join(t.label for t in owners)
+                raise self.error(f"{prefix}.{key}", f"{key!r} is a setting of {labels} remotes")
+            found[key] = self.check(option, f"{prefix}.{key}", table[key])
+        return found
 
-            try:
-                Opus2Profile.from_mapping(value)
-            except (ValueError, TypeError) as exc:
-                raise self.error(f"{prefix}.profile", str(exc)) from None
-            return value
-        raise self.error(
-            f"{prefix}.profile", f"expected a file name or a table, not {_kind(value)}"
-        )
+    def check(self, option: options.Option, key: str, value: object) -> Any:
+        try:
+            return options.check_config(option, value, self.path)
+        except ValueError as exc:
+            raise self.error(key, str(exc)) from None
 
     def check_private(self, remotes: list[Remote]) -> None:
         inline = [
@@ -378,93 +359,34 @@ class _Parser:
             )
 
 
-# ---- value checks --------------------------------------------------------------------------
+# ---- the keys ------------------------------------------------------------------------------
 
 Check = Callable[[_Parser, str, object], Any]
 
 
-def _number(minimum: float, *, exclusive: bool = False) -> Check:
-    def check(parser: _Parser, key: str, value: object) -> float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise parser.error(key, f"expected a number, not {_kind(value)}")
-        if value < minimum or (exclusive and value == minimum):
-            relation = "more than" if exclusive else "at least"
-            raise parser.error(key, f"must be {relation} {minimum:g}, not {value:g}")
-        return float(value)
+def _checker(option: options.Option) -> Check:
+    def check(parser: _Parser, key: str, value: object) -> Any:
+        return parser.check(option, key, value)
 
     return check
 
 
-def _integer(minimum: int) -> Check:
-    def check(parser: _Parser, key: str, value: object) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise parser.error(key, f"expected a whole number, not {_kind(value)}")
-        if value < minimum:
-            raise parser.error(key, f"must be at least {minimum}, not {value}")
-        return value
-
-    return check
-
-
-def _size(parser: _Parser, key: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise parser.error(key, f'expected a size such as "10G", not {_kind(value)}')
-    try:
-        return parse_size(value)
-    except ValueError as exc:
-        raise parser.error(key, str(exc)) from None
-
-
-def _bool(parser: _Parser, key: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise parser.error(key, f"expected true or false, not {_kind(value)}")
-    return value
-
-
-def _path(parser: _Parser, key: str, value: object) -> Path:
-    if not isinstance(value, str) or not value:
-        raise parser.error(key, f"expected a path, not {_kind(value)}")
-    return Path(value).expanduser()
-
-
-def _names(parser: _Parser, key: str, value: object) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise parser.error(key, f"expected a list of program names, not {_kind(value)}")
-    return tuple(value)
-
-
-def _write_back(parser: _Parser, key: str, value: object) -> float | None:
-    if value is False:
-        return None
-    return _number(0)(parser, key, value)  # type: ignore[no-any-return]
-
-
-#: settings a remote may have and ``[defaults]`` may give to every remote
+#: settings a remote may have and ``[defaults]`` may give to every remote (``docfs.options``)
 _SETTINGS: dict[str, Check] = {
-    "requests_per_minute": _number(0, exclusive=True),
-    "concurrency": _integer(1),
-    "cache_size": _size,
-    "cache_dir": _path,
-    "dir_cache_time": _number(0),
-    "write_back": _write_back,
-    "transfers": _integer(1),
-    "read_only": _bool,
-    "direct_io": _bool,
-    "timeout": _number(0, exclusive=True),
-    "thumbnails": _bool,
-    "thumbnail_max": _size,
-    "thumbnailers": _names,
-    "file_managers": _names,
+    o.name: _checker(o) for o in options.MOUNT_OPTIONS if o.config and o.defaults
 }
-_REMOTE_KEYS = {"type": None, "url": None, "user": None, "profile": None}
+#: the repository types' own settings: in a remote's table only, for its type only
+_TYPE_KEYS: dict[str, options.Option] = {
+    o.option.name: o.option for _, o in type_options() if o.option.config
+}
+_REMOTE_KEYS = {"type": None, "url": None, "user": None}
+_REMOTE_KEYS.update(dict.fromkeys(_TYPE_KEYS))
 _REMOTE_KEYS.update(dict.fromkeys(SECRET_KEYS))
 _REMOTE_KEYS.update(dict.fromkeys(_SETTINGS))
 
 
-def _kind(value: object) -> str:
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names.update({list: "an array", dict: "a table"})
-    return names.get(type(value), type(value).__name__)
+_kind = options.kind_of
+parse_size = options.parse_size
 
 
 def _unknown(key: str, known: list[str]) -> str:

@@ -35,6 +35,7 @@ from docfs.backends._http import HttpClient, Limits, rolling_window_bucket
 from docfs.backends.base import Backend, Credentials, Entry
 from docfs.control import ControlServer
 from docfs.fuse_ops import FuseOperations
+from docfs.options import default
 from docfs.redact import Redactor
 from docfs.registry import backend_class, remote_type
 from docfs.vfs.content import ContentCache
@@ -52,9 +53,9 @@ class MountConfig:
     mountpoint: Path
     credentials: Credentials = field(default_factory=Credentials)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
-    cache_size: int = 10 << 30
+    cache_size: int = field(default_factory=lambda: default("cache_size"))
     options: Options = field(default_factory=Options)
-    timeout: float = 30.0
+    timeout: float = field(default_factory=lambda: default("timeout"))
     concurrency: int | None = None
     requests_per_second: float | None = None
     #: mount this directory of the remote (``/Community/Collection``) instead of its root
@@ -73,7 +74,7 @@ class MountConfig:
     thumbnails: bool = False
     #: further kernel mount options (``nodev``, ``noexec``…) from ``-o``
     fuse_options: frozenset[str] = frozenset()
-    #: keyword arguments for the backend class (the Opus 2 wire profile, a token file…)
+    #: keyword arguments for the backend class (its type's own options, a token file…)
     backend_options: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -114,12 +115,13 @@ def default_cache_dir() -> Path:
 
 
 def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
+    rtype = remote_type(config.remote_type)
     cls = backend_class(config.remote_type)
     defaults = cls.default_limits
-    profile_limits = getattr(config.backend_options.get("profile"), "limits", None)
-    if callable(profile_limits):
-        # an Opus 2 wire profile knows its tenant's rate limit better than the class default
-        defaults = profile_limits()
+    implied = rtype.limits(config.backend_options) if rtype.limits is not None else None
+    if implied is not None:
+        # the type's options may know the server's limits better than the class default
+        defaults = implied
     rate, burst = defaults.requests_per_second, defaults.burst
     if config.requests_per_second:
         # a configured requests_per_minute is the server's limit: it must hold in every
@@ -477,7 +479,7 @@ async def _serve(
                 mounted = False
                 log.info("unmounted %s", config.mountpoint)
                 await _drain(fs, stopper)
-                await fs.backend.settle()  # e.g. deposit DSpace submissions (backend's docstring)
+                await fs.backend.settle()  # e.g. deposit submissions (see the backend's docstring)
                 nursery.cancel_scope.cancel()
         finally:
             if mounted:

@@ -1,82 +1,39 @@
-"""The list of repository types: name → backend class and emulator class.
+"""The list of repository types, one registration line each, and the lookups over it.
 
-Adding a repository is one line here plus its backend and emulator modules. Classes are named
-as import strings so that mounting never imports the emulator stack (Starlette, uvicorn).
+A repository is one package, ``docfs/backends/<type>/``, whose ``descriptor.py`` builds its
+``RemoteType`` (``docfs.remotetype``); registering it is one line in ``REGISTERED``. Everything
+above the backends (command line, configuration, daemon, detection, emulator launcher) asks
+here and names no repository. A family's members (``dspace:URL``) are probed in the order
+they are registered.
 """
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from docfs.backends.docspace.descriptor import DOCSPACE
+from docfs.backends.dspace6.descriptor import DSPACE6
+from docfs.backends.dspace7.descriptor import DSPACE7
+from docfs.backends.opus2.descriptor import OPUS2
+from docfs.backends.rspace.descriptor import RSPACE
+from docfs.remotetype import Command, RemoteType, TypeOption
 
 if TYPE_CHECKING:
     from docfs.backends.http_backend import HttpBackend
     from docfs.emulators.base import Emulator
 
+REGISTERED: tuple[RemoteType, ...] = (
+    DSPACE7,  # before DSpace 6: a dspace:URL is asked first whether it is DSpace 7+
+    DSPACE6,
+    RSPACE,
+    OPUS2,
+    DOCSPACE,
+)
 
-@dataclass(frozen=True)
-class RemoteType:
-    name: str
-    backend: str
-    emulator: str
-    #: path of the API below the server's root, as served by the emulator
-    api_path: str
-    description: str
-    #: what a 404 to the first request most likely means (the user gave the wrong URL)
-    wrong_url: str = ""
+REMOTE_TYPES: dict[str, RemoteType] = {t.name: t for t in REGISTERED}
 
-
-REMOTE_TYPES: dict[str, RemoteType] = {
-    t.name: t
-    for t in (
-        RemoteType(
-            "dspace6",
-            "docfs.backends.dspace6:DSpace6Backend",
-            "docfs.emulators.dspace6:DSpace6Emulator",
-            "/rest",
-            "DSpace 6.x legacy REST API",
-            "is this the DSpace 6 REST URL? `docfs detect URL` can tell",
-        ),
-        RemoteType(
-            "rspace",
-            "docfs.backends.rspace:RSpaceBackend",
-            "docfs.emulators.rspace:RSpaceEmulator",
-            "",
-            "RSpace ELN API v1",
-            "is this the RSpace server's address (https://HOST, without /api/v1)?",
-        ),
-        RemoteType(
-            "opus2",
-            "docfs.backends.opus2:Opus2Backend",
-            "docfs.emulators.opus2:Opus2Emulator",
-            "",
-            "Opus 2 Platform v8 inbound Documents API",
-            "is this the Opus 2 tenant's address (https://TENANT, without /api)?",
-        ),
-        RemoteType(
-            "docspace",
-            "docfs.backends.docspace:DocSpaceBackend",
-            "docfs.emulators.docspace:DocSpaceEmulator",
-            "",
-            "ONLYOFFICE DocSpace API 2.0",
-            "is this the DocSpace portal's address (https://PORTAL, without /api/2.0)?",
-        ),
-        RemoteType(
-            "dspace7",
-            "docfs.backends.dspace7:DSpace7Backend",
-            "docfs.emulators.dspace7:DSpace7Emulator",
-            "/server/api",
-            "DSpace 7 and later: Server REST API",
-            "is this the DSpace 7+ server (https://HOST or …/server)? `docfs detect URL` can tell",
-        ),
-    )
-}
-
-
-def _load(spec: str) -> object:
-    module, _, attr = spec.partition(":")
-    return getattr(importlib.import_module(module), attr)
+#: what ``docfs demo`` serves when no ``--type`` is given
+DEMO_DEFAULT = DSPACE6.name
 
 
 def remote_type(name: str) -> RemoteType:
@@ -88,10 +45,54 @@ def remote_type(name: str) -> RemoteType:
 
 
 def backend_class(name: str) -> type[HttpBackend]:
-    cls = _load(remote_type(name).backend)
-    return cls  # type: ignore[return-value]
+    cls: type[HttpBackend] = remote_type(name).backend_class()
+    return cls
 
 
 def emulator_class(name: str) -> type[Emulator]:
-    cls = _load(remote_type(name).emulator)
-    return cls  # type: ignore[return-value]
+    cls: type[Emulator] = remote_type(name).emulator_class()
+    return cls
+
+
+def families() -> dict[str, tuple[RemoteType, ...]]:
+    """``family`` → its members in probe order (``dspace`` → DSpace 7+, DSpace 6)."""
+    found: dict[str, list[RemoteType]] = {}
+    for t in REGISTERED:
+        if t.family is not None and t.probe is not None:
+            found.setdefault(t.family, []).append(t)
+    return {name: tuple(members) for name, members in found.items()}
+
+
+def family_label(family: str) -> str:
+    """``DSpace 7+ or DSpace 6``: what ``family:URL`` tells apart."""
+    return " or ".join(t.label for t in families()[family])
+
+
+def type_options() -> list[tuple[RemoteType, TypeOption]]:
+    """Every type's own options, each with its type; one option may serve several types."""
+    return [(t, o) for t in REGISTERED for o in t.options]
+
+
+def option_owners(name: str) -> list[RemoteType]:
+    """The types that have the option ``name``."""
+    return [t for t, o in type_options() if o.option.name == name]
+
+
+def commands() -> list[Command]:
+    """The command words only some types have (``docfs share``), in registration order."""
+    return [c for t in REGISTERED for c in t.commands]
+
+
+def control_handler(op: str) -> str | None:
+    """The import string of the handler of a type's own control request ``op``, if any."""
+    return next((t.control_ops[op] for t in REGISTERED if op in t.control_ops), None)
+
+
+def command_words() -> tuple[str, ...]:
+    return tuple(w for c in commands() for w in c.words)
+
+
+def example() -> str:
+    """A ``TYPE:URL`` for help texts and messages: the first registered type's URL form."""
+    first = REMOTE_TYPES[DEMO_DEFAULT]
+    return f"{first.name}:{first.url_form}"

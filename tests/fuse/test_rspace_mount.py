@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from docfs import errors, sharing
+from docfs import errors
+from docfs.backends.rspace import commands as sharing
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.demo_rspace import seed_demo
 from docfs.emulators.rspace import DEFAULT_API_KEY, RSpaceEmulator

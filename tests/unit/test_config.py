@@ -296,4 +296,4 @@ def test_the_readme_example_parses(tmp_path: Path) -> None:
     assert cfg.remote("myrepo").password == Secret(
         "file", "myrepo.password", "remotes.myrepo.password", 9
     )
-    assert cfg.remote("matters").profile == tmp_path / "opus2-profile.toml"
+    assert cfg.remote("matters").type_options["profile"] == tmp_path / "opus2-profile.toml"

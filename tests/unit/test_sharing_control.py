@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from docfs import errors, sharing
+from docfs import errors
 from docfs.backends.rspace import RSpaceBackend
+from docfs.backends.rspace import commands as sharing
 
 
 class _Backend(RSpaceBackend):
