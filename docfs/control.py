@@ -6,8 +6,8 @@ chose a socket over an extended attribute on the root because ``sync`` must stre
 wait for minutes, and because status must work even when the mount itself hangs.
 
 The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
-``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}`` or ``{"op": "rspace",
-"action": …}`` (see sharing.py); the server answers
+``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}`` or a repository
+type's own request (``RemoteType.control_ops``); the server answers
 with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
 """
 
@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import trio
+
+from docfs.registry import control_handler
+from docfs.remotetype import load
 
 if TYPE_CHECKING:
     from docfs.backends.traffic import Transfer
@@ -214,11 +217,11 @@ class ControlServer:
             if not isinstance(path, str):
                 raise ControlError("refresh needs a path")
             await send({"ok": True, **self.refresh(path)})
-        elif op == "rspace":
-            # docfs share/unshare/shares/mkdir --notebook, done with the mount's own login
-            from docfs.sharing import serve_control  # sharing imports the daemon, as we are
-
-            await send(await serve_control(self.fs.backend, request))
+        elif isinstance(op, str) and (handler := control_handler(op)) is not None:
+            # a repository type's own request (RSpace's share/unshare/shares/mkdir --notebook),
+            # done with the mount's own login; loaded by name from the type's descriptor
+            serve = load(handler)
+            await send(await serve(self.fs.backend, request))
         else:
             raise ControlError(f"unknown request {op!r}")
 

@@ -8,6 +8,7 @@ table) name no repository: what differs per type comes from its descriptor
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import subprocess
 import sys
@@ -37,6 +38,53 @@ def _generic_files() -> list[Path]:
     files = [ROOT / p for p in GENERIC]
     commands = ROOT / "docfs" / "commands"
     return files + sorted(commands.glob("*.py"))
+
+
+def _kernel_side_files() -> list[Path]:
+    """The filesystem itself: it knows the backend protocol only. Its comments may name a
+    repository as the example of a rule; its code and strings may not."""
+    vfs = sorted((ROOT / "docfs" / "vfs").glob("*.py"))
+    return [ROOT / "docfs" / "control.py", ROOT / "docfs" / "fuse_ops.py", *vfs]
+
+
+def _code_words(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, text) of every identifier and string constant that is not a docstring."""
+    docstrings = {
+        id(body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and (body := node.body)
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+    }
+    words: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                words.append((node.lineno, node.value))
+        elif isinstance(node, ast.Name):
+            words.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute):
+            words.append((node.lineno, node.attr))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            words.append((node.lineno, node.name))
+    return words
+
+
+@pytest.mark.parametrize("path", _kernel_side_files(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_the_filesystem_code_names_no_repository(path: Path) -> None:
+    pattern = re.compile("|".join(re.escape(w) for w in _names()), re.IGNORECASE)
+    found = [
+        f"{line}: {word!r}"
+        for line, word in _code_words(ast.parse(path.read_text()))
+        if pattern.search(word)
+    ]
+    assert not found, f"{path.name} names a repository in code:\n" + "\n".join(found)
+
+
+def test_the_code_check_skips_docstrings_but_not_strings() -> None:
+    tree = ast.parse('"""About DSpace."""\ndef f():\n    return kind == "rspace"\n')
+    assert [w for _, w in _code_words(tree) if "space" in w.lower()] == ["rspace"]
 
 
 def _names() -> list[str]:
