@@ -61,6 +61,7 @@ COMMAND_WORDS = (
     *command_words(),  # the words only some repository types have
     "detect",
     "completion",
+    "verify",
 )
 
 
