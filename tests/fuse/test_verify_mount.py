@@ -8,6 +8,7 @@ compares the issue's 500.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -15,6 +16,8 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from docfs.commands.verify import EXIT_DIFFERENT, EXIT_SAME
 from docfs.emulators.base import EmulatorServer
@@ -106,6 +109,21 @@ def test_verify_against_dspace6_reads_checksums_without_downloading(
         "Item B/file-007.bin",
     }
     assert e.requests("GET", RETRIEVE) == []
+
+    # a file being written here has no checksum until its upload is done: then the new one
+    target = mounted / "Item B" / "file-001.bin"
+    with target.open("r+b") as f:
+        f.write(b"new bytes")
+        f.flush()
+        # asked in this process: a child would close its copy of the descriptor on exec, and
+        # every close is a FUSE flush, which uploads
+        with pytest.raises(OSError) as absent:
+            os.getxattr(target, "user.docfs.checksum")
+        assert absent.value.errno == errno.ENODATA
+    uploaded = hashlib.md5(target.read_bytes()).hexdigest()
+    value = m.run("getfattr", "--only-values", "-n", "user.docfs.checksum", str(target))
+    assert value.stdout == f"md5:{uploaded}"
+    assert e.bitstream_data(uuids["Item B/file-001.bin"])[:9] == b"new bytes"
 
 
 def test_verify_download_where_the_repository_gives_no_checksum(tmp_path: Path) -> None:
