@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import io
 from pathlib import Path
 
+import pytest
+
+from docfs.commands import verify
 from docfs.commands.verify import (
     EXIT_DIFFERENT,
     EXIT_SAME,
+    EXIT_UNCHECKED,
     Verifier,
     _Progress,
     pair_names,
 )
+from docfs.hashing import file_digest
 from docfs.vfs.names import assign_names
 
 
@@ -69,3 +75,49 @@ def test_plain_trees_compare_by_size_and_with_download_by_content(tmp_path: Path
     assert [(o.path, o.how) for o in content.outcomes if o.status == "different"] == [
         ("sub/flip.txt", "download-md5")
     ]
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_long_run_on_a_terminal_shows_a_progress_line_and_clears_it(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        root.mkdir()
+        for i in range(3):
+            (root / f"f{i}").write_bytes(b"x" * i)
+    screen = _Terminal()
+    progress = _Progress(screen)
+    progress.started -= 5  # a run that has been going for a while
+    Verifier(False, progress).run(a, b)
+    text = screen.getvalue()
+    assert text.startswith("\r\x1b[Kdocfs verify: listing, 3 names so far")
+    assert text.endswith("\r\x1b[K")  # the line is gone before the report is printed
+    quiet = io.StringIO()  # not a terminal: no progress line at all
+    Verifier(False, _Progress(quiet)).run(a, b)
+    assert quiet.getvalue() == ""
+
+
+def test_a_file_that_cannot_be_read_is_reported_and_exits_3(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for root in (a, b):
+        root.mkdir()
+        (root / "ok").write_bytes(b"1")
+        (root / "bad").write_bytes(b"2")
+
+    def digest(path: Path, algorithm: str = "md5") -> str:
+        if path == b / "bad":
+            raise OSError(errno.EIO, "Input/output error")
+        return file_digest(path, algorithm)
+
+    monkeypatch.setattr(verify, "file_digest", digest)
+    report = run(a, b, download=True).report
+    assert [(o.path, o.status, o.detail) for o in report.outcomes] == [
+        ("bad", "error", "mount: Input/output error"),
+        ("ok", "same", ""),
+    ]
+    assert report.exit_status == EXIT_UNCHECKED
