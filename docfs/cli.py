@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from docfs import __version__, completion, config, errors, registry
+from docfs.commands import verify
 from docfs.commands.common import EXIT_AUTH, EXIT_USAGE, UsageError, argument_type, number, whole
 from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
@@ -374,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.set_defaults(func=cmd_detect)
     for command in registry.commands():
         load(command.register)(sub, parents=[common])
+    verify.register(sub, parents=[common])
     completion.register(sub, parents=[common])
     return parser
 

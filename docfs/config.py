@@ -61,6 +61,7 @@ COMMAND_WORDS = (
     *command_words(),  # the words only some repository types have
     "detect",
     "completion",
+    "verify",
 )
 
 
@@ -122,6 +123,8 @@ class Remote:
     thumbnailers: tuple[str, ...] | None = None
     #: process names whose directory listings get the repository's thumbnails
     file_managers: tuple[str, ...] | None = None
+    #: bytes per second for downloads and uploads together (0: no limit)
+    bwlimit: int | None = None
     #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
     type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None

@@ -260,6 +260,12 @@ class ControlServer:
                 "endpoints": endpoints,
             },
             "rate_limit": {"waits": waits, "seconds": waited},
+            # --bwlimit: bytes per second (None: none), and the waits for it
+            "bandwidth": {
+                "limit": traffic.bandwidth_limit,
+                "waits": traffic.bandwidth_waits,
+                "seconds": traffic.bandwidth_seconds,
+            },
             "uploads": self.meter.report(wb, self._transfers()) if wb is not None else _no_queue(),
             # every upload in flight, in both modes (sync mode has no queue to show them)
             "transfers": [transfer_json(t) for t in traffic.transfers],

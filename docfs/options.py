@@ -384,6 +384,19 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         config=True,
         minimum=1,
     ),
+    # ---- issue 22: bandwidth ----
+    Option(
+        "bwlimit",
+        "size",
+        "bytes per second for downloads and uploads together (e.g. 2M, 500K): a shared line "
+        "keeps room for others during a big copy; 0: no limit",
+        default=0,
+        default_text="off",
+        flag="--bwlimit",
+        helper="bwlimit=",
+        config=True,
+        metavar="RATE",
+    ),
     # the command line's own options, which ``-o`` also takes
     Option("config", "path", "configuration file", flag="--config", helper="config=",
            global_flag=True),

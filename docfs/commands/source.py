@@ -325,6 +325,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         fuse_options=frozenset(args.kernel_option or ()),
         read_ahead=_given(args, r, "read_ahead"),
         thumbnails=bool(_given(args, r, "thumbnails")),
+        bwlimit=_given(args, r, "bwlimit") or None,
         backend_options=_type_flags(
             args, kind, backend_options(remote) if remote is not None else {}
         ),

@@ -1,8 +1,10 @@
 """Extended attributes: a repository's metadata as ``user.<namespace>.<key>``.
 
 Reading shows every metadata key of an entry (completed with ``Backend.stat`` where a listing
-carried only part of it) plus ``user.docfs.id`` and ``user.docfs.version``; writing and
-removing go to ``Backend.set_meta``. Names outside ``user.`` answer ENOTSUP.
+carried only part of it) plus ``user.docfs.id`` and ``user.docfs.version``, and
+``user.docfs.checksum`` (``md5:<hex>``, ``sha256:<hex>``) where the repository gives a digest of
+the stored bytes (``Entry.checksum``, from the listing: no request); writing and removing go to
+``Backend.set_meta``. Names outside ``user.`` answer ENOTSUP.
 """
 
 from __future__ import annotations
@@ -10,8 +12,27 @@ from __future__ import annotations
 from docfs import errors
 from docfs.backends.base import Entry, Op
 from docfs.vfs.checks import refuse, vanishes
+from docfs.vfs.checksums import expected
 from docfs.vfs.inodes import Node
 from docfs.vfs.state import MountState
+
+#: the repository's digest of a file's stored bytes, ``<algorithm>:<hex>`` (``docfs verify``)
+CHECKSUM_XATTR = "user.docfs.checksum"
+
+
+def _checksum(node: Node) -> str | None:
+    """``md5:<hex>`` for a file whose repository gave a checksum, or None.
+
+    Only while the mount's bytes are the server's: a file written here and not uploaded yet
+    (staged and changed, queued for write-back, new) has no digest the server vouches for, and
+    showing the old version's would make a changed file look unchanged or the reverse.
+    """
+    if node.is_dir or node.local or node.pending_job is not None:
+        return None
+    if node.staged is not None and node.staged.dirty:
+        return None
+    checksum = expected(node.entry)
+    return None if checksum is None else f"{checksum.algorithm}:{checksum.value}"
 
 
 class Xattrs:
@@ -26,6 +47,9 @@ class Xattrs:
         values["user.docfs.id"] = node.entry.object_id or node.entry.id
         if node.entry.version:
             values["user.docfs.version"] = node.entry.version
+        checksum = _checksum(node)
+        if checksum is not None:
+            values[CHECKSUM_XATTR] = checksum
         return values
 
     async def _complete_meta(self, node: Node) -> None:
