@@ -297,6 +297,26 @@ class Backend(ABC):
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         raise NotSupported(f"{self.name}: cannot set metadata")
 
+    # ---- metadata files (issue 21): the whole metadata of an object at once ---------------
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        """Where the repository allows several values for ``key`` of ``entry``: what joins
+        them in ``entry.meta`` (a newline for DSpace fields, a comma for RSpace tags); a
+        metadata file shows them as a JSON list. None: one value, shown as a string."""
+        return None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """Apply ``changes`` (key → its new values, None: remove the key) to ``entry``'s
+        metadata, all or nothing where the repository allows it, and return the entry as the
+        server now has it. A read-only key raises ``NotSupported``, a value the repository
+        refuses ``InvalidArgument`` — before anything is sent where that can be known.
+
+        This default sends one ``set_meta`` per key (for repositories with one writable key);
+        a backend with several writable keys overrides it with its atomic form."""
+        for key, values in sorted(changes.items()):
+            entry = await self.set_meta(entry, key, None if values is None else "\n".join(values))
+        return entry
+
     async def run(self) -> None:  # noqa: B027 - optional hook
         """Background duties for the life of the mount (the daemon's nursery runs it)."""
 
