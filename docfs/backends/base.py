@@ -21,7 +21,7 @@ from typing import ClassVar, TypeVar
 import trio
 
 from docfs.backends.traffic import Limits, Traffic, Transfer
-from docfs.errors import NotSupported, RemoteUnavailable
+from docfs.errors import DocfsError, NotSupported, RemoteUnavailable
 
 #: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
 Sink = Callable[[bytes], Awaitable[None]]
@@ -311,11 +311,30 @@ class Backend(ABC):
         server now has it. A read-only key raises ``NotSupported``, a value the repository
         refuses ``InvalidArgument`` — before anything is sent where that can be known.
 
-        This default sends one ``set_meta`` per key (for repositories with one writable key);
-        a backend with several writable keys overrides it with its atomic form."""
+        This default checks every key with ``meta_writable`` first, then sends one
+        ``set_meta`` per key (repositories whose API changes one field per request); an
+        error after some keys were sent names them. A backend whose API changes several keys
+        at once overrides it with that."""
+        for key in changes:
+            if not self.meta_writable(entry, key):
+                raise NotSupported(f"{self.name}: {key} is read-only")
+        done: list[str] = []
         for key, values in sorted(changes.items()):
-            entry = await self.set_meta(entry, key, None if values is None else "\n".join(values))
+            try:
+                entry = await self.set_meta(
+                    entry, key, None if values is None else "\n".join(values)
+                )
+            except DocfsError as exc:
+                if done:
+                    exc.args = (f"{exc}; changed already: {', '.join(done)}",)
+                raise
+            done.append(key)
         return entry
+
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        """``set_meta`` may change ``key`` of ``entry`` (checked before a metadata file's
+        changes are sent, so a read-only key refuses the whole file)."""
+        return True
 
     async def run(self) -> None:  # noqa: B027 - optional hook
         """Background duties for the life of the mount (the daemon's nursery runs it)."""

@@ -213,3 +213,30 @@ def test_rspace_document_tags_edited_in_its_metadata_file(tmp_path: Path) -> Non
             assert emulator.record(doc)["tags"] == "alpha,beta"
         finally:
             mount.stop()
+
+
+def test_a_files_metadata_file_in_dot_metadata(served: Served) -> None:
+    """``.metadata/hello.txt.json``, replaced by a temporary file written beside it: one
+    bitstream patch on DSpace 7; on DSpace 6, whose bitstreams have no writable metadata,
+    EPERM before any request (the temporary file stays)."""
+    meta = served.dir / ".metadata" / "hello.txt.json"
+    data = json.loads(meta.read_text())
+    assert data["checksum.md5"]
+    data["dc.description"] = ["a greeting"]
+    with tempfile.NamedTemporaryFile(
+        "w", dir=meta.parent, prefix=".hello.txt.json.", delete=False
+    ) as tmp:
+        json.dump(data, tmp)
+    served.emulator.clear_log()
+    if served.kind == "dspace6":
+        with pytest.raises(OSError) as caught:
+            os.replace(tmp.name, meta)
+        assert caught.value.errno == errno.EPERM
+        assert served.writes() == []
+        assert Path(tmp.name).exists()
+        return
+    os.replace(tmp.name, meta)
+    writes = served.writes()
+    assert [(r.method, "bitstreams" in r.path) for r in writes] == [("PATCH", True)], writes
+    assert json.loads(meta.read_text())["dc.description"] == ["a greeting"]
+    assert _getfattr(served.dir / "hello.txt", "user.dspace.dc.description") == "a greeting"
