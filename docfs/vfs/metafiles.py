@@ -68,6 +68,8 @@ class _Open:
     #: a writer's copy (None: a reader)
     staged: Staged | None = None
     dirty: bool = False
+    #: a reader read from it: its content is the base of the next write
+    seen: bool = False
 
 
 class MetaFiles:
@@ -295,8 +297,10 @@ class MetaFiles:
         handle = self._handles[fh]
         if handle.staged is not None:
             return os.pread(handle.staged.fd, size, offset)
-        # what a reader saw is what a later write is compared with (the 3-way base)
-        self._base[handle.owner] = _parse(handle.content, self.state.path(handle.node))
+        if not handle.seen:
+            # what a reader saw is what a later write is compared with (the 3-way base)
+            handle.seen = True
+            self._base[handle.owner] = _parse(handle.content, self.state.path(handle.node))
         return handle.content[offset : offset + size]
 
     def write(self, fh: int, offset: int, data: bytes) -> int:

@@ -22,8 +22,15 @@ import pytest
 
 from docfs.emulators.base import EmulatorServer, LoggedRequest
 from docfs.emulators.dspace7 import DSpace7Emulator
+from docfs.emulators.opus2 import Opus2Emulator
 from docfs.emulators.rspace import RSpaceEmulator
-from tests.conformance.adapters import DSpace6Adapter, DSpace7Adapter, RSpaceAdapter, Seeded
+from tests.conformance.adapters import (
+    DSpace6Adapter,
+    DSpace7Adapter,
+    Opus2Adapter,
+    RSpaceAdapter,
+    Seeded,
+)
 from tests.fuse.conftest import Mount
 
 ADAPTERS = {"dspace6": DSpace6Adapter, "dspace7": DSpace7Adapter}
@@ -181,9 +188,10 @@ def test_rsync_out_and_back_in_with_metadata_files(tmp_path: Path) -> None:
         assert len(served.writes()) == 1, served.writes()
         assert served.subject() == ["edited"]
 
+        # the mtime rsync gave the edited file is kept with its new content: nothing to do
         served.emulator.clear_log()
         subprocess.run(["rsync", "-a", f"{backup}/", str(top)], check=True)
-        assert served.writes() == []
+        assert served.emulator.requests() == []
     finally:
         served.close()
 
@@ -240,3 +248,44 @@ def test_a_files_metadata_file_in_dot_metadata(served: Served) -> None:
     assert [(r.method, "bitstreams" in r.path) for r in writes] == [("PATCH", True)], writes
     assert json.loads(meta.read_text())["dc.description"] == ["a greeting"]
     assert _getfattr(served.dir / "hello.txt", "user.dspace.dc.description") == "a greeting"
+
+
+def test_opus2_document_fields_edited_in_its_metadata_file(tmp_path: Path) -> None:
+    """An Opus 2 document is a file: its fields are in ``.metadata/NAME.json``. One changed
+    field is one field PUT; a number field given a word is EINVAL, the server's refusal."""
+    adapter = Opus2Adapter()
+    emulator = adapter.emulator()
+    assert isinstance(emulator, Opus2Emulator)
+    seeded = adapter.seed(emulator)
+    emulator.add_field(seeded.ids["project"], "Author", "text")
+    emulator.add_field(seeded.ids["project"], "Bates Number", "number")
+    with EmulatorServer(emulator) as server:
+        mount = Mount(adapter.remote_url(server), tmp_path / "mnt", tmp_path / "cache")
+        mount.kind = "opus2"
+        mount.start(token=adapter.credentials().token)
+        try:
+            meta = mount.path.joinpath(*seeded.file_dir) / ".metadata" / "hello.txt.json"
+            data = json.loads(meta.read_text())
+            data["Author"] = "R. Smith"
+            emulator.clear_log()
+            with open(meta, "w") as out:
+                json.dump(data, out)
+            writes = [r for r in emulator.requests() if r.method != "GET"]
+            assert [(r.method, "/fields/" in r.path) for r in writes] == [("PUT", True)], writes
+            assert json.loads(meta.read_text())["Author"] == "R. Smith"
+            hello = mount.path.joinpath(*seeded.file_dir) / "hello.txt"
+            assert os.getxattr(hello, "user.opus2.Author") == b"R. Smith"
+
+            data = json.loads(meta.read_text())
+            data["Bates Number"] = "not a number"
+            emulator.clear_log()
+            with pytest.raises(OSError) as caught, open(meta, "w") as out:
+                json.dump(data, out)
+            assert caught.value.errno == errno.EINVAL
+            # the server refused the one field PUT (its message is in the log); nothing changed
+            refused = [r.status for r in emulator.requests() if r.method != "GET"]
+            assert refused == [400]
+            assert "Bates Number" in mount.log_text()
+            assert "Bates Number" not in json.loads(meta.read_text())
+        finally:
+            mount.stop()
