@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -289,3 +290,25 @@ def test_opus2_document_fields_edited_in_its_metadata_file(tmp_path: Path) -> No
             assert "Bates Number" not in json.loads(meta.read_text())
         finally:
             mount.stop()
+
+
+@pytest.mark.parametrize("editor", ["vim", "ed"])
+def test_an_editor_saves_a_metadata_file_with_one_patch(tmp_path: Path, editor: str) -> None:
+    """vim (with its backup copy) and ed (in place) each send one metadata request."""
+    if shutil.which(editor) is None:
+        pytest.skip(f"{editor} is not installed here")
+    served = Served("dspace7", tmp_path)
+    try:
+        meta = served.dir / ".metadata.json"
+        served.emulator.clear_log()
+        if editor == "vim":
+            command = ["vim", "-u", "NONE", "-N", "-es", "-c", "set writebackup"]
+            subprocess.run([*command, "-c", "%s/old/edited/", "-c", "wq", str(meta)], check=True)
+        else:
+            subprocess.run(
+                ["ed", "-s", str(meta)], input=",s/old/edited/\nw\nq\n", text=True, check=True
+            )
+        assert [r.method for r in served.writes()] == ["PATCH"]
+        assert served.subject() == ["edited"]
+    finally:
+        served.close()
