@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 
 from docfs.emulators.base import EmulatorServer, LoggedRequest
-from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
 from docfs.emulators.rspace import RSpaceEmulator
 from tests.conformance.adapters import (
@@ -43,10 +42,7 @@ class Served:
         self.kind = kind
         self.emulator: Any = adapter.emulator()
         self.seeded: Seeded = adapter.seed(self.emulator)
-        if kind == "dspace6":
-            self.item = self.seeded.ids["item"]
-        else:
-            self.item = next(u for u, name in self._dspace7_items() if name == "Run 1")
+        self.item = self.seeded.ids["item"]
         self.set_subject(["old"])
         self.server = EmulatorServer(self.emulator)
         self.server.start()
@@ -54,12 +50,6 @@ class Served:
         self.mount.kind = kind
         self.mount.start()
         self.dir = self.mount.path.joinpath(*self.seeded.file_dir)
-
-    def _dspace7_items(self) -> list[tuple[str, str]]:
-        emulator: DSpace7Emulator = self.emulator
-        return [
-            (u, str(o.name)) for u, o in emulator._objects.items() if type(o).__name__ == "Item"
-        ]
 
     def set_subject(self, values: list[str]) -> None:
         self.emulator.set_metadata(self.item, "dc.subject", values)
