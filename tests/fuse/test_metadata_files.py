@@ -302,3 +302,24 @@ def test_an_editor_saves_a_metadata_file_with_one_patch(tmp_path: Path, editor: 
         assert served.subject() == ["edited"]
     finally:
         served.close()
+
+
+def test_several_keys_and_a_removal_in_one_write(served: Served) -> None:
+    """Two fields set and one removed: DSpace 7 one PATCH; DSpace 6 one PUT for the fields
+    set, then the removal (DELETE of all metadata, POST of the rest: its only way)."""
+    meta = served.dir / ".metadata.json"
+    data = json.loads(meta.read_text())
+    del data["dc.subject"]
+    data["dc.subject.other"] = ["x", "y"]
+    data["dc.relation.ispartof"] = ["Series"]
+    served.emulator.clear_log()
+    with open(meta, "w") as out:
+        json.dump(data, out)
+    sent = [r.method for r in served.writes()]
+    assert sent == (["PATCH"] if served.kind == "dspace7" else ["PUT", "DELETE", "POST"])
+    after = json.loads(meta.read_text())
+    assert "dc.subject" not in after
+    assert after["dc.subject.other"] == ["x", "y"]
+    assert after["dc.relation.ispartof"] == ["Series"]
+    assert after["dc.title"] == ["Run 1"]
+    assert served.subject() == []
