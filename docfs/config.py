@@ -114,6 +114,8 @@ class Remote:
     transfers: int | None = None
     read_only: bool | None = None
     direct_io: bool | None = None
+    #: list the metadata files in directories (issue 21)
+    metadata_files: bool | None = None
     timeout: float | None = None
     #: write the repository's thumbnails into the freedesktop thumbnail cache
     thumbnails: bool | None = None

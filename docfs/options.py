@@ -213,6 +213,16 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         config=True,
     ),
     Option(
+        "metadata_files",
+        "flag",
+        "list each object's metadata file (.metadata.json, .metadata/NAME.json) in its "
+        "directory, so rsync -a and cp -r copy them too; without it they answer only when "
+        "named (see Metadata in the README)",
+        flag="--metadata-files",
+        helper="metadata_files",
+        config=True,
+    ),
+    Option(
         "thumbnails",
         "flag",
         "do not write the repository's own thumbnails into the desktop's thumbnail cache "

@@ -21,7 +21,7 @@ from typing import ClassVar, TypeVar
 import trio
 
 from docfs.backends.traffic import Limits, Traffic, Transfer
-from docfs.errors import NotSupported, RemoteUnavailable
+from docfs.errors import DocfsError, NotSupported, RemoteUnavailable
 
 #: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
 Sink = Callable[[bytes], Awaitable[None]]
@@ -296,6 +296,45 @@ class Backend(ABC):
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         raise NotSupported(f"{self.name}: cannot set metadata")
+
+    # ---- metadata files (issue 21): the whole metadata of an object at once ---------------
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        """Where the repository allows several values for ``key`` of ``entry``: what joins
+        them in ``entry.meta`` (a newline for DSpace fields, a comma for RSpace tags); a
+        metadata file shows them as a JSON list. None: one value, shown as a string."""
+        return None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """Apply ``changes`` (key → its new values, None: remove the key) to ``entry``'s
+        metadata, all or nothing where the repository allows it, and return the entry as the
+        server now has it. A read-only key raises ``NotSupported``, a value the repository
+        refuses ``InvalidArgument`` — before anything is sent where that can be known.
+
+        This default checks every key with ``meta_writable`` first, then sends one
+        ``set_meta`` per key (repositories whose API changes one field per request); an
+        error after some keys were sent names them. A backend whose API changes several keys
+        at once overrides it with that."""
+        for key in changes:
+            if not self.meta_writable(entry, key):
+                raise NotSupported(f"{self.name}: {key} is read-only")
+        done: list[str] = []
+        for key, values in sorted(changes.items()):
+            try:
+                entry = await self.set_meta(
+                    entry, key, None if values is None else "\n".join(values)
+                )
+            except DocfsError as exc:
+                if done:
+                    exc.args = (f"{exc}; changed already: {', '.join(done)}",)
+                raise
+            done.append(key)
+        return entry
+
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        """``set_meta`` may change ``key`` of ``entry`` (checked before a metadata file's
+        changes are sent, so a read-only key refuses the whole file)."""
+        return True
 
     async def run(self) -> None:  # noqa: B027 - optional hook
         """Background duties for the life of the mount (the daemon's nursery runs it)."""

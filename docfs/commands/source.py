@@ -305,6 +305,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         options=Options(
             read_only=bool(_given(args, r, "read_only")),
             direct_io=bool(_given(args, r, "direct_io")),
+            metadata_files=bool(_given(args, r, "metadata_files")),
             thumbnail_max=_given(args, r, "thumbnail_max"),
             thumbnailers=_given(args, r, "thumbnailers"),
             file_managers=_given(args, r, "file_managers"),

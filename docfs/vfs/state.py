@@ -54,6 +54,9 @@ class Options:
     #: process names whose directory listings get the repository's thumbnails (None:
     #: ``DEFAULT_FILE_MANAGERS``); see ``docfs.vfs.thumbnails``
     file_managers: tuple[str, ...] | None = None
+    #: list the metadata files (``.metadata.json``, ``.metadata/``) in directories too;
+    #: they answer a lookup either way (see ``docfs.vfs.metafiles``)
+    metadata_files: bool = False
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 

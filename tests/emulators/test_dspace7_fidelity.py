@@ -1261,3 +1261,21 @@ def test_43_moving_an_item_needs_admin_on_its_owning_collection(env: Env, api: A
     unmapped = api.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}")
     assert unmapped.status_code == 403
     assert emulator.items_in(tree.collection) == [tree.item]
+
+
+def test_a_patch_is_all_or_nothing(admin: Api, env: Env) -> None:
+    """DSpaceRestRepository.patch commits once, after the last operation
+    (ResourcePatch.patch runs them in order): a failing operation keeps none of them."""
+    emulator, _, tree = env
+    before = admin.http.get(f"/core/items/{tree.item}").json()["metadata"]
+    patched = admin.send(
+        "PATCH",
+        f"/core/items/{tree.item}",
+        json=[
+            {"op": "add", "path": "/metadata/dc.subject", "value": [{"value": "kept?"}]},
+            {"op": "remove", "path": "/metadata/dc.no.such"},
+        ],
+    )
+    assert patched.status_code == 422
+    assert admin.http.get(f"/core/items/{tree.item}").json()["metadata"] == before
+    assert "dc.subject" not in emulator.metadata_of(tree.item)

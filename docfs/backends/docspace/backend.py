@@ -72,6 +72,9 @@ class DocSpaceBackend(DocSpaceUploads):
             current = await self._retitle(current, new_name)
         return current
 
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        return entry.kind is Kind.FILE and key == "comment"
+
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if entry.kind is not Kind.FILE or key != "comment":
             raise errors.NotSupported(f"DocSpace: {key!r} is read-only")

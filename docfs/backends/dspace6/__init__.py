@@ -58,6 +58,12 @@ from docfs.backends.base import (
     Sink,
     Thumbnail,
 )
+from docfs.backends.dspace6.metadata import (
+    ITEM_OWN_KEYS,
+    SYSTEM_FIELDS,
+    dc_key,
+    update_item_metadata,
+)
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
 
@@ -74,10 +80,6 @@ MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
 PAGES_AT_ONCE = 4
 JSON = {"Accept": "application/json"}
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
-#: fields ``DELETE /items/{id}/metadata`` keeps (first value each)
-SYSTEM_FIELDS = frozenset(
-    {"dc.date.accessioned", "dc.date.available", "dc.identifier.uri", "dc.description.provenance"}
-)
 #: the editable text fields of communities and collections (PUT overwrites all of them)
 CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
 
@@ -719,6 +721,16 @@ class DSpace6Backend(HttpBackend):
             )
             return replace(entry, name=new_name)
         raise errors.NotSupported("DSpace 6: the site cannot be renamed")
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        multiple = self._type(entry) == "item" and key not in ITEM_OWN_KEYS and dc_key(key)
+        return "\n" if multiple else None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        if self._type(entry) != "item":
+            raise errors.NotSupported("DSpace 6: metadata can only be set on items")
+        await update_item_metadata(self.http, _sid(entry), entry.meta, changes)
+        return await self.stat(entry)
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if self._type(entry) != "item":

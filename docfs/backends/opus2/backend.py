@@ -214,6 +214,10 @@ class Opus2Backend(Opus2Reader):
         log.info("opus2: cannot move %r %s: the API has no such move", entry.name, where)
         return errors.NotSupported(f"opus2: the API cannot move {entry.name!r} {where}")
 
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        # fields are typed values of one document each: one PUT per field (no batch call)
+        return entry.extra.get("type") == _T_DOCUMENT and key not in _RESERVED_META
+
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         self._require_document(entry, "set fields of")
         if key in _RESERVED_META:

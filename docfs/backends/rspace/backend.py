@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -478,6 +479,18 @@ class RSpaceBackend(RSpaceReader):
             ops=entry.ops,
             extra={**entry.extra, "parent": new_parent.extra["id"]},
         )
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        # the server keeps a document's tags as one comma-separated string
+        return "," if entry.extra.get("type") == DOCUMENT and key == "tags" else None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """Tags are a document's only writable key: one ``PUT /documents/{id}``."""
+        for key in changes:
+            if entry.extra.get("type") != DOCUMENT or key != "tags":
+                raise errors.NotSupported(f"user.rspace.{key} is read-only here")
+        tags = changes.get("tags")
+        return await self.set_meta(entry, "tags", ",".join(tags) if tags else None)
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if entry.extra.get("type") != DOCUMENT or key != "tags":
