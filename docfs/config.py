@@ -61,6 +61,8 @@ COMMAND_WORDS = (
     *command_words(),  # the words only some repository types have
     "detect",
     "completion",
+    "deposit",  # issue 21: SAF batches
+    "export",
 )
 
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,3 +244,65 @@ def test_copying_a_saf_archive_makes_one_item_per_package(
     assert repo.items("Incoming") == expected(packages)
     # the package files stay visible in the mount while it runs (rsync set their times)
     assert (target / "item_001" / "dublin_core.xml").exists()
+
+
+# ---- docfs deposit and docfs export ----------------------------------------------------------
+
+
+def map_lines(path: Path) -> list[tuple[str, str]]:
+    return [tuple(line.split(" ", 1)) for line in path.read_text().splitlines()]  # type: ignore[misc]
+
+
+def test_deposit_killed_half_way_and_resumed_makes_every_item_once(
+    repo: Repo, tmp_path: Path
+) -> None:
+    packages = make_archive(tmp_path / "archive", BATCH)
+    m = repo.start()
+    target = m.path / "Lab" / "Incoming"
+    mapfile = tmp_path / "batch.map"
+    args = ["deposit", str(tmp_path / "archive"), str(target), "--mapfile", str(mapfile)]
+    first = subprocess.Popen(
+        [sys.executable, "-m", "docfs", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 120
+    while not (mapfile.exists() and len(mapfile.read_text().splitlines()) >= BATCH // 2):
+        assert first.poll() is None, first.communicate()
+        assert time.monotonic() < deadline, "the deposit did not get half way"
+        time.sleep(0.01)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    assert len(map_lines(mapfile)) < BATCH  # really interrupted
+    again = docfs(*args)
+    assert again.returncode != 0 and "--resume" in again.stderr  # no silent second batch
+    resumed = docfs(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr + m.log_text()[-3000:]
+    assert "[" in resumed.stderr  # the progress lines
+    settle(m)
+    lines = map_lines(mapfile)
+    assert sorted(d for d, _ in lines) == sorted(packages)  # each item directory once
+    assert len({h for _, h in lines}) == BATCH
+    assert repo.items("Incoming") == expected(packages)  # every item once, complete
+
+
+def test_export_then_deposit_into_another_collection_reproduces_the_items(
+    repo: Repo, tmp_path: Path
+) -> None:
+    packages = make_archive(tmp_path / "archive", 4)
+    m = repo.start()
+    incoming, copies = m.path / "Lab" / "Incoming", m.path / "Lab" / "Copies"
+    made = docfs(
+        "deposit", str(tmp_path / "archive"), str(incoming), "--mapfile", str(tmp_path / "a.map")
+    )
+    assert made.returncode == 0, made.stderr
+    settle(m)
+    before = repo.items("Incoming")
+    assert before == expected(packages)
+    exported = docfs("export", str(incoming), str(tmp_path / "out"))
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == [f"item_{n:03d}" for n in range(4)]
+    again = docfs(
+        "deposit", str(tmp_path / "out"), str(copies), "--mapfile", str(tmp_path / "b.map")
+    )
+    assert again.returncode == 0, again.stderr + m.log_text()[-3000:]
+    settle(m)
+    assert repo.items("Copies") == before  # metadata, names, MD5s and descriptions
