@@ -306,3 +306,43 @@ def test_export_then_deposit_into_another_collection_reproduces_the_items(
     assert again.returncode == 0, again.stderr + m.log_text()[-3000:]
     settle(m)
     assert repo.items("Copies") == before  # metadata, names, MD5s and descriptions
+
+
+def test_resume_finishes_an_item_the_interrupted_run_had_begun(tmp_path: Path) -> None:
+    """Killed between making an item and writing its map line: ``--resume`` finishes that
+    item (from ``MAPFILE.pending``) instead of making it a second time."""
+    repo = D6(tmp_path, "admin")
+    try:
+        packages = make_archive(tmp_path / "archive", 3)
+        m = repo.start()
+        target = m.path / "Lab" / "Incoming"
+        mapfile = tmp_path / "batch.map"
+        first = docfs(
+            "deposit",
+            str(tmp_path / "archive" / "item_000"),
+            str(target),
+            "--mapfile",
+            str(mapfile),
+        )
+        assert first.returncode == 0, first.stderr
+        # what a run killed inside item_001 leaves: its pending line, the item with part
+        # of its files, no map line
+        title = packages["item_001"].meta["dc.title"][0]
+        (mapfile.parent / "batch.map.pending").write_text(f"item_001 {title}\n")
+        (target / title).mkdir()
+        for name in ("dublin_core.xml", "readme.txt"):
+            (target / title / name).write_bytes(
+                (tmp_path / "archive" / "item_001" / name).read_bytes()
+            )
+        resumed = docfs(
+            "deposit", str(tmp_path / "archive"), str(target), "--mapfile", str(mapfile), "--resume"
+        )
+        assert resumed.returncode == 0, resumed.stderr + m.log_text()[-3000:]
+        assert "2 item(s) deposited, 1 already" in resumed.stdout
+        assert repo.items("Incoming") == expected(packages)
+        assert [d for d, _ in map_lines(mapfile)] == ["item_000", "item_001", "item_002"]
+        assert not (mapfile.parent / "batch.map.pending").exists()
+    finally:
+        if repo.mount is not None:
+            repo.mount.stop()
+        repo.server.stop()
