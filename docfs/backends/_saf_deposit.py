@@ -32,6 +32,8 @@ DEFAULT_BUNDLE = "ORIGINAL"
 
 SetAll = Callable[[Entry, list[saf.Value]], Awaitable[Entry]]
 Describe = Callable[[Entry, str], Awaitable[Entry]]
+#: put a file where its ``contents`` line says (bundle, primary); None where the API cannot
+Place = Callable[[Entry, saf.Line], Awaitable[Entry]]
 
 
 class Packages:
@@ -53,6 +55,7 @@ class Packages:
         *,
         set_all: SetAll,
         describe: Describe,
+        place: Place | None = None,
     ) -> Entry:
         """Apply package file ``name`` (bytes in ``src``) to ``item``; the item as it is now."""
         data = src.read_bytes()
@@ -66,26 +69,30 @@ class Packages:
         except (saf.PackageError, UnicodeDecodeError) as exc:
             raise errors.InvalidArgument(str(exc)) from None
         self._lines[item_id] = {line.name: line for line in lines}
-        await self._arrange(backend, item_id, item, lines, describe)
+        await self._arrange(backend, item, lines, describe, place)
         return item
 
     async def _arrange(
         self,
         backend: Backend,
-        item_id: str,
         item: Entry,
         lines: list[saf.Line],
         describe: Describe,
+        place: Place | None,
     ) -> None:
         """Give the files already in the item what ``contents`` says about them."""
         present = {e.name: e async for e in backend.list_dir(item) if e.kind is Kind.FILE}
         for line in lines:
-            self.note_unsupported(line)
+            self.note_unsupported(line, placed=place is not None)
             entry = present.get(line.name)
-            if entry is not None and line.description:
+            if entry is None:
+                continue  # written later: the backend's upload reads the line
+            if line.description:
                 now = entry.extra.get("description") or entry.meta.get("dc.description")
                 if now != line.description:
-                    await describe(entry, line.description)
+                    entry = await describe(entry, line.description)
+            if place is not None and (moves(line) or line.primary):
+                await place(entry, line)
         listed = {line.name for line in lines}
         stray = sorted(n for n in present if n not in listed)
         if stray:
@@ -97,13 +104,19 @@ class Packages:
             )
 
     @staticmethod
-    def note_unsupported(line: saf.Line) -> None:
-        """Bundles other than ORIGINAL, primary and permissions are not applied (yet): say so."""
-        if line.bundle and line.bundle != DEFAULT_BUNDLE:
+    def note_unsupported(line: saf.Line, *, placed: bool) -> None:
+        """Say which fields of ``line`` this backend does not apply (``placed``: it applies
+        bundles and primary)."""
+        if not placed and moves(line):
             log.warning(
                 "%s: bundle:%s not applied, the file goes to ORIGINAL", line.name, line.bundle
             )
-        if line.primary:
+        if not placed and line.primary:
             log.warning("%s: primary:true not applied", line.name)
         if line.permissions:
             log.warning("%s: permissions not applied", line.name)
+
+
+def moves(line: saf.Line) -> bool:
+    """The line puts its file in a bundle other than the default one."""
+    return bool(line.bundle) and line.bundle != DEFAULT_BUNDLE

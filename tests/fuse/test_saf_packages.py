@@ -48,11 +48,18 @@ class Package:
     meta: dict[str, list[str]]
     files: dict[str, bytes]
     descriptions: dict[str, str] = field(default_factory=dict)
+    #: name → bundle, for files ``contents`` puts in a bundle other than ORIGINAL
+    bundles: dict[str, str] = field(default_factory=dict)
+    primary: str | None = None
 
 
-def make_archive(root: Path, count: int, *, prefix: str = "item") -> dict[str, Package]:
+def make_archive(
+    root: Path, count: int, *, prefix: str = "item", extras: bool = True
+) -> dict[str, Package]:
     """``count`` item directories ``item_000``…, each 2 or 3 files and a ``contents`` naming
-    them (one with a description); every third also ``metadata_dcterms.xml``."""
+    them (one with a description); every third also ``metadata_dcterms.xml``. With
+    ``extras`` each also has ``license.txt`` in bundle LICENSE, and every other one makes its
+    data file the primary bitstream."""
     root.mkdir(parents=True)
     made: dict[str, Package] = {}
     for n in range(count):
@@ -85,8 +92,17 @@ def make_archive(root: Path, count: int, *, prefix: str = "item") -> dict[str, P
             (d / name).write_bytes(data)
         lines = [f"{name}\tbundle:ORIGINAL" for name in files]
         lines[0] += f"\tdescription:the data of item {n}"
+        package = Package(meta, files, {f"data-{n}.csv": f"the data of item {n}"})
+        if extras:
+            files["license.txt"] = f"licence of item {n}\n".encode()
+            (d / "license.txt").write_bytes(files["license.txt"])
+            lines.append("license.txt\tbundle:LICENSE")
+            package.bundles["license.txt"] = "LICENSE"
+            if n % 2 == 0:
+                lines[0] += "\tprimary:true"
+                package.primary = f"data-{n}.csv"
         (d / "contents").write_text("\n".join(lines) + "\n")
-        made[d.name] = Package(meta, files, {f"data-{n}.csv": f"the data of item {n}"})
+        made[d.name] = package
     return made
 
 
@@ -98,6 +114,8 @@ class Item:
     meta: dict[str, list[str]]
     #: name → (bundle, md5, description)
     files: dict[str, tuple[str, str, str]]
+    #: the name of the primary bitstream of the ORIGINAL bundle
+    primary: str | None = None
 
 
 class Repo:
@@ -113,6 +131,9 @@ class Repo:
     def start(self) -> Mount:
         raise NotImplementedError
 
+    #: the API can put files in other bundles and set the primary one
+    placed = True
+
     def items(self, collection: str) -> dict[str, Item]:
         """title → the item, of every archived item of ``collection``."""
         raise NotImplementedError
@@ -120,6 +141,7 @@ class Repo:
 
 class D6(Repo):
     kind = "dspace6"
+    placed = False  # the 6.x REST API uploads into ORIGINAL and knows no primary
 
     def __init__(self, tmp: Path, role: str) -> None:
         super().__init__(tmp, role)
@@ -174,12 +196,15 @@ class D7(Repo):
         for uuid in self.e.items_in(self.cols[collection]):
             meta = {k: v for k, v in self.e.metadata_of(uuid).items() if k in META_KEYS}
             files = {}
+            primary = None
             for bundle in self.e.bundle_names(uuid):
                 for bs, name in self.e.bitstreams(uuid, bundle):
                     data = self.e.content(bs)
                     description = self.e.metadata_of(bs).get("dc.description", [""])[0]
                     files[name or ""] = (bundle, hashlib.md5(data).hexdigest(), description)
-            out[self.e.name_of(uuid) or uuid] = Item(meta, files)
+                    if bs == self.e.primary_of(uuid):
+                        primary = name
+            out[self.e.name_of(uuid) or uuid] = Item(meta, files, primary)
         return out
 
 
@@ -197,14 +222,20 @@ def repo(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Repo]:
     made.server.stop()
 
 
-def expected(packages: dict[str, Package]) -> dict[str, Item]:
+def expected(packages: dict[str, Package], repo: Repo) -> dict[str, Item]:
+    """What the packages become in ``repo`` (bundles and primary where its API has them)."""
     return {
         p.meta["dc.title"][0]: Item(
             p.meta,
             {
-                name: ("ORIGINAL", hashlib.md5(data).hexdigest(), p.descriptions.get(name, ""))
+                name: (
+                    p.bundles.get(name, "ORIGINAL") if repo.placed else "ORIGINAL",
+                    hashlib.md5(data).hexdigest(),
+                    p.descriptions.get(name, ""),
+                )
                 for name, data in p.files.items()
             },
+            p.primary if repo.placed else None,
         )
         for p in packages.values()
     }
@@ -225,7 +256,16 @@ def settle(m: Mount) -> None:
 # ---- cp -r and rsync -a ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("copier", ["cp", "rsync"])
+def copy_contents_last(sources: list[str], target: Path) -> None:
+    """Copy item directories writing ``contents`` after every file it names (``rsync``
+    writes it first, in name order; ``cp`` in directory order)."""
+    for source in map(Path, sources):
+        (target / source.name).mkdir()
+        for f in sorted(source.iterdir(), key=lambda p: p.name == "contents"):
+            (target / source.name / f.name).write_bytes(f.read_bytes())
+
+
+@pytest.mark.parametrize("copier", ["cp", "rsync", "contents-last"])
 def test_copying_a_saf_archive_makes_one_item_per_package(
     repo: Repo, tmp_path: Path, copier: str
 ) -> None:
@@ -237,11 +277,14 @@ def test_copying_a_saf_archive_makes_one_item_per_package(
     sources = [str(p) for p in sorted((tmp_path / "archive").iterdir())]
     if copier == "cp":
         result = m.run("cp", "-r", *sources, str(target), check=False)
-    else:
+        assert result.returncode == 0, result.stderr + m.log_text()[-3000:]
+    elif copier == "rsync":
         result = m.run("rsync", "-a", *sources, f"{target}/", check=False)
-    assert result.returncode == 0, result.stderr + m.log_text()[-3000:]
+        assert result.returncode == 0, result.stderr + m.log_text()[-3000:]
+    else:
+        copy_contents_last(sources, target)
     settle(m)
-    assert repo.items("Incoming") == expected(packages)
+    assert repo.items("Incoming") == expected(packages, repo)
     # the package files stay visible in the mount while it runs (rsync set their times)
     assert (target / "item_001" / "dublin_core.xml").exists()
 
@@ -281,13 +324,14 @@ def test_deposit_killed_half_way_and_resumed_makes_every_item_once(
     lines = map_lines(mapfile)
     assert sorted(d for d, _ in lines) == sorted(packages)  # each item directory once
     assert len({h for _, h in lines}) == BATCH
-    assert repo.items("Incoming") == expected(packages)  # every item once, complete
+    assert repo.items("Incoming") == expected(packages, repo)  # every item once, complete
 
 
 def test_export_then_deposit_into_another_collection_reproduces_the_items(
     repo: Repo, tmp_path: Path
 ) -> None:
-    packages = make_archive(tmp_path / "archive", 4)
+    # without other bundles and primary: export writes what the item directory shows
+    packages = make_archive(tmp_path / "archive", 4, extras=False)
     m = repo.start()
     incoming, copies = m.path / "Lab" / "Incoming", m.path / "Lab" / "Copies"
     made = docfs(
@@ -296,7 +340,7 @@ def test_export_then_deposit_into_another_collection_reproduces_the_items(
     assert made.returncode == 0, made.stderr
     settle(m)
     before = repo.items("Incoming")
-    assert before == expected(packages)
+    assert before == expected(packages, repo)
     exported = docfs("export", str(incoming), str(tmp_path / "out"))
     assert exported.returncode == 0, exported.stderr
     assert sorted(os.listdir(tmp_path / "out")) == [f"item_{n:03d}" for n in range(4)]
@@ -311,7 +355,7 @@ def test_export_then_deposit_into_another_collection_reproduces_the_items(
 def test_resume_finishes_an_item_the_interrupted_run_had_begun(tmp_path: Path) -> None:
     """Killed between making an item and writing its map line: ``--resume`` finishes that
     item (from ``MAPFILE.pending``) instead of making it a second time."""
-    repo = D6(tmp_path, "admin")
+    repo: Repo = D6(tmp_path, "admin")
     try:
         packages = make_archive(tmp_path / "archive", 3)
         m = repo.start()
@@ -339,7 +383,7 @@ def test_resume_finishes_an_item_the_interrupted_run_had_begun(tmp_path: Path) -
         )
         assert resumed.returncode == 0, resumed.stderr + m.log_text()[-3000:]
         assert "2 item(s) deposited, 1 already" in resumed.stdout
-        assert repo.items("Incoming") == expected(packages)
+        assert repo.items("Incoming") == expected(packages, repo)
         assert [d for d, _ in map_lines(mapfile)] == ["item_000", "item_001", "item_002"]
         assert not (mapfile.parent / "batch.map.pending").exists()
     finally:
