@@ -128,7 +128,7 @@ class Repo:
         self.tmp, self.role = tmp, role
         self.mount: Mount | None = None
 
-    def start(self) -> Mount:
+    def start(self, *more: str) -> Mount:
         raise NotImplementedError
 
     #: the API can put files in other bundles and set the primary one
@@ -153,9 +153,9 @@ class D6(Repo):
         self.server = EmulatorServer(self.e)
         self.server.start()
 
-    def start(self) -> Mount:
+    def start(self, *more: str) -> Mount:
         self.mount = Mount(f"{self.server.url}/rest", self.tmp / "mnt", self.tmp / "cache")
-        return self.mount.start()
+        return self.mount.start(*more)
 
     def items(self, collection: str) -> dict[str, Item]:
         out = {}
@@ -186,10 +186,10 @@ class D7(Repo):
         self.server = EmulatorServer(self.e)
         self.server.start()
 
-    def start(self) -> Mount:
+    def start(self, *more: str) -> Mount:
         self.mount = Mount(self.server.url, self.tmp / "mnt", self.tmp / "cache")
         self.mount.kind = "dspace7"
-        return self.mount.start(credentials=ADMIN if self.role == "admin" else USER)
+        return self.mount.start(*more, credentials=ADMIN if self.role == "admin" else USER)
 
     def items(self, collection: str) -> dict[str, Item]:
         out = {}
@@ -386,6 +386,27 @@ def test_resume_finishes_an_item_the_interrupted_run_had_begun(tmp_path: Path) -
         assert repo.items("Incoming") == expected(packages, repo)
         assert [d for d, _ in map_lines(mapfile)] == ["item_000", "item_001", "item_002"]
         assert not (mapfile.parent / "batch.map.pending").exists()
+    finally:
+        if repo.mount is not None:
+            repo.mount.stop()
+        repo.server.stop()
+
+
+@pytest.mark.parametrize("kind", ["dspace6", "dspace7"])
+def test_a_package_copied_into_a_write_back_mount_is_applied_not_queued(
+    tmp_path: Path, kind: str
+) -> None:
+    """With ``--write-back`` the files are queued, the package files applied at close."""
+    repo: Repo = D6(tmp_path, "admin") if kind == "dspace6" else D7(tmp_path, "admin")
+    try:
+        packages = make_archive(tmp_path / "archive", 2)
+        m = repo.start("--write-back", "0")
+        target = m.path / "Lab" / "Incoming"
+        sources = [str(p) for p in sorted((tmp_path / "archive").iterdir())]
+        result = m.run("cp", "-r", *sources, str(target), check=False)
+        assert result.returncode == 0, result.stderr
+        settle(m)
+        assert repo.items("Incoming") == expected(packages, repo)
     finally:
         if repo.mount is not None:
             repo.mount.stop()
