@@ -28,6 +28,17 @@ _SCHEMA_FILE = re.compile(r"^metadata_([A-Za-z0-9_-]+)\.xml$")
 _KEY = re.compile(r"^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)(?:\.([A-Za-z0-9_-]+))?$")
 #: the metadata schema the importer assumes when ``<dublin_core>`` has no ``schema=``
 DEFAULT_SCHEMA = "dc"
+#: the importer's other non-content files (``processHandleFile``, ``processCollectionFile``,
+#: ``processRelationshipFile``): a handle to reuse, more target collections, relations. They
+#: are never content; docfs does not apply them (a handle cannot be chosen over REST)
+OTHER_FILES = ("handle", "collections", "relationships")
+#: values the repository sets itself when it installs an item (``InstallItemServiceImpl.
+#: populateMetadata``: accession and availability dates, a provenance line; the handle
+#: provider adds ``dc.identifier.uri``): an export leaves them out, so a deposit of it does
+#: not give the new item the old item's handle URI, dates and history
+SERVER_SET_KEYS = frozenset(
+    {"dc.date.accessioned", "dc.date.available", "dc.identifier.uri", "dc.description.provenance"}
+)
 
 
 class PackageError(ValueError):
@@ -36,7 +47,7 @@ class PackageError(ValueError):
 
 def is_package_file(name: str) -> bool:
     """``name`` describes the item (metadata, list of files) rather than being content."""
-    return name in (DUBLIN_CORE, CONTENTS) or _SCHEMA_FILE.match(name) is not None
+    return name in (DUBLIN_CORE, CONTENTS, *OTHER_FILES) or _SCHEMA_FILE.match(name) is not None
 
 
 def is_metadata_file(name: str) -> bool:

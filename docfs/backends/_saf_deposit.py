@@ -58,6 +58,9 @@ class Packages:
         place: Place | None = None,
     ) -> Entry:
         """Apply package file ``name`` (bytes in ``src``) to ``item``; the item as it is now."""
+        if name in saf.OTHER_FILES:
+            log.info("%s: the package's %s file is not applied", item.name, name)
+            return item
         data = src.read_bytes()
         try:
             if saf.is_metadata_file(name):

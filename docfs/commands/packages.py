@@ -207,7 +207,7 @@ def _metadata(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in os.listxattr(path):
         namespace, _, key = name.removeprefix("user.").partition(".")
-        if namespace != "docfs" and saf.is_metadata_key(key):
+        if namespace != "docfs" and saf.is_metadata_key(key) and key not in saf.SERVER_SET_KEYS:
             out[key] = os.getxattr(path, name).decode()
     return out
 

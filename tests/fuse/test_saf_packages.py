@@ -102,6 +102,8 @@ def make_archive(
                 lines[0] += "\tprimary:true"
                 package.primary = f"data-{n}.csv"
         (d / "contents").write_text("\n".join(lines) + "\n")
+        if n == 1:  # what DSpace's exporter writes too: never content, not applied
+            (d / "handle").write_text("123456789/99\n")
         made[d.name] = package
     return made
 
@@ -138,6 +140,10 @@ class Repo:
         """title → the item, of every archived item of ``collection``."""
         raise NotImplementedError
 
+    def values(self, collection: str, key: str) -> set[str]:
+        """Every value of ``key`` over the items of ``collection``."""
+        raise NotImplementedError
+
 
 class D6(Repo):
     kind = "dspace6"
@@ -156,6 +162,14 @@ class D6(Repo):
     def start(self, *more: str) -> Mount:
         self.mount = Mount(f"{self.server.url}/rest", self.tmp / "mnt", self.tmp / "cache")
         return self.mount.start(*more)
+
+    def values(self, collection: str, key: str) -> set[str]:
+        out: set[str] = set()
+        for listed in self.e.items_of(self.cols[collection]):
+            obj = self.e.get_object(listed["uuid"])
+            assert obj is not None
+            out.update(obj["metadata"].get(key, []))
+        return out
 
     def items(self, collection: str) -> dict[str, Item]:
         out = {}
@@ -190,6 +204,12 @@ class D7(Repo):
         self.mount = Mount(self.server.url, self.tmp / "mnt", self.tmp / "cache")
         self.mount.kind = "dspace7"
         return self.mount.start(*more, credentials=ADMIN if self.role == "admin" else USER)
+
+    def values(self, collection: str, key: str) -> set[str]:
+        out: set[str] = set()
+        for uuid in self.e.items_in(self.cols[collection]):
+            out.update(self.e.metadata_of(uuid).get(key, []))
+        return out
 
     def items(self, collection: str) -> dict[str, Item]:
         out = {}
@@ -350,6 +370,10 @@ def test_export_then_deposit_into_another_collection_reproduces_the_items(
     assert again.returncode == 0, again.stderr + m.log_text()[-3000:]
     settle(m)
     assert repo.items("Copies") == before  # metadata, names, MD5s and descriptions
+    # what the repository set when it installed the originals is not carried over: each
+    # copy has its own handle URI (and the originals' are not among them)
+    old, new = (repo.values(c, "dc.identifier.uri") for c in ("Incoming", "Copies"))
+    assert len(old) == len(new) == 4 and not old & new
 
 
 def test_resume_finishes_an_item_the_interrupted_run_had_begun(tmp_path: Path) -> None:

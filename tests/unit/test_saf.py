@@ -78,12 +78,13 @@ def test_registration_lines_are_refused() -> None:
 
 
 def test_which_names_are_package_files() -> None:
-    assert [
-        n
-        for n in ["dublin_core.xml", "contents", "metadata_local.xml", "data.xml", "contents.txt"]
-        if saf.is_package_file(n)
-    ] == [
+    names = ["dublin_core.xml", "contents", "metadata_local.xml", "data.xml", "contents.txt"]
+    names += ["handle", "collections", "relationships", "handle.txt"]
+    assert [n for n in names if saf.is_package_file(n)] == [
         "dublin_core.xml",
         "contents",
         "metadata_local.xml",
+        "handle",
+        "collections",
+        "relationships",
     ]
