@@ -192,8 +192,13 @@ def cmd_deposit(args: argparse.Namespace, redactor: Redactor) -> int:
             raise UsageError(f"{target} exists already and is not part of this batch")
         if item_dir.name not in pending:
             _append(pending_file, f"{item_dir.name} {name}")
-        _deposit_one(item_dir, target)
-        handle = _handle(target)
+        try:
+            _deposit_one(item_dir, target)
+            handle = _handle(target)
+        except OSError as exc:
+            # the mount said why in its log; the pending line lets --resume finish this item
+            print(f"docfs: {item_dir.name}: {exc}; run again with --resume", file=sys.stderr)
+            return 1
         _append(mapfile, f"{item_dir.name} {handle}")
         made += 1
         print(f"deposit: [{number}/{len(items)}] {item_dir.name} -> {handle}", file=sys.stderr)
@@ -258,7 +263,11 @@ def cmd_export(args: argparse.Namespace, redactor: Redactor) -> int:
         else sorted((p for p in children if p.is_dir()), key=lambda p: _natural(p.name))
     )
     for number, item in enumerate(items):
-        _export_item(item, dest / f"item_{number:03d}")
+        try:
+            _export_item(item, dest / f"item_{number:03d}")
+        except OSError as exc:
+            print(f"docfs: {item}: {exc}", file=sys.stderr)
+            return 1
         print(f"export: [{number + 1}/{len(items)}] {item.name}", file=sys.stderr)
     print(f"docfs: {len(items)} item(s) written to {dest}")
     return 0

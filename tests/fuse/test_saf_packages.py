@@ -435,3 +435,33 @@ def test_a_package_copied_into_a_write_back_mount_is_applied_not_queued(
         if repo.mount is not None:
             repo.mount.stop()
         repo.server.stop()
+
+
+def test_a_refused_package_stops_the_batch_and_resume_finishes_it(tmp_path: Path) -> None:
+    """The server refuses an item's metadata (a field it does not know): the copy of
+    ``dublin_core.xml`` fails, ``deposit`` stops with exit 1 naming the item, the bytes are in
+    lost+found, the mount lives on; with the file fixed, ``--resume`` finishes that item."""
+    repo: Repo = D6(tmp_path, "admin")
+    try:
+        packages = make_archive(tmp_path / "archive", 3)
+        broken = tmp_path / "archive" / "item_001" / "dublin_core.xml"
+        good = broken.read_text()
+        broken.write_text(good.replace('element="subject"', 'element="nosuchfield"'))
+        m = repo.start()
+        target = m.path / "Lab" / "Incoming"
+        mapfile = tmp_path / "batch.map"
+        args = ["deposit", str(tmp_path / "archive"), str(target), "--mapfile", str(mapfile)]
+        first = docfs(*args)
+        assert first.returncode == 1, first.stderr
+        assert "item_001" in first.stderr and "--resume" in first.stderr
+        assert [d for d, _ in map_lines(mapfile)] == ["item_000"]
+        kept = list((tmp_path / "cache").rglob("*dublin_core.xml"))
+        assert any("nosuchfield" in p.read_text() for p in kept)
+        broken.write_text(good)
+        resumed = docfs(*args, "--resume")
+        assert resumed.returncode == 0, resumed.stderr + m.log_text()[-3000:]
+        assert repo.items("Incoming") == expected(packages, repo)
+    finally:
+        if repo.mount is not None:
+            repo.mount.stop()
+        repo.server.stop()
