@@ -33,6 +33,7 @@ from docfs.commands.common import EXIT_AUTH, EXIT_USAGE, UsageError, argument_ty
 from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
 from docfs.commands.mount import cmd_detect, cmd_mount, cmd_unmount
+from docfs.commands.packages import register as register_packages
 from docfs.commands.remotes import cmd_remotes
 from docfs.commands.source import (
     is_inline,
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("url")
     detect.set_defaults(func=cmd_detect)
+    register_packages(sub, parents=[common])  # deposit, export (issue 21)
     for command in registry.commands():
         load(command.register)(sub, parents=[common])
     verify.register(sub, parents=[common])

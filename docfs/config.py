@@ -62,6 +62,8 @@ COMMAND_WORDS = (
     "detect",
     "completion",
     "verify",
+    "deposit",  # issue 21: SAF batches
+    "export",
 )
 
 

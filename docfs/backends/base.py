@@ -336,6 +336,19 @@ class Backend(ABC):
         changes are sent, so a read-only key refuses the whole file)."""
         return True
 
+    # ---- deposit packages (issue 21) -------------------------------------------------------
+
+    def package_file(self, parent: Entry, name: str) -> bool:
+        """Is a file ``name`` written into ``parent`` part of a deposit package (it describes
+        the object, e.g. its metadata) rather than content? The vfs hands such a file to
+        ``apply_package_file`` instead of uploading it, and keeps it visible for the mount's
+        life (so ``rsync -a``'s rename and time setting find it)."""
+        return False
+
+    async def apply_package_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        """Apply package file ``name`` (its bytes in ``src``) to ``parent``; ``parent`` now."""
+        raise NotSupported(f"{self.name}: takes no deposit packages")
+
     async def run(self) -> None:  # noqa: B027 - optional hook
         """Background duties for the life of the mount (the daemon's nursery runs it)."""
 

@@ -1279,3 +1279,30 @@ def test_a_patch_is_all_or_nothing(admin: Api, env: Env) -> None:
     assert patched.status_code == 422
     assert admin.http.get(f"/core/items/{tree.item}").json()["metadata"] == before
     assert "dc.subject" not in emulator.metadata_of(tree.item)
+
+
+def test_45_primary_bitstream_of_a_bundle(env: Env, admin: Api) -> None:
+    """PrimaryBitstreamController (7.6+) and BundlePrimaryBitstreamLinkRepository: POST sets
+    (400 when set already), PUT replaces (400 when none), DELETE clears (400 when none), a
+    bitstream of another bundle is a 422 (issue 21: ``contents``' ``primary:true``)."""
+    emulator, _, tree = env
+    path = f"/core/bundles/{tree.bundle}/primaryBitstream"
+    uri = {"headers": {"Content-Type": "text/uri-list"}}
+
+    def body(uuid: str) -> bytes:
+        return f"{admin.base}{API}/core/bitstreams/{uuid}\n".encode()
+
+    assert admin.send("PUT", path, content=body(tree.bitstream), **uri).status_code == 400
+    assert admin.send("DELETE", path).status_code == 400
+    made = admin.send("POST", path, content=body(tree.bitstream), **uri)
+    assert made.status_code == 201 and made.json()["uuid"] == tree.bundle
+    assert emulator.primary_of(tree.item) == tree.bitstream
+    assert admin.send("POST", path, content=body(tree.bitstream), **uri).status_code == 400
+    other = emulator.add_bitstream(tree.item, "other.txt", b"o")
+    assert admin.send("PUT", path, content=body(other), **uri).status_code == 200
+    assert emulator.primary_of(tree.item) == other
+    emulator.add_bundle(tree.item, "EXTRA")
+    elsewhere = emulator.add_bitstream(tree.item, "x.txt", b"x", bundle="EXTRA")
+    assert admin.send("PUT", path, content=body(elsewhere), **uri).status_code == 422
+    assert admin.send("DELETE", path).status_code == 204
+    assert emulator.primary_of(tree.item) is None

@@ -43,10 +43,11 @@ from typing import Any, ClassVar
 import httpx
 import trio
 
-from docfs import errors
+from docfs import errors, saf
 from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits, login_refused
+from docfs.backends._saf_deposit import Packages
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
     Capabilities,
@@ -58,6 +59,7 @@ from docfs.backends.base import (
     Sink,
     Thumbnail,
 )
+from docfs.backends.dspace6 import packages
 from docfs.backends.dspace6.metadata import (
     ITEM_OWN_KEYS,
     SYSTEM_FIELDS,
@@ -276,6 +278,7 @@ class DSpace6Backend(HttpBackend):
         # the DSpace 6 REST API never redirects to another host: such an answer is not DSpace
         # speaking (a captive portal, a hijack), so it is refused instead of followed
         http.foreign_redirects = False
+        self._packages = Packages()
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         return dspace_refusal_hint(entry, op, "DSpace 6")
@@ -524,11 +527,33 @@ class DSpace6Backend(HttpBackend):
             "POST",
             f"/items/{_sid(parent)}/bitstreams",
             endpoint="bitstream.upload",
-            params={"name": name},
+            params=self._upload_params(parent, name),
             headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
             body=src,
         )
         return self._bitstream(_parsed(response, "upload"), _sid(parent), time.time())
+
+    # ---- deposit packages (issue 21: docfs/backends/dspace6/packages.py) ---------------------
+
+    def package_file(self, parent: Entry, name: str) -> bool:
+        return self._type(parent) == "item" and saf.is_package_file(name)
+
+    async def apply_package_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        return await self._packages.apply(
+            self,
+            _sid(parent),
+            parent,
+            name,
+            src,
+            set_all=lambda item, values: packages.set_all(self, item, values),
+            describe=lambda entry, text: packages.describe(self, entry, text),
+        )
+
+    def _upload_params(self, parent: Entry, name: str) -> dict[str, str]:
+        line = self._packages.line(_sid(parent), name)
+        if line is None or not line.description:
+            return {"name": name}
+        return {"name": name, "description": line.description}
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         await self.http.request(

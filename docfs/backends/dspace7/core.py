@@ -269,13 +269,18 @@ class DSpace7Core(HttpBackend):
         hint = self._bundle_hint.get(item)
         if hint is not None:
             return hint
+        return await self._named_bundle(item, ORIGINAL)
+
+    async def _named_bundle(self, item: str, name: str) -> str:
+        """The uuid of the item's bundle ``name``, created when missing."""
 
         async def find() -> str | None:
             listing = self._pages(f"core/items/{item}/bundles", "bundles", endpoint="items/bundles")
             async with aclosing(listing):
                 async for bundle in listing:
-                    if bundle.get("name") == ORIGINAL:
-                        self._bundle_hint[item] = str(bundle["uuid"])
+                    if bundle.get("name") == name:
+                        if name == ORIGINAL:
+                            self._bundle_hint[item] = str(bundle["uuid"])
                         return str(bundle["uuid"])
             return None
 
@@ -288,7 +293,7 @@ class DSpace7Core(HttpBackend):
                     "POST",
                     f"core/items/{item}/bundles",
                     endpoint="items/bundles",
-                    json={"name": ORIGINAL, "metadata": {}},
+                    json={"name": name, "metadata": {}},
                     idempotent=False,
                     status_map={400: errors.AlreadyExists},
                 )
@@ -299,13 +304,14 @@ class DSpace7Core(HttpBackend):
                 # already exists"), but the one sent may still land: wait for it, not fail
                 if attempt == 2:
                     raise
-                found = await self._until(find, exc, f"the ORIGINAL bundle of item {item}")
+                found = await self._until(find, exc, f"the {name} bundle of item {item}")
                 if found is not None:
                     return found
                 continue
-            self._bundle_hint[item] = str(created["uuid"])
+            if name == ORIGINAL:
+                self._bundle_hint[item] = str(created["uuid"])
             return str(created["uuid"])
-        raise errors.ProtocolError(f"item {item}: cannot find or create its ORIGINAL bundle")
+        raise errors.ProtocolError(f"item {item}: cannot find or create its {name} bundle")
 
     async def _until(
         self,

@@ -340,6 +340,12 @@ class Backdoor(Model):
             assert isinstance(owner, Item)
             return [self._objects[b].name or "" for b in owner.bundles]
 
+    def primary_of(self, item: str, bundle: str = "ORIGINAL") -> str | None:
+        """The uuid of a bundle's primary bitstream, None when it has none (or no bundle)."""
+        with self._state:
+            target = self._bundle_named(self._get(item, Item), bundle)
+            return None if target is None else target.primary
+
     def item_state(self, item: str) -> dict[str, Any]:
         """inArchive / discoverable / withdrawn / owning collection / pending workflow."""
         with self._state:
