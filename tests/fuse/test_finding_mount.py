@@ -17,7 +17,10 @@ import pytest
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace7 import DSpace7Emulator
+from docfs.emulators.opus2 import Opus2Emulator
+from docfs.emulators.rspace import DEFAULT_API_KEY, RSpaceEmulator
 from tests.conftest import ADMIN
 from tests.fuse.conftest import Mount
 
@@ -159,5 +162,92 @@ def test_dspace7_by_handle_by_id_resolve_and_url(tmp_path: Path) -> None:
             url = os.getxattr(in_tree, "user.docfs.url").decode()
             assert url == f"{server.url}/items/{item}"
             never_walked_into(m, tmp_path)
+        finally:
+            m.stop()
+
+
+def test_rspace_by_global_id(tmp_path: Path) -> None:
+    emu = RSpaceEmulator()
+    home = emu.home_id()
+    projects = emu.add_folder(home, "Projects")
+    doc = emu.add_document(projects, "Run 1", fields=["<p>lactase</p>"])
+    plot = emu.add_file(None, "plot.png", b"\x89PNG plot")
+    with EmulatorServer(emu) as server:
+        m = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
+        m.kind = "rspace"
+        m.start(credentials=None, token=DEFAULT_API_KEY)
+        try:
+            emu.clear_log()
+            os.stat(m.path / ".by-id" / f"SD{doc}")
+            assert [r.path for r in emu.requests()] == [f"/api/v1/documents/{doc}"]
+            fields = os.listdir(m.path / ".by-id" / f"SD{doc}")
+            assert len(fields) == 1 and fields[0].endswith(".html")
+            emu.clear_log()
+            assert (m.path / ".by-id" / f"GL{plot}").read_bytes() == b"\x89PNG plot"
+            assert [r.path for r in emu.requests()][0] == f"/api/v1/files/{plot}"
+            emu.clear_log()
+            expect_errno(errno.ENOENT, os.stat, m.path / ".by-id" / "SD999999")
+            assert len(emu.requests()) == 1
+            expect_errno(errno.ENOENT, os.stat, m.path / ".by-handle" / "1" / "2")
+            assert len(emu.requests()) == 1  # no handles in RSpace: no request
+
+            in_tree = m.path / "Projects" / "Run 1"  # the mount's root is the Home folder
+            assert os.stat(in_tree).st_ino == os.stat(m.path / ".by-id" / f"SD{doc}").st_ino
+            page = f"{server.url}/workspace/editor/structuredDocument/{doc}"
+            assert resolve(m, page) == str(in_tree)
+            url = os.getxattr(in_tree, "user.docfs.url").decode()
+            assert url == f"{server.url}/globalId/SD{doc}"
+        finally:
+            m.stop()
+
+
+def test_docspace_by_file_and_folder_id(tmp_path: Path) -> None:
+    owner = ("owner@docspace.example", "docspace-password-1")
+    emu = DocSpaceEmulator(user=owner[0], password=owner[1])
+    my = emu.my_documents_id(owner[0])
+    folder = emu.add_folder(my, "Reports")
+    report = emu.add_file(folder, "q1.txt", b"quarter one\n")
+    with EmulatorServer(emu) as server:
+        m = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
+        m.kind = "docspace"
+        m.start(credentials=owner)
+        try:
+            emu.clear_log()
+            assert (m.path / ".by-id" / f"f{report}").read_bytes() == b"quarter one\n"
+            assert len(emu.requests("GET", rf"/api/2.0/files/file/{report}$")) == 1
+            emu.clear_log()
+            assert os.listdir(m.path / ".by-id" / f"d{folder}") == ["q1.txt"]
+            assert len(emu.requests("GET", rf"/api/2.0/files/folder/{folder}$")) == 1
+            page = f"{server.url}/doceditor?fileid={report}"
+            path = Path(resolve(m, page))
+            assert path.read_bytes() == b"quarter one\n"
+            assert (
+                os.getxattr(path, "user.docfs.url")
+                .decode()
+                .startswith(f"{server.url}/doceditor?fileid={report}")
+            )
+        finally:
+            m.stop()
+
+
+def test_opus2_by_document_id(tmp_path: Path) -> None:
+    emu = Opus2Emulator(rate_limit=None)
+    project = emu.add_project("Smith v Jones")
+    doc = emu.add_document(project, "Claim.txt", b"claim\n")
+    with EmulatorServer(emu) as server:
+        m = Mount(server.url, tmp_path / "mnt", tmp_path / "cache")
+        m.kind = "opus2"
+        m.start(credentials=None, token=emu.default_token)
+        try:
+            emu.clear_log()
+            by_id = m.path / ".by-id" / f"{project}:{doc}"
+            assert by_id.read_bytes() == b"claim\n"
+            gets = [r for r in emu.requests("GET") if "/content" not in r.path]
+            assert len(gets) == 1 and gets[0].path.endswith(f"/documents/{doc}")
+            assert resolve(m, f"d:{project}:{doc}") == str(by_id)
+            in_tree = m.path / "Smith v Jones" / "Claim.txt"
+            assert os.stat(in_tree).st_ino == os.stat(by_id).st_ino
+            # Opus 2 documents no web addresses: no user.docfs.url
+            expect_errno(errno.ENODATA, os.getxattr, in_tree, "user.docfs.url")
         finally:
             m.stop()
