@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from docfs.emulators.base import EmulatorServer
-from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.docspace import DocSpaceEmulator
+from docfs.emulators.dspace6 import DSpace6Emulator
 from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
 from docfs.emulators.rspace import DEFAULT_API_KEY, RSpaceEmulator
@@ -184,7 +184,7 @@ def test_rspace_by_global_id(tmp_path: Path) -> None:
             assert len(fields) == 1 and fields[0].endswith(".html")
             emu.clear_log()
             assert (m.path / ".by-id" / f"GL{plot}").read_bytes() == b"\x89PNG plot"
-            assert [r.path for r in emu.requests()][0] == f"/api/v1/files/{plot}"
+            assert next(r.path for r in emu.requests()) == f"/api/v1/files/{plot}"
             emu.clear_log()
             expect_errno(errno.ENOENT, os.stat, m.path / ".by-id" / "SD999999")
             assert len(emu.requests()) == 1
