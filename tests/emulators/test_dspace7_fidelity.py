@@ -1275,8 +1275,12 @@ def test_44_pid_find_and_dso_find_redirect_to_the_object(env: Env, api: Api) -> 
     found = api.http.get("/pid/find", params={"id": f"hdl:{handle}"})
     assert (found.status_code, found.headers["Location"]) == (302, canonical)
     assert api.http.get("/pid/find", params={"id": "hdl:123456789/999999"}).status_code == 404
-    # a stock server has no DOI provider: no DOI is ever found
+    # a stock server has no DOI provider: no DOI is found until one is registered
     assert api.http.get("/pid/find", params={"id": "doi:10.5072/x"}).status_code == 404
+    emulator.register_doi(tree.item, "10.5072/X")
+    for doi in ("doi:10.5072/x", "https://doi.org/10.5072/X"):
+        found = api.http.get("/pid/find", params={"id": doi})
+        assert (found.status_code, found.headers["Location"]) == (302, canonical)
     for uuid, section in ((tree.item, "items"), (tree.bitstream, "bitstreams")):
         found = api.http.get("/dso/find", params={"uuid": uuid})
         assert found.status_code == 302
