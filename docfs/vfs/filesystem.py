@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry
+from docfs.vfs.byid import ID_PROVIDERS
 from docfs.vfs.content import ContentCache
+from docfs.vfs.hidden import Hidden, HiddenProvider
 from docfs.vfs.inodes import Node
 from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
@@ -30,6 +32,12 @@ from docfs.vfs.xattrs import Xattrs
 
 __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
 
+#: the registry of hidden directories (``docfs.vfs.hidden``): which names a lookup answers
+#: although no listing shows them; whether one exists on a mount is the backend's say
+HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (
+    *ID_PROVIDERS,  # .by-id, .by-handle, .by-doi
+)
+
 
 class Filesystem(MountState):
     def __init__(
@@ -40,9 +48,11 @@ class Filesystem(MountState):
         options: Options | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        hidden: Sequence[HiddenProvider] | None = None,
     ) -> None:
         super().__init__(backend, root, content, options, clock=clock)
         self.listings = Listings(self)
+        self.hidden = Hidden(self, HIDDEN_PROVIDERS if hidden is None else hidden)
         self.writes = Writes(self, self.listings)
         self.xattrs = Xattrs(self)
         #: the hidden metadata files (issue 21): asked first by the operations below
@@ -81,13 +91,22 @@ class Filesystem(MountState):
         returns how many were dropped."""
         return self.listings.forget_below(path)
 
+    def locate(self, ino: int) -> str | None:
+        """The path of inode ``ino`` inside the mount: in the tree where the tree knows the
+        object, else in the hidden directory it was found through (None: not known)."""
+        node = self.inodes.find(ino)
+        return None if node is None else self.path(node)
+
     async def lookup(self, parent_ino: int, name: str) -> Attr:
         """The child ``name`` of ``parent_ino``; counts one kernel lookup."""
         parent = self.inodes.get(parent_ino)
         if not parent.is_dir:
             raise errors.NotADirectory(self.path(parent))
-        meta = await self.metafiles.find(parent, name)
-        if meta is not None:
+        hidden = await self.hidden.lookup(parent, name)
+        meta = None if hidden is not None else await self.metafiles.find(parent, name)
+        if hidden is not None:
+            node = hidden
+        elif meta is not None:
             node = meta
         elif name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
@@ -109,7 +128,9 @@ class Filesystem(MountState):
 
     async def opendir(self, ino: int) -> int:
         node = self.inodes.get(ino)
-        if self.metafiles.owns(ino):
+        if self.hidden.is_virtual(ino):
+            children = await self.hidden.list(node)
+        elif self.metafiles.owns(ino):
             children = await self.metafiles.list_dir(node)
         else:
             children = await self.listings.ensure_listed(node)
@@ -150,6 +171,7 @@ class Filesystem(MountState):
         if self.metafiles.owns(ino):
             return await self.metafiles.open(node, write, truncate), False
         if write or truncate:
+            self.hidden.refuse("write", ino)
             return await self.writes.open_for_write(node, truncate), False
         cached = None
         if node.staged is None:
@@ -203,6 +225,7 @@ class Filesystem(MountState):
     # ---- writing (see ``Writes``) ----------------------------------------------------------
 
     async def create(self, parent_ino: int, name: str, mode: int) -> tuple[int, Attr]:
+        self.hidden.refuse("create", parent_ino)
         self.metafiles.check_new(self.inodes.get(parent_ino), name, "create")
         return await self.writes.create(parent_ino, name, mode)
 
@@ -235,6 +258,7 @@ class Filesystem(MountState):
         fh: int | None = None,
         mtime_ns: int | None = None,
     ) -> Attr:
+        self.hidden.refuse("setattr", ino)
         if self.metafiles.owns(ino):
             return await self._meta_setattr(ino, size, mode, mtime, uid, gid, fh, mtime_ns)
         return await self.writes.setattr(
@@ -242,15 +266,18 @@ class Filesystem(MountState):
         )
 
     async def mkdir(self, parent_ino: int, name: str, mode: int) -> Attr:
+        self.hidden.refuse("mkdir", parent_ino)
         self.metafiles.check_new(self.inodes.get(parent_ino), name, "mkdir")
         return await self.writes.mkdir(parent_ino, name, mode)
 
     async def rmdir(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("rmdir", parent_ino)
         if await self.metafiles.find(self.inodes.get(parent_ino), name) is not None:
             return  # a ``.metadata`` directory goes only with its directory (rm -r)
         await self.writes.rmdir(parent_ino, name)
 
     async def unlink(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("unlink", parent_ino)
         meta = await self.metafiles.find(self.inodes.get(parent_ino), name)
         if meta is not None:
             self.metafiles.unlink(meta)
@@ -260,6 +287,7 @@ class Filesystem(MountState):
     async def rename(
         self, old_parent: int, old_name: str, new_parent: int, new_name: str, flags: int = 0
     ) -> None:
+        self.hidden.refuse("rename", old_parent, new_parent)
         if await self.metafiles.find(self.inodes.get(old_parent), old_name) is not None:
             raise errors.NotSupported(f"rename {old_name}: metadata files stay where they are")
         target = await self.metafiles.find(self.inodes.get(new_parent), new_name)
@@ -310,6 +338,7 @@ class Filesystem(MountState):
         await self.xattrs.setxattr(ino, name, value)
 
     async def removexattr(self, ino: int, name: str) -> None:
+        self.hidden.refuse("removexattr", ino)
         if self.metafiles.owns(ino):
             raise errors.AttributeNotSupported(f"{name}: a metadata file has no attributes")
         await self.xattrs.removexattr(ino, name)

@@ -24,6 +24,7 @@ from docfs.backends.base import (
     Capabilities,
     Credentials,
     Entry,
+    IdKind,
     Kind,
     Op,
     landing_window,
@@ -80,7 +81,11 @@ class DSpace7Core(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        # dso/find, pid/find (hdl: and doi:): see docfs.backends.dspace7.finding
+        resolves=frozenset({IdKind.ID, IdKind.HANDLE, IdKind.DOI}),
     )
+    #: the Angular UI's base URL, from the root document (``dspaceUI``), for ``web_url``
+    ui_url: str = ""
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.
     default_limits = Limits(requests_per_second=None, burst=10, concurrency=4, timeout=120.0)

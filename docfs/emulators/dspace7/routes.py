@@ -107,6 +107,7 @@ class Routes(Auth, ObjectRoutes, BitstreamRoutes, ContentRoutes, DiscoveryRoutes
             ("PUT", f"/core/bitstreams/{u}/bundle", self._move_bitstream),
             ("GET", f"/core/bitstreams/{u}/format", self._format),
             ("GET", "/pid/find", self._pid_find),
+            ("GET", "/dso/find", self._dso_find),
             ("GET", "/discover/search/objects", self._search),
             ("POST", "/submission/workspaceitems", self._create_workspace_item),
             ("GET", "/submission/workspaceitems/search/findBySubmitter", self._by_submitter),
