@@ -28,10 +28,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from docfs import __version__, completion, config, errors, registry
+from docfs.commands import resolve, verify
 from docfs.commands.common import EXIT_AUTH, EXIT_USAGE, UsageError, argument_type, number, whole
 from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
 from docfs.commands.mount import cmd_detect, cmd_mount, cmd_unmount
+from docfs.commands.packages import register as register_packages
 from docfs.commands.remotes import cmd_remotes
 from docfs.commands.source import (
     is_inline,
@@ -300,6 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("path")
     refresh.set_defaults(func=cmd_refresh)
 
+    resolve.add_parser(sub, common)
+
     remotes = sub.add_parser("remotes", parents=[common], help="list or check configured remotes")
     remotes.set_defaults(func=cmd_remotes, action=None)
     actions = remotes.add_subparsers(dest="action")
@@ -372,8 +376,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     detect.add_argument("url")
     detect.set_defaults(func=cmd_detect)
+    register_packages(sub, parents=[common])  # deposit, export (issue 21)
     for command in registry.commands():
         load(command.register)(sub, parents=[common])
+    verify.register(sub, parents=[common])
     completion.register(sub, parents=[common])
     return parser
 

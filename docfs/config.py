@@ -55,12 +55,16 @@ COMMAND_WORDS = (
     "status",
     "sync",
     "refresh",
+    "resolve",
     "remotes",
     "demo",
     "emulate",
     *command_words(),  # the words only some repository types have
     "detect",
     "completion",
+    "verify",
+    "deposit",  # issue 21: SAF batches
+    "export",
 )
 
 
@@ -113,6 +117,8 @@ class Remote:
     transfers: int | None = None
     read_only: bool | None = None
     direct_io: bool | None = None
+    #: list the metadata files in directories (issue 21)
+    metadata_files: bool | None = None
     timeout: float | None = None
     #: write the repository's thumbnails into the freedesktop thumbnail cache
     thumbnails: bool | None = None
@@ -122,6 +128,8 @@ class Remote:
     thumbnailers: tuple[str, ...] | None = None
     #: process names whose directory listings get the repository's thumbnails
     file_managers: tuple[str, ...] | None = None
+    #: bytes per second for downloads and uploads together (0: no limit)
+    bwlimit: int | None = None
     #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
     type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None

@@ -76,6 +76,8 @@ class MountConfig:
     fuse_options: frozenset[str] = frozenset()
     #: keyword arguments for the backend class (its type's own options, a token file…)
     backend_options: dict[str, Any] = field(default_factory=dict)
+    #: bytes per second for downloads and uploads together (``--bwlimit``); None: no limit
+    bwlimit: int | None = None
 
     @property
     def namespace(self) -> str:
@@ -133,6 +135,7 @@ def build_backend(config: MountConfig, redactor: Redactor) -> Backend:
         burst=burst,
         concurrency=config.concurrency or defaults.concurrency,
         timeout=config.timeout,
+        bandwidth=config.bwlimit or None,
     )
     http = HttpClient(
         config.url,

@@ -137,6 +137,13 @@ class AttributeNotSupported(DocfsError):
     ordinary = True
 
 
+class Busy(DocfsError):
+    """A change that would overwrite one made meanwhile by someone else (issue 21: a metadata
+    file whose key changed on the server since it was read)."""
+
+    errno = _errno.EBUSY
+
+
 def first_of(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """What concurrent requests that failed together report: the first ``DocfsError`` among
     them (the errno the caller expects), else the group itself."""

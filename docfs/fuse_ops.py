@@ -176,6 +176,9 @@ class FuseOperations(pyfuse3.Operations):
         fh, keep = await self.fs.open(inode, write, truncate=bool(flags & os.O_TRUNC))
         # direct I/O: the kernel keeps no copy of its own (see Options.direct_io)
         direct = self.fs.options.direct_io
+        if self.fs.metafiles.owns(inode):
+            # a metadata file's size changes with the server's metadata: no page cache
+            direct = True
         return pyfuse3.FileInfo(fh=fh, keep_cache=keep and not direct, direct_io=direct)
 
     @_guard

@@ -213,6 +213,16 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         config=True,
     ),
     Option(
+        "metadata_files",
+        "flag",
+        "list each object's metadata file (.metadata.json, .metadata/NAME.json) in its "
+        "directory, so rsync -a and cp -r copy them too; without it they answer only when "
+        "named (see Metadata in the README)",
+        flag="--metadata-files",
+        helper="metadata_files",
+        config=True,
+    ),
+    Option(
         "thumbnails",
         "flag",
         "do not write the repository's own thumbnails into the desktop's thumbnail cache "
@@ -383,6 +393,19 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         default_text="the server's documented limit",
         config=True,
         minimum=1,
+    ),
+    # ---- issue 22: bandwidth ----
+    Option(
+        "bwlimit",
+        "size",
+        "bytes per second for downloads and uploads together (e.g. 2M, 500K): a shared line "
+        "keeps room for others during a big copy; 0: no limit",
+        default=0,
+        default_text="off",
+        flag="--bwlimit",
+        helper="bwlimit=",
+        config=True,
+        metavar="RATE",
     ),
     # the command line's own options, which ``-o`` also takes
     Option("config", "path", "configuration file", flag="--config", helper="config=",

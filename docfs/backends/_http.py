@@ -29,6 +29,7 @@ import httpx
 import trio
 
 from docfs import errors
+from docfs.backends._bandwidth import Bandwidth
 from docfs.backends._http_body import COUNT_PIECE as COUNT_PIECE
 from docfs.backends._http_body import SMALL_BODY as SMALL_BODY
 from docfs.backends._http_body import Body as Body
@@ -218,6 +219,8 @@ class HttpClient:
             else None
         )
         self._slots = trio.CapacityLimiter(self.limits.concurrency)
+        #: ``--bwlimit``: one byte budget for the bodies this client sends and receives
+        self.bandwidth = Bandwidth(self.limits.bandwidth) if self.limits.bandwidth else None
         self._login_lock = trio.Lock()
         #: logins done so far (see ``_Attempt.login_epoch``)
         self.logins = 0
@@ -246,7 +249,7 @@ class HttpClient:
         self.client = Client(
             base_url=self.base_url,
             # downloads run in worker threads (see _threaded.py); tests may pass their own
-            transport=transport or ThreadingTransport(tls),
+            transport=transport or ThreadingTransport(tls, bandwidth=self.bandwidth),
             timeout=httpx.Timeout(self.limits.timeout, connect=min(10.0, self.limits.timeout)),
             headers=dict(headers or {}),
             follow_redirects=True,
@@ -393,7 +396,7 @@ class HttpClient:
             counter = None
             if body is not None:
                 # bytes count as they leave, not before (see CountingStream)
-                counter = CountingStream(request.stream, stat, _TRANSFER.get())
+                counter = CountingStream(request.stream, stat, _TRANSFER.get(), self.bandwidth)
                 request.stream = counter
             if session is not None:
                 state.login_epoch = self.logins

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import httpx
 import trio
 
+from docfs.backends._bandwidth import Bandwidth
 from docfs.backends.traffic import EndpointStats, Transfer
 
 #: file bodies up to this size are read into memory instead of streamed from the disk
@@ -55,12 +56,20 @@ COUNT_PIECE = 256 << 10
 
 class CountingStream(httpx.AsyncByteStream):
     """A request body that counts what the connection took: a chunk counts once the sender
-    asks for the next one, i.e. after it was written to the socket."""
+    asks for the next one, i.e. after it was written to the socket. With a ``bandwidth``
+    (``--bwlimit``) each piece waits for its share of the limit before it is handed over."""
 
-    def __init__(self, inner: Any, stat: EndpointStats, transfer: Transfer | None) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        stat: EndpointStats,
+        transfer: Transfer | None,
+        bandwidth: Bandwidth | None = None,
+    ) -> None:
         self._inner = inner
         self._stat = stat
         self._transfer = transfer
+        self._bandwidth = bandwidth
         #: bytes this attempt counted (taken back from the transfer when it is retried)
         self.counted = 0
 
@@ -68,6 +77,8 @@ class CountingStream(httpx.AsyncByteStream):
         async for chunk in self._inner:
             for start in range(0, len(chunk), COUNT_PIECE):
                 piece = chunk[start : start + COUNT_PIECE] if len(chunk) > COUNT_PIECE else chunk
+                if self._bandwidth is not None:
+                    await self._bandwidth.take(len(piece))
                 yield piece
                 self.counted += len(piece)
                 self._stat.bytes_sent += len(piece)

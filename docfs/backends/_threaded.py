@@ -17,11 +17,14 @@ from __future__ import annotations
 import collections
 import contextlib
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import trio
+
+from docfs.backends._bandwidth import Bandwidth
 
 #: request extension that sends a request through the thread
 THREADED = "docfs.threaded"
@@ -46,8 +49,16 @@ class _ThreadStream(httpx.AsyncByteStream):
     cost a hand-over to trio and back during which the socket was not read.
     """
 
-    def __init__(self, stream: httpx.SyncByteStream, token: trio.lowlevel.TrioToken) -> None:
+    def __init__(
+        self,
+        stream: httpx.SyncByteStream,
+        token: trio.lowlevel.TrioToken,
+        bandwidth: Bandwidth | None = None,
+    ) -> None:
         self._stream = stream
+        #: ``--bwlimit``: the receiving thread waits for each chunk's share before it reads on,
+        #: so the socket (and the line) is read no faster than the limit
+        self._bandwidth = bandwidth
         self._chunks: Iterator[bytes] = iter(stream)
         self._token = token
         self._lock = threading.Lock()
@@ -97,6 +108,8 @@ class _ThreadStream(httpx.AsyncByteStream):
                 parts.append(chunk)
                 got += len(chunk)
                 self._received += len(chunk)
+                if self._bandwidth is not None:
+                    self._bandwidth.take_blocking(len(chunk), self._pause)
                 if got < self._want and not first_only:
                     continue
                 # one hand-over per batch, joined here rather than on the trio thread
@@ -122,6 +135,14 @@ class _ThreadStream(httpx.AsyncByteStream):
             self._wake()
         if close:
             self._close_stream()  # the reader left while this thread was receiving
+
+    def _pause(self, seconds: float) -> None:
+        """(the receiving thread) Wait ``seconds`` for the bandwidth limit, or until the reader
+        leaves (``_leave`` wakes this wait)."""
+        deadline = time.monotonic() + seconds
+        with self._lock:
+            while not self._closed and (left := deadline - time.monotonic()) > 0:
+                self._room.wait(left)
 
     def _hand_over(self, batch: bytes) -> bool:
         """Queue ``batch`` for the reader (waiting while the buffer is full); False if the
@@ -203,8 +224,11 @@ class _ThreadStream(httpx.AsyncByteStream):
 class ThreadingTransport(httpx.AsyncBaseTransport):
     """``THREADED`` requests go to a sync transport in a thread, the rest to the async one."""
 
-    def __init__(self, verify: Any, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self, verify: Any, limits: httpx.Limits | None = None, bandwidth: Bandwidth | None = None
+    ) -> None:
         pool = limits or httpx.Limits()
+        self._bandwidth = bandwidth
         self._async = httpx.AsyncHTTPTransport(verify=verify, limits=pool)
         self._sync = httpx.HTTPTransport(verify=verify, limits=pool)
 
@@ -220,7 +244,7 @@ class ThreadingTransport(httpx.AsyncBaseTransport):
             nonlocal answer
             response = self._sync.handle_request(request)
             assert isinstance(response.stream, httpx.SyncByteStream)
-            body = _ThreadStream(response.stream, token)
+            body = _ThreadStream(response.stream, token, self._bandwidth)
             with lock:
                 answer = body
                 if abandoned:

@@ -21,7 +21,7 @@ from typing import ClassVar, TypeVar
 import trio
 
 from docfs.backends.traffic import Limits, Traffic, Transfer
-from docfs.errors import NotSupported, RemoteUnavailable
+from docfs.errors import DocfsError, NotSupported, RemoteUnavailable
 
 #: Receives downloaded bytes in order; awaited so a slow consumer applies back-pressure.
 Sink = Callable[[bytes], Awaitable[None]]
@@ -143,6 +143,20 @@ class Capabilities:
     changes: bool = False
     #: ``list_tree()`` lists a whole change scope at once (cheaper than directory by directory)
     tree: bool = False
+    #: the kinds of identifier ``resolve()`` looks up (``IdKind``): the vfs's hidden
+    #: ``.by-<kind>`` directories exist for these and answer ENOENT for the others
+    resolves: frozenset[str] = frozenset()
+
+
+class IdKind:
+    """Kinds of identifier ``Backend.resolve`` may look up (``Capabilities.resolves``)."""
+
+    #: the repository's own id of an object (a DSpace uuid, an RSpace global id…)
+    ID = "id"
+    #: a Handle System handle, ``prefix/suffix``
+    HANDLE = "handle"
+    #: a DOI, ``10.prefix/suffix``
+    DOI = "doi"
 
 
 @dataclass(frozen=True)
@@ -272,6 +286,17 @@ class Backend(ABC):
         thumbnails keep this default (and never set ``Entry.thumbnail``)."""
         raise NotSupported(f"{self.name}: no thumbnails")
 
+    # ---- finding objects (issue 20) -------------------------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        """The object whose identifier of ``kind`` (one of ``capabilities.resolves``) is
+        ``key``, found with one request; None if the server knows no such object."""
+        raise NotSupported(f"{self.name}: cannot look objects up by {kind}")
+
+    def web_url(self, entry: Entry) -> str | None:
+        """The page of ``entry`` in the repository's web interface (None: it has none)."""
+        return None
+
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")
 
@@ -296,6 +321,58 @@ class Backend(ABC):
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         raise NotSupported(f"{self.name}: cannot set metadata")
+
+    # ---- metadata files (issue 21): the whole metadata of an object at once ---------------
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        """Where the repository allows several values for ``key`` of ``entry``: what joins
+        them in ``entry.meta`` (a newline for DSpace fields, a comma for RSpace tags); a
+        metadata file shows them as a JSON list. None: one value, shown as a string."""
+        return None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """Apply ``changes`` (key → its new values, None: remove the key) to ``entry``'s
+        metadata, all or nothing where the repository allows it, and return the entry as the
+        server now has it. A read-only key raises ``NotSupported``, a value the repository
+        refuses ``InvalidArgument`` — before anything is sent where that can be known.
+
+        This default checks every key with ``meta_writable`` first, then sends one
+        ``set_meta`` per key (repositories whose API changes one field per request); an
+        error after some keys were sent names them. A backend whose API changes several keys
+        at once overrides it with that."""
+        for key in changes:
+            if not self.meta_writable(entry, key):
+                raise NotSupported(f"{self.name}: {key} is read-only")
+        done: list[str] = []
+        for key, values in sorted(changes.items()):
+            try:
+                entry = await self.set_meta(
+                    entry, key, None if values is None else "\n".join(values)
+                )
+            except DocfsError as exc:
+                if done:
+                    exc.args = (f"{exc}; changed already: {', '.join(done)}",)
+                raise
+            done.append(key)
+        return entry
+
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        """``set_meta`` may change ``key`` of ``entry`` (checked before a metadata file's
+        changes are sent, so a read-only key refuses the whole file)."""
+        return True
+
+    # ---- deposit packages (issue 21) -------------------------------------------------------
+
+    def package_file(self, parent: Entry, name: str) -> bool:
+        """Is a file ``name`` written into ``parent`` part of a deposit package (it describes
+        the object, e.g. its metadata) rather than content? The vfs hands such a file to
+        ``apply_package_file`` instead of uploading it, and keeps it visible for the mount's
+        life (so ``rsync -a``'s rename and time setting find it)."""
+        return False
+
+    async def apply_package_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        """Apply package file ``name`` (its bytes in ``src``) to ``parent``; ``parent`` now."""
+        raise NotSupported(f"{self.name}: takes no deposit packages")
 
     async def run(self) -> None:  # noqa: B027 - optional hook
         """Background duties for the life of the mount (the daemon's nursery runs it)."""

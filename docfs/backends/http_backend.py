@@ -24,11 +24,15 @@ class HttpBackend(Backend):
 
     def traffic(self) -> Traffic:
         waits, waited = self.http.rate_limit_waits()
+        bandwidth = self.http.bandwidth
         return Traffic(
             endpoints=dict(self.http.stats),
             rate_limit_waits=waits,
             rate_limit_seconds=waited,
             transfers=list(self.http.transfers.values()),
+            bandwidth_limit=self.http.limits.bandwidth,
+            bandwidth_waits=bandwidth.waits if bandwidth is not None else 0,
+            bandwidth_seconds=bandwidth.waited if bandwidth is not None else 0.0,
         )
 
     def uploading(

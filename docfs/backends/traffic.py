@@ -52,6 +52,8 @@ class Limits:
     burst: int = 10
     concurrency: int = 8
     timeout: float = 30.0
+    #: bytes per second for downloads and uploads together (``--bwlimit``); None: unlimited
+    bandwidth: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,8 @@ class Traffic:
     rate_limit_seconds: float = 0.0
     #: uploads in flight
     transfers: list[Transfer] = field(default_factory=list)
+    #: ``--bwlimit`` in bytes per second (None: none), the transfers that waited for it and
+    #: the seconds they waited
+    bandwidth_limit: int | None = None
+    bandwidth_waits: int = 0
+    bandwidth_seconds: float = 0.0

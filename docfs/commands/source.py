@@ -305,6 +305,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         options=Options(
             read_only=bool(_given(args, r, "read_only")),
             direct_io=bool(_given(args, r, "direct_io")),
+            metadata_files=bool(_given(args, r, "metadata_files")),
             thumbnail_max=_given(args, r, "thumbnail_max"),
             thumbnailers=_given(args, r, "thumbnailers"),
             file_managers=_given(args, r, "file_managers"),
@@ -325,6 +326,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         fuse_options=frozenset(args.kernel_option or ()),
         read_ahead=_given(args, r, "read_ahead"),
         thumbnails=bool(_given(args, r, "thumbnails")),
+        bwlimit=_given(args, r, "bwlimit") or None,
         backend_options=_type_flags(
             args, kind, backend_options(remote) if remote is not None else {}
         ),

@@ -145,6 +145,12 @@ def format_status(report: dict[str, Any]) -> str:
             f"retries {e['retries']:<4} sent {human_size(e['bytes_sent'])}, "
             f"received {human_size(e['bytes_received'])}"
         )
+    bandwidth = report.get("bandwidth") or {}
+    if bandwidth.get("limit"):
+        lines.append(
+            f"  bwlimit   {human_size(bandwidth['limit'])}/s for downloads and uploads together; "
+            f"waits {bandwidth['waits']} ({bandwidth['seconds']:.1f} s)"
+        )
     lines.append(format_uploads(uploads))
     if report.get("write_back") is None:
         # sync mode: no queue, but the uploads of files being closed are in flight

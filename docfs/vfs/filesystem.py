@@ -12,22 +12,31 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry
+from docfs.vfs.byid import ID_PROVIDERS
 from docfs.vfs.content import ContentCache
+from docfs.vfs.hidden import Hidden, HiddenProvider
 from docfs.vfs.inodes import Node
 from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
+from docfs.vfs.metafiles import MetaFiles
 from docfs.vfs.state import BLOCK, Attr, MountState, OpenFile, StatFs
 from docfs.vfs.state import Options as Options
 from docfs.vfs.writes import Writes
 from docfs.vfs.xattrs import Xattrs
 
 __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
+
+#: the registry of hidden directories (``docfs.vfs.hidden``): which names a lookup answers
+#: although no listing shows them; whether one exists on a mount is the backend's say
+HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (
+    *ID_PROVIDERS,  # .by-id, .by-handle, .by-doi
+)
 
 
 class Filesystem(MountState):
@@ -39,11 +48,15 @@ class Filesystem(MountState):
         options: Options | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        hidden: Sequence[HiddenProvider] | None = None,
     ) -> None:
         super().__init__(backend, root, content, options, clock=clock)
         self.listings = Listings(self)
+        self.hidden = Hidden(self, HIDDEN_PROVIDERS if hidden is None else hidden)
         self.writes = Writes(self, self.listings)
         self.xattrs = Xattrs(self)
+        #: the hidden metadata files (issue 21): asked first by the operations below
+        self.metafiles = MetaFiles(self, self.listings)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
         if self.writeback is not None:
             self.writeback.on_done = self.writes.upload_done
@@ -60,6 +73,8 @@ class Filesystem(MountState):
 
     async def getattr(self, ino: int) -> Attr:
         node = self.inodes.get(ino)
+        if self.metafiles.owns(ino):
+            return await self.metafiles.getattr(node)
         await self.listings.refresh_parent(node)
         return self.attr(node)
 
@@ -76,12 +91,24 @@ class Filesystem(MountState):
         returns how many were dropped."""
         return self.listings.forget_below(path)
 
+    def locate(self, ino: int) -> str | None:
+        """The path of inode ``ino`` inside the mount: in the tree where the tree knows the
+        object, else in the hidden directory it was found through (None: not known)."""
+        node = self.inodes.find(ino)
+        return None if node is None else self.path(node)
+
     async def lookup(self, parent_ino: int, name: str) -> Attr:
         """The child ``name`` of ``parent_ino``; counts one kernel lookup."""
         parent = self.inodes.get(parent_ino)
         if not parent.is_dir:
             raise errors.NotADirectory(self.path(parent))
-        if name in parent.local_children:
+        hidden = await self.hidden.lookup(parent, name)
+        meta = None if hidden is not None else await self.metafiles.find(parent, name)
+        if hidden is not None:
+            node = hidden
+        elif meta is not None:
+            node = meta
+        elif name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
         else:
             children = await self.listings.ensure_listed(parent)
@@ -101,7 +128,13 @@ class Filesystem(MountState):
 
     async def opendir(self, ino: int) -> int:
         node = self.inodes.get(ino)
-        children = await self.listings.ensure_listed(node)
+        if self.hidden.is_virtual(ino):
+            children = await self.hidden.list(node)
+        elif self.metafiles.owns(ino):
+            children = await self.metafiles.list_dir(node)
+        else:
+            children = await self.listings.ensure_listed(node)
+            children = {**children, **await self.metafiles.listed(node, children)}
         dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath
         self._dir_handles[dh] = sorted(children.items())
@@ -135,7 +168,10 @@ class Filesystem(MountState):
         node = self.inodes.get(ino)
         if node.is_dir:
             raise errors.IsADirectory(self.path(node))
+        if self.metafiles.owns(ino):
+            return await self.metafiles.open(node, write, truncate), False
         if write or truncate:
+            self.hidden.refuse("write", ino)
             return await self.writes.open_for_write(node, truncate), False
         cached = None
         if node.staged is None:
@@ -153,6 +189,8 @@ class Filesystem(MountState):
         return fh, keep
 
     async def read(self, fh: int, offset: int, size: int) -> bytes:
+        if self.metafiles.owns_handle(fh):
+            return self.metafiles.read(fh, offset, size)
         handle = self.handle_of(fh)
         staged = handle.node.staged
         if staged is not None:
@@ -167,6 +205,9 @@ class Filesystem(MountState):
             raise
 
     async def release(self, fh: int) -> None:
+        if self.metafiles.owns_handle(fh):
+            await self.metafiles.release(fh)
+            return
         handle = self.files.pop(fh, None)
         if handle is None:
             return
@@ -184,15 +225,25 @@ class Filesystem(MountState):
     # ---- writing (see ``Writes``) ----------------------------------------------------------
 
     async def create(self, parent_ino: int, name: str, mode: int) -> tuple[int, Attr]:
+        self.hidden.refuse("create", parent_ino)
+        self.metafiles.check_new(self.inodes.get(parent_ino), name, "create")
         return await self.writes.create(parent_ino, name, mode)
 
     async def write(self, fh: int, offset: int, data: bytes) -> int:
+        if self.metafiles.owns_handle(fh):
+            return self.metafiles.write(fh, offset, data)
         return await self.writes.write(fh, offset, data)
 
     async def flush(self, fh: int) -> None:
+        if self.metafiles.owns_handle(fh):
+            await self.metafiles.flush(fh)
+            return
         await self.writes.flush(fh)
 
     async def fsync(self, fh: int) -> None:
+        if self.metafiles.owns_handle(fh):
+            await self.metafiles.flush(fh)
+            return
         await self.writes.fsync(fh)
 
     async def setattr(
@@ -207,23 +258,71 @@ class Filesystem(MountState):
         fh: int | None = None,
         mtime_ns: int | None = None,
     ) -> Attr:
+        self.hidden.refuse("setattr", ino)
+        if self.metafiles.owns(ino):
+            return await self._meta_setattr(ino, size, mode, mtime, uid, gid, fh, mtime_ns)
         return await self.writes.setattr(
             ino, size=size, mode=mode, mtime=mtime, uid=uid, gid=gid, fh=fh, mtime_ns=mtime_ns
         )
 
     async def mkdir(self, parent_ino: int, name: str, mode: int) -> Attr:
+        self.hidden.refuse("mkdir", parent_ino)
+        self.metafiles.check_new(self.inodes.get(parent_ino), name, "mkdir")
         return await self.writes.mkdir(parent_ino, name, mode)
 
     async def rmdir(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("rmdir", parent_ino)
+        if await self.metafiles.find(self.inodes.get(parent_ino), name) is not None:
+            return  # a ``.metadata`` directory goes only with its directory (rm -r)
         await self.writes.rmdir(parent_ino, name)
 
     async def unlink(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("unlink", parent_ino)
+        meta = await self.metafiles.find(self.inodes.get(parent_ino), name)
+        if meta is not None:
+            self.metafiles.unlink(meta)
+            return
         await self.writes.unlink(parent_ino, name)
 
     async def rename(
         self, old_parent: int, old_name: str, new_parent: int, new_name: str, flags: int = 0
     ) -> None:
+        self.hidden.refuse("rename", old_parent, new_parent)
+        if await self.metafiles.find(self.inodes.get(old_parent), old_name) is not None:
+            raise errors.NotSupported(f"rename {old_name}: metadata files stay where they are")
+        target = await self.metafiles.find(self.inodes.get(new_parent), new_name)
+        if target is not None:
+            if target.is_dir:
+                raise errors.NotSupported(f"rename onto {new_name}: a metadata directory")
+            source = await self.writes.child(self.inodes.get(old_parent), old_name)
+            if source is None:
+                raise errors.NotFound(old_name)
+            await self.metafiles.rename_onto(source, target)
+            return
         await self.writes.rename(old_parent, old_name, new_parent, new_name, flags)
+
+    async def _meta_setattr(
+        self,
+        ino: int,
+        size: int | None,
+        mode: int | None,
+        mtime: float | None,
+        uid: int | None,
+        gid: int | None,
+        fh: int | None,
+        mtime_ns: int | None,
+    ) -> Attr:
+        """setattr of a metadata file or directory (see ``docfs.vfs.metafiles``)."""
+        node = self.inodes.get(ino)
+        if uid not in (None, self.options.uid) or gid not in (None, self.options.gid):
+            raise errors.NotSupported("chown: files belong to the mounting user")
+        if mtime_ns is None and mtime is not None:
+            mtime_ns = round(mtime * 1e9)
+        if size is not None:
+            self.metafiles.truncate(fh, node, size)
+        if mode is not None or mtime_ns is not None:
+            self.metafiles.set_times(node, mtime_ns, mode)
+        return self.attr(node)
 
     # ---- extended attributes (see ``Xattrs``) ----------------------------------------------
 
@@ -234,7 +333,12 @@ class Filesystem(MountState):
         return await self.xattrs.listxattr(ino)
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
+        if self.metafiles.owns(ino):
+            raise errors.AttributeNotSupported(f"{name}: a metadata file has no attributes")
         await self.xattrs.setxattr(ino, name, value)
 
     async def removexattr(self, ino: int, name: str) -> None:
+        self.hidden.refuse("removexattr", ino)
+        if self.metafiles.owns(ino):
+            raise errors.AttributeNotSupported(f"{name}: a metadata file has no attributes")
         await self.xattrs.removexattr(ino, name)

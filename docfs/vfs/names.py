@@ -47,6 +47,12 @@ DEFAULT_LOCAL_ONLY: tuple[str, ...] = (
     "Thumbs.db",
     ".goutputstream-*",
     ".fuse_hidden*",
+    # a metadata file's temporary copies (issue 21, docfs.vfs.metafiles): sed -i writes
+    # "sedXXXXXX" beside the file, scripts ".metadata.json.*", rsync "..metadata.json.XXXXXX";
+    # kept here until renamed (onto the metadata file, or to a final name: then uploaded)
+    "sed??????",
+    ".metadata.json.*",
+    "..metadata.json.*",
 )
 
 # rsync writes ".name.XXXXXX" and renames it into place; other tools use similar patterns

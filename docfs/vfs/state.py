@@ -54,6 +54,9 @@ class Options:
     #: process names whose directory listings get the repository's thumbnails (None:
     #: ``DEFAULT_FILE_MANAGERS``); see ``docfs.vfs.thumbnails``
     file_managers: tuple[str, ...] | None = None
+    #: list the metadata files (``.metadata.json``, ``.metadata/``) in directories too;
+    #: they answer a lookup either way (see ``docfs.vfs.metafiles``)
+    metadata_files: bool = False
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 
@@ -122,6 +125,9 @@ class MountState:
         self.thumbnails: ThumbnailWriter | None = None
         #: write-back job id → inode of the node it uploads
         self.job_nodes: dict[str, int] = {}
+        #: inodes of the hidden virtual directories (``docfs.vfs.hidden``): listed by their
+        #: provider, never by the backend
+        self.virtual_dirs: set[int] = set()
         leftovers = any((cache_root / "queue").glob("*.json"))
         if self.options.write_back is not None or leftovers:
             # a queue left by an earlier run is uploaded even if this mount writes synchronously

@@ -78,6 +78,9 @@ class Uploads:
         parent = self.state.inodes.get(node.parent)
         remote_name = restore(node.name)
         path = self.state.path(node)
+        if node.local and self.state.backend.package_file(parent.entry, remote_name):
+            await self._apply_package_file(node, parent, remote_name, path)
+            return
         if self.state.options.write_back is not None:
             await self._enqueue(node, parent, remote_name, path)
             return
@@ -127,6 +130,32 @@ class Uploads:
         node.kernel_version = None
         self.state.attrs.put(entry.id, entry.version, node.mtime_override, node.mode_override)
         log.info("uploaded %s (%d bytes)", path, entry.size or 0)
+
+    async def _apply_package_file(
+        self, node: Node, parent: Node, remote_name: str, path: str
+    ) -> None:
+        """A deposit package's file (issue 21): it becomes the parent's metadata, not content.
+
+        The node stays a local file with its bytes for the mount's life, so a later stat,
+        read, ``utimes`` or rsync rename finds it; writing it again applies it again. In
+        write-back mode too it is applied at once: it is small and changes how the files
+        queued after it land."""
+        staged = node.staged
+        assert staged is not None
+        try:
+            entry = await self.state.backend.apply_package_file(
+                parent.entry, remote_name, staged.path
+            )
+        except errors.DocfsError as exc:
+            kept = self.state.lost_found.keep(staged, path, str(exc))
+            log.error("%s was not applied: %s; the data is kept in %s", path, exc, kept)
+            staged.dirty = False
+            self._unlink_local(node)
+            raise
+        staged.dirty = False
+        # the parent's metadata (maybe its name) changed: the next listing shows it
+        self.state.inodes.rekey(parent, entry)
+        log.info("applied %s to %s", path, self.state.path(parent))
 
     async def _commit_quietly(self, node: Node) -> None:
         with contextlib.suppress(errors.DocfsError):  # commit logged it and kept the data

@@ -38,6 +38,10 @@ class Writes(Uploads):
 
     # ---- create / open / write / close -----------------------------------------------------
 
+    async def child(self, parent: Node, name: str) -> Node | None:
+        """The node ``name`` in directory ``parent`` (None: there is none)."""
+        return await self._child(parent, name)
+
     async def _child(self, parent: Node, name: str) -> Node | None:
         if not parent.is_dir:
             raise errors.NotADirectory(self.state.path(parent))

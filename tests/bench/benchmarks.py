@@ -951,6 +951,12 @@ def bench_rclone(ctx: Context, latency: float) -> list[Row]:
     return rclone.bench_rclone(ctx, latency)
 
 
+def bench_bwlimit(ctx: Context, latency: float) -> list[Row]:
+    from tests.bench import bandwidth
+
+    return bandwidth.bench_bwlimit(ctx, latency)
+
+
 @dataclass(frozen=True)
 class Group:
     ids: tuple[str, ...]
@@ -972,4 +978,6 @@ GROUPS = (
     # rclone's server has no latency model: 0 ms only
     Group(("B11",), bench_rclone, (0.0,)),
     Group(("B12",), bench_file_manager, (20.0,)),
+    # issue 22: --bwlimit paces the copy, not the emulator's latency: 0 ms only
+    Group(("B13",), bench_bwlimit, (0.0,)),
 )

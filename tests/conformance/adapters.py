@@ -237,6 +237,7 @@ class DSpace7Adapter(Adapter):
             file_dir=("Lab", "Datasets", "Run 1"),
             dir_parent=("Lab", "Datasets"),
             change=lambda data: emulator.set_content(hello, data),
+            ids={"item": item},
         )
 
     def backend(self, server: EmulatorServer) -> Backend:

@@ -1261,3 +1261,81 @@ def test_43_moving_an_item_needs_admin_on_its_owning_collection(env: Env, api: A
     unmapped = api.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}")
     assert unmapped.status_code == 403
     assert emulator.items_in(tree.collection) == [tree.item]
+
+
+def test_a_patch_is_all_or_nothing(admin: Api, env: Env) -> None:
+    """DSpaceRestRepository.patch commits once, after the last operation
+    (ResourcePatch.patch runs them in order): a failing operation keeps none of them."""
+    emulator, _, tree = env
+    before = admin.http.get(f"/core/items/{tree.item}").json()["metadata"]
+    patched = admin.send(
+        "PATCH",
+        f"/core/items/{tree.item}",
+        json=[
+            {"op": "add", "path": "/metadata/dc.subject", "value": [{"value": "kept?"}]},
+            {"op": "remove", "path": "/metadata/dc.no.such"},
+        ],
+    )
+    assert patched.status_code == 422
+    assert admin.http.get(f"/core/items/{tree.item}").json()["metadata"] == before
+    assert "dc.subject" not in emulator.metadata_of(tree.item)
+
+
+def test_45_primary_bitstream_of_a_bundle(env: Env, admin: Api) -> None:
+    """PrimaryBitstreamController (7.6+) and BundlePrimaryBitstreamLinkRepository: POST sets
+    (400 when set already), PUT replaces (400 when none), DELETE clears (400 when none), a
+    bitstream of another bundle is a 422 (issue 21: ``contents``' ``primary:true``)."""
+    emulator, _, tree = env
+    path = f"/core/bundles/{tree.bundle}/primaryBitstream"
+    uri = {"headers": {"Content-Type": "text/uri-list"}}
+
+    def body(uuid: str) -> bytes:
+        return f"{admin.base}{API}/core/bitstreams/{uuid}\n".encode()
+
+    assert admin.send("PUT", path, content=body(tree.bitstream), **uri).status_code == 400
+    assert admin.send("DELETE", path).status_code == 400
+    made = admin.send("POST", path, content=body(tree.bitstream), **uri)
+    assert made.status_code == 201 and made.json()["uuid"] == tree.bundle
+    assert emulator.primary_of(tree.item) == tree.bitstream
+    assert admin.send("POST", path, content=body(tree.bitstream), **uri).status_code == 400
+    other = emulator.add_bitstream(tree.item, "other.txt", b"o")
+    assert admin.send("PUT", path, content=body(other), **uri).status_code == 200
+    assert emulator.primary_of(tree.item) == other
+    emulator.add_bundle(tree.item, "EXTRA")
+    elsewhere = emulator.add_bitstream(tree.item, "x.txt", b"x", bundle="EXTRA")
+    assert admin.send("PUT", path, content=body(elsewhere), **uri).status_code == 422
+    assert admin.send("DELETE", path).status_code == 204
+    assert emulator.primary_of(tree.item) is None
+
+
+# ---- 44: lookups by identifier (issue 20) ---------------------------------------------------
+
+
+def test_44_pid_find_and_dso_find_redirect_to_the_object(env: Env, api: Api) -> None:
+    """``IdentifierRestController`` and ``UUIDLookupRestController`` (docs/protocols/dspace7.md,
+    "Finding objects by identifier"): 302 to the canonical URL, 404, 400, and READ on dso/find."""
+    emulator, server, tree = env
+    handle = emulator.handle_of(tree.item)
+    canonical = f"{server.url}{API}/core/items/{tree.item}"
+    found = api.http.get("/pid/find", params={"id": f"hdl:{handle}"})
+    assert (found.status_code, found.headers["Location"]) == (302, canonical)
+    assert api.http.get("/pid/find", params={"id": "hdl:123456789/999999"}).status_code == 404
+    # a stock server has no DOI provider: no DOI is found until one is registered
+    assert api.http.get("/pid/find", params={"id": "doi:10.5072/x"}).status_code == 404
+    emulator.register_doi(tree.item, "10.5072/X")
+    for doi in ("doi:10.5072/x", "https://doi.org/10.5072/X"):
+        found = api.http.get("/pid/find", params={"id": doi})
+        assert (found.status_code, found.headers["Location"]) == (302, canonical)
+    for uuid, section in ((tree.item, "items"), (tree.bitstream, "bitstreams")):
+        found = api.http.get("/dso/find", params={"uuid": uuid})
+        assert found.status_code == 302
+        assert found.headers["Location"] == f"{server.url}{API}/core/{section}/{uuid}"
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert api.http.get("/dso/find", params={"uuid": missing}).status_code == 404
+    assert api.http.get("/dso/find", params={"uuid": "not-a-uuid"}).status_code == 400
+    emulator.restrict(tree.item, [])
+    assert api.http.get("/dso/find", params={"uuid": tree.item}).status_code == 401
+    # pid/find checks nothing: the redirected GET does
+    assert api.http.get("/pid/find", params={"id": f"hdl:{handle}"}).status_code == 302
+    api.login(*USER)
+    assert api.http.get("/dso/find", params={"uuid": tree.item}).status_code == 403

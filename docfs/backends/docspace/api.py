@@ -14,7 +14,7 @@ import trio
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends._multipart import Multipart
-from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op
+from docfs.backends.base import Capabilities, Credentials, Entry, IdKind, Kind, Op
 from docfs.backends.docspace.common import (
     API,
     DEFAULT_CHUNK,
@@ -44,6 +44,8 @@ class DocSpaceApi(HttpBackend):
         move=True,
         meta_namespace="docspace",
         duplicate_names=True,
+        # files/file/{id}, files/folder/{id}: see docfs/backends/docspace/finding.py
+        resolves=frozenset({IdKind.ID}),
     )
     #: 1500 requests per minute (a bucket of 25 plus 24.5/s never exceeds 1500 in 60 s) and
     #: 50 concurrent requests; writes are further capped at 15 by the backend itself

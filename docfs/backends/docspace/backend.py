@@ -3,6 +3,7 @@ the writes (folders and rooms, renames, comments) and the refusal hints."""
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.docspace import finding
 from docfs.backends.docspace.common import (
     API,
     COMMENT_MAX,
@@ -19,6 +20,14 @@ class DocSpaceBackend(DocSpaceUploads):
 
     def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
         check_name(name)
+
+    # ---- finding (docfs/backends/docspace/finding.py) --------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         if op is Op.REPLACE and "stored_size" in entry.extra:
@@ -71,6 +80,9 @@ class DocSpaceBackend(DocSpaceUploads):
         if current.name != new_name:
             current = await self._retitle(current, new_name)
         return current
+
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        return entry.kind is Kind.FILE and key == "comment"
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if entry.kind is not Kind.FILE or key != "comment":

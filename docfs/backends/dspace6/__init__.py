@@ -43,20 +43,29 @@ from typing import Any, ClassVar
 import httpx
 import trio
 
-from docfs import errors
+from docfs import errors, saf
 from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits, login_refused
+from docfs.backends._saf_deposit import Packages
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
     Capabilities,
     Checksum,
     Credentials,
     Entry,
+    IdKind,
     Kind,
     Op,
     Sink,
     Thumbnail,
+)
+from docfs.backends.dspace6 import finding, packages
+from docfs.backends.dspace6.metadata import (
+    ITEM_OWN_KEYS,
+    SYSTEM_FIELDS,
+    dc_key,
+    update_item_metadata,
 )
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
@@ -74,10 +83,6 @@ MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
 PAGES_AT_ONCE = 4
 JSON = {"Accept": "application/json"}
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
-#: fields ``DELETE /items/{id}/metadata`` keeps (first value each)
-SYSTEM_FIELDS = frozenset(
-    {"dc.date.accessioned", "dc.date.available", "dc.identifier.uri", "dc.description.provenance"}
-)
 #: the editable text fields of communities and collections (PUT overwrites all of them)
 CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
 
@@ -262,6 +267,8 @@ class DSpace6Backend(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        # /handle/{prefix}/{suffix}, and a uuid tried per type: see dspace6/finding.py
+        resolves=frozenset({IdKind.ID, IdKind.HANDLE}),
     )
     # DSpace 6 documents no rate limit; a modest concurrency cap spares Tomcat's thread pool
     default_limits: ClassVar[Limits] = Limits(concurrency=8)
@@ -274,6 +281,7 @@ class DSpace6Backend(HttpBackend):
         # the DSpace 6 REST API never redirects to another host: such an answer is not DSpace
         # speaking (a captive portal, a hijack), so it is refused instead of followed
         http.foreign_redirects = False
+        self._packages = Packages()
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         return dspace_refusal_hint(entry, op, "DSpace 6")
@@ -337,7 +345,12 @@ class DSpace6Backend(HttpBackend):
         )
 
     def _bitstream(
-        self, obj: Mapping[str, Any], item: str, mtime: float | None, mapped: bool = False
+        self,
+        obj: Mapping[str, Any],
+        item: str,
+        mtime: float | None,
+        mapped: bool = False,
+        item_handle: object = None,
     ) -> Entry:
         uuid = _uuid(_object(obj, "bitstream"), "bitstream")
         size = _count(obj.get("sizeBytes"), "bitstream sizeBytes")
@@ -372,6 +385,8 @@ class DSpace6Backend(HttpBackend):
                 "type": "bitstream",
                 "item": item,
                 "description": str(obj.get("description") or ""),
+                # for web_url (the UI's file page is under the item's handle)
+                "item_handle": str(item_handle or ""),
             },
         )
 
@@ -430,7 +445,7 @@ class DSpace6Backend(HttpBackend):
             thumbs = _thumbnail_refs(bitstreams)
             for bs in bitstreams:
                 if bs.get("bundleName") == "ORIGINAL":
-                    entry = self._bitstream(bs, _sid(directory), mtime, mapped)
+                    entry = self._bitstream(bs, _sid(directory), mtime, mapped, obj.get("handle"))
                     ref = thumbs.get(entry.id)
                     yield entry if ref is None else replace(entry, thumbnail=ref)
         else:
@@ -492,7 +507,9 @@ class DSpace6Backend(HttpBackend):
             obj = await self._json(f"/items/{_sid(entry)}", "item", {"expand": "metadata"})
             return self._item(obj, entry.extra.get("collection"))
         obj = await self._json(f"/bitstreams/{_sid(entry)}", "bitstream")
-        return self._bitstream(obj, entry.extra.get("item", ""), entry.mtime)
+        return self._bitstream(
+            obj, entry.extra.get("item", ""), entry.mtime, False, entry.extra.get("item_handle")
+        )
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
@@ -515,6 +532,14 @@ class DSpace6Backend(HttpBackend):
 
     # ---- write -----------------------------------------------------------------------------
 
+    # ---- finding (docfs/backends/dspace6/finding.py) ---------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
+
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         if self._type(parent) != "item":
             raise errors.NotSupported("DSpace 6: files can only be created inside an item")
@@ -522,11 +547,33 @@ class DSpace6Backend(HttpBackend):
             "POST",
             f"/items/{_sid(parent)}/bitstreams",
             endpoint="bitstream.upload",
-            params={"name": name},
+            params=self._upload_params(parent, name),
             headers={"Accept": "application/json", "Content-Type": "application/octet-stream"},
             body=src,
         )
         return self._bitstream(_parsed(response, "upload"), _sid(parent), time.time())
+
+    # ---- deposit packages (issue 21: docfs/backends/dspace6/packages.py) ---------------------
+
+    def package_file(self, parent: Entry, name: str) -> bool:
+        return self._type(parent) == "item" and saf.is_package_file(name)
+
+    async def apply_package_file(self, parent: Entry, name: str, src: Path) -> Entry:
+        return await self._packages.apply(
+            self,
+            _sid(parent),
+            parent,
+            name,
+            src,
+            set_all=lambda item, values: packages.set_all(self, item, values),
+            describe=lambda entry, text: packages.describe(self, entry, text),
+        )
+
+    def _upload_params(self, parent: Entry, name: str) -> dict[str, str]:
+        line = self._packages.line(_sid(parent), name)
+        if line is None or not line.description:
+            return {"name": name}
+        return {"name": name, "description": line.description}
 
     async def replace_file(self, entry: Entry, src: Path) -> Entry:
         await self.http.request(
@@ -719,6 +766,16 @@ class DSpace6Backend(HttpBackend):
             )
             return replace(entry, name=new_name)
         raise errors.NotSupported("DSpace 6: the site cannot be renamed")
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        multiple = self._type(entry) == "item" and key not in ITEM_OWN_KEYS and dc_key(key)
+        return "\n" if multiple else None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        if self._type(entry) != "item":
+            raise errors.NotSupported("DSpace 6: metadata can only be set on items")
+        await update_item_metadata(self.http, _sid(entry), entry.meta, changes)
+        return await self.stat(entry)
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if self._type(entry) != "item":

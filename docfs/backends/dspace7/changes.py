@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import aclosing
 
 from docfs import errors
@@ -251,6 +251,39 @@ class Changes(DSpace7Core):
             kind = "replace" if key in entry.meta else "add"
             op = {"op": kind, "path": f"/metadata/{key}", "value": values}
         return await self._patch(entry, [op])
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        # every metadata field holds a list of values (one per line); the synthetic keys one
+        multiple = key not in SYNTHETIC_META and bool(METADATA_FIELD.match(key))
+        return "\n" if multiple else None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """All changes as one JSON Patch (``add`` for a new field, ``replace`` of the whole
+        list, ``remove``): the server applies a patch's operations in one transaction and
+        commits only when all succeeded (docs/protocols/dspace7.md, "Metadata files"), so a
+        refused value (422) leaves the object as it was. Keys are checked before sending."""
+        if self._type(entry) not in API_SECTION:
+            raise errors.NotSupported(f"{entry.name}: has no metadata")
+        for key in changes:
+            if key in SYNTHETIC_META:
+                raise errors.NotSupported(f"{key} is read-only")
+            if not METADATA_FIELD.match(key):
+                raise errors.InvalidArgument(
+                    f"{key}: not a metadata field (schema.element[.qualifier])"
+                )
+        ops: list[JSON] = []
+        for key, values in sorted(changes.items()):
+            if not values:
+                if key in entry.meta:
+                    ops.append({"op": "remove", "path": f"/metadata/{key}"})
+                continue
+            kind = "replace" if key in entry.meta else "add"
+            ops.append(
+                {"op": kind, "path": f"/metadata/{key}", "value": [{"value": v} for v in values]}
+            )
+        if not ops:
+            return entry
+        return await self._patch(entry, ops)
 
     async def _patch(self, entry: Entry, ops: list[JSON]) -> Entry:
         kind = self._type(entry)

@@ -24,6 +24,7 @@ from docfs.backends.base import (
     Capabilities,
     Credentials,
     Entry,
+    IdKind,
     Kind,
     Op,
     landing_window,
@@ -80,7 +81,11 @@ class DSpace7Core(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        # dso/find, pid/find (hdl: and doi:): see docfs.backends.dspace7.finding
+        resolves=frozenset({IdKind.ID, IdKind.HANDLE, IdKind.DOI}),
     )
+    #: the Angular UI's base URL, from the root document (``dspaceUI``), for ``web_url``
+    ui_url: str = ""
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.
     default_limits = Limits(requests_per_second=None, burst=10, concurrency=4, timeout=120.0)
@@ -269,13 +274,18 @@ class DSpace7Core(HttpBackend):
         hint = self._bundle_hint.get(item)
         if hint is not None:
             return hint
+        return await self._named_bundle(item, ORIGINAL)
+
+    async def _named_bundle(self, item: str, name: str) -> str:
+        """The uuid of the item's bundle ``name``, created when missing."""
 
         async def find() -> str | None:
             listing = self._pages(f"core/items/{item}/bundles", "bundles", endpoint="items/bundles")
             async with aclosing(listing):
                 async for bundle in listing:
-                    if bundle.get("name") == ORIGINAL:
-                        self._bundle_hint[item] = str(bundle["uuid"])
+                    if bundle.get("name") == name:
+                        if name == ORIGINAL:
+                            self._bundle_hint[item] = str(bundle["uuid"])
                         return str(bundle["uuid"])
             return None
 
@@ -288,7 +298,7 @@ class DSpace7Core(HttpBackend):
                     "POST",
                     f"core/items/{item}/bundles",
                     endpoint="items/bundles",
-                    json={"name": ORIGINAL, "metadata": {}},
+                    json={"name": name, "metadata": {}},
                     idempotent=False,
                     status_map={400: errors.AlreadyExists},
                 )
@@ -299,13 +309,14 @@ class DSpace7Core(HttpBackend):
                 # already exists"), but the one sent may still land: wait for it, not fail
                 if attempt == 2:
                     raise
-                found = await self._until(find, exc, f"the ORIGINAL bundle of item {item}")
+                found = await self._until(find, exc, f"the {name} bundle of item {item}")
                 if found is not None:
                     return found
                 continue
-            self._bundle_hint[item] = str(created["uuid"])
+            if name == ORIGINAL:
+                self._bundle_hint[item] = str(created["uuid"])
             return str(created["uuid"])
-        raise errors.ProtocolError(f"item {item}: cannot find or create its ORIGINAL bundle")
+        raise errors.ProtocolError(f"item {item}: cannot find or create its {name} bundle")
 
     async def _until(
         self,

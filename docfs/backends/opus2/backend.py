@@ -13,6 +13,7 @@ from typing import Any
 from docfs import errors
 from docfs.backends._multipart import Field, FilePart, Multipart
 from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.opus2 import finding
 from docfs.backends.opus2.api import (
     _AUTH,
     _DELETE,
@@ -36,6 +37,11 @@ from docfs.wire.opus2_profile import Opus2Profile
 
 class Opus2Backend(Opus2Reader):
     """Projects → folders → documents of one Opus 2 tenant, over its inbound Documents API."""
+
+    # ---- finding (docfs/backends/opus2/finding.py) -----------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
 
     def _target_folder(self, parent: Entry) -> tuple[str, str]:
         kind = parent.extra.get("type")
@@ -213,6 +219,10 @@ class Opus2Backend(Opus2Reader):
             return errors.CrossDevice(f"opus2: no API call moves a document {where}")
         log.info("opus2: cannot move %r %s: the API has no such move", entry.name, where)
         return errors.NotSupported(f"opus2: the API cannot move {entry.name!r} {where}")
+
+    def meta_writable(self, entry: Entry, key: str) -> bool:
+        # fields are typed values of one document each: one PUT per field (no batch call)
+        return entry.extra.get("type") == _T_DOCUMENT and key not in _RESERVED_META
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         self._require_document(entry, "set fields of")

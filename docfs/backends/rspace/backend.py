@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.rspace import finding
 from docfs.backends.rspace.common import (
     _CREATE_MAP,
     _DELETE_DOC_MAP,
@@ -300,6 +302,14 @@ class RSpaceBackend(RSpaceReader):
             section=parent.extra.get("section", "") if gallery else "",
         )
 
+    # ---- finding (docfs/backends/rspace/finding.py) ----------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
+
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         if op is Op.REPLACE and entry.extra.get("type") in (MEDIA, LINKED):
             return (
@@ -478,6 +488,18 @@ class RSpaceBackend(RSpaceReader):
             ops=entry.ops,
             extra={**entry.extra, "parent": new_parent.extra["id"]},
         )
+
+    def meta_separator(self, entry: Entry, key: str) -> str | None:
+        # the server keeps a document's tags as one comma-separated string
+        return "," if entry.extra.get("type") == DOCUMENT and key == "tags" else None
+
+    async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
+        """Tags are a document's only writable key: one ``PUT /documents/{id}``."""
+        for key in changes:
+            if entry.extra.get("type") != DOCUMENT or key != "tags":
+                raise errors.NotSupported(f"user.rspace.{key} is read-only here")
+        tags = changes.get("tags")
+        return await self.set_meta(entry, "tags", ",".join(tags) if tags else None)
 
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if entry.extra.get("type") != DOCUMENT or key != "tags":

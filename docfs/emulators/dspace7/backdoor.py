@@ -173,6 +173,13 @@ class Backdoor(Model):
             dso.logo = stream.uuid
             return stream.uuid
 
+    def register_doi(self, item: str, doi: str) -> None:
+        """Give ``item`` a DOI (``10.5072/…``), as a server with ``DOIIdentifierProvider``
+        enabled does for items only; ``pid/find?id=doi:…`` then resolves it."""
+        with self._state:
+            self._get(item, Item)
+            self._dois[doi.lower().removeprefix("doi:")] = item
+
     def map_item(self, item: str, collection: str) -> None:
         """Map ``item`` into a second collection (it shows there in Discovery)."""
         with self._state:
@@ -291,6 +298,11 @@ class Backdoor(Model):
         with self._state:
             return self._get(uuid).type
 
+    def handle_of(self, uuid: str) -> str | None:
+        """An object's handle (None: it has none, e.g. a bitstream or a workspace item)."""
+        with self._state:
+            return self._get(uuid).handle
+
     def name_of(self, uuid: str) -> str | None:
         """An object's name (its first ``dc.title``), None when it has none."""
         with self._state:
@@ -339,6 +351,12 @@ class Backdoor(Model):
             owner = self._get(item, Item)
             assert isinstance(owner, Item)
             return [self._objects[b].name or "" for b in owner.bundles]
+
+    def primary_of(self, item: str, bundle: str = "ORIGINAL") -> str | None:
+        """The uuid of a bundle's primary bitstream, None when it has none (or no bundle)."""
+        with self._state:
+            target = self._bundle_named(self._get(item, Item), bundle)
+            return None if target is None else target.primary
 
     def item_state(self, item: str) -> dict[str, Any]:
         """inArchive / discoverable / withdrawn / owning collection / pending workflow."""

@@ -145,6 +145,39 @@ class BitstreamRoutes(Handlers):
         self._touch(stream)
         return self._json(self._render(ctx, target))
 
+    # ---- a bundle's primary bitstream (PrimaryBitstreamController, 7.6+) ---------------------
+    # POST sets it and is a 400 when the bundle has one; PUT replaces it and is a 400 when it
+    # has none; DELETE clears it (400 when none); a bitstream of another bundle is a 422
+    # (BundlePrimaryBitstreamLinkRepository.prepareBundleAndCheck). WRITE on the bundle.
+
+    def _set_primary(self, ctx: Ctx, uuid: str) -> Response:
+        bundle = self._lookup(ctx, uuid, Bundle)
+        assert isinstance(bundle, Bundle)
+        self._require_write(ctx, bundle)
+        creating = ctx.request.method == "POST"
+        if creating and bundle.primary is not None:
+            raise Fail(400, f"Bundle '{bundle.name}' already has a primary bitstream.")
+        if not creating and bundle.primary is None:
+            raise Fail(400, f"Bundle '{bundle.name}' doesn't have a primary bitstream.")
+        found = self._one_uri(ctx, "bitstreams")
+        if found is None or not isinstance(self._objects.get(found), Bitstream):
+            raise Fail(422, "URI does not resolve to an existing bitstream.")
+        if found not in bundle.bitstreams:
+            raise Fail(422, f"Bundle '{bundle.name}' does not contain bitstream {found}")
+        bundle.primary = found
+        self._touch(bundle)
+        return self._json(self._render(ctx, bundle), 201 if creating else 200)
+
+    def _clear_primary(self, ctx: Ctx, uuid: str) -> Response:
+        bundle = self._lookup(ctx, uuid, Bundle)
+        assert isinstance(bundle, Bundle)
+        self._require_write(ctx, bundle)
+        if bundle.primary is None:
+            raise Fail(400, f"Bundle '{bundle.name}' doesn't have a primary bitstream.")
+        bundle.primary = None
+        self._touch(bundle)
+        return self._empty(204)
+
     def _format(self, ctx: Ctx, uuid: str) -> Response:
         stream = self._lookup(ctx, uuid, Bitstream)
         assert isinstance(stream, Bitstream)

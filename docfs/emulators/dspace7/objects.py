@@ -3,6 +3,8 @@ GET/PATCH/DELETE every object kind shares."""
 
 from __future__ import annotations
 
+import copy
+
 from starlette.responses import Response
 
 from docfs.emulators.dspace7.context import Ctx, Handler
@@ -29,8 +31,19 @@ class ObjectRoutes(Handlers):
             ops = self._json_body(ctx)
             if not isinstance(ops, list) or not ops:
                 raise Fail(400)
-            for op in ops:
-                self._apply_patch(dso, op)
+            # all or nothing: the server runs the operations in order and commits once, after
+            # the last (DSpaceRestRepository.patch, ResourcePatch.patch); a failing operation
+            # aborts the request's context, so the earlier ones are not kept either
+            before = copy.deepcopy(dso.metadata)
+            flags = {f: getattr(dso, f) for f in ("withdrawn", "discoverable") if hasattr(dso, f)}
+            try:
+                for op in ops:
+                    self._apply_patch(dso, op)
+            except Fail:
+                dso.metadata = before
+                for name, value in flags.items():
+                    setattr(dso, name, value)
+                raise
             self._touch(dso)
             return self._json(self._render(ctx, dso))
 

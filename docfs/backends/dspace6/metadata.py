@@ -1,0 +1,101 @@
+"""DSpace 6 item metadata changed as a whole (a metadata file, issue 21).
+
+``PUT /items/{id}/metadata`` clears every field it names and adds the values given, in one
+context committed at the end (``ItemsResource.updateItemMetadata``, dspace-6_x): all the
+fields set by one edit go in that one request, so a field the registry lacks (a 500 from
+``addMetadata``'s "bad_dublin_core") leaves the item as it was. No call removes one field:
+removals are ``DELETE`` of all metadata and a ``POST`` of the rest, after the ``PUT`` (so the
+rest holds only fields the server has just accepted); docs/protocols/dspace6.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from docfs import errors
+from docfs.backends._http import HttpClient
+
+log = logging.getLogger("docfs.backends.dspace6")
+
+SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
+#: fields ``DELETE /items/{id}/metadata`` keeps (first value each)
+SYSTEM_FIELDS = frozenset(
+    {"dc.date.accessioned", "dc.date.available", "dc.identifier.uri", "dc.description.provenance"}
+)
+#: an item's keys that are not metadata fields (read-only in a metadata file)
+ITEM_OWN_KEYS = frozenset({"handle", "uuid"})
+
+
+def dc_key(key: str) -> bool:
+    """A key the metadata calls take: two or three dot-separated parts (``mySplit``)."""
+    return key.count(".") in (1, 2) and all(key.split("."))
+
+
+async def update_item_metadata(
+    http: HttpClient, item: str, meta: Mapping[str, str], changes: Mapping[str, list[str] | None]
+) -> None:
+    """Apply ``changes`` (field → values, None or empty: remove) to item ``item``, whose
+    metadata was ``meta``. Every key is checked before anything is sent."""
+    for key in changes:
+        if key in ITEM_OWN_KEYS:
+            raise errors.NotSupported(f"DSpace 6: {key} is read-only")
+        if not dc_key(key):
+            # the server would skip such a key without a word
+            raise errors.InvalidArgument(f"not a DSpace metadata key: {key!r}")
+    path = f"/items/{item}/metadata"
+    sets = {k: v for k, v in changes.items() if v}
+    if sets:
+        body = [
+            {"key": key, "value": value, "language": None}
+            for key, values in sorted(sets.items())
+            for value in values
+        ]
+        await http.request(
+            "PUT",
+            path,
+            endpoint="item.metadata",
+            headers=SEND_JSON,
+            json=body,
+            # addMetadata's SQLException "bad_dublin_core … does not exist" answers 500
+            status_map={500: errors.InvalidArgument},
+        )
+    removed = {k for k, v in changes.items() if not v and k in meta}
+    if not removed:
+        return
+    response = await http.request(
+        "GET", path, endpoint="item.metadata", headers={"Accept": "application/json"}
+    )
+    try:
+        current: Any = response.json()
+    except ValueError as exc:
+        raise errors.ProtocolError(f"GET {path}: the answer is not JSON") from exc
+    if not isinstance(current, list):
+        raise errors.ProtocolError(f"GET {path}: expected a list of metadata entries")
+    keep = [
+        {"key": m["key"], "value": m.get("value"), "language": m.get("language")}
+        for m in current
+        if isinstance(m, dict)
+        and isinstance(m.get("key"), str)
+        and m["key"] not in removed
+        and m["key"] not in SYSTEM_FIELDS
+    ]
+    await http.request("DELETE", path, endpoint="item.metadata")
+    if not keep:
+        return
+    try:
+        await http.request(
+            "POST", path, endpoint="item.metadata", headers=SEND_JSON, json=keep, idempotent=True
+        )
+    except errors.DocfsError:
+        # the one step that is not atomic: say exactly what to put back
+        log.error(
+            "DSpace 6: item %s lost its metadata while %s was removed; to restore, POST %s: %s",
+            item,
+            ", ".join(sorted(removed)),
+            path,
+            json.dumps(keep, ensure_ascii=False),
+        )
+        raise
