@@ -126,6 +126,18 @@ class Thumbnail:
     ref: str
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One earlier version of a file (``Backend.versions``)."""
+
+    #: the repository's version number (1 is the first)
+    number: int
+    #: when the version was stored (epoch seconds), if the repository says
+    created: float | None
+    #: a read-only FILE entry ``Backend.download`` reads this version's bytes from
+    entry: Entry
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend can do at all; ``Entry.ops`` says where."""
@@ -143,6 +155,17 @@ class Capabilities:
     changes: bool = False
     #: ``list_tree()`` lists a whole change scope at once (cheaper than directory by directory)
     tree: bool = False
+    # ---- finding things (issue 20): what ``search``/``versions`` can answer -------------
+    #: ``search()`` answers for the whole repository (``scope`` None)
+    search: bool = False
+    #: ``search()`` can be limited to the subtree below a directory (``scope`` an Entry)
+    search_scoped: bool = False
+    #: why there is no search, for the log line of a refused ``.search`` lookup
+    search_missing: str = "the repository's API has no search"
+    #: ``versions()`` lists a file's earlier versions
+    versions: bool = False
+    #: why there are no versions, for the log line of a refused ``.versions`` lookup
+    versions_missing: str = "the repository's API lists no earlier versions of a file"
 
 
 @dataclass(frozen=True)
@@ -271,6 +294,20 @@ class Backend(ABC):
         ``ref`` is the ``Entry.thumbnail`` a listing gave. Backends whose repository makes no
         thumbnails keep this default (and never set ``Entry.thumbnail``)."""
         raise NotSupported(f"{self.name}: no thumbnails")
+
+    # ---- finding things (issue 20) ----------------------------------------------------------
+
+    def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
+        """The objects the repository's own search finds for ``query`` (in its own query
+        language), in its order, at most ``limit``, one request per result page; below the
+        directory ``scope`` (None: everywhere; only with ``Capabilities.search_scoped``).
+        The entries may be files or directories from anywhere in the tree."""
+        raise NotSupported(f"{self.name}: {self.capabilities.search_missing}")
+
+    async def versions(self, entry: Entry) -> list[Version]:
+        """The earlier versions of the file ``entry`` (the current one left out), oldest
+        first. Only for backends whose capabilities say ``versions``."""
+        raise NotSupported(f"{self.name}: {self.capabilities.versions_missing}")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")

@@ -58,6 +58,7 @@ from docfs.backends.base import (
     Sink,
     Thumbnail,
 )
+from docfs.backends.dspace6 import finding
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
 
@@ -262,6 +263,8 @@ class DSpace6Backend(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        search=True,
+        versions_missing="the DSpace 6 REST API has no item or bitstream versions",
     )
     # DSpace 6 documents no rate limit; a modest concurrency cap spares Tomcat's thread pool
     default_limits: ClassVar[Limits] = Limits(concurrency=8)
@@ -277,6 +280,9 @@ class DSpace6Backend(HttpBackend):
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         return dspace_refusal_hint(entry, op, "DSpace 6")
+
+    def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
+        return finding.search(self, scope, query, limit)
 
     # ---- helpers ---------------------------------------------------------------------------
 

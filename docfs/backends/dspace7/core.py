@@ -80,6 +80,11 @@ class DSpace7Core(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        search=True,
+        search_scoped=True,
+        versions_missing=(
+            "item versions (/api/versioning) are not mapped yet; a bitstream has no versions"
+        ),
     )
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.

@@ -58,6 +58,13 @@ class Opus2Api(HttpBackend):
         duplicate_names=True,
         changes=True,  # afterDate: one request refreshes a whole project
         tree=True,  # one flat folders listing (and the documents list) fills a project
+        # no search endpoint: finding.py lists the projects in scope and matches locally
+        search=True,
+        search_scoped=True,
+        versions_missing=(
+            "the Opus 2 API documents no way to list or download a document's earlier "
+            "versions (only POST …/replace makes one)"
+        ),
     )
     default_limits = DEFAULT_PROFILE.limits()
 
