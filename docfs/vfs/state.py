@@ -54,6 +54,8 @@ class Options:
     #: process names whose directory listings get the repository's thumbnails (None:
     #: ``DEFAULT_FILE_MANAGERS``); see ``docfs.vfs.thumbnails``
     file_managers: tuple[str, ...] | None = None
+    #: the most results one ``.search/QUERY/`` lists (issue 20)
+    search_limit: int = 1000
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 

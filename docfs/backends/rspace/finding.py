@@ -6,7 +6,7 @@ takes either ``query`` (the global search: names, tags, text, form, owner) or
 joined by ``operator``; it answers pages of ``ApiDocumentInfo`` (``pageSize`` ≤ 100,
 ``pageNumber`` from 0, ``totalHits``): documents and notebook entries, never folders or
 Gallery files. A query ``TYPE:text`` with TYPE one of the term types becomes one advanced
-term (``tag:dna``); a folder or notebook scope adds a ``records`` term with its global id,
+term (``tag:dna``); a folder or notebook scope adds a ``records`` term with its numeric id,
 which the server widens to everything below it and accepts only beside another term. The
 API lists no earlier versions of documents or files: ``versions`` stays refused. See
 docs/protocols/rspace.md, "Search".
@@ -53,7 +53,8 @@ def search_params(scope: Entry | None, query: str) -> dict[str, str]:
         return {"query": query}
     terms = [{"query": text, "queryType": kind}]
     if scoped and scope is not None:
-        terms.append({"query": scope.id, "queryType": "records"})
+        # numeric ids, comma-separated (spec ``advancedQueryParam`` example 5: "123,456")
+        terms.append({"query": scope.extra.get("id") or scope.id[2:], "queryType": "records"})
     return {"advancedQuery": json.dumps({"operator": "and", "terms": terms})}
 
 
