@@ -155,6 +155,9 @@ class Capabilities:
     changes: bool = False
     #: ``list_tree()`` lists a whole change scope at once (cheaper than directory by directory)
     tree: bool = False
+    #: the kinds of identifier ``resolve()`` looks up (``IdKind``): the vfs's hidden
+    #: ``.by-<kind>`` directories exist for these and answer ENOENT for the others
+    resolves: frozenset[str] = frozenset()
     # ---- finding things (issue 20): what ``search``/``versions`` can answer -------------
     #: ``search()`` answers for the whole repository (``scope`` None)
     search: bool = False
@@ -166,6 +169,17 @@ class Capabilities:
     versions: bool = False
     #: why there are no versions, for the log line of a refused ``.versions`` lookup
     versions_missing: str = "the repository's API lists no earlier versions of a file"
+
+
+class IdKind:
+    """Kinds of identifier ``Backend.resolve`` may look up (``Capabilities.resolves``)."""
+
+    #: the repository's own id of an object (a DSpace uuid, an RSpace global id…)
+    ID = "id"
+    #: a Handle System handle, ``prefix/suffix``
+    HANDLE = "handle"
+    #: a DOI, ``10.prefix/suffix``
+    DOI = "doi"
 
 
 @dataclass(frozen=True)
@@ -294,6 +308,17 @@ class Backend(ABC):
         ``ref`` is the ``Entry.thumbnail`` a listing gave. Backends whose repository makes no
         thumbnails keep this default (and never set ``Entry.thumbnail``)."""
         raise NotSupported(f"{self.name}: no thumbnails")
+
+    # ---- finding objects (issue 20) -------------------------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        """The object whose identifier of ``kind`` (one of ``capabilities.resolves``) is
+        ``key``, found with one request; None if the server knows no such object."""
+        raise NotSupported(f"{self.name}: cannot look objects up by {kind}")
+
+    def web_url(self, entry: Entry) -> str | None:
+        """The page of ``entry`` in the repository's web interface (None: it has none)."""
+        return None
 
     # ---- finding things (issue 20) ----------------------------------------------------------
 

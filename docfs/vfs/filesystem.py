@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry
 from docfs.vfs.content import ContentCache
+from docfs.vfs.hidden import Hidden, HiddenProvider
 from docfs.vfs.inodes import Node
 from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
@@ -28,6 +29,10 @@ from docfs.vfs.writes import Writes
 from docfs.vfs.xattrs import Xattrs
 
 __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
+
+#: the registry of hidden directories (``docfs.vfs.hidden``): which names a lookup answers
+#: although no listing shows them; whether one exists on a mount is the backend's say
+HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = ()
 
 
 class Filesystem(MountState):
@@ -39,9 +44,11 @@ class Filesystem(MountState):
         options: Options | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        hidden: Sequence[HiddenProvider] | None = None,
     ) -> None:
         super().__init__(backend, root, content, options, clock=clock)
         self.listings = Listings(self)
+        self.hidden = Hidden(self, HIDDEN_PROVIDERS if hidden is None else hidden)
         self.writes = Writes(self, self.listings)
         self.xattrs = Xattrs(self)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
@@ -81,7 +88,10 @@ class Filesystem(MountState):
         parent = self.inodes.get(parent_ino)
         if not parent.is_dir:
             raise errors.NotADirectory(self.path(parent))
-        if name in parent.local_children:
+        hidden = await self.hidden.lookup(parent, name)
+        if hidden is not None:
+            node = hidden
+        elif name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
         else:
             children = await self.listings.ensure_listed(parent)
@@ -101,7 +111,10 @@ class Filesystem(MountState):
 
     async def opendir(self, ino: int) -> int:
         node = self.inodes.get(ino)
-        children = await self.listings.ensure_listed(node)
+        if self.hidden.is_virtual(ino):
+            children = await self.hidden.list(node)
+        else:
+            children = await self.listings.ensure_listed(node)
         dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath
         self._dir_handles[dh] = sorted(children.items())
@@ -136,6 +149,7 @@ class Filesystem(MountState):
         if node.is_dir:
             raise errors.IsADirectory(self.path(node))
         if write or truncate:
+            self.hidden.refuse("write", ino)
             return await self.writes.open_for_write(node, truncate), False
         cached = None
         if node.staged is None:
@@ -184,6 +198,7 @@ class Filesystem(MountState):
     # ---- writing (see ``Writes``) ----------------------------------------------------------
 
     async def create(self, parent_ino: int, name: str, mode: int) -> tuple[int, Attr]:
+        self.hidden.refuse("create", parent_ino)
         return await self.writes.create(parent_ino, name, mode)
 
     async def write(self, fh: int, offset: int, data: bytes) -> int:
@@ -207,22 +222,27 @@ class Filesystem(MountState):
         fh: int | None = None,
         mtime_ns: int | None = None,
     ) -> Attr:
+        self.hidden.refuse("setattr", ino)
         return await self.writes.setattr(
             ino, size=size, mode=mode, mtime=mtime, uid=uid, gid=gid, fh=fh, mtime_ns=mtime_ns
         )
 
     async def mkdir(self, parent_ino: int, name: str, mode: int) -> Attr:
+        self.hidden.refuse("mkdir", parent_ino)
         return await self.writes.mkdir(parent_ino, name, mode)
 
     async def rmdir(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("rmdir", parent_ino)
         await self.writes.rmdir(parent_ino, name)
 
     async def unlink(self, parent_ino: int, name: str) -> None:
+        self.hidden.refuse("unlink", parent_ino)
         await self.writes.unlink(parent_ino, name)
 
     async def rename(
         self, old_parent: int, old_name: str, new_parent: int, new_name: str, flags: int = 0
     ) -> None:
+        self.hidden.refuse("rename", old_parent, new_parent)
         await self.writes.rename(old_parent, old_name, new_parent, new_name, flags)
 
     # ---- extended attributes (see ``Xattrs``) ----------------------------------------------
@@ -234,7 +254,9 @@ class Filesystem(MountState):
         return await self.xattrs.listxattr(ino)
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
+        self.hidden.refuse("setxattr", ino)
         await self.xattrs.setxattr(ino, name, value)
 
     async def removexattr(self, ino: int, name: str) -> None:
+        self.hidden.refuse("removexattr", ino)
         await self.xattrs.removexattr(ino, name)

@@ -44,6 +44,9 @@ class Listings:
     async def ensure_listed(self, node: Node) -> dict[str, int]:
         if not node.is_dir:
             raise errors.NotADirectory(self.state.path(node))
+        if node.ino in self.state.virtual_dirs:
+            # a hidden directory (docfs.vfs.hidden): its provider lists it, on opendir
+            return node.child_names()
         fresh = self.state.fresh
         if fresh.fresh(node.listed_at):
             return node.child_names()

@@ -124,6 +124,9 @@ class MountState:
         self.thumbnails: ThumbnailWriter | None = None
         #: write-back job id → inode of the node it uploads
         self.job_nodes: dict[str, int] = {}
+        #: inodes of the hidden virtual directories (``docfs.vfs.hidden``): listed by their
+        #: provider, never by the backend
+        self.virtual_dirs: set[int] = set()
         leftovers = any((cache_root / "queue").glob("*.json"))
         if self.options.write_back is not None or leftovers:
             # a queue left by an earlier run is uploaded even if this mount writes synchronously
