@@ -1,40 +1,42 @@
-"""What the hidden ``.search/QUERY/`` and ``.versions/FILE/`` directories hold (issue 20).
+"""The hidden ``.search`` and ``.versions`` directories (issue 20), as ``docfs.vfs.hidden``
+providers.
 
-``Finding`` turns a backend's ``search`` and ``versions`` answers into the listing of one
-such directory: local name → read-only ``Entry``. A search result is the object itself (its
-file or directory entry, read through the backend like in the tree), named as in the tree
-(namesakes get the id suffix a listing gives them); an earlier version is a file
-``v<N>[.<date>]<ext>``. A repository without the API answers ``NotFound`` at once with one
-log line saying why (``Capabilities.search_missing`` / ``versions_missing``), never a request.
-The number of results is capped (``Options.search_limit``): the backend is asked for one
-more, so a cut is known, and said, without a request past the page that shows it.
+``DIR/.search/QUERY/`` lists what the repository's own search finds for QUERY (in its own
+query language) below DIR — the mount's root searches the whole repository — one search
+request per page of results, kept for ``dir_cache_time``. Each result is the object itself
+(the tree's own node when the tree knows it: ``docfs.vfs.hidden``), named as in a listing
+(namesakes get the id suffix a listing gives them). The number of results is capped
+(``Options.search_limit``): the backend is asked for one more, so a cut is known, and said in
+one log line, without a request past the page that shows it.
+
+``DIR/.versions/FILE/`` lists the earlier versions of DIR/FILE as read-only files
+``v<N>[.<date>]<ext>`` read byte-exact from the repository (the backend gives each version an
+``Entry`` of its own, so the current file's node and cache are never touched). Restoring is an
+ordinary overwrite: ``cp .versions/f/v2.pdf f`` makes a new version.
+
+A repository without the API answers ENOENT at once, with one log line saying why
+(``Capabilities.search_missing`` / ``versions_missing``), and sends nothing.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
 
 from docfs import errors
-from docfs.backends.base import Entry, Version
+from docfs.backends.base import Backend, Entry, Version
+from docfs.vfs.hidden import HiddenProvider, VirtualDir
+from docfs.vfs.inodes import ROOT_INODE, Node
+from docfs.vfs.listings import Listings
 from docfs.vfs.names import assign_names
-
-if TYPE_CHECKING:
-    from docfs.vfs.inodes import Node
-    from docfs.vfs.state import MountState
+from docfs.vfs.state import MountState
 
 log = logging.getLogger("docfs.vfs.finding")
 
 SEARCH_DIR = ".search"
 VERSIONS_DIR = ".versions"
-
-
-def read_only(entry: Entry) -> Entry:
-    """``entry`` as a hidden directory shows it: nothing can be written through it."""
-    return dataclasses.replace(entry, read_only=True, ops=frozenset(), thumbnail=None)
 
 
 def version_name(version: Version, file_name: str) -> str:
@@ -48,62 +50,145 @@ def version_name(version: Version, file_name: str) -> str:
     return f"v{version.number}{day}{ext}"
 
 
-class Finding:
-    """The listings of the hidden directories; their nodes are the caller's."""
+class _Cached(VirtualDir):
+    """A virtual directory whose whole content is made at once and kept for the TTL."""
 
     def __init__(self, state: MountState) -> None:
         self.state = state
+        self._content: dict[str, Entry] = {}
+        self._at: float | None = None
 
-    def _refuse(self, what: str, why: str) -> errors.NotFound:
-        log.warning("%s: %s", what, why)
-        return errors.NotFound(f"{what}: {why}")
+    async def make(self) -> dict[str, Entry]:
+        raise NotImplementedError
 
-    async def search(self, scope: Node, query: str, *, whole: bool) -> dict[str, Entry]:
-        """The results of ``query`` below the directory ``scope`` (``whole``: the mount's
-        root, searched without a scope)."""
-        backend = self.state.backend
-        caps = backend.capabilities
-        where = f"{self.state.path(scope) or '/'}{SEARCH_DIR}/{query}"
-        if not caps.search:
-            raise self._refuse(where, caps.search_missing)
-        if not whole and not caps.search_scoped:
-            raise self._refuse(
-                where, f"{backend.name} cannot limit a search to a directory: search at the top"
-            )
-        if not query.strip():
-            raise errors.NotFound(f"{where}: an empty query")
-        limit = self.state.options.search_limit
+    async def _load(self) -> dict[str, Entry]:
+        if not self.state.fresh.fresh(self._at):
+            self._content = await self.make()
+            self._at = self.state.fresh.now()
+        return self._content
+
+    async def child(self, name: str) -> Entry | VirtualDir | None:
+        return (await self._load()).get(name)
+
+    async def list(self) -> Sequence[tuple[str, Entry | VirtualDir]]:
+        return sorted((await self._load()).items())
+
+
+# ---- .search -----------------------------------------------------------------------------
+
+
+class SearchResults(_Cached):
+    """``DIR/.search/QUERY/``: the results of one query."""
+
+    def __init__(self, state: MountState, scope: Node, query: str) -> None:
+        super().__init__(state)
+        self.scope, self.query = scope, query
+
+    async def make(self) -> dict[str, Entry]:
+        state, backend = self.state, self.state.backend
+        whole = self.scope.ino == ROOT_INODE
+        where = f"{state.path(self.scope).rstrip('/')}/{SEARCH_DIR}/{self.query}"
+        if not whole and not backend.capabilities.search_scoped:
+            why = f"{backend.name} cannot limit a search to a directory: use MOUNT/{SEARCH_DIR}"
+            log.warning("%s: %s (ENOENT)", where, why)
+            raise errors.NotFound(f"{where}: {why}")
+        limit = state.options.search_limit
         found: list[Entry] = []
         try:
-            async for entry in backend.search(None if whole else scope.entry, query, limit + 1):
+            source = backend.search(None if whole else self.scope.entry, self.query, limit + 1)
+            async for entry in source:
                 found.append(entry)
         except errors.NotSupported as exc:
-            raise self._refuse(where, str(exc)) from None
+            log.warning("%s: %s (ENOENT)", where, exc)
+            raise errors.NotFound(f"{where}: {exc}") from None
         except errors.InvalidArgument as exc:
-            log.warning("%s: %s", where, exc)
+            log.warning("%s: %s (EINVAL)", where, exc)
             raise
         if len(found) > limit:
             log.warning(
-                "%s: more than %d results; showing the first %d (--search-limit)",
+                "%s: more than %d results, showing the first %d (--search-limit)",
                 where,
                 limit,
                 limit,
             )
             found = found[:limit]
         log.info("%s: %d result(s)", where, len(found))
-        named = assign_names(found, ((e.name, e.id) for e in found))
-        return {name: read_only(entry) for name, entry in named.items()}
+        return assign_names(found, ((e.name, e.id) for e in found))
 
-    async def versions(self, file: Node) -> dict[str, Entry]:
-        """The earlier versions of the file ``file``."""
-        backend = self.state.backend
-        caps = backend.capabilities
-        where = f"{self.state.path(file)} ({VERSIONS_DIR})"
-        if file.is_dir:
-            raise errors.NotFound(f"{where}: a directory has no versions")
-        if not caps.versions:
-            raise self._refuse(where, caps.versions_missing)
-        if file.local:
-            return {}  # not uploaded yet: no history on the server
-        versions = await backend.versions(file.entry)
-        return {version_name(v, file.name): read_only(v.entry) for v in versions}
+
+class SearchDir(VirtualDir):
+    """``DIR/.search/``: one directory per query looked up in it (not enumerable)."""
+
+    def __init__(self, state: MountState, scope: Node) -> None:
+        self.state, self.scope = state, scope
+
+    async def child(self, name: str) -> Entry | VirtualDir | None:
+        if not name.strip():
+            return None
+        return SearchResults(self.state, self.scope, name)
+
+
+class SearchProvider(HiddenProvider):
+    """``.search`` in every directory (the repository decides which ones it can scope to)."""
+
+    name = SEARCH_DIR
+    root_only = False
+
+    def missing(self, backend: Backend, where: Entry) -> str | None:
+        return None if backend.capabilities.search else backend.capabilities.search_missing
+
+    def open(self, state: MountState, where: Node) -> VirtualDir:
+        return SearchDir(state, where)
+
+
+# ---- .versions ---------------------------------------------------------------------------
+
+
+class FileVersions(_Cached):
+    """``DIR/.versions/FILE/``: the earlier versions of one file, read-only snapshots."""
+
+    frozen_children = True
+
+    def __init__(self, state: MountState, file: Node) -> None:
+        super().__init__(state)
+        self.file = file
+
+    async def make(self) -> dict[str, Entry]:
+        if self.file.local or self.file.detached:
+            return {}  # not (or no longer) on the server: no history there
+        versions = await self.state.backend.versions(self.file.entry)
+        return {version_name(v, self.file.name): v.entry for v in versions}
+
+
+class VersionsDir(VirtualDir):
+    """``DIR/.versions/``: one directory per file of DIR looked up in it."""
+
+    def __init__(self, state: MountState, where: Node) -> None:
+        self.state, self.where = state, where
+        # the listing of DIR (the cached one while fresh) tells which file a name is
+        self._listings = Listings(state)
+
+    async def child(self, name: str) -> Entry | VirtualDir | None:
+        children = await self._listings.ensure_listed(self.where)
+        ino = children.get(name)
+        node = self.state.inodes.find(ino) if ino is not None else None
+        if node is None or node.is_dir:
+            return None
+        return FileVersions(self.state, node)
+
+
+class VersionsProvider(HiddenProvider):
+    """``.versions`` in every directory of a repository that lists a file's versions."""
+
+    name = VERSIONS_DIR
+    root_only = False
+
+    def missing(self, backend: Backend, where: Entry) -> str | None:
+        return None if backend.capabilities.versions else backend.capabilities.versions_missing
+
+    def open(self, state: MountState, where: Node) -> VirtualDir:
+        return VersionsDir(state, where)
+
+
+#: the providers of this module, for ``filesystem.HIDDEN_PROVIDERS``
+PROVIDERS: tuple[HiddenProvider, ...] = (SearchProvider(), VersionsProvider())

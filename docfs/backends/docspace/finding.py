@@ -86,7 +86,11 @@ async def versions(backend: DocSpaceReader, entry: Entry) -> list[Version]:
         if number <= 0 or (current and number >= current):
             continue
         old = backend._file_entry(dto)
-        # an old version cannot be written: it is read-only whatever the file's rights
-        old = dataclasses.replace(old, read_only=True, ops=frozenset(), thumbnail=None)
+        # an id of its own (the file's is the current version's: the mount must not mistake
+        # one for the other), read-only whatever the file's rights; ``download`` takes the
+        # file id and version from ``extra``
+        old = dataclasses.replace(
+            old, id=f"{old.id}@v{number}", read_only=True, ops=frozenset(), thumbnail=None
+        )
         out[number] = Version(number, parse_date(dto.get("updated") or dto.get("created")), old)
     return [out[n] for n in sorted(out)]
