@@ -58,6 +58,24 @@ def mount(made: list[Mount], kind: str, url: str, tmp_path: Path, *extra: str) -
     return m
 
 
+def mount_remote(made: list[Mount], kind: str, url: str, tmp_path: Path, token: str) -> Mount:
+    """A named remote with the client's pacing off (the emulators here do not limit), so a
+    test does not wait out the real servers' request rates; the token from DOCFS_TOKEN."""
+    profile = ""
+    if kind == "opus2":
+        (tmp_path / "profile.json").write_text('{"rate_limit": 0}')
+        profile = 'profile = "profile.json"\n'
+    config = tmp_path / "docfs.toml"
+    config.write_text(
+        f'[remotes.r]\ntype = "{kind}"\nurl = "{url}"\ntoken = {{ env = "DOCFS_TOKEN" }}\n'
+        f"requests_per_minute = 60000\n{profile}"
+    )
+    m = Mount("/", tmp_path / "mnt", tmp_path / "cache", "--config", str(config))
+    m.kind = "r"  # "r:/": the named remote at its root
+    made.append(m)
+    return m.start(token=token)
+
+
 def hidden_never_listed(root: Path) -> None:
     """``ls`` and ``find`` of the whole mount show no hidden directory."""
     assert not {".search", ".versions"} & set(os.listdir(root))
@@ -98,7 +116,8 @@ def test_docspace_search_and_versions(
     emu.add_file(reports, "beta.txt", b"beta")
     doc = emu.add_file(my, "doc.txt", b"version one\n")
     url = serve(served, emu)
-    m = mount(mounts, "docspace", url, tmp_path).start(credentials=DS_OWNER)
+    m = mount(mounts, "docspace", url, tmp_path, "--search-limit", "3")
+    m.start(credentials=DS_OWNER)
     root = m.path
 
     # the folder's own search, straight through the API: the names the mount must show
@@ -114,9 +133,11 @@ def test_docspace_search_and_versions(
         title = emu.files[file_id].title
         if (found / title).exists():
             assert (found / title).read_bytes() == data
-    # the whole portal: My documents and Rooms, one request each for one page of results
+    # the whole portal has 4 matches: cut to the --search-limit of 3, and the log says so
+    assert "more than" not in m.log_text()
     everywhere = set(os.listdir(root / ".search" / "alpha"))
-    assert everywhere == expected | {"ALPHA.csv"}
+    assert len(everywhere) == 3 and everywhere < expected | {"ALPHA.csv"}
+    assert "/.search/alpha: more than 3 results, showing the first 3" in m.log_text()
 
     # three overwrites through the mount: versions 2, 3, 4; the earlier ones stay readable
     written = [b"version one\n"]
@@ -144,4 +165,186 @@ def test_docspace_search_and_versions(
     shutil.copyfile(versions / names[1], root / "My documents" / "doc.txt")
     assert emu.files[doc].current.number == 5
     assert emu.file_content(doc) == written[1]
+    hidden_never_listed(root)
+
+
+# ---- DSpace 7 ------------------------------------------------------------------------------
+
+
+def test_dspace7_search_matches_discovery(
+    served: list[EmulatorServer], mounts: list[Mount], tmp_path: Path
+) -> None:
+    from docfs.emulators.dspace7 import DSpace7Emulator
+    from tests.conftest import ADMIN
+
+    emu = DSpace7Emulator(user=ADMIN[0], password=ADMIN[1])
+    com = emu.add_community("Lab")
+    col = emu.add_collection("Incoming", com)
+    other = emu.add_collection("Archive", com)
+    files: dict[str, bytes] = {}
+    for n, (where, title, subject) in enumerate(
+        [
+            (col, "Quantum optics", "Physics"),
+            (col, "Cell biology", "Biology"),
+            (other, "Solid state", "physics"),
+            (other, "Physics of music", "Acoustics"),
+        ]
+    ):
+        item = emu.add_item(where, title, metadata={"dc.subject": [subject]})
+        files[title] = os.urandom(1000 + n)
+        emu.add_bitstream(item, "paper.pdf", files[title])
+    url = serve(served, emu)
+    m = mount(mounts, "dspace7", url, tmp_path).start()
+    root = m.path
+
+    def discovery(**params: str) -> set[str]:
+        answer = httpx.get(f"{url}/server/api/discover/search/objects", params=params).json()
+        objects = answer["_embedded"]["searchResult"]["_embedded"]["objects"]
+        return {o["_embedded"]["indexableObject"]["name"] for o in objects}
+
+    # a field query: the repository's own answer is what the directory holds
+    expected = discovery(query="dc.subject:physics")
+    assert expected == {"Quantum optics", "Solid state"}
+    emu.log.clear()
+    found = root / ".search" / "dc.subject:physics"
+    assert set(os.listdir(found)) == expected
+    assert len(emu.requests("GET", r"/discover/search/objects$")) == 1  # one page
+    for title in expected:
+        assert (found / title / "paper.pdf").read_bytes() == files[title]
+    # a bare word searches every field; a collection scopes the search
+    assert set(os.listdir(root / ".search" / "physics")) == discovery(query="physics")
+    scoped = root / "Lab" / "Archive" / ".search" / "physics"
+    assert set(os.listdir(scoped)) == discovery(query="physics", scope=other)
+    assert set(os.listdir(scoped)) == {"Solid state", "Physics of music"}
+    # DSpace 7 lists no file versions here: ENOENT at once, one log line, no request
+    emu.log.clear()
+    with pytest.raises(FileNotFoundError):
+        os.listdir(root / "Lab" / "Incoming" / "Quantum optics" / ".versions" / "paper.pdf")
+    assert "versioning" in m.log_text()
+    hidden_never_listed(root)
+
+
+# ---- DSpace 6 ------------------------------------------------------------------------------
+
+
+def test_dspace6_search_by_metadata_field(
+    served: list[EmulatorServer], mounts: list[Mount], tmp_path: Path
+) -> None:
+    from docfs.emulators.dspace6 import DSpace6Emulator
+    from tests.conftest import ADMIN
+
+    emu = DSpace6Emulator()
+    emu.add_user(*ADMIN, admin=True)
+    com = emu.add_community("Lab")
+    col = emu.add_collection("Incoming", com)
+    data = {}
+    for title, subject in [("Quantum optics", "Physics"), ("Cell biology", "Biology")]:
+        item = emu.add_item(col, title, metadata={"dc.subject": [subject]})
+        data[title] = os.urandom(777)
+        emu.add_bitstream(item, "paper.pdf", data[title])
+    url = serve(served, emu)
+    m = mount(mounts, "dspace6", f"{url}/rest", tmp_path).start()
+    root = m.path
+    direct = httpx.post(
+        f"{url}/rest/items/find-by-metadata-field",
+        json={"key": "dc.subject", "value": "Physics"},
+        headers={"Accept": "application/json"},
+    ).json()
+    expected = {i["name"] for i in direct}
+    assert expected == {"Quantum optics"}
+    emu.log.clear()
+    found = root / ".search" / "dc.subject:Physics"
+    assert set(os.listdir(found)) == expected
+    assert len(emu.requests("POST", r"/items/find-by-metadata-field$")) == 1
+    assert (found / "Quantum optics" / "paper.pdf").read_bytes() == data["Quantum optics"]
+    # DSpace 6 has no word search: EINVAL with the syntax in the log
+    with pytest.raises(OSError) as refused:
+        os.listdir(root / ".search" / "physics")
+    assert refused.value.errno == errno.EINVAL
+    assert "FIELD:value" in m.log_text()
+    hidden_never_listed(root)
+
+
+# ---- RSpace --------------------------------------------------------------------------------
+
+
+def test_rspace_search_matches_documents_query(
+    served: list[EmulatorServer], mounts: list[Mount], tmp_path: Path
+) -> None:
+    from docfs.emulators.rspace import DEFAULT_API_KEY, RSpaceEmulator
+
+    emu = RSpaceEmulator()
+    home = emu.home_id()
+    lab = emu.add_folder(home, "Lab")
+    emu.add_document(lab, "PCR protocol", fields=["<p>anneal at 55C</p>"], tags="dna")
+    emu.add_document(home, "Western blot", fields=["<p>run a PCR check first</p>"])
+    emu.add_document(home, "Shopping", fields=["<p>milk</p>"], tags="dna")
+    url = serve(served, emu)
+    m = mount_remote(mounts, "rspace", url, tmp_path, DEFAULT_API_KEY)
+    root = m.path
+
+    def documents(**params: str) -> set[str]:
+        answer = httpx.get(
+            f"{url}/api/v1/documents", params=params, headers={"apiKey": DEFAULT_API_KEY}
+        ).json()
+        return {d["name"] for d in answer["documents"]}
+
+    expected = documents(query="pcr")
+    assert expected == {"PCR protocol", "Western blot"}
+    emu.log.clear()
+    found = root / ".search" / "pcr"
+    assert set(os.listdir(found)) == expected
+    assert len(emu.requests("GET", r"/api/v1/documents$")) == 1  # one page
+    # a result is the document itself: the same directory as in the tree
+    tree_doc = root / "Lab" / "PCR protocol"
+    assert sorted(os.listdir(found / "PCR protocol")) == sorted(os.listdir(tree_doc))
+    for name in os.listdir(tree_doc):
+        assert (found / "PCR protocol" / name).read_bytes() == (tree_doc / name).read_bytes()
+    # TYPE:text is one advanced term; a folder scopes it with a records term
+    tagged = {"advancedQuery": '{"operator":"and","terms":[{"query":"dna","queryType":"tag"}]}'}
+    assert set(os.listdir(root / ".search" / "tag:dna")) == documents(**tagged)
+    assert set(os.listdir(root / "Lab" / ".search" / "tag:dna")) == {"PCR protocol"}
+    # the API lists no earlier versions: ENOENT, with the reason in the log
+    with pytest.raises(FileNotFoundError):
+        os.listdir(root / "Lab" / ".versions" / "PCR protocol")
+    assert "lists no earlier versions" in m.log_text()
+    hidden_never_listed(root)
+
+
+# ---- Opus 2 --------------------------------------------------------------------------------
+
+
+def test_opus2_search_is_local_over_the_project_listing(
+    served: list[EmulatorServer], mounts: list[Mount], tmp_path: Path
+) -> None:
+    from docfs.emulators.opus2 import Opus2Emulator
+
+    emu = Opus2Emulator(rate_limit=None)
+    project = emu.add_project("Acme v Globex")
+    emu.add_field(project, "Custodian")
+    awards = emu.add_folder(project, "Awards")
+    data = {"Closing memo.txt": b"memo " * 50, "Order 1.txt": b"order", "Notes.txt": b"n"}
+    emu.add_document(project, "Closing memo.txt", data["Closing memo.txt"])
+    emu.add_document(
+        project,
+        "Order 1.txt",
+        data["Order 1.txt"],
+        folder_id=awards,
+        fields={"Custodian": "J. Smith"},
+    )
+    emu.add_document(project, "Notes.txt", data["Notes.txt"], folder_id=awards)
+    url = serve(served, emu)
+    m = mount_remote(mounts, "opus2", url, tmp_path, emu.default_token)
+    root = m.path
+    emu.log.clear()
+    # no search API: names and field values are matched here, over one listing of the project
+    assert set(os.listdir(root / ".search" / "memo")) == {"Closing memo.txt"}
+    assert {r.path.rsplit("/", 1)[-1] for r in emu.log} <= {"projects", "folders", "documents"}
+    assert set(os.listdir(root / ".search" / "Custodian:smith")) == {"Order 1.txt"}
+    assert set(os.listdir(root / "Acme v Globex" / "Awards" / ".search" / "o")) == {
+        "Order 1.txt",
+        "Notes.txt",
+    }
+    found = root / ".search" / "smith"
+    assert (found / "Order 1.txt").read_bytes() == data["Order 1.txt"]
     hidden_never_listed(root)

@@ -147,7 +147,7 @@ def _parse_query(query: str) -> list[tuple[str | None, list[str]]]:
     cased (``text`` field type), so a word matches a whole word; ``word*`` matches a prefix.
     The emulator requires every term (it knows no ``OR``/``NOT``)."""
     return [
-        (field_name, _tokens(value.strip('"')))
+        (field_name or None, _tokens(value.strip('"')))
         for field_name, value in _TERM.findall(query.strip())
         if _tokens(value.strip('"'))
     ]
