@@ -122,6 +122,8 @@ class Remote:
     thumbnailers: tuple[str, ...] | None = None
     #: process names whose directory listings get the repository's thumbnails
     file_managers: tuple[str, ...] | None = None
+    #: the most results one ``.search/QUERY/`` lists (issue 20)
+    search_limit: int | None = None
     #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
     type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
