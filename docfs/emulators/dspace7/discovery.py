@@ -18,6 +18,11 @@ from docfs.emulators.dspace7.wire import DISCOVERY_MAX, JSON, PAGE_DEFAULT, SORT
 class DiscoveryRoutes(Handlers):
     """Identifiers and search."""
 
+    def superseded(self, uuid: str) -> bool:
+        """Whether the item is an earlier version of another (``versioning.VersioningRoutes``
+        knows; this base knows no versions)."""
+        return False
+
     def _pid_find(self, ctx: Ctx) -> Response:
         identifier = (ctx.param("id") or "").strip()
         identifier = re.sub(r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier)
@@ -93,6 +98,8 @@ class DiscoveryRoutes(Handlers):
             if isinstance(dso, Item):
                 if not dso.in_archive or dso.indexed_at > now:
                     continue
+                if self.superseded(dso.uuid):
+                    continue  # discovery.xml's default filter: latestVersion:true
                 if not ctx.admin and (dso.withdrawn or not dso.discoverable):
                     continue
                 if scope is not None and not (
