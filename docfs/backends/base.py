@@ -167,6 +167,9 @@ class Capabilities:
     search_missing: str = "the repository's API has no search"
     #: ``versions()`` lists a file's earlier versions
     versions: bool = False
+    #: ``versions()`` also answers for directories (``DIR/.versions/`` lists DIR's own
+    #: earlier versions as directories, e.g. DSpace 7 item versions)
+    dir_versions: bool = False
     #: why there are no versions, for the log line of a refused ``.versions`` lookup
     versions_missing: str = "the repository's API lists no earlier versions of a file"
 
@@ -331,7 +334,9 @@ class Backend(ABC):
 
     async def versions(self, entry: Entry) -> list[Version]:
         """The earlier versions of the file ``entry`` (the current one left out), oldest
-        first. Only for backends whose capabilities say ``versions``."""
+        first, each with an ``Entry`` of its own (another id than ``entry``'s). Only for
+        backends whose capabilities say ``versions`` (files) or ``dir_versions``
+        (directories)."""
         raise NotSupported(f"{self.name}: {self.capabilities.versions_missing}")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:

@@ -12,7 +12,9 @@ one log line, without a request past the page that shows it.
 ``DIR/.versions/FILE/`` lists the earlier versions of DIR/FILE as read-only files
 ``v<N>[.<date>]<ext>`` read byte-exact from the repository (the backend gives each version an
 ``Entry`` of its own, so the current file's node and cache are never touched). Restoring is an
-ordinary overwrite: ``cp .versions/f/v2.pdf f`` makes a new version.
+ordinary overwrite: ``cp .versions/f/v2.pdf f`` makes a new version. Where the repository keeps
+versions of directories (DSpace 7 items), ``ITEM/.versions/`` also lists the item's earlier
+versions as read-only directories ``v<N>[.<date>]``.
 
 A repository without the API answers ENOENT at once, with one log line saying why
 (``Capabilities.search_missing`` / ``versions_missing``), and sends nothing.
@@ -70,7 +72,7 @@ class _Cached(VirtualDir):
     async def child(self, name: str) -> Entry | VirtualDir | None:
         return (await self._load()).get(name)
 
-    async def list(self) -> Sequence[tuple[str, Entry | VirtualDir]]:
+    async def list(self) -> Sequence[tuple[str, Entry | VirtualDir]] | None:
         return sorted((await self._load()).items())
 
 
@@ -156,35 +158,71 @@ class FileVersions(_Cached):
     async def make(self) -> dict[str, Entry]:
         if self.file.local or self.file.detached:
             return {}  # not (or no longer) on the server: no history there
-        versions = await self.state.backend.versions(self.file.entry)
+        versions = await _versions_of(self.state, self.file)
         return {version_name(v, self.file.name): v.entry for v in versions}
 
 
-class VersionsDir(VirtualDir):
-    """``DIR/.versions/``: one directory per file of DIR looked up in it."""
+async def _versions_of(state: MountState, node: Node) -> list[Version]:
+    """``Backend.versions`` of ``node``; a refusal is ENOENT with one log line."""
+    try:
+        return await state.backend.versions(node.entry)
+    except errors.NotSupported as exc:
+        where = f"{state.path(node)} ({VERSIONS_DIR})"
+        log.warning("%s: %s (ENOENT)", where, exc)
+        raise errors.NotFound(f"{where}: {exc}") from None
+
+
+class VersionsDir(_Cached):
+    """``DIR/.versions/``: one directory per file of DIR looked up in it and, where the
+    repository keeps versions of directories (``Capabilities.dir_versions``), DIR's own
+    earlier versions as read-only directories ``v<N>[.<date>]``."""
+
+    frozen_children = True
 
     def __init__(self, state: MountState, where: Node) -> None:
-        self.state, self.where = state, where
+        super().__init__(state)
+        self.where = where
         # the listing of DIR (the cached one while fresh) tells which file a name is
         self._listings = Listings(state)
 
+    async def make(self) -> dict[str, Entry]:
+        if not self.state.backend.capabilities.dir_versions:
+            return {}
+        versions = await _versions_of(self.state, self.where)
+        return {version_name(v, ""): v.entry for v in versions}
+
     async def child(self, name: str) -> Entry | VirtualDir | None:
+        own = await super().child(name)
+        if own is not None:
+            return own
         children = await self._listings.ensure_listed(self.where)
         ino = children.get(name)
         node = self.state.inodes.find(ino) if ino is not None else None
         if node is None or node.is_dir:
             return None
+        caps = self.state.backend.capabilities
+        if not caps.versions:
+            log.warning(
+                "%s/%s: %s (ENOENT)", self.state.path(node), VERSIONS_DIR, caps.versions_missing
+            )
+            return None
         return FileVersions(self.state, node)
+
+    async def list(self) -> Sequence[tuple[str, Entry | VirtualDir]] | None:
+        if not self.state.backend.capabilities.dir_versions:
+            return None  # the files looked up so far
+        return await super().list()
 
 
 class VersionsProvider(HiddenProvider):
-    """``.versions`` in every directory of a repository that lists a file's versions."""
+    """``.versions`` in every directory of a repository that keeps versions."""
 
     name = VERSIONS_DIR
     root_only = False
 
     def missing(self, backend: Backend, where: Entry) -> str | None:
-        return None if backend.capabilities.versions else backend.capabilities.versions_missing
+        caps = backend.capabilities
+        return None if caps.versions or caps.dir_versions else caps.versions_missing
 
     def open(self, state: MountState, where: Node) -> VirtualDir:
         return VersionsDir(state, where)

@@ -195,6 +195,11 @@ def test_dspace7_search_matches_discovery(
         item = emu.add_item(where, title, metadata={"dc.subject": [subject]})
         files[title] = os.urandom(1000 + n)
         emu.add_bitstream(item, "paper.pdf", files[title])
+    # an item with two versions: the second has new bytes; Discovery shows only the latest
+    first = emu.add_item(col, "Versioned")
+    emu.add_bitstream(first, "data.csv", b"a,b\n1,2\n")
+    latest = emu.new_item_version(first, "fixed a value")
+    emu.set_content(emu.bitstreams(latest)[0][0], b"a,b\n1,3\n")
     url = serve(served, emu)
     m = mount(mounts, "dspace7", url, tmp_path).start()
     root = m.path
@@ -218,11 +223,20 @@ def test_dspace7_search_matches_discovery(
     scoped = root / "Lab" / "Archive" / ".search" / "physics"
     assert set(os.listdir(scoped)) == discovery(query="physics", scope=other)
     assert set(os.listdir(scoped)) == {"Solid state", "Physics of music"}
-    # DSpace 7 lists no file versions here: ENOENT at once, one log line, no request
-    emu.log.clear()
+    # item versions: ITEM/.versions/ holds the earlier ones as read-only directories
+    versioned = root / "Lab" / "Incoming" / "Versioned"
+    assert os.listdir(root / "Lab" / "Incoming").count("Versioned") == 1
+    assert (versioned / "data.csv").read_bytes() == b"a,b\n1,3\n"
+    (old,) = os.listdir(versioned / ".versions")
+    assert re.fullmatch(r"v1\.\d{4}-\d\d-\d\d", old), old
+    assert (versioned / ".versions" / old / "data.csv").read_bytes() == b"a,b\n1,2\n"
+    with pytest.raises(OSError) as refused:
+        (versioned / ".versions" / old / "new.txt").write_bytes(b"x")
+    assert refused.value.errno == errno.EROFS
+    # a file has no versions in DSpace: ENOENT, and the log says why
     with pytest.raises(FileNotFoundError):
-        os.listdir(root / "Lab" / "Incoming" / "Quantum optics" / ".versions" / "paper.pdf")
-    assert "versioning" in m.log_text()
+        os.listdir(versioned / ".versions" / "data.csv")
+    assert "keeps versions of items" in m.log_text()
     hidden_never_listed(root)
 
 

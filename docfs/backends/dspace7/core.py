@@ -82,9 +82,9 @@ class DSpace7Core(HttpBackend):
         duplicate_names=True,
         search=True,
         search_scoped=True,
-        versions_missing=(
-            "item versions (/api/versioning) are not mapped yet; a bitstream has no versions"
-        ),
+        # item versions (/api/versioning): ITEM/.versions/ lists them; files have none
+        dir_versions=True,
+        versions_missing="DSpace 7 keeps versions of items (ITEM/.versions/), not of files",
     )
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.

@@ -6,22 +6,30 @@ searches one field), ``scope`` (the uuid of a community or collection) and ``dso
 answers ``_embedded.searchResult`` pages of at most 100 results, each wrapping the object as
 ``_embedded.indexableObject``. Items, collections and communities are found, as in the web
 UI's default search. See docs/protocols/dspace7.md, "Search".
+
+Item versions (``/api/versioning``, docs/protocols/dspace7.md "Item versions"): an item's
+``version`` (204: it has none), that version's history, and the history's versions page by
+page (newest first) with each version's item embedded — three requests for a short history.
+An earlier version is its own (archived, no longer discoverable) item: shown as a read-only
+directory of its files. A bitstream has no versions.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 
 from docfs import errors
-from docfs.backends.base import Entry
+from docfs.backends.base import Entry, Version
 from docfs.backends.dspace7.core import DSpace7Core
+from docfs.backends.dspace7.hal import parse_time
 
 #: the Discovery object types that are directories here, by their ``type``
 _KINDS = {"item": "item", "collection": "collection", "community": "community"}
 
 
 class Finding(DSpace7Core):
-    """``Backend.search`` over Discovery."""
+    """``Backend.search`` over Discovery, ``Backend.versions`` of items."""
 
     async def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
         params = {"query": query}
@@ -54,3 +62,39 @@ class Finding(DSpace7Core):
             sent += 1
             if sent >= limit:
                 return
+
+    async def versions(self, entry: Entry) -> list[Version]:
+        if self._type(entry) != "item":
+            raise errors.NotSupported(
+                "DSpace 7: items have versions (ITEM/.versions/), files and collections do not"
+            )
+        response = await self.http.request(
+            "GET", f"{self.api}/core/items/{self._uuid(entry)}/version", endpoint="item-version"
+        )
+        if response.status_code == 204 or not response.content:
+            return []  # ItemVersionLinkRepository: no version, no content
+        mine = self._decode(response)
+        history = await self._json(
+            "GET", f"versioning/versions/{mine['id']}/versionhistory", endpoint="versionhistory"
+        )
+        current = int(mine.get("version") or 0)
+        out: list[Version] = []
+        async for version in self._pages(
+            f"versioning/versionhistories/{history['id']}/versions",
+            "versions",
+            endpoint="versionhistory-versions",
+            params={"embed": "item"},
+        ):
+            number = int(version.get("version") or 0)
+            item = (version.get("_embedded") or {}).get("item")
+            if not isinstance(item, dict) or "uuid" not in item or not 0 < number < current:
+                continue  # a newer version, or one whose item we may not read
+            old = self._dir(item, "item", "")
+            out.append(
+                Version(
+                    number,
+                    parse_time(version.get("created")),
+                    dataclasses.replace(old, read_only=True, ops=frozenset()),
+                )
+            )
+        return sorted(out, key=lambda v: v.number)
