@@ -18,7 +18,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry
-from docfs.vfs import finding
+from docfs.vfs import searching
 from docfs.vfs.content import ContentCache
 from docfs.vfs.hidden import Hidden, HiddenProvider
 from docfs.vfs.inodes import Node
@@ -33,7 +33,7 @@ __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
 
 #: the registry of hidden directories (``docfs.vfs.hidden``): which names a lookup answers
 #: although no listing shows them; whether one exists on a mount is the backend's say
-HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (*finding.PROVIDERS,)
+HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (*searching.PROVIDERS,)
 
 
 class Filesystem(MountState):

@@ -279,7 +279,7 @@ class DocSpaceApi(HttpBackend):
 
     @staticmethod
     def _raw_id(entry: Entry) -> str:
-        # from ``extra`` first: an earlier version's entry has an id of its own (finding.py)
+        # from ``extra`` first: an earlier version's entry has an id of its own (searching.py)
         return entry.extra.get("file_id") or entry.extra.get("folder_id") or entry.id[1:]
 
     async def _retitle(self, entry: Entry, title: str) -> Entry:

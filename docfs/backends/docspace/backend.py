@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op, Version
-from docfs.backends.docspace import finding
+from docfs.backends.docspace import searching
 from docfs.backends.docspace.common import (
     API,
     COMMENT_MAX,
@@ -24,10 +24,10 @@ class DocSpaceBackend(DocSpaceUploads):
         check_name(name)
 
     def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
-        return finding.search(self, scope, query, limit)
+        return searching.search(self, scope, query, limit)
 
     async def versions(self, entry: Entry) -> list[Version]:
-        return await finding.versions(self, entry)
+        return await searching.versions(self, entry)
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         if op is Op.REPLACE and "stored_size" in entry.extra:

@@ -58,7 +58,7 @@ from docfs.backends.base import (
     Sink,
     Thumbnail,
 )
-from docfs.backends.dspace6 import finding
+from docfs.backends.dspace6 import searching
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
 
@@ -282,7 +282,7 @@ class DSpace6Backend(HttpBackend):
         return dspace_refusal_hint(entry, op, "DSpace 6")
 
     def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
-        return finding.search(self, scope, query, limit)
+        return searching.search(self, scope, query, limit)
 
     # ---- helpers ---------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class Reading(DSpace7Core):
 
     async def list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
         async for entry in self._list_dir(directory):
-            # inside an earlier version of an item (finding.py): nothing can be written
+            # inside an earlier version of an item (searching.py): nothing can be written
             yield (
                 dataclasses.replace(entry, read_only=True, ops=frozenset())
                 if directory.read_only

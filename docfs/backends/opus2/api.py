@@ -58,7 +58,7 @@ class Opus2Api(HttpBackend):
         duplicate_names=True,
         changes=True,  # afterDate: one request refreshes a whole project
         tree=True,  # one flat folders listing (and the documents list) fills a project
-        # no search endpoint: finding.py lists the projects in scope and matches locally
+        # no search endpoint: searching.py lists the projects in scope and matches locally
         search=True,
         search_scoped=True,
         versions_missing=(

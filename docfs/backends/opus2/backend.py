@@ -29,12 +29,12 @@ from docfs.backends.opus2.api import (
     _typed_value,
     log,
 )
-from docfs.backends.opus2.finding import Opus2Finding
+from docfs.backends.opus2.searching import Opus2Searching
 from docfs.hashing import file_digest_async
 from docfs.wire.opus2_profile import Opus2Profile
 
 
-class Opus2Backend(Opus2Finding):
+class Opus2Backend(Opus2Searching):
     """Projects → folders → documents of one Opus 2 tenant, over its inbound Documents API."""
 
     def _target_folder(self, parent: Entry) -> tuple[str, str]:

@@ -45,11 +45,11 @@ from docfs.backends.rspace.common import (
     log,
     section_for,
 )
-from docfs.backends.rspace.finding import RSpaceFinding
 from docfs.backends.rspace.reading import RSpaceReader
+from docfs.backends.rspace.searching import RSpaceSearching
 
 
-class RSpaceBackend(RSpaceReader, RSpaceFinding):
+class RSpaceBackend(RSpaceReader, RSpaceSearching):
     """RSpace ELN API v1: Workspace, notebooks, documents and the Gallery."""
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:

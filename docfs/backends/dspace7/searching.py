@@ -28,7 +28,7 @@ from docfs.backends.dspace7.hal import parse_time
 _KINDS = {"item": "item", "collection": "collection", "community": "community"}
 
 
-class Finding(DSpace7Core):
+class Searching(DSpace7Core):
     """``Backend.search`` over Discovery, ``Backend.versions`` of items."""
 
     async def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:

@@ -35,7 +35,7 @@ from docfs.vfs.listings import Listings
 from docfs.vfs.names import assign_names
 from docfs.vfs.state import MountState
 
-log = logging.getLogger("docfs.vfs.finding")
+log = logging.getLogger("docfs.vfs.searching")
 
 SEARCH_DIR = ".search"
 VERSIONS_DIR = ".versions"

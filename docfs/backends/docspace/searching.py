@@ -1,4 +1,4 @@
-"""Finding things in DocSpace (issue 20): search by title and the versions of a file.
+"""Search and versions in DocSpace (issue 20): search by title and the versions of a file.
 
 Search is the folder content request with ``filterValue`` (``GET files/{folderId}``): the
 server (``FoldersController.cs#GetFolderByFolderId`` → ``FileStorageService.cs``) matches the

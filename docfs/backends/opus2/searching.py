@@ -37,7 +37,7 @@ def matches(entry: Entry, query: str) -> bool:
     )
 
 
-class Opus2Finding(Opus2Reader):
+class Opus2Searching(Opus2Reader):
     """``Backend.search`` by listing and matching locally."""
 
     async def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:

@@ -1,4 +1,4 @@
-"""Finding things through a real mount (issue 20, items 2 and 3): ``.search`` and ``.versions``.
+"""Search and versions through a real mount (issue 20, items 2 and 3): ``.search``, ``.versions``.
 
 Each test serves one emulator on 127.0.0.1 and mounts it with the docfs daemon. A search
 through the mount is compared with the same query sent straight to the repository's own API

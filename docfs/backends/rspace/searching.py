@@ -58,7 +58,7 @@ def search_params(scope: Entry | None, query: str) -> dict[str, str]:
     return {"advancedQuery": json.dumps({"operator": "and", "terms": terms})}
 
 
-class RSpaceFinding(RSpaceEntries):
+class RSpaceSearching(RSpaceEntries):
     """``Backend.search`` over ``/documents``."""
 
     async def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
