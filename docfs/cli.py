@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from docfs import __version__, completion, config, errors, registry
+from docfs.commands import resolve
 from docfs.commands.common import EXIT_AUTH, EXIT_USAGE, UsageError, argument_type, number, whole
 from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
@@ -299,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     refresh.add_argument("path")
     refresh.set_defaults(func=cmd_refresh)
+
+    resolve.add_parser(sub, common)
 
     remotes = sub.add_parser("remotes", parents=[common], help="list or check configured remotes")
     remotes.set_defaults(func=cmd_remotes, action=None)

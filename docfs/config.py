@@ -55,6 +55,7 @@ COMMAND_WORDS = (
     "status",
     "sync",
     "refresh",
+    "resolve",
     "remotes",
     "demo",
     "emulate",

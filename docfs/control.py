@@ -6,7 +6,8 @@ chose a socket over an extended attribute on the root because ``sync`` must stre
 wait for minutes, and because status must work even when the mount itself hangs.
 
 The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
-``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}`` or a repository
+``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}``,
+``{"op": "locate", "ino": 42}`` (the path of an inode, for ``docfs resolve``) or a repository
 type's own request (``RemoteType.control_ops``); the server answers
 with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
 """
@@ -217,6 +218,15 @@ class ControlServer:
             if not isinstance(path, str):
                 raise ControlError("refresh needs a path")
             await send({"ok": True, **self.refresh(path)})
+        elif op == "locate":
+            # docfs resolve: where in the tree the object behind a hidden path's inode is
+            ino = request.get("ino")
+            if not isinstance(ino, int):
+                raise ControlError("locate needs an inode number")
+            path = self.fs.locate(ino)
+            if path is None:
+                raise ControlError(f"inode {ino} is not known to the mount")
+            await send({"ok": True, "path": path})
         elif isinstance(op, str) and (handler := control_handler(op)) is not None:
             # a repository type's own request (RSpace's share/unshare/shares/mkdir --notebook),
             # done with the mount's own login; loaded by name from the type's descriptor

@@ -121,6 +121,9 @@ class RemoteType:
     key_help: str = ""
     #: what ``docfs emulate --rate-limit`` means for this type, if anything
     rate_limit_help: str = ""
+    #: import string of ``parse_ref(text) -> (IdKind, key) | None``: what ``docfs resolve``
+    #: makes of an id, handle or web URL of this type (None: not a reference it knows)
+    refs: str | None = None
 
     def backend_class(self) -> Any:
         return load(self.backend)

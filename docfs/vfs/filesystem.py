@@ -19,6 +19,7 @@ import trio
 from docfs import errors
 from docfs.backends.base import Backend, Entry
 from docfs.vfs import searching
+from docfs.vfs.byid import ID_PROVIDERS
 from docfs.vfs.content import ContentCache
 from docfs.vfs.hidden import Hidden, HiddenProvider
 from docfs.vfs.inodes import Node
@@ -33,7 +34,10 @@ __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
 
 #: the registry of hidden directories (``docfs.vfs.hidden``): which names a lookup answers
 #: although no listing shows them; whether one exists on a mount is the backend's say
-HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (*searching.PROVIDERS,)
+HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (
+    *ID_PROVIDERS,  # .by-id, .by-handle, .by-doi
+    *searching.PROVIDERS,  # .search, .versions
+)
 
 
 class Filesystem(MountState):
@@ -83,6 +87,12 @@ class Filesystem(MountState):
         """Forget the cached listings at and below ``path`` (the control channel's refresh);
         returns how many were dropped."""
         return self.listings.forget_below(path)
+
+    def locate(self, ino: int) -> str | None:
+        """The path of inode ``ino`` inside the mount: in the tree where the tree knows the
+        object, else in the hidden directory it was found through (None: not known)."""
+        node = self.inodes.find(ino)
+        return None if node is None else self.path(node)
 
     async def lookup(self, parent_ino: int, name: str) -> Attr:
         """The child ``name`` of ``parent_ino``; counts one kernel lookup."""

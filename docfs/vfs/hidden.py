@@ -167,15 +167,19 @@ class Hidden:
     def _adopt(self, parent: Node, vdir: VirtualDir, name: str, found: Entry | VirtualDir) -> Node:
         if isinstance(found, VirtualDir):
             return self._virtual_node(parent, name, found)
-        known = self.state.inodes.by_id(found.id)
+        inodes = self.state.inodes
+        known = inodes.by_id(found.id)
+        if (known is None or known.detached) and found.object_id is not None:
+            # listed elsewhere under a per-place id (an item in the collection it is listed
+            # in): the same server object all the same
+            known = inodes.by_object(found.object_id)
         if known is not None and not known.detached:
-            # the object itself: the tree's node (same inode), updated where nothing local
-            # is pending on it
-            if known.staged is None and known.pending_job is None and not known.local:
-                known.entry = found
+            # the object itself: the tree's node (same inode). Its entry stays the tree's: a
+            # listing knows the context (the collection it is in, the project's rights) that
+            # a lookup by id may not, and the tree's listing keeps it fresh
             node = known
         else:
-            node = self.state.inodes.place(found, parent.ino, name)
+            node = inodes.place_found(found, parent.ino, name)
         if vdir.frozen_children:
             self._frozen.add(node.ino)
         return node

@@ -88,6 +88,9 @@ class InodeTable:
         self._by_id: dict[str, int] = {}
         #: new id → the id name suffixes are made from (see ``rekey``)
         self._naming: dict[str, str] = {}
+        #: object id → inode of a node found through a hidden directory before any listing
+        #: showed it (``place_found``): the first listing that shows it takes the node over
+        self._found: dict[str, int] = {}
         node = Node(ROOT_INODE, root, ROOT_INODE, "")
         node.lookups = 1  # the kernel holds the root for the whole mount
         self._nodes[ROOT_INODE] = node
@@ -109,16 +112,44 @@ class InodeTable:
         ino = self._by_id.get(entry_id)
         return None if ino is None else self._nodes.get(ino)
 
+    def by_object(self, object_id: str) -> Node | None:
+        """A live node of the server object ``object_id`` (``Entry.object_id``: one object
+        may be listed in several places). A scan: only for the rare lookups by identifier."""
+        for node in self._nodes.values():
+            if node.entry.object_id == object_id and not node.detached:
+                return node
+        return None
+
     def place(self, entry: Entry, parent: int, name: str) -> Node:
         """The node of ``entry`` (same inode as before if the object is known), updated."""
         ino = self._by_id.get(entry.id)
         node = self._nodes.get(ino) if ino is not None else None
+        if node is None:
+            node = self._take_found(entry)
         if node is None:
             node = Node(next(self._next), entry, parent, name)
             self._nodes[node.ino] = node
             self._by_id[entry.id] = node.ino
         else:
             node.entry, node.parent, node.name, node.detached = entry, parent, name, False
+        return node
+
+    def place_found(self, entry: Entry, parent: int, name: str) -> Node:
+        """``place`` for an object found by identifier (``docfs.vfs.hidden``) that no listing
+        has shown: a listing that shows it later, even under a per-place id (an item in the
+        collection it is listed in), keeps its inode."""
+        node = self.place(entry, parent, name)
+        self._found[entry.object_id or entry.id] = node.ino
+        return node
+
+    def _take_found(self, entry: Entry) -> Node | None:
+        ino = self._found.pop(entry.object_id or entry.id, None)
+        node = self._nodes.get(ino) if ino is not None else None
+        if node is None or node.detached:
+            return None
+        if self._by_id.get(node.entry.id) == node.ino:
+            del self._by_id[node.entry.id]
+        self._by_id[entry.id] = node.ino
         return node
 
     def rekey(self, node: Node, entry: Entry) -> None:

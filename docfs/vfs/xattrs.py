@@ -1,8 +1,9 @@
 """Extended attributes: a repository's metadata as ``user.<namespace>.<key>``.
 
 Reading shows every metadata key of an entry (completed with ``Backend.stat`` where a listing
-carried only part of it) plus ``user.docfs.id`` and ``user.docfs.version``; writing and
-removing go to ``Backend.set_meta``. Names outside ``user.`` answer ENOTSUP.
+carried only part of it) plus ``user.docfs.id``, ``user.docfs.version`` and the read-only
+``user.docfs.url`` (the object's page in the repository's web interface, ``Backend.web_url``);
+writing and removing go to ``Backend.set_meta``. Names outside ``user.`` answer ENOTSUP.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from docfs.backends.base import Entry, Op
 from docfs.vfs.checks import refuse, vanishes
 from docfs.vfs.inodes import Node
 from docfs.vfs.state import MountState
+
+#: the object's page in the repository's web interface: read-only
+URL_XATTR = "user.docfs.url"
 
 
 class Xattrs:
@@ -26,6 +30,10 @@ class Xattrs:
         values["user.docfs.id"] = node.entry.object_id or node.entry.id
         if node.entry.version:
             values["user.docfs.version"] = node.entry.version
+        if not node.local and node.ino not in self.state.virtual_dirs:
+            url = self.state.backend.web_url(node.entry)
+            if url:
+                values[URL_XATTR] = url
         return values
 
     async def _complete_meta(self, node: Node) -> None:
@@ -53,6 +61,7 @@ class Xattrs:
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
         node = self.state.inodes.get(ino)
+        self._not_url(name)
         key = self._meta_key(name)
         refuse(self.state, node, Op.SET_META, "setxattr")
         text = value.decode("utf-8", errors="replace")
@@ -61,12 +70,17 @@ class Xattrs:
 
     async def removexattr(self, ino: int, name: str) -> None:
         node = self.state.inodes.get(ino)
+        self._not_url(name)
         key = self._meta_key(name)
         if key not in node.entry.meta:
             raise errors.NoAttribute(name)
         refuse(self.state, node, Op.SET_META, "removexattr")
         with vanishes(self.state, node):
             self._meta_changed(node, await self.state.backend.set_meta(node.entry, key, None))
+
+    def _not_url(self, name: str) -> None:
+        if name == URL_XATTR:
+            raise errors.NotSupported(f"{name}: read-only (the repository's page of the object)")
 
     def _meta_changed(self, node: Node, entry: Entry) -> None:
         renamed = entry.name != node.entry.name

@@ -21,6 +21,12 @@ from docfs.vfs.state import MountState
 ALL = frozenset(Op)
 
 
+#: one server object ("i") listed in "A" under a per-place id (like a DSpace item, which is
+#: one directory per collection it is in); an index finds it by its own id
+PER_PLACE = Entry("i@a", "I", Kind.DIR, None, 1.0, "1", ops=ALL, object_id="i")
+BY_OBJECT = Entry("i", "I", Kind.DIR, None, 1.0, "1", ops=ALL, object_id="i")
+
+
 def _entry(entry_id: str, name: str, kind: Kind = Kind.DIR) -> Entry:
     size = None if kind is Kind.DIR else 3
     return Entry(entry_id, name, kind, size, 1.0, "1", ops=ALL)
@@ -36,8 +42,10 @@ class TreeBackend(Backend):
         super().__init__(Credentials())
         self.children = {
             "root": [_entry("a", "A")],
-            "a": [_entry("f", "f", Kind.FILE), _entry("b", "B")],
+            "a": [_entry("f", "f", Kind.FILE), _entry("b", "B"), PER_PLACE],
             "b": [],
+            "i@a": [],
+            "i": [],
         }
         self.calls: list[str] = []
 
@@ -78,6 +86,8 @@ class Index(VirtualDir):
         self.asked.append(name)
         if name == "sub":
             return Listed()
+        if name == "i":
+            return BY_OBJECT
         for entries in self.backend.children.values():
             for entry in entries:
                 if entry.id == name:
@@ -185,6 +195,23 @@ async def test_an_object_found_first_by_index_keeps_its_inode_in_the_tree(tmp_pa
     a = (await fs.lookup(ROOT_INODE, "A")).ino
     assert (await fs.lookup(a, "B")).ino == b
     assert fs.path(fs.inodes.get(b)) == "/A/B"
+
+
+async def test_an_object_listed_under_a_per_place_id_is_the_same_inode(tmp_path: Path) -> None:
+    # the tree first, then the index
+    fs, _backend, _provider, _ = await _mount(tmp_path)
+    a = (await fs.lookup(ROOT_INODE, "A")).ino
+    in_tree = (await fs.lookup(a, "I")).ino
+    index = (await fs.lookup(ROOT_INODE, ".index")).ino
+    assert (await fs.lookup(index, "i")).ino == in_tree
+    # the index first, then the tree: the listing takes the node over, inode and all
+    fs, _backend, _provider, _ = await _mount(tmp_path / "again")
+    index = (await fs.lookup(ROOT_INODE, ".index")).ino
+    found = (await fs.lookup(index, "i")).ino
+    a = (await fs.lookup(ROOT_INODE, "A")).ino
+    assert (await fs.lookup(a, "I")).ino == found
+    assert fs.path(fs.inodes.get(found)) == "/A/I"
+    assert fs.inodes.get(found).entry.id == "i@a"  # the tree's own entry from now on
 
 
 async def test_lookups_are_cached_for_the_ttl_found_or_not(tmp_path: Path) -> None:

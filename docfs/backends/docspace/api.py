@@ -14,7 +14,7 @@ import trio
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends._multipart import Multipart
-from docfs.backends.base import Capabilities, Credentials, Entry, Kind, Op
+from docfs.backends.base import Capabilities, Credentials, Entry, IdKind, Kind, Op
 from docfs.backends.docspace.common import (
     API,
     DEFAULT_CHUNK,
@@ -47,6 +47,8 @@ class DocSpaceApi(HttpBackend):
         search=True,
         search_scoped=True,
         versions=True,
+        # files/file/{id}, files/folder/{id}: see docfs/backends/docspace/finding.py
+        resolves=frozenset({IdKind.ID}),
     )
     #: 1500 requests per minute (a bucket of 25 plus 24.5/s never exceeds 1500 in 60 s) and
     #: 50 concurrent requests; writes are further capped at 15 by the backend itself

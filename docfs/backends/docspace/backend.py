@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op, Version
-from docfs.backends.docspace import searching
+from docfs.backends.docspace import finding, searching
 from docfs.backends.docspace.common import (
     API,
     COMMENT_MAX,
@@ -28,6 +28,14 @@ class DocSpaceBackend(DocSpaceUploads):
 
     async def versions(self, entry: Entry) -> list[Version]:
         return await searching.versions(self, entry)
+
+    # ---- finding (docfs/backends/docspace/finding.py) --------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         if op is Op.REPLACE and "stored_size" in entry.extra:

@@ -55,4 +55,5 @@ DOCSPACE = RemoteType(
     account=_PasswordOrKey(),
     demo=DEMO,
     key_help="DocSpace: an API key sk-…",
+    refs="docfs.backends.docspace.finding:parse_ref",
 )

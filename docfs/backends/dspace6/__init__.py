@@ -53,12 +53,13 @@ from docfs.backends.base import (
     Checksum,
     Credentials,
     Entry,
+    IdKind,
     Kind,
     Op,
     Sink,
     Thumbnail,
 )
-from docfs.backends.dspace6 import searching
+from docfs.backends.dspace6 import finding, searching
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
 
@@ -265,6 +266,8 @@ class DSpace6Backend(HttpBackend):
         duplicate_names=True,
         search=True,
         versions_missing="the DSpace 6 REST API has no item or bitstream versions",
+        # /handle/{prefix}/{suffix}, and a uuid tried per type: see dspace6/finding.py
+        resolves=frozenset({IdKind.ID, IdKind.HANDLE}),
     )
     # DSpace 6 documents no rate limit; a modest concurrency cap spares Tomcat's thread pool
     default_limits: ClassVar[Limits] = Limits(concurrency=8)
@@ -343,7 +346,12 @@ class DSpace6Backend(HttpBackend):
         )
 
     def _bitstream(
-        self, obj: Mapping[str, Any], item: str, mtime: float | None, mapped: bool = False
+        self,
+        obj: Mapping[str, Any],
+        item: str,
+        mtime: float | None,
+        mapped: bool = False,
+        item_handle: object = None,
     ) -> Entry:
         uuid = _uuid(_object(obj, "bitstream"), "bitstream")
         size = _count(obj.get("sizeBytes"), "bitstream sizeBytes")
@@ -378,6 +386,8 @@ class DSpace6Backend(HttpBackend):
                 "type": "bitstream",
                 "item": item,
                 "description": str(obj.get("description") or ""),
+                # for web_url (the UI's file page is under the item's handle)
+                "item_handle": str(item_handle or ""),
             },
         )
 
@@ -436,7 +446,7 @@ class DSpace6Backend(HttpBackend):
             thumbs = _thumbnail_refs(bitstreams)
             for bs in bitstreams:
                 if bs.get("bundleName") == "ORIGINAL":
-                    entry = self._bitstream(bs, _sid(directory), mtime, mapped)
+                    entry = self._bitstream(bs, _sid(directory), mtime, mapped, obj.get("handle"))
                     ref = thumbs.get(entry.id)
                     yield entry if ref is None else replace(entry, thumbnail=ref)
         else:
@@ -498,7 +508,9 @@ class DSpace6Backend(HttpBackend):
             obj = await self._json(f"/items/{_sid(entry)}", "item", {"expand": "metadata"})
             return self._item(obj, entry.extra.get("collection"))
         obj = await self._json(f"/bitstreams/{_sid(entry)}", "bitstream")
-        return self._bitstream(obj, entry.extra.get("item", ""), entry.mtime)
+        return self._bitstream(
+            obj, entry.extra.get("item", ""), entry.mtime, False, entry.extra.get("item_handle")
+        )
 
     async def download(
         self, entry: Entry, sink: Sink, start: int = 0, end: int | None = None
@@ -520,6 +532,14 @@ class DSpace6Backend(HttpBackend):
         )
 
     # ---- write -----------------------------------------------------------------------------
+
+    # ---- finding (docfs/backends/dspace6/finding.py) ---------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         if self._type(parent) != "item":

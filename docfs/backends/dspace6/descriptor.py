@@ -41,4 +41,5 @@ DSPACE6 = RemoteType(
     family="dspace",
     probe=probe,
     demo="docfs.emulators.demo_data:seed_dspace6",
+    refs="docfs.backends._dspace_refs:parse_ref",
 )

@@ -58,6 +58,7 @@ from docfs.backends._http import HttpClient
 from docfs.backends.dspace7.changes import Changes
 from docfs.backends.dspace7.core import Draft as Draft
 from docfs.backends.dspace7.core import DSpace7Core as DSpace7Core
+from docfs.backends.dspace7.finding import Finding
 from docfs.backends.dspace7.hal import api_prefix as api_prefix
 from docfs.backends.dspace7.reading import Reading
 from docfs.backends.dspace7.searching import Searching
@@ -81,7 +82,7 @@ async def probe(http: HttpClient) -> str | None:
     return None
 
 
-class DSpace7Backend(Reading, Uploads, Submissions, Changes, Searching):
+class DSpace7Backend(Reading, Uploads, Submissions, Changes, Finding, Searching):
     """DSpace 7+ Server REST API; see the module docstring for the mapping. Each part is a
     module of this package: ``core`` (shared state and requests), ``reading``, ``uploads``,
     ``submission`` and ``changes``; ``session`` logs in, ``hal`` reads the JSON."""

@@ -24,6 +24,7 @@ from docfs.backends.base import (
     Capabilities,
     Credentials,
     Entry,
+    IdKind,
     Kind,
     Op,
     landing_window,
@@ -85,7 +86,11 @@ class DSpace7Core(HttpBackend):
         # item versions (/api/versioning): ITEM/.versions/ lists them; files have none
         dir_versions=True,
         versions_missing="DSpace 7 keeps versions of items (ITEM/.versions/), not of files",
+        # dso/find, pid/find (hdl: and doi:): see docfs.backends.dspace7.finding
+        resolves=frozenset({IdKind.ID, IdKind.HANDLE, IdKind.DOI}),
     )
+    #: the Angular UI's base URL, from the root document (``dspaceUI``), for ``web_url``
+    ui_url: str = ""
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.
     default_limits = Limits(requests_per_second=None, burst=10, concurrency=4, timeout=120.0)

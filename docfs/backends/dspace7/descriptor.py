@@ -35,4 +35,5 @@ DSPACE7 = RemoteType(
     family="dspace",
     probe=probe,
     demo="docfs.emulators.demo_dspace7:seed_demo",
+    refs="docfs.backends._dspace_refs:parse_ref",
 )

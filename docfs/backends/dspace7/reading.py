@@ -62,6 +62,7 @@ class Reading(DSpace7Core):
         if root.get("type") != "root" or "dspaceVersion" not in root:
             raise errors.ProtocolError(f"{self.http.base_url} does not serve a DSpace 7+ API")
         self.version = str(root["dspaceVersion"])
+        self.ui_url = str(root.get("dspaceUI") or "").rstrip("/")
         found = re.search(r"(\d+)\.\d+", self.version)
         self.major = int(found.group(1)) if found else 7
         self.session.csrf_endpoint = self.major >= 8

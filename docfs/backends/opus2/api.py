@@ -19,7 +19,7 @@ import httpx
 
 from docfs import errors
 from docfs.backends._http import HttpClient, StatusMap
-from docfs.backends.base import Capabilities, Checksum, Credentials, Entry, Kind, Op
+from docfs.backends.base import Capabilities, Checksum, Credentials, Entry, IdKind, Kind, Op
 from docfs.backends.http_backend import HttpBackend
 from docfs.backends.opus2.session import Opus2Session
 from docfs.wire.opus2_profile import DEFAULT_PROFILE, Opus2Profile, load_profile
@@ -56,6 +56,8 @@ class Opus2Api(HttpBackend):
         move=True,
         meta_namespace="opus2",
         duplicate_names=True,
+        # documents and projects by id: see docfs/backends/opus2/finding.py
+        resolves=frozenset({IdKind.ID}),
         changes=True,  # afterDate: one request refreshes a whole project
         tree=True,  # one flat folders listing (and the documents list) fills a project
         # no search endpoint: searching.py lists the projects in scope and matches locally

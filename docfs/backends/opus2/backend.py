@@ -13,6 +13,7 @@ from typing import Any
 from docfs import errors
 from docfs.backends._multipart import Field, FilePart, Multipart
 from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.opus2 import finding
 from docfs.backends.opus2.api import (
     _AUTH,
     _DELETE,
@@ -36,6 +37,11 @@ from docfs.wire.opus2_profile import Opus2Profile
 
 class Opus2Backend(Opus2Searching):
     """Projects → folders → documents of one Opus 2 tenant, over its inbound Documents API."""
+
+    # ---- finding (docfs/backends/opus2/finding.py) -----------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
 
     def _target_folder(self, parent: Entry) -> tuple[str, str]:
         kind = parent.extra.get("type")

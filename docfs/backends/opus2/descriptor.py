@@ -92,4 +92,5 @@ OPUS2 = RemoteType(
     demo="docfs.emulators.demo_opus2:seed_demo",
     key_help="Opus 2: a token",
     rate_limit_help=f"Opus 2: requests per minute per token (default {EMULATOR_RATE_LIMIT})",
+    refs="docfs.backends.opus2.finding:parse_ref",
 )

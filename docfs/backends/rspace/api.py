@@ -17,7 +17,7 @@ import trio
 from docfs import errors
 from docfs.backends._http import HttpClient, Limits, StatusMap
 from docfs.backends._multipart import Field, FilePart, Multipart
-from docfs.backends.base import Capabilities, Credentials, Op
+from docfs.backends.base import Capabilities, Credentials, IdKind, Op
 from docfs.backends.http_backend import HttpBackend
 from docfs.backends.rspace.common import (
     API,
@@ -50,6 +50,8 @@ class RSpaceApi(HttpBackend):
             "the RSpace API lists no earlier versions: DocumentsApiController and FilesApi "
             "serve only the current revision (old ones appear only in exports)"
         ),
+        # global ids (SD, NB, FL, GF, GL): see docfs/backends/rspace/finding.py
+        resolves=frozenset({IdKind.ID}),
     )
     #: hosted servers throttle 15 requests / 15 s per user (and ask for ≥ 100 ms between calls)
     default_limits: ClassVar[Limits] = Limits(

@@ -14,6 +14,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Entry, Kind, Op
+from docfs.backends.rspace import finding
 from docfs.backends.rspace.common import (
     _CREATE_MAP,
     _DELETE_DOC_MAP,
@@ -300,6 +301,14 @@ class RSpaceBackend(RSpaceReader, RSpaceSearching):
             system=False,
             section=parent.extra.get("section", "") if gallery else "",
         )
+
+    # ---- finding (docfs/backends/rspace/finding.py) ----------------------------------------
+
+    async def resolve(self, kind: str, key: str) -> Entry | None:
+        return await finding.resolve(self, kind, key)
+
+    def web_url(self, entry: Entry) -> str | None:
+        return finding.web_url(self, entry)
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         if op is Op.REPLACE and entry.extra.get("type") in (MEDIA, LINKED):

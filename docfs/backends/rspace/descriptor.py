@@ -38,4 +38,5 @@ RSPACE = RemoteType(
     account=_ApiKey(),
     demo="docfs.emulators.demo_rspace:seed_demo",
     key_help="RSpace: an API key",
+    refs="docfs.backends.rspace.finding:parse_ref",
 )

@@ -291,6 +291,11 @@ class Backdoor(Model):
         with self._state:
             return self._get(uuid).type
 
+    def handle_of(self, uuid: str) -> str | None:
+        """An object's handle (None: it has none, e.g. a bitstream or a workspace item)."""
+        with self._state:
+            return self._get(uuid).handle
+
     def name_of(self, uuid: str) -> str | None:
         """An object's name (its first ``dc.title``), None when it has none."""
         with self._state:

@@ -12,7 +12,14 @@ from starlette.responses import Response
 from docfs.emulators.dspace7.context import Ctx
 from docfs.emulators.dspace7.handlers import Handlers
 from docfs.emulators.dspace7.model import DSO, Collection, Community, Item
-from docfs.emulators.dspace7.wire import DISCOVERY_MAX, JSON, PAGE_DEFAULT, SORT_FIELDS, Fail
+from docfs.emulators.dspace7.wire import (
+    DISCOVERY_MAX,
+    JSON,
+    PAGE_DEFAULT,
+    SORT_FIELDS,
+    UUID_RX,
+    Fail,
+)
 
 
 class DiscoveryRoutes(Handlers):
@@ -29,6 +36,19 @@ class DiscoveryRoutes(Handlers):
         dso = self._objects.get(self._handles.get(identifier, ""))
         if dso is None:
             raise Fail(404)
+        return self._empty(302, {"Location": self._url(ctx, dso)})
+
+    def _dso_find(self, ctx: Ctx) -> Response:
+        """``UUIDLookupRestController``: any object by uuid, as a 302 to its canonical URL after
+        a READ check (401 anonymous, 403 logged in); 404 if no object has it. A missing or
+        malformed ``uuid`` fails Spring's parameter binding: 400."""
+        raw = (ctx.param("uuid") or "").strip()
+        if not re.fullmatch(UUID_RX, raw):
+            raise Fail(400)
+        dso = self._objects.get(raw.lower())
+        if dso is None:
+            raise Fail(404)
+        self._require_read(ctx, dso)
         return self._empty(302, {"Location": self._url(ctx, dso)})
 
     def _search(self, ctx: Ctx) -> Response:

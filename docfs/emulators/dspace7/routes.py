@@ -113,6 +113,7 @@ class Routes(
             ("PUT", f"/core/bitstreams/{u}/bundle", self._move_bitstream),
             ("GET", f"/core/bitstreams/{u}/format", self._format),
             ("GET", "/pid/find", self._pid_find),
+            ("GET", "/dso/find", self._dso_find),
             ("GET", "/discover/search/objects", self._search),
             ("GET", f"/core/items/{u}/version", self._item_version),
             ("GET", r"/versioning/versions/(?P<vid>\d+)", self._get_version),
