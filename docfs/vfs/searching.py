@@ -61,6 +61,7 @@ class _Cached(VirtualDir):
         self._at: float | None = None
 
     async def make(self) -> dict[str, Entry]:
+        """The whole content, asked of the repository (once per TTL)."""
         raise NotImplementedError
 
     async def _load(self) -> dict[str, Entry]:
@@ -127,7 +128,10 @@ class SearchDir(VirtualDir):
     async def child(self, name: str) -> Entry | VirtualDir | None:
         if not name.strip():
             return None
-        return SearchResults(self.state, self.scope, name)
+        results = SearchResults(self.state, self.scope, name)
+        # searched on lookup: a query the repository refuses fails ``cd`` and ``ls`` alike
+        await results.child("")
+        return results
 
 
 class SearchProvider(HiddenProvider):
@@ -206,7 +210,9 @@ class VersionsDir(_Cached):
                 "%s/%s: %s (ENOENT)", self.state.path(node), VERSIONS_DIR, caps.versions_missing
             )
             return None
-        return FileVersions(self.state, node)
+        versions = FileVersions(self.state, node)
+        await versions.child("")  # asked on lookup, like a search
+        return versions
 
     async def list(self) -> Sequence[tuple[str, Entry | VirtualDir]] | None:
         if not self.state.backend.capabilities.dir_versions:
