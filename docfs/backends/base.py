@@ -163,6 +163,9 @@ class Capabilities:
     search: bool = False
     #: ``search()`` can be limited to the subtree below a directory (``scope`` an Entry)
     search_scoped: bool = False
+    #: no search API, but listings worth searching: ``.search`` matches names and metadata
+    #: over the mount's own (cached) listings below the scope, without ``search()``
+    search_local: bool = False
     #: why there is no search, for the log line of a refused ``.search`` lookup
     search_missing: str = "the repository's API has no search"
     #: ``versions()`` lists a file's earlier versions

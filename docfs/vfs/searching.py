@@ -16,6 +16,10 @@ ordinary overwrite: ``cp .versions/f/v2.pdf f`` makes a new version. Where the r
 versions of directories (DSpace 7 items), ``ITEM/.versions/`` also lists the item's earlier
 versions as read-only directories ``v<N>[.<date>]``.
 
+A repository without a search API whose listings are worth searching
+(``Capabilities.search_local``, Opus 2) is searched here: names and metadata values over the
+mount's own cached listings below DIR, listing only what is not cached yet.
+
 A repository without the API answers ENOENT at once, with one log line saying why
 (``Capabilities.search_missing`` / ``versions_missing``), and sends nothing.
 """
@@ -91,16 +95,20 @@ class SearchResults(_Cached):
         state, backend = self.state, self.state.backend
         whole = self.scope.ino == ROOT_INODE
         where = f"{state.path(self.scope).rstrip('/')}/{SEARCH_DIR}/{self.query}"
-        if not whole and not backend.capabilities.search_scoped:
+        caps = backend.capabilities
+        if not whole and not (caps.search_scoped or caps.search_local):
             why = f"{backend.name} cannot limit a search to a directory: use MOUNT/{SEARCH_DIR}"
             log.warning("%s: %s (ENOENT)", where, why)
             raise errors.NotFound(f"{where}: {why}")
         limit = state.options.search_limit
         found: list[Entry] = []
         try:
-            source = backend.search(None if whole else self.scope.entry, self.query, limit + 1)
-            async for entry in source:
-                found.append(entry)
+            if backend.capabilities.search_local:
+                found = await self._local(limit + 1)
+            else:
+                source = backend.search(None if whole else self.scope.entry, self.query, limit + 1)
+                async for entry in source:
+                    found.append(entry)
         except errors.NotSupported as exc:
             log.warning("%s: %s (ENOENT)", where, exc)
             raise errors.NotFound(f"{where}: {exc}") from None
@@ -117,6 +125,40 @@ class SearchResults(_Cached):
             found = found[:limit]
         log.info("%s: %d result(s)", where, len(found))
         return assign_names(found, ((e.name, e.id) for e in found))
+
+    async def _local(self, limit: int) -> list[Entry]:
+        """A repository without a search API (``Capabilities.search_local``): the mount's own
+        listings below the scope, breadth first, matched here. Listings still fresh cost
+        nothing; a repository with tree listings (``Capabilities.tree``) fills a whole change
+        scope with one of them."""
+        listings = Listings(self.state)
+        found: list[Entry] = []
+        pending = [self.scope]
+        while pending and len(found) < limit:
+            directory = pending.pop(0)
+            children = await listings.ensure_listed(directory)
+            for name in sorted(children):
+                node = self.state.inodes.find(children[name])
+                if node is None or node.local:
+                    continue
+                if local_match(node.entry, self.query):
+                    found.append(node.entry)
+                if node.is_dir:
+                    pending.append(node)
+        return found[:limit]
+
+
+def local_match(entry: Entry, query: str) -> bool:
+    """``query`` in ``entry`` for a local search: ``KEY:text`` where KEY is one of the entry's
+    metadata keys matches that value; else the name or any metadata value. Case-insensitive
+    substrings, as a user types them."""
+    key, colon, text = query.partition(":")
+    if colon and key in entry.meta:
+        return text.casefold() in entry.meta[key].casefold()
+    needle = query.casefold()
+    return needle in entry.name.casefold() or any(
+        needle in value.casefold() for value in entry.meta.values()
+    )
 
 
 class SearchDir(VirtualDir):
@@ -141,7 +183,8 @@ class SearchProvider(HiddenProvider):
     root_only = False
 
     def missing(self, backend: Backend, where: Entry) -> str | None:
-        return None if backend.capabilities.search else backend.capabilities.search_missing
+        caps = backend.capabilities
+        return None if caps.search or caps.search_local else caps.search_missing
 
     def open(self, state: MountState, where: Node) -> VirtualDir:
         return SearchDir(state, where)

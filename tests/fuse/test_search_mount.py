@@ -353,10 +353,14 @@ def test_opus2_search_is_local_over_the_project_listing(
     m = mount_remote(mounts, "opus2", url, tmp_path, emu.default_token)
     root = m.path
     emu.log.clear()
-    # no search API: names and field values are matched here, over one listing of the project
+    # no search API: names and field values are matched here, over one (tree) listing of the
+    # project, which the mount keeps
     assert set(os.listdir(root / ".search" / "memo")) == {"Closing memo.txt"}
     assert {r.path.rsplit("/", 1)[-1] for r in emu.log} <= {"projects", "folders", "documents"}
+    # the listing is the mount's cached one: further searches send nothing
+    emu.log.clear()
     assert set(os.listdir(root / ".search" / "Custodian:smith")) == {"Order 1.txt"}
+    assert emu.log == []
     assert set(os.listdir(root / "Acme v Globex" / "Awards" / ".search" / "o")) == {
         "Order 1.txt",
         "Notes.txt",

@@ -30,12 +30,12 @@ from docfs.backends.opus2.api import (
     _typed_value,
     log,
 )
-from docfs.backends.opus2.searching import Opus2Searching
+from docfs.backends.opus2.reading import Opus2Reader
 from docfs.hashing import file_digest_async
 from docfs.wire.opus2_profile import Opus2Profile
 
 
-class Opus2Backend(Opus2Searching):
+class Opus2Backend(Opus2Reader):
     """Projects → folders → documents of one Opus 2 tenant, over its inbound Documents API."""
 
     # ---- finding (docfs/backends/opus2/finding.py) -----------------------------------------
