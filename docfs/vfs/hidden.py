@@ -4,12 +4,13 @@ Like ZFS's ``.zfs`` with ``snapdir=hidden``, a hidden directory (``.by-id``, ``.
 ``.search``, ``.versions``…) is in no listing, so ``ls``, ``find``, ``cp -r``, ``rsync -a`` and
 file managers never walk into it, but a lookup of its name answers (``ls .by-id/SD123``).
 
-A ``HiddenProvider`` in the registry (``Hidden(providers=…)``, default ``PROVIDERS``) says
-which name it answers, where (the mount's root only, or every directory) and — from the
-backend's capabilities, never from the repository's name — whether this backend has the API
-for it: a backend without it answers ENOENT at once with one log line saying why. What it
-opens is a ``VirtualDir``: it resolves a child name on lookup to a repository object
-(``Entry``) or to another virtual directory, and lists what it holds when it is itself listed.
+A ``HiddenProvider`` in the registry (``docfs.vfs.filesystem.HIDDEN_PROVIDERS``: adding one
+is a line there; tests pass their own to ``Filesystem(hidden=…)``) says which name it answers,
+where (the mount's root only, or every directory) and — from the backend's capabilities, never
+from the repository's name — whether this backend has the API for it: a backend without it
+answers ENOENT at once with one log line saying why. What it opens is a ``VirtualDir``: it
+resolves a child name on lookup to a repository object (``Entry``) or to another virtual
+directory, and lists what it holds when it is itself listed.
 
 Rules every hidden directory follows here, so a provider need not care:
 
@@ -22,9 +23,14 @@ Rules every hidden directory follows here, so a provider need not care:
   ``.by-id/X`` and ``Community/Collection/X`` are one inode, one cache entry, one set of
   open handles. We chose this over a symlink to the tree path because a symlink needs the
   object's path, which costs a listing of every directory above it (and its unique name in
-  each) — one resolve request could not answer it. An object the tree does not know yet is
-  placed under the virtual directory; when a listing of the tree later shows it, it moves
-  there (``InodeTable.place``), keeping its inode.
+  each) — one resolve request could not answer it. The tree's node is found by id, or by
+  ``Entry.object_id`` where the tree lists one object under per-place ids (a DSpace item in
+  each of its collections), and keeps the tree's entry. An object the tree does not know yet
+  is placed under the virtual directory (``InodeTable.place_found``); the first listing of the
+  tree that shows it takes the node over, inode and all. One cost of this: the kernel keeps
+  one name per directory inode and moves it between the paths as they are used, so a rename
+  of a directory *through* a hidden path is ESTALE (the kernel's answer, before docfs is
+  asked); in the tree it works.
 """
 
 from __future__ import annotations

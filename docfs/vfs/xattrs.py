@@ -79,8 +79,12 @@ class Xattrs:
             self._meta_changed(node, await self.state.backend.set_meta(node.entry, key, None))
 
     def _not_url(self, name: str) -> None:
+        # ENOTSUP like the other user.docfs.* names: ``cp -a``/``rsync -X`` of a file copied
+        # out of a mount back into one then skips it quietly instead of failing on it
         if name == URL_XATTR:
-            raise errors.NotSupported(f"{name}: read-only (the repository's page of the object)")
+            raise errors.AttributeNotSupported(
+                f"{name}: read-only (the object's page in the repository's web interface)"
+            )
 
     def _meta_changed(self, node: Node, entry: Entry) -> None:
         renamed = entry.name != node.entry.name

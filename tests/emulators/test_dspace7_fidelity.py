@@ -1261,3 +1261,36 @@ def test_43_moving_an_item_needs_admin_on_its_owning_collection(env: Env, api: A
     unmapped = api.send("DELETE", f"/core/items/{tree.item}/mappedCollections/{other}")
     assert unmapped.status_code == 403
     assert emulator.items_in(tree.collection) == [tree.item]
+
+
+# ---- 44: lookups by identifier (issue 20) ---------------------------------------------------
+
+
+def test_44_pid_find_and_dso_find_redirect_to_the_object(env: Env, api: Api) -> None:
+    """``IdentifierRestController`` and ``UUIDLookupRestController`` (docs/protocols/dspace7.md,
+    "Finding objects by identifier"): 302 to the canonical URL, 404, 400, and READ on dso/find."""
+    emulator, server, tree = env
+    handle = emulator.handle_of(tree.item)
+    canonical = f"{server.url}{API}/core/items/{tree.item}"
+    found = api.http.get("/pid/find", params={"id": f"hdl:{handle}"})
+    assert (found.status_code, found.headers["Location"]) == (302, canonical)
+    assert api.http.get("/pid/find", params={"id": "hdl:123456789/999999"}).status_code == 404
+    # a stock server has no DOI provider: no DOI is found until one is registered
+    assert api.http.get("/pid/find", params={"id": "doi:10.5072/x"}).status_code == 404
+    emulator.register_doi(tree.item, "10.5072/X")
+    for doi in ("doi:10.5072/x", "https://doi.org/10.5072/X"):
+        found = api.http.get("/pid/find", params={"id": doi})
+        assert (found.status_code, found.headers["Location"]) == (302, canonical)
+    for uuid, section in ((tree.item, "items"), (tree.bitstream, "bitstreams")):
+        found = api.http.get("/dso/find", params={"uuid": uuid})
+        assert found.status_code == 302
+        assert found.headers["Location"] == f"{server.url}{API}/core/{section}/{uuid}"
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert api.http.get("/dso/find", params={"uuid": missing}).status_code == 404
+    assert api.http.get("/dso/find", params={"uuid": "not-a-uuid"}).status_code == 400
+    emulator.restrict(tree.item, [])
+    assert api.http.get("/dso/find", params={"uuid": tree.item}).status_code == 401
+    # pid/find checks nothing: the redirected GET does
+    assert api.http.get("/pid/find", params={"id": f"hdl:{handle}"}).status_code == 302
+    api.login(*USER)
+    assert api.http.get("/dso/find", params={"uuid": tree.item}).status_code == 403

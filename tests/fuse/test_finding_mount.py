@@ -110,7 +110,8 @@ def test_dspace6_by_handle_by_id_resolve_and_url(tmp_path: Path) -> None:
             assert url == f"{site}/handle/{handle}"
             pdf = os.getxattr(in_tree / "thesis.pdf", "user.docfs.url").decode()
             assert pdf == f"{site}/bitstream/handle/{handle}/thesis.pdf?sequence=1"
-            expect_errno(errno.EPERM, os.setxattr, in_tree, "user.docfs.url", b"x")
+            # read-only, ENOTSUP like user.docfs.id: cp -a of a copied-out file skips it quietly
+            expect_errno(errno.ENOTSUP, os.setxattr, in_tree, "user.docfs.url", b"x")
 
             pdf_id = next(b["uuid"] for b in e.bitstreams_of(item) if b["name"] == "thesis.pdf")
             by_id_pdf = m.path / ".by-id" / pdf_id
@@ -136,6 +137,7 @@ def test_dspace7_by_handle_by_id_resolve_and_url(tmp_path: Path) -> None:
     coll = e.add_collection("Theses", e.add_community("Lab"))
     item = e.add_item(coll, "Thesis")
     e.add_bitstream(item, "thesis.pdf", b"%PDF thesis")
+    e.register_doi(item, "10.5072/thesis-1")
     handle = e.handle_of(item) or ""
     prefix, suffix = handle.split("/")
     with EmulatorServer(e) as server:
@@ -151,14 +153,17 @@ def test_dspace7_by_handle_by_id_resolve_and_url(tmp_path: Path) -> None:
             e.clear_log()
             assert os.listdir(m.path / ".by-id" / item) == ["thesis.pdf"]
             assert len(e.requests("GET", r"/dso/find$")) == 1
-            # a DOI: asked once; the emulator, like a stock server, registers none
+            # a DOI (where the server has the DOI provider): one request each, found or not
+            e.clear_log()
+            assert os.listdir(m.path / ".by-doi" / "10.5072" / "thesis-1") == ["thesis.pdf"]
             expect_errno(errno.ENOENT, os.stat, m.path / ".by-doi" / "10.5072" / "x1")
-            assert len(e.requests("GET", r"/pid/find$")) == 1
+            assert len(e.requests("GET", r"/pid/find$")) == 2
 
             in_tree = m.path / "Lab" / "Theses" / "Thesis"
             assert os.stat(in_tree).st_ino == os.stat(by_handle).st_ino
             assert resolve(m, f"{server.url}/handle/{handle}") == str(in_tree)
             assert resolve(m, f"{server.url}/items/{item}") == str(in_tree)
+            assert resolve(m, "https://doi.org/10.5072/thesis-1") == str(in_tree)
             url = os.getxattr(in_tree, "user.docfs.url").decode()
             assert url == f"{server.url}/items/{item}"
             never_walked_into(m, tmp_path)

@@ -173,6 +173,13 @@ class Backdoor(Model):
             dso.logo = stream.uuid
             return stream.uuid
 
+    def register_doi(self, item: str, doi: str) -> None:
+        """Give ``item`` a DOI (``10.5072/…``), as a server with ``DOIIdentifierProvider``
+        enabled does for items only; ``pid/find?id=doi:…`` then resolves it."""
+        with self._state:
+            self._get(item, Item)
+            self._dois[doi.lower().removeprefix("doi:")] = item
+
     def map_item(self, item: str, collection: str) -> None:
         """Map ``item`` into a second collection (it shows there in Discovery)."""
         with self._state:

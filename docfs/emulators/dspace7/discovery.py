@@ -31,9 +31,18 @@ class DiscoveryRoutes(Handlers):
         return False
 
     def _pid_find(self, ctx: Ctx) -> Response:
+        """``IdentifierRestController``: 302 to the object, 404 if no provider resolves the
+        identifier. Handles as ``HandleIdentifierProvider`` reads them; DOIs (``doi:``,
+        ``doi.org`` URLs) as ``DOIIdentifierProvider.getObjectByDOI`` does, found only once
+        ``register_doi`` gave one (the emulator compares DOIs without case, as the DOI system
+        does)."""
         identifier = (ctx.param("id") or "").strip()
-        identifier = re.sub(r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier)
-        dso = self._objects.get(self._handles.get(identifier, ""))
+        doi = re.match(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)(10\..+)$", identifier, re.I)
+        if doi is not None:
+            dso = self._objects.get(self._dois.get(doi.group(1).lower(), ""))
+        else:
+            identifier = re.sub(r"^(hdl:|https?://hdl\.handle\.net/)", "", identifier)
+            dso = self._objects.get(self._handles.get(identifier, ""))
         if dso is None:
             raise Fail(404)
         return self._empty(302, {"Location": self._url(ctx, dso)})

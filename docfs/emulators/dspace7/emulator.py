@@ -109,6 +109,9 @@ class DSpace7Emulator(Backdoor, Routes, Emulator):
         self._objects: dict[str, DSO] = {}
         self._handles: dict[str, str] = {}
         self._handle_counter = 0
+        #: registered DOIs (lower case, without ``doi:``) → item uuid; empty, like a stock
+        #: server without the DOI provider, until ``register_doi``
+        self._dois: dict[str, str] = {}
         self._workspace: dict[int, WorkspaceItem] = {}
         self._workflow: dict[int, WorkflowItem] = {}
         self._submission_counter = 0

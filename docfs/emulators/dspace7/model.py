@@ -214,6 +214,7 @@ class State:
     _objects: dict[str, DSO]
     _handles: dict[str, str]
     _handle_counter: int
+    _dois: dict[str, str]
     _workspace: dict[int, WorkspaceItem]
     _workflow: dict[int, WorkflowItem]
     _submission_counter: int
