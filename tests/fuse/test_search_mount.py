@@ -195,6 +195,9 @@ def test_dspace7_search_matches_discovery(
         item = emu.add_item(where, title, metadata={"dc.subject": [subject]})
         files[title] = os.urandom(1000 + n)
         emu.add_bitstream(item, "paper.pdf", files[title])
+    # 130 hits: two pages of Discovery's 100
+    for n in range(130):
+        emu.add_item(other, f"Sample {n:03}", metadata={"dc.subject": ["chemistry"]})
     # an item with two versions: the second has new bytes; Discovery shows only the latest
     first = emu.add_item(col, "Versioned")
     emu.add_bitstream(first, "data.csv", b"a,b\n1,2\n")
@@ -218,6 +221,13 @@ def test_dspace7_search_matches_discovery(
     assert len(emu.requests("GET", r"/discover/search/objects$")) == 1  # one page
     for title in expected:
         assert (found / title / "paper.pdf").read_bytes() == files[title]
+    emu.log.clear()
+    assert len(os.listdir(root / ".search" / "dc.subject:chemistry")) == 130
+    pages = emu.requests("GET", r"/discover/search/objects$")
+    assert sorted(re.findall(r"(?:^|&)page=(\d+)", "&".join(r.query for r in pages))) == [
+        "0",
+        "1",
+    ]
     # a bare word searches every field; a collection scopes the search
     assert set(os.listdir(root / ".search" / "physics")) == discovery(query="physics")
     scoped = root / "Lab" / "Archive" / ".search" / "physics"
