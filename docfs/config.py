@@ -130,6 +130,8 @@ class Remote:
     file_managers: tuple[str, ...] | None = None
     #: bytes per second for downloads and uploads together (0: no limit)
     bwlimit: int | None = None
+    #: the most results one ``.search/QUERY/`` lists (issue 20)
+    search_limit: int | None = None
     #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
     type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None

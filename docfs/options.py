@@ -293,6 +293,18 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         flag="--read-ahead",
         helper="read_ahead=",
     ),
+    # ---- finding things (issue 20: .search) ----
+    Option(
+        "search_limit",
+        "whole",
+        "at most this many results of one search in .search/QUERY/ (a log line says when "
+        "a search is cut)",
+        default=1000,
+        flag="--search-limit",
+        helper="search_limit=",
+        config=True,
+        minimum=1,
+    ),
     Option(
         "dir_cache_time",
         "number",

@@ -126,6 +126,18 @@ class Thumbnail:
     ref: str
 
 
+@dataclass(frozen=True, slots=True)
+class Version:
+    """One earlier version of a file (``Backend.versions``)."""
+
+    #: the repository's version number (1 is the first)
+    number: int
+    #: when the version was stored (epoch seconds), if the repository says
+    created: float | None
+    #: a read-only FILE entry ``Backend.download`` reads this version's bytes from
+    entry: Entry
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a backend can do at all; ``Entry.ops`` says where."""
@@ -146,6 +158,23 @@ class Capabilities:
     #: the kinds of identifier ``resolve()`` looks up (``IdKind``): the vfs's hidden
     #: ``.by-<kind>`` directories exist for these and answer ENOENT for the others
     resolves: frozenset[str] = frozenset()
+    # ---- finding things (issue 20): what ``search``/``versions`` can answer -------------
+    #: ``search()`` answers for the whole repository (``scope`` None)
+    search: bool = False
+    #: ``search()`` can be limited to the subtree below a directory (``scope`` an Entry)
+    search_scoped: bool = False
+    #: no search API, but listings worth searching: ``.search`` matches names and metadata
+    #: over the mount's own (cached) listings below the scope, without ``search()``
+    search_local: bool = False
+    #: why there is no search, for the log line of a refused ``.search`` lookup
+    search_missing: str = "the repository's API has no search"
+    #: ``versions()`` lists a file's earlier versions
+    versions: bool = False
+    #: ``versions()`` also answers for directories (``DIR/.versions/`` lists DIR's own
+    #: earlier versions as directories, e.g. DSpace 7 item versions)
+    dir_versions: bool = False
+    #: why there are no versions, for the log line of a refused ``.versions`` lookup
+    versions_missing: str = "the repository's API lists no earlier versions of a file"
 
 
 class IdKind:
@@ -296,6 +325,22 @@ class Backend(ABC):
     def web_url(self, entry: Entry) -> str | None:
         """The page of ``entry`` in the repository's web interface (None: it has none)."""
         return None
+
+    # ---- finding things (issue 20) ----------------------------------------------------------
+
+    def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
+        """The objects the repository's own search finds for ``query`` (in its own query
+        language), in its order, at most ``limit``, one request per result page; below the
+        directory ``scope`` (None: everywhere; only with ``Capabilities.search_scoped``).
+        The entries may be files or directories from anywhere in the tree."""
+        raise NotSupported(f"{self.name}: {self.capabilities.search_missing}")
+
+    async def versions(self, entry: Entry) -> list[Version]:
+        """The earlier versions of the file ``entry`` (the current one left out), oldest
+        first, each with an ``Entry`` of its own (another id than ``entry``'s). Only for
+        backends whose capabilities say ``versions`` (files) or ``dir_versions``
+        (directories)."""
+        raise NotSupported(f"{self.name}: {self.capabilities.versions_missing}")
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:
         raise NotSupported(f"{self.name}: cannot create files")

@@ -312,6 +312,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
             dir_cache_time=_given(args, r, "dir_cache_time"),
             write_back=_given(args, r, "write_back"),
             transfers=_given(args, r, "transfers"),
+            search_limit=_given(args, r, "search_limit"),
             uid=pick(_given(args, r, "uid"), os.getuid()),
             gid=pick(_given(args, r, "gid"), os.getgid()),
         ),

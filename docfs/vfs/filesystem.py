@@ -18,6 +18,7 @@ import trio
 
 from docfs import errors
 from docfs.backends.base import Backend, Entry
+from docfs.vfs import searching
 from docfs.vfs.byid import ID_PROVIDERS
 from docfs.vfs.content import ContentCache
 from docfs.vfs.hidden import Hidden, HiddenProvider
@@ -36,6 +37,7 @@ __all__ = ["Attr", "Filesystem", "OpenFile", "Options", "StatFs"]
 #: although no listing shows them; whether one exists on a mount is the backend's say
 HIDDEN_PROVIDERS: tuple[HiddenProvider, ...] = (
     *ID_PROVIDERS,  # .by-id, .by-handle, .by-doi
+    *searching.PROVIDERS,  # .search, .versions
 )
 
 

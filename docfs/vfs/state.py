@@ -57,6 +57,8 @@ class Options:
     #: list the metadata files (``.metadata.json``, ``.metadata/``) in directories too;
     #: they answer a lookup either way (see ``docfs.vfs.metafiles``)
     metadata_files: bool = False
+    #: the most results one ``.search/QUERY/`` lists (issue 20)
+    search_limit: int = 1000
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
 

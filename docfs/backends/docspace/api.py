@@ -44,6 +44,9 @@ class DocSpaceApi(HttpBackend):
         move=True,
         meta_namespace="docspace",
         duplicate_names=True,
+        search=True,
+        search_scoped=True,
+        versions=True,
         # files/file/{id}, files/folder/{id}: see docfs/backends/docspace/finding.py
         resolves=frozenset({IdKind.ID}),
     )
@@ -278,7 +281,8 @@ class DocSpaceApi(HttpBackend):
 
     @staticmethod
     def _raw_id(entry: Entry) -> str:
-        return entry.id[1:]
+        # from ``extra`` first: an earlier version's entry has an id of its own (searching.py)
+        return entry.extra.get("file_id") or entry.extra.get("folder_id") or entry.id[1:]
 
     async def _retitle(self, entry: Entry, title: str) -> Entry:
         item = self._raw_id(entry)

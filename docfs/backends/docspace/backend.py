@@ -1,9 +1,11 @@
 """The DocSpace backend a mount uses: reads, file operations and uploads, plus the rest of
 the writes (folders and rooms, renames, comments) and the refusal hints."""
 
+from collections.abc import AsyncIterator
+
 from docfs import errors
-from docfs.backends.base import Entry, Kind, Op
-from docfs.backends.docspace import finding
+from docfs.backends.base import Entry, Kind, Op, Version
+from docfs.backends.docspace import finding, searching
 from docfs.backends.docspace.common import (
     API,
     COMMENT_MAX,
@@ -20,6 +22,12 @@ class DocSpaceBackend(DocSpaceUploads):
 
     def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
         check_name(name)
+
+    def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
+        return searching.search(self, scope, query, limit)
+
+    async def versions(self, entry: Entry) -> list[Version]:
+        return await searching.versions(self, entry)
 
     # ---- finding (docfs/backends/docspace/finding.py) --------------------------------------
 

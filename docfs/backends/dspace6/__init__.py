@@ -60,7 +60,7 @@ from docfs.backends.base import (
     Sink,
     Thumbnail,
 )
-from docfs.backends.dspace6 import finding, packages
+from docfs.backends.dspace6 import finding, packages, searching
 from docfs.backends.dspace6.metadata import (
     ITEM_OWN_KEYS,
     SYSTEM_FIELDS,
@@ -267,6 +267,8 @@ class DSpace6Backend(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        search=True,
+        versions_missing="the DSpace 6 REST API has no item or bitstream versions",
         # /handle/{prefix}/{suffix}, and a uuid tried per type: see dspace6/finding.py
         resolves=frozenset({IdKind.ID, IdKind.HANDLE}),
     )
@@ -285,6 +287,9 @@ class DSpace6Backend(HttpBackend):
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         return dspace_refusal_hint(entry, op, "DSpace 6")
+
+    def search(self, scope: Entry | None, query: str, limit: int) -> AsyncIterator[Entry]:
+        return searching.search(self, scope, query, limit)
 
     # ---- helpers ---------------------------------------------------------------------------
 

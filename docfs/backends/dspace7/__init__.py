@@ -62,6 +62,7 @@ from docfs.backends.dspace7.finding import Finding
 from docfs.backends.dspace7.hal import api_prefix as api_prefix
 from docfs.backends.dspace7.packages import PackageDeposit
 from docfs.backends.dspace7.reading import Reading
+from docfs.backends.dspace7.searching import Searching
 from docfs.backends.dspace7.session import DSpace7Session as DSpace7Session
 from docfs.backends.dspace7.session import jwt_expiry as jwt_expiry
 from docfs.backends.dspace7.submission import Submissions
@@ -82,7 +83,7 @@ async def probe(http: HttpClient) -> str | None:
     return None
 
 
-class DSpace7Backend(PackageDeposit, Reading, Uploads, Submissions, Changes, Finding):
+class DSpace7Backend(PackageDeposit, Reading, Uploads, Submissions, Changes, Finding, Searching):
     """DSpace 7+ Server REST API; see the module docstring for the mapping. Each part is a
     module of this package: ``core`` (shared state and requests), ``reading``, ``uploads``,
     ``submission`` and ``changes``; ``session`` logs in, ``hal`` reads the JSON."""

@@ -81,6 +81,11 @@ class DSpace7Core(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        search=True,
+        search_scoped=True,
+        # item versions (/api/versioning): ITEM/.versions/ lists them; files have none
+        dir_versions=True,
+        versions_missing="DSpace 7 keeps versions of items (ITEM/.versions/), not of files",
         # dso/find, pid/find (hdl: and doi:): see docfs.backends.dspace7.finding
         resolves=frozenset({IdKind.ID, IdKind.HANDLE, IdKind.DOI}),
     )

@@ -82,6 +82,15 @@ class Reading(DSpace7Core):
         )
 
     async def list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
+        async for entry in self._list_dir(directory):
+            # inside an earlier version of an item (searching.py): nothing can be written
+            yield (
+                dataclasses.replace(entry, read_only=True, ops=frozenset())
+                if directory.read_only
+                else entry
+            )
+
+    async def _list_dir(self, directory: Entry) -> AsyncIterator[Entry]:
         kind = self._type(directory)
         if kind == "root":
             source = self._pages(

@@ -60,6 +60,12 @@ class Opus2Api(HttpBackend):
         resolves=frozenset({IdKind.ID}),
         changes=True,  # afterDate: one request refreshes a whole project
         tree=True,  # one flat folders listing (and the documents list) fills a project
+        # no search endpoint: the mount matches names and fields over its cached listings
+        search_local=True,
+        versions_missing=(
+            "the Opus 2 API documents no way to list or download a document's earlier "
+            "versions (only POST …/replace makes one)"
+        ),
     )
     default_limits = DEFAULT_PROFILE.limits()
 

@@ -44,6 +44,12 @@ class RSpaceApi(HttpBackend):
         move=True,
         meta_namespace="rspace",
         duplicate_names=True,
+        search=True,
+        search_scoped=True,
+        versions_missing=(
+            "the RSpace API lists no earlier versions: DocumentsApiController and FilesApi "
+            "serve only the current revision (old ones appear only in exports)"
+        ),
         # global ids (SD, NB, FL, GF, GL): see docfs/backends/rspace/finding.py
         resolves=frozenset({IdKind.ID}),
     )

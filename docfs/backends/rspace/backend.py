@@ -48,9 +48,10 @@ from docfs.backends.rspace.common import (
     section_for,
 )
 from docfs.backends.rspace.reading import RSpaceReader
+from docfs.backends.rspace.searching import RSpaceSearching
 
 
-class RSpaceBackend(RSpaceReader):
+class RSpaceBackend(RSpaceReader, RSpaceSearching):
     """RSpace ELN API v1: Workspace, notebooks, documents and the Gallery."""
 
     async def create_file(self, parent: Entry, name: str, src: Path) -> Entry:

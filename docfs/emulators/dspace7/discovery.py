@@ -25,6 +25,11 @@ from docfs.emulators.dspace7.wire import (
 class DiscoveryRoutes(Handlers):
     """Identifiers and search."""
 
+    def superseded(self, uuid: str) -> bool:
+        """Whether the item is an earlier version of another (``versioning.VersioningRoutes``
+        knows; this base knows no versions)."""
+        return False
+
     def _pid_find(self, ctx: Ctx) -> Response:
         """``IdentifierRestController``: 302 to the object, 404 if no provider resolves the
         identifier. Handles as ``HandleIdentifierProvider`` reads them; DOIs (``doi:``,
@@ -62,8 +67,8 @@ class DiscoveryRoutes(Handlers):
         sort_by, order = self._sort(ctx.param("sort"))
         candidates = self._search_candidates(ctx, scope, dso_type)
         if query and query.strip() not in ("*", "*:*"):
-            needle = query.strip().lower()
-            candidates = [d for d in candidates if needle in (d.name or "").lower()]
+            terms = _parse_query(query)
+            candidates = [d for d in candidates if _matches(d, terms)]
         candidates = self._sorted(candidates, sort_by, order)
         page, size = self._page_params(ctx, PAGE_DEFAULT, DISCOVERY_MAX)
         url = f"{ctx.api}/discover/search/objects"
@@ -122,6 +127,8 @@ class DiscoveryRoutes(Handlers):
             if isinstance(dso, Item):
                 if not dso.in_archive or dso.indexed_at > now:
                     continue
+                if self.superseded(dso.uuid):
+                    continue  # discovery.xml's default filter: latestVersion:true
                 if not ctx.admin and (dso.withdrawn or not dso.discoverable):
                     continue
                 if scope is not None and not (
@@ -160,3 +167,52 @@ class DiscoveryRoutes(Handlers):
                 return (str(values[0].get("value") or "").lower(), d.uuid)
 
         return sorted(objs, key=key, reverse=order == "DESC")
+
+
+#: one query term: ``field:value`` or a bare ``value`` (``"a phrase"`` kept whole)
+_TERM = re.compile(r'(?:([A-Za-z][\w.]*):)?("[^"]*"|\S+)')
+
+
+def _parse_query(query: str) -> list[tuple[str | None, list[str]]]:
+    """The Lucene terms of ``query`` as (field or None, the value's tokens).
+
+    The server hands ``query`` to Solr as ``q`` (``DiscoverQueryBuilder`` →
+    ``SolrServiceImpl.resolveToSolrQuery``, dspace-api): ``dc.subject:physics`` searches the
+    field of that name, a bare word the default field every metadata value is copied into
+    (``search_text``, ``dspace/solr/search/conf/schema.xml``). Values are tokenized and lower-
+    cased (``text`` field type), so a word matches a whole word; ``word*`` matches a prefix.
+    The emulator requires every term (it knows no ``OR``/``NOT``)."""
+    return [
+        (field_name or None, _tokens(value.strip('"')))
+        for field_name, value in _TERM.findall(query.strip())
+        if _tokens(value.strip('"'))
+    ]
+
+
+def _tokens(text: str) -> list[str]:
+    return re.findall(r"[\w*]+", text.lower())
+
+
+def _matches(dso: DSO, terms: list[tuple[str | None, list[str]]]) -> bool:
+    for field_name, wanted in terms:
+        if field_name is None:
+            values = [str(v.get("value") or "") for vs in dso.metadata.values() for v in vs]
+            values.append(dso.name or "")
+        else:
+            values = [str(v.get("value") or "") for v in dso.metadata.get(field_name) or []]
+        if not any(_phrase_in(wanted, _tokens(value)) for value in values):
+            return False
+    return True
+
+
+def _phrase_in(wanted: list[str], tokens: list[str]) -> bool:
+    """``wanted`` occurs in ``tokens`` as consecutive words (a trailing ``*``: a prefix)."""
+
+    def same(want: str, have: str) -> bool:
+        return have.startswith(want[:-1]) if want.endswith("*") else have == want
+
+    width = len(wanted)
+    return any(
+        all(same(w, h) for w, h in zip(wanted, tokens[i : i + width], strict=True))
+        for i in range(len(tokens) - width + 1)
+    )

@@ -116,6 +116,7 @@ class DSpace7Emulator(Backdoor, Routes, Emulator):
         self._workflow: dict[int, WorkflowItem] = {}
         self._submission_counter = 0
         self._recent: deque[float] = deque()
+        self._versioning_state()
         super().__init__(latency_ms=latency_ms, seed=seed)
         self._table = self._route_table()
         if user is not None and password is not None:

@@ -22,6 +22,7 @@ from docfs.emulators.dspace7.discovery import DiscoveryRoutes
 from docfs.emulators.dspace7.model import Bitstream, Bundle, Collection, Community, Item
 from docfs.emulators.dspace7.objects import ObjectRoutes
 from docfs.emulators.dspace7.submission import SubmissionRoutes
+from docfs.emulators.dspace7.versioning import VersioningRoutes
 from docfs.emulators.dspace7.wire import (
     API_PATH,
     CSRF_HEADER,
@@ -35,7 +36,15 @@ from docfs.emulators.dspace7.wire import (
 log = logging.getLogger("docfs.emulators.dspace7")
 
 
-class Routes(Auth, ObjectRoutes, BitstreamRoutes, ContentRoutes, DiscoveryRoutes, SubmissionRoutes):
+class Routes(
+    Auth,
+    ObjectRoutes,
+    BitstreamRoutes,
+    ContentRoutes,
+    VersioningRoutes,  # before DiscoveryRoutes: its ``superseded`` is the one that counts
+    DiscoveryRoutes,
+    SubmissionRoutes,
+):
     """Every route group, the table that maps requests to them, and the dispatcher."""
 
     _table: list[tuple[str, re.Pattern[str], Handler]]
@@ -109,6 +118,11 @@ class Routes(Auth, ObjectRoutes, BitstreamRoutes, ContentRoutes, DiscoveryRoutes
             ("GET", "/pid/find", self._pid_find),
             ("GET", "/dso/find", self._dso_find),
             ("GET", "/discover/search/objects", self._search),
+            ("GET", f"/core/items/{u}/version", self._item_version),
+            ("GET", r"/versioning/versions/(?P<vid>\d+)", self._get_version),
+            ("GET", r"/versioning/versions/(?P<vid>\d+)/item", self._version_item),
+            ("GET", r"/versioning/versions/(?P<vid>\d+)/versionhistory", self._version_history),
+            ("GET", r"/versioning/versionhistories/(?P<hid>\d+)/versions", self._history_versions),
             ("POST", "/submission/workspaceitems", self._create_workspace_item),
             ("GET", "/submission/workspaceitems/search/findBySubmitter", self._by_submitter),
             ("GET", r"/submission/workspaceitems/(?P<wsid>\d+)", self._get_workspace_item),
