@@ -10,9 +10,10 @@ through the ``ContentCache``; writes go through the staging area.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import trio
 
@@ -22,6 +23,7 @@ from docfs.vfs.content import ContentCache
 from docfs.vfs.inodes import Node
 from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
+from docfs.vfs.pins import Json, Pinning
 from docfs.vfs.state import BLOCK, Attr, MountState, OpenFile, StatFs
 from docfs.vfs.state import Options as Options
 from docfs.vfs.writes import Writes
@@ -45,6 +47,7 @@ class Filesystem(MountState):
         self.writes = Writes(self, self.listings)
         self.xattrs = Xattrs(self)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
+        self.pinning = Pinning(self, self.listings)
         if self.writeback is not None:
             self.writeback.on_done = self.writes.upload_done
 
@@ -55,6 +58,8 @@ class Filesystem(MountState):
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
         nursery.start_soon(self.backend.run)
+        nursery.start_soon(self.offline.run, self._probe)
+        nursery.start_soon(self.content.run)
 
     # ---- attributes and listings -----------------------------------------------------------
 
@@ -238,3 +243,43 @@ class Filesystem(MountState):
 
     async def removexattr(self, ino: int, name: str) -> None:
         await self.xattrs.removexattr(ino, name)
+
+    # ---- offline use and cache control (issue 22; see ``Pinning`` and ``Offline``) ---------
+
+    async def _probe(self) -> None:
+        """Ask the server something cheap: is it back? (the first page of the root)"""
+        root = self.inodes.get(1).entry
+        async with contextlib.aclosing(self.backend.list_dir(root)) as entries:  # type: ignore[type-var]
+            async for _ in entries:
+                break
+
+    async def pin(self, path: str, progress: Callable[[Json], Awaitable[None]]) -> Json:
+        return await self.pinning.pin(path, progress)
+
+    def unpin(self, path: str) -> Json:
+        return self.pinning.unpin(path)
+
+    def pinned(self) -> Json:
+        return self.pinning.pinned()
+
+    def cache_clear(self, path: str) -> Json:
+        """Drop cached content below ``path`` that is not pinned, open or being written; the
+        listings stay. Asks the server nothing."""
+        if path.strip("/") == "":
+            files, dropped = self.content.clear()
+        else:
+            top = self.listings.cached_node(path)
+            if top is None:
+                raise errors.NotFound(f"{path}: not in the mount's cache")
+            keys, todo = [], [top]
+            while todo:
+                node = todo.pop()
+                if not node.is_dir:
+                    keys.append(self.content.key(node.entry))
+                    continue
+                for ino in node.child_names().values():
+                    child = self.inodes.find(ino)
+                    if child is not None and child.parent == node.ino:
+                        todo.append(child)
+            files, dropped = self.content.clear(keys)
+        return {"ok": True, "files": files, "bytes": dropped}

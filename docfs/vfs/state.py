@@ -26,6 +26,8 @@ from docfs.vfs.dates import FirstSeen
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames
+from docfs.vfs.offline import Offline
+from docfs.vfs.pins import PinList
 from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import AttrStore, LostFound, Staging
 from docfs.vfs.thumbnails import ThumbnailWriter
@@ -56,6 +58,8 @@ class Options:
     file_managers: tuple[str, ...] | None = None
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
+    #: bytes pinned folders may hold (``docfs pin``; not counted against the cache size)
+    pin_size: int = 10 << 30
 
 
 @dataclass
@@ -122,6 +126,11 @@ class MountState:
         self.thumbnails: ThumbnailWriter | None = None
         #: write-back job id → inode of the node it uploads
         self.job_nodes: dict[str, int] = {}
+        # ---- offline use (issue 22): the server's reachability, the pinned folders ----
+        self.offline = Offline(backend)
+        self.pins = PinList(cache_root)
+        #: called with each directory just listed (the pins fetch what changed in theirs)
+        self.on_listed: list[Callable[[Node], None]] = []
         leftovers = any((cache_root / "queue").glob("*.json"))
         if self.options.write_back is not None or leftovers:
             # a queue left by an earlier run is uploaded even if this mount writes synchronously
@@ -200,6 +209,8 @@ class MountState:
 
     def fetcher(self, entry: Entry) -> Fetch:
         async def fetch(sink: Sink, start: int) -> None:
+            if self.offline.offline:
+                raise self.offline.refuse(repr(entry.name))  # at once, not after the retries
             # from ``start``: the rest of a kept prefix (backends without ranges skip the
             # bytes before it in a whole-file answer)
             await self.backend.download(entry, sink, start)
@@ -212,6 +223,8 @@ class MountState:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:
+            if self.offline.offline:
+                raise self.offline.refuse(repr(entry.name))
             await self.backend.download(entry, sink, start, end)
 
         return fetch

@@ -26,6 +26,9 @@ class Xattrs:
         values["user.docfs.id"] = node.entry.object_id or node.entry.id
         if node.entry.version:
             values["user.docfs.version"] = node.entry.version
+        # kept for offline use (``docfs pin``): the node or a folder above it is pinned
+        pinned = self.state.pins.covers(self.state.path(node)) is not None
+        values["user.docfs.pinned"] = "1" if pinned else "0"
         return values
 
     async def _complete_meta(self, node: Node) -> None:

@@ -1,0 +1,114 @@
+"""Offline: what the mount does while the server cannot be reached (issue 22).
+
+The backend says when its server stops answering (``Backend.on_unreachable``: every try of a
+request went unanswered) and when it answers again (``Backend.on_recovery``). In between the
+mount is *offline*: listings are served from what is cached, also past ``--dir-cache-time``
+(one log line for the whole outage, not one per directory); content that is cached (pinned
+folders above all) is read as always, from local disk; a read that needs the server fails at
+once with EIO instead of waiting through the retries' backoff for every file; and a probe asks
+the server every ``PROBE_EVERY`` seconds, so the mount comes back without a remount as soon
+as it answers (any request that gets an answer ends the outage too). Writes are not held
+back: the write-back queue keeps them, sync mode fails ``close()`` with lost+found as before.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from docfs import errors
+from docfs.backends.base import Backend
+
+log = logging.getLogger("docfs.vfs")
+
+#: seconds between two probes of an unreachable server
+PROBE_EVERY = 5.0
+
+
+class Offline:
+    """Whether the server is reachable, since when not, and how many requests failed."""
+
+    def __init__(self, backend: Backend, *, probe_every: float = PROBE_EVERY) -> None:
+        self.backend = backend
+        self.probe_every = probe_every
+        #: wall time the outage began (None: online)
+        self.since: float | None = None
+        #: requests that failed (or were not sent) since then
+        self.failed = 0
+        self._errors_at_start = 0
+        self._stale_logged = False
+        self._changed = trio.Event()
+        backend.on_unreachable(self.went_down)
+        backend.on_recovery(self.came_back)
+
+    @property
+    def offline(self) -> bool:
+        return self.since is not None
+
+    def _errors(self) -> int:
+        return sum(s.errors for s in self.backend.traffic().endpoints.values())
+
+    def went_down(self) -> None:
+        if self.since is not None:
+            return
+        self.since = time.time()
+        self.failed = 0
+        self._errors_at_start = self._errors()
+        self._stale_logged = False
+        log.warning(
+            "offline: the server does not answer; serving cached listings and content, "
+            "retrying every %g s",
+            self.probe_every,
+        )
+        self._wake()
+
+    def came_back(self) -> None:
+        if self.since is None:
+            return
+        log.info("online again after %.0f s offline", time.time() - self.since)
+        self.since = None
+        self._wake()
+
+    def _wake(self) -> None:
+        event, self._changed = self._changed, trio.Event()
+        event.set()
+
+    def refuse(self, what: str) -> errors.RemoteUnavailable:
+        """The error for a request not sent because the mount is offline (counted)."""
+        self.failed += 1
+        return errors.RemoteUnavailable(f"offline: {what} is not cached")
+
+    def stale_listing(self, path: str) -> None:
+        """A listing past its time is served as it is: said once per outage."""
+        if not self._stale_logged:
+            self._stale_logged = True
+            log.warning("offline: serving cached listings past --dir-cache-time (first: %r)", path)
+
+    def report(self) -> dict[str, float | int] | None:
+        """For ``docfs status``: since when, how many requests failed, the probe interval."""
+        if self.since is None:
+            return None
+        failed = self.failed + max(0, self._errors() - self._errors_at_start)
+        return {"since": self.since, "failed": failed, "retry_every": self.probe_every}
+
+    async def run(self, probe: Callable[[], Awaitable[None]]) -> None:
+        """While offline, ``probe`` the server every ``probe_every`` seconds; an answer
+        (``on_recovery``) ends the outage."""
+        while True:
+            if self.since is None:
+                await self._changed.wait()
+                continue
+            with trio.move_on_after(self.probe_every):
+                await self._changed.wait()
+            if self.since is None:
+                continue
+            try:
+                await probe()
+            except errors.DocfsError as exc:
+                log.debug("offline: probe failed: %s", exc)
+            else:
+                # an answer through a backend that does not report recoveries itself
+                self.came_back()
