@@ -161,10 +161,10 @@ def format_offline_use(report: dict[str, Any]) -> list[str]:
     """Pinned files and bytes, and the outage if the server does not answer (issue 22)."""
     lines = []
     pinned = report.get("pinned")
-    if pinned and pinned.get("pins"):
+    if pinned and pinned.get("folders"):
         lines.append(
             f"  pinned    {pinned['files']} files, {human_size(pinned['bytes'])} of "
-            f"{human_size(pinned['limit'])} in {pinned['pins']} pinned folders"
+            f"{human_size(pinned['limit'])} in {pinned['folders']} pinned folders"
         )
     offline = report.get("offline")
     if offline:

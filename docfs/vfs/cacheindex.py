@@ -165,17 +165,14 @@ class CacheIndex:
     def _make_room(self, room: int, name: str) -> None:
         """Before a download of ``room`` bytes: evict (LRU first) until ``min_free`` bytes
         stay free on the cache's filesystem once it is in; raise ENOSPC when even that is not
-        enough (rather than fill the disk: the user's other programs need it too)."""
+        enough (rather than fill the disk: the user's other programs need it too). When
+        evicting everything that may go would not make room, nothing is evicted."""
         self._evict(room)
         if not self.min_free:
             return
         short = self.min_free + room + self._coming() - self._free()
-        for key in list(self._files):
-            if short <= 0:
-                return
-            if self._evictable(key):
-                short -= self._remove(key)
-        if short > 0:
+        evictable = [k for k in self._files if self._evictable(k)]
+        if short > sum(self._files[k] for k in evictable):
             log.warning(
                 "not downloading %r: the cache's filesystem would have less than %d bytes "
                 "free (--cache-min-free); evict with `docfs cache clear` or unpin",
@@ -183,6 +180,10 @@ class CacheIndex:
                 self.min_free,
             )
             raise errors.QuotaExceeded(f"cache filesystem below --cache-min-free for {name!r}")
+        for key in evictable:  # least recently used first
+            if short <= 0:
+                break
+            short -= self._remove(key)
 
     # ---- held (pinned) files ---------------------------------------------------------------
 

@@ -58,7 +58,7 @@ class Filesystem(MountState):
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
         nursery.start_soon(self.backend.run)
-        nursery.start_soon(self.offline.run, self._probe)
+        self.offline.start(nursery, self._probe)
         nursery.start_soon(self.content.run)
 
     # ---- attributes and listings -----------------------------------------------------------

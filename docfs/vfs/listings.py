@@ -48,12 +48,14 @@ class Listings:
         if fresh.fresh(node.listed_at):
             return node.child_names()
         offline = self.state.offline
-        if offline.offline:
-            # nothing is asked of a server that does not answer: what is cached is served
-            if node.children is None:
-                raise offline.refuse(f"the listing of {self.state.path(node)!r}")
+        if offline.offline and node.children is not None:
+            # a server that does not answer is not asked: what is cached is served (and a
+            # probe looks whether it is back)
             offline.stale_listing(self.state.path(node))
+            offline.nudge()
             return node.child_names()
+        if not await offline.reachable():
+            raise offline.refuse(f"the listing of {self.state.path(node)!r}")
         lock = self._list_locks.setdefault(node.ino, trio.Lock())
         async with lock:
             # another task may have listed it while we waited for the lock

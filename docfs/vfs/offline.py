@@ -4,10 +4,11 @@ The backend says when its server stops answering (``Backend.on_unreachable``: ev
 request went unanswered) and when it answers again (``Backend.on_recovery``). In between the
 mount is *offline*: listings are served from what is cached, also past ``--dir-cache-time``
 (one log line for the whole outage, not one per directory); content that is cached (pinned
-folders above all) is read as always, from local disk; a read that needs the server fails at
-once with EIO instead of waiting through the retries' backoff for every file; and a probe asks
-the server every ``PROBE_EVERY`` seconds, so the mount comes back without a remount as soon
-as it answers (any request that gets an answer ends the outage too). Writes are not held
+folders above all) is read as always, from local disk; a read that needs the server waits at
+most ``QUICK`` seconds for one probe of the server and fails with EIO if it still does not
+answer, instead of waiting through the retries' backoff for every file; and a probe asks the
+server every ``PROBE_EVERY`` seconds, so the mount comes back without a remount as soon as it
+answers (any request that gets an answer ends the outage too). Writes are not held
 back: the write-back queue keeps them, sync mode fails ``close()`` with lost+found as before.
 """
 
@@ -25,7 +26,9 @@ from docfs.backends.base import Backend
 log = logging.getLogger("docfs.vfs")
 
 #: seconds between two probes of an unreachable server
-PROBE_EVERY = 5.0
+PROBE_EVERY = 2.0
+#: the longest a read waits offline for a probe's answer (and the least time between probes)
+QUICK = 0.5
 
 
 class Offline:
@@ -41,6 +44,10 @@ class Offline:
         self._errors_at_start = 0
         self._stale_logged = False
         self._changed = trio.Event()
+        self._nursery: trio.Nursery | None = None
+        self._probe: Callable[[], Awaitable[None]] | None = None
+        self._probing: trio.Event | None = None
+        self._probed_at = float("-inf")
         backend.on_unreachable(self.went_down)
         backend.on_recovery(self.came_back)
 
@@ -94,21 +101,56 @@ class Offline:
         failed = self.failed + max(0, self._errors() - self._errors_at_start)
         return {"since": self.since, "failed": failed, "retry_every": self.probe_every}
 
-    async def run(self, probe: Callable[[], Awaitable[None]]) -> None:
-        """While offline, ``probe`` the server every ``probe_every`` seconds; an answer
-        (``on_recovery``) ends the outage."""
+    # ---- probing -------------------------------------------------------------------------
+
+    def start(self, nursery: trio.Nursery, probe: Callable[[], Awaitable[None]]) -> None:
+        """Probe the server with ``probe`` while offline (every ``probe_every`` seconds, and
+        when a read needs it: ``reachable``)."""
+        self._nursery, self._probe = nursery, probe
+        nursery.start_soon(self._loop)
+
+    async def _loop(self) -> None:
         while True:
             if self.since is None:
                 await self._changed.wait()
                 continue
             with trio.move_on_after(self.probe_every):
                 await self._changed.wait()
-            if self.since is None:
-                continue
-            try:
-                await probe()
-            except errors.DocfsError as exc:
-                log.debug("offline: probe failed: %s", exc)
-            else:
-                # an answer through a backend that does not report recoveries itself
-                self.came_back()
+            if self.since is not None:
+                await self.nudge().wait()
+
+    def nudge(self) -> trio.Event:
+        """Start a probe unless one runs (or one ended moments ago); set when it is over."""
+        if self._probing is not None:
+            return self._probing
+        done = trio.Event()
+        if self._nursery is None or trio.current_time() - self._probed_at < QUICK:
+            done.set()
+            return done
+        self._probing = done
+        self._nursery.start_soon(self._probe_once, done)
+        return done
+
+    async def _probe_once(self, done: trio.Event) -> None:
+        try:
+            assert self._probe is not None
+            await self._probe()
+        except errors.DocfsError as exc:
+            log.debug("offline: probe failed: %s", exc)
+        else:
+            # an answer through a backend that does not report recoveries itself
+            self.came_back()
+        finally:
+            self._probing = None
+            self._probed_at = trio.current_time()
+            done.set()
+
+    async def reachable(self) -> bool:
+        """Online, or back after a quick probe: a read offline waits at most ``QUICK``
+        seconds for it (a server that is back serves at once; one still away fails the read
+        fast, not after the retries' backoff)."""
+        if self.since is None:
+            return True
+        with trio.move_on_after(QUICK):
+            await self.nudge().wait()
+        return self.since is None

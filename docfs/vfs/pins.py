@@ -213,7 +213,7 @@ class Pinning:
         """Pinned files and bytes of the whole mount (``docfs status``)."""
         content = self.state.content
         return {
-            "pins": len(self.state.pins.paths),
+            "folders": len(self.state.pins.paths),
             "files": len(content.held),
             "bytes": content.held_bytes,
             "limit": self.state.options.pin_size,

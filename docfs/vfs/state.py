@@ -209,7 +209,7 @@ class MountState:
 
     def fetcher(self, entry: Entry) -> Fetch:
         async def fetch(sink: Sink, start: int) -> None:
-            if self.offline.offline:
+            if not await self.offline.reachable():
                 raise self.offline.refuse(repr(entry.name))  # at once, not after the retries
             # from ``start``: the rest of a kept prefix (backends without ranges skip the
             # bytes before it in a whole-file answer)
@@ -223,7 +223,7 @@ class MountState:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:
-            if self.offline.offline:
+            if not await self.offline.reachable():
                 raise self.offline.refuse(repr(entry.name))
             await self.backend.download(entry, sink, start, end)
 
