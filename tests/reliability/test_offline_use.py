@@ -35,7 +35,8 @@ def t(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DSpace6Target
     # the daemons run without DOCFS_* (``clean_env``): their control sockets are where
     # this process looks for them only without a DOCFS_RUNTIME_DIR of its own
     monkeypatch.delenv("DOCFS_RUNTIME_DIR", raising=False)
-    with DSpace6Target(tmp_path) as target:
+    target = DSpace6Target(tmp_path)
+    with target:
         yield target
 
 
