@@ -252,6 +252,13 @@ class Pinning:
                 and not state.content.is_held(child.entry)
                 and state.content.key(child.entry) not in self._fetching
             ):
+                # a new version replaces the copy held now: only the difference counts
+                label, content = state.path(child), state.content
+                replaced = sum(content.size_of(k) for k, v in content.held.items() if v == label)
+                size = (child.entry.size or 0) - replaced
+                if content.held_bytes + size > state.options.pin_size:
+                    log.warning("pin: not fetching %r: --pin-size would be exceeded", label)
+                    continue
                 state.nursery.start_soon(self._keep_current, child)
 
     async def _list_new(self, node: Node) -> None:
