@@ -27,8 +27,10 @@ log = logging.getLogger("docfs.vfs")
 
 #: seconds between two probes of an unreachable server
 PROBE_EVERY = 2.0
-#: the longest a read waits offline for a probe's answer (and the least time between probes)
+#: the longest a read waits offline for a probe's answer
 QUICK = 0.5
+#: the least time between two probes (a burst of reads shares them)
+PROBE_GAP = 0.1
 
 
 class Offline:
@@ -124,7 +126,7 @@ class Offline:
         if self._probing is not None:
             return self._probing
         done = trio.Event()
-        if self._nursery is None or trio.current_time() - self._probed_at < QUICK:
+        if self._nursery is None or trio.current_time() - self._probed_at < PROBE_GAP:
             done.set()
             return done
         self._probing = done
@@ -152,5 +154,10 @@ class Offline:
         if self.since is None:
             return True
         with trio.move_on_after(QUICK):
-            await self.nudge().wait()
+            while self.since is not None:
+                gap = self._probed_at + PROBE_GAP - trio.current_time()
+                if self._probing is None and gap > 0:
+                    await trio.sleep(gap)  # one ended moments ago (it may predate the return)
+                    continue
+                await self.nudge().wait()
         return self.since is None
