@@ -49,7 +49,7 @@ class Offline:
         self._nursery: trio.Nursery | None = None
         self._probe: Callable[[], Awaitable[None]] | None = None
         self._probing: trio.Event | None = None
-        self._probed_at = float("-inf")
+        self._probed_at = self._probe_began = float("-inf")
         backend.on_unreachable(self.went_down)
         backend.on_recovery(self.came_back)
 
@@ -130,6 +130,7 @@ class Offline:
             done.set()
             return done
         self._probing = done
+        self._probe_began = trio.current_time()
         self._nursery.start_soon(self._probe_once, done)
         return done
 
@@ -153,8 +154,11 @@ class Offline:
         fast, not after the retries' backoff)."""
         if self.since is None:
             return True
+        asked = trio.current_time()
         with trio.move_on_after(QUICK):
             while self.since is not None:
+                if self._probing is None and self._probe_began >= asked:
+                    break  # a probe sent since the read asked: its failure is the answer
                 gap = self._probed_at + PROBE_GAP - trio.current_time()
                 if self._probing is None and gap > 0:
                     await trio.sleep(gap)  # one ended moments ago (it may predate the return)
