@@ -83,6 +83,7 @@ def test_a_pinned_folder_is_read_offline_and_caught_up_without_a_remount(
 
     result = docfs("pin", str(pinned_root))
     assert f"{FILES} of {FILES} files" in result.stdout
+    assert "docfs: pinning [" in result.stderr and "ETA" in result.stderr  # the progress line
     assert pinned_flag(pinned_root / "folder00" / "file000.bin") == b"1"
     assert pinned_flag(daemon.at(other, "uncached.txt")) == b"0"
     assert sorted(os.listdir(daemon.at(other))) == ["uncached.txt"]  # listed, not read
@@ -195,3 +196,17 @@ def test_cache_min_free_evicts_then_refuses_instead_of_filling_the_disk(
     result = docfs("cache", "clear", str(daemon.path))
     assert f"{len(held)} cached files" in result.stdout
     assert not [p for p in (small_fs / "cache").rglob("content/*") if p.is_file()]
+
+
+def test_cache_max_age_evicts_content_not_read_but_keeps_pins(t: DSpace6Target) -> None:
+    kept = t.folder("Kept", {"kept.bin": os.urandom(5000)})
+    read = t.folder("Read", {"read.bin": os.urandom(7000)})
+    daemon = t.daemon().start("--cache-max-age", "3")
+    docfs("pin", str(daemon.at(kept)))
+    daemon.at(read, "read.bin").read_bytes()
+
+    def cached() -> list[int]:
+        return sorted(p.stat().st_size for p in daemon.cache.rglob("content/*") if p.is_file())
+
+    assert cached() == [5000, 7000]
+    wait_for(lambda: cached() == [5000], limit=20, step=0.1)  # the pinned file stays
