@@ -187,23 +187,25 @@ class CacheIndex:
 
     # ---- held (pinned) files ---------------------------------------------------------------
 
-    def hold(self, entry: Entry, label: str) -> bool:
+    def hold(self, entry: Entry, label: str, *, save: bool = True) -> bool:
         """Keep the cached copy of ``entry`` for good (a pinned file); False if not cached.
-        Another copy held under the same ``label`` (an older version) is let go."""
+        Another copy held under the same ``label`` (an older version) is let go. Without
+        ``save`` the caller calls ``save_held`` (once for a pin of many files, not per file)."""
         key = self.key(entry)
         if key not in self._files:
             return False
         for old in [k for k, v in self.held.items() if v == label and k != key]:
             del self.held[old]
         self.held[key] = label
-        self._save_held()
+        if save:
+            self.save_held()
         return True
 
     def unhold(self, keys: list[str]) -> None:
         """The files of ``keys`` become ordinary cache content (LRU) again."""
         for key in keys:
             self.held.pop(key, None)
-        self._save_held()
+        self.save_held()
         self._evict()
 
     def is_held(self, entry: Entry) -> bool:
@@ -212,7 +214,7 @@ class CacheIndex:
     def size_of(self, key: str) -> int:
         return self._files.get(key, 0)
 
-    def _save_held(self) -> None:
+    def save_held(self) -> None:
         tmp = self._held_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.held))
         os.replace(tmp, self._held_file)

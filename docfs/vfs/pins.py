@@ -158,7 +158,7 @@ class Pinning:
         async def one(node: Node, limiter: trio.CapacityLimiter) -> None:
             async with limiter:
                 try:
-                    await self.fetch(node)
+                    await self.fetch(node, save=False)
                 except errors.DocfsError as exc:
                     failed.append(f"{state.path(node)}: {exc}")
                     return
@@ -166,14 +166,17 @@ class Pinning:
             done["bytes"] += node.entry.size or 0
 
         limiter = trio.CapacityLimiter(state.options.transfers)
-        async with trio.open_nursery() as nursery:
-            for node in missing:
-                nursery.start_soon(one, node, limiter)
-            while nursery.child_tasks:
-                await progress(report())
-                with trio.move_on_after(PROGRESS_EVERY):
-                    while nursery.child_tasks:
-                        await trio.sleep(0.05)
+        try:
+            async with trio.open_nursery() as nursery:
+                for node in missing:
+                    nursery.start_soon(one, node, limiter)
+                while nursery.child_tasks:
+                    await progress(report())
+                    with trio.move_on_after(PROGRESS_EVERY):
+                        while nursery.child_tasks:
+                            await trio.sleep(0.05)
+        finally:
+            content.save_held()  # once for the whole pin (a file of every held key)
         answer = {"ok": not failed, "path": path, **report(), "failed": failed}
         if failed:
             answer["error"] = (
@@ -221,7 +224,7 @@ class Pinning:
 
     # ---- fetching --------------------------------------------------------------------------
 
-    async def fetch(self, node: Node) -> None:
+    async def fetch(self, node: Node, *, save: bool = True) -> None:
         """Fetch the whole content of ``node`` (if not cached) and hold it for its pin."""
         state, content = self.state, self.state.content
         key = content.key(node.entry)
@@ -229,7 +232,7 @@ class Pinning:
         handle = state.open_content(node)
         try:
             await content.complete(handle)
-            content.hold(node.entry, state.path(node))
+            content.hold(node.entry, state.path(node), save=save)
         finally:
             content.release(handle)
             self._fetching.discard(key)
