@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from docfs import errors
+from docfs.vfs.content import Handle
 from docfs.vfs.inodes import ROOT_INODE, Node
 
 if TYPE_CHECKING:
@@ -90,6 +91,8 @@ class Pinning:
         self.listings = listings
         #: cache keys being fetched for a pin (a listing again meanwhile adds nothing)
         self._fetching: set[str] = set()
+        #: the content handles of those fetches (their bytes so far show in the progress)
+        self._handles: dict[str, Handle] = {}
         state.on_listed.append(self._listed)
 
     # ---- the control channel's requests ----------------------------------------------------
@@ -145,12 +148,14 @@ class Pinning:
 
         def report() -> Json:
             elapsed = time.monotonic() - started
-            rate = done["bytes"] / elapsed if elapsed > 0 and done["bytes"] else None
-            left = total["bytes"] - done["bytes"]
+            # the bytes of files still arriving count as they come (one big file moves too)
+            arrived = min(total["bytes"], done["bytes"] + self._arriving())
+            rate = arrived / elapsed if elapsed > 0 and arrived else None
+            left = total["bytes"] - arrived
             return {
                 "files": done["files"],
                 "files_total": total["files"],
-                "bytes": done["bytes"],
+                "bytes": arrived,
                 "bytes_total": total["bytes"],
                 "eta": left / rate if rate else (0.0 if not left else None),
             }
@@ -230,12 +235,24 @@ class Pinning:
         key = content.key(node.entry)
         self._fetching.add(key)
         handle = state.open_content(node)
+        self._handles[key] = handle
         try:
             await content.complete(handle)
             content.hold(node.entry, state.path(node), save=save)
         finally:
             content.release(handle)
             self._fetching.discard(key)
+            self._handles.pop(key, None)
+
+    def _arriving(self) -> int:
+        """Bytes received so far by the fetches still running."""
+        total = 0
+        for handle in self._handles.values():
+            if handle.download is not None and not handle.download.done:
+                total += handle.download.received
+            elif handle.blocks is not None and not handle.blocks.done:
+                total += handle.blocks.received
+        return total
 
     def _listed(self, node: Node) -> None:
         """A directory was listed: inside a pin, fetch what is new or changed there."""
