@@ -1,4 +1,5 @@
-"""The ``docfs`` command: mount, unmount, status, sync, refresh, remotes, demo, emulate.
+"""The ``docfs`` command: mount, unmount, status, sync, refresh, pin, unpin, pinned, cache,
+remotes, demo, emulate.
 
 Secrets never come from the command line (argv is visible to every user via ``ps``): they come
 from the configuration's secret sources, ``DOCFS_USER`` / ``DOCFS_PASSWORD`` / ``DOCFS_TOKEN``
@@ -34,6 +35,7 @@ from docfs.commands.emulate import cmd_demo, cmd_emulate, emulator_profiles_help
 from docfs.commands.helper import helper_argv, is_helper_call, mistyped_command
 from docfs.commands.mount import cmd_detect, cmd_mount, cmd_unmount
 from docfs.commands.packages import register as register_packages
+from docfs.commands.pin import cmd_cache_clear, cmd_pin, cmd_pinned, cmd_unpin
 from docfs.commands.remotes import cmd_remotes
 from docfs.commands.source import (
     is_inline,
@@ -303,6 +305,28 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.set_defaults(func=cmd_refresh)
 
     resolve.add_parser(sub, common)
+    # ---- offline use and cache control (issue 22) ----
+    pin = sub.add_parser(
+        "pin", parents=[common], help="fetch everything below PATH and keep it for offline use"
+    )
+    pin.add_argument("paths", nargs="+", metavar="PATH")
+    pin.set_defaults(func=cmd_pin)
+    unpin = sub.add_parser(
+        "unpin", parents=[common], help="let pinned content below PATH be evicted again"
+    )
+    unpin.add_argument("paths", nargs="+", metavar="PATH")
+    unpin.set_defaults(func=cmd_unpin)
+    pinned = sub.add_parser("pinned", parents=[common], help="list pinned folders")
+    pinned.add_argument("path", nargs="?", help="only the mount holding PATH")
+    pinned.add_argument("--json", action="store_true", help="machine-readable")
+    pinned.set_defaults(func=cmd_pinned)
+    cache = sub.add_parser("cache", parents=[common], help="control a mount's content cache")
+    cache_actions = cache.add_subparsers(dest="action", required=True)
+    clear = cache_actions.add_parser(
+        "clear", parents=[common], help="drop cached, unpinned content below PATH"
+    )
+    clear.add_argument("path", nargs="?", help="default: all of every mount")
+    clear.set_defaults(func=cmd_cache_clear)
 
     remotes = sub.add_parser("remotes", parents=[common], help="list or check configured remotes")
     remotes.set_defaults(func=cmd_remotes, action=None)

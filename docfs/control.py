@@ -7,7 +7,8 @@ wait for minutes, and because status must work even when the mount itself hangs.
 
 The protocol is one JSON object per line. The client sends one request, ``{"op": "status"}``,
 ``{"op": "sync", "timeout": 600}``, ``{"op": "refresh", "path": "/a/b"}``,
-``{"op": "locate", "ino": 42}`` (the path of an inode, for ``docfs resolve``) or a repository
+``{"op": "locate", "ino": 42}`` (the path of an inode, for ``docfs resolve``), ``pin``/``unpin``/
+``pinned``/``cache-clear`` with a ``path`` (issue 22: offline use) or a repository
 type's own request (``RemoteType.control_ops``); the server answers
 with zero or more ``{"progress": …}`` lines and one final line with ``"ok"`` true or false.
 """
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from docfs.errors import DocfsError
 from docfs.registry import control_handler
 from docfs.remotetype import load
 
@@ -46,6 +48,8 @@ TICK = 0.5
 RATE_WINDOW = 20.0
 
 Json = dict[str, Any]
+#: the requests of offline use and cache control (issue 22)
+PIN_OPS = ("pin", "unpin", "pinned", "cache-clear")
 
 
 class ControlError(Exception):
@@ -227,6 +231,8 @@ class ControlServer:
             if path is None:
                 raise ControlError(f"inode {ino} is not known to the mount")
             await send({"ok": True, "path": path})
+        elif op in PIN_OPS:
+            await self.offline_use(str(op), request, send)
         elif isinstance(op, str) and (handler := control_handler(op)) is not None:
             # a repository type's own request (RSpace's share/unshare/shares/mkdir --notebook),
             # done with the mount's own login; loaded by name from the type's descriptor
@@ -282,6 +288,9 @@ class ControlServer:
             "lost_found": _lost_found_count(fs.lost_found.dir),
             # e.g. DSpace submissions not deposited yet
             "held_back": fs.backend.held_back(),
+            # offline use (issue 22): pinned folders, and whether the server answers
+            "pinned": fs.pinning.summary(),
+            "offline": fs.offline.report(),
         }
 
     # ---- sync ------------------------------------------------------------------------------
@@ -326,6 +335,33 @@ class ControlServer:
             "pending": pending,
             "error": _sync_error(failed, pending),
         }
+
+    # ---- offline use and cache control (issue 22): pin, unpin, pinned, cache-clear ---------
+
+    async def offline_use(self, op: str, request: Json, send: Callable[[Json], Any]) -> None:
+        """``docfs pin``/``unpin``/``pinned``/``cache clear``; a refusal (over the pin
+        budget, not in the mount) is the request's error line."""
+        path = request.get("path", "/")
+        if not isinstance(path, str):
+            raise ControlError(f"{op} needs a path")
+        try:
+            if op == "pin":
+
+                async def progress(report: Json) -> None:
+                    await send({"progress": report})
+
+                await send(await self.fs.pin(path, progress))
+            elif op == "unpin":
+                await send(self.fs.unpin(path))
+            elif op == "pinned":
+                await send(self.fs.pinned())
+            else:
+                answer = self.fs.cache_clear(path)
+                log.info("cache clear %s: %d files, %d bytes", path, answer["files"],
+                         answer["bytes"])  # fmt: skip
+                await send(answer)
+        except DocfsError as exc:
+            raise ControlError(str(exc)) from None
 
     # ---- refresh ---------------------------------------------------------------------------
 

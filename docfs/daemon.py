@@ -54,6 +54,9 @@ class MountConfig:
     credentials: Credentials = field(default_factory=Credentials)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     cache_size: int = field(default_factory=lambda: default("cache_size"))
+    #: evict content not read for this many seconds; keep this many bytes free (issue 22)
+    cache_max_age: float | None = None
+    cache_min_free: int = 0
     options: Options = field(default_factory=Options)
     timeout: float = field(default_factory=lambda: default("timeout"))
     concurrency: int | None = None
@@ -447,7 +450,13 @@ async def _serve(
         keep_private(cache_root)
         if config.cache_dir == default_cache_dir():
             keep_private(config.cache_dir)
-        content = ContentCache(cache_root, config.cache_size, config.namespace)
+        content = ContentCache(
+            cache_root,
+            config.cache_size,
+            config.namespace,
+            max_age=config.cache_max_age,
+            min_free=config.cache_min_free,
+        )
         fs = Filesystem(backend, root, content, config.options)
         if config.thumbnails and ThumbnailWriter.supported(backend):
             managers = config.options.file_managers

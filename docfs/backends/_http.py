@@ -231,6 +231,8 @@ class HttpClient:
         #: called when the server answers again after it was unreachable (the write-back
         #: queue retries at once instead of at the end of its backoff)
         self.on_recovery: list[Callable[[], None]] = []
+        #: called when the server stops answering (the vfs serves what it has meanwhile)
+        self.on_unreachable: list[Callable[[], None]] = []
         #: follow a redirect to another origin (without credentials); a backend whose API never
         #: redirects elsewhere turns this off, and such a redirect is then a protocol error
         self.foreign_redirects = True
@@ -485,6 +487,8 @@ class HttpClient:
                 logging.WARNING if self._answered_once else logging.DEBUG,
                 "the server is unreachable; until it answers, requests are not retried",
             )
+            for callback in self.on_unreachable:
+                callback()
         self._down_until = trio.current_time() + DOWN_HOLD
 
     def _answered(self) -> None:

@@ -263,6 +263,10 @@ class Backend(ABC):
     def on_recovery(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional
         """Call ``callback`` whenever the server answers again after it was unreachable."""
 
+    def on_unreachable(self, callback: Callable[[], None]) -> None:  # noqa: B027 - optional
+        """Call ``callback`` when the server stops answering (every try of a request went
+        unanswered); ``on_recovery`` says when it is back. The vfs goes offline meanwhile."""
+
     @property
     def request_timeout(self) -> float:
         """Seconds one request may take before it counts as lost (see ``landing_window``)."""

@@ -43,6 +43,9 @@ class HttpBackend(Backend):
     def on_recovery(self, callback: Callable[[], None]) -> None:
         self.http.on_recovery.append(callback)
 
+    def on_unreachable(self, callback: Callable[[], None]) -> None:
+        self.http.on_unreachable.append(callback)
+
     @property
     def request_timeout(self) -> float:
         return self.http.limits.timeout

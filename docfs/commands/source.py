@@ -302,6 +302,8 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
         credentials=credentials,
         cache_dir=pick(_given(args, r, "cache_dir"), default_cache_dir()),
         cache_size=_given(args, r, "cache_size"),
+        cache_max_age=_given(args, r, "cache_max_age"),
+        cache_min_free=_given(args, r, "cache_min_free"),
         options=Options(
             read_only=bool(_given(args, r, "read_only")),
             direct_io=bool(_given(args, r, "direct_io")),
@@ -315,6 +317,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
             search_limit=_given(args, r, "search_limit"),
             uid=pick(_given(args, r, "uid"), os.getuid()),
             gid=pick(_given(args, r, "gid"), os.getgid()),
+            pin_size=_given(args, r, "pin_size"),
         ),
         timeout=_given(args, r, "timeout"),
         concurrency=_given(args, r, "concurrency"),

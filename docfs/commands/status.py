@@ -159,7 +159,27 @@ def format_status(report: dict[str, Any]) -> str:
         lines.append(f"  lost+found  {report['lost_found']} files kept after failed uploads")
     for held in report.get("held_back") or []:
         lines.append(f"  held back   {held}")
+    lines.extend(format_offline_use(report))
     return "\n".join(lines) + "\n"
+
+
+def format_offline_use(report: dict[str, Any]) -> list[str]:
+    """Pinned files and bytes, and the outage if the server does not answer (issue 22)."""
+    lines = []
+    pinned = report.get("pinned")
+    if pinned and pinned.get("folders"):
+        lines.append(
+            f"  pinned    {pinned['files']} files, {human_size(pinned['bytes'])} of "
+            f"{human_size(pinned['limit'])} in {pinned['folders']} pinned folders"
+        )
+    offline = report.get("offline")
+    if offline:
+        since = time.strftime("%H:%M", time.localtime(offline["since"]))
+        lines.append(
+            f"  offline since {since}, {offline['failed']} requests failed, "
+            f"retrying every {offline['retry_every']:g} s"
+        )
+    return lines
 
 
 def format_transfer(t: dict[str, Any]) -> str:

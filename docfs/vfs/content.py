@@ -8,6 +8,9 @@ the repository gives one) match, the file is renamed to its final name; a ``.par
 never served after a restart. Use order is kept in the files' mtimes, so the LRU survives
 restarts. Files that are open are pinned and never evicted.
 
+The bookkeeping (use order, eviction, files held for pinned folders, the age and free-space
+limits) is ``CacheIndex`` in ``docfs.vfs.cacheindex``.
+
 For backends with byte ranges a file is filled in blocks instead (``BlockDownload``): a read
 fetches only the blocks it touches, several blocks are fetched in parallel, and a sequential
 reader makes the cache read ahead of it. The file becomes a complete cache entry once every
@@ -26,12 +29,10 @@ prefix is what the server sent, exactly as a reader of a running download is ser
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import logging
 import os
 import shutil
-from collections import OrderedDict
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -46,6 +47,8 @@ from docfs.vfs.blocks import BLOCK_FETCHERS as BLOCK_FETCHERS
 from docfs.vfs.blocks import BLOCK_SIZE as BLOCK_SIZE
 from docfs.vfs.blocks import FINISH_BELOW, FIRST_FETCH, INLINE_VERIFY, READ_AHEAD, BlockDownload
 from docfs.vfs.blocks import RangeFetch as RangeFetch
+from docfs.vfs.cacheindex import PARTIAL as PARTIAL
+from docfs.vfs.cacheindex import CacheIndex
 from docfs.vfs.filewriter import FileWriter
 
 log = logging.getLogger("docfs.cache")
@@ -57,8 +60,6 @@ Fetch = Callable[[Sink, int], Awaitable[None]]
 #: that byte, whichever is more: a sniffer's 4 KiB read costs a few hundred KiB, not the file,
 #: and a sequential reader's window doubles as it goes (its reads never wait for it)
 STREAM_AHEAD = 64 << 10
-#: a kept prefix of a file whose download was stopped: ``<key>.partial``
-PARTIAL = ".partial"
 #: "the whole file" as a reader's demand
 EVERYTHING = 1 << 62
 
@@ -138,22 +139,34 @@ class Handle:
     next_offset: int = 0
 
 
-class ContentCache:
-    def __init__(self, root: Path, limit: int, namespace: str) -> None:
-        self.dir = root / "content"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.limit = limit
-        self.namespace = namespace
-        self._files: OrderedDict[str, int] = OrderedDict()  # key → size, least recent first
-        #: sum of ``_files``: ``used`` is asked on every open and release, too often to add up
-        self._stored = 0
-        self._pins: dict[str, int] = {}
+class ContentCache(CacheIndex):
+    def __init__(
+        self,
+        root: Path,
+        limit: int,
+        namespace: str,
+        *,
+        max_age: float | None = None,
+        min_free: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(root, limit, namespace, max_age=max_age, min_free=min_free, clock=clock)
         #: open handles per key: the download of a file nobody holds open is stopped
         self._readers: dict[str, int] = {}
         self._downloads: dict[str, Download] = {}
         self._blocks: dict[str, BlockDownload] = {}
         self._block_entries: dict[str, Entry] = {}
         self._scan()
+
+    def _in_flight(self) -> int:
+        in_flight = sum(d.received for d in self._downloads.values())
+        return in_flight + sum(b.received for b in self._blocks.values())
+
+    def _coming(self) -> int:
+        coming = sum(
+            max(0, (d.expected or d.received) - d.received) for d in self._downloads.values()
+        )
+        return coming + sum(b.size - b.received for b in self._blocks.values())
 
     # ---- bookkeeping -----------------------------------------------------------------------
 
@@ -166,66 +179,12 @@ class ContentCache:
                 continue
             st = path.stat()
             found.append((st.st_mtime, path.name, st.st_size))
-        for _, name, size in sorted(found):
+        for mtime, name, size in sorted(found):
             self._keep(name, size)
+            self._used_at[name] = mtime
+        for key in [k for k in self.held if k not in self._files]:
+            del self.held[key]  # removed behind our back: the pin fetches it again
         self._evict()
-
-    def key(self, entry: Entry) -> str:
-        raw = f"{self.namespace}\0{entry.id}\0{entry.version}".encode()
-        return hashlib.sha256(raw).hexdigest()[:40]
-
-    def path(self, key: str) -> Path:
-        return self.dir / key
-
-    @property
-    def used(self) -> int:
-        in_flight = sum(d.received for d in self._downloads.values())
-        in_blocks = sum(b.received for b in self._blocks.values())
-        return self._stored + in_flight + in_blocks
-
-    def contains(self, entry: Entry) -> bool:
-        return self.key(entry) in self._files
-
-    def _keep(self, key: str, size: int) -> None:
-        """A complete file joins the cache (most recently used); the byte total follows."""
-        self._stored += size - self._files.get(key, 0)
-        self._files[key] = size
-        self._files.move_to_end(key)
-
-    def _forget(self, key: str) -> int:
-        size = self._files.pop(key)
-        self._stored -= size
-        return size
-
-    def _touch(self, key: str) -> None:
-        self._files.move_to_end(key)
-        with contextlib.suppress(OSError):
-            os.utime(self.path(key))
-
-    def _evict(self, room: int = 0) -> None:
-        """Drop least recently used, unpinned files until ``room`` more bytes fit."""
-        excess = self.used + room - self.limit
-        if excess <= 0:
-            return
-        for key in list(self._files):
-            if excess <= 0:
-                break
-            if self._pins.get(key.removesuffix(PARTIAL)):
-                continue
-            size = self._forget(key)
-            self.path(key).unlink(missing_ok=True)
-            excess -= size
-            log.debug("evicted %s (%d bytes)", key, size)
-
-    def _pin(self, key: str) -> None:
-        self._pins[key] = self._pins.get(key, 0) + 1
-
-    def _unpin(self, key: str) -> None:
-        left = self._pins.get(key, 1) - 1
-        if left <= 0:
-            self._pins.pop(key, None)
-        else:
-            self._pins[key] = left
 
     # ---- open / read / release -------------------------------------------------------------
 
@@ -312,8 +271,8 @@ class ContentCache:
     def _start(self, key: str, entry: Entry, fetch: Fetch, nursery: trio.Nursery) -> Download:
         path = self.dir / f"{key}.part"
         # create the file now so readers can open it before the first byte arrives
+        self._make_room((entry.size or 0) - self._files.get(key + PARTIAL, 0), entry.name)
         base = self._take_partial(key, path)
-        self._evict((entry.size or 0) - base)
         download = Download(key, path, entry.size, received=base, given=base)
         self._downloads[key] = download
         self._pin(key)  # held by the download itself until it ends
@@ -323,8 +282,8 @@ class ContentCache:
     def _start_blocks(self, key: str, entry: Entry, fetch: RangeFetch) -> BlockDownload:
         assert entry.size is not None
         path = self.dir / f"{key}.part"
+        self._make_room(entry.size - self._files.get(key + PARTIAL, 0), entry.name)
         base = self._take_partial(key, path)
-        self._evict(entry.size - base)
         blocks = BlockDownload(key, path, entry.size, fetch)
         # a kept prefix counts as fetched: whole blocks, and the start of the next one
         for block in range(blocks.count):
@@ -628,7 +587,10 @@ class ContentCache:
         size = src.stat().st_size
         if size > self.limit:
             return
-        self._evict(size)
+        try:
+            self._make_room(size, entry.name)
+        except errors.QuotaExceeded:
+            return  # uploaded all the same: the next reader downloads it
         tmp = self.dir / f"{key}.part"
         try:
             os.link(src, tmp)

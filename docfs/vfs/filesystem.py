@@ -10,9 +10,10 @@ through the ``ContentCache``; writes go through the staging area.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import trio
 
@@ -26,6 +27,7 @@ from docfs.vfs.inodes import Node
 from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
 from docfs.vfs.metafiles import MetaFiles
+from docfs.vfs.pins import Json, Pinning
 from docfs.vfs.state import BLOCK, Attr, MountState, OpenFile, StatFs
 from docfs.vfs.state import Options as Options
 from docfs.vfs.writes import Writes
@@ -60,6 +62,7 @@ class Filesystem(MountState):
         #: the hidden metadata files (issue 21): asked first by the operations below
         self.metafiles = MetaFiles(self, self.listings)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
+        self.pinning = Pinning(self, self.listings)
         if self.writeback is not None:
             self.writeback.on_done = self.writes.upload_done
 
@@ -70,6 +73,8 @@ class Filesystem(MountState):
         if self.writeback is not None:
             nursery.start_soon(self.writeback.run)
         nursery.start_soon(self.backend.run)
+        self.offline.start(nursery, self._probe)
+        nursery.start_soon(self.content.run)
 
     # ---- attributes and listings -----------------------------------------------------------
 
@@ -344,3 +349,43 @@ class Filesystem(MountState):
         if self.metafiles.owns(ino):
             raise errors.AttributeNotSupported(f"{name}: a metadata file has no attributes")
         await self.xattrs.removexattr(ino, name)
+
+    # ---- offline use and cache control (issue 22; see ``Pinning`` and ``Offline``) ---------
+
+    async def _probe(self) -> None:
+        """Ask the server something cheap: is it back? (the first page of the root)"""
+        root = self.inodes.get(1).entry
+        async with contextlib.aclosing(self.backend.list_dir(root)) as entries:  # type: ignore[type-var]
+            async for _ in entries:
+                break
+
+    async def pin(self, path: str, progress: Callable[[Json], Awaitable[None]]) -> Json:
+        return await self.pinning.pin(path, progress)
+
+    def unpin(self, path: str) -> Json:
+        return self.pinning.unpin(path)
+
+    def pinned(self) -> Json:
+        return self.pinning.pinned()
+
+    def cache_clear(self, path: str) -> Json:
+        """Drop cached content below ``path`` that is not pinned, open or being written; the
+        listings stay. Asks the server nothing."""
+        if path.strip("/") == "":
+            files, dropped = self.content.clear()
+        else:
+            top = self.listings.cached_node(path)
+            if top is None:
+                raise errors.NotFound(f"{path}: not in the mount's cache")
+            keys, todo = [], [top]
+            while todo:
+                node = todo.pop()
+                if not node.is_dir:
+                    keys.append(self.content.key(node.entry))
+                    continue
+                for ino in node.child_names().values():
+                    child = self.inodes.find(ino)
+                    if child is not None and child.parent == node.ino:
+                        todo.append(child)
+            files, dropped = self.content.clear(keys)
+        return {"ok": True, "files": files, "bytes": dropped}

@@ -50,6 +50,15 @@ class Listings:
         fresh = self.state.fresh
         if fresh.fresh(node.listed_at):
             return node.child_names()
+        offline = self.state.offline
+        if offline.offline and node.children is not None:
+            # a server that does not answer is not asked: what is cached is served (and a
+            # probe looks whether it is back)
+            offline.stale_listing(self.state.path(node))
+            offline.nudge()
+            return node.child_names()
+        if not await offline.reachable():
+            raise offline.refuse(f"the listing of {self.state.path(node)!r}")
         lock = self._list_locks.setdefault(node.ino, trio.Lock())
         async with lock:
             # another task may have listed it while we waited for the lock
@@ -60,7 +69,9 @@ class Listings:
                 except errors.RemoteUnavailable:
                     if node.children is None:
                         raise
-                    if node.ino not in self._stale_warned:
+                    if offline.offline:
+                        offline.stale_listing(self.state.path(node))
+                    elif node.ino not in self._stale_warned:
                         self._stale_warned.add(node.ino)
                         log.warning(
                             "server unavailable: serving the cached listing of %r",
@@ -121,6 +132,8 @@ class Listings:
         ):
             if known.staged is None and known.pending_job is None:
                 known.entry = entry  # new size/version: the next open gets the new content
+                for listed in self.state.on_listed:
+                    listed(holder)
             return
         # new, or renamed: its directory (if we hold a listing of it) must be listed again
         self.state.invalidate_by_id(parent_id)
@@ -174,6 +187,8 @@ class Listings:
         node.listed_at = node.full_listed_at = state.fresh.now()
         node.hidden = None
         self._stale_warned.discard(node.ino)
+        for listed in state.on_listed:
+            listed(node)
 
     def vanished(self, node: Node) -> None:
         """``node`` answered 404: drop it and make its parent re-list."""

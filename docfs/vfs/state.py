@@ -26,6 +26,8 @@ from docfs.vfs.dates import FirstSeen
 from docfs.vfs.inodes import ROOT_INODE, InodeTable, Node
 from docfs.vfs.metadata import Freshness
 from docfs.vfs.names import DEFAULT_LOCAL_ONLY, LocalNames
+from docfs.vfs.offline import Offline
+from docfs.vfs.pins import PinList
 from docfs.vfs.spares import SpareFiles
 from docfs.vfs.staging import AttrStore, LostFound, Staging
 from docfs.vfs.thumbnails import ThumbnailWriter
@@ -61,6 +63,8 @@ class Options:
     search_limit: int = 1000
     uid: int = field(default_factory=os.getuid)
     gid: int = field(default_factory=os.getgid)
+    #: bytes pinned folders may hold (``docfs pin``; not counted against the cache size)
+    pin_size: int = 10 << 30
 
 
 @dataclass
@@ -130,6 +134,11 @@ class MountState:
         #: inodes of the hidden virtual directories (``docfs.vfs.hidden``): listed by their
         #: provider, never by the backend
         self.virtual_dirs: set[int] = set()
+        # ---- offline use (issue 22): the server's reachability, the pinned folders ----
+        self.offline = Offline(backend)
+        self.pins = PinList(cache_root)
+        #: called with each directory just listed (the pins fetch what changed in theirs)
+        self.on_listed: list[Callable[[Node], None]] = []
         leftovers = any((cache_root / "queue").glob("*.json"))
         if self.options.write_back is not None or leftovers:
             # a queue left by an earlier run is uploaded even if this mount writes synchronously
@@ -208,6 +217,8 @@ class MountState:
 
     def fetcher(self, entry: Entry) -> Fetch:
         async def fetch(sink: Sink, start: int) -> None:
+            if not await self.offline.reachable():
+                raise self.offline.refuse(repr(entry.name))  # at once, not after the retries
             # from ``start``: the rest of a kept prefix (backends without ranges skip the
             # bytes before it in a whole-file answer)
             await self.backend.download(entry, sink, start)
@@ -220,6 +231,8 @@ class MountState:
             return None
 
         async def fetch(sink: Sink, start: int, end: int) -> None:
+            if not await self.offline.reachable():
+                raise self.offline.refuse(repr(entry.name))
             await self.backend.download(entry, sink, start, end)
 
         return fetch

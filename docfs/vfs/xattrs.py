@@ -58,6 +58,9 @@ class Xattrs:
             url = self.state.backend.web_url(node.entry)
             if url:
                 values[URL_XATTR] = url
+        # kept for offline use (``docfs pin``): the node or a folder above it is pinned
+        pinned = self.state.pins.covers(self.state.path(node)) is not None
+        values["user.docfs.pinned"] = "1" if pinned else "0"
         return values
 
     async def _complete_meta(self, node: Node) -> None:
