@@ -340,6 +340,7 @@ class Filesystem(MountState):
         return await self.xattrs.listxattr(ino)
 
     async def setxattr(self, ino: int, name: str, value: bytes) -> None:
+        self.hidden.refuse("setxattr", ino)
         if self.metafiles.owns(ino):
             raise errors.AttributeNotSupported(f"{name}: a metadata file has no attributes")
         await self.xattrs.setxattr(ino, name, value)

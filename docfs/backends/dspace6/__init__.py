@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ import trio
 from docfs import errors, saf
 from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
-from docfs.backends._http import HttpClient, Limits, login_refused
+from docfs.backends._http import HttpClient, Limits
 from docfs.backends._saf_deposit import Packages
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import (
@@ -67,6 +67,7 @@ from docfs.backends.dspace6.metadata import (
     dc_key,
     update_item_metadata,
 )
+from docfs.backends.dspace6.session import JSON, CookieSession
 from docfs.backends.http_backend import HttpBackend
 from docfs.hashing import file_digest_async
 
@@ -81,7 +82,6 @@ BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME})
 MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
 #: collection pages requested at once (the concurrency cap still applies)
 PAGES_AT_ONCE = 4
-JSON = {"Accept": "application/json"}
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 #: the editable text fields of communities and collections (PUT overwrites all of them)
 CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
@@ -92,70 +92,6 @@ SITE = "site"
 def _sid(entry: Entry) -> str:
     """The server's uuid of an entry (an item's ``id`` also names the collection it is in)."""
     return entry.object_id or entry.id.partition("@")[0]
-
-
-class CookieSession:
-    """``JSESSIONID`` from ``POST /login``; anonymous when no credentials are given.
-
-    A DSpace 6 session that timed out does not fail requests: the server silently treats the
-    old cookie as anonymous, and listings just lose their private entries. So besides the
-    one re-login on 401, a session idle for longer than ``idle_timeout`` (below Tomcat's
-    default of 30 minutes) is renewed before the next request.
-    """
-
-    def __init__(self, credentials: Credentials, idle_timeout: float = 25 * 60) -> None:
-        self._email = credentials.user
-        self._password = credentials.password
-        self._cookie: str | None = None
-        self.idle_timeout = idle_timeout
-        self._last_used = 0.0
-
-    @property
-    def anonymous(self) -> bool:
-        return not (self._email and self._password)
-
-    def needs_login(self) -> bool:
-        if self.anonymous:
-            return False
-        idle = time.monotonic() - self._last_used
-        return self._cookie is None or idle > self.idle_timeout
-
-    def apply(self, request: httpx.Request) -> None:
-        if self._cookie is not None:
-            request.headers["Cookie"] = f"JSESSIONID={self._cookie}"
-            self._last_used = time.monotonic()
-
-    def expired(self, response: httpx.Response) -> bool:
-        return response.status_code == 401 and not self.anonymous
-
-    def secrets(self) -> Iterable[str]:
-        return [s for s in (self._password, self._cookie) if s]
-
-    async def login(self, http: HttpClient) -> None:
-        assert self._email and self._password
-        self._cookie = None
-        try:
-            response = await http.request(
-                "POST",
-                "/login",
-                endpoint="login",
-                data={"email": self._email, "password": self._password},
-                headers=JSON,
-                auth=False,
-                # a login only makes a new session: repeating it after a lost answer is
-                # harmless, and a flaky server must not turn a session renewal into a failure
-                idempotent=True,
-                # a refused login is final: never retried, never re-logged
-                status_map={401: errors.AuthenticationFailed, 403: errors.AuthenticationFailed},
-            )
-        except errors.AuthenticationFailed as exc:
-            raise login_refused("DSpace", self._email, "wrong e-mail or password", exc) from None
-        cookie = response.cookies.get("JSESSIONID")
-        if not cookie:
-            raise errors.ProtocolError("DSpace login answered without a JSESSIONID cookie")
-        self._cookie = cookie
-        self._last_used = time.monotonic()
-        log.info("logged in to DSpace as %s", self._email)
 
 
 def parse_last_modified(value: object) -> float | None:
