@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +143,10 @@ class Capabilities:
     changes: bool = False
     #: ``list_tree()`` lists a whole change scope at once (cheaper than directory by directory)
     tree: bool = False
+    #: ``list_dir_deep()`` gives child directories' listings with the children, in the same
+    #: requests (e.g. DSpace 6 items with their files): a walk costs the pages, not one
+    #: request per child; the vfs asks for it only when a program walks the tree
+    deep: bool = False
 
 
 @dataclass(frozen=True)
@@ -255,6 +259,15 @@ class Backend(ABC):
         """``(parent directory id, entry)`` for everything below ``scope``, parents first.
         Only for backends whose capabilities say ``tree``."""
         raise NotSupported(f"{self.name}: no tree listing")
+
+    async def list_dir_deep(
+        self, directory: Entry
+    ) -> AsyncIterator[tuple[Entry, Sequence[Entry] | None]]:
+        """The children of ``directory`` (as ``list_dir``), each child directory with its own
+        complete listing where the same answers carried it (None: not known, list it later).
+        Backends whose capabilities say ``deep`` override this; the default is ``list_dir``."""
+        async for entry in self.list_dir(directory):
+            yield entry, None
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         """A sentence for the log when ``op`` is refused on ``entry``: what to do instead."""

@@ -24,6 +24,7 @@ from docfs.vfs.listings import FULL_LISTING_EVERY as FULL_LISTING_EVERY
 from docfs.vfs.listings import Listings
 from docfs.vfs.state import BLOCK, Attr, MountState, OpenFile, StatFs
 from docfs.vfs.state import Options as Options
+from docfs.vfs.walks import Walkers
 from docfs.vfs.writes import Writes
 from docfs.vfs.xattrs import Xattrs
 
@@ -45,6 +46,8 @@ class Filesystem(MountState):
         self.writes = Writes(self, self.listings)
         self.xattrs = Xattrs(self)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
+        #: which programs get deep listings (``docfs.vfs.walks``)
+        self.walkers = Walkers()
         if self.writeback is not None:
             self.writeback.on_done = self.writes.upload_done
 
@@ -99,9 +102,16 @@ class Filesystem(MountState):
     def forget(self, ino: int, count: int) -> None:
         self.inodes.forget(ino, count)
 
-    async def opendir(self, ino: int) -> int:
+    async def opendir(self, ino: int, pid: int | None = None) -> int:
+        """Open directory ``ino`` for process ``pid`` (listing it if needed: with its children's
+        listings when ``pid`` walks the tree, see ``docfs.vfs.walks``)."""
         node = self.inodes.get(ino)
-        children = await self.listings.ensure_listed(node)
+        deep = (
+            self.backend.capabilities.deep
+            and not self.fresh.fresh(node.listed_at)
+            and self.walkers.walks(pid)
+        )
+        children = await self.listings.ensure_listed(node, deep)
         dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath
         self._dir_handles[dh] = sorted(children.items())

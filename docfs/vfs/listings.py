@@ -41,7 +41,10 @@ class Listings:
         if parent is not None and parent.children is not None:
             await self.ensure_listed(parent)
 
-    async def ensure_listed(self, node: Node) -> dict[str, int]:
+    async def ensure_listed(self, node: Node, deep: bool = False) -> dict[str, int]:
+        """The children of ``node``, listed if the listing is not fresh; ``deep``: a program
+        walks the tree, so the child directories' listings are taken from the same answers
+        where the backend can (``Backend.list_dir_deep``)."""
         if not node.is_dir:
             raise errors.NotADirectory(self.state.path(node))
         fresh = self.state.fresh
@@ -53,7 +56,7 @@ class Listings:
             if not fresh.fresh(node.listed_at):
                 try:
                     if not await self._refresh_from_changes(node):
-                        await self._list(node)
+                        await self._list(node, deep)
                 except errors.RemoteUnavailable:
                     if node.children is None:
                         raise
@@ -122,11 +125,13 @@ class Listings:
         # new, or renamed: its directory (if we hold a listing of it) must be listed again
         self.state.invalidate_by_id(parent_id)
 
-    async def _list(self, node: Node) -> None:
+    async def _list(self, node: Node, deep: bool = False) -> None:
         started = time.time()
         backend = self.state.backend
         if node.entry.change_scope and backend.capabilities.tree:
             await self._list_tree(node)
+        elif deep and backend.capabilities.deep:
+            await self._list_deep(node)
         else:
             self._apply_listing(node, [e async for e in backend.list_dir(node.entry)])
         if node.entry.change_scope and node.feed is None:
@@ -146,6 +151,22 @@ class Listings:
                 if child is not None and child.is_dir and ino not in seen:
                     seen.add(ino)
                     pending.append(child)
+
+    async def _list_deep(self, node: Node) -> None:
+        """List ``node`` with its child directories' listings where the answers carried them:
+        each becomes that directory's listing, fresh for the usual TTL and dropped by the usual
+        invalidations (a child listed fresh already is left as it is)."""
+        pairs = [pair async for pair in self.state.backend.list_dir_deep(node.entry)]
+        self._apply_listing(node, [entry for entry, _ in pairs])
+        inodes = self.state.inodes
+        for entry, children in pairs:
+            if children is None or not entry.is_dir:
+                continue
+            child = inodes.by_id(entry.id)
+            if child is None or child.parent != node.ino or not child.is_dir:
+                continue  # shadowed by a local name, or not placed here
+            if not self.state.fresh.fresh(child.listed_at):
+                self._apply_listing(child, list(children))
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         state, inodes = self.state, self.state.inodes
