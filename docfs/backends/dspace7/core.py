@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +80,7 @@ class DSpace7Core(HttpBackend):
         move=False,
         meta_namespace="dspace",
         duplicate_names=True,
+        deep=True,
     )
     # DSpace documents no request rate limit; its Solr-backed search is the bottleneck, so a
     # modest concurrency is kinder to shared servers. Uploads can be large: a longer timeout.
@@ -173,7 +174,7 @@ class DSpace7Core(HttpBackend):
         rel: str,
         *,
         endpoint: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         nested: Callable[[JSON], JSON] | None = None,
         first_page: int = 0,
     ) -> AsyncGenerator[JSON, None]:
@@ -181,7 +182,9 @@ class DSpace7Core(HttpBackend):
         the server believes it has, behind a proxy, rather than the one we reach)."""
         page = first_page
         while True:
-            query = {**(params or {}), "page": str(page), "size": str(PAGE_SIZE)}
+            # a list of pairs: a parameter may repeat (embed=…&embed=…)
+            pairs = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+            query = [*pairs, ("page", str(page)), ("size", str(PAGE_SIZE))]
             data = await self._json("GET", path, endpoint=endpoint, params=query)
             body = nested(data) if nested is not None else data
             objs = (body.get("_embedded") or {}).get(rel) or []
