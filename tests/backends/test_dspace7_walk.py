@@ -23,11 +23,11 @@ async def test_deep_listing_equals_the_item_listings_and_costs_the_pages(version
     other = emulator.add_collection("Other", com)
     n = 130
     for i in range(n):
-        item = emulator.add_item(col, f"Item {i:03d}")
-        emulator.add_bitstream(item, "a.pdf", f"%PDF-1.4 {i}".encode())
-        emulator.add_bitstream(item, "b.txt", b"x" * (i + 1))
+        uuid = emulator.add_item(col, f"Item {i:03d}")
+        emulator.add_bitstream(uuid, "a.pdf", f"%PDF-1.4 {i}".encode())
+        emulator.add_bitstream(uuid, "b.txt", b"x" * (i + 1))
         if i == 4:
-            emulator.map_item(item, other)
+            emulator.map_item(uuid, other)
     with EmulatorServer(emulator) as server:
         backend = DSpace7Backend(HttpClient(server.url, retry=FAST_RETRY), Credentials(*USER))
         await backend.connect()
