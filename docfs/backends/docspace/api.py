@@ -44,6 +44,7 @@ class DocSpaceApi(HttpBackend):
         move=True,
         meta_namespace="docspace",
         duplicate_names=True,
+        deep=True,
     )
     #: 1500 requests per minute (a bucket of 25 plus 24.5/s never exceeds 1500 in 60 s) and
     #: 50 concurrent requests; writes are further capped at 15 by the backend itself
