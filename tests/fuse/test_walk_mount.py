@@ -1,5 +1,5 @@
-"""Walking a DSpace 6 collection through a real mount (issue 24.1): ``find`` and ``du`` cost
-the collection's pages, not a request per item, and see what they saw before."""
+"""Walking a repository through a real mount (issue 24.1): ``find`` and ``du`` cost the
+listing's pages, not a request per directory below it, and see what they saw before."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from docfs.emulators.base import EmulatorServer
+import pytest
+
+from docfs.emulators.base import Emulator, EmulatorServer
+from docfs.emulators.docspace import DocSpaceEmulator
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.dspace7 import DSpace7Emulator
+from tests.conformance.adapters import ADAPTERS, Adapter, DocSpaceAdapter
 from tests.fuse.conftest import Mount, MountFactory
 
 N = 230
@@ -106,3 +111,49 @@ def test_ls_lists_without_the_files_and_mapped_items_keep_their_rules(
         "b.txt",
     ]
     assert e.get_object(mapped) is not None
+
+
+def _seed_other(adapter: Adapter, emulator: Emulator, n: int) -> tuple[Path, dict[str, int]]:
+    """``n`` directories of two files where ``adapter``'s repository keeps them: DSpace 7 items
+    of a collection ``Tree/Walk``, DocSpace folders of ``My documents/Walk``."""
+    sizes: dict[str, int] = {}
+    if isinstance(emulator, DSpace7Emulator):
+        col = emulator.add_collection("Walk", emulator.add_community("Tree"))
+        for i in range(n):
+            item = emulator.add_item(col, f"Item {i:03d}")
+            for name, data in (("a.txt", f"first {i}".encode()), ("b.txt", b"x" * (i + 1))):
+                emulator.add_bitstream(item, name, data)
+                sizes[f"Item {i:03d}/{name}"] = len(data)
+        return Path("Tree", "Walk"), sizes
+    assert isinstance(emulator, DocSpaceEmulator) and isinstance(adapter, DocSpaceAdapter)
+    owner = adapter.user[0]
+    top = emulator.add_folder(emulator.my_documents_id(owner), "Walk", owner=owner)
+    for i in range(n):
+        folder = emulator.add_folder(top, f"Item {i:03d}", owner=owner)
+        for name, data in (("a.txt", f"first {i}".encode()), ("b.txt", b"x" * (i + 1))):
+            emulator.add_file(folder, name, data, owner=owner)
+            sizes[f"Item {i:03d}/{name}"] = len(data)
+    return Path("My documents", "Walk"), sizes
+
+
+@pytest.mark.parametrize("kind", ["dspace7", "docspace"])
+def test_find_costs_the_pages_on_dspace7_and_docspace(kind: str, tmp_path: Path) -> None:
+    """DSpace 7: the collection's 2 Discovery pages (and one HEAD for the cover-page check);
+    DocSpace: the folder's 2 pages and 3 pages of the files below it. Before: one request more
+    per directory (130)."""
+    adapter = next(a for a in ADAPTERS if a.name == kind)
+    emulator = adapter.emulator()
+    where, sizes = _seed_other(adapter, emulator, 130)
+    with EmulatorServer(emulator) as server:
+        m = Mount(adapter.remote_url(server), tmp_path / "mnt", tmp_path / "cache")
+        m.kind = kind
+        creds = adapter.credentials()
+        assert creds.user and creds.password
+        m.start(credentials=(creds.user, creds.password))
+        try:
+            m.run("ls", str(m.path / where.parent))
+            emulator.clear_log()
+            assert find_files(m, m.path / where) == sizes
+            assert len(emulator.requests()) <= 5 + 1, [r.path for r in emulator.requests()]
+        finally:
+            m.stop()
