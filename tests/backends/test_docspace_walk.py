@@ -66,3 +66,22 @@ async def test_few_leaves_keep_the_plain_listing(serve: Serve) -> None:
         # two pages of files below would cost more than listing the one folder
         assert all("filterType" not in r.query for r in emu.requests())
         assert len(emu.requests()) == 1
+
+
+async def test_many_files_deeper_down_stop_the_recursive_listing(serve: Serve) -> None:
+    """The subfolders' ``filesCount`` cannot tell what deeper folders hold: when the first
+    recursive page's ``total`` says it would cost more pages than the leaves it fills, the
+    walk stops there (one request) and the leaves are listed one by one."""
+    emu, url = serve()
+    room = emu.add_room("Mixed", owner=OWNER)
+    for i in range(3):
+        emu.add_file(emu.add_folder(room, f"Leaf {i}", owner=OWNER), "a.txt", b"a", owner=OWNER)
+    deep = emu.add_folder(emu.add_folder(room, "Big", owner=OWNER), "Deeper", owner=OWNER)
+    for i in range(250):
+        emu.add_file(deep, f"f{i:03d}.txt", b"x", owner=OWNER)
+    async with opened(url) as backend:
+        directory = await walk(backend, "Rooms", "Mixed")
+        emu.clear_log()
+        assert await deep_of(backend, directory) == []
+        recursive = [r for r in emu.requests() if "filterType=1" in r.query]
+        assert len(recursive) == 1 and len(emu.requests()) == 2

@@ -112,6 +112,11 @@ class DocSpaceReader(DocSpaceApi):
             found = {folder_id: [] for folder_id in leaves}
             recursive: dict[str, str | int] = {"filterType": FILES_ONLY, "withSubFolders": "true"}
             async for page in self._content_pages(path, recursive):
+                if -(-int(page.get("total") or 0) // PAGE) >= len(leaves):
+                    # more files below than the estimate (deeper folders): the leaves are
+                    # cheaper one by one; this page is all it cost
+                    found = {}
+                    break
                 for dto in page.get("files") or []:
                     leaf = leaves.get(str(dto.get("folderId")))
                     if leaf is not None:
