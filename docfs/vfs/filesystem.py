@@ -106,12 +106,10 @@ class Filesystem(MountState):
         """Open directory ``ino`` for process ``pid`` (listing it if needed: with its children's
         listings when ``pid`` walks the tree, see ``docfs.vfs.walks``)."""
         node = self.inodes.get(ino)
-        deep = (
-            self.backend.capabilities.deep
-            and not self.fresh.fresh(node.listed_at)
-            and self.walkers.walks(pid)
-        )
-        children = await self.listings.ensure_listed(node, deep)
+        walk = self.walkers.walks(pid)
+        children = await self.listings.ensure_listed(node, walk)
+        if walk:
+            self.listings.prefetch_siblings(node)
         dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath
         self._dir_handles[dh] = sorted(children.items())

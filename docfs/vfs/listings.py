@@ -23,6 +23,9 @@ log = logging.getLogger("docfs.vfs")
 
 #: with a change feed, directories are still listed in full once every this many TTLs
 FULL_LISTING_EVERY = 10
+#: a walking program that had to wait for a directory's listing gets this many of its next
+#: siblings listed in the background meanwhile (the backend's own limits still apply)
+PREFETCH_SIBLINGS = 4
 
 
 class Listings:
@@ -32,6 +35,10 @@ class Listings:
         self.state = state
         self._list_locks: dict[int, trio.Lock] = {}
         self._stale_warned: set[int] = set()
+        #: directories being listed ahead of a walk (``prefetch_siblings``)
+        self._prefetching: set[int] = set()
+        #: a parent's children in the order readdir gives them, per listing (its ``listed_at``)
+        self._order: dict[int, tuple[float | None, list[str], dict[str, int]]] = {}
 
     async def refresh_parent(self, node: Node) -> None:
         """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
@@ -167,6 +174,50 @@ class Listings:
                 continue  # shadowed by a local name, or not placed here
             if not self.state.fresh.fresh(child.listed_at):
                 self._apply_listing(child, list(children))
+
+    def prefetch_siblings(self, node: Node) -> None:
+        """A walking program opened ``node``: it opens the directories after it next (in the
+        order its parent's listing is read out), so those of the next few that are not listed
+        are listed in the background now, at most ``PREFETCH_SIBLINGS`` at a time — latency
+        hidden, no request the walk would not make itself (unless it stops early)."""
+        parent = self.state.inodes.find(node.parent)
+        nursery = self.state._nursery
+        if parent is None or parent.children is None or nursery is None or node.detached:
+            return
+        order = self._order.get(parent.ino)
+        if order is None or order[0] != parent.listed_at:
+            names = sorted(parent.children)
+            order = (parent.listed_at, names, {name: i for i, name in enumerate(names)})
+            self._order[parent.ino] = order
+            if len(self._order) > 8:  # a walk goes down one path: keep the last few parents
+                del self._order[next(iter(self._order))]
+        _, names, index = order
+        at = index.get(node.name)
+        if at is None:
+            return
+        for name in names[at + 1 : at + 1 + 2 * PREFETCH_SIBLINGS]:
+            if len(self._prefetching) >= PREFETCH_SIBLINGS:
+                return
+            ino = parent.children.get(name)
+            sibling = self.state.inodes.find(ino) if ino is not None else None
+            if (
+                sibling is None
+                or not sibling.is_dir
+                or sibling.ino in self._prefetching
+                or self.state.fresh.fresh(sibling.listed_at)
+            ):
+                continue
+            self._prefetching.add(sibling.ino)
+            nursery.start_soon(self._prefetch, sibling)
+
+    async def _prefetch(self, node: Node) -> None:
+        try:
+            await self.ensure_listed(node, deep=True)
+        except errors.DocfsError as exc:
+            # the walk gets the error itself when it comes there (and lists again)
+            log.debug("listing %r ahead of a walk: %s", self.state.path(node), exc)
+        finally:
+            self._prefetching.discard(node.ino)
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         state, inodes = self.state, self.state.inodes
