@@ -87,8 +87,8 @@ class Filesystem(MountState):
         if name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
         else:
-            children = await self.listings.ensure_listed(parent)
-            ino = children.get(name)
+            await self.listings.ensure_fresh(parent)
+            ino = parent.child(name)
             if ino is None:
                 raise errors.NotFound(name)
             node = self.inodes.get(ino)

@@ -46,17 +46,22 @@ class Listings:
             return
         parent = self.state.inodes.find(node.parent)
         if parent is not None and parent.children is not None:
-            await self.ensure_listed(parent)
+            await self.ensure_fresh(parent)
 
     async def ensure_listed(self, node: Node, deep: bool = False) -> dict[str, int]:
         """The children of ``node``, listed if the listing is not fresh; ``deep``: a program
         walks the tree, so the child directories' listings are taken from the same answers
         where the backend can (``Backend.list_dir_deep``)."""
+        await self.ensure_fresh(node, deep)
+        return node.child_names()
+
+    async def ensure_fresh(self, node: Node, deep: bool = False) -> None:
+        """``ensure_listed`` without the copy of the children (``Node.child`` reads them)."""
         if not node.is_dir:
             raise errors.NotADirectory(self.state.path(node))
         fresh = self.state.fresh
         if fresh.fresh(node.listed_at):
-            return node.child_names()
+            return
         lock = self._list_locks.setdefault(node.ino, trio.Lock())
         async with lock:
             # another task may have listed it while we waited for the lock
@@ -76,7 +81,6 @@ class Listings:
                 except errors.NotFound:
                     self.vanished(node)
                     raise
-        return node.child_names()
 
     def _scope_of(self, node: Node) -> Node | None:
         """The nearest change scope at or above ``node`` (None without a change feed)."""
@@ -165,6 +169,8 @@ class Listings:
         invalidations (a child listed fresh already is left as it is)."""
         pairs = [pair async for pair in self.state.backend.list_dir_deep(node.entry)]
         self._apply_listing(node, [entry for entry, _ in pairs])
+        # the dates of every file below in one transaction, not one per directory
+        self.state.dates.note(e for _, children in pairs for e in children or ())
         inodes = self.state.inodes
         for entry, children in pairs:
             if children is None or not entry.is_dir:
@@ -212,7 +218,7 @@ class Listings:
 
     async def _prefetch(self, node: Node) -> None:
         try:
-            await self.ensure_listed(node, deep=True)
+            await self.ensure_fresh(node, deep=True)
         except errors.DocfsError as exc:
             # the walk gets the error itself when it comes there (and lists again)
             log.debug("listing %r ahead of a walk: %s", self.state.path(node), exc)
