@@ -141,7 +141,7 @@ class FuseOperations(pyfuse3.Operations):
 
     @_guard
     async def opendir(self, inode: int, ctx: pyfuse3.RequestContext) -> int:
-        dh = await self.fs.opendir(inode)
+        dh = await self.fs.opendir(inode, ctx.pid)
         if self.fs.thumbnails is not None:
             # only a file manager's listing fetches thumbnails: find, rsync, du cost none
             self.fs.thumbnails.opened(inode, ctx.pid)

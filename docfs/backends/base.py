@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +175,10 @@ class Capabilities:
     dir_versions: bool = False
     #: why there are no versions, for the log line of a refused ``.versions`` lookup
     versions_missing: str = "the repository's API lists no earlier versions of a file"
+    #: ``list_dir_deep()`` gives child directories' listings with the children, in the same
+    #: requests (e.g. DSpace 6 items with their files): a walk costs the pages, not one
+    #: request per child; the vfs asks for it only when a program walks the tree
+    deep: bool = False
 
 
 class IdKind:
@@ -302,6 +306,15 @@ class Backend(ABC):
         """``(parent directory id, entry)`` for everything below ``scope``, parents first.
         Only for backends whose capabilities say ``tree``."""
         raise NotSupported(f"{self.name}: no tree listing")
+
+    async def list_dir_deep(
+        self, directory: Entry
+    ) -> AsyncIterator[tuple[Entry, Sequence[Entry] | None]]:
+        """The children of ``directory`` (as ``list_dir``), each child directory with its own
+        complete listing where the same answers carried it (None: not known, list it later).
+        Backends whose capabilities say ``deep`` override this; the default is ``list_dir``."""
+        async for entry in self.list_dir(directory):
+            yield entry, None
 
     def refusal_hint(self, entry: Entry, op: Op) -> str | None:
         """A sentence for the log when ``op`` is refused on ``entry``: what to do instead."""

@@ -30,6 +30,7 @@ from docfs.vfs.metafiles import MetaFiles
 from docfs.vfs.pins import Json, Pinning
 from docfs.vfs.state import BLOCK, Attr, MountState, OpenFile, StatFs
 from docfs.vfs.state import Options as Options
+from docfs.vfs.walks import Walkers
 from docfs.vfs.writes import Writes
 from docfs.vfs.xattrs import Xattrs
 
@@ -63,6 +64,8 @@ class Filesystem(MountState):
         self.metafiles = MetaFiles(self, self.listings)
         self._dir_handles: dict[int, list[tuple[str, int]]] = {}
         self.pinning = Pinning(self, self.listings)
+        #: which programs get deep listings (``docfs.vfs.walks``)
+        self.walkers = Walkers()
         if self.writeback is not None:
             self.writeback.on_done = self.writes.upload_done
 
@@ -118,8 +121,8 @@ class Filesystem(MountState):
         elif name in parent.local_children:
             node = self.inodes.get(parent.local_children[name])
         else:
-            children = await self.listings.ensure_listed(parent)
-            ino = children.get(name)
+            await self.listings.ensure_fresh(parent)
+            ino = parent.child(name)
             if ino is None:
                 raise errors.NotFound(name)
             node = self.inodes.get(ino)
@@ -133,14 +136,19 @@ class Filesystem(MountState):
     def forget(self, ino: int, count: int) -> None:
         self.inodes.forget(ino, count)
 
-    async def opendir(self, ino: int) -> int:
+    async def opendir(self, ino: int, pid: int | None = None) -> int:
+        """Open directory ``ino`` for process ``pid`` (listing it if needed: with its children's
+        listings when ``pid`` walks the tree, see ``docfs.vfs.walks``)."""
         node = self.inodes.get(ino)
         if self.hidden.is_virtual(ino):
             children = await self.hidden.list(node)
         elif self.metafiles.owns(ino):
             children = await self.metafiles.list_dir(node)
         else:
-            children = await self.listings.ensure_listed(node)
+            walk = self.walkers.walks(pid)
+            children = await self.listings.ensure_listed(node, walk)
+            if walk:
+                self.listings.prefetch_siblings(node)
             children = {**children, **await self.metafiles.listed(node, children)}
         dh = self.new_handle()
         # a snapshot: offsets stay valid while the listing changes underneath

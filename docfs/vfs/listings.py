@@ -23,6 +23,9 @@ log = logging.getLogger("docfs.vfs")
 
 #: with a change feed, directories are still listed in full once every this many TTLs
 FULL_LISTING_EVERY = 10
+#: a walking program that had to wait for a directory's listing gets this many of its next
+#: siblings listed in the background meanwhile (the backend's own limits still apply)
+PREFETCH_SIBLINGS = 4
 
 
 class Listings:
@@ -32,6 +35,10 @@ class Listings:
         self.state = state
         self._list_locks: dict[int, trio.Lock] = {}
         self._stale_warned: set[int] = set()
+        #: directories being listed ahead of a walk (``prefetch_siblings``)
+        self._prefetching: set[int] = set()
+        #: a parent's children in the order readdir gives them, per listing (its ``listed_at``)
+        self._order: dict[int, tuple[float | None, list[str], dict[str, int]]] = {}
 
     async def refresh_parent(self, node: Node) -> None:
         """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
@@ -39,24 +46,32 @@ class Listings:
             return
         parent = self.state.inodes.find(node.parent)
         if parent is not None and parent.children is not None:
-            await self.ensure_listed(parent)
+            await self.ensure_fresh(parent)
 
-    async def ensure_listed(self, node: Node) -> dict[str, int]:
+    async def ensure_listed(self, node: Node, deep: bool = False) -> dict[str, int]:
+        """The children of ``node``, listed if the listing is not fresh; ``deep``: a program
+        walks the tree, so the child directories' listings are taken from the same answers
+        where the backend can (``Backend.list_dir_deep``)."""
+        await self.ensure_fresh(node, deep)
+        return node.child_names()
+
+    async def ensure_fresh(self, node: Node, deep: bool = False) -> None:
+        """``ensure_listed`` without the copy of the children (``Node.child`` reads them)."""
         if not node.is_dir:
             raise errors.NotADirectory(self.state.path(node))
         if node.ino in self.state.virtual_dirs:
             # a hidden directory (docfs.vfs.hidden): its provider lists it, on opendir
-            return node.child_names()
+            return
         fresh = self.state.fresh
         if fresh.fresh(node.listed_at):
-            return node.child_names()
+            return
         offline = self.state.offline
         if offline.offline and node.children is not None:
             # a server that does not answer is not asked: what is cached is served (and a
             # probe looks whether it is back)
             offline.stale_listing(self.state.path(node))
             offline.nudge()
-            return node.child_names()
+            return
         if not await offline.reachable():
             raise offline.refuse(f"the listing of {self.state.path(node)!r}")
         lock = self._list_locks.setdefault(node.ino, trio.Lock())
@@ -65,7 +80,7 @@ class Listings:
             if not fresh.fresh(node.listed_at):
                 try:
                     if not await self._refresh_from_changes(node):
-                        await self._list(node)
+                        await self._list(node, deep)
                 except errors.RemoteUnavailable:
                     if node.children is None:
                         raise
@@ -80,7 +95,6 @@ class Listings:
                 except errors.NotFound:
                     self.vanished(node)
                     raise
-        return node.child_names()
 
     def _scope_of(self, node: Node) -> Node | None:
         """The nearest change scope at or above ``node`` (None without a change feed)."""
@@ -138,11 +152,13 @@ class Listings:
         # new, or renamed: its directory (if we hold a listing of it) must be listed again
         self.state.invalidate_by_id(parent_id)
 
-    async def _list(self, node: Node) -> None:
+    async def _list(self, node: Node, deep: bool = False) -> None:
         started = time.time()
         backend = self.state.backend
         if node.entry.change_scope and backend.capabilities.tree:
             await self._list_tree(node)
+        elif deep and backend.capabilities.deep:
+            await self._list_deep(node)
         else:
             self._apply_listing(node, [e async for e in backend.list_dir(node.entry)])
         if node.entry.change_scope and node.feed is None:
@@ -162,6 +178,68 @@ class Listings:
                 if child is not None and child.is_dir and ino not in seen:
                     seen.add(ino)
                     pending.append(child)
+
+    async def _list_deep(self, node: Node) -> None:
+        """List ``node`` with its child directories' listings where the answers carried them:
+        each becomes that directory's listing, fresh for the usual TTL and dropped by the usual
+        invalidations (a child listed fresh already is left as it is)."""
+        pairs = [pair async for pair in self.state.backend.list_dir_deep(node.entry)]
+        self._apply_listing(node, [entry for entry, _ in pairs])
+        # the dates of every file below in one transaction, not one per directory
+        self.state.dates.note(e for _, children in pairs for e in children or ())
+        inodes = self.state.inodes
+        for entry, children in pairs:
+            if children is None or not entry.is_dir:
+                continue
+            child = inodes.by_id(entry.id)
+            if child is None or child.parent != node.ino or not child.is_dir:
+                continue  # shadowed by a local name, or not placed here
+            if not self.state.fresh.fresh(child.listed_at):
+                self._apply_listing(child, list(children))
+
+    def prefetch_siblings(self, node: Node) -> None:
+        """A walking program opened ``node``: it opens the directories after it next (in the
+        order its parent's listing is read out), so those of the next few that are not listed
+        are listed in the background now, at most ``PREFETCH_SIBLINGS`` at a time — latency
+        hidden, no request the walk would not make itself (unless it stops early)."""
+        parent = self.state.inodes.find(node.parent)
+        nursery = self.state._nursery
+        if parent is None or parent.children is None or nursery is None or node.detached:
+            return
+        order = self._order.get(parent.ino)
+        if order is None or order[0] != parent.listed_at:
+            names = sorted(parent.children)
+            order = (parent.listed_at, names, {name: i for i, name in enumerate(names)})
+            self._order[parent.ino] = order
+            if len(self._order) > 8:  # a walk goes down one path: keep the last few parents
+                del self._order[next(iter(self._order))]
+        _, names, index = order
+        at = index.get(node.name)
+        if at is None:
+            return
+        for name in names[at + 1 : at + 1 + 2 * PREFETCH_SIBLINGS]:
+            if len(self._prefetching) >= PREFETCH_SIBLINGS:
+                return
+            ino = parent.children.get(name)
+            sibling = self.state.inodes.find(ino) if ino is not None else None
+            if (
+                sibling is None
+                or not sibling.is_dir
+                or sibling.ino in self._prefetching
+                or self.state.fresh.fresh(sibling.listed_at)
+            ):
+                continue
+            self._prefetching.add(sibling.ino)
+            nursery.start_soon(self._prefetch, sibling)
+
+    async def _prefetch(self, node: Node) -> None:
+        try:
+            await self.ensure_fresh(node, deep=True)
+        except errors.DocfsError as exc:
+            # the walk gets the error itself when it comes there (and lists again)
+            log.debug("listing %r ahead of a walk: %s", self.state.path(node), exc)
+        finally:
+            self._prefetching.discard(node.ino)
 
     def _apply_listing(self, node: Node, entries: list[Entry]) -> None:
         state, inodes = self.state, self.state.inodes

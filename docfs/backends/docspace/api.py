@@ -49,6 +49,7 @@ class DocSpaceApi(HttpBackend):
         versions=True,
         # files/file/{id}, files/folder/{id}: see docfs/backends/docspace/finding.py
         resolves=frozenset({IdKind.ID}),
+        deep=True,
     )
     #: 1500 requests per minute (a bucket of 25 plus 24.5/s never exceeds 1500 in 60 s) and
     #: 50 concurrent requests; writes are further capped at 15 by the backend itself

@@ -1,7 +1,10 @@
 """Reading DocSpace: the sections, listings, stat, rooms with a watermark, downloads, thumbnails."""
 
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import trio
 
 from docfs import errors
 from docfs.backends._thumbs import fetch_bytes
@@ -17,6 +20,16 @@ from docfs.backends.docspace.common import (
     extension,
     log,
 )
+
+#: pages of a walk's listings asked for at once, once the first page told how many there are
+PAGES_AHEAD = 4
+#: ``FilterType.FilesOnly`` (ASC.Files ``FilterType``)
+FILES_ONLY = 1
+
+
+def _count(value: object) -> int:
+    """A folder's ``filesCount`` (0 if missing or not a number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 class DocSpaceReader(DocSpaceApi):
@@ -42,23 +55,113 @@ class DocSpaceReader(DocSpaceApi):
                 yield entry
             return
         path = f"{API}/files/rooms" if kind == "rooms" else f"{API}/files/{self._raw_id(directory)}"
+        marked = directory.extra.get("watermark") == "1"
+        async for page in self._content_pages(path):
+            for dto in page.get("folders") or []:
+                yield self._inherit(self._folder_entry(dto), marked)
+            for dto in page.get("files") or []:
+                yield await self._as_served(self._inherit(self._file_entry(dto), marked))
+
+    async def _content_pages(
+        self, path: str, params: dict[str, str | int] | None = None, ahead: bool = False
+    ) -> AsyncIterator[dict[str, Any]]:
+        """The pages (``FolderContentDto``) of a folder listing, ``startIndex`` on to
+        ``total``; ``ahead``: once the first page told ``total``, the others are asked for
+        ``PAGES_AHEAD`` at a time (yielded in order; the rate limit still applies)."""
         start = 0
         while True:
-            page = await self._call(
-                "GET", path, endpoint="list", params={"count": PAGE, "startIndex": start}
-            )
-            if not isinstance(page, dict):
-                raise errors.ProtocolError("DocSpace: a listing without FolderContentDto")
-            folders = page.get("folders") or []
-            files = page.get("files") or []
-            marked = directory.extra.get("watermark") == "1"
-            for dto in folders:
-                yield self._inherit(self._folder_entry(dto), marked)
-            for dto in files:
-                yield await self._as_served(self._inherit(self._file_entry(dto), marked))
-            start += len(folders) + len(files)
-            if (not folders and not files) or start >= int(page.get("total") or 0):
+            page = await self._content_page(path, start, params)
+            yield page
+            got = len(page.get("folders") or []) + len(page.get("files") or [])
+            start += got
+            total = int(page.get("total") or 0)
+            if not got or start >= total:
                 return
+            if ahead:
+                break
+        offsets = list(range(start, total, PAGE))
+        for first in range(0, len(offsets), PAGES_AHEAD):
+            batch = offsets[first : first + PAGES_AHEAD]
+            pages: list[dict[str, Any]] = [{} for _ in batch]
+
+            async def fetch(into: list[dict[str, Any]], i: int, offset: int) -> None:
+                into[i] = await self._content_page(path, offset, params)
+
+            try:
+                async with trio.open_nursery() as nursery:
+                    for i, offset in enumerate(batch):
+                        nursery.start_soon(fetch, pages, i, offset)
+            except BaseExceptionGroup as group:
+                raise errors.first_of(group) from None
+            for page in pages:
+                yield page
+
+    async def _content_page(
+        self, path: str, start: int, params: dict[str, str | int] | None
+    ) -> dict[str, Any]:
+        page = await self._call(
+            "GET",
+            path,
+            endpoint="list",
+            params={"count": PAGE, "startIndex": start, **(params or {})},
+        )
+        if not isinstance(page, dict):
+            raise errors.ProtocolError("DocSpace: a listing without FolderContentDto")
+        return page
+
+    async def list_dir_deep(
+        self, directory: Entry
+    ) -> AsyncIterator[tuple[Entry, Sequence[Entry] | None]]:
+        """A folder's children, and the files of those of its subfolders that hold no folders
+        (``foldersCount`` 0) from one recursive listing of all files below it: ``filterType=
+        FilesOnly`` with ``withSubFolders=true`` (each file with its ``folderId``;
+        docs/protocols/docspace.md, "A walk"). Used where that costs fewer pages than the
+        subfolders it fills in would cost requests."""
+        if directory.extra.get("kind") in ("root", "rooms"):
+            async for entry in self.list_dir(directory):
+                yield entry, None
+            return
+        path = f"{API}/files/{self._raw_id(directory)}"
+        marked = directory.extra.get("watermark") == "1"
+        children: list[Entry] = []
+        leaves: dict[str, Entry] = {}
+        files_below = 0
+        seen: set[str] = set()
+        async for page in self._content_pages(path, ahead=True):
+            for dto in page.get("folders") or []:
+                entry = self._inherit(self._folder_entry(dto), marked)
+                if entry.id in seen:
+                    continue  # pages fetched at once may overlap when the folder changes
+                seen.add(entry.id)
+                children.append(entry)
+                files_below += _count(dto.get("filesCount"))
+                if dto.get("foldersCount") == 0:
+                    leaves[str(dto["id"])] = entry
+            for dto in page.get("files") or []:
+                entry = self._inherit(self._file_entry(dto), marked)
+                if entry.id not in seen:
+                    seen.add(entry.id)
+                    children.append(await self._as_served(entry))
+                    files_below += 1
+        found: dict[str, list[Entry]] = {}
+        # at least this many pages: deeper files make it more, but the walk lists those too
+        if leaves and -(-files_below // PAGE) < len(leaves):
+            found = {folder_id: [] for folder_id in leaves}
+            recursive: dict[str, str | int] = {"filterType": FILES_ONLY, "withSubFolders": "true"}
+            async for page in self._content_pages(path, recursive, ahead=True):
+                if -(-int(page.get("total") or 0) // PAGE) >= len(leaves):
+                    # more files below than the estimate (deeper folders): the leaves are
+                    # cheaper one by one; this page is all it cost
+                    found = {}
+                    break
+                for dto in page.get("files") or []:
+                    leaf = leaves.get(str(dto.get("folderId")))
+                    if leaf is not None and f"f{dto.get('id')}" not in seen:
+                        seen.add(f"f{dto.get('id')}")
+                        entry = self._inherit(self._file_entry(dto), "watermark" in leaf.extra)
+                        found[str(dto["folderId"])].append(await self._as_served(entry))
+        for entry in children:
+            yield entry, found.get(entry.extra.get("folder_id", "")) if entry.is_dir else None
 
     async def _sections(self) -> list[Entry]:
         """My documents, Rooms (and Trash) from one ``@root`` request."""

@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +80,8 @@ BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME})
 #: files of an item mapped into several collections: removing one would remove it from the item
 #: in every collection, so they go only with the item (which ``rmdir`` unmaps from here)
 MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
+#: what a walk's collection pages expand: the items' own fields and what their listing needs
+ITEM_AND_FILES = "metadata,bitstreams,parentCollectionList"
 #: collection pages requested at once (the concurrency cap still applies)
 PAGES_AT_ONCE = 4
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -207,6 +209,7 @@ class DSpace6Backend(HttpBackend):
         versions_missing="the DSpace 6 REST API has no item or bitstream versions",
         # /handle/{prefix}/{suffix}, and a uuid tried per type: see dspace6/finding.py
         resolves=frozenset({IdKind.ID, IdKind.HANDLE}),
+        deep=True,
     )
     # DSpace 6 documents no rate limit; a modest concurrency cap spares Tomcat's thread pool
     default_limits: ClassVar[Limits] = Limits(concurrency=8)
@@ -372,27 +375,51 @@ class DSpace6Backend(HttpBackend):
             for col in _objects(obj.get("collections"), "collections"):
                 yield self._container(col, "collection")
         elif kind == "collection":
-            async for item in self._collection_items(_sid(directory)):
+            async for item, _ in self._collection_items(_sid(directory), "metadata"):
                 yield item
         elif kind == "item":
             obj = await self._json_object(
                 f"/items/{_sid(directory)}", "item", {"expand": "bitstreams,parentCollectionList"}
             )
-            mtime = parse_last_modified(obj.get("lastModified"))
-            mapped = len(self._collections_of(obj)) > 1
-            bitstreams = _objects(obj.get("bitstreams"), "bitstreams")
-            # expand=bitstreams lists every bundle: the THUMBNAIL one tells, at no further
-            # request, which files have a thumbnail (ItemsResource.java, Bitstream.java)
-            thumbs = _thumbnail_refs(bitstreams)
-            for bs in bitstreams:
-                if bs.get("bundleName") == "ORIGINAL":
-                    entry = self._bitstream(bs, _sid(directory), mtime, mapped, obj.get("handle"))
-                    ref = thumbs.get(entry.id)
-                    yield entry if ref is None else replace(entry, thumbnail=ref)
+            for entry in self._files_of(obj, _sid(directory)):
+                yield entry
         else:
             raise errors.NotSupported(f"not a directory: {_sid(directory)}")
 
-    async def _collection_items(self, collection: str) -> AsyncIterator[Entry]:
+    async def list_dir_deep(
+        self, directory: Entry
+    ) -> AsyncIterator[tuple[Entry, Sequence[Entry] | None]]:
+        """A collection's items each with its files: the item pages are asked with
+        ``expand=bitstreams,parentCollectionList`` too, and ``CollectionsResource
+        .getCollectionItems`` builds every item of a page with the same ``Item`` constructor
+        as ``GET /items/{id}`` (docs/protocols/dspace6.md, "A walk"), so a walk costs the pages."""
+        if self._type(directory) != "collection":
+            async for entry in self.list_dir(directory):
+                yield entry, None
+            return
+        async for item, obj in self._collection_items(_sid(directory), ITEM_AND_FILES):
+            yield item, self._files_of(obj, _sid(item))
+
+    def _files_of(self, obj: Mapping[str, Any], item: str) -> list[Entry]:
+        """An item's files (its ORIGINAL bitstreams) from an answer with ``expand=bitstreams,
+        parentCollectionList``."""
+        mtime = parse_last_modified(obj.get("lastModified"))
+        mapped = len(self._collections_of(obj)) > 1
+        bitstreams = _objects(obj.get("bitstreams"), "bitstreams")
+        # expand=bitstreams lists every bundle: the THUMBNAIL one tells, at no further
+        # request, which files have a thumbnail (ItemsResource.java, Bitstream.java)
+        thumbs = _thumbnail_refs(bitstreams)
+        files = []
+        for bs in bitstreams:
+            if bs.get("bundleName") == "ORIGINAL":
+                entry = self._bitstream(bs, item, mtime, mapped, obj.get("handle"))
+                ref = thumbs.get(entry.id)
+                files.append(entry if ref is None else replace(entry, thumbnail=ref))
+        return files
+
+    async def _collection_items(
+        self, collection: str, expand: str
+    ) -> AsyncIterator[tuple[Entry, dict[str, Any]]]:
         info = await self._json_object(f"/collections/{collection}", "collection")
         total = _count(info.get("numberItems"), "numberItems")
         seen: set[str] = set()
@@ -400,26 +427,30 @@ class DSpace6Backend(HttpBackend):
         # numberItems says how many pages there are: fetch a few at once, so the server
         # builds the next pages while we read this one (yielded in order, batch by batch)
         for first in range(0, len(offsets), PAGES_AT_ONCE):
-            pages = await self._item_pages(collection, offsets[first : first + PAGES_AT_ONCE])
+            pages = await self._item_pages(
+                collection, offsets[first : first + PAGES_AT_ONCE], expand
+            )
             for page in pages:
                 for obj in page:
                     uuid = _uuid(obj, "collection items")
                     if uuid not in seen:
                         seen.add(uuid)
-                        yield self._item(obj, collection)
+                        yield self._item(obj, collection), obj
                 # a short page is not the end (READ filtering happens after paging), but an
                 # empty one is: nothing further can be listed for us
                 if not page:
                     return
 
-    async def _item_pages(self, collection: str, offsets: list[int]) -> list[list[Any]]:
+    async def _item_pages(
+        self, collection: str, offsets: list[int], expand: str
+    ) -> list[list[Any]]:
         pages: list[list[Any]] = [[] for _ in offsets]
 
         async def fetch(i: int, offset: int) -> None:
             page = await self._json(
                 f"/collections/{collection}/items",
                 "collection.items",
-                {"limit": PAGE, "offset": offset, "expand": "metadata"},
+                {"limit": PAGE, "offset": offset, "expand": expand},
             )
             if not isinstance(page, list):
                 raise errors.ProtocolError("collection items: answer is not a list")

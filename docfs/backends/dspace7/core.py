@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +88,7 @@ class DSpace7Core(HttpBackend):
         versions_missing="DSpace 7 keeps versions of items (ITEM/.versions/), not of files",
         # dso/find, pid/find (hdl: and doi:): see docfs.backends.dspace7.finding
         resolves=frozenset({IdKind.ID, IdKind.HANDLE, IdKind.DOI}),
+        deep=True,
     )
     #: the Angular UI's base URL, from the root document (``dspaceUI``), for ``web_url``
     ui_url: str = ""
@@ -183,7 +184,7 @@ class DSpace7Core(HttpBackend):
         rel: str,
         *,
         endpoint: str,
-        params: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | Sequence[tuple[str, str]] | None = None,
         nested: Callable[[JSON], JSON] | None = None,
         first_page: int = 0,
     ) -> AsyncGenerator[JSON, None]:
@@ -191,7 +192,9 @@ class DSpace7Core(HttpBackend):
         the server believes it has, behind a proxy, rather than the one we reach)."""
         page = first_page
         while True:
-            query = {**(params or {}), "page": str(page), "size": str(PAGE_SIZE)}
+            # a list of pairs: a parameter may repeat (embed=…&embed=…)
+            pairs = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+            query = [*pairs, ("page", str(page)), ("size", str(PAGE_SIZE))]
             data = await self._json("GET", path, endpoint=endpoint, params=query)
             body = nested(data) if nested is not None else data
             objs = (body.get("_embedded") or {}).get(rel) or []

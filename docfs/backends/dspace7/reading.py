@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import suppress
 
 from docfs import errors
@@ -108,7 +108,7 @@ class Reading(DSpace7Core):
                         obj, "community" if rel == "subcommunities" else "collection", uuid
                     )
         elif kind == "collection":
-            async for entry in self._list_items(directory):
+            async for entry, _ in self._list_items(directory):
                 yield entry
         elif kind == "item":
             for entry in await self._list_item(directory):
@@ -119,14 +119,32 @@ class Reading(DSpace7Core):
         else:
             raise errors.InvalidArgument(f"{directory.name}: not a directory")
 
-    async def _list_items(self, collection: Entry) -> AsyncIterator[Entry]:
+    async def list_dir_deep(
+        self, directory: Entry
+    ) -> AsyncIterator[tuple[Entry, Sequence[Entry] | None]]:
+        """A collection's items each with its files: the Discovery pages ask for the embeds of
+        an item's own listing, which the server applies to every result's ``indexableObject``
+        as to ``GET /core/items/{id}`` (docs/protocols/dspace7.md, "A walk")."""
+        if self._type(directory) != "collection":
+            async for entry in self.list_dir(directory):
+                yield entry, None
+            return
+        async for item, obj in self._list_items(directory, deep=True):
+            yield item, None if obj is None else await self._item_files(item, obj)
+
+    async def _list_items(
+        self, collection: Entry, deep: bool = False
+    ) -> AsyncIterator[tuple[Entry, JSON | None]]:
+        """The items of ``collection``, each with its search result's object when ``deep``
+        (with the embeds of ``_item_params``) and None for those the index does not show."""
         uuid = self._uuid(collection)
         seen: set[str] = set()
+        params = [("scope", uuid), ("dsoType", "ITEM")]
         source = self._pages(
             "discover/search/objects",
             "objects",
             endpoint="discover/search",
-            params={"scope": uuid, "dsoType": "ITEM"},
+            params=params + self._item_params() if deep else params,
             nested=lambda data: (data.get("_embedded") or {}).get("searchResult") or {},
         )
         async for result in source:
@@ -135,13 +153,13 @@ class Reading(DSpace7Core):
             if not isinstance(obj, dict) or obj.get("uuid") in seen:
                 continue
             seen.add(str(obj["uuid"]))
-            yield self._dir(obj, "item", uuid)
+            yield self._dir(obj, "item", uuid), obj if deep else None
         for entry in await self._pending_items(uuid, seen):
-            yield entry
+            yield entry, None
         for draft in list(self._drafts.values()):
             # a workspace item is in no search index: shown from what we know
             if draft.collection == uuid and draft.entry.extra["uuid"] not in seen:
-                yield draft.entry
+                yield draft.entry, None
 
     async def _pending_items(self, collection: str, seen: set[str]) -> list[Entry]:
         """Items we created that the search index does not show yet (docs/protocols/dspace7.md,
@@ -178,6 +196,11 @@ class Reading(DSpace7Core):
         data = await self._json(
             "GET", f"core/items/{uuid}", endpoint="items", params=self._item_params()
         )
+        return await self._item_files(item, data)
+
+    async def _item_files(self, item: Entry, data: JSON) -> list[Entry]:
+        """The listing of ``item`` from its answer with the embeds of ``_item_params``."""
+        uuid = self._uuid(item)
         mtime = parse_time(data.get("lastModified"))
         embedded = data.get("_embedded") or {}
         bundles = (embedded.get("bundles") or {}).get("_embedded") or {}
