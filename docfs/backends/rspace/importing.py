@@ -47,6 +47,7 @@ from docfs import control, errors
 from docfs.backends.base import Kind
 from docfs.backends.rspace import RSpaceBackend
 from docfs.backends.rspace.commands import Mounted, locate, refresh, remote_id
+from docfs.backends.rspace.common import _sendable, section_for
 from docfs.redact import Redactor
 
 Json = dict[str, Any]
@@ -120,6 +121,16 @@ def plan(src: Path, layout: str, name: str | None = None) -> Plan:
     if name is not None and layout != "summary":
         raise errors.InvalidArgument("--name names the one document of --layout summary")
     return out
+
+
+def unlinkable(name: str) -> str | None:
+    """Why a file cannot be linked from a document (checked before any upload, so a document
+    that cannot be made leaves no files behind in the Gallery), or None."""
+    if section_for(name) in ("Audios", "Videos"):
+        return f"{name}: audio and video files cannot be linked into documents"
+    if not _sendable(name):
+        return f"{name}: RSpace cannot store this name unchanged (quote, backslash, line break)"
+    return None
 
 
 def content(files: Sequence[tuple[str, int]]) -> str:
@@ -247,6 +258,11 @@ def import_tree(
         if doc.name in existing:
             say(f"skipped {doc.name!r}: {where['name']!r} has a document of that name already")
             outcome.skipped.append(doc.name)
+            continue
+        refused = [why for _, path in doc.files if (why := unlinkable(path.name))]
+        if refused:
+            warn(f"docfs: import {doc.name!r}: {'; '.join(refused)}")
+            outcome.failed.append(doc.name)
             continue
         try:
             linked: list[tuple[str, int]] = []
