@@ -47,7 +47,7 @@ from docfs import control, errors
 from docfs.backends.base import Kind
 from docfs.backends.rspace import RSpaceBackend
 from docfs.backends.rspace.commands import Mounted, locate, refresh, remote_id
-from docfs.backends.rspace.common import _sendable, section_for
+from docfs.backends.rspace.common import _check_name, _sendable, section_for
 from docfs.redact import Redactor
 
 Json = dict[str, Any]
@@ -260,6 +260,10 @@ def import_tree(
             outcome.skipped.append(doc.name)
             continue
         refused = [why for _, path in doc.files if (why := unlinkable(path.name))]
+        try:
+            _check_name(doc.name)  # checked again by the daemon, but after the uploads
+        except errors.InvalidArgument as exc:
+            refused.append(str(exc))
         if refused:
             warn(f"docfs: import {doc.name!r}: {'; '.join(refused)}")
             outcome.failed.append(doc.name)
