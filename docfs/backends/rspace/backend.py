@@ -303,6 +303,36 @@ class RSpaceBackend(RSpaceReader, RSpaceSearching):
             section=parent.extra.get("section", "") if gallery else "",
         )
 
+    # ---- ``docfs import`` (docfs/backends/rspace/importing.py) -----------------------------
+
+    async def upload_to_inbox(self, name: str, src: Path) -> dict[str, Any]:
+        """Upload ``src`` as ``name`` to its Gallery section's Api Inbox (``POST /files`` with
+        no folder), ready to be linked from a document; refuses at once what no document can
+        link (audio, video) or no multipart filename can carry."""
+        self._check_attachable(name)
+        return await self._upload(
+            "/files",
+            endpoint="files.upload",
+            filename=name,
+            src=src,
+            fields={},
+            status_map=_UPLOAD_MAP,
+        )
+
+    async def create_document(self, parent: Entry, name: str, content: str) -> Entry:
+        """A Basic Document named ``name`` in a Workspace folder or notebook (an entry there),
+        its one text field ``content`` (``<fileId=N>`` links the Gallery file N)."""
+        _check_name(name)
+        if parent.extra.get("type") not in (HOME, FOLDER, NOTEBOOK) or Op.MKDIR not in parent.ops:
+            raise errors.NotSupported(f"cannot create documents in {parent.name!r}")
+        response = await self._create(
+            parent,
+            "/documents",
+            {"name": name, "parentFolderId": _num(parent), "fields": [{"content": content}]},
+            endpoint="documents.create",
+        )
+        return self._document_entry(_json(response), parent.extra["id"])
+
     # ---- finding (docfs/backends/rspace/finding.py) ----------------------------------------
 
     async def resolve(self, kind: str, key: str) -> Entry | None:

@@ -1,5 +1,6 @@
 """RSpace's ``RemoteType``: the ELN API v1, logged in with an API key; its extra commands
-(``docfs share``, ``unshare``, ``shares``, ``mkdir --notebook``) are in ``commands.py``."""
+(``docfs share``, ``unshare``, ``shares``, ``mkdir --notebook``) are in ``commands.py``,
+``docfs import`` in ``importing.py``."""
 
 from __future__ import annotations
 
@@ -33,8 +34,12 @@ RSPACE = RemoteType(
     wrong_url="is this the RSpace server's address (https://HOST, without /api/v1)?",
     commands=(
         Command(("share", "unshare", "shares", "mkdir"), "docfs.backends.rspace.commands:register"),
+        Command(("import",), "docfs.backends.rspace.importing:register"),
     ),
-    control_ops={"rspace": "docfs.backends.rspace.commands:serve_control"},
+    control_ops={
+        "rspace": "docfs.backends.rspace.commands:serve_control",
+        "rspace-import": "docfs.backends.rspace.importing:serve_control",
+    },
     account=_ApiKey(),
     demo="docfs.emulators.demo_rspace:seed_demo",
     key_help="RSpace: an API key",
