@@ -136,6 +136,12 @@ class Remote:
     bwlimit: int | None = None
     #: the most results one ``.search/QUERY/`` lists (issue 20)
     search_limit: int | None = None
+    #: bytes pinned folders may hold (issue 22)
+    pin_size: int | None = None
+    #: seconds unread content stays cached (issue 22)
+    cache_max_age: float | None = None
+    #: bytes kept free on the cache's filesystem (issue 22)
+    cache_min_free: int | None = None
     #: the repository type's own settings (``docfs.remotetype.TypeOption``), checked
     type_options: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None

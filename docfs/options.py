@@ -292,6 +292,7 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         default="10G",
         flag="--pin-size",
         helper="pin_size=",
+        config=True,
     ),
     Option(
         "cache_max_age",
@@ -300,6 +301,7 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         default_text="none",
         flag="--cache-max-age",
         helper="cache_max_age=",
+        config=True,
         minimum=0,
         exclusive=True,
         metavar="SECONDS",
@@ -311,6 +313,7 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         default=0,
         flag="--cache-min-free",
         helper="cache_min_free=",
+        config=True,
     ),
     Option(
         "read_ahead",

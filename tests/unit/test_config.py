@@ -297,3 +297,23 @@ def test_the_readme_example_parses(tmp_path: Path) -> None:
         "file", "myrepo.password", "remotes.myrepo.password", 9
     )
     assert cfg.remote("matters").type_options["profile"] == tmp_path / "opus2-profile.toml"
+
+
+def test_the_offline_and_cache_settings_are_configuration_keys(tmp_path: Path) -> None:
+    """Issue 22's --pin-size, --cache-max-age and --cache-min-free are keys of a remote too,
+    read with the same rules as their flags."""
+    from docfs.cli import build_parser
+    from docfs.commands.source import _given
+
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[remotes.lab]\ntype = "dspace6"\nurl = "https://h/rest"\n'
+        'pin_size = "5G"\ncache_max_age = 3600\ncache_min_free = "1G"\n'
+    )
+    remote = config.load(path, explicit=True).remote("lab")
+    args = build_parser().parse_args(["mount", "lab", str(tmp_path)])
+    assert _given(args, remote, "pin_size") == 5 << 30
+    assert _given(args, remote, "cache_max_age") == 3600
+    assert _given(args, remote, "cache_min_free") == 1 << 30
+    flagged = build_parser().parse_args(["mount", "lab", str(tmp_path), "--pin-size", "1G"])
+    assert _given(flagged, remote, "pin_size") == 1 << 30
