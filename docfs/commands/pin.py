@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from docfs import control
 from docfs.commands.status import (
+    ProgressLine,
     _socket,
     find_mount,
     human_size,
@@ -37,35 +37,6 @@ def pin_progress_text(p: dict[str, Any]) -> str:
     )
 
 
-class PinProgress:
-    """One line rewritten in place on a terminal; elsewhere a line every few seconds."""
-
-    def __init__(self, stream: Any = None, every: float = 5.0) -> None:
-        self.stream = stream if stream is not None else sys.stderr
-        self.live = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.every = every
-        self._last = 0.0
-        self._drawn = False
-
-    def show(self, report: dict[str, Any]) -> None:
-        text = pin_progress_text(report)
-        if self.live:
-            self.stream.write(f"\r\x1b[K{text}")
-            self._drawn = True
-        elif time.monotonic() - self._last >= self.every:
-            self.stream.write(text + "\n")
-            self._last = time.monotonic()
-        else:
-            return
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self._drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._drawn = False
-
-
 def _ask(path: str, request: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
     state, inside = find_mount(Path(path))
     return control.call(_socket(state), {**request, "path": inside}, **kwargs)
@@ -74,7 +45,7 @@ def _ask(path: str, request: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 def cmd_pin(args: argparse.Namespace, redactor: Redactor) -> int:
     status = 0
     for path in args.paths:
-        line = PinProgress()
+        line = ProgressLine(every=5.0, text=pin_progress_text, step=None)
         try:
             answer = _ask(path, {"op": "pin"}, progress=line.show, timeout=PIN_TIMEOUT)
         except control.ControlError as exc:

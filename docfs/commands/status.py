@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -228,28 +229,35 @@ def progress_text(uploads: dict[str, Any]) -> str:
 class ProgressLine:
     """A progress line that stays current: on a terminal one line rewritten in place (bytes
     move every half second even for one big file); otherwise (a log, a pipe) a plain line
-    when the number of files changes or every ``every`` seconds, not a flood."""
+    when ``step`` of the report changes (the number of files left) or every ``every``
+    seconds, not a flood. ``text`` words a report (the upload queue's by default)."""
 
-    def __init__(self, stream: Any = None, every: float = 10.0) -> None:
+    def __init__(
+        self,
+        stream: Any = None,
+        every: float = 10.0,
+        *,
+        text: Callable[[dict[str, Any]], str] | None = None,
+        step: Callable[[dict[str, Any]], object] | None = lambda report: report["pending"],
+    ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.every = every
-        self._last: tuple[int, float] | None = None
+        self.text = text or progress_text
+        self.step = step
+        self._last: tuple[object, float] | None = None
         self._drawn = False
 
-    def show(self, uploads: dict[str, Any]) -> None:
-        text = progress_text(uploads)
+    def show(self, report: dict[str, Any]) -> None:
+        text = self.text(report)
         now = time.monotonic()
+        step = self.step(report) if self.step is not None else None
         if self.live:
             self.stream.write(f"\r\x1b[K{text}")
             self._drawn = True
-        elif (
-            self._last is None
-            or self._last[0] != uploads["pending"]
-            or now - self._last[1] >= self.every
-        ):
+        elif self._last is None or self._last[0] != step or now - self._last[1] >= self.every:
             self.stream.write(text + "\n")
-            self._last = (uploads["pending"], now)
+            self._last = (step, now)
         else:
             return
         self.stream.flush()
