@@ -136,12 +136,23 @@ VFS_MAY_IMPORT = {
 }
 
 
+def type_command_modules() -> set[str]:
+    """The command-line side of the repository types (RSpace's sharing and import): the
+    modules their descriptors name for extra commands and control requests. They are loaded
+    by name, never by a backend, and may use the control channel like any command."""
+    from docfs import registry
+
+    specs = [c.register for t in registry.REGISTERED for c in t.commands]
+    specs += [spec for t in registry.REGISTERED for spec in t.control_ops.values()]
+    return {spec.partition(":")[0] for spec in specs}
+
+
 def is_type_command_module(module: str) -> bool:
-    """A repository type's own CLI commands (``docfs/backends/<type>/commands.py``, e.g.
-    RSpace's sharing): the command-line side of the type, loaded by name through its
-    descriptor, never by the backend; it may use the control channel like any command."""
-    parts = module.split(".")
-    return len(parts) == 4 and parts[:2] == ["docfs", "backends"] and parts[3] == "commands"
+    return module in type_command_modules()
+
+
+def test_the_type_command_modules_are_found() -> None:
+    assert "docfs.backends.rspace.commands" in type_command_modules()
 
 
 def test_backends_never_import_the_vfs_and_the_vfs_only_base_and_traffic() -> None:

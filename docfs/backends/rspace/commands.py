@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import inspect
-import json
 import logging
 import os
 import sys
@@ -39,6 +38,7 @@ import trio
 from docfs import config, control, errors
 from docfs.backends.base import Credentials, Entry, Kind
 from docfs.backends.rspace import Group, RSpaceBackend, ShareInfo, ShareResult
+from docfs.commands.common import alive, read_state
 from docfs.daemon import MountConfig, build_backend, runtime_dir, state_file
 from docfs.options import default
 from docfs.redact import Redactor
@@ -76,23 +76,13 @@ class Access:
 
 
 def _alive(pid: object) -> bool:
-    if not isinstance(pid, int):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """A running daemon's pid (``alive`` of the status commands: a zombie counts as gone)."""
+    return isinstance(pid, int) and alive(pid)
 
 
 def _state(mountpoint: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(state_file(mountpoint).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) and _alive(data.get("pid")) else None
+    data = read_state(state_file(mountpoint))
+    return data if data is not None and _alive(data.get("pid")) else None
 
 
 def _mounted(path: Path, mountpoint: Path, state: dict[str, Any]) -> Mounted:
@@ -125,12 +115,9 @@ def only_rspace_mount() -> Mounted:
     """The one running RSpace mount of this user (for ``docfs shares`` without a path)."""
     found = []
     for file in sorted(runtime_dir().glob("mount-*.json")):
-        try:
-            state = json.loads(file.read_text())
-        except (OSError, ValueError):
-            continue
+        state = read_state(file)
         if (
-            isinstance(state, dict)
+            state is not None
             and _alive(state.get("pid"))
             and str(state.get("remote", "")).startswith("rspace:")
             and state.get("mountpoint")
