@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -445,3 +446,28 @@ async def test_a_close_lets_a_small_first_fetch_finish_and_keeps_it(tmp_path: Pa
     [kept] = partials(tmp_path)
     assert kept.read_bytes() == data[:FIRST_FETCH]
     assert src.ranges == [(0, FIRST_FETCH)]
+
+
+def test_room_to_spare_does_not_walk_the_cache(tmp_path: Path) -> None:
+    """Issue 24 (B5): every adopted upload makes room first; with room to spare that must not
+    go through every cached file (it did: ~0.1 ms per small file with 5,000 in the cache)."""
+    import collections
+
+    walks: list[int] = []
+
+    class Counting(collections.OrderedDict[str, int]):
+        def __iter__(self) -> Iterator[str]:
+            walks.append(1)
+            return super().__iter__()
+
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    src = tmp_path / "uploaded"
+    src.write_bytes(b"x" * 4096)
+    cache._files = Counting()
+    for i in range(50):
+        cache.adopt(entry(f"e{i}", b"x" * 4096), src)
+    assert len(cache._files) == 50
+    assert walks == []
+    cache.limit = 4096 * 10  # now the least recently used must go: that walk is needed
+    cache.adopt(entry("last", b"x" * 4096), src)
+    assert len(cache._files) == 10 and walks

@@ -123,3 +123,36 @@ async def test_a_queued_mtime_is_kept_in_nanoseconds_and_old_entries_still_load(
     again = queue(tmp_path)
     assert again.jobs[job.id].mtime_ns == stamp and again.jobs[job.id].mode == 0o640
     assert again.jobs["old"].mtime_ns == 1_614_834_367_500_000_000
+
+
+async def test_a_job_uploaded_before_the_group_commit_costs_no_fsync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 (B5): at 0 ms latency most jobs of a ``cp -r`` are uploaded within the
+    syncer's window; their files are gone, so the commit has nothing to fsync for them."""
+    synced: list[int] = []
+    real_fsync = os.fsync
+
+    def counting_fsync(fd: int) -> None:
+        synced.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counting_fsync)
+    wb = queue(tmp_path)
+    staging = Staging(tmp_path)
+    parent = Entry("p", "Item", Kind.DIR, None, None, "")
+    jobs = []
+    for i in range(3):
+        staged = staging.new()
+        os.write(staged.fd, f"file {i}".encode())
+        jobs.append(await wb.enqueue(staged, parent, f"f{i}", None, f"/Item/f{i}", None, None))
+    for job in jobs[:2]:
+        wb._remove(job)  # what a finished upload does
+    await wb.sync()
+    assert len(synced) == 2 + 1  # the one queued job's data and entry, then the directory
+    synced.clear()
+    staged = staging.new()
+    os.write(staged.fd, b"uploaded at once")
+    wb._remove(await wb.enqueue(staged, parent, "g", None, "/Item/g", None, None))
+    await wb.sync()
+    assert synced == []  # not even the directory: nothing of the job's is left to commit
