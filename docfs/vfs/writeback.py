@@ -105,11 +105,11 @@ _SAVED = tuple(f.name for f in fields(Job) if f.name != "inflight")
 
 Done = Callable[[Job, Entry], None]
 
-#: a queued upload is tried until it lands or is refused for good; the pause after a
-#: transient failure doubles from 2 s up to five minutes (no jitter: one client's queue)
 #: seconds the syncer waits after the first unsynced save before its group commit
 SYNC_WINDOW = 0.25
 
+#: a queued upload is tried until it lands or is refused for good; the pause after a
+#: transient failure doubles from 2 s up to five minutes (no jitter: one client's queue)
 UPLOAD_RETRY = RetryPolicy(attempts=UNLIMITED, base=1.0, cap=300.0, jitter=False)
 
 
