@@ -425,6 +425,8 @@ MOUNT_OPTIONS: tuple[Option, ...] = (
         "number",
         "client-side limit; holds in every rolling minute, bursts included",
         default_text="the server's documented limit",
+        flag="--requests-per-minute",
+        helper="requests_per_minute=",
         config=True,
         minimum=0,
         exclusive=True,

@@ -294,7 +294,7 @@ def mount_config(args: argparse.Namespace) -> MountConfig:
     if problem is not None:
         raise UsageError(problem)
     r = remote or config.Remote(name="", type=kind, url=url)
-    rpm = r.requests_per_minute
+    rpm = _given(args, r, "requests_per_minute")
     return MountConfig(
         remote_type=kind,
         url=url,

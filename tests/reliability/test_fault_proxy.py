@@ -21,7 +21,7 @@ backdoor must be exactly the source trees: nothing missing, nothing stale, no du
 temporary names; ``cp`` and ``rsync`` reported no error; lost+found is empty; and a fresh mount
 straight to the emulator (no proxy, empty cache) reads every file back byte-identical.
 
-CI runs 20 files of up to 2 MiB per backend; ``DOCFS_FAULT_FULL=1`` runs the acceptance size,
+CI runs 12 files of up to 2 MiB per backend; ``DOCFS_FAULT_FULL=1`` runs the acceptance size,
 100 files of up to 8 MiB. ``DOCFS_FAULT_SEED`` picks another seed for the faults and
 ``DOCFS_FAULT_RATE`` another share of writes hit (0: a clean network, to tell a fault's harm
 from the scenario's own). Every run
@@ -47,7 +47,7 @@ from tests.reliability.util import read_tree, temp_names_on_server, wait_for
 MiB = 1 << 20
 FULL = os.environ.get("DOCFS_FAULT_FULL", "") not in ("", "0")
 #: files, their largest size, the directories they are spread over
-FILES, MAX_SIZE, DIRS = (100, 8 * MiB, 4) if FULL else (20, 2 * MiB, 3)
+FILES, MAX_SIZE, DIRS = (100, 8 * MiB, 4) if FULL else (12, 2 * MiB, 3)
 SEED = int(os.environ.get("DOCFS_FAULT_SEED", "18"))
 #: the mount's --timeout, and a stall that outlasts it
 TIMEOUT = 2.0

@@ -317,3 +317,19 @@ def test_the_offline_and_cache_settings_are_configuration_keys(tmp_path: Path) -
     assert _given(args, remote, "cache_min_free") == 1 << 30
     flagged = build_parser().parse_args(["mount", "lab", str(tmp_path), "--pin-size", "1G"])
     assert _given(flagged, remote, "pin_size") == 1 << 30
+
+
+def test_requests_per_minute_is_a_flag_as_well_as_a_key(tmp_path: Path) -> None:
+    """``--requests-per-minute`` (and ``-o requests_per_minute=``) beat the configured value."""
+    from docfs.cli import build_parser
+    from docfs.commands.source import _given
+
+    path = tmp_path / "config.toml"
+    path.write_text('[remotes.lab]\ntype = "rspace"\nurl = "https://h"\nrequests_per_minute = 30\n')
+    remote = config.load(path, explicit=True).remote("lab")
+    plain = build_parser().parse_args(["mount", "lab", str(tmp_path)])
+    assert _given(plain, remote, "requests_per_minute") == 30
+    flagged = build_parser().parse_args(
+        ["mount", "lab", str(tmp_path), "--requests-per-minute", "600"]
+    )
+    assert _given(flagged, remote, "requests_per_minute") == 600
