@@ -12,7 +12,7 @@ import trio
 
 from docfs.backends.base import Entry, Kind
 from docfs.vfs.staging import LostFound, Staging
-from docfs.vfs.writeback import WriteBack
+from docfs.vfs.writeback import Job, WriteBack
 
 
 def queue(tmp_path: Path) -> WriteBack:
@@ -21,9 +21,8 @@ def queue(tmp_path: Path) -> WriteBack:
     return WriteBack(tmp_path, backend, LostFound(tmp_path), delay=3600)  # type: ignore[arg-type]
 
 
-async def test_close_writes_the_entry_and_the_syncer_commits_a_group(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def counted_fsyncs(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The descriptors ``os.fsync`` is called with from now on (the calls still happen)."""
     synced: list[int] = []
     real_fsync = os.fsync
 
@@ -32,14 +31,27 @@ async def test_close_writes_the_entry_and_the_syncer_commits_a_group(
         real_fsync(fd)
 
     monkeypatch.setattr(os, "fsync", counting_fsync)
-    wb = queue(tmp_path)
+    return synced
+
+
+async def queued_files(wb: WriteBack, tmp_path: Path, count: int) -> list[Job]:
+    """``count`` small files closed into the queue, as ``/Item/f<i>``."""
     staging = Staging(tmp_path)
     parent = Entry("p", "Item", Kind.DIR, None, None, "")
     jobs = []
-    for i in range(10):
+    for i in range(count):
         staged = staging.new()
         os.write(staged.fd, f"file {i}".encode())
         jobs.append(await wb.enqueue(staged, parent, f"f{i}", None, f"/Item/f{i}", None, None))
+    return jobs
+
+
+async def test_close_writes_the_entry_and_the_syncer_commits_a_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    synced = counted_fsyncs(monkeypatch)
+    wb = queue(tmp_path)
+    jobs = await queued_files(wb, tmp_path, 10)
     # at close: data and entry are in the queue directory, not one fsync on the trio thread
     assert synced == []
     for job in jobs:
@@ -130,29 +142,17 @@ async def test_a_job_uploaded_before_the_group_commit_costs_no_fsync(
 ) -> None:
     """Issue 24 (B5): at 0 ms latency most jobs of a ``cp -r`` are uploaded within the
     syncer's window; their files are gone, so the commit has nothing to fsync for them."""
-    synced: list[int] = []
-    real_fsync = os.fsync
-
-    def counting_fsync(fd: int) -> None:
-        synced.append(fd)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", counting_fsync)
+    synced = counted_fsyncs(monkeypatch)
     wb = queue(tmp_path)
-    staging = Staging(tmp_path)
-    parent = Entry("p", "Item", Kind.DIR, None, None, "")
-    jobs = []
-    for i in range(3):
-        staged = staging.new()
-        os.write(staged.fd, f"file {i}".encode())
-        jobs.append(await wb.enqueue(staged, parent, f"f{i}", None, f"/Item/f{i}", None, None))
+    jobs = await queued_files(wb, tmp_path, 3)
     for job in jobs[:2]:
         wb._remove(job)  # what a finished upload does
     await wb.sync()
     assert len(synced) == 2 + 1  # the one queued job's data and entry, then the directory
     synced.clear()
-    staged = staging.new()
+    staged = Staging(tmp_path / "more").new()
     os.write(staged.fd, b"uploaded at once")
+    parent = Entry("p", "Item", Kind.DIR, None, None, "")
     wb._remove(await wb.enqueue(staged, parent, "g", None, "/Item/g", None, None))
     await wb.sync()
     assert synced == []  # not even the directory: nothing of the job's is left to commit
