@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+import httpx
 import pytest
 import trio
 
@@ -1038,6 +1039,50 @@ async def test_set_meta_adds_replaces_and_removes_fields(serve: Serve, connect: 
     item_entry = await backend.set_meta(item_entry, "dc.subject", "physics")
     assert emulator.metadata_of(item)["dc.subject"] == ["physics"]
     assert item_entry.meta["dc.subject"] == "physics"
+
+
+async def test_every_value_of_a_field_reaches_a_released_server(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    """A released server takes one value per PATCH operation (DSpace#12419): several values
+    of one field, new or replacing, all arrive, in order and with their languages — from an
+    xattr, a metadata file's change, and a deposit package applied a second time (a resumed
+    ``docfs deposit``, which once left the item with its first values only); a lost answer
+    does not add them twice."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    backend = await short_timeout(server, opened)
+    item_entry = await walk(backend, "C", "Coll", "Item")
+    patch = r"/core/items/[^/]+$"
+
+    emulator.plan_fault(method="PATCH", path=patch, reset_after=0)
+    emulator.clear_log()
+    item_entry = await backend.set_meta(item_entry, "dc.subject", "one\ntwo\nthree")
+    assert emulator.metadata_of(item)["dc.subject"] == ["one", "two", "three"]
+    assert len(emulator.requests("PATCH", patch)) == 1
+    item_entry = await backend.set_meta(item_entry, "dc.subject", "four\nfive")
+    assert emulator.metadata_of(item)["dc.subject"] == ["four", "five"]
+    item_entry = await backend.update_meta(
+        item_entry, {"dc.subject": ["six", "seven"], "dc.rights": ["r1", "r2"]}
+    )
+    assert emulator.metadata_of(item)["dc.subject"] == ["six", "seven"]
+    assert emulator.metadata_of(item)["dc.rights"] == ["r1", "r2"]
+
+    package = write(
+        tmp_path,
+        "dublin_core.xml",
+        b'<dublin_core><dcvalue element="contributor" qualifier="author">Author, A</dcvalue>'
+        b'<dcvalue element="contributor" qualifier="author">Author, B</dcvalue>'
+        b'<dcvalue element="title" qualifier="none" language="fr">Titre</dcvalue>'
+        b'<dcvalue element="title" qualifier="none">Title</dcvalue></dublin_core>',
+    )
+    for _ in range(2):  # the second time every key exists already
+        item_entry = await backend.apply_package_file(item_entry, "dublin_core.xml", package)
+        assert emulator.metadata_of(item)["dc.contributor.author"] == ["Author, A", "Author, B"]
+        assert emulator.metadata_of(item)["dc.title"] == ["Titre", "Title"]
+        # an archived item is public: its metadata with the languages, as a client reads it
+        titles = httpx.get(f"{server.url}{API}/core/items/{item}").json()["metadata"]["dc.title"]
+        assert [t.get("language") for t in titles] == ["fr", None]
 
 
 # ---- authentication, CSRF, permissions, rate limits ----------------------------------------

@@ -376,6 +376,50 @@ def test_16_anonymous_gets_401_and_signed_in_without_rights_403(env: Env, api: A
     assert api.http.get(f"/core/items/{tree.item}").status_code == 200
 
 
+def test_17b_a_metadata_patch_operation_takes_one_value(env: Env, admin: Api) -> None:
+    """Released 7.x to 9.x: an operation's array gives its first value only (both ``add`` and
+    ``replace``: DSpaceObjectMetadataPatchUtils.extractMetadataValueFromOperation, DSpace#12419);
+    ``add`` without an index puts the value first, ``/-`` last (addAndShiftRightMetadata);
+    an empty array is a 400."""
+    emulator, _, tree = env
+    path = f"/core/items/{tree.item}"
+
+    def patch(*ops: dict[str, Any]) -> httpx.Response:
+        return admin.send("PATCH", path, json=list(ops))
+
+    two = [{"value": "One, A"}, {"value": "Two, B"}]
+    assert patch({"op": "add", "path": "/metadata/dc.contributor.author", "value": two}).is_success
+    assert emulator.metadata_of(tree.item)["dc.contributor.author"] == ["One, A"]
+    first = {"op": "add", "path": "/metadata/dc.contributor.author", "value": [{"value": "Z"}]}
+    last = {"op": "add", "path": "/metadata/dc.contributor.author/-", "value": {"value": "Y"}}
+    assert patch(first, last).is_success
+    assert emulator.metadata_of(tree.item)["dc.contributor.author"] == ["Z", "One, A", "Y"]
+    assert patch({"op": "replace", "path": "/metadata/dc.contributor.author", "value": two})
+    assert emulator.metadata_of(tree.item)["dc.contributor.author"] == ["One, A"]
+    empty = patch({"op": "replace", "path": "/metadata/dc.contributor.author", "value": []})
+    assert empty.status_code == 400
+    assert emulator.metadata_of(tree.item)["dc.contributor.author"] == ["One, A"]
+
+
+def test_17c_a_release_with_the_fix_adds_every_value() -> None:
+    """DSpace#12428/#12467 (2026): ``add`` takes every value of its array, in order;
+    ``replace`` still the first."""
+    emulator, server, tree = start(patch_add_takes_all=True)
+    try:
+        api = Api(server)
+        api.login(*ADMIN)
+        path = f"/core/items/{tree.item}"
+        two = [{"value": "One, A"}, {"value": "Two, B"}]
+        add = {"op": "add", "path": "/metadata/dc.contributor.author", "value": two}
+        assert api.send("PATCH", path, json=[add]).is_success
+        assert emulator.metadata_of(tree.item)["dc.contributor.author"] == ["One, A", "Two, B"]
+        replace = {"op": "replace", "path": "/metadata/dc.subject", "value": two}
+        assert api.send("PATCH", path, json=[replace]).is_success
+        assert emulator.metadata_of(tree.item)["dc.subject"] == ["One, A"]
+    finally:
+        server.stop()
+
+
 def test_17_create_201_update_200_delete_204(env: Env, admin: Api) -> None:
     tree = env[2]
     created = admin.send(

@@ -25,28 +25,59 @@ from docfs.backends.dspace7.hal import (
 log = logging.getLogger("docfs.dspace7")
 
 
+def field_ops(key: str, values: list[JSON], *, present: bool) -> list[JSON]:
+    """The PATCH operations that set field ``key`` to exactly ``values`` (at least one), in
+    order, on every release.
+
+    The released 7.x to 9.x lines read one value of an operation's array, the first
+    (``DSpaceObjectMetadataPatchUtils.extractMetadataValueFromOperation``; DSpace#12419), for
+    ``add`` and ``replace`` alike, and an ``add`` without an index puts its value first
+    (``addAndShiftRightMetadata`` at place 0); ``-`` puts it last. So: one ``replace`` (or the
+    first ``add`` of a new field) with the first value, then one ``add`` of ``-`` per further
+    value (docs/protocols/dspace7.md, "Metadata PATCH on real releases")."""
+    head, *rest = values
+    ops: list[JSON] = [
+        {"op": "replace" if present else "add", "path": f"/metadata/{key}", "value": [head]}
+    ]
+    ops += [{"op": "add", "path": f"/metadata/{key}/-", "value": v} for v in rest]
+    return ops
+
+
 def _patched(obj: JSON, ops: list[JSON]) -> bool:
-    """Does ``obj`` show the result of the metadata patch ``ops`` (as ``_set_title`` and
-    ``set_meta`` build them)? False where it cannot tell."""
+    """Does ``obj`` show the result of the metadata patch ``ops`` (as ``_set_title``,
+    ``field_ops`` and ``update_meta`` build them)? False where it cannot tell."""
     metadata = obj.get("metadata") or {}
+
+    def have(key: str) -> list[object]:
+        return [v.get("value") for v in metadata.get(key) or [] if isinstance(v, dict)]
+
+    # per field: (the whole field is known, the values expected at its end)
+    expect: dict[str, tuple[bool, list[object]]] = {}
     for op in ops:
         parts = str(op.get("path", "")).split("/")
         if len(parts) < 3 or parts[1] != "metadata":
             return False
-        have = [v.get("value") for v in metadata.get(parts[2]) or [] if isinstance(v, dict)]
-        kind, value = op.get("op"), op.get("value")
+        key, kind, value = parts[2], op.get("op"), op.get("value")
         if kind == "remove" and len(parts) == 3:
-            ok = not have
+            expect[key] = (True, [])
         elif kind in ("add", "replace") and len(parts) == 3 and isinstance(value, list):
-            want = [v.get("value") for v in value if isinstance(v, dict)]
-            # an add appends to what the field held (which we believed empty)
-            ok = have[-len(want) :] == want if kind == "add" else have == want
+            # one value per whole-field operation (field_ops); an add was sent for a field
+            # believed empty
+            first = value[0] if value else None
+            expect[key] = (True, [first.get("value") if isinstance(first, dict) else first])
+        elif kind == "add" and len(parts) == 4 and parts[3] == "-" and isinstance(value, dict):
+            whole, tail = expect.get(key, (False, []))
+            expect[key] = (whole, [*tail, value.get("value")])
         elif kind == "replace" and len(parts) == 5 and parts[4] == "value":
             index = int(parts[3]) if parts[3].isdigit() else -1
-            ok = 0 <= index < len(have) and have[index] == value
+            now = have(key)
+            if not (0 <= index < len(now) and now[index] == value):
+                return False
         else:
             return False
-        if not ok:
+    for key, (whole, tail) in expect.items():
+        now = have(key)
+        if (now if whole else now[len(now) - len(tail) :]) != tail:
             return False
     return True
 
@@ -247,9 +278,8 @@ class Changes(DSpace7Core):
                 raise errors.NoAttribute(key)
             op: JSON = {"op": "remove", "path": f"/metadata/{key}"}
         else:
-            values = [{"value": line} for line in value.split("\n")]
-            kind = "replace" if key in entry.meta else "add"
-            op = {"op": kind, "path": f"/metadata/{key}", "value": values}
+            values: list[JSON] = [{"value": line} for line in value.split("\n")]
+            return await self._patch(entry, field_ops(key, values, present=key in entry.meta))
         return await self._patch(entry, [op])
 
     def meta_separator(self, entry: Entry, key: str) -> str | None:
@@ -258,8 +288,8 @@ class Changes(DSpace7Core):
         return "\n" if multiple else None
 
     async def update_meta(self, entry: Entry, changes: Mapping[str, list[str] | None]) -> Entry:
-        """All changes as one JSON Patch (``add`` for a new field, ``replace`` of the whole
-        list, ``remove``): the server applies a patch's operations in one transaction and
+        """All changes as one JSON Patch (per changed field ``field_ops``, per removed one a
+        ``remove``): the server applies a patch's operations in one transaction and
         commits only when all succeeded (docs/protocols/dspace7.md, "Metadata files"), so a
         refused value (422) leaves the object as it was. Keys are checked before sending."""
         if self._type(entry) not in API_SECTION:
@@ -277,10 +307,8 @@ class Changes(DSpace7Core):
                 if key in entry.meta:
                     ops.append({"op": "remove", "path": f"/metadata/{key}"})
                 continue
-            kind = "replace" if key in entry.meta else "add"
-            ops.append(
-                {"op": kind, "path": f"/metadata/{key}", "value": [{"value": v} for v in values]}
-            )
+            given: list[JSON] = [{"value": v} for v in values]
+            ops += field_ops(key, given, present=key in entry.meta)
         if not ops:
             return entry
         return await self._patch(entry, ops)

@@ -1,9 +1,10 @@
 """Simple Archive Format packages written into a DSpace 7+ item (docs/protocols/dspace7.md).
 
-The shared part is ``docfs.backends._saf_deposit``. Metadata: one JSON Patch on the item with
-one ``replace`` (a key it has) or ``add`` (a key it lacks) per key, carrying all of that key's
-values with their languages — the server applies a patch's operations in one transaction
-(``DSpaceObjectMetadataPatchUtils`` through ``ItemRestRepository.patch``), so a package file
+The shared part is ``docfs.backends._saf_deposit``. Metadata: one JSON Patch on the item that
+sets each key the file names to exactly its values with their languages (``field_ops``: the
+released servers take one value per operation) — the server applies a patch's operations in
+one transaction (``DSpaceObjectMetadataPatchUtils`` through ``ItemRestRepository.patch``), so
+a package file
 is applied whole or not at all. The submitter of a workspace item may patch its item too
 (``WorkspaceItemServiceImpl.create`` grants the submitter WRITE on it), so this is also the
 submission path. Descriptions are the bitstream's ``dc.description``, patched the same way,
@@ -24,7 +25,7 @@ from pathlib import Path
 from docfs import errors, saf
 from docfs.backends._saf_deposit import Packages, moves
 from docfs.backends.base import Entry
-from docfs.backends.dspace7.changes import Changes
+from docfs.backends.dspace7.changes import Changes, field_ops
 from docfs.backends.dspace7.hal import JSON
 from docfs.backends.dspace7.uploads import Uploads
 
@@ -63,14 +64,9 @@ class PackageDeposit(Uploads, Changes):
         by_key: dict[str, list[JSON]] = {}
         for v in values:
             by_key.setdefault(v.key, []).append({"value": v.value, "language": v.language})
-        ops: list[JSON] = [
-            {
-                "op": "replace" if key in item.meta else "add",
-                "path": f"/metadata/{key}",
-                "value": given,
-            }
-            for key, given in by_key.items()
-        ]
+        ops: list[JSON] = []
+        for key, given in by_key.items():
+            ops += field_ops(key, given, present=key in item.meta)
         return await self._patch(item, ops)
 
     async def _describe(self, entry: Entry, text: str) -> Entry:

@@ -78,6 +78,7 @@ class DSpace7Emulator(Backdoor, Routes, Emulator):
         index_delay: float = 0.0,
         rate_limit: tuple[int, float] | None = None,
         rate_limit_retry_after: float = 1.0,
+        patch_add_takes_all: bool = False,
     ) -> None:
         """Create an empty repository.
 
@@ -86,7 +87,8 @@ class DSpace7Emulator(Backdoor, Routes, Emulator):
         ``lazy_csrf`` withholds CSRF tokens from GET responses (so a client has to use the
         403 of its first POST); ``index_delay`` delays Discovery visibility of new items;
         ``rate_limit=(n, seconds)`` emulates a front proxy that answers 429 beyond n requests
-        per window.
+        per window; ``patch_add_takes_all`` is a release with DSpace#12428/#12467 (2026), whose
+        metadata PATCH ``add`` takes every value of an array (released lines take the first).
         """
         self._state = threading.RLock()
         self._ids = random.Random(seed)
@@ -96,6 +98,7 @@ class DSpace7Emulator(Backdoor, Routes, Emulator):
         self.short_lived_lifetime = short_lived_lifetime
         self.lazy_csrf = lazy_csrf
         self.replace_bitstream_enabled = replace_bitstream_enabled
+        self.patch_add_takes_all = patch_add_takes_all
         #: webui.submit.upload.required (default true in UploadConfiguration.java)
         self.upload_required = upload_required
         #: citation-page.enable_globally: PDFs are served with a cover page to non-admins

@@ -203,6 +203,7 @@ class State:
     short_lived_lifetime: float
     lazy_csrf: bool
     replace_bitstream_enabled: bool
+    patch_add_takes_all: bool
     upload_required: bool
     cover_pages: bool
     max_upload_bytes: int
@@ -469,17 +470,19 @@ class Model(State):
         index = parts[3] if len(parts) > 3 else None
         attribute = parts[4] if len(parts) > 4 else None
         if kind == "add":
-            new = [metadata_value(v) for v in (value if isinstance(value, list) else [value])]
-            if index is None or index == "-":
+            new = self._patch_values(value, every=self.patch_add_takes_all)
+            if index == "-":
                 dso.metadata[key] = values + new
             else:
-                position = self._index(index, len(values) + 1)
-                dso.metadata[key] = values[:position] + new + values[position:]
+                # any other index, or none, is place 0: DSpaceObjectMetadataAddOperation.add
+                # passes 0 unless the path ends in "-", and addAndShiftRightMetadata puts the
+                # value first (docs/protocols/dspace7.md, "Metadata PATCH on real releases")
+                dso.metadata[key] = new + values
         elif kind == "replace":
             if index is None:
-                # a whole-field replace of a missing field just sets it (emulator choice)
-                seq = value if isinstance(value, list) else [value]
-                dso.metadata[key] = [metadata_value(v) for v in seq]
+                # clearMetadata of the field, then one value (replaceMetadataFieldMetadata); a
+                # missing field is simply set
+                dso.metadata[key] = self._patch_values(value, every=False)
             else:
                 position = self._index(index, len(values))
                 if attribute is None:
@@ -499,6 +502,20 @@ class Model(State):
                     del dso.metadata[key]
         else:
             raise Fail(422)
+
+    @staticmethod
+    def _patch_values(value: Any, *, every: bool) -> list[dict[str, Any]]:
+        """The metadata values of a PATCH operation's ``value``.
+
+        ``DSpaceObjectMetadataPatchUtils.extractMetadataValueFromOperation`` on the released
+        7.x to 9.x lines reads one value: the first element of an array, the rest is ignored
+        (DSpace#12419). The fix (DSpace#12428 on dspace-7_x, #12467 on main, 2026) lets
+        ``add`` take them all; ``replace`` keeps the first only. An empty array or no value
+        is "Could not extract MetadataValue Object from Operation", a 400."""
+        seq = value if isinstance(value, list) else [value]
+        if not seq or seq[0] is None:
+            raise Fail(400)
+        return [metadata_value(v) for v in (seq if every else seq[:1])]
 
     @staticmethod
     def _index(text: str, length: int) -> int:
