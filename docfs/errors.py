@@ -72,6 +72,16 @@ class Conflict(DocfsError):
     errno = _errno.ESTALE
 
 
+class Stale(DocfsError):
+    """This inode no longer stands for its name: docfs dropped it (a new file whose upload
+    failed) while the kernel may still hold the name for its entry timeout. ESTALE makes the
+    kernel look the name up again and retry the call (``do_filp_open`` with LOOKUP_REVAL), so
+    a program writing the name again gets a new file instead of a dropped one."""
+
+    errno = _errno.ESTALE
+    ordinary = True
+
+
 class TooLarge(DocfsError):
     errno = _errno.EFBIG
 

@@ -183,6 +183,9 @@ class Filesystem(MountState):
         node = self.inodes.get(ino)
         if node.is_dir:
             raise errors.IsADirectory(self.path(node))
+        if node.detached and (write or truncate or node.local):
+            # reached through a name the kernel still caches: writes here would go nowhere
+            raise errors.Stale(f"{node.name}: dropped; looked up again")
         if self.metafiles.owns(ino):
             return await self.metafiles.open(node, write, truncate), False
         if write or truncate:

@@ -273,6 +273,33 @@ def test_refused_upload_keeps_data_and_daemon_serves(
     assert (base / "ok.txt").read_bytes() == b"still here"  # the daemon keeps serving
 
 
+@pytest.mark.parametrize("how", ["python", "cp"])
+def test_writing_a_name_again_right_after_its_upload_failed_reaches_the_server(
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path, how: str
+) -> None:
+    """A failed new file is dropped from the mount, but the kernel keeps its name for up to a
+    second: writing the name again in that second reached the dropped inode, and its bytes
+    were silently lost (a resumed ``docfs deposit`` lost a package file so). The open of a
+    dropped inode is ESTALE: the kernel looks the name up again and makes a new file."""
+    e = emu(dspace6_server)
+    _, col = setup_collection(e)
+    item_with_files(e, col, "Target", ok_txt=b"still here")
+    m = mount_factory(cache=tmp_path / "c").start()
+    base = m.path / "Lab" / "Incoming" / "Target"
+    m.run("ls", str(base))
+    e.plan_fault(method="POST", path=r"/bitstreams$", status=403)
+    with pytest.raises(PermissionError):
+        (base / "again.txt").write_bytes(b"first try")
+    local = tmp_path / "again.txt"
+    local.write_bytes(b"second try")
+    if how == "cp":
+        m.run("cp", str(local), str(base / "again.txt"))
+    else:
+        (base / "again.txt").write_bytes(b"second try")
+    assert server_files(e, col)["Target/again.txt"] == b"second try"
+    assert (base / "again.txt").read_bytes() == b"second try"
+
+
 @pytest.mark.parametrize("name", [".report.txt.swp", ".DS_Store", "._x", "~$doc.docx"])
 def test_local_only_files_never_leave(
     mount_factory: MountFactory, dspace6_server: EmulatorServer, name: str
