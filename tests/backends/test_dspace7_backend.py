@@ -432,6 +432,29 @@ async def test_overwrite_keeps_name_position_and_metadata(
     assert [n for _, n in emulator.bitstreams(item)] == ["a.txt", "b.txt", "c.txt"]
 
 
+async def test_overwriting_the_primary_file_keeps_it_primary(
+    serve: Serve, connect: Connect, tmp_path: Path
+) -> None:
+    """Upload-and-swap deletes the old bitstream, which unsets the bundle's primary
+    (BundleServiceImpl.removeBitstream): the new one is made primary again, as 10.0's PUT
+    …/content keeps it. The listing says which file is primary at no extra request."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A", "b.txt": b"B"})
+    emulator.set_primary(item, emulator.bitstreams(item)[1][0])
+    backend = await connect(server)
+    files = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    assert [bool(f.extra.get("primary")) for f in files] == [False, True]
+    emulator.clear_log()
+
+    new = await backend.replace_file(files[1], write(tmp_path, "b2", b"B, version 2"))
+    assert emulator.primary_of(item) == new.extra["uuid"] != files[1].extra["uuid"]
+    assert new.extra.get("primary")
+    assert len(emulator.requests("POST", "/primaryBitstream$")) == 1
+    # a file that is not primary does not become it
+    await backend.replace_file(files[0], write(tmp_path, "a2", b"A2"))
+    assert emulator.primary_of(item) == new.extra["uuid"]
+
+
 async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@ with their metadata, the API sections, the page size, the ORIGINAL bundle."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from docfs.backends.base import Op
+from docfs.backends.base import Entry, Op
 
 JSON = dict[str, Any]
 
@@ -82,3 +83,8 @@ def flatten_meta(obj: Mapping[str, Any]) -> dict[str, str]:
     if obj.get("bundleName"):
         meta["bundle"] = str(obj["bundleName"])
     return meta
+
+
+def primary_marked(entry: Entry) -> Entry:
+    """``entry``, a bitstream, marked as its bundle's primary (``extra["primary"]``)."""
+    return dataclasses.replace(entry, extra={**entry.extra, "primary": "1"})

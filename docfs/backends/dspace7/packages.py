@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docfs import errors, saf
+from docfs import saf
 from docfs.backends._saf_deposit import Packages, moves
 from docfs.backends.base import Entry
 from docfs.backends.dspace7.changes import Changes, field_ops
-from docfs.backends.dspace7.hal import JSON
+from docfs.backends.dspace7.hal import JSON, primary_marked
 from docfs.backends.dspace7.uploads import Uploads
 
 
@@ -83,6 +83,7 @@ class PackageDeposit(Uploads, Changes):
             entry = await self._describe(entry, line.description)
         if line is not None and line.primary:
             await self._make_primary(entry)
+            entry = primary_marked(entry)
         return entry
 
     async def _bundle_entry(self, item: str, name: str) -> Entry:
@@ -97,30 +98,5 @@ class PackageDeposit(Uploads, Changes):
             entry = await self._move_between_bundles(entry, target)
         if line.primary:
             await self._make_primary(entry)
+            entry = primary_marked(entry)
         return entry
-
-    async def _make_primary(self, entry: Entry) -> None:
-        bundle = entry.extra["bundle"]
-        body = f"{self.http.base_url}{self.api}/core/bitstreams/{self._uuid(entry)}\n".encode()
-        path = f"core/bundles/{bundle}/primaryBitstream"
-        headers = {"Content-Type": "text/uri-list"}
-        try:
-            await self._json(
-                "POST",
-                path,
-                endpoint="bundles/primaryBitstream",
-                body=body,
-                headers=headers,
-                idempotent=True,
-                status_map={400: errors.AlreadyExists},
-            )
-        except errors.AlreadyExists:
-            # the bundle has a primary already (maybe ours, from a lost answer): replace it
-            await self._json(
-                "PUT",
-                path,
-                endpoint="bundles/primaryBitstream",
-                body=body,
-                headers=headers,
-                idempotent=True,
-            )

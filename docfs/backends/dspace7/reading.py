@@ -15,7 +15,14 @@ from docfs import errors
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
 from docfs.backends.base import Entry, Kind, Op, Sink, Thumbnail
 from docfs.backends.dspace7.core import DSpace7Core
-from docfs.backends.dspace7.hal import API_SECTION, JSON, ORIGINAL, PAGE_SIZE, parse_time
+from docfs.backends.dspace7.hal import (
+    API_SECTION,
+    JSON,
+    ORIGINAL,
+    PAGE_SIZE,
+    parse_time,
+    primary_marked,
+)
 
 log = logging.getLogger("docfs.dspace7")
 
@@ -183,6 +190,10 @@ class Reading(DSpace7Core):
         # both spellings of the nested size: 7.x reads the bare relation name, 8+ the path
         return [
             ("embed", "bundles/bitstreams"),
+            # which file is its bundle's primary: an overwrite by upload-and-swap deletes the
+            # old bitstream, which unsets it (BundleServiceImpl.removeBitstream), and sets it
+            # again on the new one (BundlePrimaryBitstreamLinkRepository, 7.0+)
+            ("embed", "bundles/primaryBitstream"),
             # whether the item is mapped into other collections decides what rm of a file does
             ("embed", "mappedCollections"),
             ("embed.size", f"bundles={size}"),
@@ -213,12 +224,16 @@ class Reading(DSpace7Core):
             bundle_uuid = str(bundle["uuid"])
             if name == ORIGINAL:
                 self._bundle_hint[uuid] = bundle_uuid
+                primary = ((bundle.get("_embedded") or {}).get("primaryBitstream") or {}).get(
+                    "uuid"
+                )
                 async for obj in self._bundle_files(bundle):
-                    entries.append(
-                        self._file(
-                            obj, item=uuid, bundle=bundle_uuid, bundle_name=name, mtime=mtime
-                        )
+                    file = self._file(
+                        obj, item=uuid, bundle=bundle_uuid, bundle_name=name, mtime=mtime
                     )
+                    if primary is not None and obj.get("uuid") == primary:
+                        file = primary_marked(file)
+                    entries.append(file)
             elif self.other_bundles:
                 bundle_dir = self._dir(bundle, "bundle", uuid, item=uuid)
                 entries.append(dataclasses.replace(bundle_dir, mtime=mtime))

@@ -19,7 +19,7 @@ from docfs import errors
 from docfs.backends._multipart import Field, FilePart, Multipart, Part
 from docfs.backends.base import Entry
 from docfs.backends.dspace7.core import DSpace7Core
-from docfs.backends.dspace7.hal import JSON, ORIGINAL
+from docfs.backends.dspace7.hal import JSON, ORIGINAL, primary_marked
 from docfs.hashing import file_digest_async
 
 log = logging.getLogger("docfs.dspace7")
@@ -229,13 +229,23 @@ class Uploads(DSpace7Core):
             log.info("the old copy of %s was deleted; its answer was lost", name)
         # the new one is last once the old one is gone
         await self._restore_position(bundle, str(new["uuid"]), len(order) - 1, position, name)
-        return self._file(
+        fresh = self._file(
             new,
             item=item,
             bundle=bundle,
             bundle_name=entry.extra.get("bundle_name", ORIGINAL),
             mtime=stamp,
         )
+        if entry.extra.get("primary"):
+            # deleting the old bitstream unset the bundle's primary
+            # (BundleServiceImpl.removeBitstream); 10.0's PUT …/content keeps it, so do we
+            try:
+                await self._make_primary(fresh)
+            except errors.DocfsError as exc:
+                log.warning("%s is no longer its bundle's primary file: %s", name, exc)
+            else:
+                fresh = primary_marked(fresh)
+        return fresh
 
     async def _upload_once(
         self, bundle: str, src: Path, name: str, properties: JSON, known: set[str]
@@ -325,3 +335,33 @@ class Uploads(DSpace7Core):
             name,
             problem,
         )
+
+    async def _make_primary(self, entry: Entry) -> None:
+        """Make ``entry`` its bundle's primary bitstream: ``POST core/bundles/{uuid}/
+        primaryBitstream`` (``PrimaryBitstreamController``, 7.6+), which answers 400 when the
+        bundle has a primary already — then ``PUT`` replaces it, so a repeat after a lost
+        answer ends in the same state."""
+        bundle = entry.extra["bundle"]
+        body = f"{self.http.base_url}{self.api}/core/bitstreams/{self._uuid(entry)}\n".encode()
+        path = f"core/bundles/{bundle}/primaryBitstream"
+        headers = {"Content-Type": "text/uri-list"}
+        try:
+            await self._json(
+                "POST",
+                path,
+                endpoint="bundles/primaryBitstream",
+                body=body,
+                headers=headers,
+                idempotent=True,
+                status_map={400: errors.AlreadyExists},
+            )
+        except errors.AlreadyExists:
+            # the bundle has a primary already (maybe ours, from a lost answer): replace it
+            await self._json(
+                "PUT",
+                path,
+                endpoint="bundles/primaryBitstream",
+                body=body,
+                headers=headers,
+                idempotent=True,
+            )

@@ -358,6 +358,13 @@ class Backdoor(Model):
             target = self._bundle_named(self._get(item, Item), bundle)
             return None if target is None else target.primary
 
+    def set_primary(self, item: str, bitstream: str | None, bundle: str = "ORIGINAL") -> None:
+        """Make ``bitstream`` the bundle's primary (None: no primary), as the web UI does."""
+        with self._state:
+            target = self._bundle_named(self._get(item, Item), bundle)
+            assert target is not None and (bitstream is None or bitstream in target.bitstreams)
+            target.primary = bitstream
+
     def item_state(self, item: str) -> dict[str, Any]:
         """inArchive / discoverable / withdrawn / owning collection / pending workflow."""
         with self._state:
