@@ -428,14 +428,10 @@ class DSpace6Backend(HttpBackend):
         expand: str,
         convert: Callable[[Entry, dict[str, Any]], _T],
     ) -> AsyncIterator[tuple[Entry, _T]]:
-        """The items of ``collection``, each with ``convert(item, its object)``.
-
-        ``numberItems`` says how many pages there are: they are all asked for, as many at a
-        time as the client's concurrency cap allows (a new one as soon as one is answered),
-        and each page is converted as it arrives, so its JSON is not kept and the next pages
-        are on the wire meanwhile; then the items are yielded in order. In batches, each batch
-        waited for its slowest page and the items of one batch were made before the next was
-        asked for: 3 to 8 times the requests' own time (README, "Benchmarks", B10)."""
+        """The items of ``collection``, each with ``convert(item, its object)``: all pages
+        (``numberItems`` says how many) through a window as wide as the concurrency cap, each
+        converted as it arrives (its JSON is not kept), then yielded in order (in batches, a
+        batch waited for its slowest page; docs/protocols/dspace6.md, "A walk")."""
         info = await self._json_object(f"/collections/{collection}", "collection")
         total = _count(info.get("numberItems"), "numberItems")
         offsets = list(range(0, max(total, 1), PAGE))
