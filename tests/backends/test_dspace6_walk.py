@@ -4,11 +4,12 @@ walk")."""
 
 from __future__ import annotations
 
+from docfs.backends._http import HttpClient, Limits
 from docfs.backends.base import Credentials, Entry, Op
 from docfs.backends.dspace6 import DSpace6Backend
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.conftest import dspace6_backend
+from tests.conftest import FAST_RETRY, dspace6_backend
 
 
 def emu(server: EmulatorServer) -> DSpace6Emulator:
@@ -87,3 +88,41 @@ async def test_deep_listing_of_other_directories_is_the_plain_listing(
     assert [entry for entry, _ in top] == [entry async for entry in backend.list_dir(root)]
     assert all(files is None for _, files in top)
     await backend.aclose()
+
+
+async def test_a_slow_page_holds_up_no_other_page(dspace6: EmulatorServer) -> None:
+    """The pages are asked for through a window as wide as the client's concurrency cap: one
+    slow page holds one slot, and the others, the last ones too, go through the rest (in
+    batches the next batch waited for the slowest page of the one before)."""
+    e = emu(dspace6)
+    com = e.add_community("Tree")
+    col = e.add_collection("Walk", com)
+    for i in range(450):  # five pages
+        e.add_item(col, f"Item {i:03d}")
+    http = HttpClient(f"{dspace6.url}/rest", limits=Limits(concurrency=2), retry=FAST_RETRY)
+    backend = DSpace6Backend(http, Credentials())
+    await backend.connect()
+    collection = await collection_entry(backend, "Tree", "Walk")
+    e.clear_log()
+    slow = 0.5
+    e.plan_fault(method="GET", path=rf"^/rest/collections/{col}/items$", delay=slow)
+    deep = [item async for item, _ in backend.list_dir_deep(collection)]
+    assert sorted(item.name for item in deep) == [f"Item {i:03d}" for i in range(450)]
+    pages = e.requests("GET", rf"^/rest/collections/{col}/items$")
+    assert len(pages) == 5
+    delayed = min(pages, key=lambda r: r.start)  # the first one to arrive got the delay
+    assert [r.fault is not None for r in pages].count(True) == 1 and delayed.fault is not None
+    # the four others, each alone in the other slot, all began while the slow one waited
+    assert all(r.start < delayed.start + slow for r in pages)
+    assert _most_at_once([(r.start, r.end) for r in pages]) <= 2
+    await backend.aclose()
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most of the (start, end) intervals that were open at one moment."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most

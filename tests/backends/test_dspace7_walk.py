@@ -53,3 +53,44 @@ async def test_deep_listing_equals_the_item_listings_and_costs_the_pages(version
         assert len(deep) == n and mapped == 1
         assert {f.name for _, files in deep for f in files or []} == {"a.pdf", "b.txt"}
         await backend.aclose()
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most of the (start, end) intervals that were open at one moment."""
+    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+async def test_deep_listing_asks_for_the_pages_after_the_first_at_once() -> None:
+    # with latency, pages one after another would cost a round trip each: once the first
+    # page has told totalPages, the others go out together (up to the client's concurrency)
+    emulator = DSpace7Emulator(seed=7, user=ADMIN[0], password=ADMIN[1], latency_ms=100)
+    emulator.add_user(*USER)
+    col = emulator.add_collection("Coll", emulator.add_community("C"))
+    n = 330  # four pages of 100
+    for i in range(n):
+        emulator.add_item(col, f"Item {i:03d}")
+    with EmulatorServer(emulator) as server:
+        backend = DSpace7Backend(HttpClient(server.url, retry=FAST_RETRY), Credentials(*USER))
+        await backend.connect()
+        top = {e.name: e async for e in backend.list_dir(await backend.root())}
+        collection = {e.name: e async for e in backend.list_dir(top["C"])}["Coll"]
+        emulator.clear_log()
+        deep = [item async for item, _ in backend.list_dir_deep(collection)]
+        assert [item.name for item in deep] == [f"Item {i:03d}" for i in range(n)]
+        searches = emulator.requests("GET", "/discover/search/objects$")
+        pages = sorted(
+            int(dict(p.split("=") for p in r.query.split("&"))["page"]) for r in searches
+        )
+        assert pages == [0, 1, 2, 3]
+        first = min(searches, key=lambda r: r.start)
+        rest = [r for r in searches if r is not first]
+        # the first page alone (it says how many there are: its answer comes after the
+        # latency), then the three others together
+        assert all(r.start >= first.start + 0.1 for r in rest)
+        assert _most_at_once([(r.start, r.end) for r in rest]) == 3
+        await backend.aclose()

@@ -34,11 +34,11 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import trio
@@ -80,10 +80,11 @@ BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE, Op.RENAME})
 #: files of an item mapped into several collections: removing one would remove it from the item
 #: in every collection, so they go only with the item (which ``rmdir`` unmaps from here)
 MAPPED_BITSTREAM_OPS = frozenset({Op.REPLACE, Op.REMOVE_WITH_DIR, Op.RENAME})
+#: what ``_collection_items`` makes of each item's object
+_T = TypeVar("_T")
+
 #: what a walk's collection pages expand: the items' own fields and what their listing needs
 ITEM_AND_FILES = "metadata,bitstreams,parentCollectionList"
-#: collection pages requested at once (the concurrency cap still applies)
-PAGES_AT_ONCE = 4
 SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 #: the editable text fields of communities and collections (PUT overwrites all of them)
 CONTAINER_FIELDS = ("name", "copyrightText", "introductoryText", "shortDescription", "sidebarText")
@@ -375,7 +376,9 @@ class DSpace6Backend(HttpBackend):
             for col in _objects(obj.get("collections"), "collections"):
                 yield self._container(col, "collection")
         elif kind == "collection":
-            async for item, _ in self._collection_items(_sid(directory), "metadata"):
+            async for item, _ in self._collection_items(
+                _sid(directory), "metadata", lambda item, obj: None
+            ):
                 yield item
         elif kind == "item":
             obj = await self._json_object(
@@ -397,8 +400,10 @@ class DSpace6Backend(HttpBackend):
             async for entry in self.list_dir(directory):
                 yield entry, None
             return
-        async for item, obj in self._collection_items(_sid(directory), ITEM_AND_FILES):
-            yield item, self._files_of(obj, _sid(item))
+        async for item, files in self._collection_items(
+            _sid(directory), ITEM_AND_FILES, lambda item, obj: self._files_of(obj, _sid(item))
+        ):
+            yield item, files
 
     def _files_of(self, obj: Mapping[str, Any], item: str) -> list[Entry]:
         """An item's files (its ORIGINAL bitstreams) from an answer with ``expand=bitstreams,
@@ -418,54 +423,55 @@ class DSpace6Backend(HttpBackend):
         return files
 
     async def _collection_items(
-        self, collection: str, expand: str
-    ) -> AsyncIterator[tuple[Entry, dict[str, Any]]]:
+        self,
+        collection: str,
+        expand: str,
+        convert: Callable[[Entry, dict[str, Any]], _T],
+    ) -> AsyncIterator[tuple[Entry, _T]]:
+        """The items of ``collection``, each with ``convert(item, its object)``: all pages
+        (``numberItems`` says how many) through a window as wide as the concurrency cap, each
+        converted as it arrives (its JSON is not kept), then yielded in order (in batches, a
+        batch waited for its slowest page; docs/protocols/dspace6.md, "A walk")."""
         info = await self._json_object(f"/collections/{collection}", "collection")
         total = _count(info.get("numberItems"), "numberItems")
-        seen: set[str] = set()
         offsets = list(range(0, max(total, 1), PAGE))
-        # numberItems says how many pages there are: fetch a few at once, so the server
-        # builds the next pages while we read this one (yielded in order, batch by batch)
-        for first in range(0, len(offsets), PAGES_AT_ONCE):
-            pages = await self._item_pages(
-                collection, offsets[first : first + PAGES_AT_ONCE], expand
-            )
-            for page in pages:
-                for obj in page:
-                    uuid = _uuid(obj, "collection items")
-                    if uuid not in seen:
-                        seen.add(uuid)
-                        yield self._item(obj, collection), obj
-                # a short page is not the end (READ filtering happens after paging), but an
-                # empty one is: nothing further can be listed for us
-                if not page:
-                    return
-
-    async def _item_pages(
-        self, collection: str, offsets: list[int], expand: str
-    ) -> list[list[Any]]:
-        pages: list[list[Any]] = [[] for _ in offsets]
+        pages: list[list[tuple[str, Entry, _T]]] = [[] for _ in offsets]
+        slots = trio.CapacityLimiter(max(1, self.http.limits.concurrency))
 
         async def fetch(i: int, offset: int) -> None:
-            page = await self._json(
-                f"/collections/{collection}/items",
-                "collection.items",
-                {"limit": PAGE, "offset": offset, "expand": expand},
-            )
+            async with slots:
+                page = await self._json(
+                    f"/collections/{collection}/items",
+                    "collection.items",
+                    {"limit": PAGE, "offset": offset, "expand": expand},
+                )
             if not isinstance(page, list):
                 raise errors.ProtocolError("collection items: answer is not a list")
-            pages[i] = list(_objects(page, "collection items"))
+            converted = []
+            for obj in _objects(page, "collection items"):
+                item = self._item(obj, collection)
+                converted.append((_uuid(obj, "collection items"), item, convert(item, obj)))
+            pages[i] = converted
 
         if len(offsets) == 1:
             await fetch(0, offsets[0])
-            return pages
-        try:
-            async with trio.open_nursery() as nursery:
-                for i, offset in enumerate(offsets):
-                    nursery.start_soon(fetch, i, offset)
-        except BaseExceptionGroup as group:
-            raise errors.first_of(group) from None
-        return pages
+        else:
+            try:
+                async with trio.open_nursery() as nursery:
+                    for i, offset in enumerate(offsets):
+                        nursery.start_soon(fetch, i, offset)
+            except BaseExceptionGroup as group:
+                raise errors.first_of(group) from None
+        seen: set[str] = set()
+        for page in pages:
+            for uuid, item, extra in page:
+                if uuid not in seen:
+                    seen.add(uuid)
+                    yield item, extra
+            # a short page is not the end (READ filtering happens after paging), but an empty
+            # one is: nothing further can be listed for us
+            if not page:
+                return
 
     async def stat(self, entry: Entry) -> Entry:
         kind = self._type(entry)

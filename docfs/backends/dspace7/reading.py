@@ -153,6 +153,8 @@ class Reading(DSpace7Core):
             endpoint="discover/search",
             params=params + self._item_params() if deep else params,
             nested=lambda data: (data.get("_embedded") or {}).get("searchResult") or {},
+            # a walk waits for the whole collection: its pages at once, not one by one
+            ahead=deep,
         )
         async for result in source:
             obj = (result.get("_embedded") or {}).get("indexableObject")
