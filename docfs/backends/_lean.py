@@ -137,14 +137,37 @@ class LeanPool:
             if translated is exc:
                 raise
             raise translated from exc
+        extensions = {
+            "http_version": b"HTTP/" + event.http_version,
+            "reason_phrase": event.reason,
+        }
+        try:
+            # a small answer usually came whole with its headers: taken at once, the
+            # connection goes back to the pool now and no stream is read piece by piece
+            chunks, complete = _buffered(conn)
+        except BaseException as exc:
+            await conn.close()
+            translated = _translated(exc, "read")
+            if translated is exc:
+                raise
+            raise translated from exc
+        if complete:
+            self.release(where, conn)
+            response = httpx.Response(
+                event.status_code,
+                headers=event.headers.raw_items(),
+                content=b"".join(chunks),
+                extensions=extensions,
+            )
+            if not any(name == b"content-length" for name, _ in event.headers):
+                # httpx adds a Content-Length for content given here; the server sent none
+                del response.headers["Content-Length"]
+            return response
         return httpx.Response(
             event.status_code,
             headers=event.headers.raw_items(),
-            stream=_Body(self, where, conn, _seconds(timeouts, "read")),
-            extensions={
-                "http_version": b"HTTP/" + event.http_version,
-                "reason_phrase": event.reason,
-            },
+            stream=_Body(self, where, conn, _seconds(timeouts, "read"), chunks),
+            extensions=extensions,
         )
 
     def _reuse(self, where: Origin) -> _Connection | None:
@@ -181,7 +204,11 @@ class LeanPool:
         return _Connection(stream, tcp.socket)
 
     def release(self, where: Origin, conn: _Connection) -> None:
-        """A connection whose exchange ended cleanly goes back to the idle ones."""
+        """A connection whose answer was read to its end goes back to the idle ones, unless
+        the exchange leaves it unusable (the server said ``Connection: close``)."""
+        if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
+            conn.socket.close()
+            return
         conn.h11.start_next_cycle()
         conn.idle_since = time.monotonic()
         idle = self._idle.setdefault(where, [])
@@ -195,6 +222,22 @@ class LeanPool:
         for conns in idle.values():
             for conn in conns:
                 await conn.close()
+
+
+def _buffered(conn: _Connection) -> tuple[list[bytes], bool]:
+    """The body bytes h11 already holds, and whether they are the whole body (errors
+    untranslated)."""
+    chunks: list[bytes] = []
+    while True:
+        event = conn.h11.next_event()
+        if isinstance(event, h11.Data):
+            chunks.append(bytes(event.data))
+        elif isinstance(event, h11.EndOfMessage):
+            return chunks, True
+        elif event is h11.NEED_DATA:
+            return chunks, False
+        else:
+            raise httpx.RemoteProtocolError("the server closed the connection mid-answer")
 
 
 async def _next(conn: _Connection, read_timeout: float) -> Any:
@@ -229,14 +272,26 @@ class _Body(httpx.AsyncByteStream):
     """The answer's body, read from the connection as it is asked for; a body read to its end
     gives the connection back to the pool, anything else closes it."""
 
-    def __init__(self, pool: LeanPool, where: Origin, conn: _Connection, timeout: float) -> None:
+    def __init__(
+        self,
+        pool: LeanPool,
+        where: Origin,
+        conn: _Connection,
+        timeout: float,
+        first: list[bytes],
+    ) -> None:
         self._pool = pool
+        #: the body bytes that came with the headers
+        self._first = first
         self._where = where
         self._conn: _Connection | None = conn
         self._timeout = timeout
         self._complete = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        first, self._first = self._first, []
+        for chunk in first:
+            yield chunk
         conn = self._conn
         if conn is None or self._complete:
             return
@@ -264,7 +319,7 @@ class _Body(httpx.AsyncByteStream):
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if self._complete and conn.h11.our_state is h11.DONE and conn.h11.their_state is h11.DONE:
+        if self._complete:
             self._pool.release(self._where, conn)
         else:
             await conn.close()

@@ -178,6 +178,27 @@ async def test_a_chunked_answer_with_connection_close() -> None:
         await http.aclose()
 
 
+async def test_a_body_that_comes_after_its_headers_is_streamed_and_the_connection_kept() -> None:
+    big = bytes(range(256)) * 1024  # 256 KiB: more than one read
+
+    async def late_body(stream: trio.SocketStream, conn: h11.Connection, n: int) -> bool:
+        head = h11.Response(status_code=200, headers=[("Content-Length", str(len(big)))])
+        await stream.send_all(conn.send(head) or b"")
+        # the client has the headers alone: the body must come through the stream
+        await trio.sleep(0.05)
+        await stream.send_all(conn.send(h11.Data(data=big)) or b"")
+        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+        return True
+
+    async with server(late_body) as (url, seen):
+        http = client(url)
+        for _ in range(2):
+            response = await http.request("POST", "/l", endpoint="l", body=b"q")
+            assert response.content == big
+        assert seen.connections == 1
+        await http.aclose()
+
+
 async def test_a_reset_mid_answer_is_retried_for_an_idempotent_request() -> None:
     async def cut_first(stream: trio.SocketStream, conn: h11.Connection, n: int) -> bool:
         if len(seen.requests) == 1:
