@@ -4,10 +4,12 @@ answers and resets."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import h11
 import httpx
@@ -18,6 +20,9 @@ from docfs import errors
 from docfs.backends._http import HttpClient, Limits, RetryPolicy
 from docfs.backends._lean import LEAN_BODY
 from docfs.backends._threaded import ThreadingTransport
+from docfs.emulators.base import EmulatorServer
+from docfs.emulators.dspace6 import DSpace6Emulator
+from tests.conftest import ADMIN
 
 
 @dataclass
@@ -241,3 +246,31 @@ async def test_the_url_built_in_one_piece_is_the_one_httpx_merges(
     assert request.url == http.client.build_request("POST", path, params=params).url
     assert isinstance(request.url, httpx.URL)
     await http.aclose()
+
+
+async def test_over_tls_the_certificate_is_checked_and_a_trusted_one_works(tmp_path: Path) -> None:
+    """Small POSTs over https take the lean path too: an untrusted certificate is said as
+    such (not retried), a CA bundle makes it trusted."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    request = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]
+    names = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run([*request, *names, *files], check=True, capture_output=True)
+    form = {"email": ADMIN[0], "password": ADMIN[1]}
+    emulator = DSpace6Emulator()
+    emulator.add_user(*ADMIN, admin=True)
+    with EmulatorServer(emulator, certfile=str(cert), keyfile=str(key)) as server:
+        untrusted = HttpClient(f"{server.url}/rest")
+        with pytest.raises(errors.RemoteUnavailable, match="certificate is not trusted"):
+            await untrusted.request("POST", "/login", endpoint="login", data=form, auth=False)
+        assert untrusted.stats["login"].requests == 1
+        await untrusted.aclose()
+        trusted = HttpClient(f"{server.url}/rest", ca_bundle=cert)
+        for _ in range(2):
+            response = await trusted.request(
+                "POST", "/login", endpoint="login", data=form, auth=False
+            )
+            assert response.cookies.get("JSESSIONID")
+        transport = trusted.client._transport
+        assert isinstance(transport, ThreadingTransport) and transport.lean_requests == 2
+        await trusted.aclose()
