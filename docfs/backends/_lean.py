@@ -17,6 +17,7 @@ other requests (downloads, listings, streamed bodies) still go through httpcore.
 
 from __future__ import annotations
 
+import logging
 import math
 import select
 import ssl
@@ -27,6 +28,12 @@ from typing import Any
 import h11
 import httpx
 import trio
+
+from docfs.redact import redact_url
+
+#: ``-v http`` shows each lean exchange with its answer's headers, as ``-v httpcore`` shows
+#: httpcore's (secrets in them are blanked by the redactor on the log handlers)
+log = logging.getLogger("docfs.http.lean")
 
 #: request bodies up to this size (with a Content-Length) take the lean path
 LEAN_BODY = 64 << 10
@@ -137,6 +144,14 @@ class LeanPool:
             if translated is exc:
                 raise
             raise translated from exc
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s %s -> %d %s",
+                request.method,
+                redact_url(str(url)),
+                event.status_code,
+                event.headers.raw_items(),
+            )
         extensions = {
             "http_version": b"HTTP/" + event.http_version,
             "reason_phrase": event.reason,
