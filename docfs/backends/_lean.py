@@ -45,6 +45,9 @@ KEEPALIVE = 5.0
 MOST_IDLE = 16
 #: bytes asked of the socket per read
 READ_SIZE = 64 << 10
+#: the most an answer's status line and headers may take (httpcore's limit; h11's own default
+#: of 16 KiB would refuse a server with many or long cookies that httpcore accepts)
+HEADERS_MAX = 100 << 10
 
 Origin = tuple[str, str, int]
 
@@ -55,7 +58,7 @@ class _Connection:
     def __init__(self, stream: trio.abc.Stream, sock: trio.socket.SocketType) -> None:
         self.stream = stream
         self.socket = sock
-        self.h11 = h11.Connection(h11.CLIENT)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=HEADERS_MAX)
         self.idle_since = 0.0
 
     def reusable(self) -> bool:

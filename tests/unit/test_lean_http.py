@@ -204,6 +204,22 @@ async def test_a_body_that_comes_after_its_headers_is_streamed_and_the_connectio
         await http.aclose()
 
 
+async def test_an_answer_with_80_kib_of_headers_is_taken_as_httpcore_takes_it() -> None:
+    async def big_headers(stream: trio.SocketStream, conn: h11.Connection, n: int) -> bool:
+        # more than one read's worth: h11's own limit (16 KiB) applies to headers in pieces
+        cookies = [("Set-Cookie", f"c{i}={'v' * 1000}") for i in range(80)]
+        head = h11.Response(status_code=200, headers=[("Content-Length", "2"), *cookies])
+        await stream.send_all((conn.send(head) or b"") + (conn.send(h11.Data(data=b"ok")) or b""))
+        await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
+        return True
+
+    async with server(big_headers) as (url, _):
+        http = client(url)
+        response = await http.request("POST", "/h", endpoint="h", body=b"x")
+        assert response.text == "ok" and len(response.headers.get_list("set-cookie")) == 80
+        await http.aclose()
+
+
 async def test_a_reset_mid_answer_is_retried_for_an_idempotent_request() -> None:
     async def cut_first(stream: trio.SocketStream, conn: h11.Connection, n: int) -> bool:
         if len(seen.requests) == 1:
