@@ -336,6 +336,14 @@ class HttpClient:
         threaded: bool = False,
     ) -> tuple[httpx.Request, Any]:
         content, handle = open_content(body)
+        if url.startswith("/") and not url.startswith("//") and "?" not in url:
+            # the whole URL as one string: httpx parses (and checks char by char) a relative
+            # URL, its merge with the base and the merge of the params each on their own,
+            # ~0.16 ms of a small upload's CPU; one parse gives the same URL (issue 24, B5)
+            url = self.base_url + url
+            if params:
+                url = f"{url}?{httpx.QueryParams(params)}"
+            params = None
         request = self.client.build_request(
             method,
             url,

@@ -25,6 +25,7 @@ import httpx
 import trio
 
 from docfs.backends._bandwidth import Bandwidth
+from docfs.backends._lean import LeanPool
 
 #: request extension that sends a request through the thread
 THREADED = "docfs.threaded"
@@ -231,9 +232,18 @@ class ThreadingTransport(httpx.AsyncBaseTransport):
         self._bandwidth = bandwidth
         self._async = httpx.AsyncHTTPTransport(verify=verify, limits=pool)
         self._sync = httpx.HTTPTransport(verify=verify, limits=pool)
+        #: small request bodies (uploads of small files) skip httpcore (see _lean.py)
+        self._lean = LeanPool(verify)
+
+    @property
+    def lean_requests(self) -> int:
+        """Requests sent on the lean path so far."""
+        return self._lean.requests
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not request.extensions.get(THREADED):
+            if self._lean.takes(request):
+                return await self._lean.handle(request)
             return await self._async.handle_async_request(request)
         token = trio.lowlevel.current_trio_token()
         lock = threading.Lock()
@@ -272,5 +282,6 @@ class ThreadingTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
+        await self._lean.aclose()
         await self._async.aclose()
         await trio.to_thread.run_sync(self._sync.close)

@@ -591,12 +591,18 @@ class ContentCache(CacheIndex):
             self._make_room(size, entry.name)
         except errors.QuotaExceeded:
             return  # uploaded all the same: the next reader downloads it
-        tmp = self.dir / f"{key}.part"
+        # a link is atomic: straight to the final name, one rename fewer per small upload
+        # (issue 24, B5); a leftover there, or no hard links, go by a .part file and a rename
         try:
-            os.link(src, tmp)
+            os.link(src, self.path(key))
         except OSError:
-            shutil.copyfile(src, tmp)
-        os.rename(tmp, self.path(key))
+            tmp = self.dir / f"{key}.part"
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
+            os.rename(tmp, self.path(key))
         self._keep(key, size)
 
     def arriving(self, entry: Entry) -> bool:

@@ -380,7 +380,7 @@ async def test_anonymous_sees_public_and_gets_401_on_private(dspace6: EmulatorSe
 async def test_no_secret_in_any_log_record(
     dspace6: EmulatorServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG)  # httpcore's debug trace prints every header
+    caplog.set_level(logging.DEBUG)  # httpcore's trace and the lean path's print every header
     # (an earlier test may have run docfs's log setup, which quiets httpcore)
     caplog.set_level(logging.DEBUG, logger="httpcore")
     small_tree(emu(dspace6))

@@ -471,3 +471,17 @@ def test_room_to_spare_does_not_walk_the_cache(tmp_path: Path) -> None:
     cache.limit = 4096 * 10  # now the least recently used must go: that walk is needed
     cache.adopt(entry("last", b"x" * 4096), src)
     assert len(cache._files) == 10 and walks
+
+
+def test_an_adopted_upload_replaces_a_leftover_file_of_its_name(tmp_path: Path) -> None:
+    """Adopting links the upload straight to its cache name (issue 24, B5); a file already
+    there (left by an earlier run, unknown to the index) is replaced, not kept."""
+    cache = ContentCache(tmp_path, 10 << 20, "t")
+    new = entry("e1", b"new bytes")
+    cache.path(cache.key(new)).write_bytes(b"stale")
+    src = tmp_path / "uploaded"
+    src.write_bytes(b"new bytes")
+    cache.adopt(new, src)
+    assert cache.path(cache.key(new)).read_bytes() == b"new bytes"
+    assert os.stat(src).st_nlink == 2  # a link, not a copy
+    assert not list(cache.dir.glob("*.part"))

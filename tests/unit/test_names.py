@@ -87,6 +87,20 @@ def test_local_only_patterns_are_configurable() -> None:
     assert not local.is_local_only(".DS_Store")
 
 
+def test_local_only_patterns_match_as_fnmatch_does_each_alone() -> None:
+    """The patterns are one expression now (issue 24, B5): no pattern may leak into another
+    (an alternation without groups would let ``a|b*`` anchor wrongly), none match partway."""
+    import fnmatch
+
+    patterns = ["*.bak", "~$*", ".~lock.*#", "[!a]x", "q?z", "a.b"]
+    local = LocalNames(patterns)
+    names = ["x.bak", "x.bak2", "~$doc", "a~$doc", ".~lock.x#", ".~lock.x#y", "bx", "ax", "qaz"]
+    names += ["qz", "a.b", "aXb", "a.bc", "", "\n.bak", "x.bak\n"]
+    for name in names:
+        assert local.is_local_only(name) == any(fnmatch.fnmatchcase(name, p) for p in patterns)
+    assert not LocalNames([]).is_local_only("x")
+
+
 def test_rsync_temp_names_are_temporary() -> None:
     local = LocalNames()
     assert local.is_temporary(".data.csv.Ab3xZ9")

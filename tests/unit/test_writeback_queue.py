@@ -156,3 +156,54 @@ async def test_a_job_uploaded_before_the_group_commit_costs_no_fsync(
     wb._remove(await wb.enqueue(staged, parent, "g", None, "/Item/g", None, None))
     await wb.sync()
     assert synced == []  # not even the directory: nothing of the job's is left to commit
+
+
+async def test_close_does_not_hash_and_a_lost_answer_is_judged_by_the_data_file(
+    tmp_path: Path,
+) -> None:
+    """Issue 24 (B5): closing a file into the queue no longer reads it for an MD5; when the
+    server's copy must be compared (a lost answer, a restart), the data file gives the MD5,
+    and an entry queued by an older docfs still compares by the MD5 it saved."""
+    import hashlib
+
+    from docfs.backends.base import Checksum
+
+    wb = queue(tmp_path)
+    [job] = await queued_files(wb, tmp_path, 1)
+    assert job.md5 == ""
+    right = hashlib.md5(b"file 0").hexdigest()
+
+    def remote(md5: str) -> Entry:
+        return Entry("r", "f0", Kind.FILE, 6, None, "v", checksum=Checksum("md5", md5))
+
+    assert await wb._same_content(remote(right), job)
+    assert not await wb._same_content(remote("0" * 32), job)
+    older = Job(**{**job.to_json(), "md5": "1" * 32})
+    assert await wb._same_content(remote("1" * 32), older)
+    assert not await wb._same_content(remote(right), older)
+
+
+async def test_an_entry_written_into_a_spare_is_not_truncated_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24 (B5): a spare is empty, and opening it with O_TRUNC made ext4 start writing
+    the entry back at its close (its "replace via truncate" rule), on the trio thread."""
+    from docfs.vfs.spares import SpareFiles
+
+    spares = SpareFiles(tmp_path)
+    spares._ready.extend(spares._make([spares.dir / str(i) for i in range(4)]))
+    backend = types.SimpleNamespace(on_recovery=[].append)
+    wb = WriteBack(tmp_path, backend, LostFound(tmp_path), delay=3600, spares=spares)  # type: ignore[arg-type]
+    opened: list[int] = []
+    real_open = os.open
+
+    def recording_open(path: object, flags: int, *args: int) -> int:
+        if str(path).endswith(".json.tmp"):
+            opened.append(flags)
+        return real_open(path, flags, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "open", recording_open)
+    [job] = await queued_files(wb, tmp_path, 1)
+    assert spares.served == 1  # the entry went into a spare
+    assert len(opened) == 1 and not opened[0] & os.O_TRUNC
+    assert json.loads((wb.dir / f"{job.id}.json").read_text())["name"] == "f0"
