@@ -365,6 +365,32 @@ async def test_set_meta_refuses_what_the_server_would_misread_or_reject(
     await backend.aclose()
 
 
+async def test_names_the_server_would_trim_are_refused_before_sending(
+    dspace6: EmulatorServer, tmp_path: Path
+) -> None:
+    # every DSpace 6 name is a metadata value: addMetadata trims it and blanks controls
+    # (DSpaceObjectServiceImpl, dspace-6_x), so " notes.txt" would come back as "notes.txt"
+    e = emu(dspace6)
+    ids = small_tree(e)
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    src = tmp_path / "notes"
+    src.write_bytes(b"n")
+    # what the server does with such a name (the reason for the refusal)
+    made = await backend.create_file(item, " notes.txt\x01", src)
+    assert made.name == "notes.txt"
+    for name in (" notes.txt", "notes.txt ", "a\x01b.txt", "a\x85b"):
+        with pytest.raises(errors.InvalidArgument):
+            backend.check_name(item, name, Kind.FILE)
+    collection = await walk_to(backend, "Science", "Physics", "Theses")
+    with pytest.raises(errors.InvalidArgument):
+        backend.check_name(collection, "Trailing ", Kind.DIR)
+    for name in ("résumé.pdf", "a\tb.txt", "論文.pdf", "x"):
+        backend.check_name(item, name, Kind.FILE)
+    assert ids["item"] == item.object_id
+    await backend.aclose()
+
+
 async def test_relogin_once_on_401_after_the_session_expired(dspace6: EmulatorServer) -> None:
     e = emu(dspace6)
     ids = small_tree(e)

@@ -1029,6 +1029,23 @@ def test_44_rename_reguesses_format_and_keeps_a_null_description(
     assert r.status_code == 400
 
 
+def test_44b_names_are_stored_as_metadata_values(
+    admin: httpx.Client, emu: DSpace6Emulator, tree: Tree
+) -> None:
+    # Bitstream.setName and the containers' setMetadata("name") store through addMetadata:
+    # trimmed, controls blanked; a blank container name becomes "Untitled"
+    r = _upload(admin, tree.item, b"n", " notes.txt\x01")
+    # the format is guessed from the name as sent, whose extension is "txt\x01": unknown
+    assert (r.json()["name"], r.json()["format"]) == ("notes.txt", "Unknown")
+    r = admin.post("/communities", json={"name": "  "})
+    assert r.json()["name"] == "Untitled"
+    r = admin.post(f"/communities/{r.json()['uuid']}/collections", json={"name": " Theses\t"})
+    collection = r.json()["uuid"]
+    assert r.json()["name"] == "Theses"
+    assert admin.put(f"/collections/{collection}", json={"name": None}).status_code == 200
+    assert admin.get(f"/collections/{collection}").json()["name"] == "Untitled"
+
+
 def test_45_delete_bitstream(admin: httpx.Client, tree: Tree) -> None:
     r = admin.delete(f"/bitstreams/{tree.bitstream}")
     assert (r.status_code, r.content) == (200, b"")

@@ -63,6 +63,7 @@ from docfs.backends.base import (
 from docfs.backends.dspace6 import finding, packages, searching
 from docfs.backends.dspace6.metadata import (
     ITEM_OWN_KEYS,
+    check_name,
     dc_key,
     update_item_metadata,
 )
@@ -743,6 +744,9 @@ class DSpace6Backend(HttpBackend):
             )
             return replace(entry, name=new_name)
         raise errors.NotSupported("DSpace 6: the site cannot be renamed")
+
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
+        check_name(name)  # every DSpace 6 name is a metadata value: metadata.py
 
     def meta_separator(self, entry: Entry, key: str) -> str | None:
         multiple = self._type(entry) == "item" and key not in ITEM_OWN_KEYS and dc_key(key)

@@ -28,6 +28,27 @@ SEND_JSON = {"Accept": "application/json", "Content-Type": "application/json"}
 ITEM_OWN_KEYS = frozenset({"handle", "uuid"})
 
 
+#: what Java's ``String.trim`` strips: every character up to U+0020
+JAVA_WHITESPACE = "".join(chr(c) for c in range(0x21))
+
+
+def check_name(name: str) -> None:
+    """Refuse a name DSpace 6 would store differently. Every name (item ``dc.title``,
+    bitstream, collection, community) is a metadata value stored by ``addMetadata``
+    (``DSpaceObjectServiceImpl``, dspace-6_x), which trims it the Java way and turns ISO
+    control characters other than tab, LF and CR into spaces: a file created as ``"notes "``
+    would come back as ``"notes"``, and lose its place under the user."""
+    if name != name.strip(JAVA_WHITESPACE):
+        raise errors.InvalidArgument(
+            f"DSpace 6 trims names: {name!r} cannot be stored with its leading or trailing "
+            "spaces or control characters"
+        )
+    if any((ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) and ch not in "\t\n\r" for ch in name):
+        raise errors.InvalidArgument(
+            f"DSpace 6 turns control characters in names into spaces: {name!r} is refused"
+        )
+
+
 def dc_key(key: str) -> bool:
     """A key the metadata calls take: two or three dot-separated parts (``mySplit``)."""
     return key.count(".") in (1, 2) and all(key.split("."))

@@ -197,6 +197,14 @@ class Item(Node):
         return None
 
 
+def container_name(value: str | None) -> str:
+    """A community's or collection's name as ``setMetadata(context, dso, "name", value)``
+    stores it (``CommunityServiceImpl``/``CollectionServiceImpl``, dspace-6_x): a null or blank
+    name becomes "Untitled" (the i18n default), any other goes through ``addMetadata``."""
+    stored = stored_value(value)
+    return stored if stored else "Untitled"
+
+
 def ordered_metadata(item: Item) -> list[Meta]:
     """An item's values in the order a fresh load gives them: ``DSpaceObject.metadata`` is
     ``@OrderBy("metadataField, place")`` (dspace-6_x), i.e. registry id, then place.

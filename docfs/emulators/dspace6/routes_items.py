@@ -17,6 +17,7 @@ from docfs.emulators.dspace6.model import (
     Policy,
     java_uuid,
     ordered_metadata,
+    stored_value,
 )
 from docfs.emulators.dspace6.rendering import Rendering, empty, expand_fields
 
@@ -119,8 +120,11 @@ class ItemRoutes(Bodies, Rendering):
         item = self._find(rq.who, Item, iid, "WRITE")
         if not self._can(rq.who, "ADD", item):
             raise HttpError(500)  # AuthorizeException on the bundle → processException
-        name = rq.param("name")
-        description = rq.param("description")
+        # setName/setDescription go through addMetadata (trimmed, controls blanked); the
+        # format is guessed from the name as sent (ItemsResource.addItemBitstream)
+        raw_name = rq.param("name")
+        name = stored_value(raw_name)
+        description = stored_value(rq.param("description"))
         group = rq.param("groupId")
         had_original = bool(item.bundles.get("ORIGINAL"))
         embargo = self._embargo(rq, group) if group is not None else None
@@ -130,7 +134,7 @@ class ItemRoutes(Bodies, Rendering):
             name,
             rq.body,
             bundle="ORIGINAL",
-            fmt=format_from_rest_name(name) if name is not None else UNKNOWN,
+            fmt=format_from_rest_name(raw_name) if raw_name is not None else UNKNOWN,
             public=self._is_public(item),
             description=description,
             sequence_id=-1,
