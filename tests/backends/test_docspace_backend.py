@@ -559,6 +559,28 @@ async def test_comment_metadata(serve: Serve) -> None:
             await backend.set_meta(entry, "version", "9")
 
 
+async def test_comments_need_edit_history_which_room_editors_lack(serve: Serve) -> None:
+    # UpdateCommentAsync checks FileSecurity's EditHistory: in a room a room manager or content
+    # creator has it, an editor (who may write new versions) does not
+    emu, url = serve()
+    room = emu.add_room("Shared", owner=OWNER)
+    file_id = emu.add_file(room, "doc.txt", b"d", owner=OWNER)
+    emu.share_room(room, READER, "editor")
+    async with opened(url, READER, READER_PW) as backend:
+        doc = await walk(backend, "Rooms", "Shared", "doc.txt")
+        assert doc.allows(Op.REPLACE) and not doc.allows(Op.SET_META)
+        assert "editors cannot" in (backend.refusal_hint(doc, Op.SET_META) or "")
+        # what the server answers if asked anyway
+        with pytest.raises(errors.PermissionDenied):
+            await backend.set_meta(doc, "comment", "checked")
+    assert emu.file_info(file_id)["comment"] == "Uploaded"
+    emu.share_room(room, READER, "content_creator")
+    async with opened(url, READER, READER_PW) as backend:
+        doc = await walk(backend, "Rooms", "Shared", "doc.txt")
+        assert doc.allows(Op.SET_META)
+        assert (await backend.set_meta(doc, "comment", "checked")).meta["comment"] == "checked"
+
+
 # ---- authentication -------------------------------------------------------------------------
 
 

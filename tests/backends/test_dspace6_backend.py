@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -307,6 +308,86 @@ async def test_metadata_set_and_clear(dspace6: EmulatorServer) -> None:
     assert obj is not None
     with pytest.raises(errors.InvalidArgument):
         await backend.set_meta(item, "title", "x")
+    await backend.aclose()
+
+
+@pytest.mark.parametrize("how", ["xattr", "metadata file"])
+async def test_removing_a_field_keeps_the_others_whole_and_updates_the_item(
+    dspace6: EmulatorServer, how: str
+) -> None:
+    # a real server keeps only the first value of four fields on DELETE …/metadata, leaves
+    # values added by POST at place 1 (order undefined) and does not update the item for a
+    # POST (ItemsResource.addItemMetadata/deleteItemMetadata, dspace-6_x)
+    e = emu(dspace6)
+    ids = small_tree(e)
+    before = e.get_object(ids["item"])
+    assert before is not None
+    handle_uri = before["metadata"]["dc.identifier.uri"][0]
+    authors = ["Zeta, Z", "Alpha, A", "Mu, M"]
+    e.set_metadata(ids["item"], "dc.contributor.author", authors)
+    e.set_metadata(ids["item"], "dc.identifier.uri", [handle_uri, "https://doi.org/10.1/x"])
+    e.set_metadata(ids["item"], "dc.subject", ["graphene"])
+    e.touch(ids["item"], datetime(2017, 3, 23, 11, 15, 28))
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    if how == "xattr":
+        updated = await backend.set_meta(item, "dc.subject", None)
+    else:
+        updated = await backend.update_meta(item, {"dc.subject": None})
+    assert "dc.subject" not in updated.meta
+    assert updated.meta["dc.contributor.author"] == "\n".join(authors)
+    assert updated.meta["dc.identifier.uri"] == f"{handle_uri}\nhttps://doi.org/10.1/x"
+    after = e.get_object(ids["item"])
+    assert after is not None
+    stored = after["metadata"]
+    assert stored["dc.contributor.author"] == authors
+    assert len(stored["dc.description.provenance"]) == 1  # restored, not doubled
+    # the item was updated: its date moved, so other clients see the change
+    assert updated.version != item.version
+    await backend.aclose()
+
+
+async def test_set_meta_refuses_what_the_server_would_misread_or_reject(
+    dspace6: EmulatorServer,
+) -> None:
+    e = emu(dspace6)
+    ids = small_tree(e)
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    # Resource.mySplit reads "dc.title." as dc.title: sent, it would retitle the item
+    with pytest.raises(errors.InvalidArgument):
+        await backend.set_meta(item, "dc.title.", "Retitled")
+    # a field the registry lacks: addMetadata's "bad_dublin_core" SQLException, a 500
+    with pytest.raises(errors.InvalidArgument):
+        await backend.set_meta(item, "dc.nosuchfield", "x")
+    after = e.get_object(ids["item"])
+    assert after is not None and after["metadata"]["dc.title"] == ["On Graphene"]
+    await backend.aclose()
+
+
+async def test_names_the_server_would_trim_are_refused_before_sending(
+    dspace6: EmulatorServer, tmp_path: Path
+) -> None:
+    # every DSpace 6 name is a metadata value: addMetadata trims it and blanks controls
+    # (DSpaceObjectServiceImpl, dspace-6_x), so " notes.txt" would come back as "notes.txt"
+    e = emu(dspace6)
+    ids = small_tree(e)
+    backend = dspace6_backend(dspace6)
+    item = await walk_to(backend, "Science", "Physics", "Theses", "On Graphene")
+    src = tmp_path / "notes"
+    src.write_bytes(b"n")
+    # what the server does with such a name (the reason for the refusal)
+    made = await backend.create_file(item, " notes.txt\x01", src)
+    assert made.name == "notes.txt"
+    for name in (" notes.txt", "notes.txt ", "a\x01b.txt", "a\x85b"):
+        with pytest.raises(errors.InvalidArgument):
+            backend.check_name(item, name, Kind.FILE)
+    collection = await walk_to(backend, "Science", "Physics", "Theses")
+    with pytest.raises(errors.InvalidArgument):
+        backend.check_name(collection, "Trailing ", Kind.DIR)
+    for name in ("résumé.pdf", "a\tb.txt", "論文.pdf", "x"):
+        backend.check_name(item, name, Kind.FILE)
+    assert ids["item"] == item.object_id
     await backend.aclose()
 
 

@@ -497,6 +497,18 @@ async def test_metadata_as_xattrs(serve: Serve) -> None:
         with pytest.raises(errors.InvalidArgument):
             await backend.set_meta(full, "tags", bad)
     assert emu.requests() == []  # DocumentTagManagerImpl's four, refused locally
+    # a tag written twice would make every later tag change of the document fail (500):
+    # refused locally, as is a change to a document that already holds a repeat
+    for repeated in ("a,a", "x,y,x,", "a,,b,,c"):
+        with pytest.raises(errors.InvalidArgument):
+            await backend.set_meta(full, "tags", repeated)
+    assert emu.requests() == []
+    broken = emu.add_document(emu.home_id(), "Repeated", tags="dup,dup")
+    entry = await backend.stat(await walk(backend, "Repeated"))
+    emu.clear_log()
+    with pytest.raises(errors.InvalidArgument):
+        await backend.set_meta(entry, "tags", "fine")
+    assert emu.record(broken)["tags"] == "dup,dup" and emu.requests() == []
     image = await walk(backend, "Gallery", "Images", "cap.png")
     assert image.meta["caption"] == "A caption" and image.meta["globalId"].startswith("GL")
     assert (await backend.stat(image)).version == image.version

@@ -1272,6 +1272,21 @@ def test_comments_are_cut_to_255_characters(
     assert answer == "é" * 255 == emu.file_info(file_id)["comment"]
 
 
+def test_comment_needs_a_version_and_edit_history_not_a_closed_editor(
+    api: httpx.Client, emu: DocSpaceEmulator, my: int
+) -> None:
+    """FileStorageService.UpdateCommentAsync: ``UpdateComment.Version`` is ``required``, an
+    unknown version is "not found" (InvalidOperationException), and the checks are EditHistory,
+    the lock and the Trash — a file open in the editor can be commented."""
+    file_id = emu.add_file(my, "c.txt", b"c", owner=OWNER)
+    url = f"{API}/files/file/{file_id}/comment"
+    assert api.put(url, json={"comment": "no version"}).status_code == 400
+    assert api.put(url, json={"version": 7, "comment": "x"}).status_code == 403
+    emu.set_editing(file_id, True)
+    assert ok(api.put(url, json={"version": 1, "comment": "while open"})) == "while open"
+    assert emu.file_info(file_id)["comment"] == "while open"
+
+
 def test_room_deletion_answers_the_users_first_operation(
     api: httpx.Client, emu: DocSpaceEmulator
 ) -> None:

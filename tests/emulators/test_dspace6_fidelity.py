@@ -767,7 +767,7 @@ def test_35_find_collection_by_exact_raw_name(
 # ---- 36-39: metadata --------------------------------------------------------------------------
 
 
-def _values(client: httpx.Client, item: str, key: str) -> list[tuple[str, str | None]]:
+def _values(client: httpx.Client, item: str, key: str) -> list[tuple[str | None, str | None]]:
     entries = client.get(f"/items/{item}/metadata").json()
     return [(e["value"], e["language"]) for e in entries if e["key"] == key]
 
@@ -785,11 +785,10 @@ def test_36_metadata_append_replace_skip_and_registry(
     )
     assert r.status_code == 200
     r = admin.post(f"/items/{item}/metadata", json=[{"key": "dc.subject", "value": "optics"}])
-    assert _values(admin, item, "dc.subject") == [
-        ("physics", "en"),
-        ("Physik", "de"),
-        ("optics", None),
-    ]
+    # POST adds without itemService.update: all three keep place 1, their order is not defined
+    assert sorted(_values(admin, item, "dc.subject"), key=str) == sorted(
+        [("physics", "en"), ("Physik", "de"), ("optics", None)], key=str
+    )
     r = admin.put(
         f"/items/{item}/metadata",
         json=[
@@ -816,10 +815,16 @@ def test_37_delete_metadata_keeps_four_system_fields(
     admin: httpx.Client, user: httpx.Client, emu: DSpace6Emulator, tree: Tree
 ) -> None:
     emu.grant(USER, tree.item, "WRITE")
-    admin.post(
+    (handle_uri,) = [v for v, _ in _values(admin, tree.item, "dc.identifier.uri")]
+    # PUT numbers the places (a POST would leave both at 1, and "first" undefined)
+    admin.put(
         f"/items/{tree.item}/metadata",
-        json=[{"key": "dc.identifier.uri", "value": "http://second"}],
+        json=[
+            {"key": "dc.identifier.uri", "value": handle_uri},
+            {"key": "dc.identifier.uri", "value": "http://second"},
+        ],
     )
+    before = admin.get(f"/items/{tree.item}").json()["lastModified"]
     r = user.delete(f"/items/{tree.item}/metadata")
     assert (r.status_code, r.content) == (200, b"")
     snapshot = emu.get_object(tree.item)
@@ -838,6 +843,64 @@ def test_37_delete_metadata_keeps_four_system_fields(
     visible = [e["key"] for e in user.get(f"/items/{tree.item}/metadata").json()]
     assert sorted(visible) == ["dc.date.accessioned", "dc.date.available", "dc.identifier.uri"]
     assert user.get(f"/items/{tree.item}").json()["name"] is None
+    # deleteItemMetadata calls no itemService.update: lastModified stays
+    assert admin.get(f"/items/{tree.item}").json()["lastModified"] == before
+
+
+def test_37b_delete_metadata_adds_null_values_for_missing_system_fields(
+    admin: httpx.Client, emu: DSpace6Emulator, tree: Tree
+) -> None:
+    # an item in review has no handle, no accession dates and no provenance yet: the four
+    # getMetadataFirstValue are null, and addMetadata of a null stores a null value
+    emu.set_workflow(tree.collection, True)
+    r = admin.post(
+        f"/collections/{tree.collection}/items",
+        json={"metadata": [{"key": "dc.title", "value": "In review"}]},
+    )
+    item = r.json()["uuid"]
+    assert admin.delete(f"/items/{item}/metadata").status_code == 200
+    entries = admin.get(f"/items/{item}/metadata").json()
+    assert sorted((e["key"], e["value"]) for e in entries) == [
+        ("dc.date.accessioned", None),
+        ("dc.date.available", None),
+        ("dc.description.provenance", None),
+        ("dc.identifier.uri", None),
+    ]
+
+
+def test_36b_metadata_values_null_trimmed_and_only_put_updates_the_item(
+    admin: httpx.Client, emu: DSpace6Emulator, tree: Tree
+) -> None:
+    item = tree.item
+    emu.touch(item, datetime(2017, 3, 23, 11, 15, 28))
+    stamp = admin.get(f"/items/{item}").json()["lastModified"]
+    r = admin.post(
+        f"/items/{item}/metadata",
+        json=[
+            {"key": "dc.subject", "value": "  spaced\u0007out\t", "language": " en "},
+            {"key": "dc.rights", "value": None},
+        ],
+    )
+    assert r.status_code == 200
+    # addMetadata trims (Java's trim: everything up to U+0020) and blanks other controls;
+    # a null value is stored as a null value
+    assert _values(admin, item, "dc.subject") == [("spaced out", "en")]
+    assert _values(admin, item, "dc.rights") == [(None, None)]
+    # ItemsResource.addItemMetadata has no itemService.update: lastModified is unchanged
+    assert admin.get(f"/items/{item}").json()["lastModified"] == stamp
+    # a null value in a PUT clears the key and stores a null: it is no removal
+    r = admin.put(f"/items/{item}/metadata", json=[{"key": "dc.subject", "value": None}])
+    assert r.status_code == 200
+    assert _values(admin, item, "dc.subject") == [(None, None)]
+    # PUT updates the item and numbers the places: the order sent is the order read back
+    authors = ["Zeta, Z", "Alpha, A", "Mu, M"]
+    r = admin.put(
+        f"/items/{item}/metadata",
+        json=[{"key": "dc.contributor.author", "value": a} for a in authors],
+    )
+    assert r.status_code == 200
+    assert [v for v, _ in _values(admin, item, "dc.contributor.author")] == authors
+    assert admin.get(f"/items/{item}").json()["lastModified"] != stamp
 
 
 def test_38_item_creation_with_dotless_key_is_500(
@@ -942,7 +1005,7 @@ def test_43_replacing_data_keeps_identity(admin: httpx.Client, tree: Tree) -> No
     assert admin.get(f"/bitstreams/{tree.bitstream}/retrieve").content == new
 
 
-def test_44_rename_reguesses_format_and_nulls_description(
+def test_44_rename_reguesses_format_and_keeps_a_null_description(
     admin: httpx.Client, emu: DSpace6Emulator, tree: Tree
 ) -> None:
     uuid = emu.add_bitstream(tree.item, "report.pdf", b"%PDF-1.4", description="Final report")
@@ -951,13 +1014,36 @@ def test_44_rename_reguesses_format_and_nulls_description(
     body = admin.get(f"/bitstreams/{uuid}").json()
     assert body["name"] == "report.txt"
     assert (body["format"], body["mimeType"]) == ("Text", "text/plain")
-    assert body["description"] is None
-    r = admin.put(f"/bitstreams/{uuid}", json={"name": "report.pdf", "description": "Kept"})
+    # setDescription(null) → setMetadataSingleValue skips a null: the description stays
+    assert body["description"] == "Final report"
+    r = admin.put(f"/bitstreams/{uuid}", json={"name": " report.pdf", "description": " A\x01B\n"})
     body = admin.get(f"/bitstreams/{uuid}").json()
-    assert (body["format"], body["description"]) == ("Adobe PDF", "Kept")
+    # name and description are stored the way addMetadata stores values: trimmed, controls blank
+    assert (body["name"], body["format"], body["description"]) == (
+        "report.pdf",
+        "Adobe PDF",
+        "A B",
+    )
     assert admin.put(f"/bitstreams/{uuid}", json={"description": "no name"}).status_code == 500
     r = admin.put(f"/bitstreams/{uuid}", json={"name": "x.pdf", "schema": "dc"})
     assert r.status_code == 400
+
+
+def test_44b_names_are_stored_as_metadata_values(
+    admin: httpx.Client, emu: DSpace6Emulator, tree: Tree
+) -> None:
+    # Bitstream.setName and the containers' setMetadata("name") store through addMetadata:
+    # trimmed, controls blanked; a blank container name becomes "Untitled"
+    r = _upload(admin, tree.item, b"n", " notes.txt\x01")
+    # the format is guessed from the name as sent, whose extension is "txt\x01": unknown
+    assert (r.json()["name"], r.json()["format"]) == ("notes.txt", "Unknown")
+    r = admin.post("/communities", json={"name": "  "})
+    assert r.json()["name"] == "Untitled"
+    r = admin.post(f"/communities/{r.json()['uuid']}/collections", json={"name": " Theses\t"})
+    collection = r.json()["uuid"]
+    assert r.json()["name"] == "Theses"
+    assert admin.put(f"/collections/{collection}", json={"name": None}).status_code == 200
+    assert admin.get(f"/collections/{collection}").json()["name"] == "Untitled"
 
 
 def test_45_delete_bitstream(admin: httpx.Client, tree: Tree) -> None:

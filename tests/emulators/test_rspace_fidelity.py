@@ -1062,3 +1062,18 @@ def test_tags_refuse_the_four_characters_of_the_tag_manager(api: Api) -> None:
         body = assert_error(api.put(f"/documents/{doc}", json={"tags": bad}), 422, 42201)
         assert body["message"] == f"The value: {char} may not be used in tags"
     assert api.put(f"/documents/{doc}", json={"tags": "fine,tags"}).status_code == 200
+
+
+def test_tags_are_split_the_java_way_and_a_stored_repeat_breaks_later_changes(api: Api) -> None:
+    # DocumentTagManagerImpl.apiSaveTagForDocument: split(",") drops trailing empty tags;
+    # values are not checked for repeats on the way in, but the stored ones are mapped by
+    # value (Collectors.toMap) before every later change: a repeat is then a generic 500
+    doc = api.emu.add_document(api.emu.home_id(), "tagged")
+    assert api.put(f"/documents/{doc}", json={"tags": "a,b,,"}).status_code == 200
+    assert api.get(f"/documents/{doc}").json()["tags"] == "a,b"
+    assert api.put(f"/documents/{doc}", json={"tags": "a,a"}).status_code == 200
+    assert api.get(f"/documents/{doc}").json()["tags"] == "a,a"
+    assert_error(api.put(f"/documents/{doc}", json={"tags": "b"}), 500, 50001)
+    # a PUT without tags does not reach the tag manager
+    assert api.put(f"/documents/{doc}", json={"name": "renamed"}).status_code == 200
+    assert api.get(f"/documents/{doc}").json()["tags"] == "a,a"

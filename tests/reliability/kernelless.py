@@ -32,6 +32,7 @@ from docfs.emulators.docspace import (
     saved_title,
 )
 from docfs.emulators.dspace6 import DSpace6Emulator
+from docfs.emulators.dspace6.model import stored_value
 from docfs.emulators.dspace7 import DSpace7Emulator
 from docfs.emulators.opus2 import Opus2Emulator
 from docfs.emulators.rspace import DEFAULT_API_KEY as RSPACE_KEY
@@ -135,6 +136,10 @@ class DSpace6Backdoor(Backdoor):
     """Sandboxes are items (DSpace 6 keeps files only in items) of one collection."""
 
     name = "dspace6"
+
+    def refuses(self, name: str) -> bool:
+        # a name is a metadata value: addMetadata trims it and blanks control characters
+        return stored_value(name) != name
 
     def emulator(self) -> Emulator:
         emulator = DSpace6Emulator()

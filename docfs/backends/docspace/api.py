@@ -228,10 +228,12 @@ class DocSpaceApi(HttpBackend):
         read_only = root_type in READ_ONLY_ROOTS
         ops: set[Op] = set()
         if not read_only:
-            if security.get("Edit"):
+            # the comment, a file's one writable key, needs EditHistory (UpdateCommentAsync),
+            # which a room's editors lack although they have Edit (FileSecurity.cs)
+            if security.get("EditHistory"):
                 ops.add(Op.SET_META)
-                if survives_save(str(dto.get("title", ""))):
-                    ops.add(Op.REPLACE)
+            if security.get("Edit") and survives_save(str(dto.get("title", ""))):
+                ops.add(Op.REPLACE)
             if security.get("Rename"):
                 ops.add(Op.RENAME)
             if security.get("Delete"):

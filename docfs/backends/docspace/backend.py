@@ -130,7 +130,7 @@ def _more_hints(entry: Entry, op: Op) -> str | None:
         Op.CREATE_FILE: "add files",
         Op.MKDIR: "make folders",
         Op.REPLACE: "edit files",
-        Op.SET_META: "edit files",
+        Op.SET_META: "comment versions (room admins and content creators can, editors cannot)",
         Op.REMOVE: "delete",
         Op.RENAME: "rename",
     }.get(op)

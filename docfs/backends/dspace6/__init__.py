@@ -63,7 +63,7 @@ from docfs.backends.base import (
 from docfs.backends.dspace6 import finding, packages, searching
 from docfs.backends.dspace6.metadata import (
     ITEM_OWN_KEYS,
-    SYSTEM_FIELDS,
+    check_name,
     dc_key,
     update_item_metadata,
 )
@@ -745,6 +745,9 @@ class DSpace6Backend(HttpBackend):
             return replace(entry, name=new_name)
         raise errors.NotSupported("DSpace 6: the site cannot be renamed")
 
+    def check_name(self, parent: Entry, name: str, kind: Kind) -> None:
+        check_name(name)  # every DSpace 6 name is a metadata value: metadata.py
+
     def meta_separator(self, entry: Entry, key: str) -> str | None:
         multiple = self._type(entry) == "item" and key not in ITEM_OWN_KEYS and dc_key(key)
         return "\n" if multiple else None
@@ -758,33 +761,13 @@ class DSpace6Backend(HttpBackend):
     async def set_meta(self, entry: Entry, key: str, value: str | None) -> Entry:
         if self._type(entry) != "item":
             raise errors.NotSupported("DSpace 6: metadata can only be set on items")
-        if key.count(".") not in (1, 2):
-            raise errors.InvalidArgument(f"not a DSpace metadata key: {key!r}")
-        path = f"/items/{_sid(entry)}/metadata"
-        if value is not None:
-            # PUT replaces every value of the keys it names and leaves the others alone
-            body = [{"key": key, "value": v, "language": None} for v in value.split("\n")]
-            await self.http.request(
-                "PUT", path, endpoint="item.metadata", headers=SEND_JSON, json=body
-            )
-        else:
-            # no call removes one field: clear everything, then put the others back
-            current = _objects(await self._json(path, "item.metadata"), "item metadata")
-            keep = [
-                {"key": m["key"], "value": m.get("value"), "language": m.get("language")}
-                for m in current
-                if isinstance(m.get("key"), str)
-                and m["key"] != key
-                and m["key"] not in SYSTEM_FIELDS
-            ]
-            await self.http.request("DELETE", path, endpoint="item.metadata")
-            if keep:
-                await self.http.request(
-                    "POST",
-                    path,
-                    endpoint="item.metadata",
-                    headers=SEND_JSON,
-                    json=keep,
-                    idempotent=True,
-                )
+        # the same requests as a metadata file: a PUT of the key's values, or DELETE + PUT of
+        # the rest (docfs/backends/dspace6/metadata.py). A removal is sent even when the
+        # listing did not show the key: the server's own answer decides whether it is there.
+        await update_item_metadata(
+            self.http,
+            _sid(entry),
+            {**entry.meta, key: ""} if value is None else entry.meta,
+            {key: None if value is None else value.split("\n")},
+        )
         return await self.stat(entry)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from docfs import saf
+from docfs import errors, saf
 from docfs.backends.base import Entry
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ async def set_all(backend: DSpace6Backend, item: Entry, values: list[saf.Value])
         endpoint="item.metadata",
         headers=SEND_JSON,
         json=body,
+        # addMetadata's SQLException "bad_dublin_core … does not exist" answers 500, and the
+        # whole request is rolled back (ItemsResource.updateItemMetadata)
+        status_map={500: errors.InvalidArgument},
     )
     return await backend.stat(item)
 

@@ -45,6 +45,7 @@ from docfs.backends.rspace.common import (
     _sendable,
     _ts,
     log,
+    repeated_tag,
     section_for,
 )
 from docfs.backends.rspace.reading import RSpaceReader
@@ -540,6 +541,21 @@ class RSpaceBackend(RSpaceReader, RSpaceSearching):
         if bad:
             log.warning("RSpace refuses tags containing %s: %r", " ".join(bad), tags)
             raise errors.InvalidArgument("RSpace tags may not contain <, >, \\ or /")
+        # DocumentTagManagerImpl.apiSaveTagForDocument maps the stored tags by value
+        # (Collectors.toMap): a tag stored twice fails every later change of them with a 500
+        # (docs/protocols/rspace.md, "Tags"), so none is written twice, and a document that
+        # already holds one (written elsewhere) is refused with a clear line
+        if repeated_tag(tags):
+            log.warning("RSpace cannot store a tag twice in one document: %r", tags)
+            raise errors.InvalidArgument(f"repeated tag in {tags!r}")
+        if repeated_tag(entry.meta.get("tags", "")):
+            log.warning(
+                "RSpace cannot change the tags of %r: its tags %r hold one twice, which makes "
+                "the server fail; remove the repeat in RSpace's web interface",
+                entry.name,
+                entry.meta.get("tags", ""),
+            )
+            raise errors.InvalidArgument(f"{entry.name!r}: repeated tag on the server")
         response = await self._send_json(
             "PUT",
             f"/documents/{_num(entry)}",

@@ -32,6 +32,16 @@ MOVE_SINCE = (2, 16)
 #: characters ``DocumentTagManagerImpl.apiSaveTagForDocument`` refuses in a tag (422)
 TAG_FORBIDDEN = ("<", ">", "\\", "/")
 
+
+def repeated_tag(tags: str) -> bool:
+    """Whether a comma-separated tag string names one tag twice, as the server splits it
+    (Java's ``split(",")``: trailing empty strings dropped; an empty tag is a value too)."""
+    values = tags.split(",")
+    while len(values) > 1 and values[-1] == "":
+        values.pop()
+    return len(set(values)) != len(values)
+
+
 _SECTION_EXTENSIONS: tuple[tuple[str, frozenset[str]], ...] = (
     ("Audios", frozenset({"mp3", "wma", "aac", "ogg", "wav"})),
     (

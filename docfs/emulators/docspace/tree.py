@@ -244,6 +244,16 @@ class Tree(Accounts):
             return invalid_operation("The file is currently being edited")
         return None
 
+    def _may_edit_history(self, user: User | None, file: FileObj) -> bool:
+        """FileSecurity's ``EditHistory`` (version comments): in a room only a room manager
+        or content creator has it — not an editor; in My documents its owner (FileSecurity.cs,
+        ``case FilesSecurityActions.EditHistory``)."""
+        return (
+            user is not None
+            and self._is_live(file.folder_id)
+            and self._level(user, file.folder_id) >= CREATE
+        )
+
     def _check_create_in(self, user: User, folder: FolderObj) -> None:
         if folder.id in (self.rooms_root_id, self.archive_root_id):
             raise invalid_operation("Cannot create items directly in this section")
@@ -277,7 +287,7 @@ class Tree(Accounts):
             FillForms=edit,
             Edit=edit,
             Lock=edit,
-            EditHistory=edit,
+            EditHistory=self._may_edit_history(user, file),
             Convert=edit,
             ReadHistory=readable,
             Download=download,

@@ -21,6 +21,8 @@ from docfs.emulators.dspace6.model import (
     Repository,
     User,
     field_key,
+    number_places,
+    ordered_metadata,
 )
 from docfs.emulators.thumbjpeg import thumbnail_jpeg
 
@@ -250,7 +252,9 @@ class Backdoor(Repository):
             i = self._backdoor(Item, item)
             target = self._registry_field(key)
             i.metadata = [m for m in i.metadata if m.field != target]
-            i.metadata.extend(Meta(*target, v) for v in values)
+            added = [Meta(*target, v) for v in values]
+            i.metadata.extend(added)
+            number_places(i, added)
             self._touch(i)
 
     def touch(self, item: str, when: datetime | None = None) -> None:
@@ -381,8 +385,8 @@ class Backdoor(Repository):
         return when.astimezone(self.server_tz).replace(tzinfo=None)
 
     @staticmethod
-    def _metadata_dict(item: Item) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        for m in item.metadata:
+    def _metadata_dict(item: Item) -> dict[str, list[str | None]]:
+        out: dict[str, list[str | None]] = {}
+        for m in ordered_metadata(item):
             out.setdefault(m.key, []).append(m.value)
         return out

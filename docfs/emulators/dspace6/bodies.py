@@ -15,11 +15,13 @@ from docfs.emulators.dspace6.errors import HttpError
 from docfs.emulators.dspace6.model import (
     ACTIONS,
     JAVA_INT_MAX,
+    JAVA_WHITESPACE,
     TEXT_FIELDS,
     Meta,
     Policy,
     Repository,
     User,
+    stored_value,
     words,
 )
 
@@ -182,10 +184,18 @@ class Bodies(Repository):
             schema, element, qualifier = parts[0] or "", parts[1] or "", parts[2]
             if (schema, element, qualifier) not in self._fields:
                 raise HttpError(500)  # SQLException("bad_dublin_core ...")
-            value = self._string(entry, "value")
-            if value is None:
-                continue
-            out.append(Meta(schema, element, qualifier, value, self._string(entry, "language")))
+            # addMetadata (DSpaceObjectServiceImpl, dspace-6_x) stores a null value as a null
+            # value (it is no removal), trims the value and the language and blanks controls
+            language = self._string(entry, "language")
+            out.append(
+                Meta(
+                    schema,
+                    element,
+                    qualifier,
+                    stored_value(self._string(entry, "value")),
+                    None if language is None else language.strip(JAVA_WHITESPACE),
+                )
+            )
         return out
 
     def _container_body(self, rq: Req, cls: str) -> dict[str, Any]:

@@ -34,23 +34,33 @@ def words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
+def ordered_words(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 TEXT_FIELDS = ("copyrightText", "introductoryText", "shortDescription", "sidebarText")
 
-DC_FIELDS = words("""
+#: the dc fields of ``dspace/config/registries/dublin-core-types.xml`` (dspace-6_x), in the order
+#: the file lists them: the registry ids follow it, and values are read back in id order
+DC_FIELD_ORDER = ordered_words(
+    """
     contributor contributor.advisor contributor.author contributor.editor
     contributor.illustrator contributor.other coverage.spatial coverage.temporal creator date
     date.accessioned date.available date.copyright date.created date.issued date.submitted
-    date.updated description description.abstract description.provenance
-    description.sponsorship description.statementofresponsibility description.tableofcontents
-    description.uri format format.extent format.medium format.mimetype identifier
-    identifier.citation identifier.govdoc identifier.isbn identifier.ismn identifier.issn
-    identifier.other identifier.sici identifier.uri language language.iso publisher relation
-    relation.haspart relation.hasversion relation.isbasedon relation.isformatof
-    relation.ispartof relation.ispartofseries relation.isreferencedby relation.isreplacedby
-    relation.isversionof relation.replaces relation.requires relation.uri rights rights.holder
-    rights.license rights.uri source source.uri subject subject.classification subject.ddc
-    subject.lcc subject.lcsh subject.mesh subject.other title title.alternative type
-""")
+    identifier identifier.citation identifier.govdoc identifier.isbn identifier.issn
+    identifier.sici identifier.ismn identifier.other identifier.uri description
+    description.abstract description.provenance description.sponsorship
+    description.statementofresponsibility description.tableofcontents description.uri format
+    format.extent format.medium format.mimetype language language.iso publisher relation
+    relation.isformatof relation.ispartof relation.ispartofseries relation.haspart
+    relation.isversionof relation.hasversion relation.isbasedon relation.isreferencedby
+    relation.requires relation.replaces relation.isreplacedby relation.uri rights rights.uri
+    source source.uri subject subject.classification subject.ddc subject.lcc subject.lcsh
+    subject.mesh subject.other title title.alternative type date.updated rights.holder
+    rights.license
+    """
+)
+DC_FIELDS = frozenset(DC_FIELD_ORDER)
 
 
 def field_key(key: str) -> tuple[str, str, str | None]:
@@ -59,6 +69,26 @@ def field_key(key: str) -> tuple[str, str, str | None]:
 
 
 REGISTRY_FIELDS = frozenset(field_key("dc." + f) for f in DC_FIELDS)
+#: a field's place in the registry (its ``metadata_field_id`` order); fields registered later
+#: through the backdoor come after these
+FIELD_RANK = {field_key("dc." + f): rank for rank, f in enumerate(DC_FIELD_ORDER)}
+
+#: what Java's ``String.trim`` strips: every character up to U+0020
+JAVA_WHITESPACE = "".join(chr(c) for c in range(0x21))
+#: kept by ``addMetadata`` although ``Character.isISOControl``
+KEPT_CONTROLS = frozenset("\t\n\r")
+
+
+def stored_value(value: str | None) -> str | None:
+    """A value as ``DSpaceObjectServiceImpl.addMetadata`` (dspace-6_x) stores it: trimmed, ISO
+    control characters other than tab, LF and CR made spaces; ``null`` stays ``null``."""
+    if value is None:
+        return None
+    return "".join(
+        " " if (ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F) and ch not in KEPT_CONTROLS else ch
+        for ch in value.strip(JAVA_WHITESPACE)
+    )
+
 
 UUID_RE = re.compile(
     r"^([0-9a-fA-F]{1,8})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-([0-9a-fA-F]{1,4})-"
@@ -93,8 +123,11 @@ class Meta:
     schema: str
     element: str
     qualifier: str | None
-    value: str
+    #: ``null`` is a stored value too (``addMetadata`` with a null value)
+    value: str | None
     language: str | None = None
+    #: ``MetadataValue.place``: 1 when created, numbered 1..n per field only by an ``update``
+    place: int = 1
 
     @property
     def field(self) -> tuple[str, str, str | None]:
@@ -158,10 +191,52 @@ class Item(Node):
 
     @property
     def name(self) -> str | None:
-        for m in self.metadata:
+        for m in ordered_metadata(self):
             if m.field == ("dc", "title", None):
                 return m.value
         return None
+
+
+def container_name(value: str | None) -> str:
+    """A community's or collection's name as ``setMetadata(context, dso, "name", value)``
+    stores it (``CommunityServiceImpl``/``CollectionServiceImpl``, dspace-6_x): a null or blank
+    name becomes "Untitled" (the i18n default), any other goes through ``addMetadata``."""
+    stored = stored_value(value)
+    return stored if stored else "Untitled"
+
+
+def ordered_metadata(item: Item) -> list[Meta]:
+    """An item's values in the order a fresh load gives them: ``DSpaceObject.metadata`` is
+    ``@OrderBy("metadataField, place")`` (dspace-6_x), i.e. registry id, then place.
+
+    Values of one field with the same place (added without an ``update``: ``POST
+    /items/{id}/metadata``) come in whatever order the database returns; the emulator gives
+    them newest first, so a client that relies on an order the server does not promise sees it
+    fail here rather than on a real server.
+    """
+    unranked = len(FIELD_RANK)
+    indexed = list(enumerate(item.metadata))
+    indexed.sort(
+        key=lambda pair: (
+            FIELD_RANK.get(pair[1].field, unranked),
+            pair[1].key,
+            pair[1].place,
+            -pair[0],
+        )
+    )
+    return [m for _, m in indexed]
+
+
+def number_places(item: Item, added: Iterable[Meta] = ()) -> None:
+    """``DSpaceObjectServiceImpl.update`` (dspace-6_x): the values in the order the request
+    holds them — as loaded (``ordered_metadata``), then the ones it ``added`` — get places
+    1..n per field (``getMetadataValuePlace``)."""
+    new = list(added)
+    held = [m for m in ordered_metadata(item) if not any(m is a for a in new)] + new
+    last: dict[tuple[str, str, str | None], int] = {}
+    for m in held:
+        last[m.field] = last.get(m.field, 0) + 1
+        m.place = last[m.field]
 
 
 @dataclass(eq=False, kw_only=True)
@@ -334,14 +409,16 @@ class Repository(Emulator):
         if item is not None:
             item.last_modified = self._now()
 
-    def _update_item(self, item: Item) -> None:
-        """``ItemService.update``: bitstreams still at -1 get the next sequence ids, in order."""
+    def _update_item(self, item: Item, added: Iterable[Meta] = ()) -> None:
+        """``ItemService.update``: bitstreams still at -1 get the next sequence ids, in order;
+        the metadata gets its places (``added``: values this request appended)."""
         top = max((b.sequence_id for bundle in item.bundles.values() for b in bundle), default=0)
         for bundle in item.bundles.values():
             for b in bundle:
                 if b.sequence_id < 0:
                     top = max(top, 0) + 1
                     b.sequence_id = top
+        number_places(item, added)
         self._touch(item)
 
     def _create_community(
@@ -412,6 +489,8 @@ class Repository(Emulator):
         )
         self._register(item)
         self._items[item.uuid] = item
+        # CollectionsResource.addCollectionItem: workspaceItemService.update → itemService.update
+        number_places(item, list(item.metadata))
         if review:
             # in review: no handle, not in the collection, readable by administrators only
             return item
@@ -434,6 +513,8 @@ class Repository(Emulator):
         bitstreams = sum(len(b) for b in item.bundles.values())
         provenance = f"Made available in DSpace on {stamp} (GMT). No. of bitstreams: {bitstreams}"
         item.metadata.append(Meta("dc", "description", "provenance", provenance, "en"))
+        # created and installed in one go: every value was added by this request, in order
+        number_places(item, list(item.metadata))
         item.archived = True
         item.collections = [coll]
         bisect.insort(coll.items, item.uuid)

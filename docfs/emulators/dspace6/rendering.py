@@ -26,6 +26,7 @@ from docfs.emulators.dspace6.model import (
     Policy,
     Repository,
     User,
+    ordered_metadata,
 )
 
 CONTEXT = "/rest"
@@ -327,7 +328,9 @@ class Rendering(Repository):
     def _visible_metadata(self, i: Item, who: User | None) -> list[dict[str, Any]]:
         # MetadataExposureService hides metadata.hide.* fields from everyone but administrators
         admin = who is not None and who.admin
-        return [self._meta_json(m) for m in i.metadata if admin or m.field not in HIDDEN_FIELDS]
+        return [
+            self._meta_json(m) for m in ordered_metadata(i) if admin or m.field not in HIDDEN_FIELDS
+        ]
 
     def _readable_bitstreams(self, i: Item, who: User | None) -> list[Bitstream]:
         return [b for bundle in i.bundles.values() for b in bundle if self._can(who, "READ", b)]

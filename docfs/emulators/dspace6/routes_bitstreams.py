@@ -10,7 +10,7 @@ from docfs.emulators.dspace6 import rendering
 from docfs.emulators.dspace6.bodies import Bodies, Req
 from docfs.emulators.dspace6.errors import HttpError
 from docfs.emulators.dspace6.formats import format_from_rest_name
-from docfs.emulators.dspace6.model import Bitstream
+from docfs.emulators.dspace6.model import Bitstream, stored_value
 from docfs.emulators.dspace6.rendering import (
     BUFFER_LIMIT,
     Rendering,
@@ -62,14 +62,20 @@ class BitstreamRoutes(Bodies, Rendering):
         name = self._string(body, "name")
         if name is None:
             raise HttpError(500)  # getMimeType(null): NullPointerException
-        b.description = self._string(body, "description")
+        # BitstreamResource.updateBitstream (dspace-6_x): setDescription and setName go through
+        # setMetadataSingleValue, which does nothing for null (the description stays) and
+        # otherwise stores what addMetadata stores (trimmed, controls blanked); the format is
+        # guessed from the name as sent. bitstreamService.update leaves the item alone: its
+        # lastModified does not change.
+        description = self._string(body, "description")
+        if description is not None:
+            b.description = stored_value(description)
         b.fmt = format_from_rest_name(name)
-        b.name = name
+        b.name = stored_value(name)
         if sequence is not None and sequence != -1:
             b.sequence_id = sequence
         if policies is not None:
             b.policies = policies
-        self._touch(b.item)
         return empty()
 
     def _h_replace_data(self, rq: Req, bid: str) -> Response:

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from docfs.emulators.dspace6 import rendering
 from docfs.emulators.dspace6.bodies import Bodies, Req
 from docfs.emulators.dspace6.errors import HttpError
-from docfs.emulators.dspace6.model import Collection, Community, Item
+from docfs.emulators.dspace6.model import Collection, Community, Item, container_name
 from docfs.emulators.dspace6.rendering import Rendering, empty, expand_fields
 
 
@@ -57,14 +57,18 @@ class ContainerRoutes(Bodies, Rendering):
         body = self._container_body(rq, "Community")
         if rq.who is None or not rq.who.admin:
             raise HttpError(401)
-        c = self._create_community(self._string(body, "name"), None, True, self._texts(body))
+        c = self._create_community(
+            container_name(self._string(body, "name")), None, True, self._texts(body)
+        )
         return rendering.json_response(self._community_json(c, [""], rq.who))
 
     def _h_create_subcommunity(self, rq: Req, cid: str) -> Response:
         body = self._container_body(rq, "Community")
         parent = self._find(rq.who, Community, cid, "WRITE")
         # CommunityService.create always adds an Anonymous READ policy
-        c = self._create_community(self._string(body, "name"), parent, True, self._texts(body))
+        c = self._create_community(
+            container_name(self._string(body, "name")), parent, True, self._texts(body)
+        )
         return rendering.json_response(self._community_json(c, [""], rq.who))
 
     def _h_create_collection(self, rq: Req, cid: str) -> Response:
@@ -72,7 +76,7 @@ class ContainerRoutes(Bodies, Rendering):
         parent = self._find(rq.who, Community, cid, "WRITE")
         # CollectionService.create always adds Anonymous READ (and default item/bitstream READ)
         k = self._create_collection(
-            self._string(body, "name"),
+            container_name(self._string(body, "name")),
             parent,
             True,
             self._texts(body),
@@ -84,7 +88,7 @@ class ContainerRoutes(Bodies, Rendering):
         body = self._container_body(rq, "Community")
         c = self._find(rq.who, Community, cid, "WRITE")
         # every field is overwritten, nulls included
-        c.name = self._string(body, "name")
+        c.name = container_name(self._string(body, "name"))
         c.texts = self._texts(body)
         return empty()
 
@@ -150,7 +154,7 @@ class ContainerRoutes(Bodies, Rendering):
     def _h_update_collection(self, rq: Req, kid: str) -> Response:
         body = self._container_body(rq, "Collection")
         k = self._find(rq.who, Collection, kid, "WRITE")
-        k.name = self._string(body, "name")
+        k.name = container_name(self._string(body, "name"))
         k.license = self._string(body, "license")
         k.texts = self._texts(body)
         return empty()

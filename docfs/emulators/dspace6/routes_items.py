@@ -10,8 +10,24 @@ from docfs.emulators.dspace6 import rendering
 from docfs.emulators.dspace6.bodies import Bodies, Req, my_split
 from docfs.emulators.dspace6.errors import HttpError
 from docfs.emulators.dspace6.formats import UNKNOWN, format_from_rest_name
-from docfs.emulators.dspace6.model import Bitstream, Item, Meta, Policy, java_uuid
+from docfs.emulators.dspace6.model import (
+    Bitstream,
+    Item,
+    Meta,
+    Policy,
+    java_uuid,
+    ordered_metadata,
+    stored_value,
+)
 from docfs.emulators.dspace6.rendering import Rendering, empty, expand_fields
+
+#: the fields ``DELETE /items/{id}/metadata`` puts back, in the order it adds them
+SYSTEM_FIELDS = (
+    ("dc", "date", "accessioned"),
+    ("dc", "date", "available"),
+    ("dc", "identifier", "uri"),
+    ("dc", "description", "provenance"),
+)
 
 
 class ItemRoutes(Bodies, Rendering):
@@ -46,13 +62,17 @@ class ItemRoutes(Bodies, Rendering):
         return rendering.json_response(self._visible_metadata(item, rq.who))
 
     def _h_add_metadata(self, rq: Req, iid: str) -> Response:
+        # ItemsResource.addItemMetadata (dspace-6_x) adds and commits without
+        # itemService.update: lastModified stays, no MODIFY_METADATA event (Discovery is not
+        # reindexed) and the new values keep place 1, so their order is the database's
         values = self._metadata_body(rq)
         item = self._find(rq.who, Item, iid, "WRITE")
         item.metadata.extend(values)
-        self._update_item(item)
         return empty()
 
     def _h_replace_metadata(self, rq: Req, iid: str) -> Response:
+        # ItemsResource.updateItemMetadata: clearMetadata (every language) for each key, then
+        # addMetadata for each entry, then itemService.update (places, lastModified, event)
         raw = self._body_json(rq)
         if raw is None:
             raise HttpError(500)
@@ -66,23 +86,20 @@ class ItemRoutes(Bodies, Rendering):
             if len(parts) == 3:
                 cleared.add((parts[0] or "", parts[1] or "", parts[2]))
         item.metadata = [m for m in item.metadata if m.field not in cleared] + values
-        self._update_item(item)
+        self._update_item(item, values)
         return empty()
 
     def _h_clear_metadata(self, rq: Req, iid: str) -> Response:
+        # ItemsResource.deleteItemMetadata: the first value of four fields is read, everything
+        # is cleared and the four are added back — as null values where the item had none
+        # (addMetadata of a null) — and no itemService.update follows (lastModified stays)
         item = self._find(rq.who, Item, iid, "WRITE")
+        loaded = ordered_metadata(item)
         kept = []
-        for qualified in (
-            ("dc", "date", "accessioned"),
-            ("dc", "date", "available"),
-            ("dc", "identifier", "uri"),
-            ("dc", "description", "provenance"),
-        ):
-            first = next((m for m in item.metadata if m.field == qualified), None)
-            if first is not None:
-                kept.append(Meta(*qualified, first.value))
+        for qualified in SYSTEM_FIELDS:
+            first = next((m for m in loaded if m.field == qualified), None)
+            kept.append(Meta(*qualified, None if first is None else first.value))
         item.metadata = kept
-        self._update_item(item)
         return empty()
 
     def _h_item_bitstreams(self, rq: Req, iid: str) -> Response:
@@ -103,8 +120,11 @@ class ItemRoutes(Bodies, Rendering):
         item = self._find(rq.who, Item, iid, "WRITE")
         if not self._can(rq.who, "ADD", item):
             raise HttpError(500)  # AuthorizeException on the bundle → processException
-        name = rq.param("name")
-        description = rq.param("description")
+        # setName/setDescription go through addMetadata (trimmed, controls blanked); the
+        # format is guessed from the name as sent (ItemsResource.addItemBitstream)
+        raw_name = rq.param("name")
+        name = stored_value(raw_name)
+        description = stored_value(rq.param("description"))
         group = rq.param("groupId")
         had_original = bool(item.bundles.get("ORIGINAL"))
         embargo = self._embargo(rq, group) if group is not None else None
@@ -114,7 +134,7 @@ class ItemRoutes(Bodies, Rendering):
             name,
             rq.body,
             bundle="ORIGINAL",
-            fmt=format_from_rest_name(name) if name is not None else UNKNOWN,
+            fmt=format_from_rest_name(raw_name) if raw_name is not None else UNKNOWN,
             public=self._is_public(item),
             description=description,
             sequence_id=-1,

@@ -240,12 +240,25 @@ class DocumentRoutes(Rendering):
             raise illegal("tags must be a comma-separated string")
         if len(tags) > 8000:
             raise validation(("tags", tags[:20], "size must be between 0 and 8000"))
-        # DocumentTagManagerImpl.apiSaveTagForDocument, per comma-separated tag
-        for tag in tags.split(","):
+        # DocumentTagManagerImpl.apiSaveTagForDocument, per comma-separated tag; Java's
+        # split drops trailing empty strings, and what is stored is the tags joined again
+        values = java_split_commas(tags)
+        for tag in values:
             for forbidden in TAG_FORBIDDEN:
                 if forbidden in tag:
                     raise illegal(f"The value: {forbidden} may not be used in tags")
-        return tags
+        return ",".join(values)
+
+    @staticmethod
+    def _check_stored_tags(doc: Record) -> None:
+        """apiSaveTagForDocument first maps the document's stored tags by value
+        (``Collectors.toMap``): a value stored twice throws ``IllegalStateException``
+        ("Duplicate key"), which the API's advice maps to nothing but the generic 500, on
+        every later change of that document's tags. Duplicates are not refused on the way in
+        ("tag values … are unique for a given document" is only assumed)."""
+        values = java_split_commas(doc.tags or "")
+        if len(set(values)) != len(values):
+            raise ApiError(500, "Unexpected error: IllegalStateException", internal=50001)
 
     def _update_document(self, ctx: Ctx) -> Response:
         ident = int_arg(ctx.args[0])
@@ -267,6 +280,8 @@ class DocumentRoutes(Rendering):
         if isinstance(raw_name, str) and len(raw_name) > 255:
             raise validation(("name", raw_name, "Name cannot be longer than 255 characters"))
         tags = self._check_tags(body.get("tags"))
+        if tags is not None:
+            self._check_stored_tags(doc)
         if body.get("form") is not None and self._resolve_form(body["form"]).id != doc.form:
             raise illegal("The form of a document cannot be changed")
         updates = self._match_fields(doc, body.get("fields"))
@@ -318,3 +333,13 @@ class DocumentRoutes(Rendering):
             raise illegal("Item to delete must be in user's folder tree, not a shared folder")
         self._soft_delete(doc)
         return Response(status_code=204)
+
+
+def java_split_commas(text: str) -> list[str]:
+    """``text.split(",")`` in Java: trailing empty strings are dropped ("" stays [""])."""
+    parts = text.split(",")
+    if text == "":
+        return parts
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts

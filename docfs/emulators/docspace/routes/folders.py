@@ -256,16 +256,36 @@ class FolderRoutes(Dispatch):
         self._push_version(file, old.content, user.id, f"Restored from version {number}")
 
     async def _h_comment(self, ctx: Ctx) -> Any:
+        # FilesController.UpdateFileComment → FileStorageService.UpdateCommentAsync: the
+        # version is `required` (UpdateComment), the file is read at that version, then the
+        # EditHistory right, the lock and the Trash are checked — not whether the file is open
+        # in the editor; FileDao.UpdateCommentAsync cuts the comment to 255 characters
         body = await self._body(ctx)
         user = ctx.need_user()
+        raw_version = lookup(body, "version")
+        if raw_version is None:
+            raise ValidationFailed(
+                {
+                    "$": [
+                        "JSON deserialization for type 'UpdateComment' was missing required "
+                        "properties, including the following: version"
+                    ]
+                }
+            )
+        number = as_int(raw_version, "version")
         comment = cut_comment(str(lookup(body, "comment") or ""))
         with self._state:
             file = self._file_ref(ctx)
-            refusal = self._edit_refusal(user, file)
-            if refusal is not None:
-                raise refusal
-            number = as_int(lookup(body, "version", file.current.number), "version")
-            self._version(file, number).comment = comment
+            version = next((v for v in file.versions if v.number == number), None)
+            if version is None:
+                raise invalid_operation("The required file was not found")
+            if not self._may_edit_history(user, file):
+                raise invalid_operation("You do not have enough permissions to edit the file")
+            if file.locked_by not in (None, user.id):
+                raise invalid_operation("The file is currently locked by another user")
+            if not self._is_live(file.folder_id):
+                raise invalid_operation("You are not allowed to preview the elements in the Trash")
+            version.comment = comment
             return comment
 
     async def _h_lock(self, ctx: Ctx) -> Any:
