@@ -9,6 +9,7 @@ from docfs.backends.base import Credentials, Entry, Op
 from docfs.backends.dspace6 import DSpace6Backend
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
+from tests.backends.overlap import most_at_once
 from tests.conftest import FAST_RETRY, dspace6_backend
 
 
@@ -114,15 +115,5 @@ async def test_a_slow_page_holds_up_no_other_page(dspace6: EmulatorServer) -> No
     assert [r.fault is not None for r in pages].count(True) == 1 and delayed.fault is not None
     # the four others, each alone in the other slot, all began while the slow one waited
     assert all(r.start < delayed.start + slow for r in pages)
-    assert _most_at_once([(r.start, r.end) for r in pages]) <= 2
+    assert most_at_once([(r.start, r.end) for r in pages]) <= 2
     await backend.aclose()
-
-
-def _most_at_once(spans: list[tuple[float, float]]) -> int:
-    """The most of the (start, end) intervals that were open at one moment."""
-    events = sorted([(s, 1) for s, _ in spans] + [(e, -1) for _, e in spans])
-    most = now = 0
-    for _, step in events:
-        now += step
-        most = max(most, now)
-    return most

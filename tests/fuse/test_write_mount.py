@@ -12,7 +12,7 @@ import pytest
 
 from docfs.emulators.base import EmulatorServer
 from docfs.emulators.dspace6 import DSpace6Emulator
-from tests.fuse.conftest import MountFactory
+from tests.fuse.conftest import Mount, MountFactory
 
 SIZES = [0, 1, 100, 4095, 4096, 4097, 65536, 65537, 300_000, 1 << 20]
 
@@ -251,9 +251,11 @@ def test_metadata_through_xattrs(
     assert untagged is not None and "dc.subject" not in untagged["metadata"]
 
 
-def test_refused_upload_keeps_data_and_daemon_serves(
+def _uploads_refused_once(
     mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
-) -> None:
+) -> tuple[DSpace6Emulator, str, Mount, Path]:
+    """A mount of an item "Target" (with ``ok.txt``) whose next upload the server refuses
+    (403): the emulator, the collection, the mount and the item's directory."""
     e = emu(dspace6_server)
     _, col = setup_collection(e)
     item_with_files(e, col, "Target", ok_txt=b"still here")
@@ -261,6 +263,13 @@ def test_refused_upload_keeps_data_and_daemon_serves(
     base = m.path / "Lab" / "Incoming" / "Target"
     m.run("ls", str(base))
     e.plan_fault(method="POST", path=r"/bitstreams$", status=403)
+    return e, col, m, base
+
+
+def test_refused_upload_keeps_data_and_daemon_serves(
+    mount_factory: MountFactory, dspace6_server: EmulatorServer, tmp_path: Path
+) -> None:
+    _, _, m, base = _uploads_refused_once(mount_factory, dspace6_server, tmp_path)
     local = tmp_path / "precious.txt"
     local.write_bytes(b"do not lose me")
     result = m.run("cp", str(local), str(base), check=False)
@@ -281,13 +290,7 @@ def test_writing_a_name_again_right_after_its_upload_failed_reaches_the_server(
     second: writing the name again in that second reached the dropped inode, and its bytes
     were silently lost (a resumed ``docfs deposit`` lost a package file so). The open of a
     dropped inode is ESTALE: the kernel looks the name up again and makes a new file."""
-    e = emu(dspace6_server)
-    _, col = setup_collection(e)
-    item_with_files(e, col, "Target", ok_txt=b"still here")
-    m = mount_factory(cache=tmp_path / "c").start()
-    base = m.path / "Lab" / "Incoming" / "Target"
-    m.run("ls", str(base))
-    e.plan_fault(method="POST", path=r"/bitstreams$", status=403)
+    e, col, m, base = _uploads_refused_once(mount_factory, dspace6_server, tmp_path)
     with pytest.raises(PermissionError):
         (base / "again.txt").write_bytes(b"first try")
     local = tmp_path / "again.txt"

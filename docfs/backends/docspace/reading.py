@@ -1,13 +1,13 @@
 """Reading DocSpace: the sections, listings, stat, rooms with a watermark, downloads, thumbnails."""
 
 import dataclasses
+import functools
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import trio
-
 from docfs import errors
 from docfs.backends._thumbs import fetch_bytes
+from docfs.backends._together import all_at_once
 from docfs.backends.base import Entry, Kind, Op, Sink, Thumbnail
 from docfs.backends.docspace.api import DocSpaceApi
 from docfs.backends.docspace.common import (
@@ -87,17 +87,9 @@ class DocSpaceReader(DocSpaceApi):
         width = max(1, min(PAGES_AHEAD, self.http.limits.concurrency))
         for first in range(0, len(offsets), width):
             batch = offsets[first : first + width]
-            pages: list[dict[str, Any]] = [{} for _ in batch]
-
-            async def fetch(into: list[dict[str, Any]], i: int, offset: int) -> None:
-                into[i] = await self._content_page(path, offset, params)
-
-            try:
-                async with trio.open_nursery() as nursery:
-                    for i, offset in enumerate(batch):
-                        nursery.start_soon(fetch, pages, i, offset)
-            except BaseExceptionGroup as group:
-                raise errors.first_of(group) from None
+            pages = await all_at_once(
+                functools.partial(self._content_page, path, params=params), batch
+            )
             for page in pages:
                 yield page
 

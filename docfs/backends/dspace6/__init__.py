@@ -49,6 +49,7 @@ from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
 from docfs.backends._saf_deposit import Packages
 from docfs.backends._thumbs import fetch_bytes, match_thumbnails
+from docfs.backends._together import all_at_once
 from docfs.backends.base import (
     Capabilities,
     Checksum,
@@ -435,10 +436,9 @@ class DSpace6Backend(HttpBackend):
         info = await self._json_object(f"/collections/{collection}", "collection")
         total = _count(info.get("numberItems"), "numberItems")
         offsets = list(range(0, max(total, 1), PAGE))
-        pages: list[list[tuple[str, Entry, _T]]] = [[] for _ in offsets]
         slots = trio.CapacityLimiter(max(1, self.http.limits.concurrency))
 
-        async def fetch(i: int, offset: int) -> None:
+        async def fetch(offset: int) -> list[tuple[str, Entry, _T]]:
             async with slots:
                 page = await self._json(
                     f"/collections/{collection}/items",
@@ -451,17 +451,9 @@ class DSpace6Backend(HttpBackend):
             for obj in _objects(page, "collection items"):
                 item = self._item(obj, collection)
                 converted.append((_uuid(obj, "collection items"), item, convert(item, obj)))
-            pages[i] = converted
+            return converted
 
-        if len(offsets) == 1:
-            await fetch(0, offsets[0])
-        else:
-            try:
-                async with trio.open_nursery() as nursery:
-                    for i, offset in enumerate(offsets):
-                        nursery.start_soon(fetch, i, offset)
-            except BaseExceptionGroup as group:
-                raise errors.first_of(group) from None
+        pages = await all_at_once(fetch, offsets)
         seen: set[str] = set()
         for page in pages:
             for uuid, item, extra in page:

@@ -20,6 +20,7 @@ from docfs import errors
 from docfs.backends._dspace_checksum import bitstream_checksum
 from docfs.backends._dspace_hints import dspace_refusal_hint
 from docfs.backends._http import HttpClient, Limits
+from docfs.backends._together import all_at_once
 from docfs.backends.base import (
     Capabilities,
     Credentials,
@@ -236,17 +237,8 @@ class DSpace7Core(HttpBackend):
         width = max(1, self.http.limits.concurrency)
         for first in range(0, len(numbers), width):
             batch = numbers[first : first + width]
-            pages: list[list[JSON]] = [[] for _ in batch]
-
-            async def one(into: list[list[JSON]], i: int, number: int) -> None:
-                into[i] = (await fetch(number))[1]
-
-            try:
-                async with trio.open_nursery() as nursery:
-                    for i, number in enumerate(batch):
-                        nursery.start_soon(one, pages, i, number)
-            except BaseExceptionGroup as group:
-                raise errors.first_of(group) from None
+            answers = await all_at_once(fetch, batch)
+            pages = [objs for _, objs in answers]
             for objs in pages:
                 for obj in objs:
                     yield obj
