@@ -32,8 +32,24 @@ import trio
 from docfs.redact import redact_url
 
 #: ``-v http`` shows each lean exchange with its answer's headers, as ``-v httpcore`` shows
-#: httpcore's (secrets in them are blanked by the redactor on the log handlers)
+#: httpcore's; only the values of ``SHOWN`` headers: a login's answer carries the session's
+#: token (DSpace 7 ``Authorization``, DSpace 6 ``Set-Cookie``), and docfs's own log never
+#: holds a secret, whatever handler or filter it goes through
 log = logging.getLogger("docfs.http.lean")
+SHOWN = frozenset(
+    {
+        b"content-type",
+        b"content-length",
+        b"content-disposition",
+        b"date",
+        b"server",
+        b"etag",
+        b"last-modified",
+        b"retry-after",
+        b"connection",
+        b"transfer-encoding",
+    }
+)
 
 #: request bodies up to this size (with a Content-Length) take the lean path
 LEAN_BODY = 64 << 10
@@ -153,7 +169,7 @@ class LeanPool:
                 request.method,
                 redact_url(str(url)),
                 event.status_code,
-                event.headers.raw_items(),
+                [(n, v if n.lower() in SHOWN else b"...") for n, v in event.headers.raw_items()],
             )
         extensions = {
             "http_version": b"HTTP/" + event.http_version,
