@@ -455,6 +455,24 @@ async def test_overwriting_the_primary_file_keeps_it_primary(
     assert emulator.primary_of(item) == new.extra["uuid"]
 
 
+async def test_making_the_new_copy_primary_again_survives_a_lost_answer(
+    serve: Serve, opened: list[DSpace7Backend], tmp_path: Path
+) -> None:
+    """The POST that makes the swapped-in bitstream primary again lands but its answer is
+    lost: sent again it is a 400 (the bundle has a primary), so the PUT replaces it — the new
+    copy is primary once, and the overwrite succeeds."""
+    emulator, server = serve()
+    _, item = seed_item(emulator, {"a.txt": b"A"})
+    emulator.set_primary(item, emulator.bitstreams(item)[0][0])
+    backend = await short_timeout(server, opened)
+    (file,) = await listing(backend, await walk(backend, "C", "Coll", "Item"))
+    emulator.plan_fault(method="POST", path="/primaryBitstream$", reset_after=0)
+    new = await backend.replace_file(file, write(tmp_path, "a2", b"A2"))
+    assert emulator.primary_of(item) == new.extra["uuid"]
+    assert [n for _, n in emulator.bitstreams(item)] == ["a.txt"]
+    assert len(emulator.requests("PUT", "/primaryBitstream$")) == 1  # the repeat was a PUT
+
+
 async def test_overwrite_whose_upload_answer_is_lost_leaves_one_copy(
     serve: Serve, connect: Connect, tmp_path: Path
 ) -> None:
