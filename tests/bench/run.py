@@ -19,6 +19,7 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from tests.bench import profiling
@@ -88,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--no-fsync needs eatmydata (apt-get install eatmydata)")
     ctx = Context(sizes, work, profile=args.profile, experiment=experiment)
     rows: list[Row] = []
+    #: the groups that failed (their rows say NOT MEASURED); the run exits 1 when any did
+    failed: list[str] = []
     started = time.monotonic()
     load_before = os.getloadavg()[0]
     try:
@@ -97,7 +100,22 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 ctx.say(f"{'/'.join(group.ids)} at {latency:g} ms …")
                 t = time.monotonic()
-                rows.extend(group.fn(ctx, latency))
+                try:
+                    rows.extend(group.fn(ctx, latency))
+                except Exception as exc:
+                    # a full run takes half an hour: one failing benchmark must not lose the
+                    # others' rows; it gets a row that says it was not measured, and why
+                    traceback.print_exc()
+                    failed.append(f"{'/'.join(group.ids)} at {latency:g} ms")
+                    rows.append(
+                        Row(
+                            f"{'/'.join(group.ids)} NOT MEASURED: {type(exc).__name__}: {exc}",
+                            latency,
+                            "—",
+                            verdict=False,
+                            docfs_text="—",
+                        )
+                    )
                 ctx.say(f"  ({time.monotonic() - t:.0f} s)")
                 # so far, in case the run is cut short
                 (out / "table.md").write_text(render_table(rows) + "\n")
@@ -133,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         print(summary, file=sys.stderr)
     print(text)
     print(f"(saved in {out})", file=sys.stderr)
+    if failed:
+        print(f"bench: NOT MEASURED (failed, see above): {', '.join(failed)}", file=sys.stderr)
+        return 1
     missed = [r for r in rows if r.passed is False]
     return 1 if args.strict and missed else 0
 

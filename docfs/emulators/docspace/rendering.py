@@ -209,10 +209,9 @@ class Rendering(Tree):
                 # WatermarkDtoHelper: present only on rooms that have one (nulls are omitted)
                 dto["watermark"] = {"additions": 1, "text": folder.watermark, "rotate": -45}
             dto["tags"] = []
+            below = self._subtree_ids(folder.id)
             dto["usedSpace"] = sum(
-                f.current.content.size
-                for sub in [folder, *self._descendants(folder.id)]
-                for f in self._files_in(sub.id, True)
+                f.current.content.size for f in self.files.values() if f.folder_id in below
             )
         dto.update(self._common(user, ctx.base, folder.id, folder.created, folder.modified))
         self._add_origin(dto, folder.id, folder.origin_folder_id)

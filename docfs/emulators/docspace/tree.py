@@ -4,8 +4,6 @@ what a user may do where (rooms, My documents, Trash, Archive).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from docfs.emulators.docspace.accounts import Accounts
 from docfs.emulators.docspace.model import (
     CREATE,
@@ -187,10 +185,18 @@ class Tree(Accounts):
             if f.folder_id == folder_id and (converting or f.converting_until is None)
         ]
 
-    def _descendants(self, folder_id: int) -> Iterator[FolderObj]:
-        for sub in self._subfolders(folder_id):
-            yield sub
-            yield from self._descendants(sub.id)
+    def _subtree_ids(self, folder_id: int) -> set[int]:
+        """``folder_id`` and the ids of every folder below it, in one pass over the portal
+        (asking ``_subfolders`` per folder would scan every folder once per folder: quadratic
+        in a big room)."""
+        children: dict[int | None, list[int]] = {}
+        for f in self.folders.values():
+            children.setdefault(f.parent_id, []).append(f.id)
+        ids, i = [folder_id], 0
+        while i < len(ids):
+            ids.extend(children.get(ids[i], ()))
+            i += 1
+        return set(ids)
 
     def _destroy_folder(self, folder_id: int) -> None:
         for sub in self._subfolders(folder_id):

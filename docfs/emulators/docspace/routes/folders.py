@@ -72,15 +72,33 @@ class FolderRoutes(Dispatch):
             and bool(filter_type or search or wanted_ext)
             and not trash
         )
-        scope = [folder, *self._descendants(folder.id)] if recursive else [folder]
+        if recursive:
+            # one pass over the portal groups everything by parent: asking ``_subfolders`` and
+            # ``_files_in`` per folder scans every object once per folder, which made a page of
+            # a 5,000-folder room take seconds (B10's baseline timed out on it)
+            subfolders: dict[int | None, list[FolderObj]] = {}
+            for f in self.folders.values():
+                subfolders.setdefault(f.parent_id, []).append(f)
+            files_of: dict[int, list[FileObj]] = {}
+            for file in self.files.values():
+                if file.converting_until is None:
+                    files_of.setdefault(file.folder_id, []).append(file)
+            scope, i = [folder], 0
+            while i < len(scope):
+                scope.extend(subfolders.get(scope[i].id, ()))
+                i += 1
+        else:
+            scope = [folder]
+            subfolders = {folder.id: self._subfolders(folder.id)}
+            files_of = {folder.id: self._files_in(folder.id)}
         readable = [s for s in scope if self._level(user, s.id) >= READ]
         folders = [
             sub
             for s in readable
-            for sub in self._subfolders(s.id)
+            for sub in subfolders.get(s.id, ())
             if self._level(user, sub.id) >= READ
         ]
-        files = [f for s in readable for f in self._files_in(s.id)]
+        files = [f for s in readable for f in files_of.get(s.id, ())]
         folders, files = self._filter(folders, files, filter_type, search, wanted_ext)
         return self._sort(folders, files, q.get("sortBy"), q.get("sortOrder"))
 
