@@ -154,8 +154,12 @@ class _ThreadStream(httpx.AsyncByteStream):
         """Queue ``batch`` for the reader (waiting while the buffer is full); False if the
         reader is gone."""
         with self._lock:
+            # the batch must fit beside what is buffered (an empty buffer takes any batch):
+            # checking the buffer alone let it overshoot by a whole batch, up to 1 MiB
             while (
-                self._buffered >= min(BUFFER, max(FIRST_BUFFER, self._lead())) and not self._closed
+                self._buffered
+                and self._buffered + len(batch) > min(BUFFER, max(FIRST_BUFFER, self._lead()))
+                and not self._closed
             ):
                 self._room.wait()
             if self._closed:
