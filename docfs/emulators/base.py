@@ -218,6 +218,10 @@ class Emulator:
         #: while the app has not taken what it buffered, so the client is held back too)
         self.upload_bandwidth = 0.0
         self.log: list[LoggedRequest] = []
+        #: tests: called with each request as it arrives, before its latency, fault and
+        #: handler (something must change at the server at an exact request, not when a
+        #: thread polling the log gets round to it)
+        self.on_request: Callable[[LoggedRequest], None] | None = None
         self.faults: list[Fault] = []
         self.faults_injected = 0
         #: (method, path, query) → faults in a row, for ``Fault.max_streak``
@@ -289,6 +293,8 @@ class Emulator:
         )
         with self._lock:
             self.log.append(entry)
+        if self.on_request is not None:
+            self.on_request(entry)
         if self.latency_ms:
             await anyio.sleep(self.latency_ms / 1000)
         fault = self._take_fault(entry.method, entry.path, entry.query)

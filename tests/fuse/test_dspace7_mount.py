@@ -18,6 +18,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -723,19 +724,24 @@ def test_login_expiring_or_revoked_mid_copy_is_renewed_without_an_error(
     assert len(posts(e, LOGIN)) >= 1  # the token was renewed during the copy
     assert len(posts(e, UPLOAD)) == len(files)  # and no upload was sent twice
 
-    # a login revoked (a logout elsewhere) while a restricted item is copied out
+    # a login revoked (a logout elsewhere) while a restricted item is copied out: as the 4th
+    # download arrives (before its latency and its login check), so that request and the ones
+    # after it meet the revocation (a thread polling the log could come too late on a loaded
+    # machine: CI once saw every download through before the revocation)
     e.clear_log()
     revoked = threading.Event()
 
-    def revoke_after_some_downloads() -> None:
-        wait_until(lambda: len(e.requests("GET", CONTENT)) >= 4)
-        e.expire_sessions(ADMIN[0])
-        revoked.set()
+    def revoke_at_the_4th_download(request: LoggedRequest) -> None:
+        content = request.method == "GET" and re.search(CONTENT, request.path)
+        if content and not revoked.is_set() and len(e.requests("GET", CONTENT)) >= 4:
+            e.expire_sessions(ADMIN[0])
+            revoked.set()
 
-    watcher = threading.Thread(target=revoke_after_some_downloads)
-    watcher.start()
-    out = m.run("cp", "-r", str(base / "Vault"), str(tmp_path / "vault"), check=False)
-    watcher.join()
+    e.on_request = revoke_at_the_4th_download
+    try:
+        out = m.run("cp", "-r", str(base / "Vault"), str(tmp_path / "vault"), check=False)
+    finally:
+        e.on_request = None
     assert out.returncode == 0, out.stderr
     assert revoked.is_set()
     assert {p.name: p.read_bytes() for p in (tmp_path / "vault").iterdir()} == files_of(e, vault)
