@@ -209,9 +209,11 @@ class Rendering(Tree):
                 # WatermarkDtoHelper: present only on rooms that have one (nulls are omitted)
                 dto["watermark"] = {"additions": 1, "text": folder.watermark, "rotate": -45}
             dto["tags"] = []
-            below = self._subtree_ids(folder.id)
+            folders_in, files_in = self._by_parent(converting=True)
             dto["usedSpace"] = sum(
-                f.current.content.size for f in self.files.values() if f.folder_id in below
+                f.current.content.size
+                for sub in self._subtree(folder, folders_in)
+                for f in files_in.get(sub.id, ())
             )
         dto.update(self._common(user, ctx.base, folder.id, folder.created, folder.modified))
         self._add_origin(dto, folder.id, folder.origin_folder_id)

@@ -185,18 +185,31 @@ class Tree(Accounts):
             if f.folder_id == folder_id and (converting or f.converting_until is None)
         ]
 
-    def _subtree_ids(self, folder_id: int) -> set[int]:
-        """``folder_id`` and the ids of every folder below it, in one pass over the portal
-        (asking ``_subfolders`` per folder would scan every folder once per folder: quadratic
-        in a big room)."""
-        children: dict[int | None, list[int]] = {}
-        for f in self.folders.values():
-            children.setdefault(f.parent_id, []).append(f.id)
-        ids, i = [folder_id], 0
-        while i < len(ids):
-            ids.extend(children.get(ids[i], ()))
+    def _by_parent(
+        self, converting: bool = False
+    ) -> tuple[dict[int | None, list[FolderObj]], dict[int, list[FileObj]]]:
+        """Every folder and file grouped by its parent, in one pass over the portal (as
+        ``_subfolders``/``_files_in``, which scan everything once per folder asked about:
+        quadratic over a big room's tree)."""
+        subfolders: dict[int | None, list[FolderObj]] = {}
+        for folder in self.folders.values():
+            subfolders.setdefault(folder.parent_id, []).append(folder)
+        files: dict[int, list[FileObj]] = {}
+        for file in self.files.values():
+            if converting or file.converting_until is None:
+                files.setdefault(file.folder_id, []).append(file)
+        return subfolders, files
+
+    @staticmethod
+    def _subtree(
+        folder: FolderObj, subfolders: dict[int | None, list[FolderObj]]
+    ) -> list[FolderObj]:
+        """``folder`` and every folder below it (``subfolders`` from ``_by_parent``)."""
+        tree, i = [folder], 0
+        while i < len(tree):
+            tree.extend(subfolders.get(tree[i].id, ()))
             i += 1
-        return set(ids)
+        return tree
 
     def _destroy_folder(self, folder_id: int) -> None:
         for sub in self._subfolders(folder_id):
