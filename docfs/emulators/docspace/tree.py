@@ -188,8 +188,8 @@ class Tree(Accounts):
     def _by_parent(
         self, converting: bool = False
     ) -> tuple[dict[int | None, list[FolderObj]], dict[int, list[FileObj]]]:
-        """Every folder and file grouped by its parent, in one pass over the portal (as
-        ``_subfolders``/``_files_in``, which scan everything once per folder asked about:
+        """Every folder and file grouped by its parent, in one pass over the portal (asking
+        ``_subfolders``/``_files_in`` folder by folder scans everything once per folder:
         quadratic over a big room's tree)."""
         subfolders: dict[int | None, list[FolderObj]] = {}
         for folder in self.folders.values():
